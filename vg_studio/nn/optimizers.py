@@ -1,0 +1,37 @@
+"""Optimizer name (catalog.OPTIMIZERS) → a configured keras optimizer."""
+
+from __future__ import annotations
+
+import keras
+
+from vg_studio.spec import OptimizerSpec
+
+_KERAS_CLASSES = {
+    "sgd": keras.optimizers.SGD,
+    "sgd_momentum": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+    "adadelta": keras.optimizers.Adadelta,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+}
+
+
+def optimizer_class(name: str):
+    if name == "sdagd":
+        from vg_studio.nn.sdagd import SDAGD  # registered serializable; imported only when used
+
+        return SDAGD
+    try:
+        return _KERAS_CLASSES[name]
+    except KeyError:
+        raise ValueError(f"optimizer.name: unknown optimizer {name!r}") from None
+
+
+def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+    kwargs = dict(spec.params)
+    if spec.name == "sgd_momentum":
+        kwargs.setdefault("momentum", 0.9)
+    for clip in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if getattr(spec, clip) is not None:
+            kwargs[clip] = getattr(spec, clip)
+    return optimizer_class(spec.name)(learning_rate=spec.learning_rate, **kwargs)

@@ -1,0 +1,1 @@
+"""Training with probes, test metrics and the run store."""

@@ -1,0 +1,269 @@
+"""The training engine: spec → data → model → `model.fit` with probes → run directory, reporting to listeners.
+
+`Trainer.run()` is synchronous (the GUI calls it from a QThread); `Trainer.cancel()` may be called from any
+thread and stops training after the current batch. Whatever happens — completion, cancel, non-finite loss, an
+error — the history of every completed epoch is on disk and report.json says how the run ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from vg_studio.data import Dataset, DatasetError, load_dataset
+from vg_studio.nn.build import build_model, count_params, layer_groups
+from vg_studio.nn.optimizers import make_optimizer
+from vg_studio.spec import ExperimentSpec, SpecError
+from vg_studio.train import events
+from vg_studio.train.device import describe_device, versions
+from vg_studio.train.export import export_user_model
+from vg_studio.train.metrics import test_metrics
+from vg_studio.train.probes import ProbeReader, with_probes
+from vg_studio.train.runstore import History, RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    status: str
+    message: str
+    report: dict
+    history: History
+    model: keras.Model | None
+    run_dir: Path | None
+
+
+def prepare_data(spec: ExperimentSpec, dataset: Dataset | None = None) -> Dataset:
+    data = dataset if dataset is not None else load_dataset(spec.data.dataset, spec.data.options)
+    data = data.with_validation(spec.training.validation_split, int(spec.data.options.get("seed", 0)))
+    if data.num_classes < 2:
+        raise DatasetError(f"{data.name}: needs at least 2 classes")
+    return data
+
+
+def estimate_memory_bytes(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> int:
+    """Rough training footprint: weights, gradients, up to two optimizer slots and a probe copy (5 × params),
+    plus activations and their gradients for one batch."""
+    params = count_params(spec, input_shape, num_classes)
+    widths = sum(layer.units for layer in spec.network.layers) + int(np.prod(input_shape))
+    return 4 * (5 * params + 4 * spec.training.batch_size * widths)
+
+
+def available_memory_bytes() -> int | None:
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class Trainer:
+    def __init__(self, spec: ExperimentSpec, run_dir=None, listeners=(), dataset: Dataset | None = None,
+                 diagnoser=None):
+        self.spec = spec.copy().check()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.listeners = list(listeners)
+        self.dataset = dataset
+        self.diagnoser = diagnoser
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def emit(self, event) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a drawing bug must not lose a training run
+                log.exception("listener %r failed on %s", listener, type(event).__name__)
+
+    # ---- the run ----------------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        spec = self.spec
+        store = RunStore(self.run_dir) if self.run_dir is not None else None
+        if store:
+            store.write_spec(spec)
+        data = prepare_data(spec, self.dataset)
+        need, have = estimate_memory_bytes(spec, data.input_shape, data.num_classes), available_memory_bytes()
+        if have and need > 0.8 * have:
+            raise SpecError([f"network.layers: training this network needs about {need / 2**30:.1f} GiB, more "
+                             f"than this machine's {have / 2**30:.1f} GiB; use fewer or narrower layers"])
+        model = build_model(spec, data.input_shape, data.num_classes)
+        optimizer = with_probes(make_optimizer(spec.optimizer))
+        model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
+        optimizer.build(model.trainable_variables)  # the probe accumulator must exist before the first step
+        groups = layer_groups(model, spec)
+        probe_x = data.x_train[: spec.monitoring.probe_batch_size]
+        history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
+        if self.diagnoser is None:
+            self.diagnoser = _default_diagnoser(spec, history)
+        steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
+        device = describe_device()
+        self.emit(events.RunStarted(str(self.run_dir) if self.run_dir else None, spec, history.layer_names,
+                                    history.activations, spec.training.epochs, steps_per_epoch,
+                                    model.count_params(), device, len(data.x_train)))
+        callback = _EngineCallback(self, history, store, optimizer, spec.monitoring.record_every)
+        callback.reader_args = (model, optimizer, groups, probe_x, spec.monitoring.unit_stats)
+        started = time.perf_counter()
+        status, message = "completed", "training finished"
+        try:
+            model.fit(*_fit_arrays(spec, data), validation_data=_val_arrays(spec, data),
+                      epochs=spec.training.epochs, batch_size=spec.training.batch_size,
+                      shuffle=spec.training.shuffle, callbacks=[callback], verbose=0)
+            if callback.diverged_at is not None:
+                status, message = "diverged", (f"the loss became {callback.diverged_loss} at step "
+                                               f"{callback.diverged_at}; training stopped (see the diagnostics)")
+            elif self.cancelled:
+                status, message = "cancelled", f"stopped by the user after step {callback.step}"
+        except Exception as exc:  # out of memory, a backend error …: end cleanly, keep what was recorded
+            log.exception("training failed")
+            status, message = "failed", f"training failed: {type(exc).__name__}: {exc}"
+        wall = time.perf_counter() - started
+        history.status = status
+        report = {"name": spec.name, "status": status, "message": message, "wall_time_s": wall,
+                  "epochs_completed": len(history.epochs.get("epoch", [])), "steps": callback.step,
+                  "param_count": int(model.count_params()), "device": device, **{"versions": versions()},
+                  "dataset": {"name": data.name, "train": len(data.x_train),
+                              "val": 0 if data.x_val is None else len(data.x_val), "test": len(data.x_test),
+                              "input_shape": list(data.input_shape), "classes": data.class_names}}
+        if status in ("completed", "cancelled") and callback.step > 0:
+            report["test_metrics"] = test_metrics(model, data.x_test, data.y_test)
+            if store:
+                export_user_model(model, spec, store.model_path)
+        if self.diagnoser is not None:
+            report["findings"] = [f.to_dict() for f in self.diagnoser.findings]
+        if store:
+            store.write_history(history)
+            store.write_report(report)
+        self.emit(events.RunFinished(status, message, report, str(self.run_dir) if self.run_dir else None))
+        return RunResult(status, message, report, history, model, self.run_dir)
+
+
+def _accuracy_metric(spec: ExperimentSpec):
+    if spec.loss == "mse":
+        return keras.metrics.CategoricalAccuracy(name="accuracy")
+    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def _labels(spec: ExperimentSpec, y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Seed 003's squared-error loss trains on one-hot targets; cross-entropy on class indices."""
+    if spec.loss == "mse":
+        return keras.utils.to_categorical(y, num_classes).astype("float32")
+    return y
+
+
+def _fit_arrays(spec, data: Dataset):
+    return data.x_train, _labels(spec, data.y_train, data.num_classes)
+
+
+def _val_arrays(spec, data: Dataset):
+    if data.x_val is None or len(data.x_val) == 0:
+        return None
+    return data.x_val, _labels(spec, data.y_val, data.num_classes)
+
+
+def _default_diagnoser(spec: ExperimentSpec, history: History):
+    try:
+        from vg_studio.diagnose.engine import Diagnoser
+    except ModuleNotFoundError as exc:  # the diagnostics package is optional while it is being built
+        if exc.name != "vg_studio.diagnose.engine":
+            raise
+        return None
+    return Diagnoser(history.layer_names, history.activations, spec)
+
+
+class _EngineCallback(keras.callbacks.Callback):
+    """Bridges Keras's fit loop to the engine: steps, probe records, epochs, cancel and divergence."""
+
+    def __init__(self, trainer: Trainer, history: History, store: RunStore | None, optimizer, record_every: int):
+        super().__init__()
+        self.trainer, self.history, self.store = trainer, history, store
+        self.optimizer, self.record_every = optimizer, record_every
+        self.step = 0
+        self.epoch = 0
+        self.last_loss = float("nan")
+        self.diverged_at = None
+        self.diverged_loss = None
+        self.reader = None
+        self.reader_args = None
+        self.epoch_started = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.reader = ProbeReader(*self.reader_args)
+        self.reader.read()  # start from a clean accumulator
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        logs = _floats(logs)
+        self.last_loss = logs.get("loss", float("nan"))
+        self.trainer.emit(events.BatchEnd(self.step, self.epoch, logs))
+        finite = np.isfinite(self.last_loss)
+        if self.step % self.record_every == 0 or not finite:
+            self._record()
+        if not finite:
+            self.diverged_at, self.diverged_loss = self.step, self.last_loss
+            self.model.stop_training = True
+        if self.trainer.cancelled:
+            self.model.stop_training = True
+
+    def _record(self):
+        stats = self.reader.read()
+        optimizer_scalars = {}
+        report = getattr(self.optimizer, "diagnostic_scalars", None)
+        if callable(report):
+            optimizer_scalars = {k: float(keras.ops.convert_to_numpy(v)) for k, v in report().items()}
+        record = events.ProbeRecord(self.step, self.epoch, self.last_loss, stats, optimizer_scalars)
+        self.history.add_record(record.step, record.epoch, record.loss, stats, optimizer_scalars)
+        self.trainer.emit(record)
+        diagnoser = self.trainer.diagnoser
+        if diagnoser is not None:
+            new = diagnoser.on_record(record)
+            if new:
+                self.trainer.emit(events.FindingsUpdated(list(diagnoser.findings), list(new)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = _floats(logs)
+        logs["epoch_time"] = time.perf_counter() - self.epoch_started
+        # an interrupted epoch is not a completed one: it is not added to the history
+        if self.diverged_at is not None or (self.trainer.cancelled and not _epoch_complete(self)):
+            return
+        self.history.add_epoch(epoch, logs)
+        if self.store:
+            self.store.write_history(self.history)
+        self.trainer.emit(events.EpochEnd(epoch, logs))
+        diagnoser = self.trainer.diagnoser
+        if diagnoser is not None:
+            new = diagnoser.on_epoch(epoch, logs)
+            if new:
+                self.trainer.emit(events.FindingsUpdated(list(diagnoser.findings), list(new)))
+
+
+def _epoch_complete(cb: _EngineCallback) -> bool:
+    steps = cb.params.get("steps") if cb.params else None
+    return bool(steps) and cb.step % steps == 0
+
+
+def _floats(logs) -> dict:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(np.asarray(keras.ops.convert_to_numpy(value)))
+        except (TypeError, ValueError):
+            continue
+    return out
