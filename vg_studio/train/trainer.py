@@ -175,12 +175,8 @@ def _val_arrays(spec, data: Dataset):
 
 
 def _default_diagnoser(spec: ExperimentSpec, history: History):
-    try:
-        from vg_studio.diagnose.engine import Diagnoser
-    except ModuleNotFoundError as exc:  # the diagnostics package is optional while it is being built
-        if exc.name != "vg_studio.diagnose.engine":
-            raise
-        return None
+    from vg_studio.diagnose.engine import Diagnoser
+
     return Diagnoser(history.layer_names, history.activations, spec)
 
 
