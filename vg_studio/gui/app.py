@@ -1,0 +1,30 @@
+"""`vg-studio` with no arguments: create the application and show the main window at once (Keras loads later)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    # Qt 6 scales for high-DPI screens itself; pass fractional factors through so 150 % is not rounded to 200 %.
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    QCoreApplication.setOrganizationName("VG Studio")
+    QCoreApplication.setApplicationName("VG Studio")
+    app = QApplication.instance() or QApplication(["vg-studio", *(argv or [])])
+    from vg_studio.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""The side panels: each renders from the SpecDocument and changes it only through undoable edits."""

@@ -1,0 +1,241 @@
+"""Network builder: the hidden layers as a table (one row per layer, editors in the cells), a depth control,
+layer buttons, the live parameter count and the validation messages of the spec."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView,
+                               QLabel, QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget)
+
+from vg_studio import catalog
+from vg_studio.gui.commands import SpecDocument
+from vg_studio.spec import LayerSpec
+
+COLUMNS = ("units", "activation", "initializer", "attention", "batch_norm", "residual", "dropout")
+HEADERS = ("Units", "Activation", "Init", "Attn", "BN", "Res", "Dropout")
+INVALID = QColor(255, 120, 120, 110)
+FLAGGED = QColor(255, 170, 0, 90)
+_LAYER_PATH = re.compile(r"network\.layers\[(\d+)\]\.(\w+)")
+
+
+class BuilderPanel(QWidget):
+    layer_selected = Signal(int)
+
+    def __init__(self, document: SpecDocument, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.input_shape: tuple | None = None
+        self.num_classes: int | None = None
+        self.params_counter = None  # set once Keras is loaded: vg_studio.nn.build.count_params
+        self.flagged_layers: set[int] = set()
+
+        self.depth = QSpinBox()
+        self.depth.setRange(0, 200)
+        self.depth.setToolTip("Number of hidden layers (new ones copy the last layer)")
+        self.depth.valueChanged.connect(self._set_depth)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(HEADERS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(28)
+        self.buttons = {}
+        row = QHBoxLayout()
+        for key, text, tip, slot in (
+                ("add", "Add", "Add a layer after the selected one", self.add_layer),
+                ("remove", "Remove", "Remove the selected layer", self.remove_layer),
+                ("duplicate", "Duplicate", "Duplicate the selected layer", self.duplicate_layer),
+                ("up", "▲", "Move the selected layer towards the input", lambda: self.move_layer(-1)),
+                ("down", "▼", "Move the selected layer towards the output", lambda: self.move_layer(1))):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            self.buttons[key] = button
+            row.addWidget(button)
+        depth_row = QHBoxLayout()
+        depth_row.addWidget(QLabel("Hidden layers:"))
+        depth_row.addWidget(self.depth)
+        depth_row.addStretch(1)
+        self.shape_label = QLabel()
+        self.params_label = QLabel()
+        self.params_label.setObjectName("params")
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet("color: #d62728;")
+        layout = QVBoxLayout(self)
+        layout.addLayout(depth_row)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.shape_label)
+        layout.addWidget(self.params_label)
+        layout.addWidget(self.problems_label)
+        document.changed.connect(self.render)
+        self.render()
+
+    # ---- rendering from the spec ---------------------------------------------------------------------------
+    def render(self) -> None:
+        spec = self.document.spec
+        layers = spec.network.layers
+        selected = self.selected_row()
+        self.depth.blockSignals(True)
+        self.depth.setValue(len(layers))
+        self.depth.blockSignals(False)
+        self.table.setRowCount(len(layers))
+        self.table.setVerticalHeaderLabels([f"h{i + 1}" for i in range(len(layers))])
+        for i, layer in enumerate(layers):
+            self._fill_row(i, layer)
+        if layers:
+            self.table.selectRow(min(max(selected, 0), len(layers) - 1))
+        self._show_problems(spec.validate())
+        self.update_params()
+
+    def _fill_row(self, i: int, layer: LayerSpec) -> None:
+        if self.table.cellWidget(i, 0) is None:
+            self._create_row(i)
+        # update in place (signals blocked): recreating editors would steal focus while the user types
+        editors = [self.editor(i, c) for c in range(len(COLUMNS))]
+        for editor in editors:
+            editor.blockSignals(True)
+        editors[0].setValue(layer.units)
+        editors[1].setCurrentText(layer.activation)
+        editors[2].setCurrentText(layer.initializer)
+        for column in (3, 4, 5):
+            editors[column].setChecked(getattr(layer, COLUMNS[column]))
+        editors[6].setValue(layer.dropout)
+        for editor in editors:
+            editor.blockSignals(False)
+        for column in range(len(COLUMNS)):
+            self._tint(i, column, FLAGGED if i in self.flagged_layers else None, "")
+
+    def editor(self, row: int, column: int) -> QWidget:
+        widget = self.table.cellWidget(row, column)
+        return getattr(widget, "check", widget)
+
+    def _create_row(self, i: int) -> None:
+        units = QSpinBox()
+        units.setRange(0, 1_000_000)
+        units.valueChanged.connect(lambda v, i=i: self.set_field(i, "units", v))
+        self.table.setCellWidget(i, 0, units)
+        for column, choices in ((1, catalog.ACTIVATIONS), (2, tuple(catalog.INITIALIZERS))):
+            name = COLUMNS[column]
+            combo = QComboBox()
+            combo.addItems(list(choices))
+            combo.currentTextChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, v))
+            self.table.setCellWidget(i, column, combo)
+        for column in (3, 4, 5):
+            name = COLUMNS[column]
+            box = QCheckBox()
+            box.toggled.connect(lambda v, i=i, name=name: self.set_field(i, name, bool(v)))
+            self.table.setCellWidget(i, column, _centered(box))
+        dropout = QDoubleSpinBox()
+        dropout.setRange(0.0, 0.99)
+        dropout.setSingleStep(0.05)
+        dropout.valueChanged.connect(lambda v, i=i: self.set_field(i, "dropout", float(v)))
+        self.table.setCellWidget(i, 6, dropout)
+
+    def _tint(self, row: int, column: int, color: QColor | None, tip: str) -> None:
+        widget = self.table.cellWidget(row, column)
+        if widget is None:
+            return
+        widget.setAutoFillBackground(color is not None)
+        widget.setStyleSheet("" if color is None else
+                             f"background-color: rgba({color.red()},{color.green()},{color.blue()},{color.alpha()});")
+        widget.setToolTip(tip)
+        widget.setProperty("invalid", bool(tip))
+
+    def _show_problems(self, problems: list[str]) -> None:
+        self.problems = problems
+        for message in problems:
+            match = _LAYER_PATH.match(message)
+            if match and match.group(2) in COLUMNS and int(match.group(1)) < self.table.rowCount():
+                self._tint(int(match.group(1)), COLUMNS.index(match.group(2)), INVALID, message)
+        self.problems_label.setText("\n".join(f"⚠ {p}" for p in problems))
+
+    def update_params(self) -> None:
+        spec = self.document.spec
+        if self.input_shape is None:
+            self.shape_label.setText("Input/output: loading the dataset…")
+        else:
+            self.shape_label.setText(f"Input {'×'.join(map(str, self.input_shape))} → "
+                                     f"{len(spec.network.layers)} hidden → output {self.num_classes} classes")
+        if self.input_shape is None or self.params_counter is None:
+            self.params_label.setText("Parameters: …")
+            return
+        if self.problems:
+            self.params_label.setText("Parameters: — (fix the problems below)")
+            return
+        count = self.params_counter(spec, self.input_shape, self.num_classes)
+        self.params_label.setText(f"Parameters: {count:,}")
+
+    def set_data_shape(self, input_shape: tuple, num_classes: int) -> None:
+        self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
+        self.update_params()
+
+    def set_flagged_layers(self, layers: set[int]) -> None:
+        """Highlight layers a diagnostic finding names (indices into spec.network.layers)."""
+        self.flagged_layers = set(layers)
+        self.render()
+
+    # ---- edits --------------------------------------------------------------------------------------------
+    def selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return rows[0].row() if rows else -1
+
+    def set_field(self, i: int, name: str, value) -> None:
+        def mutate(spec):
+            setattr(spec.network.layers[i], name, value)
+        self.document.edit(f"Layer {i + 1}: {name} = {value}", mutate, merge_key=f"layer{i}.{name}")
+
+    def _set_depth(self, depth: int) -> None:
+        def mutate(spec):
+            layers = spec.network.layers
+            template = layers[-1] if layers else LayerSpec()
+            del layers[depth:]
+            while len(layers) < depth:
+                layers.append(LayerSpec(**vars(template)))
+        self.document.edit(f"Depth = {depth}", mutate, merge_key="depth")
+
+    def add_layer(self) -> None:
+        at = self.selected_row()
+        def mutate(spec):
+            layers = spec.network.layers
+            template = layers[at] if 0 <= at < len(layers) else (layers[-1] if layers else LayerSpec())
+            layers.insert(at + 1 if at >= 0 else len(layers), LayerSpec(**vars(template)))
+        self.document.edit("Add layer", mutate)
+        self.table.selectRow(at + 1 if at >= 0 else self.table.rowCount() - 1)
+
+    def duplicate_layer(self) -> None:
+        if self.selected_row() >= 0:
+            self.add_layer()
+
+    def remove_layer(self) -> None:
+        at = self.selected_row()
+        if at < 0:
+            return
+        self.document.edit(f"Remove layer {at + 1}", lambda spec: spec.network.layers.pop(at) and None)
+
+    def move_layer(self, delta: int) -> None:
+        at = self.selected_row()
+        to = at + delta
+        if at < 0 or not 0 <= to < self.table.rowCount():
+            return
+        def mutate(spec):
+            layers = spec.network.layers
+            layers[at], layers[to] = layers[to], layers[at]
+        self.document.edit(f"Move layer {at + 1}", mutate)
+        self.table.selectRow(to)
+
+
+def _centered(widget: QWidget) -> QWidget:
+    holder = QWidget()
+    layout = QHBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setAlignment(Qt.AlignCenter)
+    layout.addWidget(widget)
+    holder.check = widget
+    return holder

@@ -1,0 +1,48 @@
+"""Light and dark themes: a Fusion palette from resources/themes/<name>.json, applied to Qt and pyqtgraph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+THEMES = ("light", "dark")
+_ROLES = {"window": QPalette.Window, "window_text": QPalette.WindowText, "base": QPalette.Base,
+          "alternate_base": QPalette.AlternateBase, "text": QPalette.Text, "button": QPalette.Button,
+          "button_text": QPalette.ButtonText, "highlight": QPalette.Highlight,
+          "highlighted_text": QPalette.HighlightedText, "tooltip_base": QPalette.ToolTipBase,
+          "tooltip_text": QPalette.ToolTipText, "placeholder_text": QPalette.PlaceholderText}
+
+
+def load_theme(name: str) -> dict:
+    path = RESOURCES / "themes" / f"{name if name in THEMES else 'light'}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def apply_theme(app: QApplication, name: str) -> dict:
+    colors = load_theme(name)
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for key, role in _ROLES.items():
+        palette.setColor(role, QColor(colors[key]))
+    palette.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(colors["placeholder_text"]))
+    palette.setColor(QPalette.Disabled, QPalette.Text, QColor(colors["placeholder_text"]))
+    app.setPalette(palette)
+    pg.setConfigOption("background", colors["plot_background"])
+    pg.setConfigOption("foreground", colors["plot_foreground"])
+    return colors
+
+
+def style_plot_widget(widget: pg.PlotWidget, colors: dict) -> None:
+    """Re-colour an existing plot (pyqtgraph's config options only affect plots created later)."""
+    widget.setBackground(colors["plot_background"])
+    plot = widget.getPlotItem()
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setPen(colors["plot_foreground"])
+        axis.setTextPen(colors["plot_foreground"])
+    plot.titleLabel.setText(plot.titleLabel.text, color=colors["plot_foreground"])
