@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.worker: TrainWorker | None = None
         self.current_run: RunData | None = None
         self.last_error = ""
-        self._pending_compare: RunData | None = None
+        self._worker_active = False
 
         self.plots = PlotsPanel()
         self.setCentralWidget(self.plots)
@@ -186,7 +186,8 @@ class MainWindow(QMainWindow):
     # ---- state ------------------------------------------------------------------------------------------
     @property
     def training(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        # true until the worker's queued `finished` arrives, i.e. after every event it sent has been handled
+        return self.worker is not None and (self.worker.isRunning() or self._worker_active)
 
     def _update_actions(self) -> None:
         self.actions_["train"].setEnabled(self.keras_ready and not self.training)
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         self.runs.add_run(run, select=False)
         self.runs.select([compare_with, run] if compare_with is not None else [run])
         self.diagnostics.show_findings([], [])
+        self._worker_active = True
         self.worker.start()
         self._update_actions()
         self.statusBar().showMessage(f"Training {spec.name} → {run_dir}", 5000)
@@ -282,6 +284,7 @@ class MainWindow(QMainWindow):
         self.show_error(message)
 
     def _worker_finished(self) -> None:
+        self._worker_active = False
         self._update_actions()
         self._update_progress()
         self.plots.mark_dirty()
