@@ -24,7 +24,7 @@ import numpy as np
 from vg_studio.experiments.cells import Cell, CellOutcome, read_report
 from vg_studio.experiments.common import (environment_section, fmt, markdown_table, mean_std, pyplot,
                                           save_figure, write_csv)
-from vg_studio.spec import (DataSpec, ExperimentSpec, LayerSpec, NetworkSpec, OptimizerSpec, TrainingSpec,
+from vg_studio.spec import (DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec,
                             atomic_write_text)
 
 MODELS = ("plain", "attention")
@@ -70,7 +70,16 @@ def cell_spec(model: str, run: int, o: AttentionOptions) -> ExperimentSpec:
         optimizer=OptimizerSpec(name="adam", learning_rate=o.learning_rate,
                                 params={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
         training=TrainingSpec(epochs=o.epochs, batch_size=o.batch_size, seed=run),
+        monitoring=MonitoringSpec(record_every=_record_every(o)),
     )
+
+
+def _record_every(o: AttentionOptions) -> int:
+    """Every 10 steps, but at least two probe records per epoch when --limit makes epochs short: Table 1 needs
+    a gradient mean for every epoch."""
+    if not o.limit:
+        return 10
+    return max(1, min(10, math.ceil(o.limit / o.batch_size) // 2))
 
 
 def build_cells(o: AttentionOptions, out: Path) -> list[Cell]:
