@@ -114,6 +114,14 @@ def test_dead_units_need_two_records_and_name_the_layer():
     assert {fix.id for fix in new[0].fixes} >= {"leaky_relu", "he_init"}
 
 
+def test_partly_dead_layer_that_still_learns_is_only_info():
+    d = diagnoser()
+    dead = [0.65, 0.3, 0, 0, 0, 0, np.nan]  # e.g. Adam at lr 0.01 on MNIST: many dead units, loss still falls
+    for step, loss in ((10, 2.3), (20, 1.2), (30, 0.8)):
+        d.on_record(record(step, dead=dead, loss=loss))
+    assert [(f.kind, f.severity) for f in d.findings] == [("dead_units", "info")]
+
+
 def test_saturated_units():
     d = diagnoser("sigmoid")
     sat = [0.6, 0.2, 0, 0, 0, 0, np.nan]
