@@ -219,6 +219,7 @@ def write_figure(o: AttentionOptions, results: dict, out: Path) -> Path:
                 label=f"{MODEL_LABEL[model]} (paper)")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("mean |gradient|, first hidden layer")
     ax.set_title("Gradient mean near the input (seed 000 Table 1)")
     ax.grid(alpha=0.3, which="both")

@@ -61,7 +61,10 @@ def cell_spec(depth: int, activation: str, optimizer: str, run: int, o: GridOpti
         opt = OptimizerSpec(name="sgd", learning_rate=SGD_LEARNING_RATE)
     else:
         defaults = catalog.OPTIMIZERS[optimizer]
-        opt = OptimizerSpec(name=optimizer, learning_rate=defaults["learning_rate"], params=dict(defaults["params"]))
+        params = dict(defaults["params"])
+        if "batch_size" in params:  # SDAGD's curvature estimate needs the mini-batch size it is trained with
+            params["batch_size"] = o.batch_size
+        opt = OptimizerSpec(name=optimizer, learning_rate=defaults["learning_rate"], params=params)
     return ExperimentSpec(
         name=f"seed003-hl{depth}-{activation}-{optimizer}",
         data=DataSpec(dataset=o.dataset, options=options),
@@ -200,6 +203,7 @@ def write_figures(o: GridOptions, table: dict, out: Path) -> list[Path]:
                 ax.plot(range(1, n + 1), mean, marker="o" if n < 15 else None, label=f"hl-{depth}")
             ax.set_title(f"{LABEL[optimizer]}, {LABEL[activation]}")
             ax.set_xlabel("epoch")
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_ylabel("training error (%)")
             ax.set_ylim(bottom=0)
             ax.grid(alpha=0.3)
