@@ -19,21 +19,19 @@ class MetricPlot(PlotBox):
 
     def redraw(self, runs: list) -> None:
         self.runs = runs
-        self.plot.clear()
-        self.has_data = False
+        self.begin()
         for r, run in enumerate(runs):
             tag = f" ({run.name})" if len(runs) > 1 else ""
             batch = np.asarray(run.batch_loss if self.metric == "loss" else run.batch_accuracy, dtype=float)
             steps = np.asarray(run.batch_steps, dtype=float)
             if len(batch) and np.isfinite(batch).any():
-                self.plot.plot(steps, batch, pen=run_pen(TRAIN_COLOR, r, 1.2), name=f"train{tag}")
-                self.has_data = True
+                self.curve((id(run), "train"), steps, batch, run_pen(TRAIN_COLOR, r, 1.2), f"train{tag}")
             val = run.epoch_metric(f"val_{self.metric}")
             x_epochs = epoch_steps(run, len(val))
             if len(val):
-                self.plot.plot(x_epochs, val, pen=run_pen(VAL_COLOR, r, 2), symbol="o", symbolSize=6,
-                               symbolBrush=VAL_COLOR, name=f"validation{tag}")
-                self.has_data = True
+                self.curve((id(run), "val"), x_epochs, val, run_pen(VAL_COLOR, r, 2), f"validation{tag}",
+                           symbol="o", symbolSize=6, symbolBrush=VAL_COLOR)
+        self.end()
 
     def describe(self, x: float, y: float) -> str:
         parts = []

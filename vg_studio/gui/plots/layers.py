@@ -17,8 +17,7 @@ class LayerLinesPlot(PlotBox):
 
     def redraw(self, runs: list) -> None:
         self.runs = runs
-        self.plot.clear()
-        self.has_data = False
+        self.begin()
         for r, run in enumerate(runs):
             values, steps = run.stat(self.stat), run.record_steps
             if values.size == 0:
@@ -30,9 +29,9 @@ class LayerLinesPlot(PlotBox):
                 if not ok.any():
                     continue
                 width = 3.2 if layer in self.highlighted else 1.6
-                self.plot.plot(steps[ok], column[ok], pen=run_pen(layer_color(layer, len(names)), r, width),
-                               name=names[layer] if r == 0 else None)
-                self.has_data = True
+                self.curve((id(run), layer), steps[ok], column[ok], run_pen(layer_color(layer, len(names)), r, width),
+                           names[layer] if r == 0 else None)
+        self.end()
 
     def describe(self, x: float, y: float) -> str:
         best = None

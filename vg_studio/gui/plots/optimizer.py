@@ -17,17 +17,16 @@ class OptimizerPlot(PlotBox):
 
     def redraw(self, runs: list) -> None:
         self.runs = runs
-        self.plot.clear()
-        self.has_data = False
+        self.begin()
         for r, run in enumerate(runs):
             names = sorted(run.history.optimizer) if run.history is not None else []
             for k, name in enumerate(names):
                 values = run.optimizer_series(name)
                 steps = run.record_steps[: len(values)]
                 if len(values) and np.isfinite(values).any():
-                    self.plot.plot(steps, values, pen=run_pen(COLORS[k % len(COLORS)], r, 1.8),
-                                   name=name if r == 0 else None)
-                    self.has_data = True
+                    self.curve((id(run), name), steps, values, run_pen(COLORS[k % len(COLORS)], r, 1.8),
+                               name if r == 0 else None)
+        self.end()
 
     def describe(self, x: float, y: float) -> str:
         parts = []
