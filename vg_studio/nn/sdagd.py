@@ -131,9 +131,8 @@ class SDAGD(keras.optimizers.Optimizer):
         # σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton diagonal). The
         # change the optimizer's own noise-driven steps cause inflates it by up to ~1.8× in phase II (docs/sdagd.md);
         # subtracting h∘Δw instead feeds back on itself and diverged in phase I. The first step has no g_{k−1}.
-        first = ops.equal(self.iterations, 0)
-        error = ops.where(first, ops.zeros_like(gradient), gradient - previous)
-        new_half_sq = ops.where(first, half_sq, decay * half_sq + (1 - decay) * 0.5 * ops.square(error))
+        rate = (1 - decay) * ops.cast(ops.greater(self.iterations, 0), dtype)  # a scalar: no elementwise select
+        new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
         self.assign(half_sq, new_half_sq)
         self.assign(previous, gradient)
         seen = ops.cast(self.iterations, dtype)  # errors averaged so far, for the bias correction
