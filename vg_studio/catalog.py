@@ -33,8 +33,8 @@ OPTIMIZERS = {
     "adadelta": {"learning_rate": 1.0, "params": {"rho": 0.95, "epsilon": 1e-7}},
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
-    "sdagd": {"learning_rate": 1.0, "params": {"radius": 1.0, "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                "norm_scope": "tensor"}},
+    "sdagd": {"learning_rate": 1.0, "params": {"radius": 0.5, "curvature_decay": 0.99, "epsilon": 1e-8,
+                                                "norm_scope": "tensor", "batch_size": 100}},
 }
 
 # Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.
@@ -51,3 +51,15 @@ DATASET_PREFIXES = ("npz:", "folder:")
 
 def is_known_dataset(name: str) -> bool:
     return name in DATASETS or any(name.startswith(p) and len(name) > len(p) for p in DATASET_PREFIXES)
+
+
+# Per-record, per-layer probe statistics stored in history.h5 under probes/ (see vg_studio/train/probes.py).
+LAYER_STATS = (
+    "grad_mean_abs",  # mean |dL/dw| over the group's weights, of the gradient applied at the record step
+    "grad_norm",  # L2 norm of the group's gradient at the record step
+    "weight_norm",  # L2 norm of the group's weights at the record
+    "update_mean_abs",  # mean |W_now - W_previous record| / steps between: seed 002's flat-weight signal
+    "update_ratio",  # ‖W_now - W_previous record‖ / steps / ‖W_now‖: the relative change per step
+    "saturated_fraction",  # share of (example, unit) pre-activations in sigmoid/tanh's flat tails
+    "dead_fraction",  # share of ReLU units inactive on every probe example
+)

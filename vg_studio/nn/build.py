@@ -107,7 +107,7 @@ def layer_groups(model: keras.Model, spec: ExperimentSpec) -> list[LayerGroup]:
 
 
 def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> int:
-    """Trainable parameters without building the model (the GUI shows it live while the user edits)."""
+    """Parameters (as `keras.Model.count_params` counts them) without building the model (the GUI shows it live while the user edits)."""
     features = int(np.prod(input_shape))
     total = 0
     for i, layer in enumerate(spec.network.layers):
@@ -121,8 +121,8 @@ def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> 
             d_k = max(1, min(width, 64))
             total += 2 * width * d_k + (width * width if layer.attention_value == "projected" else 0)
         total += features * layer.units + (0 if layer.batch_norm else layer.units)
-        if layer.batch_norm:
-            total += 2 * layer.units
+        if layer.batch_norm:  # gamma, beta and the two moving statistics, as keras's count_params counts them
+            total += 4 * layer.units
         if layer.activation == "prelu":
             total += layer.units
         if layer.residual and features != layer.units:

@@ -22,6 +22,7 @@ def export_user_model(model: keras.Model, spec: ExperimentSpec, path: str | os.P
     if spec.optimizer.name != "sdagd":
         metric = "categorical_accuracy" if spec.loss == "mse" else "sparse_categorical_accuracy"
         clean.compile(optimizer=make_optimizer(spec.optimizer), loss=spec.loss, metrics=[metric])
+        clean.optimizer.build(clean.trainable_variables)  # saved with its (fresh) slots: loads without warnings
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
     os.close(fd)
     try:

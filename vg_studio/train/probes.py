@@ -1,14 +1,14 @@
-"""Per-layer gradient and weight probes computed inside the compiled training step.
+"""Per-layer gradient and weight probes; the gradient statistics are computed inside the compiled training step.
 
-The probes live in the optimizer: `with_probes(optimizer)` returns a copy of the user's optimizer whose `apply`
-first accumulates, per trainable variable, Σ|g|, Σg² of the very gradients it is about to apply (after loss-scale
-unscaling, before clipping), then applies them and accumulates Σ|Δw|, Σ(Δw)² of the step it just took and Σw².
-This works unchanged on the TensorFlow, JAX and PyTorch backends because Keras routes every train step through
-`optimizer.apply` (on JAX via `stateless_apply`, which tracks the accumulator as an optimizer variable), and it is
-compiled into the same XLA/tf.function step: no second pass over the data.
+`with_probes(optimizer, record_every)` returns a copy of the user's optimizer whose `apply` — on each record step
+only, under `ops.cond` — reduces the very gradients it is about to apply (after loss-scale unscaling, before
+clipping) to Σ|g| and Σg² per trainable variable and stores them in a small optimizer variable. This works on the
+TensorFlow, JAX and PyTorch backends alike because Keras routes every train step through `optimizer.apply` (on JAX
+via `stateless_apply`, which carries the variable as optimizer state), and it is traced into the same compiled step:
+no second pass over the data, and nothing at all on the steps between records.
 
-The host reads the small accumulator (n_variables × 6 floats) once every `record_every` steps and resets it;
-`ProbeReader` turns it into per-layer-group statistics averaged over the steps since the previous record.
+At each record the host reads that (n_variables × 3) array and, from a snapshot of the weights, the weight norms
+and the net change since the previous record. `ProbeReader` aggregates variables into the spec's layer groups.
 Unit statistics (saturated and dead units) need activations, not gradients: they are measured on a fixed probe
 batch at each record by a side model that shares the user's layers.
 """
@@ -23,28 +23,20 @@ from keras import ops
 
 from vg_studio import catalog
 
-# Columns of the accumulator, per trainable variable.
-SUM_ABS_GRAD, SUM_SQ_GRAD, SUM_ABS_DELTA, SUM_SQ_DELTA, SUM_SQ_WEIGHT, STEPS = range(6)
-_N_STATS = 6
+# Columns of the in-step array, per trainable variable: Σ|g|, Σg², and the step they were computed at.
+SUM_ABS_GRAD, SUM_SQ_GRAD, AT_STEP = range(3)
+_N_STATS = 3
 
-# Per-record, per-layer statistics stored in history.h5 under probes/ (see README "history.h5").
-LAYER_STATS = (
-    "grad_mean_abs",  # mean |∂L/∂w| over the group's weights, averaged over the steps since the last record
-    "grad_norm",  # L2 norm of the group's gradient, averaged likewise
-    "weight_norm",  # L2 norm of the group's weights at the record
-    "update_mean_abs",  # mean |Δw| per step since the last record (seed 002's flat-weight signal)
-    "update_ratio",  # ‖Δw‖/‖w‖ per step: the relative update size
-    "saturated_fraction",  # share of (example, unit) pre-activations in sigmoid/tanh's flat tails
-    "dead_fraction",  # share of ReLU units inactive on every probe example
-)
+LAYER_STATS = catalog.LAYER_STATS  # the per-layer statistics each record carries
 
 
 class _ProbeMixin:
     """Mixed in front of a keras optimizer class by `with_probes`."""
 
+    vg_record_every = 1
+
     def build(self, variables):
         super().build(variables)
-        self._vg_sizes = [int(np.prod(v.shape)) for v in variables]
         self.vg_probe_stats = self.add_variable(
             shape=(len(variables), _N_STATS), initializer="zeros", dtype="float32", name="vg_probe_stats")
 
@@ -53,30 +45,26 @@ class _ProbeMixin:
             with keras.backend.name_scope(self.name, caller=self):
                 self.build(list(trainable_variables))
             self.built = True
-        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        step = ops.cast(self.iterations, "float32") + 1.0  # this step, 1-based
+        is_record = ops.equal(ops.mod(step, float(self.vg_record_every)), 0.0)
         scale = self.loss_scale_factor
-        grad_rows = []
-        before = []
-        for g, v in zip(grads, variables):
-            if g is None:
-                grad_rows.append((0.0, 0.0))
-            else:
+
+        def reduce_gradients():
+            rows = []
+            for g in grads:
+                if g is None:
+                    rows.append(ops.stack([0.0, 0.0, step]))
+                    continue
                 g = ops.cast(g, "float32")
                 if scale is not None:
                     g = g / scale
-                grad_rows.append((ops.sum(ops.abs(g)), ops.sum(ops.square(g))))
-            before.append(ops.cast(ops.convert_to_tensor(v), "float32"))
+                rows.append(ops.stack([ops.sum(ops.abs(g)), ops.sum(ops.square(g)), step]))
+            return ops.stack(rows)
+
+        current = ops.convert_to_tensor(self.vg_probe_stats)
+        # The assignment stays outside the cond: JAX's stateless scope does not allow side effects in a branch.
+        self.vg_probe_stats.assign(ops.cond(is_record, reduce_gradients, lambda: current))
         super().apply(grads, trainable_variables)
-        rows = []
-        for (g_abs, g_sq), w0, v in zip(grad_rows, before, variables):
-            w1 = ops.cast(ops.convert_to_tensor(v), "float32")
-            delta = w1 - w0
-            rows.append(ops.stack([
-                ops.cast(g_abs, "float32"), ops.cast(g_sq, "float32"),
-                ops.sum(ops.abs(delta)), ops.sum(ops.square(delta)), ops.sum(ops.square(w1)),
-                ops.ones((), "float32"),
-            ]))
-        self.vg_probe_stats.assign_add(ops.stack(rows))
 
 
 @functools.lru_cache(maxsize=None)
@@ -84,12 +72,13 @@ def _probed_class(cls):
     return type(f"Probed{cls.__name__}", (_ProbeMixin, cls), {"__module__": __name__})
 
 
-def with_probes(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-    """A fresh optimizer of the same class and configuration that also records gradient probes."""
-    cls = type(optimizer)
-    if isinstance(optimizer, _ProbeMixin):
-        return optimizer
-    return _probed_class(cls).from_config(optimizer.get_config())
+def with_probes(optimizer: keras.optimizers.Optimizer, record_every: int = 1) -> keras.optimizers.Optimizer:
+    """A fresh optimizer of the same class and configuration that also reduces the gradients every
+    `record_every` steps."""
+    probed = optimizer if isinstance(optimizer, _ProbeMixin) else _probed_class(type(optimizer)).from_config(
+        optimizer.get_config())
+    probed.vg_record_every = int(record_every)
+    return probed
 
 
 class ProbeReader:
@@ -108,43 +97,68 @@ class ProbeReader:
             self.group_vars.append(np.array(sorted(ids), dtype=int))
         self.sizes = np.array([int(np.prod(v.shape)) for v in model.trainable_variables], dtype=np.float64)
         self.probe_x = probe_x
+        self.previous_weights = None
+        self.previous_step = 0
         self.unit_model = None
         if unit_stats and probe_x is not None:
             taps = [layer_by_name[g.preact_layer].output for g in groups if g.preact_layer]
             if taps:
                 self.unit_model = keras.Model(model.input, taps)
 
-    def read(self) -> dict:
-        """Per-group statistics since the previous read (arrays of length n_groups), then reset."""
+    def read(self, step: int) -> dict:
+        """Per-group statistics at training step `step` (arrays of length n_groups). Gradient statistics are
+        NaN when `step` is not a record step (e.g. a record forced by a non-finite loss)."""
         acc = np.asarray(keras.ops.convert_to_numpy(self.optimizer.vg_probe_stats), dtype=np.float64)
-        self.optimizer.vg_probe_stats.assign(np.zeros(acc.shape, dtype="float32"))
-        steps = max(float(acc[:, STEPS].max()), 1.0)
+        fresh = bool(acc.size) and int(round(acc[:, AT_STEP].max())) == step
+        weights = self._snapshot()
+        previous, self.previous_weights = self.previous_weights, weights
+        steps = max(step - self.previous_step, 1)
+        self.previous_step = step
+        # Per variable: Σw², Σ|Δw|, Σ(Δw)² in float32 NumPy (BLAS dot products where possible: this runs on the
+        # host at every record, so it must stay cheap).
+        per_var = np.zeros((len(weights), 3))
+        for i, w in enumerate(weights):
+            per_var[i, 0] = np.dot(w, w)
+            if previous is not None:
+                d = w - previous[i]
+                per_var[i, 1] = np.abs(d).sum(dtype=np.float64)
+                per_var[i, 2] = np.dot(d, d)
         out = {name: np.full(len(self.groups), np.nan) for name in LAYER_STATS}
         for gi, ids in enumerate(self.group_vars):
             if len(ids) == 0:
                 continue
             n = self.sizes[ids].sum()
-            s = acc[ids].sum(axis=0)
-            weight_norm = np.sqrt(s[SUM_SQ_WEIGHT] / steps)
-            out["grad_mean_abs"][gi] = s[SUM_ABS_GRAD] / steps / n
-            out["grad_norm"][gi] = np.sqrt(s[SUM_SQ_GRAD] / steps)
-            out["weight_norm"][gi] = weight_norm
-            out["update_mean_abs"][gi] = s[SUM_ABS_DELTA] / steps / n
-            out["update_ratio"][gi] = np.sqrt(s[SUM_SQ_DELTA] / steps) / max(weight_norm, 1e-30)
+            if fresh:
+                out["grad_mean_abs"][gi] = acc[ids, SUM_ABS_GRAD].sum() / n
+                out["grad_norm"][gi] = np.sqrt(acc[ids, SUM_SQ_GRAD].sum())
+            out["weight_norm"][gi] = weight_norm = np.sqrt(per_var[ids, 0].sum())
+            if previous is not None:
+                out["update_mean_abs"][gi] = per_var[ids, 1].sum() / n / steps
+                delta_norm = np.sqrt(per_var[ids, 2].sum())
+                out["update_ratio"][gi] = delta_norm / steps / weight_norm if weight_norm > 0 else np.nan
         if self.unit_model is not None:
             saturated, dead = self._unit_stats()
             out["saturated_fraction"][: len(saturated)] = saturated
             out["dead_fraction"][: len(dead)] = dead
-        out["steps"] = steps
         return out
 
+    def start(self, step: int = 0) -> None:
+        """Take the reference weight snapshot the first record's change is measured against."""
+        self.previous_weights = self._snapshot()
+        self.previous_step = step
+
+    def _snapshot(self) -> list:
+        # np.array copies: on the torch backend convert_to_numpy shares memory the optimizer updates in place
+        return [np.array(keras.ops.convert_to_numpy(v), dtype=np.float32).ravel()
+                for v in self.model.trainable_variables]
+
     def _unit_stats(self):
-        preacts = self.unit_model(self.probe_x, training=False)
+        preacts = self.unit_model.predict_on_batch(self.probe_x)  # the compiled predict step, not eager
         if not isinstance(preacts, (list, tuple)):
             preacts = [preacts]
         saturated, dead = [], []
         for group, z in zip([g for g in self.groups if g.preact_layer], preacts):
-            z = np.asarray(keras.ops.convert_to_numpy(z), dtype=np.float64)
+            z = np.asarray(z)
             saturated.append(saturated_fraction(group.activation, z))
             dead.append(dead_fraction(group.activation, z))
         return saturated, dead

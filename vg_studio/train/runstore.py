@@ -27,7 +27,7 @@ import numpy as np
 
 from vg_studio import __version__
 from vg_studio.spec import ExperimentSpec, atomic_write_text
-from vg_studio.train.probes import LAYER_STATS
+from vg_studio.catalog import LAYER_STATS
 
 HISTORY_SCHEMA = 1
 

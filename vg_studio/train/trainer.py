@@ -101,7 +101,7 @@ class Trainer:
             raise SpecError([f"network.layers: training this network needs about {need / 2**30:.1f} GiB, more "
                              f"than this machine's {have / 2**30:.1f} GiB; use fewer or narrower layers"])
         model = build_model(spec, data.input_shape, data.num_classes)
-        optimizer = with_probes(make_optimizer(spec.optimizer))
+        optimizer = with_probes(make_optimizer(spec.optimizer), spec.monitoring.record_every)
         model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
         optimizer.build(model.trainable_variables)  # the probe accumulator must exist before the first step
         groups = layer_groups(model, spec)
@@ -198,7 +198,7 @@ class _EngineCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.reader = ProbeReader(*self.reader_args)
-        self.reader.read()  # start from a clean accumulator
+        self.reader.start()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -219,7 +219,7 @@ class _EngineCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _record(self):
-        stats = self.reader.read()
+        stats = self.reader.read(self.step)
         optimizer_scalars = {}
         report = getattr(self.optimizer, "diagnostic_scalars", None)
         if callable(report):

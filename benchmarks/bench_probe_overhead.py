@@ -1,0 +1,97 @@
+"""Probe overhead: training throughput with in-step probes ÷ plain `model.fit`, same model and data.
+
+    python benchmarks/bench_probe_overhead.py [--rounds 7] [--layers 5] [--units 700]
+
+784-700×5-10 sigmoid network, SGD, batch 100, mnist-5k. Each round trains one epoch of the plain model and one
+of the probed model, alternating, after a warm-up epoch each (tracing/XLA compile); the ratio of medians is
+printed for two settings: probes read every step (unit statistics off) and the default monitoring (a record
+every 10 steps with dead/saturated unit statistics on a 128-example probe batch). Target ≥ 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from vg_studio.data import load_dataset  # noqa: E402
+from vg_studio.nn.build import build_model, layer_groups  # noqa: E402
+from vg_studio.nn.optimizers import make_optimizer  # noqa: E402
+from vg_studio.spec import LayerSpec, OptimizerSpec, example_spec  # noqa: E402
+from vg_studio.train.probes import ProbeReader, with_probes  # noqa: E402
+
+
+JIT = "auto"
+
+
+class ReadEvery(keras.callbacks.Callback):
+    def __init__(self, reader_args, every):
+        super().__init__()
+        self.reader_args, self.every, self.step, self.reader = reader_args, every, 0, None
+
+    def on_train_begin(self, logs=None):
+        if self.reader is None:
+            self.reader = ProbeReader(*self.reader_args)
+            self.reader.start(self.step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self.reader.read(self.step)
+
+
+def make(spec, data, probed, every=1, unit_stats=False):
+    model = build_model(spec, data.input_shape, data.num_classes)
+    optimizer = make_optimizer(spec.optimizer)
+    callbacks = []
+    if probed:
+        optimizer = with_probes(optimizer, every)
+    model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"], jit_compile=JIT)
+    optimizer.build(model.trainable_variables)
+    if probed:
+        callbacks.append(ReadEvery((model, optimizer, layer_groups(model, spec), data.x_train[:128], unit_stats),
+                                   every))
+    return model, callbacks
+
+
+def epoch_time(model, callbacks, data, batch_size):
+    start = time.perf_counter()
+    model.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=1, verbose=0, callbacks=callbacks,
+              shuffle=True)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--units", type=int, default=700)
+    args = parser.parse_args()
+    spec = example_spec()
+    spec.network.layers = [LayerSpec(units=args.units, activation="sigmoid") for _ in range(args.layers)]
+    spec.optimizer = OptimizerSpec(name="sgd", learning_rate=0.1)
+    data = load_dataset("mnist-5k")
+    variants = {"plain": make(spec, data, probed=False),
+                "probes every step": make(spec, data, probed=True, every=1),
+                "default monitoring": make(spec, data, probed=True, every=10, unit_stats=True)}
+    times = {name: [] for name in variants}
+    for name, (model, callbacks) in variants.items():
+        epoch_time(model, callbacks, data, 100)  # warm-up: tracing and compilation
+    for _ in range(args.rounds):
+        for name, (model, callbacks) in variants.items():
+            times[name].append(epoch_time(model, callbacks, data, 100))
+    plain = statistics.median(times["plain"])
+    print(f"784-{args.units}x{args.layers}-10 sigmoid, SGD, batch 100, mnist-5k ({len(data.x_train)} examples), "
+          f"{keras.backend.backend()} backend, median of {args.rounds} alternating epochs")
+    for name in variants:
+        median = statistics.median(times[name])
+        print(f"  {name:20s} {median:7.3f} s/epoch   throughput ratio vs plain {plain / median:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+import os
+
+# Before anything imports TensorFlow or Qt: quiet TF, headless Qt, no GPU surprises in tests.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import pytest  # noqa: E402
+
+from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, \
+    TrainingSpec  # noqa: E402
+
+
+def make_tiny_spec(layers=2, units=16, activation="relu", optimizer="adam", lr=0.01, epochs=1, limit=300,
+                   dataset="digits", record_every=2, **layer_kwargs) -> ExperimentSpec:
+    return ExperimentSpec(
+        name="tiny",
+        data=DataSpec(dataset=dataset, options={"limit": limit}),
+        network=NetworkSpec(layers=[LayerSpec(units=units, activation=activation, **layer_kwargs)
+                                    for _ in range(layers)]),
+        optimizer=OptimizerSpec(name=optimizer, learning_rate=lr),
+        training=TrainingSpec(epochs=epochs, batch_size=50, seed=1),
+        monitoring=MonitoringSpec(record_every=record_every, probe_batch_size=64),
+    )
+
+
+@pytest.fixture
+def tiny_spec():
+    return make_tiny_spec()

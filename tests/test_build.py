@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+
+from vg_studio import catalog
+from vg_studio.nn.attention import choose_tokens
+from vg_studio.nn.build import build_model, count_params, layer_groups
+from tests.conftest import make_tiny_spec
+
+
+@pytest.mark.parametrize("activation", catalog.ACTIVATIONS)
+def test_every_activation_builds_and_runs(activation):
+    spec = make_tiny_spec(layers=2, units=6, activation=activation)
+    model = build_model(spec, (8, 8, 1), 10)
+    out = model(np.random.default_rng(0).random((3, 8, 8, 1), dtype=np.float32))
+    assert out.shape == (3, 10)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-5)
+    assert count_params(spec, (8, 8, 1), 10) == model.count_params()
+
+
+@pytest.mark.parametrize("initializer", list(catalog.INITIALIZERS))
+def test_every_initializer(initializer):
+    spec = make_tiny_spec(layers=1, units=200, initializer=initializer, init_stddev=0.3)
+    kernel = build_model(spec, (64,), 10).get_layer("hidden_1_dense").kernel.numpy()
+    fan_in, fan_out = kernel.shape
+    expected_std = {
+        "glorot_uniform": np.sqrt(2 / (fan_in + fan_out)), "glorot_normal": np.sqrt(2 / (fan_in + fan_out)),
+        "he_normal": np.sqrt(2 / fan_in), "he_uniform": np.sqrt(2 / fan_in),
+        "lecun_normal": np.sqrt(1 / fan_in), "lecun_uniform": np.sqrt(1 / fan_in),
+        "random_normal": 0.3, "zeros": 0.0,
+    }[initializer]
+    assert kernel.std() == pytest.approx(expected_std, rel=0.15, abs=1e-9)
+
+
+def test_options_build_the_expected_layers_and_groups():
+    spec = make_tiny_spec(layers=3, units=12, batch_norm=True, residual=True, dropout=0.2)
+    spec.network.layers[1].attention = True
+    model = build_model(spec, (8, 8, 1), 10)
+    names = {layer.name for layer in model.layers}
+    assert {"hidden_1_bn", "hidden_1_residual", "hidden_1_shortcut", "hidden_1_dropout",
+            "hidden_2_attention_query", "hidden_2_attention_softmax", "output"} <= names
+    assert "hidden_2_shortcut" not in names  # 12 → 12: identity shortcut
+    groups = layer_groups(model, spec)
+    assert [g.name for g in groups] == ["hidden_1", "hidden_2", "hidden_3", "output"]
+    assert "hidden_2_attention_key" in groups[1].layer_names
+    assert count_params(spec, (8, 8, 1), 10) == model.count_params()
+
+
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("value_mode", ["input", "projected"])
+def test_attention_block_matches_seed_000_equations(value_mode):
+    """h = σ(W(α·x)+b), α = softmax(q kᵀ/√d_k), q = W_q x, k = W_k x — computed independently in NumPy."""
+    spec = make_tiny_spec(layers=1, units=5, activation="sigmoid", attention=True, attention_value=value_mode)
+    model = build_model(spec, (8, 8, 1), 10)
+    x = np.random.default_rng(1).random((4, 8, 8, 1), dtype=np.float32)
+    tap = keras.Model(model.input, model.get_layer("hidden_1_act").output)
+    got = np.asarray(tap(x))
+    tokens = x.reshape(4, 8, 8).astype(np.float64)  # image rows are the tokens
+    wq = model.get_layer("hidden_1_attention_query").kernel.numpy()
+    wk = model.get_layer("hidden_1_attention_key").kernel.numpy()
+    q, k = tokens @ wq, tokens @ wk
+    alpha = _softmax(q @ k.transpose(0, 2, 1) / np.sqrt(wk.shape[1]))
+    v = tokens @ model.get_layer("hidden_1_attention_value").kernel.numpy() if value_mode == "projected" else tokens
+    mixed = (alpha @ v).reshape(4, -1)
+    dense = model.get_layer("hidden_1_dense")
+    expected = 1 / (1 + np.exp(-(mixed @ dense.kernel.numpy() + dense.bias.numpy())))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_token_choice():
+    assert choose_tokens(784, image_rows=28) == 28
+    assert choose_tokens(700) in (25, 28)
+    assert choose_tokens(64) == 8
+    assert choose_tokens(13) == 13  # prime: one feature per token
+    with pytest.raises(ValueError, match="does not divide"):
+        choose_tokens(700, requested=3)
+
+
+def test_same_seed_same_weights():
+    spec = make_tiny_spec(layers=2, units=8)
+    a = build_model(spec, (8, 8, 1), 10).get_weights()
+    b = build_model(spec, (8, 8, 1), 10).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)

@@ -1,0 +1,102 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vg_studio.spec import SCHEMA_VERSION, ExperimentSpec, SpecError, example_spec
+
+
+def test_example_round_trips_exactly():
+    spec = example_spec()
+    text = spec.to_json()
+    again = ExperimentSpec.from_json(text)
+    assert again == spec
+    assert again.to_json() == text
+    assert json.loads(text)["schema_version"] == SCHEMA_VERSION
+
+
+def test_every_field_round_trips(tmp_path):
+    spec = example_spec()
+    spec.network.layers[2].attention = True
+    spec.network.layers[2].attention_tokens = 4
+    spec.network.layers[1].batch_norm = True
+    spec.network.layers[1].dropout = 0.25
+    spec.optimizer.clipnorm = 1.5
+    spec.optimizer.params = {"momentum": 0.5}
+    spec.optimizer.name = "sgd_momentum"
+    spec.data.options = {"limit": 100, "seed": 3}
+    spec.diagnostics = {"vanishing_ratio": 1e-3}
+    path = tmp_path / "spec with spaces ü.json"
+    spec.save(path)
+    assert ExperimentSpec.load(path) == spec
+
+
+def test_missing_fields_take_defaults():
+    spec = ExperimentSpec.from_dict({"network": {"layers": [{"units": 5}]}})
+    assert spec.network.layers[0].units == 5
+    assert spec.network.layers[0].activation == "relu"
+    assert spec.optimizer.name == "adam"
+
+
+def test_validation_reports_every_problem_with_its_path():
+    data = example_spec().to_dict()
+    data["network"]["layers"][3]["units"] = 0
+    data["network"]["layers"][1]["activation"] = "sigmoidd"
+    data["optimizer"]["name"] = "adamw"
+    data["training"]["epochs"] = 0
+    with pytest.raises(SpecError) as info:
+        ExperimentSpec.from_dict(data)
+    problems = info.value.problems
+    assert "network.layers[3].units: must be >= 1" in problems
+    assert any(p.startswith("network.layers[1].activation: unknown activation 'sigmoidd'") for p in problems)
+    assert any(p.startswith("optimizer.name: unknown optimizer 'adamw'") for p in problems)
+    assert "training.epochs: must be between 1 and 100000" in problems
+    assert len(problems) == 4
+
+
+@pytest.mark.parametrize("patch, expected", [
+    ({"network": {"layers": "three"}}, "network.layers: must be a list, got a string"),
+    ({"network": {"layers": [{"units": "7"}]}}, "network.layers[0].units: must be an integer, got '7'"),
+    ({"network": {"layers": [{"units": 7.5}]}}, "network.layers[0].units: must be an integer, got 7.5"),
+    ({"training": {"shuffle": "yes"}}, "training.shuffle: must be true or false, got a string"),
+    ({"optimizer": {"learning_rate": None}}, "optimizer.learning_rate: must not be null"),
+    ({"optimizer": {"lr": 0.1}}, "optimizer.lr: unknown field"),
+    ({"data": []}, "data: must be an object, got a list"),
+    ({"optimizer": {"name": "sgd", "params": {"beta_1": 0.9}}}, "optimizer.params.beta_1: not a hyperparameter of sgd"),
+])
+def test_type_errors_name_the_field(patch, expected):
+    with pytest.raises(SpecError) as info:
+        ExperimentSpec.from_dict(patch)
+    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_future_schema_is_refused_clearly():
+    with pytest.raises(SpecError, match="schema_version: 99 is newer"):
+        ExperimentSpec.from_dict({"schema_version": 99})
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": ')
+    with pytest.raises(SpecError, match=r"bad.json: not valid JSON \(line 1"):
+        ExperimentSpec.load(bad)
+    with pytest.raises(SpecError, match="file not found"):
+        ExperimentSpec.load(tmp_path / "nope.json")
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=4), max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["name", "data", "network", "loss", "optimizer", "training", "monitoring",
+                                        "diagnostics", "schema_version", "other"]), json_values, max_size=6))
+def test_fuzzed_specs_either_load_or_raise_spec_error(data):
+    try:
+        spec = ExperimentSpec.from_dict(data)
+    except SpecError as exc:
+        assert exc.problems and all(isinstance(p, str) for p in exc.problems)
+    else:
+        assert spec.validate() == []

@@ -1,0 +1,144 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from vg_studio.catalog import LAYER_STATS
+from vg_studio.spec import ExperimentSpec
+from vg_studio.train import events
+from vg_studio.train.runstore import History, load_run
+from vg_studio.train.trainer import Trainer
+from tests.conftest import make_tiny_spec
+
+
+def test_run_directory_contents(tmp_path):
+    spec = make_tiny_spec(epochs=2)
+    seen = []
+    result = Trainer(spec, run_dir=tmp_path / "run", listeners=[seen.append]).run()
+    assert result.status == "completed"
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["history.h5", "model.keras", "report.json", "spec.json"]
+    assert ExperimentSpec.load(run / "spec.json") == spec
+
+    with h5py.File(run / "history.h5", "r") as f:
+        assert list(f.attrs["layer_names"]) == ["hidden_1", "hidden_2", "output"]
+        assert f["epochs/loss"].shape == (2,) and list(f["epochs/epoch"][()]) == [0, 1]
+        n_records = f["probes/step"].shape[0]
+        assert n_records == result.report["steps"] // 2
+        for name in LAYER_STATS:
+            assert f[f"probes/{name}"].shape == (n_records, 3)
+    report = json.loads((run / "report.json").read_text())
+    metrics = report["test_metrics"]
+    assert set(metrics) >= {"accuracy", "recall_macro", "f1_macro", "misclassification_rate", "images_per_second"}
+    assert metrics["misclassification_rate"] == pytest.approx(1 - metrics["accuracy"])
+    assert report["versions"]["keras"] and report["device"]
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is events.RunStarted and kinds[-1] is events.RunFinished
+    assert kinds.count(events.EpochEnd) == 2 and events.ProbeRecord in kinds and events.BatchEnd in kinds
+
+
+def test_test_metrics_match_sklearn_on_the_exported_model(tmp_path):
+    import keras
+    from sklearn.metrics import f1_score
+
+    from vg_studio.data import load_dataset
+
+    spec = make_tiny_spec(epochs=2)
+    result = Trainer(spec, run_dir=tmp_path).run()
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    data = load_dataset("digits")
+    pred = model.predict(data.x_test, verbose=0).argmax(axis=1)
+    assert result.report["test_metrics"]["accuracy"] == pytest.approx(np.mean(pred == data.y_test))
+    assert result.report["test_metrics"]["f1_macro"] == pytest.approx(f1_score(data.y_test, pred, average="macro"))
+
+
+def test_exported_model_loads_in_plain_keras_without_vg_studio(tmp_path):
+    spec = make_tiny_spec(layers=2, units=8)
+    spec.network.layers[0].attention = True
+    spec.network.layers[1].activation = "prelu"
+    spec.network.layers[1].batch_norm = True
+    result = Trainer(spec, run_dir=tmp_path).run()
+    x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", np.asarray(result.model.predict(x, verbose=0)))
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, keras
+        model = keras.saving.load_model({str(tmp_path / 'model.keras')!r})
+        got = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
+        np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-5, atol=1e-6)
+        assert not any(m.startswith('vg_studio') for m in sys.modules), 'vg_studio was imported'
+        print('ok', model.optimizer.__class__.__name__)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok Adam" in out.stdout
+
+
+def test_cancel_mid_epoch_keeps_completed_epochs(tmp_path):
+    spec = make_tiny_spec(epochs=5, limit=600)
+    trainer = Trainer(spec, run_dir=tmp_path)
+    steps_per_epoch = None
+
+    def cancel_in_third_epoch(event):
+        nonlocal steps_per_epoch
+        if isinstance(event, events.RunStarted):
+            steps_per_epoch = event.steps_per_epoch
+        if isinstance(event, events.BatchEnd) and event.step == 2 * steps_per_epoch + 2:
+            trainer.cancel()
+
+    trainer.listeners.append(cancel_in_third_epoch)
+    result = trainer.run()
+    assert result.status == "cancelled"
+    assert result.report["steps"] == 2 * steps_per_epoch + 2
+    history = History.read(tmp_path / "history.h5")
+    assert history.epochs["epoch"] == [0, 1]  # the interrupted third epoch is not a completed one
+    assert history.status == "cancelled"
+    assert (tmp_path / "model.keras").is_file()
+
+
+def test_non_finite_loss_stops_and_keeps_history(tmp_path):
+    spec = make_tiny_spec(layers=4, units=64, activation="relu", optimizer="sgd", lr=1e4, epochs=5, limit=600,
+                          initializer="random_normal", init_stddev=3.0, record_every=5)
+    result = Trainer(spec, run_dir=tmp_path).run()
+    assert result.status == "diverged"
+    assert "loss became" in result.message
+    spec_back, history, report = load_run(tmp_path)
+    assert report["status"] == "diverged" and history.num_records >= 1
+    assert not np.isfinite(history.record_loss[-1])
+
+
+def test_killed_run_keeps_every_completed_epoch(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from tests.conftest import make_tiny_spec
+        from vg_studio.train import events
+        from vg_studio.train.trainer import Trainer
+        spec = make_tiny_spec(epochs=50, limit=600)
+        def die(event):
+            if isinstance(event, events.BatchEnd) and event.epoch == 3 and event.step % 11 == 5:
+                os.kill(os.getpid(), 9)  # kill -9 in the middle of the fourth epoch
+        Trainer(spec, run_dir={str(tmp_path)!r}, listeners=[die]).run()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], timeout=300, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    history = History.read(tmp_path / "history.h5")
+    assert history.epochs["epoch"] == [0, 1, 2]
+    assert history.stat("grad_mean_abs").shape[0] == len(history.steps) > 0
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir() if not p.name.startswith(".")) 
+
+
+def test_refuses_a_network_that_cannot_fit_in_memory():
+    from vg_studio.spec import SpecError
+
+    spec = make_tiny_spec(layers=40, units=65536)
+    with pytest.raises(SpecError, match=r"network.layers: training this network needs about .* GiB"):
+        Trainer(spec).run()
