@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.theme = self.settings.value("theme", "light")
         self.set_theme(self.theme if self.theme in THEMES else "light")
         self.resize(1500, 920)
+        self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [450, 300], Qt.Horizontal)
         if self.settings.value("geometry") is not None:
             self.restoreGeometry(self.settings.value("geometry"))
             self.restoreState(self.settings.value("state"))

@@ -46,3 +46,8 @@ def style_plot_widget(widget: pg.PlotWidget, colors: dict) -> None:
         axis.setPen(colors["plot_foreground"])
         axis.setTextPen(colors["plot_foreground"])
     plot.titleLabel.setText(plot.titleLabel.text, color=colors["plot_foreground"])
+    if plot.legend is not None:  # a see-through box keeps legend text readable over the curves
+        background = QColor(colors["plot_background"])
+        background.setAlpha(200)
+        plot.legend.setBrush(background)
+        plot.legend.setLabelTextColor(colors["plot_foreground"])

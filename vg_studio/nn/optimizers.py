@@ -27,8 +27,12 @@ def optimizer_class(name: str):
         raise ValueError(f"optimizer.name: unknown optimizer {name!r}") from None
 
 
-def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+def make_optimizer(spec: OptimizerSpec, batch_size: int | None = None) -> keras.optimizers.Optimizer:
+    """`batch_size` (the training batch size) is passed to SDAGD, whose curvature estimate needs it, unless the
+    spec sets it explicitly."""
     kwargs = dict(spec.params)
+    if spec.name == "sdagd" and batch_size is not None:
+        kwargs.setdefault("batch_size", batch_size)
     if spec.name == "sgd_momentum":
         kwargs.setdefault("momentum", 0.9)
     for clip in ("clipnorm", "clipvalue", "global_clipnorm"):

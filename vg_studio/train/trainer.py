@@ -101,7 +101,8 @@ class Trainer:
             raise SpecError([f"network.layers: training this network needs about {need / 2**30:.1f} GiB, more "
                              f"than this machine's {have / 2**30:.1f} GiB; use fewer or narrower layers"])
         model = build_model(spec, data.input_shape, data.num_classes)
-        optimizer = with_probes(make_optimizer(spec.optimizer), spec.monitoring.record_every)
+        optimizer = with_probes(make_optimizer(spec.optimizer, spec.training.batch_size),
+                                spec.monitoring.record_every)
         model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
         optimizer.build(model.trainable_variables)  # the probe accumulator must exist before the first step
         groups = layer_groups(model, spec)

@@ -49,6 +49,9 @@ class DiagnosticsPanel(QWidget):
         self.tree.setUniformRowHeights(False)
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.empty = QLabel("No findings yet: they appear here while a run trains.")
         self.empty.setWordWrap(True)
         self.fix_button = QPushButton("Apply fix")
@@ -63,6 +66,7 @@ class DiagnosticsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.empty)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.details)
         layout.addLayout(buttons)
         self.findings: list = []
         self.layer_names: list = []
@@ -112,9 +116,16 @@ class DiagnosticsPanel(QWidget):
         self.fix_button.setEnabled(enabled)
         self.compare_button.setEnabled(enabled)
         items = self.tree.selectedItems()
+        self.details.setText("")
         if items:
             item = items[0].parent() or items[0]
-            self.layers_flagged.emit(layer_indices(item.data(0, Qt.UserRole), self.layer_names))
+            finding = item.data(0, Qt.UserRole)
+            self.layers_flagged.emit(layer_indices(finding, self.layer_names))
+            fix = items[0].data(0, FIX_ROLE)
+            text = str(field(finding, "message", ""))
+            if fix is not None:
+                text += f"<br><b>Fix:</b> {field(fix, 'title', '')}"
+            self.details.setText(text)
 
     def _emit(self, signal) -> None:
         fix = self.selected_fix()
