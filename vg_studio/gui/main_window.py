@@ -81,8 +81,8 @@ class MainWindow(QMainWindow):
         self.theme = self.settings.value("theme", "light")
         self.set_theme(self.theme if self.theme in THEMES else "light")
         self.resize(1500, 920)
-        self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [450, 300], Qt.Horizontal)
-        if self.settings.value("geometry") is not None:
+        self._restored = self.settings.value("geometry") is not None
+        if self._restored:
             self.restoreGeometry(self.settings.value("geometry"))
             self.restoreState(self.settings.value("state"))
         self._update_title()
@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._background_started:  # after the first paint: imports in threads still compete for the GIL
             self._background_started = True
+            if not self._restored:  # first launch: room for every builder column
+                self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [500, 300], Qt.Horizontal)
             QTimer.singleShot(150, self.start_background_work)
 
     def start_background_work(self) -> None:
