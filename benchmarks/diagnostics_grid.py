@@ -37,25 +37,26 @@ def make_spec(label: str, depth: int, dataset: str, seed: int, variant: int = 0,
     width = (32, 64, 128)[variant % 3]
     if label == "vanishing":
         init = ("random_normal", "glorot_uniform")[variant % 2]
-        layers = [LayerSpec(width, "sigmoid", init, init_stddev=(0.05, 0.1, 0.02)[variant % 3])
-                  for _ in range(depth)]
+        layers = [LayerSpec(units=width, activation="sigmoid", initializer=init,
+                            init_stddev=(0.05, 0.1, 0.02)[variant % 3]) for _ in range(depth)]
         optimizer = OptimizerSpec("sgd", learning_rate=(0.1, 0.05, 0.2)[variant % 3])
     elif label == "exploding":
         activation = ("relu", "linear", "leaky_relu")[variant % 3]
-        layers = [LayerSpec(width, activation, "random_normal", init_stddev=(1.0, 2.0, 0.7)[variant % 3])
-                  for _ in range(depth)]
+        layers = [LayerSpec(units=width, activation=activation, initializer="random_normal",
+                            init_stddev=(1.0, 2.0, 0.7)[variant % 3]) for _ in range(depth)]
         optimizer = OptimizerSpec("sgd", learning_rate=(0.5, 1.0, 0.3)[variant % 3])
     elif label == "dead":
-        layers = [LayerSpec(width, "relu", "he_normal", bias_init=(-5.0, -10.0, -3.0)[variant % 3])
-                  for _ in range(depth)]
+        layers = [LayerSpec(units=width, activation="relu", initializer="he_normal",
+                            bias_init=(-5.0, -10.0, -3.0)[variant % 3]) for _ in range(depth)]
         optimizer = OptimizerSpec(*(("adam", 0.001), ("sgd", 0.05))[variant % 2])
     elif label == "flat":
         activation, init = (("relu", "he_normal"), ("sigmoid", "glorot_uniform"), ("tanh", "glorot_uniform"))[
             variant % 3]
-        layers = [LayerSpec(width, activation, init) for _ in range(depth)]
+        layers = [LayerSpec(units=width, activation=activation, initializer=init) for _ in range(depth)]
         optimizer = OptimizerSpec(("adam", "sgd", "rmsprop")[variant % 3], learning_rate=0.0)
     elif label == "healthy":
-        layers = [LayerSpec(width, "relu", ("he_normal", "he_uniform")[variant % 2]) for _ in range(depth)]
+        layers = [LayerSpec(units=width, activation="relu", initializer=("he_normal", "he_uniform")[variant % 2])
+                  for _ in range(depth)]
         optimizer = OptimizerSpec("adam", learning_rate=(0.001, 0.003, 0.0005)[variant % 3])
     else:
         raise ValueError(label)

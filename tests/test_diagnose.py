@@ -214,15 +214,16 @@ def _spec(layers, optimizer, epochs=3):
                           monitoring=MonitoringSpec(record_every=2, probe_batch_size=64))
 
 
+def _layers(n, activation, initializer, **extra):
+    return [LayerSpec(units=32, activation=activation, initializer=initializer, **extra) for _ in range(n)]
+
+
 GRID = {
-    "vanishing": lambda: _spec([LayerSpec(32, "sigmoid", "random_normal", init_stddev=0.05) for _ in range(6)],
-                               OptimizerSpec("sgd", 0.1)),
-    "exploding": lambda: _spec([LayerSpec(32, "relu", "random_normal", init_stddev=1.5) for _ in range(3)],
-                               OptimizerSpec("sgd", 0.5)),
-    "dead": lambda: _spec([LayerSpec(32, "relu", "he_normal", bias_init=-10.0) for _ in range(3)],
-                          OptimizerSpec("adam", 0.001)),
-    "flat": lambda: _spec([LayerSpec(32, "relu", "he_normal") for _ in range(3)], OptimizerSpec("adam", 0.0)),
-    "healthy": lambda: _spec([LayerSpec(32, "relu", "he_normal") for _ in range(3)], OptimizerSpec("adam", 0.003)),
+    "vanishing": lambda: _spec(_layers(6, "sigmoid", "random_normal", init_stddev=0.05), OptimizerSpec("sgd", 0.1)),
+    "exploding": lambda: _spec(_layers(3, "relu", "random_normal", init_stddev=1.5), OptimizerSpec("sgd", 0.5)),
+    "dead": lambda: _spec(_layers(3, "relu", "he_normal", bias_init=-10.0), OptimizerSpec("adam", 0.001)),
+    "flat": lambda: _spec(_layers(3, "relu", "he_normal"), OptimizerSpec("adam", 0.0)),
+    "healthy": lambda: _spec(_layers(3, "relu", "he_normal"), OptimizerSpec("adam", 0.003)),
 }
 EXPECTED = {"vanishing": {"vanishing_gradient"}, "exploding": {"exploding_gradient", "non_finite"},
             "dead": {"dead_units"}, "flat": {"flat_weights", "loss_plateau"}, "healthy": set()}

@@ -32,8 +32,8 @@ DEFAULTS = {
     # exploding
     "exploding_ratio": 70.0,  # first / output mean |g| (AUTOTRAINER's reverse ratio)
     "exploding_growth": 100.0,  # any layer's gradient norm grew this many times since the first record
-    "exploding_norm": 1e4,  # any layer's gradient norm above this
-    "exploding_update_ratio": 0.5,  # one step changes a layer's weights by half their norm
+    "exploding_norm": 1e3,  # any layer's gradient norm above this
+    "exploding_update_ratio": 0.3,  # one step changes a layer's weights by 30 % of their norm
     "exploding_records": 2,
     # units
     "dead_fraction": 0.5,  # share of a ReLU layer's units that are off for every probe example
