@@ -19,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     QCoreApplication.setOrganizationName("VG Studio")
     QCoreApplication.setApplicationName("VG Studio")
     app = QApplication.instance() or QApplication(["vg-studio", *(argv or [])])
+    from PySide6.QtGui import QIcon
+
+    from vg_studio.gui.theme import RESOURCES
+
+    app.setWindowIcon(QIcon(str(RESOURCES / "vg-studio.svg")))
+    app.setDesktopFileName("vg-studio")  # matches resources/vg-studio.desktop (taskbar grouping on Wayland)
     from vg_studio.gui.main_window import MainWindow
 
     window = MainWindow()

@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QToolBar)
 
+from vg_studio import __version__
 from vg_studio.gui.commands import SpecDocument
 from vg_studio.gui.panels.builder import BuilderPanel
 from vg_studio.gui.panels.data import DataPanel
@@ -200,7 +201,7 @@ class MainWindow(QMainWindow):
         spec = self.document.spec
         dirty = "" if self.document.undo_stack.isClean() else " *"
         where = f" — {self.spec_path.name}" if self.spec_path else ""
-        self.setWindowTitle(f"VG Studio — {spec.name}{where}{dirty}")
+        self.setWindowTitle(f"VG Studio {__version__} — {spec.name}{where}{dirty}")
 
     def _keras_ready(self, text: str) -> None:
         from vg_studio.nn.build import count_params
