@@ -136,6 +136,8 @@ class ExperimentSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpecError([f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"], source) from None
+        except RecursionError:
+            raise SpecError(["not valid JSON (nested too deeply)"], source) from None
         return cls.from_dict(data, source)
 
     @classmethod
@@ -162,6 +164,9 @@ class ExperimentSpec:
         if not catalog.is_known_dataset(self.data.dataset):
             p.append(f"data.dataset: unknown dataset {self.data.dataset!r}; expected one of "
                      f"{', '.join(catalog.DATASETS)}, npz:PATH or folder:PATH")
+        p.extend(_option_problems(self.data.options))
+        if not isinstance(self.name, str) or not self.name.isprintable() or _unencodable(self.name):
+            p.append("name: must be printable text")
         limit = self.data.options.get("limit")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 10):
             p.append("data.options.limit: must be an integer >= 10")
@@ -206,6 +211,8 @@ class ExperimentSpec:
                 if key not in allowed:
                     p.append(f"optimizer.params.{key}: not a hyperparameter of {opt.name}"
                              + (f" (expected {', '.join(allowed)})" if allowed else " (it takes none)"))
+                elif not _same_kind(opt.params[key], allowed[key]):
+                    p.append(f"optimizer.params.{key}: must be {_kind_name(allowed[key])}, got {opt.params[key]!r}")
         if not opt.learning_rate >= 0:
             p.append("optimizer.learning_rate: must be >= 0")
         for name in ("clipnorm", "clipvalue", "global_clipnorm"):
@@ -221,8 +228,8 @@ class ExperimentSpec:
             p.append("training.batch_size: must be between 1 and 1000000")
         if not 0.0 <= t.validation_split < 1.0:
             p.append("training.validation_split: must be in [0, 1)")
-        if t.seed < 0:
-            p.append("training.seed: must be >= 0")
+        if not 0 <= t.seed < 2**32:
+            p.append("training.seed: must be between 0 and 4294967295")
         m = self.monitoring
         if m.record_every < 1:
             p.append("monitoring.record_every: must be >= 1")
@@ -236,6 +243,40 @@ class ExperimentSpec:
         if problems:
             raise SpecError(problems)
         return self
+
+
+def _option_problems(options: dict) -> list[str]:
+    p = []
+    seed = options.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32):
+        p.append("data.options.seed: must be an integer between 0 and 4294967295")
+    size = options.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+            isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1024 for s in size)):
+        p.append("data.options.image_size: must be [height, width], each between 1 and 1024")
+    return p
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """An optimizer hyperparameter must have its default's type: a flag, a finite number or a word."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and abs(value) < float("inf")
+    return isinstance(value, type(default))
+
+
+def _kind_name(default: Any) -> str:
+    return "true or false" if isinstance(default, bool) else "a number" if isinstance(default, (int, float)) \
+        else "a string"
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") cannot be written to spec.json or a folder name
+        return True
+    return False
 
 
 # ---- generic, strict reading of nested dataclasses ---------------------------------------------------------
@@ -304,7 +345,8 @@ def _check_scalar(f: dataclasses.Field, value: Any, at: str, problems: list[str]
             return _INVALID
         return value
     if annotation.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not value.is_integer()):
             problems.append(f"{at}: must be an integer, got {value!r}")
             return _INVALID
         return int(value)
@@ -312,7 +354,7 @@ def _check_scalar(f: dataclasses.Field, value: Any, at: str, problems: list[str]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{at}: must be a number, got {_type_name(value)}")
             return _INVALID
-        if value != value or value in (float("inf"), float("-inf")):
+        if isinstance(value, int) and abs(value) > 1e300 or value != value or value in (float("inf"), float("-inf")):
             problems.append(f"{at}: must be a finite number")
             return _INVALID
         return float(value)
