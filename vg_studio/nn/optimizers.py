@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from vg_studio.spec import OptimizerSpec
+from vg_studio.spec import OptimizerSpec, SpecError
 
 _KERAS_CLASSES = {
     "sgd": keras.optimizers.SGD,
@@ -38,4 +38,7 @@ def make_optimizer(spec: OptimizerSpec, batch_size: int | None = None) -> keras.
     for clip in ("clipnorm", "clipvalue", "global_clipnorm"):
         if getattr(spec, clip) is not None:
             kwargs[clip] = getattr(spec, clip)
-    return optimizer_class(spec.name)(learning_rate=spec.learning_rate, **kwargs)
+    try:
+        return optimizer_class(spec.name)(learning_rate=spec.learning_rate, **kwargs)
+    except ValueError as exc:  # a hyperparameter out of range (SDAGD's norm_scope, SGD's momentum): one line
+        raise SpecError([f"optimizer.params: {exc}"]) from None
