@@ -15,6 +15,8 @@ import math
 
 import keras
 
+from vg_studio.spec import SpecError
+
 
 def choose_tokens(features: int, requested: int = 0, image_rows: int | None = None) -> int:
     """Number of tokens a flat vector of `features` is split into.
@@ -25,7 +27,8 @@ def choose_tokens(features: int, requested: int = 0, image_rows: int | None = No
     """
     if requested:
         if features % requested:
-            raise ValueError(f"attention_tokens={requested} does not divide the layer's {features} input features")
+            raise SpecError([f"network.layers: attention_tokens={requested} does not divide the layer's {features} "
+                             "input features"])  # a ValueError: one line for the user, not a traceback
         return requested
     if image_rows and features % image_rows == 0 and image_rows > 1:
         return image_rows
