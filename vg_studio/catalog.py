@@ -5,6 +5,10 @@ ACTIVATIONS = (
 )
 # Saturating activations (seed 001 §1.2) and the ReLU family (dead units) — used by probes and diagnostics.
 SATURATING = ("sigmoid", "tanh")
+
+# Hidden layer kinds: a dense layer, or a recurrent one (seed 001 §1.3: SimpleRNN; §2.3: LSTM/GRU gates).
+RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
+LAYER_KINDS = ("dense",) + RECURRENT_KINDS
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "prelu", "gelu", "swish")
 # Units that can die: only plain ReLU passes exactly zero gradient for every negative input; its variants
 # (LeakyReLU, ELU, PReLU, …) exist to avoid that, so flagging them would be a false alarm.
@@ -45,7 +49,13 @@ DATASETS = {
     "mnist": "MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "fashion_mnist": "Fashion-MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "cifar10": "CIFAR-10 50k/10k via keras.datasets (downloaded once, then cached)",
+    "adding": "the adding problem as classification: is the sum of the two marked values > 1? (sequences; "
+              "option length, default 100)",
+    "recall": "copy/recall: name the symbol shown at the first step after length-1 distractors (sequences; "
+              "option length, default 100)",
+    "mnist-5k-rows": "mnist-5k as sequences: each image is 28 time steps of 28 pixels (offline)",
 }
+SEQUENCE_DATASETS = ("adding", "recall", "mnist-5k-rows")
 DATASET_PREFIXES = ("npz:", "folder:")
 
 

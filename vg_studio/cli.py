@@ -70,8 +70,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--dataset", help=f"dataset: {', '.join(catalog.DATASETS)}, npz:PATH, folder:PATH")
     train.add_argument("--limit", type=int, help="use at most this many training examples")
+    train.add_argument("--length", type=int, help="time steps of the sequence tasks (adding, recall)")
     train.add_argument("--layers", type=int, help="number of hidden layers (all alike)")
     train.add_argument("--units", type=int, help="units per hidden layer")
+    train.add_argument("--kind", choices=catalog.LAYER_KINDS, help="hidden layer kind (dense or recurrent)")
     train.add_argument("--activation", choices=catalog.ACTIVATIONS)
     train.add_argument("--initializer", choices=list(catalog.INITIALIZERS))
     train.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None,
@@ -138,6 +140,8 @@ def spec_from_args(args) -> ExperimentSpec:
         spec.data.dataset = args.dataset
     if args.limit is not None:
         spec.data.options["limit"] = args.limit
+    if args.length is not None:
+        spec.data.options["length"] = args.length
     layers = spec.network.layers
     if args.layers is not None:
         if args.layers < 0:
@@ -148,6 +152,8 @@ def spec_from_args(args) -> ExperimentSpec:
     for layer in spec.network.layers:
         if args.units is not None:
             layer.units = args.units
+        if args.kind:
+            layer.kind = args.kind
         if args.activation:
             layer.activation = args.activation
         if args.initializer:

@@ -44,6 +44,7 @@ class DataSpec:
 
 @dataclass
 class LayerSpec:
+    kind: str = "dense"  # "dense", or a recurrent layer: "simple_rnn", "lstm", "gru" (seed 001 §1.3, §2.3)
     units: int = 64
     activation: str = "relu"
     initializer: str = "glorot_uniform"
@@ -55,6 +56,9 @@ class LayerSpec:
     batch_norm: bool = False
     residual: bool = False
     dropout: float = 0.0
+    return_sequences: bool = False  # recurrent only; forced on when another recurrent layer follows
+    aux_head: bool = False  # an auxiliary softmax classifier after this layer (seed 001 §2.2), training only
+    aux_weight: float = 0.3  # its loss weight
 
 
 @dataclass
@@ -173,8 +177,26 @@ class ExperimentSpec:
         layers = self.network.layers
         if len(layers) > 200:
             p.append(f"network.layers: {len(layers)} hidden layers; at most 200 are supported")
+        seen_dense = False
         for i, layer in enumerate(layers):
             at = f"network.layers[{i}]"
+            if layer.kind not in catalog.LAYER_KINDS:
+                p.append(f"{at}.kind: unknown layer kind {layer.kind!r}; expected one of "
+                         f"{', '.join(catalog.LAYER_KINDS)}")
+            elif layer.kind in catalog.RECURRENT_KINDS:
+                if seen_dense:
+                    p.append(f"{at}.kind: recurrent layers must come before the dense layers")
+                for option in ("attention", "batch_norm", "residual"):
+                    if getattr(layer, option):
+                        p.append(f"{at}.{option}: not available on a recurrent layer")
+                if layer.kind != "simple_rnn" and layer.activation not in ("tanh", "sigmoid", "relu", "linear"):
+                    p.append(f"{at}.activation: {layer.kind} layers take tanh, sigmoid, relu or linear")
+                if layer.activation == "prelu":
+                    p.append(f"{at}.activation: prelu is not available on a recurrent layer")
+            else:
+                seen_dense = True
+            if not 0.0 < layer.aux_weight <= 10.0:
+                p.append(f"{at}.aux_weight: must be in (0, 10]")
             if layer.units < 1:
                 p.append(f"{at}.units: must be >= 1")
             elif layer.units > 65536:

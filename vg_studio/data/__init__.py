@@ -8,7 +8,8 @@ __all__ = ["Dataset", "DatasetError", "load_dataset"]
 
 
 def load_dataset(name: str, options: dict | None = None) -> Dataset:
-    """Load a dataset by its spec name. Options: seed (split/generation), limit, image_size (folder:)."""
+    """Load a dataset by its spec name. Options: seed (split/generation), limit, image_size (folder:), length and
+    n (the sequence tasks)."""
     options = dict(options or {})
     seed = int(options.get("seed", 0))
     if name == "mnist-5k":
@@ -20,6 +21,16 @@ def load_dataset(name: str, options: dict | None = None) -> Dataset:
     elif name == "shapes10":
         from vg_studio.data.shapes import shapes10
         data = shapes10(seed)
+    elif name in ("adding", "recall"):
+        from vg_studio.data import sequences
+        length = options.get("length", 100)
+        n = options.get("n", 5000)
+        if not isinstance(n, int) or isinstance(n, bool) or not 20 <= n <= 1_000_000:
+            raise DatasetError(f"data.options.n: must be an integer between 20 and 1000000, got {n!r}")
+        data = getattr(sequences, name)(length, n, seed)
+    elif name == "mnist-5k-rows":
+        from vg_studio.data.sequences import mnist_5k_rows
+        data = mnist_5k_rows(seed)
     elif name in ("mnist", "fashion_mnist", "cifar10"):
         from vg_studio.data.keras_sets import load
         data = load(name)

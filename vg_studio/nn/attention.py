@@ -39,18 +39,25 @@ def choose_tokens(features: int, requested: int = 0, image_rows: int | None = No
     return min(divisors, key=lambda d: (abs(d - root), -d))
 
 
-def attention_block(x, *, tokens: int, value: str, name: str, key_dim: int | None = None):
-    """Apply the block to a flat tensor `x` of shape (batch, D); returns a flat (batch, D') tensor."""
+def _new(name, factory):
+    return factory()
+
+
+def attention_block(x, *, tokens: int, value: str, name: str, key_dim: int | None = None, make=_new):
+    """Apply the block to a flat tensor `x` of shape (batch, D); returns a flat (batch, D') tensor.
+    `make(name, factory)` returns the layer called `name` (the builder passes a cache so that the training and
+    the exported graph share one set of layers)."""
     features = x.shape[-1]
     width = features // tokens
     d_k = key_dim or max(1, min(width, 64))
-    seq = keras.layers.Reshape((tokens, width), name=f"{name}_tokens")(x)
-    q = keras.layers.Dense(d_k, use_bias=False, name=f"{name}_query")(seq)
-    q = keras.layers.Rescaling(1.0 / math.sqrt(d_k), name=f"{name}_scale")(q)
-    k = keras.layers.Dense(d_k, use_bias=False, name=f"{name}_key")(seq)
+    layers = keras.layers
+    seq = make(f"{name}_tokens", lambda: layers.Reshape((tokens, width), name=f"{name}_tokens"))(x)
+    q = make(f"{name}_query", lambda: layers.Dense(d_k, use_bias=False, name=f"{name}_query"))(seq)
+    q = make(f"{name}_scale", lambda: layers.Rescaling(1.0 / math.sqrt(d_k), name=f"{name}_scale"))(q)
+    k = make(f"{name}_key", lambda: layers.Dense(d_k, use_bias=False, name=f"{name}_key"))(seq)
     if value == "projected":
-        v = keras.layers.Dense(width, use_bias=False, name=f"{name}_value")(seq)
+        v = make(f"{name}_value", lambda: layers.Dense(width, use_bias=False, name=f"{name}_value"))(seq)
     else:
         v = seq
-    mixed = keras.layers.Attention(name=f"{name}_softmax")([q, v, k])
-    return keras.layers.Flatten(name=f"{name}_flat")(mixed)
+    mixed = make(f"{name}_softmax", lambda: layers.Attention(name=f"{name}_softmax"))([q, v, k])
+    return make(f"{name}_flat", lambda: layers.Flatten(name=f"{name}_flat"))(mixed)

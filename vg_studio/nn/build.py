@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from vg_studio import catalog
 from vg_studio.nn.attention import attention_block, choose_tokens
 from vg_studio.spec import ExperimentSpec, LayerSpec
 
@@ -50,41 +51,137 @@ def make_activation(name: str, layer_name: str):
 
 def build_model(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> keras.Model:
     """Build the user's network. Deterministic for a given `spec.training.seed`."""
+    return build_models(spec, input_shape, num_classes).user
+
+
+@dataclass
+class TrainingModels:
+    """The network to train and the user's network, sharing every layer (and so every weight).
+
+    `train` adds what only training needs: auxiliary classifier heads (extra outputs) and, for a recurrent network,
+    the time-step probe on the input. Without either, `train` is `user`."""
+
+    user: keras.Model
+    train: keras.Model
+    aux_outputs: list  # names of the auxiliary heads' output layers, in `train.outputs` order after "output"
+    aux_weights: list
+    time_probe: "TimeStepProbe | None"
+
+
+def build_models(spec: ExperimentSpec, input_shape: tuple, num_classes: int, batch_size: int | None = None,
+                 ) -> TrainingModels:
     keras.utils.set_random_seed(spec.training.seed)
+    cache: dict = {}
+
+    def make(name, factory):
+        if name not in cache:
+            cache[name] = factory()
+        return cache[name]
+
+    recurrent = any(layer.kind in catalog.RECURRENT_KINDS for layer in spec.network.layers)
+    want_aux = any(layer.aux_head for layer in spec.network.layers)
+    user_out, _ = _graph(spec, input_shape, num_classes, make, extras=False)
+    user = keras.Model(user_out[0], user_out[1], name=_model_name(spec.name))
+    if not (want_aux or recurrent):
+        return TrainingModels(user, user, [], [], None)
+    probe = TimeStepProbe(batch_size or spec.training.batch_size, name="time_step_probe") if recurrent else None
+    cache["time_step_probe"] = probe
+    (inputs, main), aux = _graph(spec, input_shape, num_classes, make, extras=True)
+    train = keras.Model(inputs, [main] + [t for _, t, _ in aux], name=f"{user.name}_training")
+    return TrainingModels(user, train, [n for n, _, _ in aux], [w for _, _, w in aux], probe)
+
+
+def _graph(spec, input_shape, num_classes, make, extras: bool):
+    """One pass over the spec; with `extras` the auxiliary heads and the time-step probe are included."""
     seed = spec.training.seed
+    layers = spec.network.layers
     inputs = keras.Input(shape=tuple(input_shape), name="input")
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    x = inputs
+    recurrent_first = bool(layers) and layers[0].kind in catalog.RECURRENT_KINDS
+    if recurrent_first:
+        if len(input_shape) == 3:  # images become sequences of rows: row-by-row MNIST
+            x = make("rows", lambda: keras.layers.Reshape((input_shape[0], input_shape[1] * input_shape[2]),
+                                                          name="rows"))(x)
+        elif len(input_shape) == 1:  # a flat vector becomes a sequence of single features
+            x = make("steps", lambda: keras.layers.Reshape((input_shape[0], 1), name="steps"))(x)
+        if extras:
+            x = make("time_step_probe", lambda: None)(x)
+    elif len(input_shape) > 1:
+        x = make("flatten", lambda: keras.layers.Flatten(name="flatten"))(x)
     image_rows = input_shape[0] if len(input_shape) > 1 else None
-    for i, layer in enumerate(spec.network.layers, start=1):
-        x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None)
-    outputs = keras.layers.Dense(
+    aux = []
+    for i, layer in enumerate(layers, start=1):
+        following = layers[i] if i < len(layers) else None
+        if layer.kind in catalog.RECURRENT_KINDS:
+            sequences = layer.return_sequences or (following is not None and following.kind in catalog.RECURRENT_KINDS)
+            x = make(f"hidden_{i}_{layer.kind}", lambda: _recurrent_layer(layer, i, seed + i, sequences))(x)
+            if len(x.shape) == 3 and (following is None or following.kind not in catalog.RECURRENT_KINDS):
+                x = make(f"hidden_{i}_flatten", lambda: keras.layers.Flatten(name=f"hidden_{i}_flatten"))(x)
+        else:
+            x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None, make=make)
+        if extras and layer.aux_head:
+            head = x if len(x.shape) == 2 else make(f"aux_{i}_flatten", lambda: keras.layers.Flatten(
+                name=f"aux_{i}_flatten"))(x)
+            out = make(f"aux_{i}_head", lambda: keras.layers.Dense(num_classes, activation="softmax",
+                                                                     name=f"aux_{i}_head"))(head)
+            aux.append((f"aux_{i}_head", out, layer.aux_weight))
+    outputs = make("output", lambda: keras.layers.Dense(
         num_classes, activation=spec.network.output_activation, name="output",
-        kernel_initializer=make_initializer(spec.network.output_initializer, seed=seed + 10_000),
-    )(x)
-    return keras.Model(inputs, outputs, name=_model_name(spec.name))
+        kernel_initializer=make_initializer(spec.network.output_initializer, seed=seed + 10_000)))(x)
+    return (inputs, outputs), aux
 
 
-def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None):
+def _recurrent_layer(layer: LayerSpec, i: int, seed: int, return_sequences: bool):
+    cls = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.kind]
+    return cls(layer.units, activation=layer.activation, return_sequences=return_sequences, dropout=layer.dropout,
+               kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
+               bias_initializer=keras.initializers.Constant(layer.bias_init), seed=seed,
+               name=f"hidden_{i}_{layer.kind}")
+
+
+class TimeStepProbe(keras.layers.Layer):
+    """Training-only identity on the input sequence, x + p with p ≡ 0, whose trainable zero tensor p (one row
+    per example of a batch) receives ∂L/∂x_t for every example and time step. The probed optimizer reduces that
+    gradient to mean |∂L/∂x_t| per time step at record steps and never updates p (vg_studio.train.probes)."""
+
+    def __init__(self, batch_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_size = int(batch_size)
+
+    def build(self, input_shape):
+        self.probe = self.add_weight(shape=(self.batch_size, *input_shape[1:]), initializer="zeros",
+                                     trainable=True, name="probe")
+
+    def call(self, x):
+        return x + self.probe[: keras.ops.shape(x)[0]]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None, make):
     prefix = f"hidden_{i}"
     block_input = x
     if layer.attention:
         tokens = choose_tokens(x.shape[-1], layer.attention_tokens, image_rows)
-        x = attention_block(x, tokens=tokens, value=layer.attention_value, name=f"{prefix}_attention")
-    x = keras.layers.Dense(
+        x = attention_block(x, tokens=tokens, value=layer.attention_value, name=f"{prefix}_attention", make=make)
+    x = make(f"{prefix}_dense", lambda: keras.layers.Dense(
         layer.units, name=f"{prefix}_dense", use_bias=not layer.batch_norm,
         kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
         bias_initializer=keras.initializers.Constant(layer.bias_init),
-    )(x)
+    ))(x)
     if layer.batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
-    x = make_activation(layer.activation, f"{prefix}_act")(x)
+        x = make(f"{prefix}_bn", lambda: keras.layers.BatchNormalization(name=f"{prefix}_bn"))(x)
+    x = make(f"{prefix}_act", lambda: make_activation(layer.activation, f"{prefix}_act"))(x)
     if layer.residual:
         shortcut = block_input
         if shortcut.shape[-1] != layer.units:  # a linear projection when widths differ (He et al. 2016)
-            shortcut = keras.layers.Dense(layer.units, use_bias=False, name=f"{prefix}_shortcut")(shortcut)
-        x = keras.layers.Add(name=f"{prefix}_residual")([x, shortcut])
+            shortcut = make(f"{prefix}_shortcut", lambda: keras.layers.Dense(
+                layer.units, use_bias=False, name=f"{prefix}_shortcut"))(shortcut)
+        x = make(f"{prefix}_residual", lambda: keras.layers.Add(name=f"{prefix}_residual"))([x, shortcut])
     if layer.dropout > 0:
-        x = keras.layers.Dropout(layer.dropout, seed=seed, name=f"{prefix}_dropout")(x)
+        x = make(f"{prefix}_dropout", lambda: keras.layers.Dropout(layer.dropout, seed=seed,
+                                                                  name=f"{prefix}_dropout"))(x)
     return x
 
 
@@ -100,17 +197,32 @@ def layer_groups(model: keras.Model, spec: ExperimentSpec) -> list[LayerGroup]:
     for i, layer in enumerate(spec.network.layers, start=1):
         prefix = f"hidden_{i}_"
         members = [n for n in names if n.startswith(prefix)]
-        preact = f"{prefix}bn" if layer.batch_norm else f"{prefix}dense"
+        if layer.kind in catalog.RECURRENT_KINDS:
+            preact = None  # the pre-activations live inside the recurrent cell
+        else:
+            preact = f"{prefix}bn" if layer.batch_norm else f"{prefix}dense"
         groups.append(LayerGroup(f"hidden_{i}", layer.activation, members, preact))
     groups.append(LayerGroup("output", spec.network.output_activation, ["output"], None))
     return groups
 
 
 def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> int:
-    """Parameters (as `keras.Model.count_params` counts them) without building the model (the GUI shows it live while the user edits)."""
+    """Parameters of the user's network (as `keras.Model.count_params` counts them) without building it — the GUI
+    shows it live while the user edits. Auxiliary heads are training-only and not counted."""
     features = int(np.prod(input_shape))
+    steps, step_features = _sequence_shape(input_shape)
     total = 0
-    for i, layer in enumerate(spec.network.layers):
+    layers = spec.network.layers
+    for i, layer in enumerate(layers):
+        if layer.kind in catalog.RECURRENT_KINDS:
+            per_gate = layer.units * (step_features + layer.units + 1)
+            total += {"simple_rnn": per_gate, "lstm": 4 * per_gate,
+                      "gru": 3 * (per_gate + layer.units)}[layer.kind]  # GRU's reset_after: a second bias
+            step_features = layer.units
+            following = layers[i + 1] if i + 1 < len(layers) else None
+            last_of_stack = following is None or following.kind not in catalog.RECURRENT_KINDS
+            features = steps * layer.units if last_of_stack and layer.return_sequences else layer.units
+            continue
         if layer.attention:
             try:
                 tokens = choose_tokens(features, layer.attention_tokens, input_shape[0] if i == 0 and len(
@@ -129,3 +241,13 @@ def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> 
             total += features * layer.units
         features = layer.units
     return total + features * num_classes + num_classes
+
+
+def _sequence_shape(input_shape: tuple) -> tuple[int, int]:
+    """(time steps, features per step) a recurrent first layer sees: image rows, (T, F) sequences, or a flat
+    vector read one feature per step."""
+    if len(input_shape) == 3:
+        return input_shape[0], input_shape[1] * input_shape[2]
+    if len(input_shape) == 2:
+        return input_shape[0], input_shape[1]
+    return input_shape[0], 1

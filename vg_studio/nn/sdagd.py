@@ -21,7 +21,12 @@ import math
 import keras
 from keras import ops
 
-NORM_SCOPES = ("tensor", "global")
+NORM_SCOPES = ("fan_in", "rms", "tensor", "global")
+
+
+def _fan_in(shape) -> int:
+    """Inputs per output unit: all axes but the last (Dense/Conv kernels); 1 for a bias."""
+    return max(1, math.prod(shape[:-1]))
 
 
 @keras.saving.register_keras_serializable(package="vg_studio")
@@ -86,7 +91,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.norm_scope = norm_scope
         self.batch_size = batch_size
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
-        self._step_mus, self._step_phase1 = [], []
+        self._step_curvature_scale = None  # set per step by _backend_update_step
 
     def build(self, var_list):
         if self.built:
@@ -94,30 +99,35 @@ class SDAGD(keras.optimizers.Optimizer):
         super().build(var_list)
         self._previous_gradients, self._half_sq_errors = self.add_optimizer_variables(
             var_list, ["previous_gradient", "half_sq_difference"])
-        # Diagnostics of the latest step (see diagnostic_scalars).
-        self._mu = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="sdagd_mu")
-        self._phase1_fraction = self.add_variable(shape=(), initializer="zeros", dtype="float32",
-                                                  name="sdagd_phase1_fraction")
-        self._weight_count = float(sum(math.prod(v.shape) for v in var_list))
+
+    def _curvature_scale(self, errors_seen):
+        """B / (1 − β^n): turns the running mean of ½Δḡ² over n differences into the per-example variance."""
+        decay = ops.cast(self.curvature_decay, "float32")
+        correction = ops.maximum(1.0 - ops.power(decay, ops.cast(errors_seen, "float32")), 1e-12)
+        return ops.cast(self.batch_size, "float32") / correction
 
     def curvature(self, variable):
         """The current Hessian-diagonal estimate h for `variable` (zeros before the second step)."""
         index = self._get_variable_index(variable)
-        seen = ops.maximum(ops.cast(self.iterations, "float32") - 1.0, 0.0)  # errors averaged so far
-        correction = 1.0 - ops.power(ops.cast(self.curvature_decay, "float32"), seen)
-        h = ops.cast(self.batch_size, "float32") * self._half_sq_errors[index] / ops.maximum(correction, 1e-12)
-        return ops.where(seen > 0, h, ops.zeros_like(h))
+        seen = ops.maximum(ops.cast(self.iterations, "float32") - 1.0, 0.0)  # differences averaged so far
+        return self._curvature_scale(seen) * ops.cast(self._half_sq_errors[index], "float32")
+
+    def _relative_step_length(self, gradient):
+        """μ for one variable (norm_scope "tensor" or "rms"); "global" is computed once per step."""
+        squares = ops.square(gradient)
+        if self.norm_scope == "tensor":
+            return ops.sqrt(ops.sum(squares)) / ops.cast(self.radius, gradient.dtype)
+        radius = self.radius / (_fan_in(gradient.shape) if self.norm_scope == "fan_in" else 1)
+        return ops.sqrt(ops.mean(squares)) / ops.cast(radius, gradient.dtype)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        self._step_mus, self._step_phase1 = [], []
+        # Per-step scalars shared by every variable, computed once instead of once per variable.
+        self._step_curvature_scale = self._curvature_scale(self.iterations)
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
         super()._backend_update_step(grads, trainable_variables, learning_rate)
-        self._global_mu = None
-        if self._step_mus:
-            self._mu.assign(ops.mean(ops.stack(self._step_mus)))
-            self._phase1_fraction.assign(ops.sum(ops.stack(self._step_phase1)) / self._weight_count)
+        self._global_mu = self._step_curvature_scale = None
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -125,35 +135,41 @@ class SDAGD(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
-        decay = ops.cast(self.curvature_decay, dtype)
 
         # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of variance
         # σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton diagonal). The
         # change the optimizer's own noise-driven steps cause inflates it by up to ~1.8× in phase II (docs/sdagd.md);
         # subtracting h∘Δw instead feeds back on itself and diverged in phase I. The first step has no g_{k−1}.
-        rate = (1 - decay) * ops.cast(ops.greater(self.iterations, 0), dtype)  # a scalar: no elementwise select
+        rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
         new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
         self.assign(half_sq, new_half_sq)
         self.assign(previous, gradient)
-        seen = ops.cast(self.iterations, dtype)  # errors averaged so far, for the bias correction
-        correction = ops.maximum(1 - ops.power(decay, seen), 1e-12)
-        h = ops.cast(self.batch_size, dtype) * new_half_sq / correction
-
         if self._global_mu is not None:
             mu = ops.cast(self._global_mu, dtype)
         else:
-            mu = ops.sqrt(ops.sum(ops.square(gradient))) / ops.cast(self.radius, dtype)
-        lr = ops.cast(learning_rate, dtype)
-        step = lr * gradient / (mu + h + ops.cast(self.epsilon, dtype))
-        self.assign_sub(variable, step)
-
-        self._step_mus.append(ops.cast(mu, "float32"))
-        self._step_phase1.append(ops.sum(ops.cast(ops.greater(mu, h), "float32")))
+            mu = self._relative_step_length(gradient)
+        # μ + h + ε as one fused multiply-add: the scalars are folded before touching the tensor
+        denominator = new_half_sq * ops.cast(self._step_curvature_scale, dtype) + (mu + ops.cast(self.epsilon, dtype))
+        self.assign_sub(variable, gradient * (ops.cast(learning_rate, dtype) / denominator))
 
     def diagnostic_scalars(self) -> dict:
-        """Per-step scalars for the run history: μ (mean over variables; the one μ with norm_scope="global")
-        and the share of weights still in phase I (μ > h)."""
-        return {"sdagd_mu": self._mu, "sdagd_phase1_fraction": self._phase1_fraction}
+        """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
+        norm_scope="global") and the share of weights still in phase I (μ > h).
+
+        Recomputed on demand from the slots (the last gradient and the curvature average), so training steps
+        pay nothing for them; the trainer asks only at record steps."""
+        gradients = [ops.cast(g, "float32") for g in self._previous_gradients]
+        if self.norm_scope == "global":
+            total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
+            mus = [total / self.radius] * len(gradients)
+        else:
+            mus = [self._relative_step_length(g) for g in gradients]
+        seen = ops.maximum(ops.cast(self.iterations, "float32") - 1.0, 0.0)
+        scale = self._curvature_scale(seen)
+        in_phase1 = [ops.sum(ops.cast(ops.greater(mu, scale * ops.cast(q, "float32")), "float32"))
+                     for mu, q in zip(mus, self._half_sq_errors)]
+        count = float(sum(math.prod(g.shape) for g in gradients))
+        return {"sdagd_mu": ops.mean(ops.stack(mus)), "sdagd_phase1_fraction": ops.sum(ops.stack(in_phase1)) / count}
 
     def get_config(self):
         config = super().get_config()

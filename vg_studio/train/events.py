@@ -35,6 +35,7 @@ class ProbeRecord:
     loss: float
     stats: dict  # stat name (probes.LAYER_STATS) -> np.ndarray, one value per layer group
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
+    time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
 
     def layer_values(self, name: str) -> np.ndarray:
         return self.stats[name]

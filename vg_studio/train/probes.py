@@ -34,11 +34,19 @@ class _ProbeMixin:
     """Mixed in front of a keras optimizer class by `with_probes`."""
 
     vg_record_every = 1
+    vg_time_probe = None  # the TimeStepProbe's zero tensor, for recurrent networks (vg_studio.nn.build)
 
     def build(self, variables):
         super().build(variables)
         self.vg_probe_stats = self.add_variable(
             shape=(len(variables), _N_STATS), initializer="zeros", dtype="float32", name="vg_probe_stats")
+        self._vg_time_index = None
+        if self.vg_time_probe is not None:
+            self._vg_time_index = [id(v) for v in variables].index(id(self.vg_time_probe))
+            steps = self.vg_time_probe.shape[1]
+            # mean |dL/dx_t| per time step, and the step it was computed at (last entry)
+            self.vg_time_stats = self.add_variable(shape=(steps + 1,), initializer="zeros", dtype="float32",
+                                                   name="vg_time_stats")
 
     def apply(self, grads, trainable_variables=None):
         if not self.built and trainable_variables is not None:
@@ -64,7 +72,26 @@ class _ProbeMixin:
         current = ops.convert_to_tensor(self.vg_probe_stats)
         # The assignment stays outside the cond: JAX's stateless scope does not allow side effects in a branch.
         self.vg_probe_stats.assign(ops.cond(is_record, reduce_gradients, lambda: current))
-        super().apply(grads, trainable_variables)
+        if self._vg_time_index is None:
+            super().apply(grads, trainable_variables)
+            return
+        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        grads, variables = list(grads), list(variables)
+        probe_grad = grads.pop(self._vg_time_index)
+        variables.pop(self._vg_time_index)  # the probe stays zero: it is measured, never trained
+
+        def reduce_time_steps():
+            g = ops.abs(ops.cast(probe_grad, "float32"))
+            if scale is not None:
+                g = g / scale
+            per_example = ops.sum(g, axis=tuple(range(2, len(g.shape))))  # (batch rows, steps)
+            used = ops.maximum(ops.sum(ops.cast(ops.sum(per_example, axis=1) > 0, "float32")), 1.0)
+            features = float(np.prod(g.shape[2:]))
+            return ops.concatenate([ops.sum(per_example, axis=0) / used / features, ops.reshape(step, (1,))])
+
+        current_time = ops.convert_to_tensor(self.vg_time_stats)
+        self.vg_time_stats.assign(ops.cond(is_record, reduce_time_steps, lambda: current_time))
+        super().apply(grads, variables)
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,19 +99,24 @@ def _probed_class(cls):
     return type(f"Probed{cls.__name__}", (_ProbeMixin, cls), {"__module__": __name__})
 
 
-def with_probes(optimizer: keras.optimizers.Optimizer, record_every: int = 1) -> keras.optimizers.Optimizer:
+def with_probes(optimizer: keras.optimizers.Optimizer, record_every: int = 1, time_probe=None,
+                ) -> keras.optimizers.Optimizer:
     """A fresh optimizer of the same class and configuration that also reduces the gradients every
-    `record_every` steps."""
+    `record_every` steps; `time_probe` is a TimeStepProbe layer whose gradient gives the per-time-step probe."""
     probed = optimizer if isinstance(optimizer, _ProbeMixin) else _probed_class(type(optimizer)).from_config(
         optimizer.get_config())
     probed.vg_record_every = int(record_every)
+    probed.vg_time_probe = time_probe.probe if time_probe is not None else None
     return probed
 
 
 class ProbeReader:
     """Reads and resets the in-step accumulator; aggregates variables into the spec's layer groups."""
 
-    def __init__(self, model: keras.Model, optimizer, groups, probe_x: np.ndarray | None, unit_stats: bool):
+    def __init__(self, model: keras.Model, optimizer, groups, probe_x: np.ndarray | None, unit_stats: bool,
+                 user_model: keras.Model | None = None):
+        """`model` is the model being trained (its variables are probed); `user_model`, when that is a training
+        graph around the user's network, is the network whose pre-activations the unit statistics read."""
         self.model = model
         self.optimizer = optimizer
         self.groups = groups
@@ -101,9 +133,10 @@ class ProbeReader:
         self.previous_step = 0
         self.unit_model = None
         if unit_stats and probe_x is not None:
-            taps = [layer_by_name[g.preact_layer].output for g in groups if g.preact_layer]
+            user_model = user_model or model
+            taps = [user_model.get_layer(g.preact_layer).output for g in groups if g.preact_layer]
             if taps:
-                self.unit_model = keras.Model(model.input, taps)
+                self.unit_model = keras.Model(user_model.input, taps)
 
     def read(self, step: int) -> dict:
         """Per-group statistics at training step `step` (arrays of length n_groups). Gradient statistics are
@@ -141,6 +174,16 @@ class ProbeReader:
             out["saturated_fraction"][: len(saturated)] = saturated
             out["dead_fraction"][: len(dead)] = dead
         return out
+
+    def read_time_steps(self, step: int) -> np.ndarray | None:
+        """mean |∂L/∂x_t| per input time step at `step` (NaN if `step` was not a record step); None when the
+        network is not recurrent."""
+        if getattr(self.optimizer, "vg_time_probe", None) is None:
+            return None
+        values = np.asarray(keras.ops.convert_to_numpy(self.optimizer.vg_time_stats), dtype=np.float64)
+        if int(round(values[-1])) != step:
+            return np.full(len(values) - 1, np.nan)
+        return values[:-1]
 
     def start(self, step: int = 0) -> None:
         """Take the reference weight snapshot the first record's change is measured against."""

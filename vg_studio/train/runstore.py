@@ -11,6 +11,7 @@ so the rewrite costs milliseconds. Layout (HISTORY_SCHEMA 1):
     /probes/epoch     (R,) int32
     /probes/loss      (R,) float64, training loss (running epoch mean) at the record
     /probes/<stat>    (R, L) float64, one column per layer group (probes.LAYER_STATS)
+    /probes/time_grad (R, T) float64, recurrent networks only: mean |dL/dx_t| per input time step
     /optimizer/<name> (R,) float64, optimizer-reported scalars at each record (e.g. SDAGD's mu)
 """
 
@@ -48,6 +49,7 @@ class History:
     record_loss: list = field(default_factory=list)
     stats: dict = field(default_factory=dict)  # stat -> list[np.ndarray (L,)]
     optimizer: dict = field(default_factory=dict)  # name -> list[float]
+    time_grad: list = field(default_factory=list)  # recurrent networks: one (T,) array per record
 
     def add_epoch(self, epoch: int, logs: dict) -> None:
         self.epochs.setdefault("epoch", []).append(epoch)
@@ -59,7 +61,10 @@ class History:
             while len(column) < len(self.epochs["epoch"]):
                 column.append(float("nan"))
 
-    def add_record(self, step: int, epoch: int, loss: float, stats: dict, optimizer: dict) -> None:
+    def add_record(self, step: int, epoch: int, loss: float, stats: dict, optimizer: dict,
+                   time_grad: np.ndarray | None = None) -> None:
+        if time_grad is not None:
+            self.time_grad.append(np.asarray(time_grad, dtype=np.float64))
         self.steps.append(int(step))
         self.record_epochs.append(int(epoch))
         self.record_loss.append(float(loss))
@@ -105,6 +110,8 @@ class History:
                 probes.create_dataset("loss", data=np.asarray(self.record_loss, dtype=np.float64))
                 for name in LAYER_STATS:
                     probes.create_dataset(name, data=self.stat(name))
+                if self.time_grad:
+                    probes.create_dataset("time_grad", data=np.vstack(self.time_grad))
                 opt = f.create_group("optimizer")
                 for name, values in self.optimizer.items():
                     opt.create_dataset(name, data=np.asarray(values, dtype=np.float64))
@@ -140,6 +147,8 @@ class History:
                 for name in LAYER_STATS:
                     if name in f["probes"]:
                         history.stats[name] = list(f["probes"][name][()])
+                if "time_grad" in f["probes"]:
+                    history.time_grad = list(f["probes/time_grad"][()])
                 for key, ds in f["optimizer"].items():
                     history.optimizer[key] = ds[()].tolist()
                 return history

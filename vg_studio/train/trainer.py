@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from vg_studio.data import Dataset, DatasetError, load_dataset
-from vg_studio.nn.build import build_model, count_params, layer_groups
+from vg_studio.nn.build import build_models, count_params, layer_groups
 from vg_studio.nn.optimizers import make_optimizer
 from vg_studio.spec import ExperimentSpec, SpecError
 from vg_studio.train import events
@@ -100,12 +100,13 @@ class Trainer:
         if have and need > 0.8 * have:
             raise SpecError([f"network.layers: training this network needs about {need / 2**30:.1f} GiB, more "
                              f"than this machine's {have / 2**30:.1f} GiB; use fewer or narrower layers"])
-        model = build_model(spec, data.input_shape, data.num_classes)
+        models = build_models(spec, data.input_shape, data.num_classes)
+        model, train_model = models.user, models.train
         optimizer = with_probes(make_optimizer(spec.optimizer, spec.training.batch_size),
-                                spec.monitoring.record_every)
-        model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
-        optimizer.build(model.trainable_variables)  # the probe accumulator must exist before the first step
-        groups = layer_groups(model, spec)
+                                spec.monitoring.record_every, models.time_probe)
+        _compile(train_model, models, spec, optimizer)
+        optimizer.build(train_model.trainable_variables)  # the probe accumulators must exist before step one
+        groups = layer_groups(train_model, spec)
         probe_x = data.x_train[: spec.monitoring.probe_batch_size]
         history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
         if self.diagnoser is None:
@@ -116,11 +117,12 @@ class Trainer:
                                     history.activations, spec.training.epochs, steps_per_epoch,
                                     model.count_params(), device, len(data.x_train)))
         callback = _EngineCallback(self, history, store, optimizer, spec.monitoring.record_every)
-        callback.reader_args = (model, optimizer, groups, probe_x, spec.monitoring.unit_stats)
+        callback.reader_args = (train_model, optimizer, groups, probe_x, spec.monitoring.unit_stats, model)
         started = time.perf_counter()
         status, message = "completed", "training finished"
         try:
-            model.fit(*_fit_arrays(spec, data), validation_data=_val_arrays(spec, data),
+            train_model.fit(*_fit_arrays(spec, data, models.aux_outputs),
+                      validation_data=_val_arrays(spec, data, models.aux_outputs),
                       epochs=spec.training.epochs, batch_size=spec.training.batch_size,
                       shuffle=spec.training.shuffle, callbacks=[callback], verbose=0)
             if callback.diverged_at is not None:
@@ -152,6 +154,17 @@ class Trainer:
         return RunResult(status, message, report, history, model, self.run_dir)
 
 
+def _compile(train_model, models, spec: ExperimentSpec, optimizer) -> None:
+    """One loss for the user's network; with auxiliary heads a weighted sum (seed 001 §2.2, as in Inception)."""
+    if not models.aux_outputs:
+        train_model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
+        return
+    losses = {"output": spec.loss, **{name: "sparse_categorical_crossentropy" for name in models.aux_outputs}}
+    weights = {"output": 1.0, **dict(zip(models.aux_outputs, models.aux_weights))}
+    train_model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
+                        metrics={"output": [_accuracy_metric(spec)]})
+
+
 def _accuracy_metric(spec: ExperimentSpec):
     if spec.loss == "mse":
         return keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -165,14 +178,21 @@ def _labels(spec: ExperimentSpec, y: np.ndarray, num_classes: int) -> np.ndarray
     return y
 
 
-def _fit_arrays(spec, data: Dataset):
-    return data.x_train, _labels(spec, data.y_train, data.num_classes)
+def _targets(spec, y: np.ndarray, num_classes: int, aux_outputs: list):
+    main = _labels(spec, y, num_classes)
+    if not aux_outputs:
+        return main
+    return {"output": main, **{name: y for name in aux_outputs}}
 
 
-def _val_arrays(spec, data: Dataset):
+def _fit_arrays(spec, data: Dataset, aux_outputs: list):
+    return data.x_train, _targets(spec, data.y_train, data.num_classes, aux_outputs)
+
+
+def _val_arrays(spec, data: Dataset, aux_outputs: list):
     if data.x_val is None or len(data.x_val) == 0:
         return None
-    return data.x_val, _labels(spec, data.y_val, data.num_classes)
+    return data.x_val, _targets(spec, data.y_val, data.num_classes, aux_outputs)
 
 
 def _default_diagnoser(spec: ExperimentSpec, history: History):
@@ -225,8 +245,9 @@ class _EngineCallback(keras.callbacks.Callback):
         report = getattr(self.optimizer, "diagnostic_scalars", None)
         if callable(report):
             optimizer_scalars = {k: float(keras.ops.convert_to_numpy(v)) for k, v in report().items()}
-        record = events.ProbeRecord(self.step, self.epoch, self.last_loss, stats, optimizer_scalars)
-        self.history.add_record(record.step, record.epoch, record.loss, stats, optimizer_scalars)
+        time_grad = self.reader.read_time_steps(self.step)
+        record = events.ProbeRecord(self.step, self.epoch, self.last_loss, stats, optimizer_scalars, time_grad)
+        self.history.add_record(record.step, record.epoch, record.loss, stats, optimizer_scalars, time_grad)
         self.trainer.emit(record)
         diagnoser = self.trainer.diagnoser
         if diagnoser is not None:
@@ -256,11 +277,21 @@ def _epoch_complete(cb: _EngineCallback) -> bool:
     return bool(steps) and cb.step % steps == 0
 
 
+# With auxiliary heads Keras prefixes the main output's metrics with its name; the engine always reports the
+# user's network under the plain names.
+_LOG_NAMES = {"output_accuracy": "accuracy", "val_output_accuracy": "val_accuracy"}
+
+
 def _floats(logs) -> dict:
     out = {}
     for key, value in (logs or {}).items():
+        key = _LOG_NAMES.get(key, key)
         try:
             out[key] = float(np.asarray(keras.ops.convert_to_numpy(value)))
         except (TypeError, ValueError):
             continue
+    for prefix in ("", "val_"):  # auxiliary heads: "loss" stays the user's network's loss, the sum is total_loss
+        if f"{prefix}output_loss" in out:
+            out[f"{prefix}total_loss"] = out.get(f"{prefix}loss", float("nan"))
+            out[f"{prefix}loss"] = out.pop(f"{prefix}output_loss")
     return out
