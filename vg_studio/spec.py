@@ -169,6 +169,7 @@ class ExperimentSpec:
             p.append(f"data.dataset: unknown dataset {self.data.dataset!r}; expected one of "
                      f"{', '.join(catalog.DATASETS)}, npz:PATH or folder:PATH")
         p.extend(_option_problems(self.data.options))
+        p.extend(_non_finite(self))  # the GUI's number fields accept "inf"; JSON could not store it
         if not isinstance(self.name, str) or not self.name.isprintable() or _unencodable(self.name):
             p.append("name: must be printable text")
         limit = self.data.options.get("limit")
@@ -277,6 +278,18 @@ def _option_problems(options: dict) -> list[str]:
             isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1024 for s in size)):
         p.append("data.options.image_size: must be [height, width], each between 1 and 1024")
     return p
+
+
+def _non_finite(obj: Any, path: str = "") -> list[str]:
+    """'path: must be a finite number' for every inf/NaN float in a spec (nested dataclasses and layer lists)."""
+    if isinstance(obj, float):
+        return [] if abs(obj) < float("inf") else [f"{path}: must be a finite number"]
+    if isinstance(obj, list):
+        return [p for i, item in enumerate(obj) for p in _non_finite(item, f"{path}[{i}]")]
+    if dataclasses.is_dataclass(obj):
+        return [p for f in dataclasses.fields(obj)
+                for p in _non_finite(getattr(obj, f.name), f"{path}.{f.name}" if path else f.name)]
+    return []
 
 
 def _same_kind(value: Any, default: Any) -> bool:
