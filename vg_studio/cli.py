@@ -6,6 +6,7 @@ Every user error ends in one line on stderr and exit status 2; nothing here prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -181,21 +182,45 @@ def spec_from_args(args) -> ExperimentSpec:
 
 def cmd_train(args) -> int:
     spec = spec_from_args(args)
-    from vg_studio.train import events
-    from vg_studio.train.trainer import Trainer
+    with run_dir_lock(args.out):
+        from vg_studio.train.trainer import Trainer
 
-    printer = _TrainPrinter(quiet=args.quiet or args.json)
-    trainer = Trainer(spec, run_dir=args.out, listeners=[printer])
-    try:
-        result = trainer.run()
-    except KeyboardInterrupt:
-        trainer.cancel()
-        raise
+        printer = _TrainPrinter(quiet=args.quiet or args.json)
+        trainer = Trainer(spec, run_dir=args.out, listeners=[printer])
+        try:
+            result = trainer.run()
+        except KeyboardInterrupt:
+            trainer.cancel()
+            raise
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
     return 0 if result.status in ("completed", "cancelled") else 1
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str):
+    """Refuse a second `train` into a directory another process is writing (the OS drops the lock if it dies)."""
+    from pathlib import Path
+
+    path = Path(run_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = open(path / ".lock", "a")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write the run directory ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # Windows: no advisory lock
+            pass
+        except OSError:
+            raise CliError(f"{path}: another run is writing to this directory; wait for it or choose another "
+                           "--out") from None
+        yield
 
 
 class _TrainPrinter:
