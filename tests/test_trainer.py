@@ -31,7 +31,7 @@ def test_run_directory_contents(tmp_path):
         assert list(f.attrs["layer_names"]) == ["hidden_1", "hidden_2", "output"]
         assert f["epochs/loss"].shape == (2,) and list(f["epochs/epoch"][()]) == [0, 1]
         n_records = f["probes/step"].shape[0]
-        assert n_records == result.report["steps"] // 2
+        assert n_records == 1 + result.report["steps"] // 2  # the first step, then every second one
         for name in LAYER_STATS:
             assert f[f"probes/{name}"].shape == (n_records, 3)
     report = json.loads((run / "report.json").read_text())

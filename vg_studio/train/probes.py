@@ -54,7 +54,8 @@ class _ProbeMixin:
                 self.build(list(trainable_variables))
             self.built = True
         step = ops.cast(self.iterations, "float32") + 1.0  # this step, 1-based
-        is_record = ops.equal(ops.mod(step, float(self.vg_record_every)), 0.0)
+        # mirrors is_record_step: the first step, then every record_every steps
+        is_record = ops.logical_or(ops.equal(ops.mod(step, float(self.vg_record_every)), 0.0), ops.equal(step, 1.0))
         scale = self.loss_scale_factor
 
         def reduce_gradients():
@@ -92,6 +93,12 @@ class _ProbeMixin:
         current_time = ops.convert_to_tensor(self.vg_time_stats)
         self.vg_time_stats.assign(ops.cond(is_record, reduce_time_steps, lambda: current_time))
         super().apply(grads, variables)
+
+
+def is_record_step(step: int, record_every: int) -> bool:
+    """Records are taken at the first step — so a network broken from its initialization is diagnosed at once —
+    and then every `record_every` steps."""
+    return step == 1 or step % record_every == 0
 
 
 @functools.lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ from vg_studio.train import events
 from vg_studio.train.device import describe_device, versions
 from vg_studio.train.export import export_user_model
 from vg_studio.train.metrics import test_metrics
-from vg_studio.train.probes import ProbeReader, with_probes
+from vg_studio.train.probes import ProbeReader, is_record_step, with_probes
 from vg_studio.train.runstore import History, RunStore
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ class _EngineCallback(keras.callbacks.Callback):
         self.last_loss = logs.get("loss", float("nan"))
         self.trainer.emit(events.BatchEnd(self.step, self.epoch, logs))
         finite = np.isfinite(self.last_loss)
-        if self.step % self.record_every == 0 or not finite:
+        if is_record_step(self.step, self.record_every) or not finite:
             self._record()
         if not finite:
             self.diverged_at, self.diverged_loss = self.step, self.last_loss
