@@ -118,3 +118,47 @@ def test_sequence_datasets_are_deterministic_and_balanced():
     assert rows.input_shape == (28, 28)
     with pytest.raises(DatasetError, match="data.options.length: must be an integer between 2 and 10000"):
         load_dataset("adding", {"length": 1})
+
+
+def _record(step, time_grad, layers=2):
+    from vg_studio.train.events import ProbeRecord
+
+    stats = {name: np.full(layers, 1e-3) for name in ("grad_mean_abs", "grad_norm", "weight_norm",
+                                                     "update_mean_abs", "update_ratio")}
+    return ProbeRecord(step, 0, 0.69, stats, time_grad=np.asarray(time_grad, dtype=float))
+
+
+def test_vanishing_through_time_names_the_effective_horizon():
+    from vg_studio.diagnose.engine import Diagnoser
+
+    spec = _recurrent_spec("simple_rnn", length=100)
+    diagnoser = Diagnoser(["hidden_1", "output"], ["tanh", "softmax"], spec, num_classes=2)
+    decaying = 0.8 ** np.arange(100)[::-1]  # the gradient shrinks 0.8x per step back from the end
+    new = diagnoser.on_record(_record(1, decaying))
+    finding = next(f for f in new if f.kind == "vanishing_through_time")
+    # 0.8^k < 1 % once k >= 21 steps back: the gradient survives 21 steps
+    assert finding.evidence["effective_horizon_steps"] == 21
+    assert finding.evidence["per_step_factor"] == pytest.approx(0.8, rel=0.01)
+    assert finding.layers == ["hidden_1"] and "about 21 steps" in finding.message
+    fixed = {fix.id: fix.apply(spec) for fix in finding.fixes}
+    assert fixed["lstm"].network.layers[0].kind == "lstm" and fixed["gru"].network.layers[0].kind == "gru"
+    assert fixed["shorter_sequence"].data.options["length"] == 50
+    assert all(s.validate() == [] for s in fixed.values())
+
+
+def test_no_time_finding_when_the_gradient_survives():
+    from vg_studio.diagnose.engine import Diagnoser
+
+    spec = _recurrent_spec("lstm", length=100)
+    diagnoser = Diagnoser(["hidden_1", "output"], ["tanh", "softmax"], spec, num_classes=2)
+    flat = 0.99 ** np.arange(100)[::-1]
+    kinds = {f.kind for r in range(1, 5) for f in diagnoser.on_record(_record(r * 10, flat))}
+    assert "vanishing_through_time" not in kinds
+
+
+def test_auxiliary_head_is_a_fix_for_vanishing():
+    from vg_studio.diagnose.fixes import fixes_for
+
+    spec = make_tiny_spec(layers=6, units=32, activation="sigmoid", optimizer="sgd")
+    fix = next(f for f in fixes_for("vanishing_gradient", spec) if f.id == "aux_head")
+    assert [layer.aux_head for layer in fix.apply(spec).network.layers] == [False, False, True, False, False, False]

@@ -49,6 +49,9 @@ DEFAULTS = {
     "plateau_tolerance": 0.01,  # (max - min) / mean of the loss over the window
     "plateau_progress": 0.9,  # still at >= 90 % of the first recorded loss ...
     "plateau_far": 0.5,  # ... and (cross-entropy, known classes) >= 50 % of ln(num_classes), the guessing loss
+    # vanishing through time (recurrent networks): mean |dL/dx_t| of the first 5 % of steps / the last step's
+    "time_vanishing_ratio": 1e-3,
+    "time_horizon_fraction": 1e-2,  # the effective horizon ends where the gradient falls below 1 % of the last's
 }
 
 # A finding is lowered to "info" while one of the causes that explain it is a warning or worse: a plateau and
@@ -124,6 +127,7 @@ class Diagnoser:
             self._units(stats, "dead_fraction", "dead_units")
             self._units(stats, "saturated_fraction", "saturated_units")
             self._vanishing(stats)
+            self._vanishing_through_time(getattr(record, "time_grad", None))
             self._flat_weights(stats)
             self._losses.append((self._step, loss))
             while len(self._losses) > 2 and self._step - self._losses[1][0] >= self.config["plateau_steps"]:
@@ -158,8 +162,9 @@ class Diagnoser:
                 diagnoser.on_epoch(epochs[done], epoch_logs[done])
                 done += 1
             stats = {name: np.asarray(rows[r]) for name, rows in history.stats.items()}
+            time_grad = history.time_grad[r] if r < len(history.time_grad) else None
             diagnoser.on_record(ProbeRecord(history.steps[r], history.record_epochs[r], history.record_loss[r],
-                                            stats))
+                                            stats, time_grad=time_grad))
         for i in range(done, len(epochs)):
             diagnoser.on_epoch(epochs[i], epoch_logs[i])
         return diagnoser
@@ -315,6 +320,35 @@ class Diagnoser:
         self._report("vanishing_gradient", severity, self._names(layers), evidence,
                      f"The first layer's gradients are {ratio:.1e} times the output layer's (about "
                      f"{factor:.2f}x per layer{why}), so the early layers barely learn: the gradients vanish.")
+
+    def _vanishing_through_time(self, time_grad) -> None:
+        """Seed 001 §1.3: through a recurrent layer the gradient is multiplied once per time step on its way back,
+        so the input steps far from the end get a vanishing share of it."""
+        if time_grad is None:
+            return
+        g = np.asarray(time_grad, dtype=np.float64)
+        if g.size < 4 or not np.all(np.isfinite(g)) or not g[-1] > 0:
+            return
+        c = self.config
+        head = max(1, int(round(0.05 * g.size)))
+        ratio = float(np.mean(g[:head]) / g[-1])
+        if not self._held("time_vanishing", ratio < c["time_vanishing_ratio"], c["vanishing_records"]):
+            return
+        below = np.nonzero(g / g[-1] < c["time_horizon_fraction"])[0]
+        horizon = int(g.size - 1 - below.max()) if below.size else int(g.size)
+        factor = ratio ** (1.0 / max(g.size - head, 1))
+        evidence = {"first_to_last_step_ratio": ratio, "effective_horizon_steps": horizon,
+                    "sequence_length": int(g.size), "per_step_factor": float(factor),
+                    "horizon_fraction": float(c["time_horizon_fraction"])}
+        kinds = sorted({layer.kind for layer in self.spec.network.layers if layer.kind in catalog.RECURRENT_KINDS})
+        self._report("vanishing_through_time", "error" if ratio < c["time_vanishing_ratio"] / 1000 else "warning",
+                     [n for n, layer in zip(self.layer_names, self.spec.network.layers)
+                      if layer.kind in catalog.RECURRENT_KINDS],
+                     evidence,
+                     f"The gradient reaching the first time steps is {ratio:.1e} times that at the last step "
+                     f"(about {factor:.2f}x per step back through the {'/'.join(kinds)} layer), so the network "
+                     f"cannot learn dependencies longer than about {horizon} steps: the gradient vanishes through "
+                     "time.")
 
     def _flat_weights(self, stats: dict) -> None:
         upd = stats.get("update_ratio")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from vg_studio.diagnose.fixes import Fix
 
 KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
-         "saturated_units", "non_finite")
+         "saturated_units", "non_finite", "vanishing_through_time")
 SEVERITIES = ("info", "warning", "error")
 
 

@@ -100,6 +100,27 @@ def _relu_to_leaky(spec):
             layer.bias_init = 0.0
 
 
+def _gated(kind: str):
+    def edit(spec):
+        for layer in _hidden(spec):
+            if layer.kind == "simple_rnn":
+                layer.kind = kind
+                layer.activation = "tanh"
+    return edit
+
+
+def _shorter_sequence(spec):
+    if spec.data.dataset in ("adding", "recall"):
+        spec.data.options["length"] = max(2, int(spec.data.options.get("length", 100)) // 2)
+
+
+def _aux_head(spec):
+    """A midway classifier (Inception's auxiliary heads, seed 001 §2.2) after the middle hidden layer."""
+    dense = [layer for layer in _hidden(spec) if layer.kind == "dense"]
+    if len(dense) >= 3:
+        dense[len(dense) // 2 - 1].aux_head = True
+
+
 FIXES = {f.id: f for f in [
     Fix("relu_he", "Use ReLU with He initialization",
         "ReLU's derivative is 1 for positive inputs, so the gradient is not shrunk by up to 4x per layer as with "
@@ -147,6 +168,18 @@ FIXES = {f.id: f for f in [
     Fix("leaky_relu", "Use LeakyReLU instead of ReLU",
         "LeakyReLU passes a small gradient for negative inputs, so a unit that went negative can come back.",
         _relu_to_leaky),
+    Fix("aux_head", "Add an auxiliary classifier midway",
+        "A softmax head after a middle layer (as in Inception, seed 001 §2.2) adds an error signal that reaches "
+        "the early layers through half as many layers; it is used in training only.", _aux_head),
+    Fix("lstm", "Use LSTM instead of SimpleRNN",
+        "The LSTM's cell state is carried forward through a forget gate instead of a squashing matrix product, "
+        "so the gradient can survive many time steps (seed 001 §2.3).", _gated("lstm")),
+    Fix("gru", "Use GRU instead of SimpleRNN",
+        "The GRU's update gate lets the state (and its gradient) pass through time nearly unchanged "
+        "(seed 001 §2.3).", _gated("gru")),
+    Fix("shorter_sequence", "Halve the sequence length",
+        "Fewer time steps mean fewer factors in the product the gradient is multiplied by on its way back.",
+        _shorter_sequence),
 ]}
 
 
@@ -158,9 +191,11 @@ def fixes_for(kind: str, spec: ExperimentSpec) -> list[Fix]:
     ids: list[str]
     if kind == "vanishing_gradient":
         ids = (["relu_he", "leaky_relu_he", "elu_he"] if saturating else ["he_init"]) + [
-            "attention", "residual", "batch_norm"] + (["sdagd", "adam"] if plain_sgd else [])
+            "attention", "residual", "batch_norm", "aux_head"] + (["sdagd", "adam"] if plain_sgd else [])
         if saturating:
             ids.insert(3, "he_init")
+    elif kind == "vanishing_through_time":
+        ids = ["lstm", "gru", "clip_gradients", "shorter_sequence"] + (["adam"] if plain_sgd else [])
     elif kind in ("exploding_gradient", "non_finite"):
         ids = ["clip_gradients", "lower_lr", "he_init" if not saturating else "xavier_init", "batch_norm"]
     elif kind == "dead_units":

@@ -110,7 +110,7 @@ class Trainer:
         probe_x = data.x_train[: spec.monitoring.probe_batch_size]
         history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
         if self.diagnoser is None:
-            self.diagnoser = _default_diagnoser(spec, history)
+            self.diagnoser = _default_diagnoser(spec, history, data.num_classes)
         steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
         device = describe_device()
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir else None, spec, history.layer_names,
@@ -195,10 +195,10 @@ def _val_arrays(spec, data: Dataset, aux_outputs: list):
     return data.x_val, _targets(spec, data.y_val, data.num_classes, aux_outputs)
 
 
-def _default_diagnoser(spec: ExperimentSpec, history: History):
+def _default_diagnoser(spec: ExperimentSpec, history: History, num_classes: int):
     from vg_studio.diagnose.engine import Diagnoser
 
-    return Diagnoser(history.layer_names, history.activations, spec)
+    return Diagnoser(history.layer_names, history.activations, spec, num_classes=num_classes)
 
 
 class _EngineCallback(keras.callbacks.Callback):
