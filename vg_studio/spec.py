@@ -328,7 +328,8 @@ def _read_dataclass(cls, data: dict, path: str, problems: list[str]):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            problems.append(f"{path}{key}: unknown field (expected one of {', '.join(fields)})")
+            shown = key if key.isidentifier() else repr(key)  # a key with a newline must not break the line
+            problems.append(f"{path}{shown}: unknown field (expected one of {', '.join(fields)})")
     for name, f in fields.items():
         if name not in data:
             continue  # missing fields take their defaults: old specs keep loading
