@@ -198,8 +198,9 @@ class ProbeReader:
         self.previous_step = step
 
     def _snapshot(self) -> list:
-        # np.array copies: on the torch backend convert_to_numpy shares memory the optimizer updates in place
-        return [np.array(keras.ops.convert_to_numpy(v), dtype=np.float32).ravel()
+        # On the torch backend convert_to_numpy shares memory the optimizer updates in place: copy it there only.
+        copy = keras.backend.backend() == "torch"
+        return [np.array(keras.ops.convert_to_numpy(v), dtype=np.float32, copy=copy or None).ravel()
                 for v in self.model.trainable_variables]
 
     def _unit_stats(self):
