@@ -26,25 +26,36 @@ def _step(opt, var, grad):
     return np.array(var.numpy()) - before
 
 
-def test_far_from_minimum_every_step_has_length_radius():
+@pytest.mark.parametrize("scope", ["rms", "tensor", "global"])
+def test_far_from_minimum_every_step_has_length_radius(scope):
+    """Phase I: the step is lr·R along −g (lr = 1 here) — as the step's RMS per weight for "rms", its norm
+    otherwise."""
     rng = np.random.default_rng(0)
     a = rng.uniform(0.5, 5.0, 50)
     w_star = np.zeros(50)
-    var = keras.Variable(rng.normal(100.0, 10.0, 50).astype("float32"))
-    opt = SDAGD(radius=0.3, batch_size=100)
+    # far: μ ≫ h. h also sees the gradient change of the optimizer's own steps, B·½(a·Δw)² ≈ 100 here, so for
+    # the per-weight radius "far" means |w − w*| ≳ 10³ (μ ≈ 10⁴): the step is then R within 1 %.
+    var = keras.Variable(rng.normal(1000.0, 100.0, 50).astype("float32"))
+    opt = SDAGD(learning_rate=1.0, radius=0.3, batch_size=100, norm_scope=scope)
     for _ in range(5):
-        step = _step(opt, var, _quadratic_gradient(var.numpy(), w_star, a, 100, rng))
-        assert np.linalg.norm(step) == pytest.approx(0.3, rel=0.05)
+        g = _quadratic_gradient(var.numpy(), w_star, a, 100, rng)
+        step = _step(opt, var, g)
+        length = np.sqrt(np.mean(step ** 2)) if scope == "rms" else np.linalg.norm(step)
+        assert length == pytest.approx(0.3, rel=0.05)
+        cosine = -step @ g / (np.linalg.norm(step) * np.linalg.norm(g))
+        assert cosine > 0.999
     assert float(opt.diagnostic_scalars()["sdagd_phase1_fraction"]) == 1.0
 
 
-def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like():
+@pytest.mark.parametrize("scope", ["rms", "tensor"])
+def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope):
     rng = np.random.default_rng(1)
     n, batch = 200, 10_000
     a = np.exp(rng.uniform(np.log(0.5), np.log(5.0), n))
     w_star = rng.normal(0.0, 1.0, n)
     var = keras.Variable(w_star.astype("float32"))
-    opt = SDAGD(learning_rate=1e-4, radius=10.0, batch_size=batch)
+    radius = 10.0 / np.sqrt(n) if scope == "rms" else 10.0  # the same μ = ‖g‖/10 in both parametrisations
+    opt = SDAGD(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope)
     for _ in range(400):  # let the curvature average settle at the minimum (tiny steps: stay there)
         _step(opt, var, _quadratic_gradient(var.numpy(), w_star, a, batch, rng))
     h = np.asarray(opt.curvature(var))
@@ -58,7 +69,7 @@ def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like():
         w = var.numpy().astype(np.float64)
         g = _quadratic_gradient(w, w_star, a, batch, rng)
         step = _step(opt, var, g)
-        mu = np.linalg.norm(g) / 10.0
+        mu = (np.sqrt(np.mean(g ** 2)) if scope == "rms" else np.linalg.norm(g)) / radius
         closed_form = -g / (mu + a)  # the SDAGD step with the exact Hessian diagonal
         newton = -g / a
         # h's ~10 % per-coordinate noise is the only difference from the closed form
@@ -81,7 +92,7 @@ def test_curvature_of_linear_least_squares_is_the_hessian_diagonal():
 
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
-    opt = SDAGD(batch_size=batch)
+    opt = SDAGD(learning_rate=1.0, radius=0.5, norm_scope="tensor", batch_size=batch)  # full Newton steps (c below)
     model.compile(opt, loss=lambda t, p: 0.5 * keras.ops.mean(keras.ops.square(t - p), axis=-1))
     model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
     h = np.asarray(opt.curvature(model.layers[0].kernel)).ravel()
@@ -96,21 +107,28 @@ def test_curvature_of_linear_least_squares_is_the_hessian_diagonal():
     np.testing.assert_allclose(model.layers[0].kernel.numpy(), w_star, atol=0.4)
 
 
-def test_global_scope_shares_one_radius_across_variables():
+def test_scopes_global_tensor_and_rms_split_the_radius_differently():
     big = keras.Variable(np.full(100, 50.0, "float32"))
     small = keras.Variable(np.full(3, 50.0, "float32"))
-    opt = SDAGD(radius=0.4, norm_scope="global")
+    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="global")
     before = np.concatenate([big.numpy(), small.numpy()])
     opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
     step = np.concatenate([big.numpy(), small.numpy()]) - before
     assert np.linalg.norm(step) == pytest.approx(0.4, rel=1e-3)
     assert np.linalg.norm(step[100:]) < 1e-3  # the small gradient's variable barely moves: vanishing persists
 
-    opt = SDAGD(radius=0.4, norm_scope="tensor")
+    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="tensor")
     big.assign(np.full(100, 50.0, "float32"))
     small.assign(np.full(3, 50.0, "float32"))
     opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
     assert np.linalg.norm(50.0 - small.numpy()) == pytest.approx(0.4, rel=1e-3)
+
+    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="rms")  # per-weight radius: each weight moves by 0.4
+    big.assign(np.full(100, 50.0, "float32"))
+    small.assign(np.full(3, 50.0, "float32"))
+    opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
+    np.testing.assert_allclose(50.0 - big.numpy(), 0.4, rtol=1e-3)
+    np.testing.assert_allclose(50.0 - small.numpy(), 0.4, rtol=1e-3)
 
 
 def test_bad_hyperparameters_name_the_field():

@@ -37,8 +37,8 @@ OPTIMIZERS = {
     "adadelta": {"learning_rate": 1.0, "params": {"rho": 0.95, "epsilon": 1e-7}},
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
-    "sdagd": {"learning_rate": 1.0, "params": {"radius": 0.5, "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                "norm_scope": "tensor", "batch_size": 100}},
+    "sdagd": {"learning_rate": 0.01, "params": {"radius": 0.2, "curvature_decay": 0.99, "epsilon": 1e-8,
+                                                 "norm_scope": "rms", "batch_size": 100}},
 }
 
 # Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.

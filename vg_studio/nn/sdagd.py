@@ -1,11 +1,11 @@
 """Stochastic Diagonal Approximate Greatest Descent (SDAGD), seed 003 §III, as a Keras 3 optimizer.
 
-    w ← w − lr · g / (μ + h + ε),   μ = ‖g‖ / R,   h ≈ diag of the truncated (Gauss–Newton) Hessian
+    w ← w − lr · g / (μ + h + ε),   μ = RMS(g) / R  (per tensor),   h ≈ diag of the truncated (Gauss–Newton) Hessian
 
-Far from a minimum μ ≫ h and every step has length lr·R along −g (phase I, Goh's spherical search region);
-near it μ ≪ h and the step becomes the diagonal Newton step g/h (phase II). With norm_scope="tensor" the norm,
-and so the step length R, is per variable: every layer moves by R whatever the size of its gradient, which is
-what lets deep sigmoid networks train (docs/sdagd.md has the derivation, the measurements and every choice).
+Far from a minimum μ ≫ h and the step is lr·R·g/RMS(g): every weight moves by ≈ lr·R whatever the layer's width
+and its gradient's scale (phase I, Goh's spherical search region with a per-weight radius); where h ≫ μ the step
+becomes the damped diagonal Newton step lr·g/h (phase II). norm_scope="tensor" (μ = ‖g‖/R per variable) and
+"global" (one μ, Goh's AGD) are kept for comparison; docs/sdagd.md has the derivation, measurements and choices.
 
 Curvature: the update only sees the mini-batch mean gradient ḡ. Its running mean square vanishes with the
 gradient, so instead h is the per-example gradient variance — the (centred) Fisher / Gauss–Newton diagonal, equal
@@ -21,12 +21,7 @@ import math
 import keras
 from keras import ops
 
-NORM_SCOPES = ("fan_in", "rms", "tensor", "global")
-
-
-def _fan_in(shape) -> int:
-    """Inputs per output unit: all axes but the last (Dense/Conv kernels); 1 for a bias."""
-    return max(1, math.prod(shape[:-1]))
+NORM_SCOPES = ("rms", "tensor", "global")
 
 
 @keras.saving.register_keras_serializable(package="vg_studio")
@@ -34,23 +29,26 @@ class SDAGD(keras.optimizers.Optimizer):
     """SDAGD (Tan, Lim & Harno 2017; seed 003).
 
     Args:
-        learning_rate: multiplier on the whole step (1.0 = the method as published).
-        radius: R, the radius of the local search region: the phase-I step length per tensor (or for the whole
-            parameter vector with norm_scope="global").
+        learning_rate: η, the global step factor of stochastic diagonal Levenberg–Marquardt (LeCun et al. 1998):
+            phase II takes η times the diagonal Newton step. 0.01 by default: the diagonal ignores the coupling
+            of the weights in a layer, so the full diagonal Newton step (η = 1) overshoots (docs/sdagd.md).
+        radius: R, the radius of the local search region: with norm_scope="rms" the RMS of a phase-I step per
+            weight (before η); with "tensor" the length of a tensor's step; with "global" of the whole step.
         curvature_decay: running-average rate of the curvature estimate (like Adam's beta_2).
         epsilon: damping added to μ + h so a zero gradient gives a zero step.
-        norm_scope: "tensor" (μ per variable, default) or "global" (one μ for all variables, as in Goh's AGD).
+        norm_scope: "rms" (μ = RMS(g)/R per variable, default), "tensor" (μ = ‖g‖/R per variable) or "global"
+            (one μ = ‖g‖/R over all variables, as in Goh's AGD).
         batch_size: the training mini-batch size; turns the variance of the mean gradient into the per-example
             variance (a wrong value scales h, i.e. only the phase-II step, by the ratio).
     """
 
     def __init__(
         self,
-        learning_rate=1.0,
-        radius=0.5,
+        learning_rate=0.01,
+        radius=0.2,
         curvature_decay=0.99,
         epsilon=1e-8,
-        norm_scope="tensor",
+        norm_scope="rms",
         batch_size=100,
         weight_decay=None,
         clipnorm=None,
@@ -117,8 +115,7 @@ class SDAGD(keras.optimizers.Optimizer):
         squares = ops.square(gradient)
         if self.norm_scope == "tensor":
             return ops.sqrt(ops.sum(squares)) / ops.cast(self.radius, gradient.dtype)
-        radius = self.radius / (_fan_in(gradient.shape) if self.norm_scope == "fan_in" else 1)
-        return ops.sqrt(ops.mean(squares)) / ops.cast(radius, gradient.dtype)
+        return ops.sqrt(ops.mean(squares)) / ops.cast(self.radius, gradient.dtype)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Per-step scalars shared by every variable, computed once instead of once per variable.
