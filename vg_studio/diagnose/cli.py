@@ -22,7 +22,7 @@ def run(args) -> int:
     try:
         diagnoser, report = diagnose_run(args.run_dir)
     except (RunStoreError, SpecError) as exc:
-        print(f"vg-studio diagnose: {exc}", file=sys.stderr)
+        print(f"vg-studio: error: {exc}", file=sys.stderr)
         return 2
     findings = diagnoser.findings
     if args.json:

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         cells = module.build_cells(options, out)
         _check_inputs(cells, out)
     except _InputError as exc:
-        print(f"vg-studio reproduce {args.reproduction}: {exc}", file=sys.stderr)
+        print(f"vg-studio: error: reproduce {args.reproduction}: {exc}", file=sys.stderr)
         return 2
     from vg_studio.experiments.cells import run_cells
 
