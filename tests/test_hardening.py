@@ -1,0 +1,525 @@
+"""Bad input and faults a user can cause: each ends in one clear message naming the field or file, nothing lost.
+
+The table of cases is docs/hardening.md. CLI cases run `vg-studio` as a subprocess and check what a user sees:
+a non-zero exit, exactly one `vg-studio: error:` line on stderr, and no traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import make_tiny_spec
+from vg_studio.data import DatasetError, load_dataset
+from vg_studio.spec import ExperimentSpec, SpecError, example_spec
+from vg_studio.train.runstore import History, RunStoreError, load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+ODD_NAME = "dir with spaces — ü ß 日本"  # every file case below lives under such a path
+
+
+@pytest.fixture
+def odd(tmp_path) -> Path:
+    path = tmp_path / ODD_NAME
+    path.mkdir()
+    return path
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "vg_studio.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=ROOT)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vg-studio: error:")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+# ---- specs ---------------------------------------------------------------------------------------------------
+def _spec_with(**patch) -> dict:
+    data = example_spec().to_dict()
+    for dotted, value in patch.items():
+        node = data
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[int(last) if isinstance(node, list) else last] = value
+    return data
+
+
+BAD_SPECS = {
+    # name: (file text, words the one-line message must contain)
+    "malformed JSON": ('{"name": "x",', "not valid JSON"),
+    "empty file": ("", "not valid JSON"),
+    "JSON list": ("[1, 2]", "must be a JSON object"),
+    "nested 100k deep": ("[" * 100_000, "nested too deeply"),
+    "wrong type": (json.dumps(_spec_with(training__epochs="ten")), "training.epochs"),
+    "null field": (json.dumps(_spec_with(network__layers=None)), "network.layers"),
+    "layer not an object": (json.dumps(_spec_with(network__layers=[3])), "network.layers[0]"),
+    "unknown field": (json.dumps({"netwrok": {}}), "netwrok: unknown field"),
+    "unknown activation": (json.dumps(_spec_with(network__layers__0__activation="swishy")), "swishy"),
+    "unknown optimizer": (json.dumps(_spec_with(optimizer__name="adamw2")), "optimizer.name"),
+    "unknown dataset": (json.dumps(_spec_with(data__dataset="imagenet")), "data.dataset"),
+    "unknown initializer": (json.dumps(_spec_with(network__layers__1__initializer="ones")), "initializer"),
+    "future schema": (json.dumps(_spec_with(schema_version=99)), "newer than this VG Studio"),
+    "schema not int": (json.dumps(_spec_with(schema_version="1")), "schema_version"),
+    "absurd units": (json.dumps(_spec_with(network__layers__0__units=10**9)), "units"),
+    "absurd depth": (json.dumps(_spec_with(network__layers=[{}] * 201)), "at most 200"),
+    "zero units": (json.dumps(_spec_with(network__layers__0__units=0)), "units: must be >= 1"),
+    "1e400 epochs": ('{"training": {"epochs": 1e400}}', "training.epochs"),
+    "NaN learning rate": ('{"optimizer": {"learning_rate": NaN}}', "optimizer.learning_rate"),
+    "Infinity learning rate": ('{"optimizer": {"learning_rate": Infinity}}', "optimizer.learning_rate"),
+    "integer beyond float": ('{"optimizer": {"learning_rate": 1' + "0" * 400 + "}}", "optimizer.learning_rate"),
+    "seed beyond 2**32": (json.dumps(_spec_with(training__seed=2**40)), "training.seed"),
+    "negative batch": (json.dumps(_spec_with(training__batch_size=-5)), "training.batch_size"),
+    "dropout 1": (json.dumps(_spec_with(network__layers__0__dropout=1.0)), "dropout"),
+    "two clips": (json.dumps(_spec_with(optimizer__clipnorm=1.0, optimizer__clipvalue=1.0)), "at most one"),
+    "unknown hyperparameter": (json.dumps(_spec_with(optimizer__params={"beta_9": 1})), "optimizer.params.beta_9"),
+    "mistyped hyperparameter": (json.dumps({"optimizer": {"name": "sgd_momentum", "params": {"momentum": "x"}}}),
+                                "optimizer.params.momentum"),
+    "flag given a number": (json.dumps({"optimizer": {"name": "sgd_momentum", "params": {"nesterov": 3}}}),
+                            "optimizer.params.nesterov"),
+    "limit too small": (json.dumps(_spec_with(data__options={"limit": 3})), "data.options.limit"),
+    "seed option text": (json.dumps(_spec_with(data__options={"seed": "x"})), "data.options.seed"),
+    "image size garbage": (json.dumps(_spec_with(data__options={"image_size": "big"})), "data.options.image_size"),
+    "lone surrogate name": ('{"name": "\\ud800"}', "name"),
+    "control chars in name": (json.dumps({"name": "a\nb"}), "name"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SPECS))
+def test_bad_spec_file_is_one_spec_error_naming_the_field(case, odd):
+    text, needle = BAD_SPECS[case]
+    path = odd / "bad spec.json"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    with pytest.raises(SpecError) as info:
+        ExperimentSpec.load(path)
+    message = str(info.value)
+    assert "\n" not in message and needle in message and str(path) in message
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", None])
+def test_unreadable_spec_files(content, odd):
+    path = odd / "spec.json"
+    if content is None:
+        path.mkdir()  # a folder where a file should be
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SpecError, match="cannot read"):
+        ExperimentSpec.load(path)
+
+
+def test_missing_fields_take_defaults_so_old_specs_load():
+    spec = ExperimentSpec.from_json('{"network": {"layers": [{"units": 5}]}}')
+    assert spec.network.layers[0].units == 5 and spec.training == ExperimentSpec().training
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20)
+FIELD_PATHS = ["name", "loss", "schema_version", "data", "data__dataset", "data__options", "network",
+               "network__layers", "network__layers__0", "network__layers__0__units", "network__layers__0__activation",
+               "network__layers__0__dropout", "network__output_activation", "optimizer", "optimizer__name",
+               "optimizer__learning_rate", "optimizer__params", "optimizer__clipnorm", "training",
+               "training__epochs", "training__batch_size", "training__seed", "training__validation_split",
+               "monitoring__record_every", "monitoring__probe_batch_size", "diagnostics"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patches=st.dictionaries(st.sampled_from(FIELD_PATHS), JSON, max_size=3))
+def test_fuzzed_field_values_load_or_raise_spec_error(patches):
+    try:
+        data = _spec_with(**patches)
+    except (TypeError, IndexError, KeyError, ValueError):
+        return  # the patch path itself no longer exists (a parent was replaced by a scalar)
+    try:
+        spec = ExperimentSpec.from_dict(data)
+    except SpecError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert spec.validate() == []
+    assert ExperimentSpec.from_json(spec.to_json()) == spec  # whatever loads, saves and reloads unchanged
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200) | JSON.map(json.dumps))
+def test_fuzzed_text_loads_or_raises_spec_error(text):
+    try:
+        ExperimentSpec.from_json(text)
+    except SpecError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_a_network_that_cannot_fit_is_refused_before_allocation_with_the_estimate(tmp_path):
+    from vg_studio.train.trainer import Trainer
+
+    spec = make_tiny_spec(layers=200, units=65536)
+    with pytest.raises(SpecError, match=r"needs about [\d.]+ GiB"):
+        Trainer(spec, run_dir=tmp_path / "run").run()
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+# ---- data files ----------------------------------------------------------------------------------------------
+def _npz_arrays(n=40, classes=3) -> dict:
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.random((n, 4, 4)), "y_train": np.arange(n) % classes,
+            "x_test": rng.random((10, 4, 4)), "y_test": np.arange(10) % classes}
+
+
+def _write_npz(path: Path, case: str) -> None:
+    arrays = _npz_arrays()
+    if case == "truncated":
+        np.savez(path, **arrays)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif case == "foreign (text)":
+        path.write_text("x_train,y_train\n1,2\n")
+    elif case == "foreign (a .keras zip)":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("config.json", "{}")
+    elif case == "pickled objects":
+        arrays["x_train"] = np.array([{"evil": 1}] * 40, dtype=object)
+        np.savez(path, **arrays)
+    elif case == "missing arrays":
+        np.savez(path, x_train=arrays["x_train"])
+    elif case == "NaN pixels":
+        arrays["x_train"][0, 0, 0] = np.nan
+        np.savez(path, **arrays)
+    elif case == "length mismatch":
+        arrays["y_train"] = arrays["y_train"][:-1]
+        np.savez(path, **arrays)
+    elif case == "one class":
+        arrays["y_train"][:] = 0
+        arrays["y_test"][:] = 0
+        np.savez(path, **arrays)
+    elif case == "text labels":
+        arrays["y_train"] = np.array(["cat"] * 40)
+        np.savez(path, **arrays)
+    elif case == "shape mismatch":
+        arrays["x_test"] = np.zeros((10, 5, 5))
+        np.savez(path, **arrays)
+    else:
+        raise AssertionError(case)
+
+
+NPZ_CASES = ["truncated", "foreign (text)", "foreign (a .keras zip)", "pickled objects", "missing arrays",
+             "NaN pixels", "length mismatch", "one class", "text labels", "shape mismatch"]
+
+
+@pytest.mark.parametrize("case", NPZ_CASES)
+def test_bad_npz_is_one_dataset_error_naming_the_file(case, odd):
+    path = odd / "data set.npz"
+    _write_npz(path, case)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(f"npz:{path}")
+    assert str(path) in str(info.value)
+
+
+def _image_folder(root: Path, case: str) -> None:
+    from PIL import Image
+
+    for c, name in enumerate(["cat ü", "dog 日"]):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            size = (8 + i, 6 + c) if case == "mixed sizes" else (8, 8)
+            mode = "RGB" if case == "mixed modes" and i == 0 else "L"
+            Image.new(mode, size, color=(i * 40, 0, 0) if mode == "RGB" else i * 40).save(folder / f"{i}.png")
+    if case == "broken image":
+        (root / "cat ü" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case == "truncated image":
+        data = (root / "dog 日" / "0.png").read_bytes()
+        (root / "dog 日" / "0.png").write_bytes(data[:30])
+    elif case == "empty class":
+        (root / "bird").mkdir()
+    elif case == "one class":
+        import shutil
+
+        shutil.rmtree(root / "dog 日")
+
+
+@pytest.mark.parametrize("case, ok", [("mixed sizes", True), ("mixed modes", True), ("broken image", False),
+                                      ("truncated image", False), ("empty class", False), ("one class", False)])
+def test_image_folders(case, ok, odd):
+    root = odd / "images"
+    _image_folder(root, case)
+    if ok:
+        data = load_dataset(f"folder:{root}")
+        assert data.num_classes == 2 and len(data.x_train) + len(data.x_test) == 8
+        assert data.x_train.shape[1:] == data.x_test.shape[1:]  # one size for all
+        return
+    with pytest.raises(DatasetError) as info:
+        load_dataset(f"folder:{root}")
+    assert str(root) in str(info.value)
+
+
+def test_missing_dataset_files(odd):
+    for name in (f"npz:{odd / 'nope.npz'}", f"folder:{odd / 'nope'}"):
+        with pytest.raises(DatasetError, match="not found"):
+            load_dataset(name)
+
+
+# ---- run directories: never execute code from them ---------------------------------------------------------
+class _Bomb:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / f"vg-studio-pickle-ran-{os.getpid()}"
+
+
+def _good_run(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    example_spec().save(path / "spec.json")
+    history = History(["hidden_1", "output"], ["relu", "softmax"])
+    history.add_epoch(0, {"loss": 1.0})
+    history.write(path / "history.h5")
+
+
+def _break_history(path: Path, case: str) -> None:
+    target = path / "history.h5"
+    if case == "truncated":
+        target.write_bytes(target.read_bytes()[:300])
+    elif case == "pickle":
+        target.write_bytes(pickle.dumps(_Bomb()))
+    elif case == "foreign h5":
+        with h5py.File(target, "w") as f:
+            f["data"] = np.zeros(3)
+    elif case == "wrong structure":
+        with h5py.File(target, "w") as f:
+            f.attrs["schema"] = 1
+            f.attrs["layer_names"] = 7
+            f["epochs"] = np.zeros(3)  # a dataset where a group belongs
+    elif case == "missing":
+        target.unlink()
+    elif case == "empty":
+        target.write_bytes(b"")
+
+
+@pytest.mark.parametrize("case", ["truncated", "pickle", "foreign h5", "wrong structure", "missing", "empty"])
+def test_bad_history_is_one_run_store_error_and_runs_no_code(case, odd):
+    run = odd / "run"
+    _good_run(run)
+    _break_history(run, case)
+    with pytest.raises(RunStoreError) as info:
+        load_run(run)
+    assert "history.h5" in str(info.value)
+    assert not MARKER.exists()
+
+
+@pytest.mark.parametrize("case", ["truncated", "pickle", "foreign zip", "lambda layer"])
+def test_a_bad_model_file_is_never_loaded_when_a_run_is_read(case, odd):
+    run = odd / "run"
+    _good_run(run)
+    model = run / "model.keras"
+    if case == "truncated":
+        model.write_bytes(b"PK\x03\x04 truncated")
+    elif case == "pickle":
+        model.write_bytes(pickle.dumps(_Bomb()))
+    elif case == "foreign zip":
+        with zipfile.ZipFile(model, "w") as z:
+            z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {"function": "exec"}}))
+    else:
+        with zipfile.ZipFile(model, "w") as z:
+            z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {
+                "function": {"class_name": "__lambda__", "config": {"code": "os.system('touch x')"}}}}))
+    spec, history, _ = load_run(run)
+    assert history.epochs["epoch"] == [0] and not MARKER.exists()
+    result = run_cli("export", str(run), "--to", str(odd / "out.keras"))  # export copies bytes, loads nothing
+    assert result.returncode == 0 and not MARKER.exists()
+
+
+def test_the_code_base_never_unpickles_or_disables_safe_mode():
+    forbidden = re.compile(r"\bpickle\b|allow_pickle\s*=\s*True|safe_mode\s*=\s*False|(?<![.\w])(eval|exec)\(|"
+                           r"enable_unsafe_deserialization|marshal\.loads")
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "vg_studio").rglob("*.py")
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if forbidden.search(line)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("case", ["not a directory", "empty directory", "spec only", "bad report"])
+def test_bad_run_directories(case, odd):
+    run = odd / "run"
+    if case == "not a directory":
+        run.write_text("x")
+    elif case == "empty directory":
+        run.mkdir()
+    else:
+        _good_run(run)
+        if case == "spec only":
+            (run / "history.h5").unlink()
+        else:
+            (run / "report.json").write_text("{truncated")
+    with pytest.raises((RunStoreError, SpecError)) as info:
+        load_run(run)
+    assert str(run) in str(info.value)
+
+
+# ---- the command line ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["malformed JSON", "nested 100k deep", "1e400 epochs", "future schema",
+                                  "unknown activation", "mistyped hyperparameter", "lone surrogate name"])
+def test_cli_spec_check_bad_specs(case, odd):
+    text, needle = BAD_SPECS[case]
+    path = odd / "bad.json"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    assert_one_line_error(run_cli("spec", "--check", str(path)), needle, str(path))
+
+
+def test_cli_missing_and_binary_spec(odd):
+    assert_one_line_error(run_cli("spec", "--check", str(odd / "missing.json")), "file not found")
+    (odd / "bin.json").write_bytes(b"\x00\xff\xfe")
+    assert_one_line_error(run_cli("spec", "--check", str(odd / "bin.json")), "cannot read")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--out", "{odd}/r", "--epochs", "0"], "training.epochs"),
+    (["train", "--out", "{odd}/r", "--limit", "3"], "data.options.limit"),
+    (["train", "--out", "{odd}/r", "--lr", "nan"], "optimizer.learning_rate"),
+    (["train", "--out", "{odd}/r", "--lr", "inf"], "optimizer.learning_rate"),
+    (["train", "--out", "{odd}/r", "--units", "0"], "units"),
+    (["train", "--out", "{odd}/r", "--layers", "-1"], "--layers"),
+    (["train", "--out", "{odd}/r", "--clipnorm", "-1"], "clipnorm"),
+    (["train", "--out", "{odd}/r", "--seed", "-1"], "training.seed"),
+    (["train", "--out", "{odd}/r", "--dataset", "imagenet"], "data.dataset"),
+    (["export", "{odd}", "--to", "{odd}/m.keras"], "no trained model"),
+    (["export", "{odd}/run", "--to", "{odd}/m.txt"], "must end in .keras"),
+])
+def test_cli_bad_arguments_before_any_training(args, needle, odd):
+    if args[0] == "export" and "run" in args[1]:
+        (odd / "run").mkdir()
+        (odd / "run" / "model.keras").write_bytes(b"PK")
+    argv = [a.format(odd=odd) for a in args]
+    assert_one_line_error(run_cli(*argv), needle)
+
+
+def test_cli_train_bad_data_files_and_output_folders(odd):
+    """One subprocess per case: each pays for the TensorFlow import, so only the cases that need it."""
+    npz = odd / "broken.npz"
+    _write_npz(npz, "truncated")
+    assert_one_line_error(run_cli("train", "--out", str(odd / "r1"), "--dataset", f"npz:{npz}"), str(npz))
+    blocker = odd / "a file"
+    blocker.write_text("x")
+    assert_one_line_error(run_cli("train", "--out", str(blocker / "run"), "--dataset", "digits"), str(blocker))
+
+
+def test_a_second_run_into_a_busy_directory_is_refused(odd):
+    from vg_studio.cli import run_dir_lock
+
+    with run_dir_lock(str(odd / "busy")):  # as a running `vg-studio train --out busy` holds it
+        result = run_cli("train", "--out", str(odd / "busy"), "--dataset", "digits", "--limit", "50")
+    assert_one_line_error(result, "another run is writing")
+    with run_dir_lock(str(odd / "busy")):  # released: the next run may use it
+        pass
+
+
+def test_export_into_a_missing_folder_is_one_line(odd):
+    run = odd / "run"
+    _good_run(run)
+    (run / "model.keras").write_bytes(b"PK")
+    assert_one_line_error(run_cli("export", str(run), "--to", str(odd / "no such" / "m.keras")), "cannot write")
+
+
+def test_diagnose_a_broken_run_is_one_line(odd):
+    run = odd / "run"
+    _good_run(run)
+    _break_history(run, "truncated")
+    assert_one_line_error(run_cli("diagnose", str(run)), "history.h5")
+
+
+# ---- training faults -----------------------------------------------------------------------------------------
+CANCEL_POINTS = ["before run", "RunStarted", "first BatchEnd", "mid-epoch BatchEnd", "ProbeRecord", "EpochEnd",
+                 "last BatchEnd"]
+
+
+@pytest.mark.parametrize("point", CANCEL_POINTS)
+def test_cancel_at_any_moment_keeps_every_completed_epoch(point, odd):
+    from vg_studio.train import events
+    from vg_studio.train.trainer import Trainer
+
+    spec = make_tiny_spec(epochs=2, limit=200, record_every=1)  # 4 steps per epoch
+    batches = []
+
+    def listener(event):
+        if isinstance(event, events.BatchEnd):
+            batches.append(event)
+        hit = {"RunStarted": isinstance(event, events.RunStarted),
+               "first BatchEnd": isinstance(event, events.BatchEnd) and len(batches) == 1,
+               "mid-epoch BatchEnd": isinstance(event, events.BatchEnd) and len(batches) == 6,
+               "ProbeRecord": isinstance(event, events.ProbeRecord) and event.step == 3,
+               "EpochEnd": isinstance(event, events.EpochEnd) and event.epoch == 0,
+               "last BatchEnd": isinstance(event, events.BatchEnd) and len(batches) == 8}.get(point, False)
+        if hit:
+            trainer.cancel()
+
+    run = odd / "run"
+    trainer = Trainer(spec, run_dir=run, listeners=[listener])
+    if point == "before run":
+        trainer.cancel()
+    result = trainer.run()
+    assert result.status in ("cancelled", "completed")
+    _, history, report = load_run(run)
+    completed = len(history.epochs.get("epoch", []))
+    assert history.epochs.get("epoch", []) == list(range(completed))
+    assert report["epochs_completed"] == completed and report["status"] == result.status
+    expected = {"before run": 0, "RunStarted": 0, "first BatchEnd": 0, "mid-epoch BatchEnd": 1,
+                "ProbeRecord": 0, "EpochEnd": 1, "last BatchEnd": 2}[point]
+    assert completed == expected
+    assert all(np.isfinite(history.epochs["loss"])) if completed else True
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_a_full_disk_mid_run_keeps_the_last_complete_history(odd, monkeypatch):
+    from vg_studio.train import runstore
+    from vg_studio.train.trainer import Trainer
+
+    real_write, calls = runstore.History.write, []
+
+    def write(self, path):
+        calls.append(path)
+        if len(calls) >= 2:  # the first epoch's history is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(self, path)
+
+    monkeypatch.setattr(runstore.History, "write", write)
+    run = odd / "run"
+    try:
+        result = Trainer(make_tiny_spec(epochs=3, limit=100), run_dir=run).run()
+        assert result.status == "failed" and "No space left" in result.message
+    except OSError as exc:  # the final write fails too: the CLI prints it as one line (exit 2)
+        assert exc.errno == errno.ENOSPC
+    monkeypatch.setattr(runstore.History, "write", real_write)
+    history = History.read(run / "history.h5")
+    assert history.epochs["epoch"] == [0]  # the epoch completed before the disk filled is still readable
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_non_finite_loss_stops_diagnoses_and_keeps_the_history(odd):
+    from vg_studio.train.trainer import Trainer
+
+    spec = make_tiny_spec(epochs=3, limit=100, optimizer="sgd", lr=1e6, record_every=1, init_stddev=50.0,
+                          initializer="random_normal")
+    result = Trainer(spec, run_dir=odd / "run").run()
+    assert result.status == "diverged" and "step" in result.message
+    _, history, report = load_run(odd / "run")
+    assert report["status"] == "diverged" and history.num_records >= 1
+    assert not np.isfinite(history.record_loss[-1])  # the record at the bad step is kept for the diagnosis
+    assert report.get("findings"), "the diagnostics name the problem"
