@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox, QVBoxLayout,
                                QWidget)
 
@@ -64,9 +66,11 @@ class OptimizerPanel(QWidget):
         text = edit.text().strip()
         try:
             value = float(text) if text else None
+            if value is None and key != "clip" or value is not None and not math.isfinite(value):
+                raise ValueError  # only the clip value may be empty; inf/nan cannot be saved as JSON
         except ValueError:
             edit.setStyleSheet(INVALID_STYLE)
-            edit.setToolTip(f"{text!r} is not a number")
+            edit.setToolTip(f"{text!r} is not a finite number")
             return
         self.document.edit(f"{key} = {text}", lambda s: setter(s, value), merge_key=f"opt.{key}")
         self.render()  # clears a red mark left by an earlier bad entry even when the value did not change
