@@ -190,7 +190,7 @@ def test_fix_effects():
     relu = FIXES["relu_he"].apply(spec)
     assert {(layer.activation, layer.initializer) for layer in relu.network.layers} == {("relu", "he_normal")}
     sdagd = FIXES["sdagd"].apply(spec).optimizer
-    assert (sdagd.name, sdagd.learning_rate, sdagd.params) == ("sdagd", 1.0, catalog.OPTIMIZERS["sdagd"]["params"])
+    assert (sdagd.name, sdagd.learning_rate, sdagd.params) == ("sdagd", 0.01, catalog.OPTIMIZERS["sdagd"]["params"])
     assert all(layer.attention for layer in FIXES["attention"].apply(spec).network.layers)
     clipped = FIXES["clip_gradients"].apply(spec).optimizer
     assert clipped.global_clipnorm == 1.0 and FIXES["lower_lr"].apply(spec).optimizer.learning_rate == 0.01
