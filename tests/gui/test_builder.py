@@ -17,8 +17,8 @@ def test_build_network_by_clicking(qtbot, window):
     builder.table.selectRow(2)
     qtbot.mouseClick(builder.buttons["add"], Qt.LeftButton)
     assert len(window.document.spec.network.layers) == 4
-    builder.editor(3, 0).setValue(32)
-    builder.editor(3, 1).setCurrentText("relu")
+    builder.editor(3, "units").setValue(32)
+    builder.editor(3, "activation").setCurrentText("relu")
     qtbot.mouseClick(builder.buttons["up"], Qt.LeftButton)  # the new layer (selected) moves up one
     layers = window.document.spec.network.layers
     assert [(l.units, l.activation) for l in layers] == [(8, "sigmoid"), (8, "sigmoid"), (32, "relu"),
@@ -30,9 +30,9 @@ def test_build_network_by_clicking(qtbot, window):
 
 
 def test_invalid_value_is_highlighted_with_its_message(window):
-    window.builder.editor(1, 0).setValue(0)
+    window.builder.editor(1, "units").setValue(0)
     assert "network.layers[1].units: must be >= 1" in window.builder.problems_label.text()
-    assert window.builder.table.cellWidget(1, 0).property("invalid") is True
+    assert window.builder.table.cellWidget(1, 1).property("invalid") is True
     assert window.train() is None and "units" in window.last_error
 
 
@@ -56,7 +56,7 @@ def test_undo_redo_every_edit(qtbot, window):
 
 
 def test_save_open_round_trip(window, tmp_path):
-    window.builder.editor(0, 0).setValue(24)
+    window.builder.editor(0, "units").setValue(24)
     path = tmp_path / "experiment.json"
     assert window.save_spec_as(path)
     on_disk = json.loads(path.read_text())
@@ -65,7 +65,7 @@ def test_save_open_round_trip(window, tmp_path):
     assert window.document.spec.network.layers[0].units == 128  # the example network
     assert window.open_spec(str(path))
     assert window.document.spec.to_dict() == on_disk
-    assert window.builder.editor(0, 0).value() == 24
+    assert window.builder.editor(0, "units").value() == 24
 
 
 def test_open_bad_spec_gives_one_line_message(window, tmp_path):

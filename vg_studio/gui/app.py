@@ -28,8 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     from vg_studio.gui.main_window import MainWindow
 
     window = MainWindow()
+    window.exit_without_waiting = True
     window.show()
-    return app.exec()
+    code = app.exec()
+    if window.background_work_running:
+        # Closed while TensorFlow (or a dataset) was still loading: an import cannot be cancelled, and waiting
+        # for it kept a closed window's process alive for seconds. Settings are synced; nothing else to save.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

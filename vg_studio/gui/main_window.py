@@ -24,9 +24,9 @@ from vg_studio.gui.panels.data import DataPanel
 from vg_studio.gui.panels.diagnostics import DiagnosticsPanel
 from vg_studio.gui.panels.optimizer import OptimizerPanel
 from vg_studio.gui.panels.runs import RunsPanel
-from vg_studio.gui.plots.panel import PlotsPanel
 from vg_studio.gui.run_data import RunData
-from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, style_plot_widget
+from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, configure_pyqtgraph, load_theme, \
+    style_plot_widget
 from vg_studio.gui.worker import KerasLoader, TrainWorker
 from vg_studio.spec import ExperimentSpec, SpecError, atomic_write_text, example_spec
 
@@ -47,8 +47,11 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._worker_active = False
 
-        self.plots = PlotsPanel()
-        self.setCentralWidget(self.plots)
+        # The plots (pyqtgraph: ~0.4 s to import and build) are made right after the first paint, see `plots`.
+        self._plots = None
+        placeholder = QLabel("Preparing the plots…")
+        placeholder.setAlignment(Qt.AlignCenter)
+        self.setCentralWidget(placeholder)
         self.builder = BuilderPanel(self.document)
         self.optimizer_panel = OptimizerPanel(self.document)
         self.data_panel = DataPanel(self.document)
@@ -93,13 +96,27 @@ class MainWindow(QMainWindow):
         self.keras_loader.ready.connect(self._keras_ready)
         self.keras_loader.failed.connect(self.show_error)
         self._background_started = False
+        self.exit_without_waiting = False
+
+    @property
+    def plots(self):
+        """The plots panel, built on first use (normally just after the first paint)."""
+        if self._plots is None:
+            configure_pyqtgraph(load_theme(self.theme))
+            from vg_studio.gui.plots.panel import PlotsPanel
+
+            self._plots = PlotsPanel()
+            self.setCentralWidget(self._plots)
+            self.set_theme(self.theme)
+        return self._plots
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._background_started:  # after the first paint: imports in threads still compete for the GIL
             self._background_started = True
             if not self._restored:  # first launch: room for every builder column
-                self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [500, 300], Qt.Horizontal)
+                self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [560, 300], Qt.Horizontal)
+            QTimer.singleShot(50, lambda: self.plots)
             QTimer.singleShot(150, self.start_background_work)
 
     def start_background_work(self) -> None:
@@ -157,8 +174,13 @@ class MainWindow(QMainWindow):
         run.addAction(a["train"])
         run.addAction(a["stop"])
         self.presets_menu = bar.addMenu("&Presets")
+        groups = {}
         for path in preset_paths():
-            self.presets_menu.addAction(self._action(preset_title(path), lambda p=path: self.load_preset(p)))
+            group = next((title for prefix, title in PRESET_GROUPS.items() if path.stem.startswith(prefix)), None)
+            if group is not None and group not in groups:
+                groups[group] = self.presets_menu.addMenu(group)
+            menu = groups[group] if group is not None else self.presets_menu
+            menu.addAction(self._action(preset_title(path), lambda p=path: self.load_preset(p)))
         view = bar.addMenu("&View")
         themes = QActionGroup(self)
         for name in THEMES:
@@ -218,8 +240,9 @@ class MainWindow(QMainWindow):
         colors = apply_theme(QApplication.instance(), name)
         self.theme = name
         self.settings.setValue("theme", name)
-        for box in self.plots.findChildren(__import__("pyqtgraph").PlotWidget):
-            style_plot_widget(box, colors)
+        if self._plots is not None:
+            for box in self._plots.findChildren(__import__("pyqtgraph").PlotWidget):
+                style_plot_widget(box, colors)
 
     def show_error(self, message: str) -> None:
         """A clear message that does not block (a modal dialog would stall tests and the event loop)."""
@@ -466,25 +489,48 @@ class MainWindow(QMainWindow):
 
     # ---- closing --------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        """Stop the worker and wait for every thread, so Qt never destroys a running QThread."""
+        """Stop the worker and wait for it (it writes the run's files), so Qt never destroys a running QThread.
+
+        An import of TensorFlow cannot be interrupted: the application (`exit_without_waiting`, set by app.main)
+        ends the process instead of waiting for it; an embedding (tests) waits."""
         if self.training:
             self.statusBar().showMessage("Stopping training…")
             self.worker.stop_and_wait()
         self._background_started = True  # a window closed before it was shown starts nothing
-        self.keras_loader.wait()
-        self.data_panel.wait_for_loaders()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
-        self.plots.timer.stop()
+        self.settings.sync()
+        if not self.exit_without_waiting:
+            self.wait_for_background_work()
+        if self._plots is not None:
+            self._plots.timer.stop()
         self.progress_timer.stop()
         super().closeEvent(event)
+
+    def wait_for_background_work(self) -> None:
+        self.keras_loader.wait()
+        self.data_panel.wait_for_loaders()
+
+    @property
+    def background_work_running(self) -> bool:
+        return self.keras_loader.isRunning() or self.data_panel.loading
+
+
+# Presets meant to be trained one after the other and compared share a submenu.
+PRESET_GROUPS = {"teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem"}
 
 
 def preset_paths() -> list[Path]:
     return sorted((RESOURCES / "presets").glob("*.json"))
 
 
+PRESET_TITLES = {"teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
+                 "teach-deep-sigmoid-aux": "teach deep sigmoid with auxiliary heads"}
+
+
 def preset_title(path: Path) -> str:
+    if path.stem in PRESET_TITLES:
+        return PRESET_TITLES[path.stem]
     return path.stem.replace("-", " ").replace("_", " ")
 
 

@@ -53,6 +53,21 @@ class RunData:
     def record_steps(self) -> np.ndarray:
         return np.asarray(self.history.steps if self.history is not None else [], dtype=float)
 
+    @property
+    def is_recurrent(self) -> bool:
+        return any(layer.kind != "dense" for layer in self.spec.network.layers)
+
+    def time_grad(self) -> tuple[np.ndarray, np.ndarray]:
+        """(record steps, (records, time steps) mean |∂L/∂x_t|); empty for dense networks and before a record."""
+        rows = self.history.time_grad if self.history is not None else []
+        if not rows:
+            return np.empty(0), np.empty((0, 0))
+        width = max(len(r) for r in rows)
+        grid = np.full((len(rows), width), np.nan)
+        for i, row in enumerate(rows):
+            grid[i, : len(row)] = row
+        return self.record_steps[-len(rows):], grid
+
     def epoch_metric(self, name: str) -> np.ndarray:
         if self.history is None:
             return np.empty(0)
@@ -79,7 +94,8 @@ class RunData:
             self.batch_loss.append(event.logs.get("loss", np.nan))
             self.batch_accuracy.append(event.logs.get("accuracy", np.nan))
         elif isinstance(event, events.ProbeRecord) and self.history is not None:
-            self.history.add_record(event.step, event.epoch, event.loss, event.stats, event.optimizer)
+            self.history.add_record(event.step, event.epoch, event.loss, event.stats, event.optimizer,
+                                    getattr(event, "time_grad", None))
         elif isinstance(event, events.EpochEnd) and self.history is not None:
             self.history.add_epoch(event.epoch, event.logs)
         elif isinstance(event, events.FindingsUpdated):

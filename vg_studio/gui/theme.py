@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -32,12 +32,20 @@ def apply_theme(app: QApplication, name: str) -> dict:
     palette.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(colors["placeholder_text"]))
     palette.setColor(QPalette.Disabled, QPalette.Text, QColor(colors["placeholder_text"]))
     app.setPalette(palette)
-    pg.setConfigOption("background", colors["plot_background"])
-    pg.setConfigOption("foreground", colors["plot_foreground"])
+    if "pyqtgraph" in sys.modules:  # imported only once the plots are built, after the first paint
+        configure_pyqtgraph(colors)
     return colors
 
 
-def style_plot_widget(widget: pg.PlotWidget, colors: dict) -> None:
+def configure_pyqtgraph(colors: dict) -> None:
+    """Colours of plots created from now on."""
+    import pyqtgraph as pg
+
+    pg.setConfigOption("background", colors["plot_background"])
+    pg.setConfigOption("foreground", colors["plot_foreground"])
+
+
+def style_plot_widget(widget, colors: dict) -> None:
     """Re-colour an existing plot (pyqtgraph's config options only affect plots created later)."""
     widget.setBackground(colors["plot_background"])
     plot = widget.getPlotItem()

@@ -14,8 +14,19 @@ from vg_studio import catalog
 from vg_studio.gui.commands import SpecDocument
 from vg_studio.spec import LayerSpec
 
-COLUMNS = ("units", "activation", "initializer", "attention", "batch_norm", "residual", "dropout")
-HEADERS = ("Units", "Activation", "Init", "Attn", "BN", "Res", "Dropout")
+COLUMNS = ("kind", "units", "activation", "initializer", "attention", "batch_norm", "residual", "dropout",
+           "return_sequences", "aux_head", "aux_weight")
+HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Dropout", "Seq", "Aux", "Aux w")
+KIND_TEXT = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+CHECKS = ("attention", "batch_norm", "residual", "return_sequences", "aux_head")
+TIPS = {"kind": "Dense, or a recurrent layer (recurrent layers come first; images are read row by row)",
+        "attention": "Seed 000's attention block in front of this dense layer",
+        "batch_norm": "BatchNorm after this dense layer", "residual": "Residual connection around this dense layer",
+        "return_sequences": "Recurrent: pass every time step on (forced on when another recurrent layer follows)",
+        "aux_head": "An auxiliary softmax classifier after this layer (training only, not exported)",
+        "aux_weight": "Loss weight of the auxiliary classifier"}
+# Options that only exist for one family of layers are disabled (not hidden) on the other.
+DENSE_ONLY, RECURRENT_ONLY = ("attention", "batch_norm", "residual"), ("return_sequences",)
 INVALID = QColor(255, 120, 120, 110)
 FLAGGED = QColor(255, 170, 0, 90)
 _LAYER_PATH = re.compile(r"network\.layers\[(\d+)\]\.(\w+)")
@@ -98,47 +109,64 @@ class BuilderPanel(QWidget):
         if self.table.cellWidget(i, 0) is None:
             self._create_row(i)
         # update in place (signals blocked): recreating editors would steal focus while the user types
-        editors = [self.editor(i, c) for c in range(len(COLUMNS))]
-        for editor in editors:
+        editors = {name: self.editor(i, name) for name in COLUMNS}
+        for editor in editors.values():
             editor.blockSignals(True)
-        editors[0].setValue(layer.units)
-        editors[1].setCurrentText(layer.activation)
-        editors[2].setCurrentText(layer.initializer)
-        for column in (3, 4, 5):
-            editors[column].setChecked(getattr(layer, COLUMNS[column]))
-        editors[6].setValue(layer.dropout)
-        for editor in editors:
+        kind = editors["kind"]
+        kind.setCurrentIndex(max(kind.findData(layer.kind), 0))
+        editors["units"].setValue(layer.units)
+        editors["activation"].setCurrentText(layer.activation)
+        editors["initializer"].setCurrentText(layer.initializer)
+        for name in CHECKS:
+            editors[name].setChecked(getattr(layer, name))
+        editors["dropout"].setValue(layer.dropout)
+        editors["aux_weight"].setValue(layer.aux_weight)
+        for editor in editors.values():
             editor.blockSignals(False)
-        for column in range(len(COLUMNS)):
-            self._tint(i, column, FLAGGED if i in self.flagged_layers else None, "")
+        recurrent = layer.kind in catalog.RECURRENT_KINDS
+        for name in COLUMNS:
+            applies = not (recurrent and name in DENSE_ONLY or not recurrent and name in RECURRENT_ONLY)
+            if name == "aux_weight":
+                applies = layer.aux_head
+            # an option set in a file but not applicable stays editable, so the user can clear it
+            editors[name].setEnabled(applies or bool(getattr(layer, name, False)) and name in CHECKS)
+            self._tint(i, COLUMNS.index(name), FLAGGED if i in self.flagged_layers else None, TIPS.get(name, ""))
 
-    def editor(self, row: int, column: int) -> QWidget:
-        widget = self.table.cellWidget(row, column)
+    def editor(self, row: int, column: int | str) -> QWidget:
+        """The editor in a cell; `column` is an index or a name from COLUMNS."""
+        widget = self.table.cellWidget(row, COLUMNS.index(column) if isinstance(column, str) else column)
         return getattr(widget, "check", widget)
 
     def _create_row(self, i: int) -> None:
+        def put(name: str, widget: QWidget) -> None:
+            self.table.setCellWidget(i, COLUMNS.index(name), widget)
+
+        kind = QComboBox()
+        for name in catalog.LAYER_KINDS:
+            kind.addItem(KIND_TEXT.get(name, name), name)
+        kind.currentIndexChanged.connect(lambda _, i=i, box=kind: self.set_kind(i, box.currentData()))
+        put("kind", kind)
         units = QSpinBox()
         units.setRange(0, 1_000_000)
         units.valueChanged.connect(lambda v, i=i: self.set_field(i, "units", v))
-        self.table.setCellWidget(i, 0, units)
-        for column, choices in ((1, catalog.ACTIVATIONS), (2, tuple(catalog.INITIALIZERS))):
-            name = COLUMNS[column]
+        put("units", units)
+        for name, choices in (("activation", catalog.ACTIVATIONS), ("initializer", tuple(catalog.INITIALIZERS))):
             combo = QComboBox()
             combo.addItems(list(choices))
             combo.currentTextChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, v))
-            self.table.setCellWidget(i, column, combo)
-        for column in (3, 4, 5):
-            name = COLUMNS[column]
+            put(name, combo)
+        for name in CHECKS:
             box = QCheckBox()
             box.toggled.connect(lambda v, i=i, name=name: self.set_field(i, name, bool(v)))
-            self.table.setCellWidget(i, column, _centered(box))
-        dropout = QDoubleSpinBox()
-        dropout.setRange(0.0, 0.99)
-        dropout.setSingleStep(0.05)
-        dropout.valueChanged.connect(lambda v, i=i: self.set_field(i, "dropout", float(v)))
-        self.table.setCellWidget(i, 6, dropout)
+            put(name, _centered(box))
+        for name, top, step in (("dropout", 0.99, 0.05), ("aux_weight", 10.0, 0.1)):
+            spin = QDoubleSpinBox()
+            spin.setRange(0.0, top)
+            spin.setSingleStep(step)
+            spin.valueChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, float(v)))
+            put(name, spin)
 
-    def _tint(self, row: int, column: int, color: QColor | None, tip: str) -> None:
+    def _tint(self, row: int, column: int, color: QColor | None, tip: str, invalid: bool = False) -> None:
         widget = self.table.cellWidget(row, column)
         if widget is None:
             return
@@ -146,14 +174,14 @@ class BuilderPanel(QWidget):
         widget.setStyleSheet("" if color is None else
                              f"background-color: rgba({color.red()},{color.green()},{color.blue()},{color.alpha()});")
         widget.setToolTip(tip)
-        widget.setProperty("invalid", bool(tip))
+        widget.setProperty("invalid", invalid)
 
     def _show_problems(self, problems: list[str]) -> None:
         self.problems = problems
         for message in problems:
             match = _LAYER_PATH.match(message)
             if match and match.group(2) in COLUMNS and int(match.group(1)) < self.table.rowCount():
-                self._tint(int(match.group(1)), COLUMNS.index(match.group(2)), INVALID, message)
+                self._tint(int(match.group(1)), COLUMNS.index(match.group(2)), INVALID, message, True)
         self.problems_label.setText("\n".join(f"⚠ {p}" for p in problems))
 
     def update_params(self) -> None:
@@ -190,6 +218,17 @@ class BuilderPanel(QWidget):
         def mutate(spec):
             setattr(spec.network.layers[i], name, value)
         self.document.edit(f"Layer {i + 1}: {name} = {value}", mutate, merge_key=f"layer{i}.{name}")
+
+    def set_kind(self, i: int, kind: str) -> None:
+        """Change a layer's kind and, in the same undo step, clear the options the new kind does not have."""
+        def mutate(spec):
+            layer = spec.network.layers[i]
+            layer.kind = kind
+            for name in DENSE_ONLY if kind in catalog.RECURRENT_KINDS else RECURRENT_ONLY:
+                setattr(layer, name, False)
+            if kind in ("lstm", "gru") and layer.activation not in ("tanh", "sigmoid", "relu", "linear"):
+                layer.activation = "tanh"  # the gated layers take only these
+        self.document.edit(f"Layer {i + 1}: kind = {KIND_TEXT.get(kind, kind)}", mutate)
 
     def _set_depth(self, depth: int) -> None:
         def mutate(spec):

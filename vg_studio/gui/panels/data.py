@@ -1,4 +1,5 @@
-"""Data panel: dataset choice (offline default first), import of an image folder or .npz, a grid of samples."""
+"""Data panel: dataset choice (offline default first), import of an image folder or .npz, a grid of samples
+(images) or a few plotted sequences with their labels (the sequence tasks)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,11 @@ class DatasetLoader(QThread):
 
 
 def dataset_key(name: str, options: dict) -> str:
-    return f"{name}|{options.get('limit')}|{options.get('seed', 0)}|{options.get('image_size')}"
+    return "|".join(str(options.get(k)) for k in ("limit", "seed", "image_size", "length", "n")) + f"|{name}"
+
+
+LENGTH_DATASETS = ("adding", "recall")  # the sequence tasks with a `length` (time steps) option
+DEFAULT_LENGTH = 100
 
 
 class DataPanel(QWidget):
@@ -60,6 +65,11 @@ class DataPanel(QWidget):
         self.limit.setSingleStep(500)
         self.limit.setToolTip("Train on at most this many examples (0 = all)")
         self.limit.editingFinished.connect(self._limit_changed)
+        self.length = QSpinBox()
+        self.length.setRange(2, 10_000)
+        self.length.setSuffix(" steps")
+        self.length.setToolTip("Time steps per sequence: the longer, the further the gradient must travel back")
+        self.length.editingFinished.connect(self._length_changed)
         folder, npz = QPushButton("Import folder…"), QPushButton("Import .npz…")
         folder.clicked.connect(self.import_folder)
         npz.clicked.connect(self.import_npz)
@@ -78,6 +88,7 @@ class DataPanel(QWidget):
         form = QFormLayout()
         form.addRow("Dataset", self.choice)
         form.addRow("Limit", self.limit)
+        form.addRow("Length", self.length)
         buttons = QHBoxLayout()
         buttons.addWidget(folder)
         buttons.addWidget(npz)
@@ -86,6 +97,9 @@ class DataPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.info)
         layout.addLayout(self.grid)
+        self.sequences = QLabel()  # the sequence tasks: a few sequences drawn as lines/images with their labels
+        self.sequences.setObjectName("sequence-preview")
+        layout.addWidget(self.sequences)
         layout.addStretch(1)
         document.changed.connect(self.render)
         self.render()
@@ -95,7 +109,23 @@ class DataPanel(QWidget):
         self.set_dataset(self.choice.currentData())
 
     def set_dataset(self, name: str) -> None:
-        self.document.edit(f"Dataset = {name}", lambda s: setattr(s.data, "dataset", name))
+        def mutate(spec):
+            spec.data.dataset = name
+            if name not in LENGTH_DATASETS:  # options of the sequence generators mean nothing elsewhere
+                spec.data.options.pop("length", None)
+                spec.data.options.pop("n", None)
+        self.document.edit(f"Dataset = {name}", mutate)
+
+    def _length_changed(self) -> None:
+        self.set_length(self.length.value())
+
+    def set_length(self, value: int) -> None:
+        def mutate(spec):
+            if value == DEFAULT_LENGTH:
+                spec.data.options.pop("length", None)
+            else:
+                spec.data.options["length"] = int(value)
+        self.document.edit(f"Length = {value}", mutate, merge_key="data.length")
 
     def _limit_changed(self) -> None:
         value = self.limit.value()
@@ -134,6 +164,11 @@ class DataPanel(QWidget):
         self.choice.blockSignals(False)
         if not self.limit.hasFocus():
             self.limit.setValue(int(spec.data.options.get("limit") or 0))
+        self.length.setEnabled(name in LENGTH_DATASETS)
+        if not self.length.hasFocus():
+            self.length.blockSignals(True)
+            self.length.setValue(int(spec.data.options.get("length", DEFAULT_LENGTH)))
+            self.length.blockSignals(False)
         key = dataset_key(name, spec.data.options)
         if key != self._wanted and self.loading_enabled:
             self._wanted = key
@@ -158,18 +193,29 @@ class DataPanel(QWidget):
         shape = "×".join(map(str, data.input_shape))
         self.info.setText(f"{data.name}: {len(data.x_train):,} train / {len(data.x_test):,} test, "
                           f"{shape} inputs, {data.num_classes} classes")
+        is_sequence = data.x_train.ndim == 3  # (examples, time steps, features)
         for i, label in enumerate(self.thumbs):
-            if i < len(data.x_train):
+            label.setVisible(not is_sequence)
+            if i < len(data.x_train) and not is_sequence:
                 name = str(data.class_names[int(data.y_train[i])])
                 label.setToolTip(name)
                 label.setPixmap(with_caption(thumbnail(data.x_train[i]), name))
             else:
                 label.clear()
+        self.sequences.setVisible(is_sequence)
+        if is_sequence:
+            labels = [str(data.class_names[int(y)]) for y in data.y_train[:SEQUENCE_ROWS]]
+            self.sequences.setPixmap(sequence_preview(data.x_train[:SEQUENCE_ROWS], labels))
+            self.sequences.setToolTip(f"The first {len(labels)} training sequences, time running left to right")
         self.dataset_ready.emit(data)
 
     def start_loading(self) -> None:
         self.loading_enabled = True
         self.render()
+
+    @property
+    def loading(self) -> bool:
+        return any(loader.isRunning() for loader in self._loaders)
 
     def wait_for_loaders(self, timeout_ms: int = 30_000) -> None:
         for loader in list(self._loaders):
@@ -190,6 +236,48 @@ def thumbnail(x: np.ndarray) -> QPixmap:
         pixels = np.ascontiguousarray(pixels[..., 0])
         image = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8)
     return QPixmap.fromImage(image.copy()).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.FastTransformation)
+
+
+SEQUENCE_ROWS, SEQUENCE_WIDTH, SEQUENCE_HEIGHT, CAPTION = 5, 300, 34, 64
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+
+
+def sequence_preview(xs: np.ndarray, labels: list[str]) -> QPixmap:
+    """Sequences (N, T, F) one per row with their label: few features as lines over time, many as an image
+    (features × time; a square sequence such as row-by-row MNIST is drawn as the image it came from)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+
+    n, steps, features = xs.shape
+    square = steps == features
+    row_height = SEQUENCE_HEIGHT if not square else THUMB
+    out = QPixmap(SEQUENCE_WIDTH + CAPTION, n * (row_height + 4))
+    out.fill(Qt.transparent)
+    painter = QPainter(out)
+    painter.setRenderHint(QPainter.Antialiasing)
+    for r, (x, label) in enumerate(zip(np.asarray(xs, dtype=np.float32), labels)):
+        top = r * (row_height + 4)
+        painter.setPen(Qt.gray)
+        painter.drawText(0, top, CAPTION - 4, row_height, Qt.AlignRight | Qt.AlignVCenter, label)
+        if features > 4:
+            image = x if square else x.T  # square: rows are time steps, as in the picture
+            pixels = np.ascontiguousarray((np.clip(image / max(float(image.max()), 1e-9), 0, 1) * 255).astype(np.uint8))
+            h, w = pixels.shape
+            qimage = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8).copy()
+            width = row_height if square else SEQUENCE_WIDTH
+            painter.drawImage(CAPTION, top, qimage.scaled(width, row_height, Qt.IgnoreAspectRatio, Qt.FastTransformation))
+            continue
+        painter.fillRect(CAPTION, top, SEQUENCE_WIDTH, row_height, QColor(127, 127, 127, 30))
+        for f in range(features):
+            values = x[:, f]
+            low, high = float(values.min()), float(values.max())
+            scale = (values - low) / (high - low) if high > low else np.full_like(values, 0.5)
+            xs_px = CAPTION + np.linspace(0, SEQUENCE_WIDTH - 1, steps)
+            ys_px = top + row_height - 2 - scale * (row_height - 4)
+            painter.setPen(QPen(QColor(LINE_COLORS[f % len(LINE_COLORS)]), 1.6 if f else 1.0))
+            painter.drawPolyline(QPolygonF([QPointF(a, b) for a, b in zip(xs_px, ys_px)]))
+    painter.end()
+    return out
 
 
 def with_caption(pixmap: QPixmap, text: str) -> QPixmap:

@@ -11,6 +11,7 @@ from vg_studio.gui.plots.curves import MetricPlot
 from vg_studio.gui.plots.heatmap import HeatmapRow
 from vg_studio.gui.plots.layers import LayerLinesPlot
 from vg_studio.gui.plots.optimizer import OptimizerPlot
+from vg_studio.gui.plots.time_heatmap import TimeHeatmapRow
 
 REDRAW_MS = 100
 
@@ -22,16 +23,19 @@ class PlotsPanel(QWidget):
         self.accuracy = MetricPlot("accuracy", "Accuracy")
         self.gradients = LayerLinesPlot("grad_mean_abs", "Mean |∂L/∂w| per layer", "mean |∂L/∂w|")
         self.heatmap = HeatmapRow()
+        self.time_heatmap = TimeHeatmapRow()  # beside the layer heatmap, for recurrent networks only
         self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖", "relative update")
         self.optimizer = OptimizerPlot()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        for row in ((self.loss, self.accuracy, self.optimizer), (self.gradients, self.heatmap, self.updates)):
+        bottom = (self.gradients, self.heatmap, self.time_heatmap, self.updates)
+        for row in ((self.loss, self.accuracy, self.optimizer), bottom):
             line = QHBoxLayout()
             for widget in row:
                 line.addWidget(widget, 1)
             layout.addLayout(line, 1)
         self.optimizer.hide()  # shown only for optimizers that report state (SDAGD)
+        self.time_heatmap.hide()
         self.runs: list = []
         self._dirty = False
         self.redraw_count = 0
@@ -60,7 +64,8 @@ class PlotsPanel(QWidget):
     def redraw(self) -> None:
         self._dirty = False
         self.redraw_count += 1
-        for plot in (self.loss, self.accuracy, self.gradients, self.updates, self.heatmap, self.optimizer):
+        for plot in (self.loss, self.accuracy, self.gradients, self.updates, self.heatmap, self.time_heatmap,
+                     self.optimizer):
             plot.redraw(self.runs)
         self.optimizer.setVisible(self.optimizer.has_data)
 
@@ -70,6 +75,8 @@ class PlotsPanel(QWidget):
                  "weight-change": self.updates, "optimizer": self.optimizer}
         for i, heatmap in enumerate(m for m in self.heatmap.maps if m.isVisibleTo(self)):
             boxes[f"heatmap-{i + 1}"] = heatmap
+        for i, heatmap in enumerate(m for m in self.time_heatmap.maps if m.isVisibleTo(self)):
+            boxes[f"time-heatmap-{i + 1}"] = heatmap
         return boxes
 
     def export(self, path: str | Path) -> list[Path]:
