@@ -68,3 +68,10 @@ def test_version_and_info():
     assert run_cli("--version").stdout.startswith("vg-studio ")
     info = run_cli("info")
     assert info.returncode == 0 and "keras:" in info.stdout and "gpus:" in info.stdout
+
+
+def test_train_never_overwrites_a_recorded_run_by_accident(tmp_path, capsys):
+    (tmp_path / "history.h5").write_bytes(b"an earlier run")
+    assert main(["train", "--dataset", "digits", "--out", str(tmp_path)]) == 2
+    assert "already holds a run (history.h5)" in capsys.readouterr().err
+    assert (tmp_path / "history.h5").read_bytes() == b"an earlier run"

@@ -69,6 +69,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                            description="Train from a spec file and/or quick flags (flags override the spec).")
     train.add_argument("--spec", help="experiment spec JSON (default: the built-in example)")
     train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--dataset", help=f"dataset: {', '.join(catalog.DATASETS)}, npz:PATH, folder:PATH")
     train.add_argument("--limit", type=int, help="use at most this many training examples")
     train.add_argument("--length", type=int, help="time steps of the sequence tasks (adding, recall)")
@@ -182,6 +183,12 @@ def spec_from_args(args) -> ExperimentSpec:
 
 def cmd_train(args) -> int:
     spec = spec_from_args(args)
+    from pathlib import Path
+
+    existing = [name for name in ("history.h5", "report.json", "model.keras") if (Path(args.out) / name).exists()]
+    if existing and not args.overwrite:
+        raise CliError(f"{args.out}: already holds a run ({', '.join(existing)}); choose another --out or pass "
+                       "--overwrite")
     with run_dir_lock(args.out):
         from vg_studio.train.trainer import Trainer
 

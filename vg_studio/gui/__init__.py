@@ -10,6 +10,13 @@ def _pin_none() -> None:
     count far beyond reach (ob_refcnt is the first field of every CPython object)."""
     if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
         return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        if not version("PySide6").startswith("6.12."):  # pyproject excludes 6.12.0; guard a forced install
+            return
+    except PackageNotFoundError:
+        return
     import ctypes
 
     ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
