@@ -1,6 +1,6 @@
 """Labelled grid for the diagnostics: small training runs whose label is fixed by construction.
 
-    python benchmarks/diagnostics_grid.py [--quick] [--verbose] [--json OUT]
+    python benchmarks/diagnostics_grid.py [--quick] [--holdout] [--verbose] [--json OUT]
 
 Labels (issue 4): deep sigmoid + plain SGD + small init → vanishing; large random-normal init + high learning
 rate → exploding; ReLU with a strongly negative bias → dead; learning rate 0 → flat (flat weights and plateau);
@@ -70,6 +70,44 @@ def make_spec(label: str, depth: int, dataset: str, seed: int, variant: int = 0,
     )
 
 
+def make_holdout_spec(label: str, depth: int, dataset: str, seed: int, variant: int = 0, epochs: int = 3,
+                      limit: int = 600) -> ExperimentSpec:
+    """Configurations never used to set the thresholds: other activations, initializers, optimizers, widths,
+    batch size and dataset (shapes10) than `make_spec`'s, each still labelled by construction."""
+    width = (48, 96)[variant % 2]
+    if label == "vanishing":  # saturating and deep, plain SGD, small or LeCun init
+        activation, init, std = (("tanh", "random_normal", 0.02), ("sigmoid", "lecun_normal", 0.05))[variant % 2]
+        layers = [LayerSpec(units=width, activation=activation, initializer=init, init_stddev=std)
+                  for _ in range(depth)]
+        optimizer = OptimizerSpec("sgd", learning_rate=0.1)
+    elif label == "exploding":  # large init and a high rate with momentum
+        layers = [LayerSpec(units=width, activation=("elu", "relu")[variant % 2], initializer="random_normal",
+                            init_stddev=1.5) for _ in range(depth)]
+        optimizer = OptimizerSpec("sgd_momentum", learning_rate=0.5, params={"momentum": 0.9})
+    elif label == "dead":
+        layers = [LayerSpec(units=width, activation="relu", initializer="glorot_uniform", bias_init=-8.0)
+                  for _ in range(depth)]
+        optimizer = OptimizerSpec(("rmsprop", "adam")[variant % 2], learning_rate=0.001)
+    elif label == "flat":
+        layers = [LayerSpec(units=width, activation=("elu", "gelu")[variant % 2], initializer="he_uniform")
+                  for _ in range(depth)]
+        optimizer = OptimizerSpec(("sgd_momentum", "adagrad")[variant % 2], learning_rate=0.0)
+    elif label == "healthy":
+        activation, optimizer = (("elu", OptimizerSpec("rmsprop", learning_rate=0.001)),
+                                 ("leaky_relu", OptimizerSpec("sgd_momentum", learning_rate=0.01)))[variant % 2]
+        layers = [LayerSpec(units=width, activation=activation, initializer="he_normal") for _ in range(depth)]
+    else:
+        raise ValueError(label)
+    return ExperimentSpec(
+        name=f"holdout-{label}-d{depth}-{dataset}-s{seed}-v{variant}",
+        data=DataSpec(dataset, {"limit": limit}),
+        network=NetworkSpec(layers=layers),
+        optimizer=optimizer,
+        training=TrainingSpec(epochs=epochs, batch_size=64, seed=seed),
+        monitoring=MonitoringSpec(record_every=2, probe_batch_size=128),
+    )
+
+
 def predicted_labels(findings) -> set[str]:
     kinds = {f.kind for f in findings if severity_rank(f.severity) >= 1}
     labels = {label for label, ks in LABEL_KINDS.items() if kinds & set(ks)}
@@ -86,10 +124,11 @@ def primary(labels: set[str]) -> str:
     return "healthy"
 
 
-def run_grid(quick: bool, verbose: bool):
+def run_grid(quick: bool, verbose: bool, holdout: bool = False):
     from vg_studio.train.trainer import Trainer
 
-    datasets = ["digits"] if quick else ["digits", "mnist-5k"]
+    build = make_holdout_spec if holdout else make_spec
+    datasets = ["shapes10"] if holdout else ["digits"] if quick else ["digits", "mnist-5k"]
     seeds = [0] if quick else [0, 1]
     depths = {"vanishing": [6] if quick else [5, 6, 8], "default": [3] if quick else [2, 4, 6]}
     cache = {}
@@ -97,7 +136,7 @@ def run_grid(quick: bool, verbose: bool):
     for label, dataset, seed in itertools.product(LABELS, datasets, seeds):
         for d_i, depth in enumerate(depths.get(label, depths["default"])):
             variant = seed + d_i + (1 if dataset != "digits" else 0)
-            spec = make_spec(label, depth, dataset, seed, variant)
+            spec = build(label, depth, dataset, seed, variant)
             key = (dataset, spec.data.options["limit"])
             if key not in cache:
                 cache[key] = load_dataset(dataset, spec.data.options)
@@ -151,9 +190,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="one dataset, one seed, one depth per label")
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
+    parser.add_argument("--holdout", action="store_true",
+                        help="the held-out grid: configurations not used to choose the thresholds (shapes10)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows = run_grid(args.quick, args.verbose)
+    rows = run_grid(args.quick, args.verbose, args.holdout)
     print(summarise(rows))
     print(f"\n{len(rows)} runs in {time.perf_counter() - started:.0f} s")
     if args.json:

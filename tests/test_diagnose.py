@@ -288,3 +288,17 @@ def test_cli_text_json_and_bad_dir(grid_runs, capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert cli.run(parser.parse_args([str(tmp_path / "empty")])) == 2
     assert "spec.json" in capsys.readouterr().err
+
+
+def test_near_threshold_gradient_with_a_stuck_loss_is_vanishing():
+    """Tiny initial weights shrink the output layer's gradient too, hiding the first/output ratio (3e-3 here):
+    a loss stuck at its start (seed 002's first sign) then settles it."""
+    d = diagnoser("tanh", optimizer=OptimizerSpec("sgd", 0.1))
+    grads = [1.5e-6 * 2.5 ** i for i in range(HIDDEN)] + [5e-4]  # first/output = 3e-3, first above the 1e-6 floor
+    loss = math.log(10)
+    for step in range(1, 4):
+        d.on_record(record(step * 10, grad=grads, loss=loss, epoch=step - 1))
+        assert "vanishing_gradient" not in kinds(d.findings)
+        new = d.on_epoch(step - 1, {"loss": loss})
+    assert "vanishing_gradient" in kinds(new)
+    assert kinds(d.findings) == {"vanishing_gradient"}  # the plateau is reported as its consequence (info)

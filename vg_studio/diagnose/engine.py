@@ -100,6 +100,7 @@ class Diagnoser:
         self._flat_streak = np.zeros(len(self.layer_names), dtype=int)
         self._step, self._epoch = 0, 0
         self._loss = float("nan")
+        self._last_stats: dict | None = None
 
     # ---- public interface -----------------------------------------------------------------------------------
     @property
@@ -126,6 +127,7 @@ class Diagnoser:
             self._exploding(stats)
             self._units(stats, "dead_fraction", "dead_units")
             self._units(stats, "saturated_fraction", "saturated_units")
+            self._last_stats = stats
             self._vanishing(stats)
             self._vanishing_through_time(getattr(record, "time_grad", None))
             self._flat_weights(stats)
@@ -144,6 +146,9 @@ class Diagnoser:
             self._epoch = int(epoch)
             self._epoch_losses.append(float(loss))
             self._plateau(self._epoch_losses, int(self.config["plateau_epochs"]), "epochs")
+            if self._last_stats is not None and "loss_plateau" in self._base \
+                    and "vanishing_gradient" not in self._findings:
+                self._vanishing(self._last_stats)  # a plateau found at an epoch's end re-judges the gradients
             self._rank_symptoms()
         return self._changed(before)
 
@@ -298,8 +303,12 @@ class Diagnoser:
         upd = stats.get("update_ratio")
         output_moves = upd is None or not np.isfinite(upd[-1]) or upd[-1] >= c["flat_update_ratio"]
         near = ratio < 10 * c["vanishing_ratio"]
+        # Seed 002's first sign: a loss stuck where it started, with the first layer's gradient close to the
+        # threshold, is vanishing too (tiny initial weights shrink the output layer's gradient as well, which
+        # hides the ratio).
+        stalled = "loss_plateau" in self._base and severity_rank(self._base["loss_plateau"][0]) >= 1
         condition = output_moves and (ratio < c["vanishing_ratio"] or (near and g[0] < c["vanishing_floor"])
-                                      or (near and trend >= c["vanishing_trend"]))
+                                      or (near and trend >= c["vanishing_trend"]) or (near and stalled))
         if not self._held("vanishing", condition, c["vanishing_records"]):
             return
         depth = len(g) - 1  # weight layers between the first hidden layer's weights and the output's
