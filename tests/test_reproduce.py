@@ -18,7 +18,7 @@ from vg_studio.experiments.cells import Cell, Progress, run_cells
 from vg_studio.experiments.presets import PRESET_DIR, all_presets
 from vg_studio.spec import ExperimentSpec
 
-from conftest import make_tiny_spec
+from tests.conftest import make_tiny_spec
 
 HAVE_SDAGD = importlib.util.find_spec("vg_studio.nn.sdagd") is not None
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
