@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QToolBar)
+                               QSizePolicy, QToolBar)
 
 from vg_studio import __version__
 from vg_studio.gui.commands import SpecDocument
@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self._plots = None
         placeholder = QLabel("Preparing the plots…")
         placeholder.setAlignment(Qt.AlignCenter)
+        placeholder.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)  # the docks keep their widths
         self.setCentralWidget(placeholder)
         self.builder = BuilderPanel(self.document)
         self.optimizer_panel = OptimizerPanel(self.document)
@@ -108,14 +109,18 @@ class MainWindow(QMainWindow):
             self._plots = PlotsPanel()
             self.setCentralWidget(self._plots)
             self.set_theme(self.theme)
+            QTimer.singleShot(0, self._size_docks)  # once the layout knows the plots' size hints
         return self._plots
+
+    def _size_docks(self) -> None:
+        if not self._restored:  # first launch: room for the builder's columns, the rest to the plots
+            self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [500, 250], Qt.Horizontal)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._background_started:  # after the first paint: imports in threads still compete for the GIL
             self._background_started = True
-            if not self._restored:  # first launch: room for every builder column
-                self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [560, 300], Qt.Horizontal)
+            self._size_docks()
             QTimer.singleShot(50, lambda: self.plots)
             QTimer.singleShot(150, self.start_background_work)
 

@@ -100,6 +100,7 @@ class BuilderPanel(QWidget):
         self.table.setVerticalHeaderLabels([f"h{i + 1}" for i in range(len(layers))])
         for i, layer in enumerate(layers):
             self._fill_row(i, layer)
+        self._hide_unused_columns(layers)
         if layers:
             self.table.selectRow(min(max(selected, 0), len(layers) - 1))
         self._show_problems(spec.validate())
@@ -131,6 +132,21 @@ class BuilderPanel(QWidget):
             # an option set in a file but not applicable stays editable, so the user can clear it
             editors[name].setEnabled(applies or bool(getattr(layer, name, False)) and name in CHECKS)
             self._tint(i, COLUMNS.index(name), FLAGGED if i in self.flagged_layers else None, TIPS.get(name, ""))
+
+    def _hide_unused_columns(self, layers: list) -> None:
+        """Columns no layer of this network can use are hidden (the table stays narrow enough to read)."""
+        kinds = {layer.kind in catalog.RECURRENT_KINDS for layer in layers}
+        for name in COLUMNS:
+            used = any(getattr(layer, name, False) is True for layer in layers)
+            if name in DENSE_ONLY:
+                used = used or False in kinds
+            elif name in RECURRENT_ONLY:
+                used = used or True in kinds
+            elif name == "aux_weight":
+                used = any(layer.aux_head for layer in layers)
+            else:
+                used = True
+            self.table.setColumnHidden(COLUMNS.index(name), not used)
 
     def editor(self, row: int, column: int | str) -> QWidget:
         """The editor in a cell; `column` is an index or a name from COLUMNS."""

@@ -77,6 +77,13 @@ class PlotBox(QWidget):
         for key in [k for k in self._curves if k not in self._used]:
             self.plot.removeItem(self._curves.pop(key))
 
+    def fit_minimum_width(self) -> None:
+        """Keep the view at least as wide as the plot's title, axes and colour bar need: pyqtgraph lays them
+        out wider than a narrow view otherwise, and the right-hand part (the colour bar) is cut off."""
+        need = int(self.plot.effectiveSizeHint(Qt.MinimumSize).width()) + 2
+        if self.widget.minimumWidth() != need:
+            self.widget.setMinimumWidth(need)
+
     def _mouse_moved(self, scene_pos) -> None:
         if not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return

@@ -28,12 +28,14 @@ class PlotsPanel(QWidget):
         self.optimizer = OptimizerPlot()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        bottom = (self.gradients, self.heatmap, self.time_heatmap, self.updates)
-        for row in ((self.loss, self.accuracy, self.optimizer), bottom):
+        self.rows = []
+        for row in ((self.loss, self.accuracy, self.optimizer),
+                    (self.gradients, self.heatmap, self.time_heatmap, self.updates)):
             line = QHBoxLayout()
             for widget in row:
                 line.addWidget(widget, 1)
             layout.addLayout(line, 1)
+            self.rows.append(line)
         self.optimizer.hide()  # shown only for optimizers that report state (SDAGD)
         self.time_heatmap.hide()
         self.runs: list = []
@@ -68,6 +70,17 @@ class PlotsPanel(QWidget):
                      self.optimizer):
             plot.redraw(self.runs)
         self.optimizer.setVisible(self.optimizer.has_data)
+        for box in self.plot_boxes.values():
+            box.fit_minimum_width()
+        self._arrange(recurrent=self.time_heatmap.isVisibleTo(self))
+
+    def _arrange(self, recurrent: bool) -> None:
+        """Recurrent runs: the weight-change plot moves up, so the time heatmap has room beside the layer one."""
+        top, bottom = self.rows
+        target = top if recurrent else bottom
+        if target.indexOf(self.updates) < 0:
+            (bottom if recurrent else top).removeWidget(self.updates)
+            target.insertWidget(2 if recurrent else target.count(), self.updates, 1)
 
     @property
     def plot_boxes(self) -> dict:

@@ -62,7 +62,8 @@ class TimeHeatmapRow(QWidget):
         super().__init__(parent)
         self.layout_ = QHBoxLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.maps: list[TimeHeatmapPlot] = []
+        self.maps: list[TimeHeatmapPlot] = [TimeHeatmapPlot()]  # made up front: laid out with its colour bar
+        self.layout_.addWidget(self.maps[0])
 
     def redraw(self, runs: list) -> None:
         runs = [r for r in runs if r is not None and r.is_recurrent]
@@ -76,7 +77,7 @@ class TimeHeatmapRow(QWidget):
             heatmap.setVisible(i < len(runs))
             if i < len(runs):
                 heatmap.plot.setTitle(f"Gradient through time: {runs[i].name}" if len(runs) > 1
-                                      else "Gradient through time (per input step)")
+                                      else "Gradient through time")
                 heatmap.redraw(runs[i], levels)
 
     @property
