@@ -26,36 +26,45 @@ def _step(opt, var, grad):
     return np.array(var.numpy()) - before
 
 
-@pytest.mark.parametrize("scope", ["rms", "tensor", "global"])
+@pytest.mark.parametrize("scope", ["rms", "unit", "tensor", "global"])
 def test_far_from_minimum_every_step_has_length_radius(scope):
-    """Phase I: the step is lr·R along −g (lr = 1 here) — as the step's RMS per weight for "rms", its norm
-    otherwise."""
+    """Phase I: the step is lr·R along −g (lr = 1 here) — as the RMS per weight of the step for "rms", of each
+    output unit's column of it for "unit", its norm otherwise."""
     rng = np.random.default_rng(0)
-    a = rng.uniform(0.5, 5.0, 50)
-    w_star = np.zeros(50)
+    a = rng.uniform(0.5, 5.0, (10, 5))
+    w_star = np.zeros((10, 5))
     # far: μ ≫ h. h also sees the gradient change of the optimizer's own steps, B·½(a·Δw)² ≈ 100 here, so for
     # the per-weight radius "far" means |w − w*| ≳ 10³ (μ ≈ 10⁴): the step is then R within 1 %.
-    var = keras.Variable(rng.normal(1000.0, 100.0, 50).astype("float32"))
+    # Columns 10× apart in distance: "unit" must still move every column by R.
+    centre = 1000.0 * np.array([1.0, 3.0, 10.0, 0.5, 2.0]) if scope == "unit" else 1000.0
+    var = keras.Variable(rng.normal(centre, 100.0, (10, 5)).astype("float32"))
     opt = SDAGD(learning_rate=1.0, radius=0.3, batch_size=100, norm_scope=scope)
     for _ in range(5):
         g = _quadratic_gradient(var.numpy(), w_star, a, 100, rng)
         step = _step(opt, var, g)
-        length = np.sqrt(np.mean(step ** 2)) if scope == "rms" else np.linalg.norm(step)
+        if scope == "unit":
+            np.testing.assert_allclose(np.sqrt(np.mean(step ** 2, axis=0)), 0.3, rtol=0.05)
+        length = np.sqrt(np.mean(step ** 2)) if scope in ("rms", "unit") else np.linalg.norm(step)
         assert length == pytest.approx(0.3, rel=0.05)
-        cosine = -step @ g / (np.linalg.norm(step) * np.linalg.norm(g))
-        assert cosine > 0.999
+        columns = [slice(None)] if scope != "unit" else [(slice(None), j) for j in range(5)]  # "unit": per column
+        for part in columns:
+            cosine = -step[part].ravel() @ g[part].ravel() / (np.linalg.norm(step[part]) * np.linalg.norm(g[part]))
+            assert cosine > 0.999
     assert float(opt.diagnostic_scalars()["sdagd_phase1_fraction"]) == 1.0
 
 
-@pytest.mark.parametrize("scope", ["rms", "tensor"])
-def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope):
+@pytest.mark.parametrize("scope, curvature", [("rms", "difference"), ("unit", "difference"),
+                                               ("tensor", "difference"), ("rms", "second_moment")])
+def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope, curvature):
     rng = np.random.default_rng(1)
-    n, batch = 200, 10_000
-    a = np.exp(rng.uniform(np.log(0.5), np.log(5.0), n))
-    w_star = rng.normal(0.0, 1.0, n)
+    shape, batch = (20, 10), 10_000
+    n = shape[0] * shape[1]
+    a = np.exp(rng.uniform(np.log(0.5), np.log(5.0), shape))
+    w_star = rng.normal(0.0, 1.0, shape)
     var = keras.Variable(w_star.astype("float32"))
-    radius = 10.0 / np.sqrt(n) if scope == "rms" else 10.0  # the same μ = ‖g‖/10 in both parametrisations
-    opt = SDAGD(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope)
+    # the same μ = ‖g‖/10 (over the tensor, or over each unit's column for "unit") in every parametrisation
+    radius = {"rms": 10.0 / np.sqrt(n), "unit": 10.0 / np.sqrt(shape[0]), "tensor": 10.0}[scope]
+    opt = SDAGD(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope, curvature=curvature)
     for _ in range(400):  # let the curvature average settle at the minimum (tiny steps: stay there)
         _step(opt, var, _quadratic_gradient(var.numpy(), w_star, a, batch, rng))
     h = np.asarray(opt.curvature(var))
@@ -64,12 +73,13 @@ def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope)
     assert np.mean(np.abs(h / a - 1.0)) < 0.15
 
     opt.learning_rate.assign(1.0)
-    var.assign((w_star + rng.choice([-1, 1], n) * 0.02).astype("float32"))
+    var.assign((w_star + rng.choice([-1, 1], shape) * 0.02).astype("float32"))
     for _ in range(3):
         w = var.numpy().astype(np.float64)
         g = _quadratic_gradient(w, w_star, a, batch, rng)
         step = _step(opt, var, g)
-        mu = (np.sqrt(np.mean(g ** 2)) if scope == "rms" else np.linalg.norm(g)) / radius
+        norm = {"rms": np.sqrt(np.mean(g ** 2)), "unit": np.sqrt(np.mean(g ** 2, axis=0)), "tensor": np.linalg.norm(g)}
+        mu = norm[scope] / radius
         closed_form = -g / (mu + a)  # the SDAGD step with the exact Hessian diagonal
         newton = -g / a
         # h's ~10 % per-coordinate noise is the only difference from the closed form
@@ -134,18 +144,20 @@ def test_scopes_global_tensor_and_rms_split_the_radius_differently():
 def test_bad_hyperparameters_name_the_field():
     with pytest.raises(ValueError, match="norm_scope"):
         SDAGD(norm_scope="layer")
+    with pytest.raises(ValueError, match="curvature"):
+        SDAGD(curvature="hutchinson")
     with pytest.raises(ValueError, match="radius"):
         SDAGD(radius=0)
 
 
 def test_config_round_trip():
     opt = SDAGD(learning_rate=0.5, radius=0.7, curvature_decay=0.95, epsilon=1e-6, norm_scope="global",
-                batch_size=32, clipnorm=2.0)
+                batch_size=32, curvature="second_moment", clipnorm=2.0)
     config = opt.get_config()
     again = SDAGD.from_config(config)
     assert again.get_config() == config
-    assert (again.radius, again.curvature_decay, again.norm_scope, again.batch_size, again.clipnorm) == (
-        0.7, 0.95, "global", 32, 2.0)
+    assert (again.radius, again.curvature_decay, again.norm_scope, again.batch_size, again.curvature_estimate,
+            again.clipnorm) == (0.7, 0.95, "global", 32, "second_moment", 2.0)
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert isinstance(revived, SDAGD) and revived.get_config() == config
 

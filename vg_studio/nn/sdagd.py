@@ -4,8 +4,9 @@
 
 Far from a minimum μ ≫ h and the step is lr·R·g/RMS(g): every weight moves by ≈ lr·R whatever the layer's width
 and its gradient's scale (phase I, Goh's spherical search region with a per-weight radius); where h ≫ μ the step
-becomes the damped diagonal Newton step lr·g/h (phase II). norm_scope="tensor" (μ = ‖g‖/R per variable) and
-"global" (one μ, Goh's AGD) are kept for comparison; docs/sdagd.md has the derivation, measurements and choices.
+becomes the damped diagonal Newton step lr·g/h (phase II). norm_scope="unit" (one μ per output unit: the RMS of
+each column of a kernel's gradient), "tensor" (μ = ‖g‖/R per variable) and "global" (one μ, Goh's AGD) are kept
+for comparison; docs/sdagd.md has the derivation, measurements and choices.
 
 Curvature: the update only sees the mini-batch mean gradient ḡ. Its running mean square vanishes with the
 gradient, so instead h is the per-example gradient variance — the (centred) Fisher / Gauss–Newton diagonal, equal
@@ -21,7 +22,8 @@ import math
 import keras
 from keras import ops
 
-NORM_SCOPES = ("rms", "tensor", "global")
+NORM_SCOPES = ("rms", "unit", "tensor", "global")
+CURVATURES = ("difference", "second_moment")
 
 
 @keras.saving.register_keras_serializable(package="vg_studio")
@@ -36,10 +38,14 @@ class SDAGD(keras.optimizers.Optimizer):
             weight (before η); with "tensor" the length of a tensor's step; with "global" of the whole step.
         curvature_decay: running-average rate of the curvature estimate (like Adam's beta_2).
         epsilon: damping added to μ + h so a zero gradient gives a zero step.
-        norm_scope: "rms" (μ = RMS(g)/R per variable, default), "tensor" (μ = ‖g‖/R per variable) or "global"
-            (one μ = ‖g‖/R over all variables, as in Goh's AGD).
+        norm_scope: "rms" (μ = RMS(g)/R per variable, default), "unit" (μ = RMS/R of each output unit's slice of
+            a kernel, i.e. over all axes but the last; per variable for biases), "tensor" (μ = ‖g‖/R per
+            variable) or "global" (one μ = ‖g‖/R over all variables, as in Goh's AGD).
         batch_size: the training mini-batch size; turns the variance of the mean gradient into the per-example
             variance (a wrong value scales h, i.e. only the phase-II step, by the ratio).
+        curvature: "difference" (default: B·½·EMA[(ḡ_k − ḡ_{k−1})²], the per-example gradient variance) or
+            "second_moment" (B·EMA[ḡ²] = σ² + B·E[ḡ]²: equal near a minimum, but B·ḡ² far from it, which puts
+            large-gradient weights into "phase II" — a soft per-weight clip, not AGD; docs/sdagd.md).
     """
 
     def __init__(
@@ -50,6 +56,7 @@ class SDAGD(keras.optimizers.Optimizer):
         epsilon=1e-8,
         norm_scope="rms",
         batch_size=100,
+        curvature="difference",
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -76,6 +83,8 @@ class SDAGD(keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
+        if curvature not in CURVATURES:
+            raise ValueError(f"curvature: must be one of {', '.join(CURVATURES)}, got {curvature!r}")
         if norm_scope not in NORM_SCOPES:
             raise ValueError(f"norm_scope: must be one of {', '.join(NORM_SCOPES)}, got {norm_scope!r}")
         for field, value in (("radius", radius), ("batch_size", batch_size)):
@@ -88,6 +97,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.epsilon = epsilon
         self.norm_scope = norm_scope
         self.batch_size = batch_size
+        self.curvature_estimate = curvature
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
 
@@ -104,22 +114,30 @@ class SDAGD(keras.optimizers.Optimizer):
         correction = ops.maximum(1.0 - ops.power(decay, ops.cast(errors_seen, "float32")), 1e-12)
         return ops.cast(self.batch_size, "float32") / correction
 
+    def _terms_averaged(self, steps_taken):
+        """How many terms the curvature average holds after `steps_taken` steps (the first step has no difference)."""
+        steps = ops.cast(steps_taken, "float32")
+        return steps if self.curvature_estimate == "second_moment" else ops.maximum(steps - 1.0, 0.0)
+
     def curvature(self, variable):
         """The current Hessian-diagonal estimate h for `variable` (zeros before the second step)."""
         index = self._get_variable_index(variable)
-        seen = ops.maximum(ops.cast(self.iterations, "float32") - 1.0, 0.0)  # differences averaged so far
-        return self._curvature_scale(seen) * ops.cast(self._half_sq_errors[index], "float32")
+        average = ops.cast(self._half_sq_errors[index], "float32")
+        return self._curvature_scale(self._terms_averaged(self.iterations)) * average
 
     def _relative_step_length(self, gradient):
         """μ for one variable (norm_scope "tensor" or "rms"); "global" is computed once per step."""
         squares = ops.square(gradient)
         if self.norm_scope == "tensor":
             return ops.sqrt(ops.sum(squares)) / ops.cast(self.radius, gradient.dtype)
+        if self.norm_scope == "unit" and len(gradient.shape) >= 2:  # one sphere per output unit (last axis)
+            return ops.sqrt(ops.mean(squares, axis=tuple(range(len(gradient.shape) - 1)), keepdims=True)) / ops.cast(
+                self.radius, gradient.dtype)
         return ops.sqrt(ops.mean(squares)) / ops.cast(self.radius, gradient.dtype)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Per-step scalars shared by every variable, computed once instead of once per variable.
-        self._step_curvature_scale = self._curvature_scale(self.iterations)
+        self._step_curvature_scale = self._curvature_scale(self._terms_averaged(self.iterations + 1))
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
@@ -137,8 +155,11 @@ class SDAGD(keras.optimizers.Optimizer):
         # σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton diagonal). The
         # change the optimizer's own noise-driven steps cause inflates it by up to ~1.8× in phase II (docs/sdagd.md);
         # subtracting h∘Δw instead feeds back on itself and diverged in phase I. The first step has no g_{k−1}.
-        rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
-        new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+        if self.curvature_estimate == "difference":
+            rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
+            new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+        else:
+            new_half_sq = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
         self.assign(half_sq, new_half_sq)
         self.assign(previous, gradient)
         if self._global_mu is not None:
@@ -161,12 +182,12 @@ class SDAGD(keras.optimizers.Optimizer):
             mus = [total / self.radius] * len(gradients)
         else:
             mus = [self._relative_step_length(g) for g in gradients]
-        seen = ops.maximum(ops.cast(self.iterations, "float32") - 1.0, 0.0)
-        scale = self._curvature_scale(seen)
+        scale = self._curvature_scale(self._terms_averaged(self.iterations))
         in_phase1 = [ops.sum(ops.cast(ops.greater(mu, scale * ops.cast(q, "float32")), "float32"))
                      for mu, q in zip(mus, self._half_sq_errors)]
         count = float(sum(math.prod(g.shape) for g in gradients))
-        return {"sdagd_mu": ops.mean(ops.stack(mus)), "sdagd_phase1_fraction": ops.sum(ops.stack(in_phase1)) / count}
+        mean_mu = ops.mean(ops.stack([ops.mean(mu) for mu in mus]))  # "unit" has one μ per output unit
+        return {"sdagd_mu": mean_mu, "sdagd_phase1_fraction": ops.sum(ops.stack(in_phase1)) / count}
 
     def get_config(self):
         config = super().get_config()
@@ -176,5 +197,6 @@ class SDAGD(keras.optimizers.Optimizer):
             "epsilon": self.epsilon,
             "norm_scope": self.norm_scope,
             "batch_size": self.batch_size,
+            "curvature": self.curvature_estimate,
         })
         return config
