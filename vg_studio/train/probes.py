@@ -93,6 +93,9 @@ class _ProbeMixin:
         current_time = ops.convert_to_tensor(self.vg_time_stats)
         self.vg_time_stats.assign(ops.cond(is_record, reduce_time_steps, lambda: current_time))
         super().apply(grads, variables)
+        # Re-state p = 0 as this step's value: on JAX an untouched variable would hand its donated input buffer
+        # back as an output ("donate the same buffer twice" on the next step).
+        self.vg_time_probe.assign(ops.zeros(self.vg_time_probe.shape, self.vg_time_probe.dtype))
 
 
 def is_record_step(step: int, record_every: int) -> bool:

@@ -240,6 +240,10 @@ class _EngineCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _record(self):
+        # The JAX trainer keeps the state outside the variables during an epoch; write it back before reading.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if callable(sync):
+            sync()
         stats = self.reader.read(self.step)
         optimizer_scalars = {}
         report = getattr(self.optimizer, "diagnostic_scalars", None)
