@@ -325,7 +325,7 @@ class Diagnoser:
         explained = dead is not None and any(dead[i] >= c["dead_fraction"] for i in self.hidden)
         severe = ratio < c["vanishing_ratio"] / 100 or g[0] < c["vanishing_floor"]
         severity = "info" if explained else ("error" if severe else "warning")
-        why = (f" — close to sigmoid's 0.25 per layer" if saturating and factor < 0.4 else "")
+        why = (" — close to sigmoid's 0.25 per layer" if saturating and factor < 0.4 else "")
         self._report("vanishing_gradient", severity, self._names(layers), evidence,
                      f"The first layer's gradients are {ratio:.1e} times the output layer's (about "
                      f"{factor:.2f}x per layer{why}), so the early layers barely learn: the gradients vanish.")

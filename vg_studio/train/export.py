@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import keras
 
 from vg_studio.nn.optimizers import make_optimizer
-from vg_studio.spec import ExperimentSpec
+from vg_studio.spec import ExperimentSpec, atomic_path
 
 
 def export_user_model(model: keras.Model, spec: ExperimentSpec, path: str | os.PathLike) -> Path:
@@ -23,15 +22,6 @@ def export_user_model(model: keras.Model, spec: ExperimentSpec, path: str | os.P
         metric = "categorical_accuracy" if spec.loss == "mse" else "sparse_categorical_accuracy"
         clean.compile(optimizer=make_optimizer(spec.optimizer), loss=spec.loss, metrics=[metric])
         clean.optimizer.build(clean.trainable_variables)  # saved with its (fresh) slots: loads without warnings
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:  # Keras insists on the .keras suffix
         clean.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path

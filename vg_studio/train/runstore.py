@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import h5py
 import numpy as np
 
 from vg_studio import __version__
-from vg_studio.spec import ExperimentSpec, atomic_write_text
+from vg_studio.spec import ExperimentSpec, atomic_path, atomic_write_text
 from vg_studio.catalog import LAYER_STATS
 
 HISTORY_SCHEMA = 1
@@ -89,41 +88,29 @@ class History:
     # ---- HDF5 -------------------------------------------------------------------------------------------
     def write(self, path: str | os.PathLike) -> None:
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                strings = h5py.string_dtype()
-                f.attrs["schema"] = HISTORY_SCHEMA
-                f.attrs["vg_studio_version"] = __version__
-                f.attrs["layer_names"] = np.array(self.layer_names, dtype=strings)
-                f.attrs["activations"] = np.array(self.activations, dtype=strings)
-                f.attrs["status"] = self.status
-                f.attrs["record_every"] = self.record_every
-                epochs = f.create_group("epochs")
-                for key, values in self.epochs.items():
-                    epochs.create_dataset(key, data=np.asarray(values, dtype=np.int32 if key == "epoch" else
-                                                               np.float64))
-                probes = f.create_group("probes")
-                probes.create_dataset("step", data=np.asarray(self.steps, dtype=np.int64))
-                probes.create_dataset("epoch", data=np.asarray(self.record_epochs, dtype=np.int32))
-                probes.create_dataset("loss", data=np.asarray(self.record_loss, dtype=np.float64))
-                for name in LAYER_STATS:
-                    probes.create_dataset(name, data=self.stat(name))
-                if self.time_grad:
-                    probes.create_dataset("time_grad", data=np.vstack(self.time_grad))
-                opt = f.create_group("optimizer")
-                for name, values in self.optimizer.items():
-                    opt.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            strings = h5py.string_dtype()
+            f.attrs["schema"] = HISTORY_SCHEMA
+            f.attrs["vg_studio_version"] = __version__
+            f.attrs["layer_names"] = np.array(self.layer_names, dtype=strings)
+            f.attrs["activations"] = np.array(self.activations, dtype=strings)
+            f.attrs["status"] = self.status
+            f.attrs["record_every"] = self.record_every
+            epochs = f.create_group("epochs")
+            for key, values in self.epochs.items():
+                epochs.create_dataset(key, data=np.asarray(values, dtype=np.int32 if key == "epoch" else
+                                                           np.float64))
+            probes = f.create_group("probes")
+            probes.create_dataset("step", data=np.asarray(self.steps, dtype=np.int64))
+            probes.create_dataset("epoch", data=np.asarray(self.record_epochs, dtype=np.int32))
+            probes.create_dataset("loss", data=np.asarray(self.record_loss, dtype=np.float64))
+            for name in LAYER_STATS:
+                probes.create_dataset(name, data=self.stat(name))
+            if self.time_grad:
+                probes.create_dataset("time_grad", data=np.vstack(self.time_grad))
+            opt = f.create_group("optimizer")
+            for name, values in self.optimizer.items():
+                opt.create_dataset(name, data=np.asarray(values, dtype=np.float64))
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "History":
