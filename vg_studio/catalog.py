@@ -38,7 +38,7 @@ OPTIMIZERS = {
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
     "sdagd": {"learning_rate": 0.01, "params": {"radius": 0.2, "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                 "norm_scope": "rms", "batch_size": 100}},
+                                                 "norm_scope": "unit", "batch_size": 100}},
 }
 
 # Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.

@@ -1,6 +1,6 @@
 """Stochastic Diagonal Approximate Greatest Descent (SDAGD), seed 003 §III, as a Keras 3 optimizer.
 
-    w ← w − lr · g / (μ + h + ε),   μ = RMS(g) / R  (per tensor),   h ≈ diag of the truncated (Gauss–Newton) Hessian
+    w ← w − lr · g / (μ + h + ε),   μ = RMS(g) / R  (per output unit),   h ≈ diag of the truncated (Gauss–Newton) Hessian
 
 Far from a minimum μ ≫ h and the step is lr·R·g/RMS(g): every weight moves by ≈ lr·R whatever the layer's width
 and its gradient's scale (phase I, Goh's spherical search region with a per-weight radius); where h ≫ μ the step
@@ -38,8 +38,8 @@ class SDAGD(keras.optimizers.Optimizer):
             weight (before η); with "tensor" the length of a tensor's step; with "global" of the whole step.
         curvature_decay: running-average rate of the curvature estimate (like Adam's beta_2).
         epsilon: damping added to μ + h so a zero gradient gives a zero step.
-        norm_scope: "rms" (μ = RMS(g)/R per variable, default), "unit" (μ = RMS/R of each output unit's slice of
-            a kernel, i.e. over all axes but the last; per variable for biases), "tensor" (μ = ‖g‖/R per
+        norm_scope: "unit" (default: μ = RMS/R of each output unit's slice of a kernel, i.e. over all axes but
+            the last; per variable for biases), "rms" (μ = RMS(g)/R per variable), "tensor" (μ = ‖g‖/R per
             variable) or "global" (one μ = ‖g‖/R over all variables, as in Goh's AGD).
         batch_size: the training mini-batch size; turns the variance of the mean gradient into the per-example
             variance (a wrong value scales h, i.e. only the phase-II step, by the ratio).
@@ -54,7 +54,7 @@ class SDAGD(keras.optimizers.Optimizer):
         radius=0.2,
         curvature_decay=0.99,
         epsilon=1e-8,
-        norm_scope="rms",
+        norm_scope="unit",
         batch_size=100,
         curvature="difference",
         weight_decay=None,
