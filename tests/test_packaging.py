@@ -46,7 +46,7 @@ def test_every_file_the_spec_references_exists():
         assert path.exists(), f"packaging/vg-studio.spec references missing {path}"
     assert (ROOT / "packaging" / "build_bundle.sh").stat().st_mode & 0o111, "build script is not executable"
     # the bundle resolves resources at <package>/../resources, as a checkout does
-    for name in ("presets", "themes", "icons", "vg-studio.svg", "vg-studio.desktop"):
+    for name in ("presets", "themes", "vg-studio.svg", "vg-studio.desktop"):
         assert (ROOT / "resources" / name).exists(), name
 
 
