@@ -269,3 +269,14 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""))
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_class_defaults_are_the_catalog_defaults():
+    """A spec with empty params (CLI, presets) and the GUI (catalog defaults) must train the same optimizer."""
+    from vg_studio import catalog
+
+    config = SDAGD().get_config()
+    entry = catalog.OPTIMIZERS["sdagd"]
+    assert config["learning_rate"] == pytest.approx(entry["learning_rate"])
+    for name, value in entry["params"].items():
+        assert config[name] == value, name
