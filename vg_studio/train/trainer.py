@@ -122,9 +122,9 @@ class Trainer:
         status, message = "completed", "training finished"
         try:
             train_model.fit(*_fit_arrays(spec, data, models.aux_outputs),
-                      validation_data=_val_arrays(spec, data, models.aux_outputs),
-                      epochs=spec.training.epochs, batch_size=spec.training.batch_size,
-                      shuffle=spec.training.shuffle, callbacks=[callback], verbose=0)
+                            validation_data=_val_arrays(spec, data, models.aux_outputs),
+                            epochs=spec.training.epochs, batch_size=spec.training.batch_size,
+                            shuffle=spec.training.shuffle, callbacks=[callback], verbose=0)
             if callback.diverged_at is not None:
                 status, message = "diverged", (f"the loss became {callback.diverged_loss} at step "
                                                f"{callback.diverged_at}; training stopped (see the diagnostics)")
@@ -137,10 +137,8 @@ class Trainer:
         history.status = status
         report = {"name": spec.name, "status": status, "message": message, "wall_time_s": wall,
                   "epochs_completed": len(history.epochs.get("epoch", [])), "steps": callback.step,
-                  "param_count": int(model.count_params()), "device": device, **{"versions": versions()},
-                  "dataset": {"name": data.name, "train": len(data.x_train),
-                              "val": 0 if data.x_val is None else len(data.x_val), "test": len(data.x_test),
-                              "input_shape": list(data.input_shape), "classes": data.class_names}}
+                  "param_count": int(model.count_params()), "device": device, "versions": versions(),
+                  "dataset": _dataset_summary(data)}
         if status in ("completed", "cancelled") and callback.step > 0:
             report["test_metrics"] = test_metrics(model, data.x_test, data.y_test)
             if store:
@@ -152,6 +150,11 @@ class Trainer:
             store.write_report(report)
         self.emit(events.RunFinished(status, message, report, str(self.run_dir) if self.run_dir else None))
         return RunResult(status, message, report, history, model, self.run_dir)
+
+
+def _dataset_summary(data: Dataset) -> dict:
+    return {"name": data.name, "train": len(data.x_train), "val": 0 if data.x_val is None else len(data.x_val),
+            "test": len(data.x_test), "input_shape": list(data.input_shape), "classes": data.class_names}
 
 
 def _compile(train_model, models, spec: ExperimentSpec, optimizer) -> None:
