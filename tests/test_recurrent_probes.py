@@ -162,3 +162,12 @@ def test_auxiliary_head_is_a_fix_for_vanishing():
     spec = make_tiny_spec(layers=6, units=32, activation="sigmoid", optimizer="sgd")
     fix = next(f for f in fixes_for("vanishing_gradient", spec) if f.id == "aux_head")
     assert [layer.aux_head for layer in fix.apply(spec).network.layers] == [False, False, True, False, False, False]
+
+
+def test_unit_statistics_land_in_their_own_layer_column():
+    """Recurrent groups have no pre-activation tap: the dense layer after them keeps its own column."""
+    spec = _recurrent_spec("lstm")
+    spec.network.layers.append(LayerSpec(units=6, activation="relu", bias_init=-100.0))
+    history = Trainer(spec).run().history
+    dead = history.stat("dead_fraction")[-1]
+    assert np.isnan(dead[0]) and dead[1] == pytest.approx(1.0) and np.isnan(dead[2])

@@ -180,9 +180,9 @@ class ProbeReader:
                 delta_norm = np.sqrt(per_var[ids, 2].sum())
                 out["update_ratio"][gi] = delta_norm / steps / weight_norm if weight_norm > 0 else np.nan
         if self.unit_model is not None:
-            saturated, dead = self._unit_stats()
-            out["saturated_fraction"][: len(saturated)] = saturated
-            out["dead_fraction"][: len(dead)] = dead
+            for gi, saturated, dead in self._unit_stats():
+                out["saturated_fraction"][gi] = saturated
+                out["dead_fraction"][gi] = dead
         return out
 
     def read_time_steps(self, step: int) -> np.ndarray | None:
@@ -207,15 +207,13 @@ class ProbeReader:
                 for v in self.model.trainable_variables]
 
     def _unit_stats(self):
+        """(group index, saturated fraction, dead fraction) for each group with a pre-activation tap."""
         preacts = self.unit_model.predict_on_batch(self.probe_x)  # the compiled predict step, not eager
         if not isinstance(preacts, (list, tuple)):
             preacts = [preacts]
-        saturated, dead = [], []
-        for group, z in zip([g for g in self.groups if g.preact_layer], preacts):
-            z = np.asarray(z)
-            saturated.append(saturated_fraction(group.activation, z))
-            dead.append(dead_fraction(group.activation, z))
-        return saturated, dead
+        tapped = [(gi, g) for gi, g in enumerate(self.groups) if g.preact_layer]
+        return [(gi, saturated_fraction(group.activation, np.asarray(z)), dead_fraction(group.activation, np.asarray(z)))
+                for (gi, group), z in zip(tapped, preacts)]
 
 
 # Pre-activation magnitude beyond which a unit is "saturated": σ'(5) ≈ 0.0066 (2.7 % of σ's maximum 0.25, the
