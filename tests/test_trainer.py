@@ -142,3 +142,23 @@ def test_refuses_a_network_that_cannot_fit_in_memory():
     spec = make_tiny_spec(layers=40, units=65536)
     with pytest.raises(SpecError, match=r"network.layers: training this network needs about .* GiB"):
         Trainer(spec).run()
+
+
+def test_a_run_that_cannot_start_still_says_why_in_its_directory(tmp_path):
+    from vg_studio.data import DatasetError
+
+    spec = make_tiny_spec(dataset=f"npz:{tmp_path / 'missing.npz'}")
+    with pytest.raises(DatasetError):
+        Trainer(spec, run_dir=tmp_path / "run").run()
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["status"] == "failed" and "missing.npz: file not found" in report["message"]
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        Trainer(make_tiny_spec(limit=100), run_dir=tmp_path).run()
+    finally:
+        os.umask(old)
+    for name in ("spec.json", "history.h5", "report.json", "model.keras"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name

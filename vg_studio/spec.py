@@ -417,6 +417,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make every run file private to its writer
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
@@ -427,6 +428,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

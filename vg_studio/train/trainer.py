@@ -72,7 +72,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.listeners = list(listeners)
         self.dataset = dataset
-        self.diagnoser = diagnoser
+        self.diagnoser = self._given_diagnoser = diagnoser
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -91,10 +91,22 @@ class Trainer:
 
     # ---- the run ----------------------------------------------------------------------------------------
     def run(self) -> RunResult:
-        spec = self.spec
+        """Train once. Errors before training starts (data, memory, model) are raised after report.json records
+        them; errors during and after training end the run as "failed" with everything recorded kept."""
         store = RunStore(self.run_dir) if self.run_dir is not None else None
         if store:
-            store.write_spec(spec)
+            store.write_spec(self.spec)
+        try:
+            return self._run(store)
+        except Exception as exc:
+            if store:
+                store.write_report({"name": self.spec.name, "status": "failed",
+                                    "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                                    "versions": versions()})
+            raise
+
+    def _run(self, store: RunStore | None) -> RunResult:
+        spec = self.spec
         data = prepare_data(spec, self.dataset)
         need, have = estimate_memory_bytes(spec, data.input_shape, data.num_classes), available_memory_bytes()
         if have and need > 0.8 * have:
@@ -109,7 +121,7 @@ class Trainer:
         groups = layer_groups(train_model, spec)
         probe_x = data.x_train[: spec.monitoring.probe_batch_size]
         history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
-        if self.diagnoser is None:
+        if self._given_diagnoser is None:  # a fresh engine per run: no findings carried over
             self.diagnoser = _default_diagnoser(spec, history, data.num_classes)
         steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
         device = describe_device()
@@ -140,9 +152,14 @@ class Trainer:
                   "param_count": int(model.count_params()), "device": device, "versions": versions(),
                   "dataset": _dataset_summary(data)}
         if status in ("completed", "cancelled") and callback.step > 0:
-            report["test_metrics"] = test_metrics(model, data.x_test, data.y_test)
-            if store:
-                export_user_model(model, spec, store.model_path)
+            try:
+                report["test_metrics"] = test_metrics(model, data.x_test, data.y_test)
+                if store:
+                    export_user_model(model, spec, store.model_path)
+            except Exception as exc:  # a full disk while exporting …: the history below is still written
+                log.exception("evaluating or exporting the model failed")
+                status = history.status = report["status"] = "failed"
+                message = report["message"] = f"training finished but {type(exc).__name__}: {exc}"
         if self.diagnoser is not None:
             report["findings"] = [f.to_dict() for f in self.diagnoser.findings]
         if store:
