@@ -194,16 +194,32 @@ def cmd_train(args) -> int:
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
         trainer = Trainer(spec, run_dir=args.out, listeners=[printer])
-        try:
-            result = trainer.run()
-        except KeyboardInterrupt:
-            trainer.cancel()
-            raise
+        result = _run_with_ctrl_c(trainer)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
     return 0 if result.status in ("completed", "cancelled") else 1
+
+
+def _run_with_ctrl_c(trainer):
+    """The first Ctrl-C stops training after the current batch — the run is recorded as "cancelled" with its model
+    and history; a second one interrupts at once."""
+    import signal
+
+    def cancel(signum, frame):
+        print("\nstopping after the current batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        trainer.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        previous = signal.signal(signal.SIGINT, cancel)
+    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+        return trainer.run()
+    try:
+        return trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
