@@ -105,3 +105,11 @@ def test_keras_dataset_offline_names_the_cache_file(tmp_path, monkeypatch):
         load_dataset("fashion_mnist")
     message = str(info.value)
     assert "could not be downloaded" in message and str(tmp_path / "datasets" / "fashion-mnist") in message
+
+
+def test_npz_splits_are_scaled_together(tmp_path):
+    path = tmp_path / "mixed.npz"
+    np.savez(path, x_train=np.full((4, 3), 200.0), y_train=np.array([0, 1, 0, 1]), x_test=np.full((2, 3), 1.0),
+             y_test=np.array([0, 1]))
+    data = load_dataset(f"npz:{path}")
+    assert data.x_train.max() == pytest.approx(200 / 255) and data.x_test.max() == pytest.approx(1 / 255)

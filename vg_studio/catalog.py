@@ -65,7 +65,7 @@ def is_known_dataset(name: str) -> bool:
 
 # Per-record, per-layer probe statistics stored in history.h5 under probes/ (see vg_studio/train/probes.py).
 LAYER_STATS = (
-    "grad_mean_abs",  # mean |dL/dw| over the group's weights, of the gradient applied at the record step
+    "grad_mean_abs",  # mean |dL/dw| over the group's weights at the record step (backpropagated, before clipping)
     "grad_norm",  # L2 norm of the group's gradient at the record step
     "weight_norm",  # L2 norm of the group's weights at the record
     "update_mean_abs",  # mean |W_now - W_previous record| / steps between: seed 002's flat-weight signal

@@ -14,7 +14,7 @@ from vg_studio.data.base import Dataset, DatasetError, split_fixed
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def _as_inputs(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+def _as_inputs(x: np.ndarray, path: Path, key: str, scale: float = 1.0) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise DatasetError(f"{path}: array {key} has non-numeric dtype {x.dtype}")
     x = x.astype(np.float32)
@@ -22,8 +22,7 @@ def _as_inputs(x: np.ndarray, path: Path, key: str) -> np.ndarray:
         raise DatasetError(f"{path}: array {key} must have one row per example (got shape {x.shape})")
     if not np.all(np.isfinite(x)):
         raise DatasetError(f"{path}: array {key} contains NaN or infinite values")
-    if x.max(initial=0.0) > 1.5:  # 0–255 pixels: scale like the built-in sets
-        x = x / 255.0
+    x = x / scale
     return x[..., None] if x.ndim == 3 else x
 
 
@@ -56,7 +55,11 @@ def load_npz(path_text: str) -> Dataset:
         raise
     except Exception as exc:  # zipfile.BadZipFile, pickled objects refused, truncated data …
         raise DatasetError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    x_tr, x_te = _as_inputs(arrays["x_train"], path, "x_train"), _as_inputs(arrays["x_test"], path, "x_test")
+    # 0–255 pixels are scaled like the built-in sets; one decision for both splits so they stay comparable
+    numeric = [a for a in (arrays["x_train"], arrays["x_test"]) if a.dtype.kind in "biuf" and a.size]
+    scale = 255.0 if any(float(np.nanmax(a)) > 1.5 for a in numeric) else 1.0
+    x_tr = _as_inputs(arrays["x_train"], path, "x_train", scale)
+    x_te = _as_inputs(arrays["x_test"], path, "x_test", scale)
     y_tr, y_te = _as_labels(arrays["y_train"], path, "y_train"), _as_labels(arrays["y_test"], path, "y_test")
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
         raise DatasetError(f"{path}: x and y have different lengths ({len(x_tr)}/{len(y_tr)} train, "

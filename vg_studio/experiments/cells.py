@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vg_studio.spec import ExperimentSpec, atomic_write_text
+from vg_studio.spec import ExperimentSpec, atomic_write_bytes, atomic_write_text
 
 RUN_FILES = ("spec.json", "model.keras", "history.h5", "report.json")
 
@@ -123,9 +123,7 @@ def _limit_threads(threads: int) -> None:
 def _unpack(files: dict, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        tmp = run_dir / f".{name}.part"
-        tmp.write_bytes(data)
-        os.replace(tmp, run_dir / name)
+        atomic_write_bytes(run_dir / name, data)
 
 
 # ---- progress -----------------------------------------------------------------------------------------------
