@@ -82,10 +82,11 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
         return {"key": key, "status": result.status, "message": result.message}
     except BaseException as exc:  # noqa: BLE001 - a cell reports every failure, the grid goes on
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        try:
+        try:  # the Trainer records its own failures; this covers those before it starts (e.g. the spec)
             Path(run_dir).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(run_dir) / "report.json",
-                              json.dumps({"name": key, "status": "failed", "message": message}, indent=2) + "\n")
+            if not (Path(run_dir) / "report.json").exists():
+                atomic_write_text(Path(run_dir) / "report.json",
+                                  json.dumps({"name": key, "status": "failed", "message": message}, indent=2) + "\n")
         except OSError:
             pass
         return {"key": key, "status": "failed", "message": message}

@@ -8,6 +8,7 @@ error — the history of every completed epoch is on disk and report.json says h
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -58,8 +59,6 @@ def estimate_memory_bytes(spec: ExperimentSpec, input_shape: tuple, num_classes:
 
 def available_memory_bytes() -> int | None:
     try:
-        import os
-
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
