@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from vg_studio.spec import atomic_write_bytes, atomic_write_text
+from vg_studio.safeio import atomic_write_bytes, atomic_write_text
 
 APP_ID = "vg-studio"
 # resources/ sits beside the package in a checkout and in the PyInstaller bundle (sys._MEIPASS/resources)

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vg_studio.spec import ExperimentSpec, atomic_write_bytes, atomic_write_text
+from vg_studio.safeio import atomic_write_bytes, atomic_write_text
+from vg_studio.spec import ExperimentSpec
 
 RUN_FILES = ("spec.json", "model.keras", "history.h5", "report.json")
 

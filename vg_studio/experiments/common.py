@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio.experiments.cells import CellOutcome, read_report
-from vg_studio.spec import atomic_write_bytes, atomic_write_text
+from vg_studio.safeio import atomic_write_bytes, atomic_write_text
 
 
 def mean_std(values) -> tuple[float, float]:

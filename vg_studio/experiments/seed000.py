@@ -24,8 +24,8 @@ import numpy as np
 from vg_studio.experiments.cells import Cell, CellOutcome, read_report
 from vg_studio.experiments.common import (environment_section, fmt, markdown_table, mean_std, pyplot,
                                           save_figure, write_csv)
-from vg_studio.spec import (DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec,
-                            atomic_write_text)
+from vg_studio.safeio import atomic_write_text
+from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec
 
 MODELS = ("plain", "attention")
 MODEL_LABEL = {"plain": "Traditional DNN", "attention": "Optimized model (attention)"}

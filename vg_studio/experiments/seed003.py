@@ -18,8 +18,8 @@ from vg_studio import catalog
 from vg_studio.experiments.cells import Cell, CellOutcome, read_report
 from vg_studio.experiments.common import (environment_section, fmt, markdown_table, mean_std, pyplot,
                                           save_figure, write_csv)
-from vg_studio.spec import (DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec,
-                            TrainingSpec, atomic_write_text)
+from vg_studio.safeio import atomic_write_text
+from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec
 
 DEPTHS = (1, 2, 3, 4, 5)
 ACTIVATIONS = ("sigmoid", "relu")

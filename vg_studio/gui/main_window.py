@@ -28,7 +28,8 @@ from vg_studio.gui.run_data import RunData
 from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, configure_pyqtgraph, load_theme, \
     style_plot_widget
 from vg_studio.gui.worker import KerasLoader, TrainWorker
-from vg_studio.spec import ExperimentSpec, SpecError, atomic_write_text, example_spec
+from vg_studio.safeio import atomic_write_text
+from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 
 log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = Path.home() / "VGStudio" / "runs"

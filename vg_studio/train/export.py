@@ -8,7 +8,8 @@ from pathlib import Path
 import keras
 
 from vg_studio.nn.optimizers import make_optimizer
-from vg_studio.spec import ExperimentSpec, atomic_path
+from vg_studio.safeio import atomic_path
+from vg_studio.spec import ExperimentSpec
 
 
 def export_user_model(model: keras.Model, spec: ExperimentSpec, path: str | os.PathLike) -> Path:

@@ -26,7 +26,8 @@ import h5py
 import numpy as np
 
 from vg_studio import __version__
-from vg_studio.spec import ExperimentSpec, atomic_path, atomic_write_text
+from vg_studio.safeio import atomic_path, atomic_write_text
+from vg_studio.spec import ExperimentSpec
 from vg_studio.catalog import LAYER_STATS
 
 HISTORY_SCHEMA = 1
