@@ -4,7 +4,9 @@ then renamed over it in one step."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -45,3 +47,93 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
+
+
+# ---- strict reading of files VG Studio did not necessarily write --------------------------------------------
+class UnreadableFile(ValueError):
+    """A file that cannot be used; the message is one line that names the file and the problem."""
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file no larger than `max_bytes`. A FIFO, a device or a folder is refused before it is
+    opened (reading a FIFO would block forever)."""
+    import stat
+
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(f"{path}: not a regular file")
+    if info.st_size > max_bytes:
+        raise UnreadableFile(f"{path}: the {what} is {info.st_size:,} bytes; the limit is {max_bytes:,} "
+                             "(VG_STUDIO_LIMITS raises it)")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # it grew while we looked
+        raise UnreadableFile(f"{path}: the {what} is larger than the limit of {max_bytes:,} bytes")
+    return data
+
+
+def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = None,
+               max_int_digits: int | None = None):
+    """json.loads that refuses, with one line, what the standard parser turns into a RecursionError, a
+    multi-thousand-digit integer or NaN/Infinity (not JSON)."""
+    from vg_studio.limits import LIMITS
+
+    max_depth = LIMITS.json_depth if max_depth is None else max_depth
+    max_int_digits = LIMITS.json_int_digits if max_int_digits is None else max_int_digits
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    depth = _max_nesting(text)
+    if depth > max_depth:
+        raise UnreadableFile(f"{source}: nested {depth} levels deep; the limit is {max_depth}")
+
+    def parse_int(digits: str) -> int:
+        if len(digits.lstrip("-")) > max_int_digits:
+            raise UnreadableFile(f"{source}: an integer with {len(digits.lstrip('-')):,} digits; the limit is "
+                                 f"{max_int_digits}")
+        return int(digits)
+
+    def refuse_constant(name: str):
+        raise UnreadableFile(f"{source}: {name} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_int=parse_int, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:  # a depth _max_nesting could not see
+        raise UnreadableFile(f"{source}: nested too deeply") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _max_nesting(text: str) -> int:
+    """The deepest nesting of [ and { outside strings: a linear scan, no recursion."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def read_json_file(path: str | os.PathLike, max_bytes: int | None = None, what: str = "JSON file"):
+    """A JSON document from a regular file, within the size and nesting limits (vg_studio.limits)."""
+    from vg_studio.limits import LIMITS
+
+    data = read_regular_file(path, LIMITS.json_bytes if max_bytes is None else max_bytes, what)
+    return loads_json(data, str(path))
