@@ -125,6 +125,7 @@ def primary(labels: set[str]) -> str:
 
 
 def run_grid(quick: bool, verbose: bool, holdout: bool = False):
+    from vg_studio.diagnose.listener import DiagnosisListener
     from vg_studio.train.trainer import Trainer
 
     build = make_holdout_spec if holdout else make_spec
@@ -141,9 +142,9 @@ def run_grid(quick: bool, verbose: bool, holdout: bool = False):
             if key not in cache:
                 cache[key] = load_dataset(dataset, spec.data.options)
             started = time.perf_counter()
-            trainer = Trainer(spec, dataset=cache[key])
-            result = trainer.run()
-            findings = trainer.diagnoser.findings
+            diagnosis = DiagnosisListener()
+            result = Trainer(spec, dataset=cache[key], listeners=[diagnosis]).run()
+            findings = diagnosis.findings
             steps = max(result.report.get("steps", 1), 1)
             vanishing = [f for f in findings if f.kind == "vanishing_gradient" and severity_rank(f.severity) >= 1]
             predicted = predicted_labels(findings)

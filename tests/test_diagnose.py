@@ -232,6 +232,7 @@ EXPECTED = {"vanishing": {"vanishing_gradient"}, "exploding": {"exploding_gradie
 @pytest.fixture(scope="module")
 def grid_runs(tmp_path_factory):
     from vg_studio.data import load_dataset
+    from vg_studio.diagnose.listener import DiagnosisListener
     from vg_studio.train.trainer import Trainer
 
     data = load_dataset("digits", {"limit": 320})
@@ -239,10 +240,10 @@ def grid_runs(tmp_path_factory):
     for label, make in GRID.items():
         run_dir = tmp_path_factory.mktemp(label)
         printed = []
-        trainer = Trainer(make(), run_dir=run_dir, dataset=data,
-                          listeners=[lambda e: printed.extend(getattr(e, "new", []))])
-        result = trainer.run()
-        runs[label] = (trainer.diagnoser, result, run_dir, printed)
+        diagnosis = DiagnosisListener()
+        result = Trainer(make(), run_dir=run_dir, dataset=data,
+                         listeners=[diagnosis, lambda e: printed.extend(getattr(e, "new", []))]).run()
+        runs[label] = (diagnosis, result, run_dir, printed)
     return runs
 
 

@@ -190,10 +190,11 @@ def cmd_train(args) -> int:
         raise CliError(f"{args.out}: already holds a run ({', '.join(existing)}); choose another --out or pass "
                        "--overwrite")
     with run_dir_lock(args.out):
+        from vg_studio.diagnose.listener import DiagnosisListener
         from vg_studio.train.trainer import Trainer
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        trainer = Trainer(spec, run_dir=args.out, listeners=[printer])
+        trainer = Trainer(spec, run_dir=args.out, listeners=[DiagnosisListener(), printer])
         result = _run_with_ctrl_c(trainer)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))

@@ -72,6 +72,7 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices would break the progress line
     try:
         _limit_threads(threads)
+        from vg_studio.diagnose.listener import DiagnosisListener
         from vg_studio.train import events as ev
         from vg_studio.train.trainer import Trainer
 
@@ -79,7 +80,7 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
             if events is not None and isinstance(event, ev.EpochEnd):
                 events.put((key, event.epoch + 1))
 
-        result = Trainer(ExperimentSpec.from_dict(spec_dict), run_dir, listeners=[forward]).run()
+        result = Trainer(ExperimentSpec.from_dict(spec_dict), run_dir, listeners=[DiagnosisListener(), forward]).run()
         return {"key": key, "status": result.status, "message": result.message}
     except BaseException as exc:  # noqa: BLE001 - a cell reports every failure, the grid goes on
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -29,9 +29,10 @@ class TrainWorker(QThread):
 
     def run(self) -> None:  # on the worker thread
         try:
+            from vg_studio.diagnose.listener import DiagnosisListener
             from vg_studio.train.trainer import Trainer
 
-            self._trainer = Trainer(self.spec, self.run_dir, listeners=[self.event.emit])
+            self._trainer = Trainer(self.spec, self.run_dir, listeners=[DiagnosisListener(), self.event.emit])
             if self._cancel_requested.is_set():
                 self._trainer.cancel()
             self._trainer.run()

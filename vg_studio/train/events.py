@@ -1,5 +1,6 @@
-"""What the training engine tells its listeners: plain dataclasses, no Qt (the GUI's worker turns them into
-signals). A listener is any callable taking one event."""
+"""What the training engine tells its listeners: plain, picklable dataclasses — no Keras or Qt objects — because
+they cross a process boundary to the app (the GUI's worker turns them into signals). A listener is any callable
+taking one event; see `vg_studio.train.trainer.Trainer` for the optional `attach(emit)` / `report_items()`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import numpy as np
 @dataclass
 class RunStarted:
     run_dir: str | None
-    spec: object  # ExperimentSpec
-    layer_names: list
-    activations: list
+    spec: object  # the ExperimentSpec of a spec run; None for a user's own model (see model_summary)
+    layer_names: list  # one probe column per layer: spec runs hidden_1 … hidden_L, output; else Keras layer names
+    activations: list  # per column; "" where the activation is not known (its unit statistics are NaN)
     epochs: int
     steps_per_epoch: int
     param_count: int
     device: str
     sample_count: int
+    num_classes: int | None = None
+    model_summary: dict = field(default_factory=dict)  # model.json's content: the model, its optimizer, loss, layers
+    layer_kinds: list = field(default_factory=list)  # per column: "dense", "conv2d", "lstm", "batch_normalization" …
+    layer_units: list = field(default_factory=list)  # per column: output width (units / filters / features)
 
 
 @dataclass
@@ -33,7 +38,7 @@ class ProbeRecord:
     step: int
     epoch: int
     loss: float
-    stats: dict  # stat name (probes.LAYER_STATS) -> np.ndarray, one value per layer group
+    stats: dict  # stat name -> np.ndarray of shape (L,) or (L, k) (histograms), one row per layer column
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
     time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
 
@@ -49,7 +54,7 @@ class EpochEnd:
 
 @dataclass
 class FindingsUpdated:
-    findings: list  # every current finding (diagnose.Finding), newest last
+    findings: list  # every current finding (frozen, picklable diagnose.Finding values), newest last
     new: list  # the ones that appeared or got worse with this update
 
 

@@ -27,6 +27,7 @@ from vg_studio.train.export import export_user_model
 from vg_studio.train.metrics import test_metrics
 from vg_studio.train.probes import ProbeReader, is_record_step, with_probes
 from vg_studio.train.runstore import History, RunStore
+from vg_studio.train.summary import spec_layer_table, spec_model_summary
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,19 @@ def available_memory_bytes() -> int | None:
 
 
 class Trainer:
-    def __init__(self, spec: ExperimentSpec, run_dir=None, listeners=(), dataset: Dataset | None = None,
-                 diagnoser=None):
+    """Trains one spec into an optional run directory, telling `listeners` what happens.
+
+    A listener is a callable taking one event (vg_studio.train.events). A listener with `attach(emit)` is attached
+    at the start of each run and may publish its own events through `emit` (the diagnosis publishes
+    FindingsUpdated); one with `report_items() -> dict` has that merged into report.json at the end (e.g.
+    {"findings": [...]}). The engine knows nothing of the diagnosis: the caller attaches
+    `vg_studio.diagnose.listener.DiagnosisListener`."""
+
+    def __init__(self, spec: ExperimentSpec, run_dir=None, listeners=(), dataset: Dataset | None = None):
         self.spec = spec.copy().check()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.listeners = list(listeners)
         self.dataset = dataset
-        self.diagnoser = self._given_diagnoser = diagnoser
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -87,6 +94,23 @@ class Trainer:
                 listener(event)
             except Exception:  # a drawing bug must not lose a training run
                 log.exception("listener %r failed on %s", listener, type(event).__name__)
+
+    def _attach_listeners(self) -> None:
+        for listener in self.listeners:
+            attach = getattr(listener, "attach", None)
+            if callable(attach):
+                attach(self.emit)
+
+    def _report_items(self) -> dict:
+        items = {}
+        for listener in self.listeners:
+            report_items = getattr(listener, "report_items", None)
+            if callable(report_items):
+                try:
+                    items.update(report_items())
+                except Exception:  # a listener's bug must not cost the run its report
+                    log.exception("listener %r failed to report", listener)
+        return items
 
     # ---- the run ----------------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -120,13 +144,15 @@ class Trainer:
         groups = layer_groups(train_model, spec)
         probe_x = data.x_train[: spec.monitoring.probe_batch_size]
         history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
-        if self._given_diagnoser is None:  # a fresh engine per run: no findings carried over
-            self.diagnoser = _default_diagnoser(spec, history, data.num_classes)
         steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
         device = describe_device()
+        self._attach_listeners()
+        kinds, units = spec_layer_table(spec, data.num_classes)
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir else None, spec, history.layer_names,
                                     history.activations, spec.training.epochs, steps_per_epoch,
-                                    model.count_params(), device, len(data.x_train)))
+                                    model.count_params(), device, len(data.x_train), data.num_classes,
+                                    spec_model_summary(model, spec, history.layer_names, kinds, units), kinds,
+                                    units))
         callback = _EngineCallback(self, history, store, optimizer, spec.monitoring.record_every)
         callback.reader_args = (train_model, optimizer, groups, probe_x, spec.monitoring.unit_stats, model)
         started = time.perf_counter()
@@ -159,8 +185,7 @@ class Trainer:
                 log.exception("evaluating or exporting the model failed")
                 status = history.status = report["status"] = "failed"
                 message = report["message"] = f"training finished but {type(exc).__name__}: {exc}"
-        if self.diagnoser is not None:
-            report["findings"] = [f.to_dict() for f in self.diagnoser.findings]
+        report.update(self._report_items())
         if store:
             store.write_history(history)
             store.write_report(report)
@@ -212,12 +237,6 @@ def _val_arrays(spec, data: Dataset, aux_outputs: list):
     if data.x_val is None or len(data.x_val) == 0:
         return None
     return data.x_val, _targets(spec, data.y_val, data.num_classes, aux_outputs)
-
-
-def _default_diagnoser(spec: ExperimentSpec, history: History, num_classes: int):
-    from vg_studio.diagnose.engine import Diagnoser
-
-    return Diagnoser(history.layer_names, history.activations, spec, num_classes=num_classes)
 
 
 class _EngineCallback(keras.callbacks.Callback):
@@ -272,11 +291,6 @@ class _EngineCallback(keras.callbacks.Callback):
         record = events.ProbeRecord(self.step, self.epoch, self.last_loss, stats, optimizer_scalars, time_grad)
         self.history.add_record(record.step, record.epoch, record.loss, stats, optimizer_scalars, time_grad)
         self.trainer.emit(record)
-        diagnoser = self.trainer.diagnoser
-        if diagnoser is not None:
-            new = diagnoser.on_record(record)
-            if new:
-                self.trainer.emit(events.FindingsUpdated(list(diagnoser.findings), list(new)))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = _floats(logs)
@@ -288,11 +302,6 @@ class _EngineCallback(keras.callbacks.Callback):
         if self.store:
             self.store.write_history(self.history)
         self.trainer.emit(events.EpochEnd(epoch, logs))
-        diagnoser = self.trainer.diagnoser
-        if diagnoser is not None:
-            new = diagnoser.on_epoch(epoch, logs)
-            if new:
-                self.trainer.emit(events.FindingsUpdated(list(diagnoser.findings), list(new)))
 
 
 def _epoch_complete(cb: _EngineCallback) -> bool:
