@@ -72,7 +72,11 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
         raise UnreadableFile(f"{path}: the {what} is {info.st_size:,} bytes; the limit is {max_bytes:,} "
                              "(VG_STUDIO_LIMITS raises it)")
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: a FIFO swapped in after the check above must not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnreadableFile(f"{path}: not a regular file")
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
@@ -82,9 +86,10 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
 
 
 def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = None,
-               max_int_digits: int | None = None):
+               max_int_digits: int | None = None, nan_as_none: bool = False):
     """json.loads that refuses, with one line, what the standard parser turns into a RecursionError, a
-    multi-thousand-digit integer or NaN/Infinity (not JSON)."""
+    multi-thousand-digit integer or NaN/Infinity (not JSON; `nan_as_none` reads them as null instead, for files
+    older VG Studio versions wrote with Python's json)."""
     from vg_studio.limits import LIMITS
 
     max_depth = LIMITS.json_depth if max_depth is None else max_depth
@@ -105,6 +110,8 @@ def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = 
         return int(digits)
 
     def refuse_constant(name: str):
+        if nan_as_none:
+            return None
         raise UnreadableFile(f"{source}: {name} is not valid JSON")
 
     try:
@@ -131,9 +138,24 @@ def _max_nesting(text: str) -> int:
     return deepest
 
 
-def read_json_file(path: str | os.PathLike, max_bytes: int | None = None, what: str = "JSON file"):
+def read_json_file(path: str | os.PathLike, max_bytes: int | None = None, what: str = "JSON file",
+                   nan_as_none: bool = False):
     """A JSON document from a regular file, within the size and nesting limits (vg_studio.limits)."""
     from vg_studio.limits import LIMITS
 
     data = read_regular_file(path, LIMITS.json_bytes if max_bytes is None else max_bytes, what)
-    return loads_json(data, str(path))
+    return loads_json(data, str(path), nan_as_none=nan_as_none)
+
+
+def strict_json(value):
+    """`value` with every non-finite float replaced by None: what `json.dumps(allow_nan=False)` accepts and every
+    JSON reader can read back."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

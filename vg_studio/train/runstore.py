@@ -1,182 +1,64 @@
-"""The run directory: spec.json, model.keras, history.h5, report.json — every file written atomically.
+"""The run directory: spec.json (or model.json), history.h5 (+ history.log while it runs), report.json, model.keras.
 
-history.h5 is rewritten whole (to a temporary file, then renamed over the old one) at the end of every epoch: a
-run killed at any moment leaves the previous, complete history behind. Probe records are small (records × layers),
-so the rewrite costs milliseconds. Layout (HISTORY_SCHEMA 1):
-
-    /                 attrs: schema, vg_studio_version, layer_names, activations, status, record_every
-    /epochs/epoch     (E,) int32, 0-based
-    /epochs/<metric>  (E,) float64: loss, accuracy, val_loss, val_accuracy, epoch_time
-    /probes/step      (R,) int64, global step of each record
-    /probes/epoch     (R,) int32
-    /probes/loss      (R,) float64, training loss (running epoch mean) at the record
-    /probes/<stat>    (R, L) float64, one column per layer group (probes.LAYER_STATS)
-    /probes/time_grad (R, T) float64, recurrent networks only: mean |dL/dx_t| per input time step
-    /optimizer/<name> (R,) float64, optimizer-reported scalars at each record (e.g. SDAGD's mu)
+Writing (`RunStore`): spec, model summary and report are written atomically; the history is appended — each call
+of `write_history` adds only the records and epochs that are new, as frames at the end of history.log (O(new
+data)), and when the run ends everything is folded into history.h5 and the log removed. A `kill -9` at any moment
+leaves every completed epoch readable; another process may read the run while it is written (`open_run`,
+`RunFollower`). Reading (`open_run`) is strict: a file VG Studio did not write is one `RunStoreError` line naming
+the file and the problem. The layout is docs/file-formats.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from vg_studio import __version__
-from vg_studio.safeio import atomic_path, atomic_write_text
-from vg_studio.spec import ExperimentSpec
-from vg_studio.catalog import LAYER_STATS
+from vg_studio.history import History
+from vg_studio.safeio import UnreadableFile, atomic_write_text, read_json_file, strict_json
+from vg_studio.train.history_file import (HISTORY_SCHEMA, RunStoreError, attrs_frame, epoch_frame,  # noqa: F401
+                                          read_h5, read_history, record_frame, start_frame, write_h5)
+from vg_studio.train.history_log import LogWriter
 
-HISTORY_SCHEMA = 1
+FINISHED = ("completed", "cancelled", "diverged", "failed")
+RUN_FILES = ("spec.json", "model.json", "model.keras", "history.h5", "history.log", "report.json")
 
-
-class RunStoreError(ValueError):
-    """A run directory or one of its files that cannot be read; the message names the file."""
-
-
-@dataclass
-class History:
-    layer_names: list
-    activations: list
-    record_every: int = 1
-    status: str = "running"
-    epochs: dict = field(default_factory=dict)  # metric -> list[float]
-    steps: list = field(default_factory=list)
-    record_epochs: list = field(default_factory=list)
-    record_loss: list = field(default_factory=list)
-    stats: dict = field(default_factory=dict)  # stat -> list[np.ndarray (L,)]
-    optimizer: dict = field(default_factory=dict)  # name -> list[float]
-    time_grad: list = field(default_factory=list)  # recurrent networks: one (T,) array per record
-
-    def add_epoch(self, epoch: int, logs: dict) -> None:
-        self.epochs.setdefault("epoch", []).append(epoch)
-        for key, value in logs.items():
-            # a metric first seen late is padded with NaN so every column has one value per epoch
-            column = self.epochs.setdefault(key, [float("nan")] * (len(self.epochs["epoch"]) - 1))
-            column.append(float(value))
-        for column in self.epochs.values():
-            while len(column) < len(self.epochs["epoch"]):
-                column.append(float("nan"))
-
-    def add_record(self, step: int, epoch: int, loss: float, stats: dict, optimizer: dict,
-                   time_grad: np.ndarray | None = None) -> None:
-        if time_grad is not None:
-            self.time_grad.append(np.asarray(time_grad, dtype=np.float64))
-        self.steps.append(int(step))
-        self.record_epochs.append(int(epoch))
-        self.record_loss.append(float(loss))
-        for name in LAYER_STATS:
-            self.stats.setdefault(name, []).append(np.asarray(stats[name], dtype=np.float64))
-        for name, value in optimizer.items():
-            column = self.optimizer.setdefault(name, [float("nan")] * (len(self.steps) - 1))
-            column.append(float(value))
-        for column in self.optimizer.values():
-            while len(column) < len(self.steps):
-                column.append(float("nan"))
-
-    @property
-    def num_records(self) -> int:
-        return len(self.steps)
-
-    def stat(self, name: str) -> np.ndarray:
-        """(records, layers) array of one probe statistic."""
-        rows = self.stats.get(name, [])
-        return np.vstack(rows) if rows else np.empty((0, len(self.layer_names)))
-
-    # ---- HDF5 -------------------------------------------------------------------------------------------
-    def write(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            strings = h5py.string_dtype()
-            f.attrs["schema"] = HISTORY_SCHEMA
-            f.attrs["vg_studio_version"] = __version__
-            f.attrs["layer_names"] = np.array(self.layer_names, dtype=strings)
-            f.attrs["activations"] = np.array(self.activations, dtype=strings)
-            f.attrs["status"] = self.status
-            f.attrs["record_every"] = self.record_every
-            epochs = f.create_group("epochs")
-            for key, values in self.epochs.items():
-                epochs.create_dataset(key, data=np.asarray(values, dtype=np.int32 if key == "epoch" else
-                                                           np.float64))
-            probes = f.create_group("probes")
-            probes.create_dataset("step", data=np.asarray(self.steps, dtype=np.int64))
-            probes.create_dataset("epoch", data=np.asarray(self.record_epochs, dtype=np.int32))
-            probes.create_dataset("loss", data=np.asarray(self.record_loss, dtype=np.float64))
-            for name in LAYER_STATS:
-                probes.create_dataset(name, data=self.stat(name))
-            if self.time_grad:
-                probes.create_dataset("time_grad", data=np.vstack(self.time_grad))
-            opt = f.create_group("optimizer")
-            for name, values in self.optimizer.items():
-                opt.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> "History":
-        path = Path(path)
-        if not path.is_file():
-            raise RunStoreError(f"{path}: file not found")
-        try:
-            with h5py.File(path, "r") as f:
-                schema = int(f.attrs.get("schema", -1))
-                if schema != HISTORY_SCHEMA:
-                    raise RunStoreError(f"{path}: not a VG Studio history (schema {schema}, expected "
-                                        f"{HISTORY_SCHEMA})")
-                names = [_text(n) for n in f.attrs["layer_names"]]
-                history = cls(names, [_text(a) for a in f.attrs["activations"]],
-                              int(f.attrs.get("record_every", 1)), _text(f.attrs.get("status", "unknown")))
-                for key, ds in f["epochs"].items():
-                    history.epochs[key] = ds[()].tolist()
-                history.steps = f["probes/step"][()].tolist()
-                history.record_epochs = f["probes/epoch"][()].tolist()
-                history.record_loss = f["probes/loss"][()].tolist()
-                for name in LAYER_STATS:
-                    if name in f["probes"]:
-                        history.stats[name] = list(f["probes"][name][()])
-                if "time_grad" in f["probes"]:
-                    history.time_grad = list(f["probes/time_grad"][()])
-                for key, ds in f["optimizer"].items():
-                    history.optimizer[key] = ds[()].tolist()
-                return history
-        except RunStoreError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise RunStoreError(f"{path}: not a readable VG Studio history ({exc})") from None
-
-    def to_csv(self) -> str:
-        """Per-record probe table: step, epoch, loss, then stat[layer] columns."""
-        header = ["step", "epoch", "loss"] + [f"{s}[{n}]" for s in LAYER_STATS for n in self.layer_names] + list(
-            self.optimizer)
-        lines = [",".join(header)]
-        for r in range(self.num_records):
-            row = [str(self.steps[r]), str(self.record_epochs[r]), repr(self.record_loss[r])]
-            row += [repr(float(v)) for s in LAYER_STATS for v in self.stats[s][r]]
-            row += [repr(self.optimizer[k][r]) for k in self.optimizer]
-            lines.append(",".join(row))
-        return "\n".join(lines) + "\n"
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+__all__ = ["History", "RunStore", "RunStoreError", "LoadedRun", "open_run", "load_run", "RunFollower",
+           "HISTORY_SCHEMA", "RUN_FILES"]
 
 
 class RunStore:
     """Writes one run directory."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, overwrite: bool = False):
+        if not str(run_dir).strip():
+            raise RunStoreError("run directory: an empty path (give a folder name)")
         self.dir = Path(run_dir)
+        self.overwrite = overwrite
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunStoreError(f"{self.dir}: cannot create the run directory ({exc.strerror or exc})") from None
         if not os.access(self.dir, os.W_OK):
             raise RunStoreError(f"{self.dir}: the run directory is not writable")
+        self._history: History | None = None
+        self._log: LogWriter | None = None
+        self._records = self._epochs = 0
+        self._attrs_key = None
+        self._compacted = False
 
     @property
     def spec_path(self) -> Path:
         return self.dir / "spec.json"
+
+    @property
+    def model_summary_path(self) -> Path:
+        return self.dir / "model.json"
 
     @property
     def model_path(self) -> Path:
@@ -187,41 +69,404 @@ class RunStore:
         return self.dir / "history.h5"
 
     @property
+    def log_path(self) -> Path:
+        return self.dir / "history.log"
+
+    @property
     def report_path(self) -> Path:
         return self.dir / "report.json"
 
-    def write_spec(self, spec: ExperimentSpec) -> None:
+    def write_spec(self, spec) -> None:
         spec.save(self.spec_path)
 
-    def write_history(self, history: History) -> None:
-        history.write(self.history_path)
+    def write_model_summary(self, summary: dict) -> None:
+        """model.json: what a run of a user's own Keras model has instead of a spec (config, optimizer, layers)."""
+        _write_json(self.model_summary_path, summary)
 
     def write_report(self, report: dict) -> None:
-        atomic_write_text(self.report_path, json.dumps(report, indent=2, default=_jsonable) + "\n")
+        _write_json(self.report_path, report)
+
+    # ---- the history: appended ------------------------------------------------------------------------------
+    def write_history(self, history: History) -> None:
+        """Append what is new in `history` since the last call (the same History object each time); once its
+        status says the run ended, fold the log into history.h5. Raises OSError naming the file (a full disk):
+        what was written before stays readable."""
+        if self._history is None:
+            self._begin(history)
+        elif history is not self._history:
+            raise ValueError("RunStore.write_history: one store writes one History object")
+        if history.num_records < self._records or history.num_epochs < self._epochs:
+            raise ValueError("RunStore.write_history: the history lost records since the last write")
+        if self._compacted:
+            if history.num_records > self._records or history.num_epochs > self._epochs:
+                self._compact(history)  # written again after the end: rare, rewrite whole
+            return
+        frames = self._new_frames(history)
+        new_epochs = history.num_epochs > self._epochs
+        self._log.append(frames)
+        self._records, self._epochs = history.num_records, history.num_epochs
+        if new_epochs:
+            self._log.sync()  # a completed epoch survives a power cut too, not only a killed process
+        if history.status in FINISHED:
+            self._compact(history)
+
+    def _begin(self, history: History) -> None:
+        self._history = history
+        for stale in (self.log_path,):  # a previous run's journal in this directory
+            try:
+                stale.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise RunStoreError(f"{stale}: cannot remove ({exc.strerror or exc})") from None
+        log_id = secrets.token_bytes(16)
+        self._log = LogWriter(self.log_path, log_id)
+        self._log.append([start_frame(history)])
+        # history.h5 exists from the start (readable with h5py alone; status "running", records in the log)
+        write_h5(History(history.layer_names, history.activations, history.record_every, "running",
+                         attrs=history.attrs), self.history_path, log_id, 0)
+
+    def _new_frames(self, history: History) -> list[bytes]:
+        frames = []
+        key = _attrs_key(history.attrs)
+        if key != self._attrs_key:
+            frames.append(attrs_frame(history.attrs))
+            self._attrs_key = key
+        epochs = history.epochs.get("epoch", [])
+        e = self._epochs
+        for r in range(self._records, history.num_records):
+            while e < history.num_epochs and epochs[e] < history.record_epochs[r]:
+                frames.append(epoch_frame(history, e))
+                e += 1
+            frames.append(record_frame(history, r))
+        frames.extend(epoch_frame(history, i) for i in range(e, history.num_epochs))
+        return frames
+
+    def _compact(self, history: History) -> None:
+        """history.h5 gets everything (written whole, atomically); then the log goes. Until the h5 is in place
+        the log holds every record, so a failure here (a full disk) loses nothing."""
+        write_h5(history, self.history_path, self._log.log_id, self._log.size)
+        self._log.close()
+        try:
+            self.log_path.unlink()
+        except OSError:
+            pass
+        self._records, self._epochs, self._compacted = history.num_records, history.num_epochs, True
 
 
-def _jsonable(value):
+def _attrs_key(attrs: dict) -> str:
+    return json.dumps({k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in attrs.items()},
+                      sort_keys=True, default=str)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    text = json.dumps(strict_json(_plain(value)), indent=2, allow_nan=False, ensure_ascii=False)
+    atomic_write_text(path, text + "\n")
+
+
+def _plain(value):
+    """numpy values and objects with to_dict() as plain JSON data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return _plain(value.to_dict())
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[ExperimentSpec, History, dict]:
-    """Read a run directory written by `vg-studio train` or the GUI (no code from it is executed)."""
+# ---- reading -----------------------------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    dir: Path
+    spec: object | None  # ExperimentSpec for a spec run
+    model_summary: dict | None  # model.json for a run of a user's own model
+    history: History
+    report: dict  # {} while the run is being written (or if it was killed before it ended)
+    notes: list = field(default_factory=list)  # what a reader should know, e.g. an interrupted last write
+
+    @property
+    def status(self) -> str:
+        return self.report.get("status") or ("running" if self.history.status == "running" else
+                                             self.history.status)
+
+
+def open_run(run_dir: str | os.PathLike) -> LoadedRun:
+    """Read a run directory — written by `vg-studio train`, the app, a user's script with the monitor, a
+    reproduction cell, or still being written by one of them. No code from it is executed; every file is
+    checked (regular file, size, structure, types); any problem is one RunStoreError naming the file."""
+    from vg_studio.limits import LIMITS
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunStoreError(f"{run_dir}: not a directory")
-    spec = ExperimentSpec.load(run_dir / "spec.json")
-    history = History.read(run_dir / "history.h5")
-    report_path = run_dir / "report.json"
-    report = {}
-    if report_path.is_file():
+        raise RunStoreError(f"{run_dir}: {'not a directory' if run_dir.exists() else 'no such run directory'}")
+    if not (run_dir / "history.h5").exists() and not (run_dir / "history.log").exists():
+        report = _quiet(read_report, run_dir / "report.json")
+        if report and report.get("status") in FINISHED:
+            raise RunStoreError(f"{run_dir}: the run ended before training started ({report['status']}: "
+                                f"{report.get('message', 'no message')})")
+        raise RunStoreError(f"{run_dir}: not a run directory (no history.h5)")
+    spec = read_spec(run_dir / "spec.json") if (run_dir / "spec.json").exists() else None
+    summary = read_model_summary(run_dir / "model.json") if (run_dir / "model.json").exists() else None
+    history, notes = read_history(run_dir / "history.h5", LIMITS.history_bytes, LIMITS.history_layers)
+    report = read_report(run_dir / "report.json") if (run_dir / "report.json").exists() else {}
+    return LoadedRun(run_dir, spec, summary, history, report, notes)
+
+
+def _quiet(read, path: Path):
+    try:
+        return read(path) if path.exists() else None
+    except RunStoreError:
+        return None
+
+
+def load_run(run_dir: str | os.PathLike):
+    """(spec, history, report) of a spec run — the older form of `open_run`."""
+    run = open_run(run_dir)
+    if run.spec is None:
+        raise RunStoreError(f"{Path(run_dir) / 'spec.json'}: file not found (a run of a user's own model has "
+                            "model.json instead; open it with open_run)")
+    return run.spec, run.history, run.report
+
+
+def read_spec(path: Path):
+    from vg_studio.spec import ExperimentSpec, SpecError
+
+    data = _json_object(path, "spec")
+    try:
+        return ExperimentSpec.from_dict(data)
+    except SpecError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else "not a valid spec"
+        raise RunStoreError(text if str(path) in text else f"{path}: {text}") from None
+    except Exception as exc:  # noqa: BLE001 - a file we did not write must never become a traceback
+        raise RunStoreError(f"{path}: not a valid spec ({type(exc).__name__})") from None
+
+
+def read_model_summary(path: Path) -> dict:
+    data = _json_object(path, "model summary")
+    layers = data.get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+        raise RunStoreError(f"{path}: 'layers' must be a list of objects")
+    return data
+
+
+def _json_object(path: Path, what: str, nan_as_none: bool = False) -> dict:
+    try:
+        data = read_json_file(path, what=what, nan_as_none=nan_as_none)
+    except UnreadableFile as exc:
+        raise RunStoreError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise RunStoreError(f"{path}: must be a JSON object, got {_json_kind(data)}")
+    return data
+
+
+def _json_kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+            type(None): "null"}.get(type(value), "a number")
+
+
+# report.json: the keys VG Studio reads, with their types; other keys (a listener's report items) are kept.
+_NUMBER = (int, float)
+REPORT_SCHEMA = {
+    "status": str, "message": str, "name": str, "device": str,
+    "wall_time_s": _NUMBER, "epochs_completed": int, "steps": int, "param_count": int,
+    "versions": dict, "dataset": dict, "test_metrics": dict, "findings": list,
+}
+TEST_METRICS = ("accuracy", "recall_macro", "f1_macro", "misclassification_rate", "images_per_second",
+                "test_examples")
+FINDING_SCHEMA = {"kind": str, "severity": str, "step": int, "epoch": int, "layers": list, "evidence": dict,
+                  "message": str, "fixes": list}
+
+
+def read_report(path: Path) -> dict:
+    report = _json_object(path, "report", nan_as_none=True)
+    if "status" not in report:
+        raise RunStoreError(f"{path}: no 'status' (not a VG Studio report)")
+    _check_fields(path, report, REPORT_SCHEMA, "")
+    if not report["status"]:
+        raise RunStoreError(f"{path}: status: empty")
+    for key in ("epochs_completed", "steps", "param_count"):
+        if isinstance(report.get(key), int) and report[key] < 0:
+            raise RunStoreError(f"{path}: {key}: must be >= 0, got {report[key]}")
+    metrics = report.get("test_metrics", {})
+    for key in TEST_METRICS:
+        value = metrics.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
+            raise RunStoreError(f"{path}: test_metrics.{key}: must be a number, got {_json_kind(value)}")
+    matrix = metrics.get("confusion_matrix")
+    if matrix is not None and not (isinstance(matrix, list) and all(
+            isinstance(row, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+            for row in matrix)):
+        raise RunStoreError(f"{path}: test_metrics.confusion_matrix: must be a list of lists of counts")
+    for i, finding in enumerate(report.get("findings", [])):
+        if not isinstance(finding, dict):
+            raise RunStoreError(f"{path}: findings[{i}]: must be an object, got {_json_kind(finding)}")
+        for key in ("kind", "severity"):
+            if key not in finding:
+                raise RunStoreError(f"{path}: findings[{i}]: no {key!r}")
+        _check_fields(path, finding, FINDING_SCHEMA, f"findings[{i}].")
+        if not all(isinstance(layer, str) for layer in finding.get("layers", [])):
+            raise RunStoreError(f"{path}: findings[{i}].layers: must be a list of layer names")
+    return report
+
+
+def _check_fields(path: Path, data: dict, schema: dict, prefix: str) -> None:
+    for key, kind in schema.items():
+        if key not in data or (data[key] is None and kind is _NUMBER):
+            continue
+        value = data[key]
+        wrong = isinstance(value, bool) or not isinstance(value, kind)
+        if wrong:
+            expected = {str: "text", int: "an integer", dict: "an object", list: "a list"}.get(kind, "a number")
+            raise RunStoreError(f"{path}: {prefix}{key}: must be {expected}, got {_json_kind(value)}")
+
+
+# ---- following a run that another process writes -------------------------------------------------------------
+class RunFollower:
+    """Turns what was appended to a run directory since the last `poll()` into the events the trainer emits:
+    RunStarted once, then ProbeRecord and EpochEnd in order, and RunFinished when report.json says the run
+    ended. Works for a run written by any process (`vg-studio train`, a user's script with the monitor, a
+    reproduction cell) and for a finished run (everything at the first poll). Qt-free; poll it from a timer."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.dir = Path(run_dir)
+        self.history: History | None = None
+        self.finished = False
+        self._reader = None
+        self._h5_signature = None
+        self._log_position = (b"", 0)
+        self._started = False
+        self._records = self._epochs = 0
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def poll(self) -> list:
+        """New events since the last poll. Raises RunStoreError (one line) if a file is not a usable run file."""
+        from vg_studio.train import events
+
+        if self.finished:
+            return []
+        report = read_report(self.dir / "report.json") if (self.dir / "report.json").is_file() else None
+        self._refresh()  # after the report: everything the report follows is already in the files
+        out = []
+        if self.history is None:
+            if report is not None and report.get("status") in FINISHED:  # ended before its first record
+                self.finished = True
+                out.append(events.RunFinished(report["status"], report.get("message", ""), report, str(self.dir)))
+            return out
+        if not self._started:
+            out.append(self._run_started(report))
+            self._started = True
+        out.extend(self._new_events())
+        if report is not None and report.get("status") in FINISHED:
+            self.finished = True
+            self.history.status = report["status"]
+            out.append(events.RunFinished(report["status"], report.get("message", ""), report, str(self.dir)))
+            self.close()
+        return out
+
+    def _refresh(self) -> None:
+        from vg_studio.limits import LIMITS
+        from vg_studio.train.history_file import LogReplay
+        from vg_studio.train.history_log import LogError, LogReader
+
+        h5, log = self.dir / "history.h5", self.dir / "history.log"
         try:
-            report = json.loads(report_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RunStoreError(f"{report_path}: not readable JSON ({exc})") from None
-    return spec, history, report
+            if self._reader is None:
+                reader = None
+                try:
+                    reader = LogReader(log, LIMITS.history_bytes)  # before the h5: see read_history
+                except FileNotFoundError:
+                    pass
+                log_id, log_bytes = self._read_h5_if_changed(h5)
+                if reader is not None:
+                    if not reader.header() or (self.history is not None and reader.log_id != log_id):
+                        reader.close()  # not written yet, or the h5 we hold is not its run's: next poll
+                        return
+                    reader.skip_to(log_bytes if self.history is not None else 0)
+                    self._reader = reader
+            if self._reader is not None:
+                replay = LogReplay(self.history, str(log))
+                for meta, arrays in self._reader.frames():
+                    replay.apply(meta, arrays)
+                self.history = replay.history
+        except LogError as exc:
+            raise RunStoreError(str(exc)) from None
+        except OSError as exc:
+            raise RunStoreError(f"{self.dir}: cannot read ({exc.strerror or exc})") from None
+
+    def _read_h5_if_changed(self, h5: Path) -> tuple[bytes, int]:
+        from vg_studio.limits import LIMITS
+
+        try:
+            info = os.stat(h5)
+        except FileNotFoundError:
+            return b"", 0
+        signature = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if signature == self._h5_signature:
+            return self._log_position
+        history, log_id, log_bytes = read_h5(h5, LIMITS.history_bytes, LIMITS.history_layers)
+        self._h5_signature, self._log_position = signature, (log_id, log_bytes)
+        if self.history is None or history.num_records >= self.history.num_records:
+            self.history = history  # append-only: a newer h5 holds at least what we had
+        return log_id, log_bytes
+
+    def _run_started(self, report: dict | None):
+        from vg_studio.train import events
+
+        spec = read_spec(self.dir / "spec.json") if (self.dir / "spec.json").is_file() else None
+        summary = (read_model_summary(self.dir / "model.json") if (self.dir / "model.json").is_file()
+                   else None)
+        h, attrs = self.history, self.history.attrs
+        known = {"run_dir": str(self.dir), "spec": spec, "model_summary": summary, "layer_names": h.layer_names,
+                 "activations": h.activations, "epochs": spec.training.epochs if spec is not None else 0,
+                 "steps_per_epoch": 0, "param_count": 0, "device": "", "sample_count": 0, "num_classes": 0,
+                 "layer_kinds": h.layer_kinds, "layer_units": h.layer_units}
+        for key in ("epochs", "steps_per_epoch", "param_count", "device", "sample_count", "num_classes"):
+            if key in attrs:
+                known[key] = attrs[key]
+        return _event(events.RunStarted, known)
+
+    def _new_events(self) -> list:
+        from vg_studio.train import events
+
+        h, out = self.history, []
+        epochs = h.epochs.get("epoch", [])
+        stats = h.stats
+        while self._records < h.num_records:
+            r = self._records
+            while self._epochs < h.num_epochs and epochs[self._epochs] < h.record_epochs[r]:
+                out.append(self._epoch_end(self._epochs))
+                self._epochs += 1
+            out.append(_event(events.ProbeRecord, {
+                "step": h.steps[r], "epoch": h.record_epochs[r], "loss": h.record_loss[r],
+                "stats": {name: column[r] for name, column in stats.items()},
+                "optimizer": {k: v[r] for k, v in h.optimizer.items()},
+                "time_grad": h.time_grad[r] if r < len(h.time_grad) else None,
+                "metrics": {k: v[r] for k, v in h.record_metrics.items()}}))
+            self._records += 1
+        while self._epochs < h.num_epochs:
+            out.append(self._epoch_end(self._epochs))
+            self._epochs += 1
+        return out
+
+    def _epoch_end(self, i: int):
+        from vg_studio.train import events
+
+        h = self.history
+        return events.EpochEnd(h.epochs["epoch"][i], {k: v[i] for k, v in h.epochs.items() if k != "epoch"})
+
+
+def _event(cls, values: dict):
+    """An event with the fields its class has (the event classes grow; a follower fills what it knows)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})

@@ -1,0 +1,471 @@
+"""The run directory's storage: appends cost O(new data), a kill at any moment keeps every completed epoch, a
+reader sees a consistent prefix while another process writes, and every file is read strictly.
+
+Values are checked against what the test put in (a deterministic function of step and layer), never against the
+store's own output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from vg_studio.history import History
+from vg_studio.train.history_log import FRAME_HEAD, HEADER_SIZE
+from vg_studio.train.runstore import RunFollower, RunStore, RunStoreError, open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+EDGES = np.linspace(-12, 2, 29)
+
+
+def grad(step: int, layers: int) -> np.ndarray:
+    """The value a record at `step` carries: known in advance, so a reader can check every number it gets."""
+    return (step + 1) * 10.0 ** -np.arange(layers, dtype=np.float64)
+
+
+def hist(step: int, layers: int) -> np.ndarray:
+    rows = np.zeros((layers, 28), dtype=np.float32)
+    rows[np.arange(layers), (step + np.arange(layers)) % 28] = 1.0
+    return rows
+
+
+def new_history(layers: int = 3) -> History:
+    names = [f"hidden_{i + 1}" for i in range(layers - 1)] + ["output"]
+    h = History(names, ["sigmoid"] * (layers - 1) + ["softmax"], 1, layer_kinds=["dense"] * layers,
+                layer_units=[8] * (layers - 1) + [10])
+    h.attrs.update(hist_edges=EDGES, epochs=3, steps_per_epoch=4)
+    return h
+
+
+def add(h: History, step: int, epoch: int) -> None:
+    layers = len(h.layer_names)
+    h.add_record(step, epoch, 1.0 / step, {"grad_mean_abs": grad(step, layers), "grad_log10_hist": hist(step, layers)},
+                 {"sdagd_mu": step / 100}, metrics={"accuracy": step / 1000})
+
+
+def write_run(run_dir: Path, epochs: int = 3, steps: int = 4, finish: bool = True, layers: int = 3) -> History:
+    store, h = RunStore(run_dir), new_history(layers)
+    for e in range(epochs):
+        for s in range(steps):
+            add(h, e * steps + s + 1, e)
+            store.write_history(h)
+        h.add_epoch(e, {"loss": 1.0 / (e + 1), "accuracy": 0.5 + e / 10, "val_loss": 2.0 / (e + 1),
+                        "val_accuracy": 0.4 + e / 10})
+        store.write_history(h)
+    if finish:
+        h.status = "completed"
+        store.write_history(h)
+        store.write_report({"name": "t", "status": "completed", "message": "done", "epochs_completed": epochs})
+    return h
+
+
+def check_prefix(h: History, layers: int = 3) -> None:
+    """What a reader got is a consistent prefix of what write_run writes: records 1..n in order, every value the
+    one written, and the completed epochs 0..k-1 each after all of its records."""
+    n = h.num_records
+    assert h.steps == list(range(1, n + 1))
+    g = h.stat("grad_mean_abs")
+    assert g.shape == (n, layers)
+    for r, step in enumerate(h.steps):
+        np.testing.assert_array_equal(g[r], grad(step, layers))
+        np.testing.assert_array_equal(h.stat("grad_log10_hist")[r], hist(step, layers))
+        assert h.optimizer["sdagd_mu"][r] == step / 100 and h.record_metrics["accuracy"][r] == step / 1000
+    epochs = h.epochs.get("epoch", [])
+    assert epochs == list(range(len(epochs)))
+    assert all(h.record_epochs.count(e) == 4 for e in epochs)  # an epoch is complete with its records
+    assert h.epochs.get("val_accuracy", []) == pytest.approx([0.4 + e / 10 for e in epochs])
+
+
+# ---- round trip -------------------------------------------------------------------------------------------
+def test_a_run_reads_back_while_running_and_after_it_ended(tmp_path):
+    run = tmp_path / "run ü"
+    h = write_run(run, finish=False)
+    loaded = open_run(run)  # mid-run: history.h5 (header) + history.log (the records)
+    assert loaded.status == "running" and (run / "history.log").exists()
+    check_prefix(loaded.history)
+    assert loaded.history.num_records == 12 and loaded.history.num_epochs == 3
+    with h5py.File(run / "history.h5") as f:  # h5py alone: a valid file that says where the records are
+        assert f.attrs["status"] == "running" and f["probes/step"].shape == (0,)
+    h.status = "completed"
+    RunStore  # the same store finishes the run in write_run(finish=True); here: a fresh directory
+    run2 = tmp_path / "run2"
+    write_run(run2)
+    assert sorted(p.name for p in run2.iterdir()) == ["history.h5", "report.json"]  # the log was folded in
+    done = open_run(run2)
+    check_prefix(done.history)
+    assert done.status == "completed" and done.history.num_records == 12
+    assert done.history.layer_kinds == ["dense"] * 3 and done.history.layer_units == [8, 8, 10]
+    np.testing.assert_array_equal(done.history.attrs["hist_edges"], EDGES)
+    with h5py.File(run2 / "history.h5") as f:  # and with h5py alone, the documented layout
+        assert f["probes/grad_log10_hist"].shape == (12, 3, 28) and list(f["epochs/val_loss"][()]) == \
+            pytest.approx([2.0, 1.0, 2 / 3])
+        assert [n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]] == \
+            ["hidden_1", "hidden_2", "output"]
+
+
+def test_stat_views_cost_nothing_and_cannot_change_the_history():
+    h = new_history()
+    for step in range(1, 40):
+        add(h, step, 0)
+    a, b = h.stat("grad_mean_abs"), h.stat("grad_mean_abs")
+    assert np.shares_memory(a, b) and a.shape == (39, 3)  # a view of one buffer, not a copy per call
+    with pytest.raises(ValueError):
+        a[0, 0] = 5.0
+
+
+def test_statistics_appearing_late_or_missing_read_nan():
+    h = History(["a", "b"], ["relu", "relu"])
+    h.add_record(1, 0, 1.0, {"x": np.ones(2)}, {})
+    h.add_record(2, 0, 1.0, {"y": np.full((2, 3), 0.5)}, {"lr": 0.1})
+    assert np.isnan(h.stat("x")[1]).all() and np.isnan(h.stat("y")[0]).all() and h.stat("y").shape == (2, 2, 3)
+    assert np.isnan(h.optimizer["lr"][0]) and h.optimizer["lr"][1] == 0.1
+    for bad in ({"x": np.ones(3)}, {"x": np.ones((2, 3))}, {"step": np.ones(2)}, {"x": np.array(["a", "b"])}):
+        with pytest.raises(ValueError):
+            h.add_record(3, 0, 1.0, bad, {})
+    assert h.num_records == 2  # a refused record changes nothing
+
+
+def test_csv_has_the_epoch_metrics_and_every_layer():
+    h = new_history()
+    for step in range(1, 5):
+        add(h, step, 0)
+    h.add_epoch(0, {"loss": 0.9, "accuracy": 0.61, "val_loss": 1.2, "val_accuracy": 0.55})
+    h.layer_names[0] = "=cmd|' /C calc'!A0"  # a layer name is the user's text, not a spreadsheet formula
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(h.to_csv())))
+    epoch_rows = [r for r in rows if r["row"] == "epoch"]
+    assert len(epoch_rows) == 1 and float(epoch_rows[0]["val_accuracy"]) == 0.55
+    assert float(epoch_rows[0]["accuracy"]) == 0.61 and float(epoch_rows[0]["val_loss"]) == 1.2
+    records = [r for r in rows if r["row"] == "record"]
+    assert [int(r["step"]) for r in records] == [1, 2, 3, 4]
+    assert float(records[2]["grad_mean_abs[output]"]) == grad(3, 3)[2]
+    assert not any(name.startswith("=") for name in rows[0])
+
+
+# ---- cost of an append ---------------------------------------------------------------------------------------
+def _bytes_per_append(records: int, layers: int) -> tuple[int, int]:
+    """(bytes the last append wrote to the log, bytes written to history.h5 during the run)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        store, h = RunStore(run), new_history(layers)
+        add(h, 1, 0)
+        store.write_history(h)
+        h5_before = os.stat(run / "history.h5")
+        for step in range(2, records + 1):
+            add(h, step, 0)
+            store.write_history(h)
+        before = os.path.getsize(run / "history.log")
+        add(h, records + 1, 0)
+        store.write_history(h)
+        h5_after = os.stat(run / "history.h5")
+        assert (h5_after.st_ino, h5_after.st_mtime_ns) == (h5_before.st_ino, h5_before.st_mtime_ns)
+        return os.path.getsize(run / "history.log") - before, h5_after.st_size
+
+
+def test_an_append_writes_only_the_new_record_however_long_the_run():
+    small, _ = _bytes_per_append(records=10, layers=20)
+    long, _ = _bytes_per_append(records=2000, layers=20)
+    assert abs(long - small) <= 8  # flat in the number of records (the step's digits aside): nothing rewritten
+    wide, _ = _bytes_per_append(records=10, layers=200)
+    # linear in the layers: (8 + 28 * 4) bytes per layer of grad_mean_abs + its histogram, plus a fixed frame
+    assert abs((wide - small) - 180 * (8 + 28 * 4)) <= 8
+
+
+# ---- kill -9 -------------------------------------------------------------------------------------------------
+WRITER = """
+import sys, time, numpy as np
+sys.path.insert(0, {root!r})
+from tests.test_runstore import new_history, add
+from vg_studio.train.runstore import RunStore
+store, h = RunStore(sys.argv[1]), new_history()
+epochs, pause = int(sys.argv[2]), float(sys.argv[3])
+step = 0
+for e in range(epochs):
+    for s in range(4):
+        step += 1
+        add(h, step, e)
+        store.write_history(h)
+        time.sleep(pause)  # a run that grows while it is read, not one that is over at once
+    h.add_epoch(e, {{"loss": 1.0 / (e + 1), "accuracy": 0.5 + e / 10, "val_loss": 2.0 / (e + 1),
+                    "val_accuracy": 0.4 + e / 10}})
+    store.write_history(h)
+    print(e, flush=True)
+h.status = "completed"
+store.write_history(h)
+store.write_report({{"status": "completed", "message": "done"}})
+"""
+
+
+def _start_writer(run: Path, epochs: int = 10**6, pause: float = 0.002) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT)), str(run), str(epochs), str(pause)],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_kill_9_at_random_moments_keeps_every_completed_epoch(tmp_path):
+    rng = np.random.default_rng(0)
+    for trial in range(3):
+        run = tmp_path / f"run{trial}"
+        proc = _start_writer(run)
+        first = proc.stdout.readline()  # the writer is past its start-up
+        assert first.strip() == "0"
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        proc.send_signal(signal.SIGKILL)
+        reported = [first] + proc.stdout.read().split()
+        proc.wait()
+        loaded = open_run(run)
+        check_prefix(loaded.history)
+        assert loaded.history.num_epochs >= len(reported)  # every epoch the writer said was done is there
+
+
+def test_a_torn_last_write_is_ignored_byte_by_byte(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, epochs=1, steps=2, finish=False)
+    log = (run / "history.log").read_bytes()
+    ends, offset = [], HEADER_SIZE
+    while offset < len(log):
+        length, _ = FRAME_HEAD.unpack_from(log, offset)
+        offset += FRAME_HEAD.size + length
+        ends.append(offset)
+    last_start = ends[-2]
+    for cut in range(last_start, len(log), 7):  # every 7th byte of the last frame (the epoch)
+        (run / "history.log").write_bytes(log[:cut])
+        loaded = open_run(run)
+        assert loaded.history.num_records == 2 and loaded.history.num_epochs == 0
+        assert cut == last_start or loaded.notes  # the reader says a write was cut off
+    flipped = bytearray(log)
+    flipped[-3] ^= 0xFF  # a damaged last frame: its checksum fails, the prefix before it stands
+    (run / "history.log").write_bytes(bytes(flipped))
+    assert open_run(run).history.num_epochs == 0
+
+
+# ---- a reader while another process writes -------------------------------------------------------------------
+def test_readers_see_a_consistent_prefix_while_another_process_writes(tmp_path):
+    run = tmp_path / "run"
+    proc = _start_writer(run, epochs=12, pause=0.02)
+    try:
+        follower = RunFollower(run)
+        followed = History(["hidden_1", "hidden_2", "output"], ["sigmoid", "sigmoid", "softmax"])
+        deadline, reads, sizes = time.time() + 60, 0, set()
+        while not follower.finished and time.time() < deadline:
+            for event in follower.poll():  # the app's live view, rebuilt from the events alone
+                kind = type(event).__name__
+                if kind == "ProbeRecord":
+                    followed.add_record(event.step, event.epoch, event.loss, event.stats, event.optimizer,
+                                        metrics=getattr(event, "metrics", None) or {"accuracy": event.step / 1000})
+                elif kind == "EpochEnd":
+                    followed.add_epoch(event.epoch, event.logs)
+            check_prefix(followed)
+            if (run / "history.h5").exists():
+                history = open_run(run).history  # a full read at a random moment: a prefix too
+                check_prefix(history)
+                reads, sizes = reads + 1, sizes | {history.num_records}
+        assert follower.finished and followed.num_records == 48 and followed.num_epochs == 12
+        assert reads >= 10 and len(sizes) >= 5  # the reads did happen while the run grew
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_follower_sees_the_end_of_a_run_and_a_finished_run_at_once(tmp_path):
+    run = tmp_path / "run"
+    follower = RunFollower(run)
+    assert follower.poll() == []  # nothing there yet
+    store, h = RunStore(run), new_history()
+    add(h, 1, 0)
+    store.write_history(h)
+    kinds = [type(e).__name__ for e in follower.poll()]
+    assert kinds == ["RunStarted", "ProbeRecord"]
+    for step in range(2, 5):
+        add(h, step, 0)
+    h.add_epoch(0, {"loss": 1.0})
+    h.status = "completed"
+    store.write_history(h)  # folds the log into history.h5 and removes it
+    store.write_report({"status": "completed", "message": "ok"})
+    kinds = [type(e).__name__ for e in follower.poll()]
+    assert kinds == ["ProbeRecord"] * 3 + ["EpochEnd", "RunFinished"] and follower.poll() == []
+    events = RunFollower(run).poll()
+    started = events[0]
+    assert type(started).__name__ == "RunStarted" and started.layer_names == h.layer_names
+    assert started.steps_per_epoch == 4 and started.layer_units == [8, 8, 10]
+    assert [type(e).__name__ for e in events[1:]] == ["ProbeRecord"] * 4 + ["EpochEnd", "RunFinished"]
+    np.testing.assert_array_equal(events[3].stats["grad_mean_abs"], grad(3, 3))
+
+
+# ---- strict reading of files VG Studio did not write -------------------------------------------------------------
+def _report_case(case: str):
+    return {"a list": [1, 2], "no status": {"message": "x"}, "deeply nested": json.loads("[" * 900 + "]" * 900),
+            "status a number": {"status": 3}, "findings not a list": {"status": "completed", "findings": {}},
+            "finding not an object": {"status": "completed", "findings": [3]},
+            "finding without kind": {"status": "completed", "findings": [{"severity": "warning"}]},
+            "negative epochs": {"status": "completed", "epochs_completed": -1},
+            "metric text": {"status": "completed", "test_metrics": {"accuracy": "high"}},
+            "layers not names": {"status": "completed", "findings": [{"kind": "k", "severity": "s", "layers": [1]}]},
+            }[case]
+
+
+REPORT_CASES = ["a list", "no status", "deeply nested", "status a number", "findings not a list",
+                "finding not an object", "finding without kind", "negative epochs", "metric text", "layers not names"]
+
+
+@pytest.mark.parametrize("case", REPORT_CASES + ["100k deep", "huge integer", "binary"])
+def test_a_bad_report_is_one_line_naming_it(case, tmp_path):
+    run = tmp_path / "run"
+    write_run(run)
+    text = {"100k deep": "[" * 100_000, "huge integer": '{"status": "completed", "steps": 1' + "0" * 5000 + "}",
+            "binary": "\udcff"}.get(case)
+    path = run / "report.json"
+    if text is None:
+        path.write_text(json.dumps(_report_case(case)))
+    else:
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(RunStoreError) as info:
+        open_run(run)
+    assert "report.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_report_from_python_json_with_nan_reads_as_null(tmp_path):
+    run = tmp_path / "run"
+    write_run(run)
+    (run / "report.json").write_text('{"status": "completed", "wall_time_s": NaN}')
+    assert open_run(run).report["wall_time_s"] is None
+
+
+def _h5_case(path: Path, case: str) -> None:
+    with h5py.File(path, "a") as f:
+        if case == "lengths disagree":
+            del f["probes/loss"]
+            f["probes/loss"] = np.zeros(5)
+        elif case == "text in a column":
+            del f["epochs/loss"]
+            f["epochs/loss"] = np.array([b"a", b"b", b"c"])
+        elif case == "absurd shape":
+            f["probes"].create_dataset("huge", shape=(10**12, 3), dtype="f8", chunks=(1, 3))
+        elif case == "wrong stat shape":
+            f["probes/extra"] = np.zeros((12, 2))
+        elif case == "external link":
+            f["probes/evil"] = h5py.ExternalLink("/etc/passwd", "/x")
+        elif case == "soft link":
+            f["optimizer/loop"] = h5py.SoftLink("/probes/step")
+        elif case == "names not text":
+            f.attrs["layer_names"] = np.arange(3)
+        elif case == "activations disagree":
+            f.attrs["activations"] = np.array(["relu"], dtype=h5py.string_dtype())
+        elif case == "record_every text":
+            f.attrs["record_every"] = "often"
+        elif case == "epochs a dataset":
+            del f["epochs"]
+            f["epochs"] = np.zeros(3)
+        elif case == "4-d array":
+            f["probes/deep"] = np.zeros((12, 3, 1, 1))
+        elif case == "step as float":
+            del f["probes/step"]
+            f["probes/step"] = np.arange(12, dtype=np.float64)
+        elif case == "compound":
+            f["optimizer/c"] = np.zeros(12, dtype=[("a", "f8"), ("b", "i4")])
+        elif case == "external storage":
+            (path.parent / "raw.bin").write_bytes(b"\0" * 96)
+            f["optimizer"].create_dataset("ext", shape=(12,), dtype="f8", external=[(str(path.parent / "raw.bin"),
+                                                                                      0, 96)])
+        elif case == "no schema":
+            del f.attrs["schema"]
+        elif case == "future schema":
+            f.attrs["schema"] = 99
+        elif case == "layer_units wrong length":
+            f.attrs["layer_units"] = np.arange(7)
+
+
+H5_CASES = ["lengths disagree", "text in a column", "absurd shape", "wrong stat shape", "external link", "soft link",
+            "names not text", "activations disagree", "record_every text", "epochs a dataset", "4-d array",
+            "step as float", "compound", "external storage", "no schema", "future schema",
+            "layer_units wrong length"]
+
+
+@pytest.mark.parametrize("case", H5_CASES)
+def test_a_bad_history_h5_is_one_line_naming_it(case, tmp_path):
+    run = tmp_path / "run"
+    write_run(run)
+    _h5_case(run / "history.h5", case)
+    started = time.perf_counter()
+    with pytest.raises(RunStoreError) as info:
+        open_run(run)
+    assert "history.h5" in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert time.perf_counter() - started < 5  # refused from the declared shapes, nothing allocated
+
+
+def _log_case(run: Path, case: str) -> None:
+    log = run / "history.log"
+    data = log.read_bytes()
+    from vg_studio.train.history_log import encode_frame
+
+    if case == "not a log":
+        log.write_bytes(b"PK\x03\x04 something else entirely")
+    elif case == "another run's log":
+        log.write_bytes(data[:8] + b"\x01" * 16 + data[24:])
+    elif case == "array larger than its frame":  # declares 800 MB, holds 8 bytes: refused, nothing allocated
+        import zlib
+
+        text = json.dumps({"t": "epoch", "epoch": 1, "keys": ["loss"], "arrays": [["values", "<f8", [10**8]]]})
+        payload = len(text).to_bytes(4, "little") + text.encode() + bytes(8)
+        log.write_bytes(data + FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+    elif case == "nested meta":
+        import zlib
+
+        text = ("[" * 5000 + "]" * 5000).encode()
+        payload = len(text).to_bytes(4, "little") + text
+        log.write_bytes(data + FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+    elif case == "record of the wrong width":
+        frame = encode_frame({"t": "record", "step": 99, "epoch": 3, "optimizer": [], "metrics": []},
+                             {"s/grad_mean_abs": np.zeros(7), "scalars": np.zeros(1)})
+        log.write_bytes(data + frame)
+    elif case == "unknown frame":
+        log.write_bytes(data + encode_frame({"t": "exec", "code": "print(1)"}))
+
+
+@pytest.mark.parametrize("case", ["not a log", "another run's log", "array larger than its frame", "nested meta",
+                                  "record of the wrong width", "unknown frame"])
+def test_a_bad_history_log_is_one_line_naming_it(case, tmp_path):
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    _log_case(run, case)
+    with pytest.raises(RunStoreError) as info:
+        open_run(run)
+    assert "history.log" in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("name", ["history.h5", "report.json", "spec.json", "history.log"])
+def test_a_fifo_in_a_run_directory_is_refused_without_blocking(name, tmp_path):
+    run = tmp_path / "run"
+    write_run(run, finish=name != "history.log")
+    (run / name).unlink(missing_ok=True)
+    os.mkfifo(run / name)
+    started = time.perf_counter()
+    with pytest.raises(RunStoreError, match="not a regular file"):
+        open_run(run)
+    assert time.perf_counter() - started < 1
+
+
+def test_the_old_schema_1_files_still_read(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    with h5py.File(run / "history.h5", "w") as f:  # as VG Studio 0.x wrote them
+        f.attrs.update(schema=1, status="completed", record_every=1)
+        f.attrs["layer_names"] = np.array(["hidden_1", "output"], dtype=h5py.string_dtype())
+        f.attrs["activations"] = np.array(["relu", "softmax"], dtype=h5py.string_dtype())
+        f["epochs/epoch"], f["epochs/loss"] = np.arange(2, dtype=np.int32), np.array([1.0, 0.5])
+        f["probes/step"], f["probes/epoch"] = np.array([1, 2]), np.array([0, 1], dtype=np.int32)
+        f["probes/loss"], f["probes/grad_mean_abs"] = np.array([1.0, 0.5]), np.array([[1e-3, 1e-1], [2e-3, 2e-1]])
+        f.create_group("optimizer")
+    history = open_run(run).history
+    assert history.epochs["loss"] == [1.0, 0.5] and history.stat("grad_mean_abs")[1, 0] == 2e-3
