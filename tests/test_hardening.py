@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tests.conftest import make_tiny_spec
 from vg_studio.data import DatasetError, load_dataset
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
-from vg_studio.train.runstore import History, RunStoreError, load_run
+from vg_studio.train.runstore import History, RunStoreError, load_run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD_NAME = "dir with spaces — ü ß 日本"  # every file case below lives under such a path
@@ -488,28 +488,24 @@ def test_cancel_at_any_moment_keeps_every_completed_epoch(point, odd):
 
 
 def test_a_full_disk_mid_run_keeps_the_last_complete_history(odd, monkeypatch):
-    from vg_studio.train import runstore
+    from tests.faults import full_disk
     from vg_studio.train.trainer import Trainer
 
-    real_write, calls = runstore.History.write, []
-
-    def write(self, path):
-        calls.append(path)
-        if len(calls) >= 2:  # the first epoch's history is written, then the disk is full
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(self, path)
-
-    monkeypatch.setattr(runstore.History, "write", write)
     run = odd / "run"
+    Trainer(make_tiny_spec(epochs=1, limit=100), run_dir=odd / "probe").run()  # how much one epoch writes
+    one_epoch = sum(p.stat().st_size for p in (odd / "probe").iterdir() if p.name != "model.keras")
+    disk = full_disk(monkeypatch, run, budget=one_epoch)  # the disk fills during the second epoch
     try:
         result = Trainer(make_tiny_spec(epochs=3, limit=100), run_dir=run).run()
         assert result.status == "failed" and "No space left" in result.message
     except OSError as exc:  # the final write fails too: the CLI prints it as one line (exit 2)
-        assert exc.errno == errno.ENOSPC
-    monkeypatch.setattr(runstore.History, "write", real_write)
-    history = History.read(run / "history.h5")
-    assert history.epochs["epoch"] == [0]  # the epoch completed before the disk filled is still readable
-    assert not list(run.glob(".*.tmp"))
+        assert exc.errno == errno.ENOSPC and str(run) in exc.filename
+    assert disk.failures
+    monkeypatch.undo()
+    loaded = open_run(run)
+    assert loaded.history.epochs["epoch"][:1] == [0]  # the epoch completed before the disk filled is readable
+    assert loaded.status == "failed"  # the space kept in reserve let the report say so
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
 
 
 def test_non_finite_loss_stops_diagnoses_and_keeps_the_history(odd):

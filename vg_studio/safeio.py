@@ -29,11 +29,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not exc.filename:  # a full disk says only "No space left on device"
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
 
 

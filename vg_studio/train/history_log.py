@@ -77,7 +77,8 @@ def decode_payload(payload: bytes, where: str) -> tuple[dict, dict]:
         count = int(np.prod(shape, dtype=np.int64))
         size = count * np.dtype(DTYPES[dtype]).itemsize
         if size > len(payload) - offset:  # checked against the bytes present: no allocation from a claim
-            raise LogError(f"{where}: array {name!r} declares {size:,} bytes; the frame holds {len(payload) - offset:,}")
+            raise LogError(f"{where}: array {name!r} declares {size:,} bytes; the frame holds "
+                           f"{len(payload) - offset:,}")
         arrays[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(shape)
         offset += size
     if offset != len(payload):

@@ -51,6 +51,7 @@ class RunStore:
         self._records = self._epochs = 0
         self._attrs_key = None
         self._compacted = False
+        self._reserve_space()
 
     @property
     def spec_path(self) -> Path:
@@ -84,7 +85,35 @@ class RunStore:
         _write_json(self.model_summary_path, summary)
 
     def write_report(self, report: dict) -> None:
+        """report.json, which says how the run ended. Written after the space kept in reserve is given back, so
+        that a run that failed because the disk is full can still say so."""
+        self._release_space()
         _write_json(self.report_path, report)
+
+    # A run that fills the disk must still be able to write its report (a few KB): keep that much in reserve.
+    RESERVE_BYTES = 256 * 1024
+
+    @property
+    def _reserve_path(self) -> Path:
+        return self.dir / ".reserve"
+
+    def _reserve_space(self) -> None:
+        try:
+            fd = os.open(self._reserve_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError:
+            return  # no room even for that: the first real write will say which file could not be written
+        try:
+            os.posix_fallocate(fd, 0, self.RESERVE_BYTES)
+        except (OSError, AttributeError):
+            pass
+        finally:
+            os.close(fd)
+
+    def _release_space(self) -> None:
+        try:
+            os.unlink(self._reserve_path)
+        except OSError:
+            pass
 
     # ---- the history: appended ------------------------------------------------------------------------------
     def write_history(self, history: History) -> None:
