@@ -13,6 +13,7 @@ import pickle
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -276,6 +277,195 @@ def test_missing_dataset_files(odd):
     for name in (f"npz:{odd / 'nope.npz'}", f"folder:{odd / 'nope'}"):
         with pytest.raises(DatasetError, match="not found"):
             load_dataset(name)
+
+
+# ---- data files: sizes, counts and file kinds (vg_studio.limits), each refused within a second --------------------
+def _declare_unpacked_size(path: Path, member: str, size: int) -> None:
+    """Rewrite a zip's directory so `member` claims `size` unpacked bytes (what a decompression bomb declares)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 22, size)  # local header: uncompressed size
+    central = data.rfind(b"PK\x01\x02" + data[info.header_offset + 4: info.header_offset + 6])
+    name = member.encode()
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        n = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46: central + 46 + n]) == name:
+            struct.pack_into("<I", data, central + 24, size)
+        central = data.find(b"PK\x01\x02", central + 4)
+    path.write_bytes(bytes(data))
+
+
+def _npy_member(shape, descr="<f8", payload=b"") -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False, "shape": shape})
+    return out.getvalue() + payload
+
+
+def _bad_npz(path: Path, case: str) -> None:
+    arrays = _npz_arrays()
+    if case == "label 10**9":
+        arrays["y_train"][3] = 10**9
+    elif case == "labels beyond class_names":
+        arrays["class_names"] = np.array(["cat", "dog"])  # three classes in y
+    elif case == "class_names not text":
+        arrays["class_names"] = np.arange(3)
+    elif case == "one training example":
+        arrays["x_train"], arrays["y_train"] = arrays["x_train"][:1], arrays["y_train"][:1]
+    elif case == "one class to train on":
+        arrays["y_train"][:] = 1
+    elif case == "labels not one-hot":
+        arrays["y_train"] = np.random.default_rng(0).random((40, 3))
+    elif case == "complex pixels":
+        arrays["x_train"] = arrays["x_train"] * 1j
+    elif case == "5-d inputs":
+        arrays["x_train"], arrays["x_test"] = np.zeros((40, 2, 2, 2, 2)), np.zeros((10, 2, 2, 2, 2))
+    elif case == "no features":
+        arrays["x_train"], arrays["x_test"] = np.zeros((40, 0)), np.zeros((10, 0))
+    elif case == "fractional labels":
+        arrays["y_train"] = arrays["y_train"] + 0.5
+    np.savez(path, **arrays)
+    if case == "unpacks to 1 GiB":
+        _declare_unpacked_size(path, "x_train.npy", 2**30 + 4096)
+    elif case in ("header declares 1 TB", "200 members"):
+        with zipfile.ZipFile(path, "a") as z:
+            if case == "200 members":
+                for i in range(200):
+                    z.writestr(f"extra_{i}.npy", _npy_member((1,), payload=bytes(8)))
+            else:
+                z.writestr("class_names.npy", _npy_member((10**12,)))
+
+
+BAD_NPZ_LIMITS = {
+    # case: words the one-line message must contain
+    "label 10**9": ("1,000,000,000", "classes"),
+    "labels beyond class_names": ("class_names names only 2 classes",),
+    "class_names not text": ("class_names",),
+    "one training example": ("1 training example",),
+    "one class to train on": ("every training example is of class 1",),
+    "labels not one-hot": ("not one-hot",),
+    "complex pixels": ("x_train", "non-numeric"),
+    "5-d inputs": ("x_train", "5 dimensions"),
+    "no features": ("no values",),
+    "fractional labels": ("y_train", "fractions"),
+    "unpacks to 1 GiB": ("npz_bytes",),
+    "header declares 1 TB": ("class_names", "declares shape"),
+    "200 members": ("204 arrays", "npz_members"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NPZ_LIMITS))
+def test_npz_beyond_the_limits_is_refused_fast_with_one_line(case, odd):
+    path = odd / "data set.npz"
+    _bad_npz(path, case)
+    started = time.perf_counter()
+    with pytest.raises(DatasetError) as info:
+        load_dataset(f"npz:{path}")
+    message = str(info.value)
+    assert time.perf_counter() - started < 1.0
+    assert str(path) in message and "\n" not in message
+    for needle in BAD_NPZ_LIMITS[case]:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("options, needle", [({"limit": 10}, "data.options.limit: every training example is of"),
+                                              ({}, "training.validation_split: 0.5 of 3 training examples leaves 1")])
+def test_a_limit_or_split_that_leaves_nothing_to_learn_is_refused(options, needle, odd):
+    path = odd / "sorted.npz"
+    arrays = _npz_arrays()
+    order = np.argsort(arrays["y_train"], kind="stable")  # a file sorted by class: the first 10 are all class 0
+    keep = order if options else np.array([0, 1, 2])
+    np.savez(path, **{**arrays, "x_train": arrays["x_train"][keep], "y_train": arrays["y_train"][keep]})
+    with pytest.raises(DatasetError, match=needle):
+        load_dataset(f"npz:{path}", options).with_validation(0.5, seed=0)
+
+
+def test_a_real_decompression_bomb_is_refused_from_its_directory(odd):
+    """A 4 MB .npz holding 1 GiB of zeros: refused from the zip directory, nothing is decompressed."""
+    import io
+
+    path = odd / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name in ("y_train", "x_test", "y_test"):
+            z.writestr(f"{name}.npy", _npy_member((1,), payload=bytes(8)))
+        with z.open("x_train.npy", "w", force_zip64=True) as f:
+            f.write(_npy_member((2**24, 8)))
+            zeros = bytes(2**24)
+            for _ in range(8):
+                f.write(zeros)  # 128 MiB here; the limit below is lowered to match (the default is 1 GiB)
+    import dataclasses
+
+    from vg_studio import limits
+
+    before = limits.LIMITS
+    limits.LIMITS = dataclasses.replace(before, npz_bytes=2**30 // 8)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(DatasetError, match="npz_ratio|npz_bytes"):
+            load_dataset(f"npz:{path}")
+        assert time.perf_counter() - started < 1.0
+    finally:
+        limits.LIMITS = before
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("fifo", "not a regular file"), ("30000x30000 png", "image_pixels"), ("12000x12000 png", "image_pixels"),
+    ("device named .png", "not a regular file"), ("too many images", "images"), ("deep folders", "nested"),
+    ("zero-byte png", "not a readable image")])
+def test_image_folders_that_would_hang_or_explode_are_refused_fast(case, needle, odd, monkeypatch):
+    root = odd / "images"
+    _image_folder(root, "mixed sizes")
+    target = root / "cat ü" / "odd.png"
+    if case == "fifo":
+        os.mkfifo(target)
+    elif case == "30000x30000 png":
+        target.write_bytes(_png_declaring(30000, 30000))
+    elif case == "12000x12000 png":  # below Pillow's own bomb limit, above ours
+        target.write_bytes(_png_declaring(12000, 12000))
+    elif case == "device named .png":
+        target.symlink_to("/dev/zero")
+    elif case == "too many images":
+        import dataclasses
+
+        from vg_studio import limits
+
+        monkeypatch.setattr(limits, "LIMITS", dataclasses.replace(limits.LIMITS, images=5))
+    elif case == "deep folders":
+        deep = root / "dog 日"
+        for i in range(40):
+            deep = deep / f"d{i}"
+        deep.mkdir(parents=True)
+    elif case == "zero-byte png":
+        target.write_bytes(b"")
+    started = time.perf_counter()
+    with pytest.raises(DatasetError) as info:
+        load_dataset(f"folder:{root}")
+    assert time.perf_counter() - started < 1.0
+    assert needle in str(info.value) and str(root) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_symlink_loop_in_an_image_folder_is_not_followed(odd):
+    root = odd / "images"
+    _image_folder(root, "mixed sizes")
+    (root / "cat ü" / "loop").symlink_to(root, target_is_directory=True)
+    data = load_dataset(f"folder:{root}")
+    assert len(data.x_train) + len(data.x_test) == 8
 
 
 # ---- run directories: never execute code from them ---------------------------------------------------------

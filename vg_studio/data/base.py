@@ -36,17 +36,48 @@ class Dataset:
             return self
         n = len(self.x_train)
         n_val = max(1, int(round(n * fraction)))
+        if n - n_val < MIN_TRAINING_EXAMPLES:
+            raise DatasetError(f"training.validation_split: {fraction:g} of {n} training examples leaves "
+                               f"{n - n_val} to train on; at least {MIN_TRAINING_EXAMPLES} are needed (lower the "
+                               "split or use more data)")
         order = np.random.default_rng(seed).permutation(n)
         val, train = order[:n_val], order[n_val:]
-        return Dataset(self.name, self.x_train[train], self.y_train[train], self.x_train[val],
-                       self.y_train[val], self.x_test, self.y_test, self.class_names)
+        split = Dataset(self.name, self.x_train[train], self.y_train[train], self.x_train[val], self.y_train[val],
+                        self.x_test, self.y_test, self.class_names)
+        return split.checked("training.validation_split")
 
     def limited(self, limit: int | None) -> "Dataset":
         """At most `limit` training examples (a quick look at a big set); the test set is kept."""
         if not limit or limit >= len(self.x_train):
             return self
         return Dataset(self.name, self.x_train[:limit], self.y_train[:limit], self.x_val, self.y_val,
-                       self.x_test, self.y_test, self.class_names)
+                       self.x_test, self.y_test, self.class_names).checked("data.options.limit")
+
+    def checked(self, where: str) -> "Dataset":
+        """Refuse a dataset nothing useful can be trained on — a run of 0 steps, or a classifier that only ever
+        sees one class — instead of "completing" it. `where` names the file or field to blame."""
+        n = len(self.x_train)
+        if n < MIN_TRAINING_EXAMPLES:
+            raise DatasetError(f"{where}: {n} training example{'s' if n != 1 else ''}; at least "
+                               f"{MIN_TRAINING_EXAMPLES} are needed")
+        present = np.unique(self.y_train)
+        if len(present) < 2:
+            raise DatasetError(f"{where}: every training example is of class {self._class_name(present[0])}; at "
+                               "least 2 classes are needed (is the data sorted by class? a limit takes the first "
+                               "examples)")
+        for split, y in (("training", self.y_train), ("validation", self.y_val), ("test", self.y_test)):
+            if y is not None and len(y) and int(y.max()) >= self.num_classes:
+                raise DatasetError(f"{where}: a {split} label is {int(y.max())}, but there are only "
+                                   f"{self.num_classes} classes")
+        return self
+
+    def _class_name(self, label) -> str:
+        label = int(label)
+        name = self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+        return repr(name) if name != str(label) else name
+
+
+MIN_TRAINING_EXAMPLES = 2
 
 
 def split_fixed(x: np.ndarray, y: np.ndarray, n_test: int, seed: int):

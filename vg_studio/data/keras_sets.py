@@ -26,13 +26,10 @@ def keras_cache_dir() -> Path:
 
 
 def _read_mnist_npz(path: Path):
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
-    except KeyError as exc:
-        raise DatasetError(f"{path}: missing array {exc} (expected x_train, y_train, x_test, y_test)") from None
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable MNIST .npz file ({exc})") from None
+    from vg_studio.data.files import read_npz
+
+    arrays = read_npz(path, optional=())  # the same checks as a user's .npz: a cache file is a file like any other
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
 def load(name: str) -> Dataset:
