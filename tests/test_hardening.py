@@ -699,11 +699,12 @@ def test_a_full_disk_mid_run_keeps_the_last_complete_history(odd, monkeypatch):
 
 
 def test_non_finite_loss_stops_diagnoses_and_keeps_the_history(odd):
+    from vg_studio.diagnose.listener import DiagnosisListener
     from vg_studio.train.trainer import Trainer
 
     spec = make_tiny_spec(epochs=3, limit=100, optimizer="sgd", lr=1e6, record_every=1, init_stddev=50.0,
                           initializer="random_normal")
-    result = Trainer(spec, run_dir=odd / "run").run()
+    result = Trainer(spec, run_dir=odd / "run", listeners=[DiagnosisListener()]).run()
     assert result.status == "diverged" and "step" in result.message
     _, history, report = load_run(odd / "run")
     assert report["status"] == "diverged" and history.num_records >= 1

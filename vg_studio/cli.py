@@ -185,10 +185,9 @@ def cmd_train(args) -> int:
     spec = spec_from_args(args)
     from pathlib import Path
 
-    existing = [name for name in ("history.h5", "report.json", "model.keras") if (Path(args.out) / name).exists()]
-    if existing and not args.overwrite:
-        raise CliError(f"{args.out}: already holds a run ({', '.join(existing)}); choose another --out or pass "
-                       "--overwrite")
+    from vg_studio.train.rundir import check_writable_target
+
+    check_writable_target(Path(args.out), args.overwrite)  # before TensorFlow loads: a refusal is instant
     with run_dir_lock(args.out):
         from vg_studio.diagnose.listener import DiagnosisListener
         from vg_studio.train.trainer import Trainer
@@ -226,24 +225,9 @@ def _run_with_ctrl_c(trainer):
 @contextlib.contextmanager
 def run_dir_lock(run_dir: str):
     """Refuse a second `train` into a directory another process is writing (the OS drops the lock if it dies)."""
-    from pathlib import Path
+    from vg_studio.train.rundir import locked
 
-    path = Path(run_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        handle = open(path / ".lock", "a")
-    except OSError as exc:
-        raise CliError(f"{path}: cannot write the run directory ({exc.strerror or exc})") from None
-    with handle:
-        try:
-            import fcntl
-
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # Windows: no advisory lock
-            pass
-        except OSError:
-            raise CliError(f"{path}: another run is writing to this directory; wait for it or choose another "
-                           "--out") from None
+    with locked(run_dir):  # the trainer's RunStore shares this process's lock
         yield
 
 

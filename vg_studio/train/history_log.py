@@ -3,7 +3,7 @@
 Each probe record and each completed epoch is one frame appended with a single write: O(new data), whatever the
 length of the run. A frame is `[u32 length][u32 crc32][payload]`; a reader takes complete frames whose checksum
 matches and stops at the first that is not (a `kill -9` mid-write leaves at most one torn frame at the end). The
-payload is `[u32 n][n bytes of JSON meta][raw little-endian arrays named in meta["arrays"]]` — no pickle, nothing
+payload is `[u32 n][n bytes of JSON meta][raw little-endian arrays named in meta["arrays"]]` — plain numbers, nothing
 a reader executes. The writer is `vg_studio.train.runstore.RunStore`; when the run ends it folds everything into
 history.h5 and removes the log.
 """

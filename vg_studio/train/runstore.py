@@ -23,59 +23,103 @@ from vg_studio.history import History
 from vg_studio.safeio import UnreadableFile, atomic_write_text, read_json_file, strict_json
 from vg_studio.train.history_file import (HISTORY_SCHEMA, RunStoreError, attrs_frame, epoch_frame,  # noqa: F401
                                           read_h5, read_history, record_frame, start_frame, write_h5)
+from vg_studio.train import rundir
 from vg_studio.train.history_log import LogWriter
 
 FINISHED = ("completed", "cancelled", "diverged", "failed")
-RUN_FILES = ("spec.json", "model.json", "model.keras", "history.h5", "history.log", "report.json")
+RUN_FILES = rundir.RUN_FILES
 
 __all__ = ["History", "RunStore", "RunStoreError", "LoadedRun", "open_run", "load_run", "RunFollower",
-           "HISTORY_SCHEMA", "RUN_FILES"]
+           "end_abandoned_run", "HISTORY_SCHEMA", "RUN_FILES"]
 
 
 class RunStore:
-    """Writes one run directory."""
+    """Writes one run directory, holding its writer lock (a second writer gets a RunStoreError).
+
+    `run_dir` must be new or empty, or hold a run and `overwrite` be true; a folder with other files is refused,
+    so a run never mixes with the user's files (e.g. `train --spec DIR/spec.json --out DIR`). An overwrite builds
+    the new run in a hidden folder beside the old one and swaps them in one step when the new run has really
+    started (its first record or epoch) — a run that fails before that (a missing dataset) leaves the old run as
+    it was. The Trainer and the monitor use it unchanged either way."""
 
     def __init__(self, run_dir: str | os.PathLike, overwrite: bool = False):
         if not str(run_dir).strip():
             raise RunStoreError("run directory: an empty path (give a folder name)")
-        self.dir = Path(run_dir)
+        target = Path(run_dir)
+        self.dir = target.resolve() if target.is_symlink() else target
         self.overwrite = overwrite
+        rundir.acquire(self.dir, store=True)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunStoreError(f"{self.dir}: cannot create the run directory ({exc.strerror or exc})") from None
-        if not os.access(self.dir, os.W_OK):
+            self._mode = rundir.check_writable_target(self.dir, overwrite)
+            self._write_dir = rundir.staging_folder(self.dir) if self._mode == "replace" else self.dir
+        except BaseException:
+            rundir.release(self.dir, store=True)
+            raise
+        if not os.access(self._write_dir, os.W_OK):
+            self.close()
             raise RunStoreError(f"{self.dir}: the run directory is not writable")
         self._history: History | None = None
         self._log: LogWriter | None = None
         self._records = self._epochs = 0
         self._attrs_key = None
         self._compacted = False
+        self._closed = False
         self._reserve_space()
 
     @property
+    def committed(self) -> bool:
+        """Whether the files are at `dir` (for an overwrite: whether the new run has replaced the old one)."""
+        return self._write_dir == self.dir
+
+    def _commit(self) -> None:
+        if not self.committed:
+            rundir.swap_in(self._write_dir, self.dir)
+            self._write_dir = self.dir
+            if self._log is not None:
+                self._log.path = self.log_path
+
+    def close(self) -> None:
+        """Give up the directory: an overwrite that never started is discarded (the old run stays), and the
+        writer lock is released. Called by write_report; safe to call again."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        if self._log is not None:
+            self._log.close()
+        if not self.committed:
+            rundir.discard(self._write_dir)
+            self._write_dir = self.dir
+        rundir.release(self.dir, store=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    @property
     def spec_path(self) -> Path:
-        return self.dir / "spec.json"
+        return self._write_dir / "spec.json"
 
     @property
     def model_summary_path(self) -> Path:
-        return self.dir / "model.json"
+        return self._write_dir / "model.json"
 
     @property
     def model_path(self) -> Path:
-        return self.dir / "model.keras"
+        return self._write_dir / "model.keras"
 
     @property
     def history_path(self) -> Path:
-        return self.dir / "history.h5"
+        return self._write_dir / "history.h5"
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "history.log"
+        return self._write_dir / "history.log"
 
     @property
     def report_path(self) -> Path:
-        return self.dir / "report.json"
+        return self._write_dir / "report.json"
 
     def write_spec(self, spec) -> None:
         spec.save(self.spec_path)
@@ -85,17 +129,27 @@ class RunStore:
         _write_json(self.model_summary_path, summary)
 
     def write_report(self, report: dict) -> None:
-        """report.json, which says how the run ended. Written after the space kept in reserve is given back, so
-        that a run that failed because the disk is full can still say so."""
-        self._release_space()
-        _write_json(self.report_path, report)
+        """report.json, which says how the run ended; the last write of a run (the store closes after it).
+        Written after the space kept in reserve is given back, so that a run that failed because the disk is full
+        can still say so. An overwrite whose new run never started writes nothing: the old run stays."""
+        try:
+            if self._mode == "new" or (self._history is not None and self._has_data(self._history)):
+                self._commit()
+                self._release_space()
+                _write_json(self.report_path, report)
+        finally:
+            self.close()
+
+    @staticmethod
+    def _has_data(history: History) -> bool:
+        return history.num_records > 0 or history.num_epochs > 0
 
     # A run that fills the disk must still be able to write its report (a few KB): keep that much in reserve.
     RESERVE_BYTES = 256 * 1024
 
     @property
     def _reserve_path(self) -> Path:
-        return self.dir / ".reserve"
+        return self._write_dir / ".reserve"
 
     def _reserve_space(self) -> None:
         try:
@@ -115,11 +169,14 @@ class RunStore:
         except OSError:
             pass
 
+
     # ---- the history: appended ------------------------------------------------------------------------------
     def write_history(self, history: History) -> None:
         """Append what is new in `history` since the last call (the same History object each time); once its
         status says the run ended, fold the log into history.h5. Raises OSError naming the file (a full disk):
         what was written before stays readable."""
+        if self._closed:
+            raise ValueError("RunStore: written after its report (a store writes one run)")
         if self._history is None:
             self._begin(history)
         elif history is not self._history:
@@ -133,6 +190,8 @@ class RunStore:
         frames = self._new_frames(history)
         new_epochs = history.num_epochs > self._epochs
         self._log.append(frames)
+        if self._has_data(history):
+            self._commit()  # the new run has really started: it replaces the old one now
         self._records, self._epochs = history.num_records, history.num_epochs
         if new_epochs:
             self._log.sync()  # a completed epoch survives a power cut too, not only a killed process
@@ -141,13 +200,6 @@ class RunStore:
 
     def _begin(self, history: History) -> None:
         self._history = history
-        for stale in (self.log_path,):  # a previous run's journal in this directory
-            try:
-                stale.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise RunStoreError(f"{stale}: cannot remove ({exc.strerror or exc})") from None
         log_id = secrets.token_bytes(16)
         self._log = LogWriter(self.log_path, log_id)
         self._log.append([start_frame(history)])
@@ -229,12 +281,23 @@ class LoadedRun:
 def open_run(run_dir: str | os.PathLike) -> LoadedRun:
     """Read a run directory — written by `vg-studio train`, the app, a user's script with the monitor, a
     reproduction cell, or still being written by one of them. No code from it is executed; every file is
-    checked (regular file, size, structure, types); any problem is one RunStoreError naming the file."""
-    from vg_studio.limits import LIMITS
-
+    checked (regular file, size, structure, types); any problem is one RunStoreError naming the file. All files
+    are read from the same folder even if an overwrite replaces the run meanwhile: never a mix of two runs."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunStoreError(f"{run_dir}: {'not a directory' if run_dir.exists() else 'no such run directory'}")
+    with rundir.pinned(run_dir) as base:
+        try:
+            run = _read_run(base)
+        except RunStoreError as exc:
+            raise RunStoreError(str(exc).replace(str(base), str(run_dir))) from None
+    run.dir = run_dir
+    return run
+
+
+def _read_run(run_dir: Path) -> LoadedRun:
+    from vg_studio.limits import LIMITS
+
     if not (run_dir / "history.h5").exists() and not (run_dir / "history.log").exists():
         report = _quiet(read_report, run_dir / "report.json")
         if report and report.get("status") in FINISHED:
@@ -246,6 +309,38 @@ def open_run(run_dir: str | os.PathLike) -> LoadedRun:
     history, notes = read_history(run_dir / "history.h5", LIMITS.history_bytes, LIMITS.history_layers)
     report = read_report(run_dir / "report.json") if (run_dir / "report.json").exists() else {}
     return LoadedRun(run_dir, spec, summary, history, report, notes)
+
+
+def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", message: str = "") -> LoadedRun:
+    """Finish a run whose writer died (a killed training process, a crashed script): fold history.log into
+    history.h5 (so h5py alone reads every record), and write report.json saying how it ended, with the completed
+    epochs counted. The app calls this when its training child dies. A run that already has its report is left
+    as it is; a run whose writer is still alive is refused (RunStoreError)."""
+    if status not in FINISHED:
+        raise ValueError(f"status: one of {', '.join(FINISHED)}")
+    run_dir = Path(run_dir)
+    run = open_run(run_dir)
+    if run.report.get("status") in FINISHED:
+        return run
+    with rundir.locked(run_dir):  # refused if the writer is alive after all
+        h = run.history
+        h.status = status
+        log = run_dir / "history.log"
+        if log.exists():
+            from vg_studio.limits import LIMITS
+            from vg_studio.train.history_log import LogReader
+
+            with LogReader(log, LIMITS.history_bytes) as reader:  # a reader holding the log must find it in h5
+                log_id = reader.log_id if reader.header() else b""
+            write_h5(h, run_dir / "history.h5", log_id, log.stat().st_size)
+            log.unlink()
+        (run_dir / ".reserve").unlink(missing_ok=True)
+        name = (run.spec.name if run.spec is not None else (run.model_summary or {}).get("name")) or run_dir.name
+        report = {"name": name, "status": status, "message": message or f"the run's process ended without a "
+                  f"report after {h.num_epochs} completed epoch(s)", "epochs_completed": h.num_epochs,
+                  "steps": h.steps[-1] if h.steps else 0}
+        _write_json(run_dir / "report.json", report)
+    return open_run(run_dir)
 
 
 def _quiet(read, path: Path):

@@ -116,7 +116,9 @@ class Trainer:
     def run(self) -> RunResult:
         """Train once. Errors before training starts (data, memory, model) are raised after report.json records
         them; errors during and after training end the run as "failed" with everything recorded kept."""
-        store = RunStore(self.run_dir) if self.run_dir is not None else None
+        # The caller decides whether a run may be replaced (the CLI's --overwrite, a grid re-running a cell); the
+        # store replaces it atomically, and only once this run has really started.
+        store = RunStore(self.run_dir, overwrite=True) if self.run_dir is not None else None
         if store:
             store.write_spec(self.spec)
         try:
