@@ -1,32 +1,87 @@
-"""What the GUI knows about one run: built live from engine events, or read from a run directory.
+"""What the GUI knows about one run: the plots' view-model, built from the engine's events or read from a run
+directory.
 
-The probe/epoch history is the engine's own `History` (so CSV export and overlays use the same arrays the CLI
-writes); batch-level loss/accuracy are kept here because the history holds records and epochs only.
+Live runs, runs followed on disk (`RunFollower` events) and runs opened from disk (`open_run`) fill the same
+arrays, so they plot the same. Records are kept in growable arrays: appending is amortised O(1) and every plot reads
+an O(1) view, whatever the length of the run. The plots draw training curves from the probe records (the only
+per-step data a run directory keeps), so a run opened from disk looks as it did live; `BatchEnd` events only drive
+the progress bar.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vg_studio.spec import ExperimentSpec
+from vg_studio.gui.plots.palette import next_run_color
+from vg_studio.gui.plots.series import Smoother, interval_means
+
+HIST_EDGES = np.linspace(-12, 2, 29)  # contract 8's default bins of log10 |g| and log10 |ΔW|
+RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
+_RECENT_BATCHES = 20_000  # batch logs kept to complete records that carry no metrics of their own
+
+
+class Growing:
+    """Rows appended at amortised O(1); `view` is the filled part, without a copy."""
+
+    def __init__(self, row_shape: tuple = (), dtype=np.float64, capacity: int = 64):
+        self.data = np.empty((capacity, *row_shape), dtype=dtype)
+        self.size = 0
+
+    @classmethod
+    def wrap(cls, array: np.ndarray, dtype=np.float64) -> "Growing":
+        grown = cls.__new__(cls)
+        grown.data, grown.size = np.asarray(array, dtype=dtype), len(array)
+        return grown
+
+    def append(self, row) -> None:
+        if self.size == len(self.data):
+            bigger = np.empty((max(2 * self.size, 64), *self.data.shape[1:]), dtype=self.data.dtype)
+            bigger[: self.size] = self.data[: self.size]
+            self.data = bigger
+        self.data[self.size] = row
+        self.size += 1
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _padded(column: Growing | None, rows: int, row_shape: tuple, dtype) -> Growing:
+    """A column first seen at record `rows` is padded with NaN rows, so every column has one row per record."""
+    if column is None:
+        column = Growing(row_shape, dtype)
+        for _ in range(rows):
+            column.append(np.nan)
+    return column
 
 
 @dataclass(eq=False)  # runs are compared by identity (lists of them are kept in panels)
 class RunData:
     name: str
-    spec: ExperimentSpec
+    spec: object = None  # ExperimentSpec, or None for a user's own Keras model
     run_dir: Path | None = None
-    history: object = None  # vg_studio.train.runstore.History once the run has started (or was opened)
     status: str = "starting"
     message: str = ""
     device: str = ""
     epochs: int = 0
     steps_per_epoch: int = 0
     param_count: int = 0
+    color: str = field(default_factory=next_run_color)  # "#rrggbb", the same in every plot and the runs list
+    model_summary: dict | None = None
+    layer_names: list = field(default_factory=list)
+    activations: list = field(default_factory=list)
+    layer_kinds: list = field(default_factory=list)
+    layer_units: list = field(default_factory=list)
+    num_classes: int = 0
+    hist_edges: np.ndarray = field(default_factory=lambda: HIST_EDGES.copy())
     batch_steps: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
     batch_accuracy: list = field(default_factory=list)
@@ -34,80 +89,107 @@ class RunData:
     report: dict = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     compare_with: "RunData | None" = None  # the run an "Apply fix and compare" started from
+    revision: int = 0  # bumped whenever something the plots draw changed (not per batch)
 
-    @property
-    def layer_names(self) -> list:
-        return list(self.history.layer_names) if self.history is not None else []
+    def __post_init__(self):
+        self._reset_records()
+        self._history = None
 
+    def _reset_records(self) -> None:
+        self._steps, self._record_epochs = Growing(dtype=np.int64), Growing(dtype=np.int64)
+        self._metrics: dict[str, Growing] = {}  # running epoch means at each record, as Keras reports them
+        self._stats: dict[str, Growing] = {}
+        self._optimizer: dict[str, Growing] = {}
+        self._time_grad: Growing | None = None
+        self._epochs: dict[str, list] = {}
+        self._curves: dict[str, tuple] = {}  # metric -> (records done, interval means, smoothed, Smoother)
+        self._recent: OrderedDict = OrderedDict()  # step -> batch logs
+
+    # ---- what the plots read ------------------------------------------------------------------------------
     @property
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
-    def stat(self, name: str) -> np.ndarray:
-        """(records, layers) array, empty before the first record."""
-        if self.history is None:
-            return np.empty((0, 0))
-        return self.history.stat(name)
+    @property
+    def num_records(self) -> int:
+        return len(self._steps)
 
     @property
     def record_steps(self) -> np.ndarray:
-        return np.asarray(self.history.steps if self.history is not None else [], dtype=float)
+        return self._steps.view.astype(np.float64)
 
     @property
-    def is_recurrent(self) -> bool:
-        return any(layer.kind != "dense" for layer in self.spec.network.layers)
+    def record_epochs(self) -> np.ndarray:
+        return self._record_epochs.view
+
+    def stat(self, name: str) -> np.ndarray:
+        """(records, layers) — or (records, layers, bins) for histograms — view; empty before the first record."""
+        column = self._stats.get(name)
+        return column.view if column is not None else np.empty((0, len(self.layer_names)))
+
+    @property
+    def stat_names(self) -> list:
+        return list(self._stats)
+
+    def record_metric(self, name: str) -> np.ndarray:
+        """The running epoch mean Keras reported at each record (all NaN when no record carried it)."""
+        column = self._metrics.get(name)
+        return column.view if column is not None else np.full(self.num_records, np.nan)
+
+    def training_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(record steps, mean over the batches since the previous record, smoothed): no jump at epoch starts."""
+        done, means, smooth, smoother = self._curves.get(metric, (0, Growing(), Growing(), Smoother()))
+        n = self.num_records
+        if n > done:
+            lo = max(done - 1, 0)  # the previous record is needed to difference the first new one
+            fresh = interval_means(self._steps.view[lo:n], self._record_epochs.view[lo:n],
+                                   self.record_metric(metric)[lo:n], self.steps_per_epoch)[done - lo:]
+            for value, value_smooth in zip(fresh, smoother.extend(fresh)):
+                means.append(value)
+                smooth.append(value_smooth)
+            self._curves[metric] = (n, means, smooth, smoother)
+        return self.record_steps, means.view, smooth.view
+
+    def epoch_metric(self, name: str) -> np.ndarray:
+        return np.asarray(self._epochs.get(name, []), dtype=float)
+
+    @property
+    def epoch_names(self) -> list:
+        return [k for k in self._epochs if k != "epoch"]
+
+    def optimizer_series(self, name: str) -> np.ndarray:
+        column = self._optimizer.get(name)
+        return column.view if column is not None else np.empty(0)
+
+    @property
+    def optimizer_names(self) -> list:
+        return sorted(self._optimizer)
 
     def time_grad(self) -> tuple[np.ndarray, np.ndarray]:
         """(record steps, (records, time steps) mean |∂L/∂x_t|); empty for dense networks and before a record."""
-        rows = self.history.time_grad if self.history is not None else []
-        if not rows:
+        if self._time_grad is None or len(self._time_grad) == 0:
             return np.empty(0), np.empty((0, 0))
-        width = max(len(r) for r in rows)
-        grid = np.full((len(rows), width), np.nan)
-        for i, row in enumerate(rows):
-            grid[i, : len(row)] = row
-        return self.record_steps[-len(rows):], grid
+        grid = self._time_grad.view
+        return self.record_steps[-len(grid):], grid
 
-    def epoch_metric(self, name: str) -> np.ndarray:
-        if self.history is None:
-            return np.empty(0)
-        return np.asarray(self.history.epochs.get(name, []), dtype=float)
+    @property
+    def is_recurrent(self) -> bool:
+        return self._time_grad is not None or any(k in RECURRENT_KINDS for k in self.layer_kinds)
 
-    def optimizer_series(self, name: str) -> np.ndarray:
-        if self.history is None:
-            return np.empty(0)
-        return np.asarray(self.history.optimizer.get(name, []), dtype=float)
-
-    # ---- live events (main thread) -----------------------------------------------------------------------
-    def apply_event(self, event) -> None:
-        from vg_studio.train import events
-        from vg_studio.train.runstore import History
-
-        if isinstance(event, events.RunStarted):
-            self.history = History(list(event.layer_names), list(event.activations),
-                                   event.spec.monitoring.record_every)
-            self.device, self.epochs = event.device, event.epochs
-            self.steps_per_epoch, self.param_count = event.steps_per_epoch, event.param_count
-            self.status, self.started_at = "running", time.monotonic()
-        elif isinstance(event, events.BatchEnd):
-            self.batch_steps.append(event.step)
-            self.batch_loss.append(event.logs.get("loss", np.nan))
-            self.batch_accuracy.append(event.logs.get("accuracy", np.nan))
-        elif isinstance(event, events.ProbeRecord) and self.history is not None:
-            self.history.add_record(event.step, event.epoch, event.loss, event.stats, event.optimizer,
-                                    getattr(event, "time_grad", None))
-        elif isinstance(event, events.EpochEnd) and self.history is not None:
-            self.history.add_epoch(event.epoch, event.logs)
-        elif isinstance(event, events.FindingsUpdated):
-            self.findings = list(event.findings)
-        elif isinstance(event, events.RunFinished):
-            self.status, self.message, self.report = event.status, event.message, dict(event.report)
-            if self.history is not None:
-                self.history.status = event.status
+    @property
+    def display_names(self) -> list:
+        """Column labels as the app shows them: h1…hL, out for spec runs; Keras layer names otherwise."""
+        cached = getattr(self, "_display", (None, None))
+        if cached[0] != self.layer_names:  # read many times a frame: computed once per change of names
+            cached = (list(self.layer_names), [display_name(n) for n in self.layer_names])
+            self._display = cached
+        return cached[1]
 
     @property
     def step(self) -> int:
-        return self.batch_steps[-1] if self.batch_steps else 0
+        if self.batch_steps:
+            return self.batch_steps[-1]
+        return int(self._steps.view[-1]) if self.num_records else 0
 
     def eta_seconds(self) -> float | None:
         done, total = self.step, self.total_steps
@@ -122,18 +204,187 @@ class RunData:
         path = self.run_dir / "model.keras"
         return path if path.is_file() else None
 
+    @property
+    def history(self):
+        """The engine's History of this run as its run directory holds it (CSV export); None without one.
+
+        Read from disk, not kept in memory: the run directory is the record, and RunData keeps the arrays the
+        plots need. Cached once the run has ended."""
+        if self._history is not None:
+            return self._history
+        if self.run_dir is None or not self.num_records:
+            return None
+        try:
+            history = _load(self.run_dir)[1]
+        except (OSError, ValueError):
+            return None
+        if self.status not in ("starting", "running"):
+            self._history = history
+        return history
+
+    # ---- events (main thread) -----------------------------------------------------------------------------
+    def apply_event(self, event) -> None:
+        from vg_studio.train import events
+
+        if isinstance(event, events.BatchEnd):
+            self.batch_steps.append(event.step)
+            self.batch_loss.append(event.logs.get("loss", np.nan))
+            self.batch_accuracy.append(event.logs.get("accuracy", np.nan))
+            self._recent[event.step] = event.logs
+            if len(self._recent) > _RECENT_BATCHES:
+                self._recent.popitem(last=False)
+            return  # nothing drawn changed: the curves come from the records
+        if isinstance(event, events.RunStarted):
+            self._started(event)
+        elif isinstance(event, events.ProbeRecord):
+            metrics = dict(getattr(event, "metrics", None) or self._recent.get(event.step, {}))
+            metrics.setdefault("loss", event.loss)
+            self._add_record(event.step, event.epoch, metrics, event.stats, event.optimizer,
+                             getattr(event, "time_grad", None))
+        elif isinstance(event, events.EpochEnd):
+            self._add_epoch(event.epoch, event.logs)
+        elif isinstance(event, events.FindingsUpdated):
+            self.findings = list(event.findings)
+        elif isinstance(event, events.RunFinished):
+            self.status, self.message, self.report = event.status, event.message, dict(event.report)
+            self._history = None
+        self.revision += 1
+
+    def _started(self, event) -> None:
+        self.spec = event.spec if event.spec is not None else self.spec
+        self.model_summary = getattr(event, "model_summary", None) or self.model_summary
+        self.layer_names, self.activations = list(event.layer_names), list(event.activations)
+        self.num_classes = int(getattr(event, "num_classes", 0) or 0)
+        self._layer_metadata(getattr(event, "layer_kinds", None), getattr(event, "layer_units", None))
+        edges = getattr(event, "hist_edges", None)
+        self.hist_edges = np.asarray(edges, dtype=float) if edges is not None else HIST_EDGES.copy()
+        self.device, self.epochs = event.device, event.epochs
+        self.steps_per_epoch, self.param_count = event.steps_per_epoch, event.param_count
+        self.status, self.started_at = "running", time.monotonic()
+        self._reset_records()
+        self._history = None
+
+    def _layer_metadata(self, kinds, units) -> None:
+        """Contract 8's layer_kinds/layer_units; for spec runs that predate them, read off the spec."""
+        names = self.layer_names
+        layers = list(self.spec.network.layers) if self.spec is not None else []
+        if not kinds:
+            kinds = [layers[i].kind if i < len(layers) else "dense" for i in range(len(names))] if layers else []
+        if not units and layers:
+            units = [layers[i].units if i < len(layers) else (self.num_classes or None) for i in range(len(names))]
+        self.layer_kinds, self.layer_units = list(kinds or []), list(units or [])
+
+    def _add_record(self, step: int, epoch: int, metrics: dict, stats: dict, optimizer: dict,
+                    time_grad=None) -> None:
+        rows = self.num_records
+        self._steps.append(step)
+        self._record_epochs.append(epoch)
+        for name, value in metrics.items():
+            self._metrics[name] = _padded(self._metrics.get(name), rows, (), np.float64)
+            self._metrics[name].append(value)
+        for name, value in stats.items():
+            value = np.asarray(value)
+            dtype = np.float32 if value.ndim > 1 else np.float64  # histograms: fractions, float32 halves memory
+            self._stats[name] = _padded(self._stats.get(name), rows, value.shape, dtype)
+            self._stats[name].append(value)
+        for name, value in optimizer.items():
+            self._optimizer[name] = _padded(self._optimizer.get(name), rows, (), np.float64)
+            self._optimizer[name].append(value)
+        if time_grad is not None:
+            time_grad = np.asarray(time_grad, dtype=np.float64)
+            self._time_grad = _padded(self._time_grad, rows, time_grad.shape, np.float64)
+            self._time_grad.append(time_grad)
+        for group in (self._metrics, self._stats, self._optimizer):
+            for column in group.values():
+                if len(column) < rows + 1:
+                    column.append(np.nan)
+        if self._time_grad is not None and len(self._time_grad) < rows + 1:
+            self._time_grad.append(np.nan)
+
+    def _add_epoch(self, epoch: int, logs: dict) -> None:
+        self._epochs.setdefault("epoch", []).append(epoch)
+        count = len(self._epochs["epoch"])
+        for key, value in logs.items():
+            self._epochs.setdefault(key, [np.nan] * (count - 1)).append(float(value))
+        for column in self._epochs.values():
+            column.extend([np.nan] * (count - len(column)))
+
     # ---- opened from disk ----------------------------------------------------------------------------
     @classmethod
     def open(cls, run_dir: str | Path) -> "RunData":
         """Raises RunStoreError/SpecError with a one-line message naming the file."""
-        from vg_studio.train.runstore import load_run
-
-        spec, history, report = load_run(run_dir)
-        run = cls(name=Path(run_dir).name, spec=spec, run_dir=Path(run_dir), history=history,
-                  status=history.status, report=report, message=report.get("message", ""))
-        run.device = str(report.get("device", ""))
-        steps = history.steps
-        run.batch_steps, run.batch_loss = list(steps), list(history.record_loss)
-        run.batch_accuracy = [np.nan] * len(steps)
-        run.findings = list(report.get("findings", []))
+        run_dir = Path(run_dir)
+        spec, history, report, summary = _load(run_dir)
+        run = cls(name=run_dir.name, spec=spec, run_dir=run_dir, status=history.status, report=report,
+                  message=report.get("message", ""), model_summary=summary)
+        run._fill(history, report)
+        run._history = history if run.status not in ("starting", "running") else None
         return run
+
+    def _fill(self, history, report: dict) -> None:
+        """The arrays live events would have built, from a History read from disk (bulk, no per-record loop)."""
+        attrs = dict(getattr(history, "attrs", {}) or {})
+        self.layer_names, self.activations = list(history.layer_names), list(history.activations)
+        self.num_classes = int(attrs.get("num_classes", 0) or len((report.get("dataset") or {}).get("classes") or []))
+        self._layer_metadata(_strings(attrs.get("layer_kinds")), _ints(attrs.get("layer_units")))
+        if attrs.get("hist_edges") is not None:
+            self.hist_edges = np.asarray(attrs["hist_edges"], dtype=float)
+        self.device = str(report.get("device", ""))
+        self.param_count = int(report.get("param_count", 0) or 0)
+        self._steps = Growing.wrap(np.asarray(history.steps), np.int64)
+        self._record_epochs = Growing.wrap(np.asarray(history.record_epochs), np.int64)
+        metrics = {name: np.asarray(v, dtype=float) for name, v in getattr(history, "record_metrics", {}).items()}
+        metrics.setdefault("loss", np.asarray(history.record_loss, dtype=float))
+        self._metrics = {name: Growing.wrap(values) for name, values in metrics.items()}
+        for name in history.stats:
+            values = np.asarray(history.stat(name))
+            self._stats[name] = Growing.wrap(values, np.float32 if values.ndim > 2 else np.float64)
+        self._optimizer = {name: Growing.wrap(np.asarray(v, dtype=float)) for name, v in history.optimizer.items()}
+        time_grad = getattr(history, "time_grad", None)
+        if time_grad is not None and len(time_grad):
+            self._time_grad = Growing.wrap(np.vstack(list(time_grad)) if isinstance(time_grad, list) else time_grad)
+        self._epochs = {k: [float(x) for x in v] for k, v in history.epochs.items()}
+        self.epochs = int(attrs.get("epochs", 0) or _spec_epochs(self.spec) or len(self._epochs.get("epoch", [])))
+        self.steps_per_epoch = int(attrs.get("steps_per_epoch", 0) or _steps_per_epoch(self, report))
+        self.revision += 1
+
+
+def display_name(name: str) -> str:
+    if name.startswith("hidden_"):
+        return "h" + name[len("hidden_"):]
+    return "out" if name == "output" else name
+
+
+def _spec_epochs(spec) -> int:
+    return spec.training.epochs if spec is not None else 0
+
+
+def _steps_per_epoch(run: RunData, report: dict) -> int:
+    """For run directories whose history does not say: from the dataset size and batch size, else from the
+    records (exact when a completed epoch's last step was recorded)."""
+    train = (report.get("dataset") or {}).get("train")
+    if train and run.spec is not None:
+        return -(-int(train) // run.spec.training.batch_size)
+    steps, epochs = run._steps.view, run._record_epochs.view
+    if len(steps) and epochs.max() > 0:
+        return int(steps[epochs == 0].max())
+    return 0
+
+
+def _strings(values) -> list:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values] if values is not None else []
+
+
+def _ints(values) -> list:
+    return [int(v) if v is not None and np.isfinite(v) else None for v in values] if values is not None else []
+
+
+def _load(run_dir: Path) -> tuple:
+    """(spec | None, History, report, model summary | None) through the run store's strict reader."""
+    from vg_studio.train import runstore
+
+    if hasattr(runstore, "open_run"):
+        loaded = runstore.open_run(run_dir)
+        return loaded.spec, loaded.history, dict(loaded.report or {}), loaded.model_summary
+    spec, history, report = runstore.load_run(run_dir)
+    return spec, history, report, None

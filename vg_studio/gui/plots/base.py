@@ -1,4 +1,5 @@
-"""Shared pieces of the plots: a plot with a hover read-out line, layer colours and run line styles."""
+"""Shared pieces of the plots: a titled plot with its legend beside the data, a hover read-out, a log axis that
+labels only powers of ten, theme colours, and redrawing only what changed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-RUN_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.DotLine, Qt.DashDotLine)  # run 1, 2, … of an overlay
+from vg_studio.gui.plots.palette import shade
+
 _LAYER_MAP = pg.colormap.get("plasma")
+LIGHT = {"plot_background": "#ffffff", "plot_foreground": "#333333"}  # until the window applies its theme
+MIN_WIDTH, MIN_HEIGHT = 170, 130
+THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)  # a plot never asks for more: the window must fit a laptop screen
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def layer_color(index: int, count: int):
@@ -18,8 +25,9 @@ def layer_color(index: int, count: int):
     return _LAYER_MAP.map(0.05 + 0.8 * index / max(count - 1, 1), mode="qcolor")
 
 
-def run_pen(color, run_index: int, width: float = 1.6):
-    return pg.mkPen(color, width=width, style=RUN_STYLES[run_index % len(RUN_STYLES)])
+def run_layer_color(run_color: str, index: int, count: int) -> str:
+    """Overlaid runs: the run's own hue, darker near the input and lighter near the output."""
+    return shade(run_color, -0.45 + 0.9 * index / max(count - 1, 1))
 
 
 def fmt(value: float) -> str:
@@ -28,14 +36,73 @@ def fmt(value: float) -> str:
     return f"{value:.4g}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.3e}"
 
 
-class PlotBox(QWidget):
-    """A titled pyqtgraph plot with a one-line read-out of the exact value under the mouse."""
+def power_of_ten(exponent: float) -> str:
+    if abs(exponent - round(exponent)) < 1e-9:
+        e = int(round(exponent))
+        return {0: "1", 1: "10"}.get(e, "10" + str(e).translate(_SUPERSCRIPT))
+    return f"{10 ** exponent:.2g}"
 
-    def __init__(self, title: str, x_label: str, y_label: str, log_y: bool = False, parent=None):
+
+class LogAxis(pg.AxisItem):
+    """A log axis labelled at powers of ten only, with unlabelled minor ticks between them.
+
+    pyqtgraph labels every minor tick (0.009, 0.008, …) when less than a few decades are visible, and the labels
+    crowd; where not even one power of ten is in view, 1-2-5 steps are labelled instead."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        if not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
+            return []
+        decades = list(range(math.ceil(minVal), math.floor(maxVal) + 1))
+        room = max(int(size / (28 if self.orientation in ("left", "right") else 55)), 2)  # px a label needs
+        every = max(1, math.ceil(len(decades) / room))
+        major = [d for d in decades if d % every == 0]
+        minor = []
+        if maxVal - minVal < 4:
+            minor = [d + math.log10(m) for d in range(math.floor(minVal), math.ceil(maxVal)) for m in range(2, 10)]
+            minor = [v for v in minor if minVal < v < maxVal]
+        if len(major) < 2:  # less than a decade in view: label 1, 2 and 5 times powers of ten
+            major = sorted(set(major) | {v for v in minor
+                                         if round(10 ** (v - math.floor(v + 1e-9))) in (2, 5)})
+        return [(float(every), major), (None, [v for v in minor if v not in major])]
+
+    def tickStrings(self, values, scale, spacing):
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        if spacing is None:
+            return [""] * len(values)
+        return [power_of_ten(v) for v in values]
+
+
+def _no_minimum_width(label: pg.LabelItem) -> None:
+    """pyqtgraph makes a title's minimum width the width of its text, so a long title (a run's name) widened the
+    whole window; the title may be cut instead."""
+    def update_min():
+        height = label.itemRect().height()
+        label.setMinimumWidth(0)
+        label.setMinimumHeight(height)
+        label._sizeHint = {Qt.SizeHint.MinimumSize: (0, height),
+                           Qt.SizeHint.PreferredSize: (label.itemRect().width(), height),
+                           Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+        label.updateGeometry()
+    label.updateMin = update_min
+    update_min()
+
+
+class PlotBox(QWidget):
+    """A titled pyqtgraph plot, its legend to the right of the data (never over it), and a one-line read-out of
+    the exact value under the mouse. Subclasses implement `draw(runs)`; `redraw(runs)` skips it when nothing the
+    plot shows has changed since the last time."""
+
+    def __init__(self, title: str, x_label: str, y_label: str, log_y: bool = False, legend: bool = False,
+                 parent=None):
         super().__init__(parent)
-        self.widget = pg.PlotWidget()
-        self.plot: pg.PlotItem = self.widget.getPlotItem()
+        self.widget = pg.GraphicsLayoutWidget()
+        self.widget.ci.setContentsMargins(2, 2, 2, 2)
+        self.plot: pg.PlotItem = self.widget.addPlot(row=0, col=0, axisItems={side: LogAxis(side)
+                                                                                  for side in ("left", "bottom")})
+        self.title = self.full_title = title
         self.plot.setTitle(title)
+        _no_minimum_width(self.plot.titleLabel)
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -43,47 +110,147 @@ class PlotBox(QWidget):
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "(x0.001)" on a gradient axis misleads
         self.log_y = log_y
+        self.legend = None
+        if legend:
+            self.legend = pg.LegendItem(offset=None, labelTextSize="8pt", verSpacing=-6, frame=False)
+            self.legend.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+            self.widget.addItem(self.legend, row=0, col=1)
+            self.widget.ci.layout.setAlignment(self.legend, Qt.AlignTop)
         self.readout = QLabel(" ")
         self.readout.setObjectName("readout")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.readout.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # long read-outs must not widen
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.widget, 1)
         layout.addWidget(self.readout)
+        self.widget.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.vb.sigResized.connect(self._fit_title)
+        self.colors = dict(LIGHT)
         self.has_data = False
+        self.draw_count = 0  # how often the plot really redrew (tests: an unchanged plot is not redrawn)
+        self._signature = None
         self._curves: dict = {}
         self._used: set = set()
+        self._legend_key = None
+        self.runs: list = []
 
-    # Curves are kept between redraws and only get new data: re-creating them at 10 Hz costs ~100 ms a time.
+    # ---- redrawing only what changed ----------------------------------------------------------------------
+    def redraw(self, runs: list, force: bool = False) -> bool:
+        """Draw `runs` if anything this plot shows changed; True when it drew."""
+        signature = self.signature(runs)
+        if not force and signature == self._signature:
+            return False
+        self._signature = signature
+        self.runs = list(runs)
+        self.draw_count += 1
+        self.draw(self.runs)
+        return True
+
+    def signature(self, runs: list) -> tuple:
+        """What the picture depends on: the runs, their data revisions, the view range when zoomed in."""
+        return tuple((id(r), r.revision, r.color) for r in runs) + (self.zoomed_range(),
+                                                                    self.colors["plot_foreground"])
+
+    def invalidate(self) -> None:
+        self._signature = None
+
+    def draw(self, runs: list) -> None:
+        raise NotImplementedError
+
+    def zoomed_range(self) -> tuple | None:
+        """The x range the user zoomed to, or None while the plot follows the data."""
+        return None if self.plot.vb.autoRangeEnabled()[0] else tuple(self.plot.vb.viewRange()[0])
+
+    # ---- curves kept between redraws (re-creating them at 10 Hz costs ~100 ms a time) ------------------------
     def begin(self) -> None:
         self._used = set()
         self.has_data = False
 
-    def curve(self, key, x, y, pen, name: str | None = None, **style) -> None:
+    def curve(self, key, x, y, pen, **style) -> pg.PlotDataItem:
+        """Set the data of the curve `key` (made on first use with `style`, e.g. symbols)."""
         item = self._curves.get(key)
-        if item is None or item.name() != name:
-            if item is not None:
-                self.plot.removeItem(item)
-            item = self.plot.plot(name=name, **style)
+        if item is None:
+            item = pg.PlotDataItem(**style)
+            item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
+            item.setClipToView(True)
+            self.plot.addItem(item)
             self._curves[key] = item
-        item.setPen(pen)
+        if len(x) > THIN_ABOVE and pen is not None and pen.widthF() > 1:
+            pen = pg.mkPen(pen)
+            pen.setWidthF(1)
+        pen_key = _pen_key(pen)
+        if getattr(item, "_pen_key", 0) != pen_key:  # setPen alone costs ~1 ms: only when it changed
+            item.setPen(pen)
+            item._pen_key = pen_key
         item.setData(x, y)
         self._used.add(key)
-        self.has_data = True
+        self.has_data = self.has_data or len(x) > 0
+        return item
 
     def end(self) -> None:
         for key in [k for k in self._curves if k not in self._used]:
             self.plot.removeItem(self._curves.pop(key))
 
-    def fit_minimum_width(self) -> None:
-        """Keep the view at least as wide as the plot's title, axes and colour bar need: pyqtgraph lays them
-        out wider than a narrow view otherwise, and the right-hand part (the colour bar) is cut off."""
-        need = int(self.plot.effectiveSizeHint(Qt.MinimumSize).width()) + 2
-        if self.widget.minimumWidth() != need:
-            self.widget.setMinimumWidth(need)
+    # ---- legend: beside the plot, rebuilt only when its entries change -------------------------------------
+    def set_legend(self, entries: list) -> None:
+        """entries: (label, pen) or (label, pen, symbol style dict); a pen of None gives a line of text alone."""
+        if self.legend is None:
+            return
+        key = [(e[0], _pen_key(e[1]), repr(e[2:])) for e in entries]
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        self.legend.clear()
+        for label, pen, *rest in entries:
+            sample = pg.PlotDataItem(pen=pen, **(rest[0] if rest else {}))
+            self.legend.addItem(sample, elide(label))
+        self._style_legend()
 
+    def run_entries(self, runs: list) -> list:
+        """One legend line per run, in its colour."""
+        return [(run.name, pg.mkPen(run.color, width=3)) for run in runs]
+
+    # ---- theme --------------------------------------------------------------------------------------------
+    def apply_theme(self, colors: dict) -> None:
+        """Every text and line of the plot in the theme's colours (pyqtgraph's config options only reach plots
+        created later, and a legend's labels keep the colour they were drawn with until their text is set)."""
+        self.colors = dict(colors)
+        foreground = colors["plot_foreground"]
+        self.widget.setBackground(colors["plot_background"])
+        for side in ("left", "bottom", "right", "top"):
+            style_axis(self.plot.getAxis(side), foreground)
+        self.plot.setTitle(self.plot.titleLabel.text, color=foreground)
+        self._fit_title()
+        self._style_legend()
+        self.invalidate()
+
+    def _style_legend(self) -> None:
+        if self.legend is None:
+            return
+        foreground = self.colors["plot_foreground"]
+        for _sample, label in self.legend.items:
+            label.setText(label.text, color=foreground)
+        self.legend.opts["labelTextColor"] = pg.mkColor(foreground)
+
+    def set_title(self, text: str) -> None:
+        self.full_title = text
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        """The title, cut with "…" where the plot is narrower than its text (it may not widen the window)."""
+        room = max(int(self.plot.width()) - 8, 40)
+        font = QFont(self.plot.titleLabel.item.font())
+        font.setPointSizeF(float(str(self.plot.titleLabel.opts.get("size") or "11pt").rstrip("pt")))
+        text = QFontMetrics(font).elidedText(self.full_title, Qt.ElideRight, room)
+        if text != self.plot.titleLabel.text:
+            self.plot.setTitle(text, color=self.colors["plot_foreground"])
+
+
+
+    # ---- read-out -----------------------------------------------------------------------------------------
     def _mouse_moved(self, scene_pos) -> None:
         if not self.plot.vb.sceneBoundingRect().contains(scene_pos):
             return
@@ -97,6 +264,36 @@ class PlotBox(QWidget):
 
     @staticmethod
     def nearest(xs: np.ndarray, x: float) -> int | None:
+        """Index of the value of sorted `xs` nearest to x (O(log n))."""
+        xs = np.asarray(xs, dtype=float)
         if len(xs) == 0:
             return None
-        return int(np.argmin(np.abs(np.asarray(xs, dtype=float) - x)))
+        i = int(np.clip(np.searchsorted(xs, x), 1, len(xs) - 1)) if len(xs) > 1 else 0
+        return i - 1 if i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x) else i
+
+    # ---- export -------------------------------------------------------------------------------------------
+    def export(self, path, svg: bool = False) -> None:
+        """The whole plot (title, axes, legend, colour bar) with pyqtgraph's exporters."""
+        import pyqtgraph.exporters as exporters
+
+        exporter = (exporters.SVGExporter if svg else exporters.ImageExporter)(self.widget.scene())
+        if not svg:
+            exporter.parameters()["width"] = max(int(self.widget.width()), 600)
+        exporter.export(str(path))
+
+
+def elide(text: str, length: int = 24) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _pen_key(pen) -> tuple | None:
+    if pen is None:
+        return None
+    return pen.color().name(QColor.HexArgb), pen.widthF(), int(pen.style().value)
+
+
+def style_axis(axis: pg.AxisItem, color: str) -> None:
+    axis.setPen(color)
+    axis.setTextPen(color)
+    if axis.labelText:
+        axis.setLabel(axis.labelText, units=axis.labelUnits or None, color=color)

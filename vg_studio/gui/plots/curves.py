@@ -1,59 +1,107 @@
-"""Loss and accuracy: per-batch running values (thin) and epoch train/validation values (markers)."""
+"""Loss and accuracy over training: the mean over the batches between probe records (faint), its smoothed line,
+the validation value at each epoch's end (markers), and the epoch boundaries (dotted). Each run in its own colour.
+
+The curves come from the probe records, the per-step data a run directory keeps, so a run opened from disk draws
+exactly as it did live (see `series` for why the batch values are turned into interval means)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
-from vg_studio.gui.plots.base import PlotBox, fmt, run_pen
+from vg_studio.gui.plots.base import PlotBox, fmt
+from vg_studio.gui.plots.decimate import Overviews
 
-TRAIN_COLOR, VAL_COLOR = (31, 119, 180), (255, 127, 14)
+MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
 
 
 class MetricPlot(PlotBox):
     def __init__(self, metric: str, title: str, parent=None):
-        super().__init__(title, "training step", metric)
+        super().__init__(title, "training step", metric, legend=True)
         self.metric = metric
-        self.plot.addLegend(offset=(-10, 10))
-        self.runs = []
+        self.overviews = Overviews()
+        self._epoch_lines: list[pg.InfiniteLine] = []
+        if metric == "accuracy":  # a fraction: never an axis from −0.3 to 0.5 around a flat line
+            self.plot.vb.setLimits(yMin=-0.02, yMax=1.02, minYRange=0.05)
+        else:
+            self.plot.vb.setLimits(minYRange=1e-3)
 
-    def redraw(self, runs: list) -> None:
-        self.runs = runs
+    def draw(self, runs: list) -> None:
         self.begin()
-        for r, run in enumerate(runs):
-            tag = f" ({run.name})" if len(runs) > 1 else ""
-            batch = np.asarray(run.batch_loss if self.metric == "loss" else run.batch_accuracy, dtype=float)
-            steps = np.asarray(run.batch_steps, dtype=float)
-            if len(batch) and np.isfinite(batch).any():
-                self.curve((id(run), "train"), steps, batch, run_pen(TRAIN_COLOR, r, 1.2), f"train{tag}")
+        zoom = self.zoomed_range()
+        several = len(runs) > 1
+        for run in runs:
+            color = pg.mkColor(run.color)
+            steps, means, smooth = run.training_curve(self.metric)
+            key = id(run)
+            if np.isfinite(means).any():
+                faint = pg.mkColor(run.color)
+                faint.setAlpha(70)
+                self.curve((key, "means"), *self.overviews.envelope((key, "means"), steps, means, zoom=zoom),
+                           pg.mkPen(faint, width=1))
+                self.curve((key, "smooth"), *self.overviews.envelope((key, "smooth"), steps, smooth, zoom=zoom),
+                           pg.mkPen(color, width=2))
+            else:  # no per-record value (a run directory from before records carried metrics): epoch means
+                train = run.epoch_metric(self.metric)
+                if np.isfinite(train).any():
+                    self.curve((key, "epoch-train"), epoch_steps(run, len(train)), train, pg.mkPen(color, width=2),
+                               symbol="t", symbolSize=7, symbolBrush=color)
             val = run.epoch_metric(f"val_{self.metric}")
-            x_epochs = epoch_steps(run, len(val))
-            if len(val):
-                self.curve((id(run), "val"), x_epochs, val, run_pen(VAL_COLOR, r, 2), f"validation{tag}",
-                           symbol="o", symbolSize=6, symbolBrush=VAL_COLOR)
+            if np.isfinite(val).any():
+                self.curve((key, "val"), epoch_steps(run, len(val)), val,
+                           pg.mkPen(color, width=1.5, style=Qt.DashLine),
+                           symbol="o", symbolSize=6, symbolBrush=color, symbolPen=pg.mkPen(color))
         self.end()
+        ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
+        self.set_legend([("train (smoothed)", pg.mkPen(ink, width=2)),
+                         ("validation", pg.mkPen(ink, width=1.5, style=Qt.DashLine),
+                          {"symbol": "o", "symbolSize": 6, "symbolBrush": ink})]
+                        + (self.run_entries(runs) if several else []))
+        self.overviews.keep({(id(r), kind) for r in runs for kind in ("means", "smooth")})
+        self._draw_epoch_lines(runs)
+
+    def _draw_epoch_lines(self, runs: list) -> None:
+        """Dotted lines where an epoch starts (the longest run's), so a change at a boundary reads as one."""
+        run = max(runs, key=lambda r: r.num_records, default=None)
+        starts = []
+        if run is not None and run.steps_per_epoch and run.num_records:
+            last = run.record_steps[-1]
+            starts = list(np.arange(1, int(last // run.steps_per_epoch) + 1) * run.steps_per_epoch + 0.5)
+        if len(starts) > MAX_EPOCH_LINES:
+            starts = starts[:: -(-len(starts) // MAX_EPOCH_LINES)]
+        while len(self._epoch_lines) < len(starts):
+            line = pg.InfiniteLine(angle=90, movable=False)
+            line.setZValue(-10)
+            self.plot.addItem(line, ignoreBounds=True)
+            self._epoch_lines.append(line)
+        color = pg.mkColor(self.colors["plot_foreground"])
+        color.setAlpha(70)
+        for i, line in enumerate(self._epoch_lines):
+            line.setVisible(i < len(starts))
+            if i < len(starts):
+                line.setPen(pg.mkPen(color, width=1, style=Qt.DotLine))
+                line.setValue(starts[i])
 
     def describe(self, x: float, y: float) -> str:
         parts = []
         for run in self.runs[:3]:
-            i = self.nearest(run.batch_steps, x)
+            steps, means, smooth = run.training_curve(self.metric)
+            i = self.nearest(steps, x)
             if i is not None:
-                values = run.batch_loss if self.metric == "loss" else run.batch_accuracy
-                parts.append(f"{run.name} step {run.batch_steps[i]}: {self.metric} {fmt(values[i])}")
+                epoch = int(run.record_epochs[i]) + 1
+                parts.append(f"{run.name} step {int(steps[i])} (epoch {epoch}): {self.metric} {fmt(means[i])}, "
+                             f"smoothed {fmt(smooth[i])}")
             val = run.epoch_metric(f"val_{self.metric}")
             j = self.nearest(epoch_steps(run, len(val)), x)
             if j is not None:
-                parts.append(f"val (epoch {j + 1}) {fmt(val[j])}")
+                parts.append(f"validation after epoch {j + 1}: {fmt(val[j])}")
         return "   ".join(parts)
 
 
 def epoch_steps(run, count: int) -> np.ndarray:
     """x position (global step) of the end of each epoch."""
     spe = run.steps_per_epoch
-    if not spe and run.history is not None and run.history.record_epochs:
-        epochs = max(run.history.record_epochs) + 1
-        spe = max(run.history.steps) / max(epochs, 1)
+    if not spe and run.num_records:
+        spe = run.record_steps[-1] / max(int(run.record_epochs[-1]) + 1, 1)
     return (np.arange(count) + 1.0) * (spe or 1)
-
-
-pg.setConfigOptions(antialias=True)

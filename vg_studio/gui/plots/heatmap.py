@@ -1,97 +1,225 @@
-"""Gradient flow as an image: layers (rows, input at the bottom) × probe records (columns), log colour scale."""
+"""Gradient flow as an image: layers (rows, input at the bottom) × training steps (columns), log colour scale.
+
+The image is an `Overview` of the run — at most 512 columns, each the geometric mean over its records — that
+grows by folding in new records, so drawing it costs the same at step 50,000 as at step 500. Zoomed in, the
+columns are the records in view. The colour scale spans the 2nd–98th percentile of the values (of this run, or of
+all shown runs when the scale is shared), so one extreme record or run does not wash the rest out; the colour bar
+says which.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, fmt
+from vg_studio.gui.plots.base import PlotBox, fmt, style_axis
+from vg_studio.gui.plots.decimate import Overviews
+
+PERCENTILES = (2, 98)
+MAX_MAPS = 6  # runs compared side by side; more would be too small to read
+_SAMPLE = 20_000  # values the percentiles are taken over (a strided sample of the image)
+
+
+def log10_magnitude(values: np.ndarray) -> np.ndarray:
+    """log10 of positive values; an exact zero is below any scale (drawn darkest); NaN stays missing."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(np.where(values > 0, values, np.nan))
+    return np.where(values == 0, -np.inf, logs).astype(np.float32)
+
+
+def robust_levels(images: list) -> tuple | None:
+    """The 2nd and 98th percentiles of the finite values of the images, or None without any."""
+    samples = []
+    for image in images:
+        flat = image[np.isfinite(image)]
+        samples.append(flat[:: max(1, flat.size // _SAMPLE)])
+    values = np.concatenate(samples) if samples else np.empty(0)
+    if values.size == 0:
+        return None
+    low, high = (float(v) for v in np.percentile(values, PERCENTILES))
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
 
 
 class HeatmapPlot(PlotBox):
-    def __init__(self, stat: str = "grad_mean_abs", title: str = "Gradient flow", parent=None,
-                 color_bar: bool = True):
-        super().__init__(title, "training step", "layer")
+    """One run's image: rows are the columns of `stat` (layers)."""
+
+    quantity = "log₁₀ mean |∂L/∂w|"
+    colormap = "viridis"
+    row_axis = "layer"
+
+    def __init__(self, stat: str = "grad_mean_abs", title: str = "Gradient flow", parent=None):
+        super().__init__(title, "training step", self.row_axis)
         self.stat = stat
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(-8, 0), colorMap=pg.colormap.get(self.colormap), label=self.quantity,
+                                   interactive=False, width=12)
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.overviews = Overviews()
+        self.shared_levels: tuple | None = None  # set by the grid when the scale is shared
+        self.span = pg.PlotDataItem(pen=pg.mkPen((0, 0, 0, 0)))  # invisible: widens the step axis to the longest compared run
+        self.plot.addItem(self.span)
+        self.shared_steps: tuple | None = None
+        self.logs = np.empty((0, 0))  # the image drawn: (rows, columns) of log10 values
+        self._columns = None  # the Overview the image's columns come from
         self.run = None
-        self.colour_map = pg.colormap.get("viridis")
-        self.image.setColorMap(self.colour_map)
-        self.bar = None
-        if color_bar:
-            self.bar = pg.ColorBarItem(values=(-8, 0), colorMap=self.colour_map, label="log₁₀ mean |∂L/∂w|",
-                                       interactive=False, width=12)
-            self.bar.setImageItem(self.image, insert_in=self.plot)
 
-    def redraw(self, run, levels: tuple | None = None) -> None:
-        self.run = run
-        values = run.stat(self.stat) if run is not None else np.empty((0, 0))
-        self.has_data = values.size > 0
+    def source(self, run) -> tuple[np.ndarray, np.ndarray]:
+        """(record steps, (records, rows) values)."""
+        return run.record_steps, run.stat(self.stat)
+
+    def row_labels(self, run, rows: int) -> list[str]:
+        return run.display_names[:rows]
+
+    def signature(self, runs: list) -> tuple:
+        return super().signature(runs) + (self.shared_levels, self.shared_steps)
+
+    def image_of(self, run) -> np.ndarray:
+        """The (rows, columns) log10 image of `run` as it would be drawn now."""
+        steps, values = self.source(run)
+        if values.size == 0:
+            return np.empty((0, 0), dtype=np.float32)
+        overview = self.overviews.view(id(run), steps, values, self.zoomed_range(), log10_magnitude)
+        centres, means = overview.means()
+        self._columns = overview
+        return means.T
+
+    def draw(self, runs: list) -> None:
+        run = self.run = runs[0] if runs else None
+        self.logs = self.image_of(run) if run is not None else np.empty((0, 0))
+        self.has_data = self.logs.size > 0 and np.isfinite(self.logs).any()
         if not self.has_data:
             self.image.clear()
             return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.log10(np.where(values > 0, values, np.nan)).T  # (layers, records)
-        if levels is None:
-            levels = finite_range(logs)
-        self.image.setImage(np.nan_to_num(logs, nan=levels[0]), levels=levels, autoLevels=False)
-        steps = run.record_steps
-        x0, x1 = (steps[0], steps[-1]) if len(steps) > 1 else (0.0, max(steps[0], 1.0))
-        width = (x1 - x0) * len(steps) / max(len(steps) - 1, 1) or 1.0
-        self.image.setRect(x0 - width / len(steps) / 2, 0.5, width, logs.shape[0])
-        names = run.layer_names
-        self.plot.getAxis("left").setTicks([[(i + 1, n.replace("hidden_", "h")) for i, n in enumerate(names)]])
-        if self.bar is not None:
-            self.bar.setLevels(levels)
+        levels = self.shared_levels or robust_levels([self.logs]) or (-8.0, 0.0)
+        self.image.setImage(np.maximum(self.logs, levels[0] - 1), levels=levels, autoLevels=False)
+        self.span.setData(list(self.shared_steps or ()), [1] * len(self.shared_steps or ()))
+        overview = self._columns
+        n = overview.used
+        x0, x1 = overview.x_first[0], overview.x_last[n - 1]
+        width = max(x1 - x0, 1.0) * n / max(n - 1, 1) if n > 1 else max(x1 - x0, 1.0)
+        self.image.setRect(x0 - width / n / 2 if n > 1 else x0 - 0.5, 0.5, width, self.logs.shape[0])
+        self.bar.setLevels(levels)
+        scope = "all shown runs" if self.shared_levels else "this run"
+        label = f"{self.quantity}<br>{PERCENTILES[0]}–{PERCENTILES[1]} % of {scope}"
+        title = self.bar.getAxis("left")  # pyqtgraph puts a colour bar's label on its left axis
+        if title.labelText != label:
+            title.setLabel(label, color=self.colors["plot_foreground"])
+        labels = self.row_labels(run, self.logs.shape[0])
+        every = max(1, -(-len(labels) // 16))
+        self.plot.getAxis("left").setTicks([[(i + 1, name) for i, name in enumerate(labels) if i % every == 0
+                                             or i == len(labels) - 1]])
+        self.overviews.keep({id(run)})
+
+    def apply_theme(self, colors: dict) -> None:
+        super().apply_theme(colors)
+        style_bar(self.bar, colors["plot_foreground"])
 
     def describe(self, x: float, y: float) -> str:
         run = self.run
-        if run is None or run.stat(self.stat).size == 0:
+        if run is None:
             return ""
-        values, steps = run.stat(self.stat), run.record_steps
-        i, layer = self.nearest(steps, x), int(round(y)) - 1
-        if i is None or not 0 <= layer < values.shape[1]:
+        steps, values = self.source(run)
+        i, row = self.nearest(steps, x), int(round(y)) - 1
+        if i is None or not 0 <= row < values.shape[1]:
             return ""
-        return f"{run.name}  {run.layer_names[layer]}  step {int(steps[i])}: mean |∂L/∂w| = {fmt(values[i, layer])}"
+        label = self.row_labels(run, values.shape[1])[row]
+        return f"{run.name}  {label}  step {int(steps[i])}: {self.quantity.split(' ', 1)[1]} = {fmt(values[i, row])}"
 
 
-def finite_range(logs: np.ndarray) -> tuple:
-    finite = logs[np.isfinite(logs)]
-    if finite.size == 0:
-        return (-8.0, 0.0)
-    low, high = float(finite.min()), float(finite.max())
-    return (low, high) if high > low else (low - 1, high + 1)
+def style_bar(bar: pg.ColorBarItem, color: str) -> None:
+    """The bar's frame, tick values and label (on its left axis) in the theme's colour."""
+    for side in ("left", "right", "top", "bottom"):
+        style_axis(bar.getAxis(side), color)
 
 
-class HeatmapRow(QWidget):
-    """One heatmap per selected run, side by side, on one shared colour scale (so they compare directly)."""
+class HeatmapGrid(QWidget):
+    """One heatmap per shown run (up to MAX_MAPS): stacked for two, two columns beyond. The grid asks for the same
+    minimum size whatever the number of runs: comparing runs must not widen the window past the screen."""
+
+    plot_class = HeatmapPlot
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.layout_ = QHBoxLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.maps: list[HeatmapPlot] = [HeatmapPlot()]
-        self.layout_.addWidget(self.maps[0])
+        self.scale = QComboBox()
+        self.scale.addItems(["per run", "shared"])
+        self.scale.setToolTip("Per run: each heatmap spans its own run's values (2nd–98th percentile), so a run "
+                              "with extreme gradients does not wash the others out.\nShared: one scale over all "
+                              "shown runs, so colours compare between runs.")
+        self.scale.currentIndexChanged.connect(lambda _: self.redraw(self.runs, force=True))
+        self.note = QLabel("")
+        header = QHBoxLayout()
+        header.setContentsMargins(4, 0, 4, 0)
+        header.addWidget(QLabel("Colour scale:"))
+        header.addWidget(self.scale)
+        header.addWidget(self.note, 1)
+        self.header = QWidget()
+        self.header.setLayout(header)
+        self.header.hide()
+        self.grid = QGridLayout()
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addLayout(self.grid, 1)
+        self.maps: list[HeatmapPlot] = []
+        self.runs: list = []
+        self.colors = None
+        self._add_map()
+        self.setMinimumSize(170, 130)
 
-    def redraw(self, runs: list) -> None:
-        runs = runs or [None]
-        while len(self.maps) < len(runs):
-            self.maps.append(HeatmapPlot())
-            self.layout_.addWidget(self.maps[-1])
-        levels = None
-        ranges = [finite_range(np.log10(np.where(r.stat("grad_mean_abs") > 0, r.stat("grad_mean_abs"), np.nan)))
-                  for r in runs if r is not None and r.stat("grad_mean_abs").size]
-        if ranges:
-            levels = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    def _add_map(self) -> HeatmapPlot:
+        heatmap = self.plot_class()
+        heatmap.widget.setMinimumSize(60, 50)  # the grid's own minimum counts, not each map's
+        if self.colors is not None:
+            heatmap.apply_theme(self.colors)
+        self.maps.append(heatmap)
+        return heatmap
+
+    def runs_drawn(self, runs: list) -> list:
+        return [r for r in runs if r is not None][:MAX_MAPS]
+
+    def redraw(self, runs: list, force: bool = False) -> bool:
+        self.runs = list(runs)
+        shown = self.runs_drawn(runs)
+        while len(self.maps) < len(shown):
+            self._add_map()
+        columns = 1 if len(shown) <= 2 else 2
         for i, heatmap in enumerate(self.maps):
-            heatmap.setVisible(i < len(runs))
-            if i < len(runs):
-                heatmap.plot.setTitle(f"Gradient flow: {runs[i].name}" if runs[i] is not None and len(runs) > 1
-                                      else "Gradient flow")
-                heatmap.redraw(runs[i], levels)
+            if self.grid.indexOf(heatmap) < 0 or self.grid.getItemPosition(self.grid.indexOf(heatmap))[:2] != (
+                    i // columns, i % columns):
+                self.grid.addWidget(heatmap, i // columns, i % columns)
+            heatmap.setVisible(i < max(len(shown), 1))
+        several = len(shown) > 1
+        self.header.setVisible(several)
+        extra = len([r for r in runs if r is not None]) - len(shown)
+        self.note.setText(f"  {extra} more selected run(s) not shown" if extra > 0 else "")
+        ends = [self.maps[0].source(r)[0] for r in shown]
+        ends = [e[-1] for e in ends if len(e)]
+        steps = (0.0, float(max(ends))) if several and ends else None
+        shared = None
+        if several and self.scale.currentText() == "shared":
+            shared = robust_levels([m.image_of(r) for m, r in zip(self.maps, shown)])
+        drew = False
+        for i, run in enumerate(shown or [None]):
+            heatmap = self.maps[i]
+            heatmap.shared_levels, heatmap.shared_steps = shared, steps
+            if run is not None:
+                heatmap.set_title(f"{heatmap.title}: {run.name}" if several else heatmap.title)
+            drew = heatmap.redraw([run] if run is not None else [], force) or drew
+        return drew
+
+    def apply_theme(self, colors: dict) -> None:
+        self.colors = dict(colors)
+        for heatmap in self.maps:
+            heatmap.apply_theme(colors)
+
+    def visible_maps(self) -> list:
+        return [m for m in self.maps if not m.isHidden()]
 
     @property
     def has_data(self) -> bool:
-        return any(m.has_data for m in self.maps if m.isVisible())
+        return any(m.has_data for m in self.visible_maps())

@@ -1,37 +1,73 @@
-"""One line per layer over training steps: mean |gradient| (seed 000 Table 1, live) or weight change."""
+"""One line per layer over training steps: mean |gradient| (Gowda et al.'s Table 1, live) or weight change.
+
+A single run colours its layers by depth; overlaid runs each keep their own colour, darker near the input and
+lighter near the output. Beyond a dozen layers only an even selection is drawn (the heatmap shows them all)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 
-from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, run_pen
+from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, run_layer_color
+from vg_studio.gui.plots.decimate import Overviews
+
+MAX_LINES = 12
+
+
+def positive(values: np.ndarray) -> np.ndarray:
+    """A log axis cannot show 0 or NaN: those points are gaps."""
+    with np.errstate(invalid="ignore"):
+        return np.where(values > 0, values, np.nan)
+
+
+def chosen_layers(count: int, highlighted: set, most: int = MAX_LINES) -> list[int]:
+    """All layers, or `most` spread evenly from input to output, plus the flagged ones."""
+    if count <= most:
+        return list(range(count))
+    even = {int(i) for i in np.round(np.linspace(0, count - 1, max(most - 2, 2)))}
+    return sorted(even | {i for i in highlighted if 0 <= i < count})
 
 
 class LayerLinesPlot(PlotBox):
     def __init__(self, stat: str, title: str, y_label: str, parent=None):
-        super().__init__(title, "training step", y_label, log_y=True)
+        super().__init__(title, "training step", y_label, log_y=True, legend=True)
         self.stat = stat
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        self.runs = []
-        self.highlighted: set[int] = set()
+        self.highlighted: set[int] = set()  # spec layer indices flagged by the diagnostics: drawn thicker
+        self.overviews = Overviews()
+        self.shown: dict = {}  # id(run) -> layer indices drawn
 
-    def redraw(self, runs: list) -> None:
-        self.runs = runs
+    def signature(self, runs: list) -> tuple:
+        return super().signature(runs) + (tuple(sorted(self.highlighted)),)
+
+    def draw(self, runs: list) -> None:
         self.begin()
-        for r, run in enumerate(runs):
+        zoom, several, subset = self.zoomed_range(), len(runs) > 1, None
+        self.shown = {}
+        for run in runs:
             values, steps = run.stat(self.stat), run.record_steps
             if values.size == 0:
                 continue
-            names = run.layer_names
-            for layer in range(values.shape[1]):
-                column = values[:, layer]
-                ok = np.isfinite(column) & (column > 0)  # a log axis cannot show 0 or NaN
-                if not ok.any():
-                    continue
+            count = values.shape[1]
+            layers = chosen_layers(count, self.highlighted, max(MAX_LINES // len(runs), 3))
+            if len(layers) < count:
+                subset = (len(layers), count)
+            self.shown[id(run)] = layers
+            overview = self.overviews.view((id(run), self.stat), steps, values, zoom, positive)
+            for layer in layers:
+                color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
                 width = 3.2 if layer in self.highlighted else 1.6
-                self.curve((id(run), layer), steps[ok], column[ok], run_pen(layer_color(layer, len(names)), r, width),
-                           names[layer] if r == 0 else None)
+                self.curve((id(run), layer), *overview.envelope(layer), pg.mkPen(color, width=width))
         self.end()
+        if several:
+            entries = self.run_entries(runs) + [("darker: nearer the input", None)]
+        else:
+            run = runs[0] if runs else None
+            count = len(run.layer_names) if run is not None else 0
+            entries = [(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+                       for layer in reversed(self.shown.get(id(run), []))]  # output first, as drawn
+        self.set_legend(entries)
+        self.overviews.keep({(id(r), self.stat) for r in runs})
+        self.set_title(self.title + (f" ({subset[0]} of {subset[1]} layers)" if subset else ""))
 
     def describe(self, x: float, y: float) -> str:
         best = None
@@ -40,14 +76,15 @@ class LayerLinesPlot(PlotBox):
             i = self.nearest(steps, x)
             if i is None:
                 continue
-            row = values[i]
+            layers = self.shown.get(id(run), [])
+            row = positive(values[i, layers])
             with np.errstate(divide="ignore", invalid="ignore"):
-                distance = np.abs(np.log10(np.where(row > 0, row, np.nan)) - np.log10(max(y, 1e-300)))
+                distance = np.abs(np.log10(row) - np.log10(max(y, 1e-300)))
             if np.isfinite(distance).any():
-                layer = int(np.nanargmin(distance))
-                if best is None or distance[layer] < best[0]:
-                    best = (distance[layer], run, int(steps[i]), layer, row)
+                k = int(np.nanargmin(distance))
+                if best is None or distance[k] < best[0]:
+                    best = (distance[k], run, int(steps[i]), layers[k], values[i, layers[k]])
         if best is None:
             return ""
-        _, run, step, layer, row = best
-        return f"{run.name}  {run.layer_names[layer]}  step {step}: {fmt(row[layer])}"
+        _, run, step, layer, value = best
+        return f"{run.name}  {run.display_names[layer]}  step {step}: {fmt(value)}"

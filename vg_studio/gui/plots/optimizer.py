@@ -1,38 +1,158 @@
-"""Optimizer-reported scalars over training, e.g. SDAGD's μ_k and the share of phase-I (descent) steps."""
+"""SDAGD's own state, drawn only for runs trained with it (Tan & Lim, 2019).
+
+SDAGD takes a phase-I step (a spherical search of radius R, step length μ relative to the gradient) where μ > h,
+and a damped diagonal Newton step (phase II) where the curvature h dominates. "μ against h" shows each layer's path
+through the (h, μ) plane over training, with the line μ = h where a weight switches phase; beside it, the share of
+weights still in phase I over training.
+
+Per-layer μ and h are read from the records' stats `sdagd_mu`/`sdagd_h` (one value per layer), or from optimizer
+scalars named `sdagd_mu/<layer>` and `sdagd_h/<layer>`; a run that reports only the global `sdagd_mu` gets its
+phase-I share and global μ over time.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, fmt, run_pen
+from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, run_layer_color
+from vg_studio.gui.plots.decimate import Overviews
+from vg_studio.gui.plots.heatmap import log10_magnitude
+from vg_studio.gui.plots.layers import MAX_LINES, chosen_layers
 
-COLORS = ((44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+
+def is_sdagd(run) -> bool:
+    spec_says = run.spec is not None and getattr(run.spec.optimizer, "name", "") == "sdagd"
+    return spec_says or any(n.startswith("sdagd") for n in run.optimizer_names + run.stat_names)
 
 
-class OptimizerPlot(PlotBox):
+def per_layer(run, quantity: str) -> np.ndarray | None:
+    """(records, layers) of an SDAGD quantity per layer, or None when the run does not report it."""
+    if quantity in run.stat_names:
+        return run.stat(quantity)
+    columns = [run.optimizer_series(f"{quantity}/{name}") for name in run.layer_names]
+    if not any(len(c) for c in columns):
+        return None
+    rows = run.num_records
+    return np.column_stack([c if len(c) == rows else np.full(rows, np.nan) for c in columns])
+
+
+class MuAgainstH(PlotBox):
     def __init__(self, parent=None):
-        super().__init__("Optimizer state (SDAGD)", "training step", "value", log_y=False)
-        self.plot.addLegend(offset=(-10, 10))
-        self.runs = []
+        super().__init__("SDAGD: μ against h per layer", "curvature h", "relative step length μ", log_y=True,
+                         legend=True)
+        self.plot.setLogMode(True, True)
+        self.overviews = Overviews()
+        self.diagonal = pg.InfiniteLine(pos=(0, 0), angle=45, movable=False,
+                                        label="μ = h", labelOpts={"position": 0.9})
+        self.plot.addItem(self.diagonal, ignoreBounds=True)
 
-    def redraw(self, runs: list) -> None:
-        self.runs = runs
+    def draw(self, runs: list) -> None:
         self.begin()
-        for r, run in enumerate(runs):
-            names = sorted(run.history.optimizer) if run.history is not None else []
-            for k, name in enumerate(names):
-                values = run.optimizer_series(name)
-                steps = run.record_steps[: len(values)]
-                if len(values) and np.isfinite(values).any():
-                    self.curve((id(run), name), steps, values, run_pen(COLORS[k % len(COLORS)], r, 1.8),
-                               name if r == 0 else None)
+        several = len(runs) > 1
+        self.shown = {}
+        for run in runs:
+            mu, h = per_layer(run, "sdagd_mu"), per_layer(run, "sdagd_h")
+            if mu is None or h is None or mu.size == 0:
+                continue
+            steps, count = run.record_steps, mu.shape[1]
+            # geometric means per bucket: a path keeps its shape on log axes
+            mu_path = 10.0 ** self.overviews.get((id(run), "mu"), steps, mu, log10_magnitude).means()[1]
+            h_path = 10.0 ** self.overviews.get((id(run), "h"), steps, h, log10_magnitude).means()[1]
+            layers = self.shown[id(run)] = chosen_layers(count, set(), max(MAX_LINES // len(runs), 3))
+            now_x, now_y, now_colors = [], [], []
+            for layer in layers:
+                color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
+                x, y = h_path[:, layer], mu_path[:, layer]
+                ok = np.isfinite(x) & np.isfinite(y)
+                if ok.any():
+                    self.curve((id(run), layer), x[ok], y[ok], pg.mkPen(color, width=1))
+                    now_x.append(x[ok][-1])
+                    now_y.append(y[ok][-1])
+                    now_colors.append(pg.mkBrush(color))
+            if now_x:
+                item = self.curve((id(run), "now"), np.array(now_x), np.array(now_y), None, symbol="o",
+                                  symbolSize=8)
+                item.setData(np.array(now_x), np.array(now_y), symbolBrush=now_colors)  # one brush per layer
         self.end()
+        ink = self.colors["plot_foreground"]
+        now = ("now", None, {"symbol": "o", "symbolSize": 7, "symbolBrush": ink})
+        if several:
+            self.set_legend(self.run_entries(runs) + [("darker: nearer the input", None), now])
+        else:
+            run = runs[0] if runs else None
+            count = len(run.layer_names) if run is not None else 0
+            self.set_legend([(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+                             for layer in reversed(self.shown.get(id(run), []))] + [now])
+        self.overviews.keep({(id(r), kind) for r in runs for kind in ("mu", "h")})
+        self.diagonal.setPen(pg.mkPen(self.colors["plot_foreground"], style=Qt.DashLine))
+        self.diagonal.label.setColor(self.colors["plot_foreground"])
+
+    def describe(self, x: float, y: float) -> str:
+        ratio = y / x if x > 0 else float("nan")
+        phase = "phase I (μ > h)" if ratio > 1 else "phase II (h ≥ μ)"
+        return f"h = {fmt(x)}, μ = {fmt(y)}: {phase}"
+
+    def _mouse_moved(self, scene_pos) -> None:
+        if self.plot.vb.sceneBoundingRect().contains(scene_pos):
+            point = self.plot.vb.mapSceneToView(scene_pos)
+            self.readout.setText(self.describe(10 ** point.x(), 10 ** point.y()))
+
+
+class PhaseShare(PlotBox):
+    def __init__(self, parent=None):
+        super().__init__("SDAGD: share of weights in phase I", "training step", "phase-I share", legend=True)
+        self.plot.vb.setLimits(yMin=-0.02, yMax=1.02, minYRange=0.05)
+        self.overviews = Overviews()
+
+    def draw(self, runs: list) -> None:
+        self.begin()
+        for run in runs:
+            steps = run.record_steps
+            share = run.optimizer_series("sdagd_phase1_fraction")
+            if len(share) and np.isfinite(share).any():
+                self.curve((id(run), "share"), *self.overviews.envelope((id(run), "share"), steps, share),
+                           pg.mkPen(run.color, width=2))
+        self.end()
+        self.set_legend(self.run_entries(runs) if len(runs) > 1 else [])
+        self.overviews.keep({(id(r), "share") for r in runs})
 
     def describe(self, x: float, y: float) -> str:
         parts = []
-        for run in self.runs[:2]:
+        for run in self.runs[:3]:
             i = self.nearest(run.record_steps, x)
-            if i is not None and run.history is not None:
-                vals = ", ".join(f"{k} {fmt(v[i])}" for k, v in sorted(run.history.optimizer.items()) if i < len(v))
-                parts.append(f"{run.name} step {int(run.record_steps[i])}: {vals}")
+            share = run.optimizer_series("sdagd_phase1_fraction")
+            if i is not None and i < len(share):
+                parts.append(f"{run.name} step {int(run.record_steps[i])}: phase I {fmt(share[i])}, "
+                             f"μ {fmt(run.optimizer_series('sdagd_mu')[i])}")
         return "   ".join(parts)
+
+
+class SdagdView(QWidget):
+    """The SDAGD tab: μ against h beside the phase-I share; draws only SDAGD runs."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.mu_h, self.phase = MuAgainstH(), PhaseShare()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.mu_h, 1)
+        layout.addWidget(self.phase, 1)
+        self.boxes = {"sdagd-mu-h": self.mu_h, "sdagd-phase": self.phase}
+
+    @staticmethod
+    def runs_drawn(runs: list) -> list:
+        return [r for r in runs if is_sdagd(r)]
+
+    def redraw(self, runs: list, force: bool = False) -> bool:
+        runs = self.runs_drawn(runs)
+        drew = False
+        for box in self.boxes.values():
+            drew = box.redraw(runs, force) or drew
+        return drew
+
+    @property
+    def has_data(self) -> bool:
+        return any(b.has_data for b in self.boxes.values())

@@ -1,19 +1,31 @@
-"""All live plots in one grid. Events only mark the panel dirty; a 10 Hz timer redraws (throttled drawing)."""
+"""All plots, in tabs: Training (loss, accuracy, weight change; gradients per layer, gradient heatmaps, time-step
+heatmaps for recurrent runs), Distributions, and SDAGD (only for SDAGD runs).
+
+Events only mark the panel dirty; a 10 Hz timer redraws. Each plot redraws only when it is on screen (the current
+tab) and something it shows changed, and each costs a bounded amount however long the run (see `decimate`), so a
+frame stays within a few milliseconds at step 50,000 (benchmarks/bench_redraw.py).
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
+from vg_studio.gui.plots.base import PlotBox
 from vg_studio.gui.plots.curves import MetricPlot
-from vg_studio.gui.plots.heatmap import HeatmapRow
+from vg_studio.gui.plots.distributions import DistributionsView
+from vg_studio.gui.plots.heatmap import HeatmapGrid
 from vg_studio.gui.plots.layers import LayerLinesPlot
-from vg_studio.gui.plots.optimizer import OptimizerPlot
-from vg_studio.gui.plots.time_heatmap import TimeHeatmapRow
+from vg_studio.gui.plots.optimizer import SdagdView
+from vg_studio.gui.plots.time_heatmap import TimeHeatmapGrid
 
 REDRAW_MS = 100
+FRAME_BUDGET_MS = 4  # the timer's redraw stops after this much work; the plots not reached go first next time
+pg.setConfigOptions(antialias=True)
 
 
 class PlotsPanel(QWidget):
@@ -22,32 +34,56 @@ class PlotsPanel(QWidget):
         self.loss = MetricPlot("loss", "Loss")
         self.accuracy = MetricPlot("accuracy", "Accuracy")
         self.gradients = LayerLinesPlot("grad_mean_abs", "Mean |∂L/∂w| per layer", "mean |∂L/∂w|")
-        self.heatmap = HeatmapRow()
-        self.time_heatmap = TimeHeatmapRow()  # beside the layer heatmap, for recurrent networks only
-        self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖", "relative update")
-        self.optimizer = OptimizerPlot()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        self.rows = []
-        for row in ((self.loss, self.accuracy, self.optimizer),
-                    (self.gradients, self.heatmap, self.time_heatmap, self.updates)):
-            line = QHBoxLayout()
-            for widget in row:
-                line.addWidget(widget, 1)
-            layout.addLayout(line, 1)
-            self.rows.append(line)
-        self.optimizer.hide()  # shown only for optimizers that report state (SDAGD)
+        self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖ per step", "relative update")
+        self.heatmap = HeatmapGrid()
+        self.time_heatmap = TimeHeatmapGrid()  # beside the layer heatmap, for recurrent networks only
+        self.distributions = DistributionsView()
+        self.sdagd = SdagdView()
+        self.optimizer = self.sdagd  # the name the window and older tests use
+
+        training = QWidget()
+        grid = QGridLayout(training)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        for column, widget in enumerate((self.loss, self.accuracy, self.updates)):
+            grid.addWidget(widget, 0, column)
+        grid.addWidget(self.gradients, 1, 0)
+        grid.addWidget(self.heatmap, 1, 1, 1, 2)
+        for i in range(3):
+            grid.setColumnStretch(i, 1)
+        for i in range(2):
+            grid.setRowStretch(i, 1)
+        self.training_grid = grid
+        self.time_heatmap.setParent(training)  # placed in the grid only while a recurrent run is shown
         self.time_heatmap.hide()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(training, "Training")
+        self.tabs.addTab(self.distributions, "Distributions")
+        self.tabs.addTab(self.sdagd, "SDAGD")
+        self.tabs.setTabVisible(2, False)  # shown only for runs trained with SDAGD
+        self.tabs.currentChanged.connect(lambda _: self.redraw(visible_only=True))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+
         self.runs: list = []
         self._dirty = False
+        self._drawn_at: dict = {}  # id(view) -> when it last drew
         self.redraw_count = 0
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._maybe_redraw)
         self.timer.start()
 
+    @property
+    def views(self) -> list:
+        """Everything that redraws from the shown runs, in drawing order."""
+        return [self.loss, self.accuracy, self.updates, self.gradients, self.heatmap, self.time_heatmap,
+                self.distributions, self.sdagd]
+
     def show_runs(self, runs: list) -> None:
-        """The runs to draw: one, or several overlaid (line styles) with heatmaps side by side."""
+        """The runs to draw: one, or several overlaid (each in its own colour) with heatmaps side by side."""
         self.runs = [r for r in runs if r is not None]
         self.mark_dirty()
 
@@ -61,49 +97,85 @@ class PlotsPanel(QWidget):
 
     def _maybe_redraw(self) -> None:
         if self._dirty:
-            self.redraw()
+            self.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)
 
-    def redraw(self) -> None:
+    def redraw(self, visible_only: bool = False, budget_ms: float | None = None) -> int:
+        """Redraw the plots whose data changed (`visible_only`: those on screen, as the timer does); returns how
+        many drew.
+
+        With a budget, plots are visited from the one drawn longest ago, and the visit stops once the budget is
+        spent (after at least one plot drew): a long run's frame then costs about one plot, and every plot still
+        follows the data several times a second."""
         self._dirty = False
         self.redraw_count += 1
-        for plot in (self.loss, self.accuracy, self.gradients, self.updates, self.heatmap, self.time_heatmap,
-                     self.optimizer):
-            plot.redraw(self.runs)
-        self.optimizer.setVisible(self.optimizer.has_data)
-        for box in self.plot_boxes.values():
-            box.fit_minimum_width()
-        self._arrange(recurrent=self.time_heatmap.isVisibleTo(self))
+        self.tabs.setTabVisible(2, bool(self.sdagd.runs_drawn(self.runs)))
+        self._place_heatmaps(recurrent=bool(self.time_heatmap.runs_drawn(self.runs)))
+        # the time heatmaps decide themselves whether they are shown, so they are always asked
+        views = [v for v in self.views if not visible_only or v is self.time_heatmap or v.isVisibleTo(self)]
+        if budget_ms is not None:
+            views.sort(key=lambda v: self._drawn_at.get(id(v), 0))
+        start, drew = time.perf_counter(), 0
+        for n, view in enumerate(views):
+            if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 > budget_ms:
+                self._dirty = True  # the rest next frame
+                break
+            if view.redraw(self.runs):
+                drew += 1
+                self._drawn_at[id(view)] = time.perf_counter()
+        return drew
 
-    def _arrange(self, recurrent: bool) -> None:
-        """Recurrent runs: the weight-change plot moves up, so the time heatmap has room beside the layer one."""
-        top, bottom = self.rows
-        target = top if recurrent else bottom
-        if target.indexOf(self.updates) < 0:
-            (bottom if recurrent else top).removeWidget(self.updates)
-            target.insertWidget(2 if recurrent else target.count(), self.updates, 1)
+    def _place_heatmaps(self, recurrent: bool) -> None:
+        """The layer heatmaps take two columns, or share them with the time-step heatmaps of recurrent runs."""
+        grid = self.training_grid
+        want = ((1, 1, 1, 1), (1, 2, 1, 1)) if recurrent else ((1, 1, 1, 2), None)
+        index = grid.indexOf(self.heatmap)
+        if index >= 0 and grid.getItemPosition(index) == want[0]:
+            return
+        grid.addWidget(self.heatmap, *want[0])
+        if recurrent:
+            grid.addWidget(self.time_heatmap, *want[1])
+            self.time_heatmap.show()
+        else:
+            grid.removeWidget(self.time_heatmap)
+            self.time_heatmap.hide()
+
+    def apply_theme(self, colors: dict) -> None:
+        """Restyle every plot, legend and colour bar for a theme's colours (resources/themes/*.json)."""
+        for view in self.views:
+            for box in self._boxes_of(view):
+                box.apply_theme(colors)
+        self.heatmap.colors = self.time_heatmap.colors = dict(colors)
+        self.mark_dirty()
+
+    @staticmethod
+    def _boxes_of(view) -> list:
+        if isinstance(view, PlotBox):
+            return [view]
+        if isinstance(view, HeatmapGrid):
+            return list(view.maps)
+        return list(view.boxes.values())
 
     @property
     def plot_boxes(self) -> dict:
         boxes = {"loss": self.loss, "accuracy": self.accuracy, "gradients": self.gradients,
-                 "weight-change": self.updates, "optimizer": self.optimizer}
-        for i, heatmap in enumerate(m for m in self.heatmap.maps if m.isVisibleTo(self)):
-            boxes[f"heatmap-{i + 1}"] = heatmap
-        for i, heatmap in enumerate(m for m in self.time_heatmap.maps if m.isVisibleTo(self)):
-            boxes[f"time-heatmap-{i + 1}"] = heatmap
+                 "weight-change": self.updates}
+        for prefix, grid in (("heatmap", self.heatmap), ("time-heatmap", self.time_heatmap)):
+            for i, heatmap in enumerate(grid.visible_maps()):
+                boxes[f"{prefix}-{i + 1}"] = heatmap
+        boxes.update(self.distributions.boxes)
+        boxes.update(self.sdagd.boxes)
         return boxes
 
     def export(self, path: str | Path) -> list[Path]:
-        """Write every plot as `<stem>-<plot>.png|svg` with pyqtgraph's exporters; returns the files."""
-        import pyqtgraph.exporters as exporters
-
+        """Write every plot that has data as `<stem>-<plot>.png|svg` (pyqtgraph's exporters); returns the files."""
         path = Path(path)
-        kind = exporters.SVGExporter if path.suffix.lower() == ".svg" else exporters.ImageExporter
+        svg = path.suffix.lower() == ".svg"
+        self.redraw()
         written = []
         for name, box in self.plot_boxes.items():
-            target = path.with_name(f"{path.stem}-{name}{path.suffix or '.png'}")
-            exporter = kind(box.plot)
-            if kind is exporters.ImageExporter:
-                exporter.parameters()["width"] = max(int(box.plot.sceneBoundingRect().width()), 400)
-            exporter.export(str(target))
+            if not box.has_data:
+                continue
+            target = path.with_name(f"{path.stem}-{name}{'.svg' if svg else '.png'}")
+            box.export(target, svg=svg)
             written.append(target)
         return written

@@ -1,0 +1,92 @@
+"""Redraw cost of the plots per frame against the length of the run.
+
+A made-up run (engine events shaped as the trainer's: L layers, a probe record every step, per-layer histograms)
+grows to each length; at each length the benchmark then plays F frames as the app does while training: R new
+records arrive, the panel's redraw runs as its 10 Hz timer calls it (with its time budget), and Qt repaints the
+plots that changed. It prints, per tab and run length, the median and the largest redraw and paint times in
+milliseconds, both on the main thread. Issue 12's target: a few milliseconds per frame whatever the run length.
+
+    QT_QPA_PLATFORM=offscreen nice -n 5 python benchmarks/bench_redraw.py [--layers 200] \\
+        [--lengths 1000,5000,20000,50000] [--frames 20] [--per-frame 10] [--no-histograms]
+
+Memory: the histograms of 50,000 records × 200 layers take about 1.1 GB (float32); --no-histograms skips them
+(and the Distributions tab).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.gui.synthetic_runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=200)
+    parser.add_argument("--lengths", default="1000,5000,20000,50000")
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--per-frame", type=int, default=10, help="records arriving between two frames")
+    parser.add_argument("--no-histograms", action="store_true")
+    parser.add_argument("--size", default="1300x850")
+    args = parser.parse_args()
+    lengths = [int(n) for n in args.lengths.split(",")]
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])
+    from tests.gui.synthetic_runs import synthetic_events
+    from vg_studio.gui.plots.panel import FRAME_BUDGET_MS, PlotsPanel
+    from vg_studio.gui.run_data import RunData
+    from vg_studio.train import events
+
+    panel = PlotsPanel()
+    panel.timer.stop()  # frames are driven here
+    width, height = map(int, args.size.split("x"))
+    panel.resize(width, height)
+    panel.show()
+    run = RunData(name="long run")
+    tabs = [(0, "Training"), (2, "SDAGD")] + ([] if args.no_histograms else [(1, "Distributions")])
+    total = max(lengths) + len(tabs) * args.frames * args.per_frame
+    stream = (e for e in synthetic_events(layers=args.layers, records=total, steps_per_epoch=500,
+                                          histograms=not args.no_histograms, sdagd=True, batch_events=False)
+              if not isinstance(e, events.RunFinished))
+    panel.show_runs([run])
+
+    def feed(records: int) -> None:
+        while records > 0:
+            event = next(stream)
+            run.apply_event(event)
+            records -= isinstance(event, events.ProbeRecord)
+
+    print(f"{args.layers} layers, {args.per_frame} new records per frame, {args.frames} frames per point, "
+          f"panel {width}×{height}; times in ms (median / max)")
+    print(f"{'records':>8} {'tab':<14} {'redraw':>15} {'paint':>15}")
+    for length in lengths:
+        feed(length - run.num_records)
+        for index, name in tabs:
+            panel.tabs.setCurrentIndex(index)
+            panel.redraw(visible_only=True)
+            app.processEvents()
+            redraw, paint = [], []
+            for _ in range(args.frames):
+                feed(args.per_frame)
+                start = time.perf_counter()
+                panel.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)  # as the panel's timer calls it
+                middle = time.perf_counter()
+                app.processEvents()  # Qt repaints the plots that changed
+                end = time.perf_counter()
+                redraw.append((middle - start) * 1000)
+                paint.append((end - middle) * 1000)
+            print(f"{run.num_records:>8} {name:<14} {statistics.median(redraw):>7.1f} / {max(redraw):>5.1f} "
+                  f"{statistics.median(paint):>7.1f} / {max(paint):>5.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

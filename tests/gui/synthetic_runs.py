@@ -1,0 +1,86 @@
+"""Engine events of a made-up run, shaped as the trainer emits them (contracts 5, 6 and 8), for the plot tests and
+benchmarks/bench_redraw.py: gradients that shrink towards the input, Keras-style running-mean metrics, per-layer
+histograms of log10 |g| and |ΔW|, and optionally SDAGD's per-layer μ and h."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vg_studio.train import events
+
+EDGES = np.linspace(-12, 2, 29)
+
+
+def histogram_rows(centres: np.ndarray, spread: float = 0.6) -> np.ndarray:
+    """(L, 28) bin fractions of a normal in log10 space around each layer's centre; rows sum to 1."""
+    mids = (EDGES[:-1] + EDGES[1:]) / 2
+    rows = np.exp(-0.5 * ((mids[None, :] - centres[:, None]) / spread) ** 2)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 10, record_every: int = 1,
+                     histograms: bool = True, sdagd: bool = False, seed: int = 0, name: str = "synthetic",
+                     spec=None, metrics_in_records: bool = True, batch_events: bool = True, extreme: float = 0.0):
+    """Yields RunStarted, then per step BatchEnd (+ ProbeRecord every `record_every` steps) and EpochEnd at each
+    epoch's end, then RunFinished. `extreme` adds that many decades to every gradient (an exploding run)."""
+    rng = np.random.default_rng(seed)
+    names = [f"hidden_{i + 1}" for i in range(layers - 1)] + ["output"]
+    steps = records * record_every
+    epochs = -(-steps // steps_per_epoch)
+    started = events.RunStarted(None, spec, names, ["sigmoid"] * (layers - 1) + ["softmax"], epochs,
+                                steps_per_epoch, 1000, "CPU (synthetic)", 100)
+    started.layer_kinds = ["dense"] * layers
+    started.layer_units = [32] * (layers - 1) + [10]
+    started.num_classes = 10
+    started.hist_edges = EDGES
+    yield started
+    depth = np.arange(layers)
+    totals = {"loss": 0.0, "accuracy": 0.0}
+    for step in range(1, steps + 1):
+        epoch = (step - 1) // steps_per_epoch
+        k = step - epoch * steps_per_epoch
+        progress = step / steps
+        batch = {"loss": 2.3 * (1 - 0.6 * progress) + 0.05 * rng.standard_normal(),
+                 "accuracy": float(np.clip(0.1 + 0.8 * progress + 0.05 * rng.standard_normal(), 0, 1))}
+        if k == 1:
+            totals = {"loss": 0.0, "accuracy": 0.0}
+        running = {}
+        for key, value in batch.items():  # Keras's running mean over the epoch so far
+            totals[key] += value
+            running[key] = totals[key] / k
+        if batch_events:
+            yield events.BatchEnd(step, epoch, dict(running))
+        if step % record_every == 0:
+            # vanishing towards the input: layer 0 is ~3 decades below the output, and decays over training
+            centre = -6 + 3 * depth / max(layers - 1, 1) - 1.0 * progress + extreme
+            grad = 10 ** (centre + 0.1 * rng.standard_normal(layers))
+            stats = {"grad_mean_abs": grad, "grad_norm": grad * 30, "weight_norm": np.full(layers, 3.0),
+                     "update_mean_abs": grad * 0.1, "update_ratio": grad * 0.01,
+                     "saturated_fraction": np.full(layers, 0.2), "dead_fraction": np.zeros(layers)}
+            if histograms:
+                stats["grad_log10_hist"] = histogram_rows(centre)
+                stats["update_log10_hist"] = histogram_rows(centre - 1)
+            optimizer = {}
+            if sdagd:
+                stats["sdagd_mu"] = 10 ** (-1 - 2 * progress + 0.2 * depth / layers)
+                stats["sdagd_h"] = 10 ** (-2.5 + 0.5 * progress + 0.1 * depth)
+                optimizer = {"sdagd_mu": float(stats["sdagd_mu"].mean()),
+                             "sdagd_phase1_fraction": float(1 - 0.7 * progress)}
+            record = events.ProbeRecord(step, epoch, running["loss"], stats, optimizer)
+            if metrics_in_records:
+                record.metrics = dict(running)
+            yield record
+        if k == steps_per_epoch or step == steps:
+            yield events.EpochEnd(epoch, {"loss": running["loss"], "accuracy": running["accuracy"],
+                                          "val_loss": running["loss"] * 1.1, "val_accuracy": running["accuracy"] * 0.95})
+    yield events.RunFinished("completed", "training finished", {"device": "CPU (synthetic)"}, None)
+
+
+def synthetic_run(name: str = "synthetic", **kwargs):
+    """A RunData fed with `synthetic_events(**kwargs)`."""
+    from vg_studio.gui.run_data import RunData
+
+    run = RunData(name=name)
+    for event in synthetic_events(name=name, **kwargs):
+        run.apply_event(event)
+    return run

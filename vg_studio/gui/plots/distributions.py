@@ -1,0 +1,262 @@
+"""Distributions over time, as TensorBoard's distribution and histogram dashboards show them, fed by the per-layer
+histograms of log10 |g| (and log10 |ΔW|) the probes compute in the training step (`grad_log10_hist`,
+`update_log10_hist`: per record, one row of bin fractions per layer, bins `hist_edges`).
+
+- "Over time": one layer's distribution as nested quantile bands (the median, and the bands holding the middle
+  38 %, 68 %, 87 % of the values: ±½, 1, 1½ σ of a normal) over training.
+- "Per layer": every layer's distribution now (filled) against the first record's (outline), stacked input to
+  output: where the gradient vanishes, the ridges slide left towards the input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from vg_studio.gui.plots.base import PlotBox, fmt, power_of_ten
+from vg_studio.gui.plots.decimate import Overviews
+from vg_studio.gui.run_data import Growing
+
+QUANTITIES = {"grad_log10_hist": "gradient |∂L/∂w|", "update_log10_hist": "weight update |ΔW|"}
+QUANTILES = (0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332)  # TensorBoard's: normal σ multiples
+MAX_RIDGES = 24
+
+
+def quantiles_from_histograms(hist: np.ndarray, edges: np.ndarray, qs=QUANTILES) -> np.ndarray:
+    """(n, bins) rows of bin fractions → (n, len(qs)) log10 values, linear within a bin; NaN rows stay NaN."""
+    hist = np.asarray(hist, dtype=np.float64)
+    totals = hist.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cdf = np.cumsum(hist, axis=1) / totals
+    out = np.full((len(hist), len(qs)), np.nan)
+    bins = hist.shape[1]
+    rows = np.arange(len(hist))
+    for k, q in enumerate(qs):
+        j = np.minimum((cdf < q).sum(axis=1), bins - 1)
+        before = np.where(j > 0, cdf[rows, np.maximum(j - 1, 0)], 0.0)
+        inside = hist[rows, j] / totals[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.clip(np.where(inside > 0, (q - before) / inside, 0.5), 0, 1)
+        out[:, k] = edges[j] + fraction * (edges[j + 1] - edges[j])
+    out[~np.isfinite(totals[:, 0]) | (totals[:, 0] <= 0)] = np.nan
+    return out
+
+
+class QuantileCache:
+    """Quantiles of one layer's histograms per record, computed once per record as records arrive."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def get(self, run, stat: str, layer: int) -> np.ndarray:
+        hist = run.stat(stat)
+        key = (id(run), stat, layer)
+        done = self._cache.get(key)
+        if done is None or len(done) > len(hist):
+            done = self._cache[key] = Growing((len(QUANTILES),))
+        if len(hist) > len(done):
+            for row in quantiles_from_histograms(hist[len(done):, layer], run.hist_edges):
+                done.append(row)
+        return done.view
+
+
+class DistributionOverTime(PlotBox):
+    def __init__(self, parent=None):
+        super().__init__("Distribution over time", "training step", "|∂L/∂w|", log_y=True, legend=True)
+        self.stat, self.layer = "grad_log10_hist", 0
+        self.quantiles = QuantileCache()
+        self.overviews = Overviews()
+        self._fills: dict = {}
+
+    def signature(self, runs: list) -> tuple:
+        return super().signature(runs) + (self.stat, self.layer)
+
+    def draw(self, runs: list) -> None:
+        self.begin()
+        used_fills = set()
+        several = len(runs) > 1
+        for run in runs:
+            hist = run.stat(self.stat)
+            if hist.ndim != 3 or self.layer >= hist.shape[1]:
+                continue
+            qs = self.quantiles.get(run, self.stat, self.layer)
+            overview = self.overviews.view((id(run), self.stat, self.layer), run.record_steps, qs,
+                                           self.zoomed_range())
+            x, logs = overview.means()
+            values = 10.0 ** logs
+            bands = ((2, 4),) if several else ((0, 6), (1, 5), (2, 4))
+            for low, high in bands:
+                lower = self.curve((id(run), low), x, values[:, low], pg.mkPen(None))
+                upper = self.curve((id(run), high), x, values[:, high], pg.mkPen(None))
+                fill = self._fills.get((id(run), low))
+                if fill is None:
+                    fill = self._fills[(id(run), low)] = pg.FillBetweenItem(lower, upper)
+                    self.plot.addItem(fill)
+                color = pg.mkColor(run.color)
+                color.setAlpha(45 if several else 40 + 30 * low)
+                fill.setBrush(color)
+                used_fills.add((id(run), low))
+            self.curve((id(run), 3), x, values[:, 3], pg.mkPen(run.color, width=2))
+        for key in [k for k in self._fills if k not in used_fills]:
+            self.plot.removeItem(self._fills.pop(key))
+        self.end()
+        ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
+        self.set_legend([("median", pg.mkPen(ink, width=2))] + (self.run_entries(runs) if several else []))
+        self.overviews.keep({(id(r), self.stat, self.layer) for r in runs})
+        self.plot.setLabel("left", QUANTITIES[self.stat].split(" ", 1)[1])
+        names = runs[0].display_names if runs else []
+        layer = names[self.layer] if self.layer < len(names) else ""
+        self.set_title(f"{layer} over time: median, middle 38 / 68 / 87 %" if not several else
+                       f"{layer} over time: median, middle 38 %")
+
+    def describe(self, x: float, y: float) -> str:
+        parts = []
+        for run in self.runs[:2]:
+            i = self.nearest(run.record_steps, x)
+            if i is None or run.stat(self.stat).ndim != 3:
+                continue
+            qs = self.quantiles.get(run, self.stat, self.layer)[i]
+            parts.append(f"{run.name} step {int(run.record_steps[i])}: median {fmt(10 ** qs[3])}, "
+                         f"68 % within {fmt(10 ** qs[1])}…{fmt(10 ** qs[5])}")
+        return "   ".join(parts)
+
+
+class DistributionPerLayer(PlotBox):
+    """Ridges: one per layer (input at the bottom), the latest record filled, the first one as an outline."""
+
+    def __init__(self, parent=None):
+        super().__init__("Distribution per layer: now (filled) and at the start (line)", "|∂L/∂w|", "layer")
+        self.stat = "grad_log10_hist"
+        self.run = None
+
+    def signature(self, runs: list) -> tuple:
+        return super().signature(runs[:1]) + (self.stat,)
+
+    def draw(self, runs: list) -> None:
+        self.begin()
+        run = self.run = runs[0] if runs else None
+        hist = run.stat(self.stat) if run is not None else np.empty((0, 0))
+        if hist.ndim == 3 and len(hist):
+            edges = run.hist_edges
+            count = hist.shape[1]
+            layers = np.unique(np.round(np.linspace(0, count - 1, min(count, MAX_RIDGES))).astype(int))
+            latest, first = _last_finite(hist), _first_finite(hist)
+            fill = pg.mkColor(run.color)
+            fill.setAlpha(150)
+            for row, layer in enumerate(layers):
+                now, start = latest[layer], first[layer]
+                scale = 0.9 / max(np.nanmax(np.r_[now, start, 1e-12]), 1e-12)
+                if np.isfinite(now).any():
+                    self.curve((id(run), layer, "now"), edges, row + 1 + np.nan_to_num(now) * scale,
+                               pg.mkPen(run.color, width=1), stepMode="center", fillLevel=row + 1, brush=fill)
+                if np.isfinite(start).any():
+                    self.curve((id(run), layer, "start"), edges, row + 1 + np.nan_to_num(start) * scale,
+                               pg.mkPen(self.colors["plot_foreground"], width=1, style=Qt.DashLine),
+                               stepMode="center")
+            names = run.display_names
+            self.plot.getAxis("left").setTicks([[(row + 1, names[layer]) for row, layer in enumerate(layers)]])
+            self.plot.getAxis("bottom").setTicks([[(e, power_of_ten(e)) for e in range(int(edges[0]),
+                                                                                     int(edges[-1]) + 1, 2)]])
+            self.plot.setLabel("bottom", QUANTITIES[self.stat].split(" ", 1)[1])
+        self.end()
+
+    def describe(self, x: float, y: float) -> str:
+        run = self.run
+        if run is None or run.stat(self.stat).ndim != 3:
+            return ""
+        hist = run.stat(self.stat)
+        count = hist.shape[1]
+        layers = np.unique(np.round(np.linspace(0, count - 1, min(count, MAX_RIDGES))).astype(int))
+        row = int(np.floor(y)) - 1
+        edges = run.hist_edges
+        b = int(np.searchsorted(edges, x)) - 1
+        if not (0 <= row < len(layers) and 0 <= b < len(edges) - 1):
+            return ""
+        layer = layers[row]
+        share = _last_finite(hist)[layer, b]
+        return (f"{run.name}  {run.display_names[layer]}: {fmt(100 * share)} % of |values| in "
+                f"[{power_of_ten(edges[b])}, {power_of_ten(edges[b + 1])}) now")
+
+
+def _last_finite(hist: np.ndarray) -> np.ndarray:
+    """(layers, bins): each layer's latest histogram that is not NaN (a layer may skip a record)."""
+    return _pick(hist, reverse=True)
+
+
+def _first_finite(hist: np.ndarray) -> np.ndarray:
+    return _pick(hist, reverse=False)
+
+
+def _pick(hist: np.ndarray, reverse: bool) -> np.ndarray:
+    ok = np.isfinite(hist).all(axis=2)  # (records, layers)
+    out = np.full(hist.shape[1:], np.nan)
+    order = range(len(hist) - 1, -1, -1) if reverse else range(len(hist))
+    missing = set(range(hist.shape[1]))
+    for r in order:  # usually one step: only layers without a value look further
+        found = [layer for layer in missing if ok[r, layer]]
+        for layer in found:
+            out[layer] = hist[r, layer]
+        missing -= set(found)
+        if not missing:
+            break
+    return out
+
+
+class DistributionsView(QWidget):
+    """The Distributions tab: choose gradient or weight update, and the layer for the over-time bands."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.quantity, self.layer = QComboBox(), QComboBox()
+        for stat, label in QUANTITIES.items():
+            self.quantity.addItem(label, stat)
+        self.layer.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.empty = QLabel("No distributions to show: the shown runs' records carry no gradient histograms "
+                            "(runs recorded by an older VG Studio).")
+        self.empty.setWordWrap(True)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Distribution of"))
+        header.addWidget(self.quantity)
+        header.addWidget(QLabel("over time for layer"))
+        header.addWidget(self.layer)
+        header.addStretch(1)
+        self.over_time, self.per_layer = DistributionOverTime(), DistributionPerLayer()
+        plots = QHBoxLayout()
+        plots.addWidget(self.per_layer, 1)
+        plots.addWidget(self.over_time, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(header)
+        layout.addWidget(self.empty)
+        layout.addLayout(plots, 1)
+        self.boxes = {"distribution-per-layer": self.per_layer, "distribution-over-time": self.over_time}
+        self.runs: list = []
+        self.quantity.currentIndexChanged.connect(lambda _: self.redraw(self.runs))
+        self.layer.currentIndexChanged.connect(lambda _: self.redraw(self.runs))
+
+    def _sync_layers(self, runs: list) -> None:
+        names = runs[0].display_names if runs else []
+        if [self.layer.itemText(i) for i in range(self.layer.count())] != names:
+            current = self.layer.currentIndex()
+            self.layer.blockSignals(True)
+            self.layer.clear()
+            self.layer.addItems(names)
+            self.layer.setCurrentIndex(min(max(current, 0), len(names) - 1))
+            self.layer.blockSignals(False)
+
+    def redraw(self, runs: list, force: bool = False) -> bool:
+        self.runs = list(runs)
+        self._sync_layers(runs)
+        stat = self.quantity.currentData()
+        self.over_time.stat = self.per_layer.stat = stat
+        self.over_time.layer = max(self.layer.currentIndex(), 0)
+        drew = self.per_layer.redraw(runs, force)
+        drew = self.over_time.redraw(runs, force) or drew
+        self.empty.setVisible(not self.has_data)
+        return drew
+
+    @property
+    def has_data(self) -> bool:
+        return self.per_layer.has_data or self.over_time.has_data
