@@ -4,6 +4,7 @@ labels only powers of ten, theme colours, and redrawing only what changed."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,6 +13,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vg_studio.gui.plots.palette import shade
+from vg_studio.safeio import atomic_path
 
 _LAYER_MAP = pg.colormap.get("plasma")
 LIGHT = {"plot_background": "#ffffff", "plot_foreground": "#333333"}  # until the window applies its theme
@@ -273,13 +275,36 @@ class PlotBox(QWidget):
 
     # ---- export -------------------------------------------------------------------------------------------
     def export(self, path, svg: bool = False) -> None:
-        """The whole plot (title, axes, legend, colour bar) with pyqtgraph's exporters."""
+        """The whole plot (title, axes, legend, colour bar) with pyqtgraph's exporters, written atomically."""
         import pyqtgraph.exporters as exporters
 
-        exporter = (exporters.SVGExporter if svg else exporters.ImageExporter)(self.widget.scene())
-        if not svg:
-            exporter.parameters()["width"] = max(int(self.widget.width()), 600)
-        exporter.export(str(path))
+        path = Path(path)
+        scene = self.widget.scene()
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            if not svg:
+                exporter = exporters.ImageExporter(scene)
+                exporter.parameters()["width"] = max(int(self.widget.width()), 600)
+                exporter.export(str(tmp))
+                return
+            try:
+                exporters.SVGExporter(scene).export(str(tmp))
+            except ValueError:  # pyqtgraph 0.14's SVG exporter cannot parse Qt ≥ 6.10's paths (pyqtgraph#3485)
+                _render_svg(scene, tmp)
+
+
+def _render_svg(scene, path) -> None:
+    """Qt's own SVG writer, for where pyqtgraph's fails."""
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    rect = scene.sceneRect()
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(rect.size().toSize())
+    generator.setViewBox(rect)
+    painter = QPainter(generator)
+    scene.render(painter, rect, rect)
+    painter.end()
 
 
 def elide(text: str, length: int = 24) -> str:

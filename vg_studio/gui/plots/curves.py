@@ -66,8 +66,8 @@ class MetricPlot(PlotBox):
         run = max(runs, key=lambda r: r.num_records, default=None)
         starts = []
         if run is not None and run.steps_per_epoch and run.num_records:
-            last = run.record_steps[-1]
-            starts = list(np.arange(1, int(last // run.steps_per_epoch) + 1) * run.steps_per_epoch + 0.5)
+            last = run.record_steps[-1]  # epochs that have started by the last record
+            starts = list(np.arange(1, int((last - 1) // run.steps_per_epoch) + 1) * run.steps_per_epoch + 0.5)
         if len(starts) > MAX_EPOCH_LINES:
             starts = starts[:: -(-len(starts) // MAX_EPOCH_LINES)]
         while len(self._epoch_lines) < len(starts):

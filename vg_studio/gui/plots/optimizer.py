@@ -116,7 +116,8 @@ class PhaseShare(PlotBox):
                 self.curve((id(run), "share"), *self.overviews.envelope((id(run), "share"), steps, share),
                            pg.mkPen(run.color, width=2))
         self.end()
-        self.set_legend(self.run_entries(runs) if len(runs) > 1 else [])
+        self.set_legend(self.run_entries(runs) if len(runs) > 1 else
+                        [("phase-I share", pg.mkPen(runs[0].color if runs else "#888888", width=2))])
         self.overviews.keep({(id(r), "share") for r in runs})
 
     def describe(self, x: float, y: float) -> str:

@@ -20,7 +20,7 @@ from vg_studio.gui.plots.curves import MetricPlot
 from vg_studio.gui.plots.distributions import DistributionsView
 from vg_studio.gui.plots.heatmap import HeatmapGrid
 from vg_studio.gui.plots.layers import LayerLinesPlot
-from vg_studio.gui.plots.optimizer import SdagdView
+from vg_studio.gui.plots.optimizer import SdagdView, is_sdagd
 from vg_studio.gui.plots.time_heatmap import TimeHeatmapGrid
 
 REDRAW_MS = 100
@@ -37,9 +37,7 @@ class PlotsPanel(QWidget):
         self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖ per step", "relative update")
         self.heatmap = HeatmapGrid()
         self.time_heatmap = TimeHeatmapGrid()  # beside the layer heatmap, for recurrent networks only
-        self.distributions = DistributionsView()
-        self.sdagd = SdagdView()
-        self.optimizer = self.sdagd  # the name the window and older tests use
+        self._distributions = self._sdagd = None  # built when first needed: ~0.3 s of start-up saved
 
         training = QWidget()
         grid = QGridLayout(training)
@@ -59,15 +57,16 @@ class PlotsPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(training, "Training")
-        self.tabs.addTab(self.distributions, "Distributions")
-        self.tabs.addTab(self.sdagd, "SDAGD")
+        self.tabs.addTab(_Page(), "Distributions")
+        self.tabs.addTab(_Page(), "SDAGD")
         self.tabs.setTabVisible(2, False)  # shown only for runs trained with SDAGD
-        self.tabs.currentChanged.connect(lambda _: self.redraw(visible_only=True))
+        self.tabs.currentChanged.connect(self._tab_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
 
         self.runs: list = []
+        self._colors = None
         self._dirty = False
         self._drawn_at: dict = {}  # id(view) -> when it last drew
         self.redraw_count = 0
@@ -77,10 +76,41 @@ class PlotsPanel(QWidget):
         self.timer.start()
 
     @property
+    def distributions(self) -> DistributionsView:
+        self._ensure_views(1)
+        return self._distributions
+
+    @property
+    def sdagd(self) -> SdagdView:
+        self._ensure_views(2)
+        return self._sdagd
+
+    optimizer = sdagd  # the name the window and older tests use
+
+    def _build(self, view_class, tab: int):
+        view = view_class()
+        if self._colors is not None:
+            for box in self._boxes_of(view):
+                box.apply_theme(self._colors)
+        self.tabs.widget(tab).layout().addWidget(view)
+        return view
+
+    def _tab_changed(self, index: int) -> None:
+        self._ensure_views(index)
+        self.redraw(visible_only=True)
+
+    def _ensure_views(self, *tabs: int) -> None:
+        """Build the views of these tabs if they do not exist yet."""
+        if 1 in tabs and self._distributions is None:
+            self._distributions = self._build(DistributionsView, 1)
+        if 2 in tabs and self._sdagd is None:
+            self._sdagd = self._build(SdagdView, 2)
+
+    @property
     def views(self) -> list:
-        """Everything that redraws from the shown runs, in drawing order."""
-        return [self.loss, self.accuracy, self.updates, self.gradients, self.heatmap, self.time_heatmap,
-                self.distributions, self.sdagd]
+        """Everything that redraws from the shown runs, in drawing order (tabs never shown yet: not built)."""
+        return [self.loss, self.accuracy, self.updates, self.gradients, self.heatmap, self.time_heatmap] + [
+            v for v in (self._distributions, self._sdagd) if v is not None]
 
     def show_runs(self, runs: list) -> None:
         """The runs to draw: one, or several overlaid (each in its own colour) with heatmaps side by side."""
@@ -108,7 +138,9 @@ class PlotsPanel(QWidget):
         follows the data several times a second."""
         self._dirty = False
         self.redraw_count += 1
-        self.tabs.setTabVisible(2, bool(self.sdagd.runs_drawn(self.runs)))
+        self.tabs.setTabVisible(2, any(is_sdagd(r) for r in self.runs))
+        if not visible_only:
+            self._ensure_views(1, 2)
         self._place_heatmaps(recurrent=bool(self.time_heatmap.runs_drawn(self.runs)))
         # the time heatmaps decide themselves whether they are shown, so they are always asked
         views = [v for v in self.views if not visible_only or v is self.time_heatmap or v.isVisibleTo(self)]
@@ -141,6 +173,7 @@ class PlotsPanel(QWidget):
 
     def apply_theme(self, colors: dict) -> None:
         """Restyle every plot, legend and colour bar for a theme's colours (resources/themes/*.json)."""
+        self._colors = dict(colors)
         for view in self.views:
             for box in self._boxes_of(view):
                 box.apply_theme(colors)
@@ -162,8 +195,8 @@ class PlotsPanel(QWidget):
         for prefix, grid in (("heatmap", self.heatmap), ("time-heatmap", self.time_heatmap)):
             for i, heatmap in enumerate(grid.visible_maps()):
                 boxes[f"{prefix}-{i + 1}"] = heatmap
-        boxes.update(self.distributions.boxes)
-        boxes.update(self.sdagd.boxes)
+        for view in (self._distributions, self._sdagd):
+            boxes.update(view.boxes if view is not None else {})
         return boxes
 
     def export(self, path: str | Path) -> list[Path]:
@@ -179,3 +212,12 @@ class PlotsPanel(QWidget):
             box.export(target, svg=svg)
             written.append(target)
         return written
+
+
+class _Page(QWidget):
+    """A tab's page; its view is put in when the tab is first shown."""
+
+    def __init__(self):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
