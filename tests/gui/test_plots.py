@@ -225,11 +225,7 @@ def test_accuracy_has_a_sensible_axis_and_no_jump_at_epoch_starts(panel):
 
 
 def test_a_flat_accuracy_gets_a_narrow_honest_axis(panel):
-    run = synthetic_run("flat", records=20, histograms=False)
-    flat = np.full(run.num_records, 0.1)
-    run._metrics["accuracy"].data[: run.num_records] = flat
-    run._curves.clear()
-    run.revision += 1
+    run = _run_with(lambda record: record.metrics.update(accuracy=0.1), records=20)
     panel.show_runs([run])
     panel.redraw()
     panel.accuracy.plot.vb.updateAutoRange()
@@ -276,14 +272,28 @@ def test_an_extreme_run_does_not_wash_out_the_others_colour_scale(panel):
 
 
 def test_a_single_extreme_record_does_not_set_the_scale(panel):
-    run = synthetic_run("spike", records=200, histograms=False)
-    run._stats["grad_mean_abs"].data[100, 0] = 1e12
-    run.revision += 1
+    def spike(record):
+        if record.step == 100:
+            record.stats["grad_mean_abs"][0] = 1e12
+    run = _run_with(spike, records=200)
     panel.show_runs([run])
     panel.redraw()
     low, high = panel.heatmap.maps[0].bar.levels()
     values = np.log10(run.stat("grad_mean_abs"))
     assert high < np.percentile(values, 99.5) + 0.5 < 12
+
+
+def _run_with(change, **kwargs):
+    """A synthetic run whose probe records pass through `change` first."""
+    from vg_studio.gui.run_data import RunData
+    from vg_studio.train.events import ProbeRecord
+
+    run = RunData(name="changed")
+    for event in _records(histograms=False, **kwargs):
+        if isinstance(event, ProbeRecord):
+            change(event)
+        run.apply_event(event)
+    return run
 
 
 def _records(**kwargs):

@@ -2,14 +2,16 @@
 directory.
 
 Live runs, runs followed on disk (`RunFollower` events) and runs opened from disk (`open_run`) fill the same
-arrays, so they plot the same. Records are kept in growable arrays: appending is amortised O(1) and every plot reads
-an O(1) view, whatever the length of the run. The plots draw training curves from the probe records (the only
-per-step data a run directory keeps), so a run opened from disk looks as it did live; `BatchEnd` events only drive
-the progress bar.
+arrays, so they plot the same. The per-layer statistics live in the engine's own `History` (growable arrays: a
+record costs O(its size) to add and `stat(name)` is an O(1) view); the per-record scalars the plots read every frame
+(steps, epochs, metrics, optimizer state) are kept here as growable arrays too, since the History keeps lists. The
+plots draw training curves from the probe records (the only per-step data a run directory keeps), so a run opened
+from disk looks as it did live; `BatchEnd` events only drive the progress bar.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio.gui.plots.palette import next_run_color
+from vg_studio.history import History
 from vg_studio.gui.plots.series import Smoother, interval_means
 
+log = logging.getLogger(__name__)
 HIST_EDGES = np.linspace(-12, 2, 29)  # contract 8's default bins of log10 |g| and log10 |ΔW|
 RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
 _RECENT_BATCHES = 20_000  # batch logs kept to complete records that carry no metrics of their own
@@ -92,13 +96,12 @@ class RunData:
     revision: int = 0  # bumped whenever something the plots draw changed (not per batch)
 
     def __post_init__(self):
+        self._history = None  # vg_studio.history.History once the run has started (or was opened)
         self._reset_records()
-        self._history = None
 
     def _reset_records(self) -> None:
         self._steps, self._record_epochs = Growing(dtype=np.int64), Growing(dtype=np.int64)
         self._metrics: dict[str, Growing] = {}  # running epoch means at each record, as Keras reports them
-        self._stats: dict[str, Growing] = {}
         self._optimizer: dict[str, Growing] = {}
         self._time_grad: Growing | None = None
         self._epochs: dict[str, list] = {}
@@ -124,12 +127,13 @@ class RunData:
 
     def stat(self, name: str) -> np.ndarray:
         """(records, layers) — or (records, layers, bins) for histograms — view; empty before the first record."""
-        column = self._stats.get(name)
-        return column.view if column is not None else np.empty((0, len(self.layer_names)))
+        if self._history is None:
+            return np.empty((0, len(self.layer_names)))
+        return self._history.stat(name)
 
     @property
     def stat_names(self) -> list:
-        return list(self._stats)
+        return list(self._history.stats) if self._history is not None else []
 
     def record_metric(self, name: str) -> np.ndarray:
         """The running epoch mean Keras reported at each record (all NaN when no record carried it)."""
@@ -206,21 +210,8 @@ class RunData:
 
     @property
     def history(self):
-        """The engine's History of this run as its run directory holds it (CSV export); None without one.
-
-        Read from disk, not kept in memory: the run directory is the record, and RunData keeps the arrays the
-        plots need. Cached once the run has ended."""
-        if self._history is not None:
-            return self._history
-        if self.run_dir is None or not self.num_records:
-            return None
-        try:
-            history = _load(self.run_dir)[1]
-        except (OSError, ValueError):
-            return None
-        if self.status not in ("starting", "running"):
-            self._history = history
-        return history
+        """The engine's History of the run (CSV export, the rules); None before the run started."""
+        return self._history
 
     # ---- events (main thread) -----------------------------------------------------------------------------
     def apply_event(self, event) -> None:
@@ -247,7 +238,8 @@ class RunData:
             self.findings = list(event.findings)
         elif isinstance(event, events.RunFinished):
             self.status, self.message, self.report = event.status, event.message, dict(event.report)
-            self._history = None
+            if self._history is not None:
+                self._history.status = event.status
         self.revision += 1
 
     def _started(self, event) -> None:
@@ -262,7 +254,11 @@ class RunData:
         self.steps_per_epoch, self.param_count = event.steps_per_epoch, event.param_count
         self.status, self.started_at = "running", time.monotonic()
         self._reset_records()
-        self._history = None
+        units = self.layer_units if self.layer_units and all(isinstance(u, int) for u in self.layer_units) else None
+        record_every = self.spec.monitoring.record_every if self.spec is not None else 1
+        self._history = History(self.layer_names, self.activations, record_every, attrs={
+            "hist_edges": self.hist_edges, "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch},
+            layer_kinds=self.layer_kinds or None, layer_units=units)
 
     def _layer_metadata(self, kinds, units) -> None:
         """Contract 8's layer_kinds/layer_units; for spec runs that predate them, read off the spec."""
@@ -276,29 +272,28 @@ class RunData:
 
     def _add_record(self, step: int, epoch: int, metrics: dict, stats: dict, optimizer: dict,
                     time_grad=None) -> None:
+        if self._history is None:
+            return
+        try:  # checks every row before it changes anything
+            self._history.add_record(step, epoch, metrics.get("loss", np.nan), stats, optimizer, time_grad, metrics)
+        except ValueError as exc:  # a malformed record from a file being followed: skipped, said in the log
+            log.warning("%s: record at step %s skipped: %s", self.name, step, exc)
+            return
         rows = self.num_records
         self._steps.append(step)
         self._record_epochs.append(epoch)
-        for name, value in metrics.items():
-            self._metrics[name] = _padded(self._metrics.get(name), rows, (), np.float64)
-            self._metrics[name].append(value)
-        for name, value in stats.items():
-            value = np.asarray(value)
-            dtype = np.float32 if value.ndim > 1 else np.float64  # histograms: fractions, float32 halves memory
-            self._stats[name] = _padded(self._stats.get(name), rows, value.shape, dtype)
-            self._stats[name].append(value)
-        for name, value in optimizer.items():
-            self._optimizer[name] = _padded(self._optimizer.get(name), rows, (), np.float64)
-            self._optimizer[name].append(value)
+        for group, values in ((self._metrics, metrics), (self._optimizer, optimizer)):
+            for name, value in values.items():
+                group[name] = _padded(group.get(name), rows, (), np.float64)
+                group[name].append(value)
+            for column in group.values():
+                if len(column) < rows + 1:
+                    column.append(np.nan)
         if time_grad is not None:
             time_grad = np.asarray(time_grad, dtype=np.float64)
             self._time_grad = _padded(self._time_grad, rows, time_grad.shape, np.float64)
             self._time_grad.append(time_grad)
-        for group in (self._metrics, self._stats, self._optimizer):
-            for column in group.values():
-                if len(column) < rows + 1:
-                    column.append(np.nan)
-        if self._time_grad is not None and len(self._time_grad) < rows + 1:
+        elif self._time_grad is not None:
             self._time_grad.append(np.nan)
 
     def _add_epoch(self, epoch: int, logs: dict) -> None:
@@ -312,37 +307,37 @@ class RunData:
     # ---- opened from disk ----------------------------------------------------------------------------
     @classmethod
     def open(cls, run_dir: str | Path) -> "RunData":
-        """Raises RunStoreError/SpecError with a one-line message naming the file."""
-        run_dir = Path(run_dir)
-        spec, history, report, summary = _load(run_dir)
-        run = cls(name=run_dir.name, spec=spec, run_dir=run_dir, status=history.status, report=report,
-                  message=report.get("message", ""), model_summary=summary)
-        run._fill(history, report)
-        run._history = history if run.status not in ("starting", "running") else None
+        """A run directory as it is now (finished, or still being written). Raises RunStoreError/SpecError with a
+        one-line message naming the file."""
+        from vg_studio.train.runstore import open_run
+
+        loaded = open_run(run_dir)
+        run = cls(name=Path(run_dir).name, spec=loaded.spec, run_dir=Path(run_dir), status=loaded.status,
+                  report=dict(loaded.report or {}), model_summary=loaded.model_summary)
+        run.message = run.report.get("message", "")
+        run._fill(loaded.history, run.report)
         return run
 
     def _fill(self, history, report: dict) -> None:
         """The arrays live events would have built, from a History read from disk (bulk, no per-record loop)."""
-        attrs = dict(getattr(history, "attrs", {}) or {})
+        attrs = history.attrs
+        self._history = history
         self.layer_names, self.activations = list(history.layer_names), list(history.activations)
-        self.num_classes = int(attrs.get("num_classes", 0) or len((report.get("dataset") or {}).get("classes") or []))
-        self._layer_metadata(_strings(attrs.get("layer_kinds")), _ints(attrs.get("layer_units")))
+        classes = (report.get("dataset") or {}).get("classes") or []
+        self.num_classes = int(attrs.get("num_classes", 0) or len(classes))
+        self._layer_metadata(history.layer_kinds, history.layer_units)
         if attrs.get("hist_edges") is not None:
             self.hist_edges = np.asarray(attrs["hist_edges"], dtype=float)
-        self.device = str(report.get("device", ""))
-        self.param_count = int(report.get("param_count", 0) or 0)
+        self.device = str(attrs.get("device") or report.get("device", ""))
+        self.param_count = int(attrs.get("param_count", 0) or report.get("param_count", 0) or 0)
         self._steps = Growing.wrap(np.asarray(history.steps), np.int64)
         self._record_epochs = Growing.wrap(np.asarray(history.record_epochs), np.int64)
-        metrics = {name: np.asarray(v, dtype=float) for name, v in getattr(history, "record_metrics", {}).items()}
+        metrics = {name: np.asarray(v, dtype=float) for name, v in history.record_metrics.items()}
         metrics.setdefault("loss", np.asarray(history.record_loss, dtype=float))
         self._metrics = {name: Growing.wrap(values) for name, values in metrics.items()}
-        for name in history.stats:
-            values = np.asarray(history.stat(name))
-            self._stats[name] = Growing.wrap(values, np.float32 if values.ndim > 2 else np.float64)
         self._optimizer = {name: Growing.wrap(np.asarray(v, dtype=float)) for name, v in history.optimizer.items()}
-        time_grad = getattr(history, "time_grad", None)
-        if time_grad is not None and len(time_grad):
-            self._time_grad = Growing.wrap(np.vstack(list(time_grad)) if isinstance(time_grad, list) else time_grad)
+        if len(history.time_grad):
+            self._time_grad = Growing.wrap(np.vstack(list(history.time_grad)))
         self._epochs = {k: [float(x) for x in v] for k, v in history.epochs.items()}
         self.epochs = int(attrs.get("epochs", 0) or _spec_epochs(self.spec) or len(self._epochs.get("epoch", [])))
         self.steps_per_epoch = int(attrs.get("steps_per_epoch", 0) or _steps_per_epoch(self, report))
@@ -369,22 +364,3 @@ def _steps_per_epoch(run: RunData, report: dict) -> int:
     if len(steps) and epochs.max() > 0:
         return int(steps[epochs == 0].max())
     return 0
-
-
-def _strings(values) -> list:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values] if values is not None else []
-
-
-def _ints(values) -> list:
-    return [int(v) if v is not None and np.isfinite(v) else None for v in values] if values is not None else []
-
-
-def _load(run_dir: Path) -> tuple:
-    """(spec | None, History, report, model summary | None) through the run store's strict reader."""
-    from vg_studio.train import runstore
-
-    if hasattr(runstore, "open_run"):
-        loaded = runstore.open_run(run_dir)
-        return loaded.spec, loaded.history, dict(loaded.report or {}), loaded.model_summary
-    spec, history, report = runstore.load_run(run_dir)
-    return spec, history, report, None
