@@ -180,7 +180,7 @@ def test_theme_switch_restyles_legends_titles_axes_and_colour_bars(panel):
                     assert QColor(label.opts["color"]) == ink, (theme, name, label.text)
                     assert colors["plot_foreground"].lower() in label.item.toHtml().lower()
             assert box.plot.getAxis("left").textPen().color() == ink, name
-            assert colors["plot_foreground"].lower() in box.plot.titleLabel.item.toHtml().lower(), name
+            assert colors["plot_foreground"].lower() in box.title_label.item.toHtml().lower(), name
         bar = panel.heatmap.maps[0].bar
         assert bar.getAxis("right").textPen().color() == ink
         assert QColor(bar.getAxis("left").labelStyle["color"]) == ink  # the bar's label
@@ -250,7 +250,7 @@ def test_each_run_has_its_own_colour_in_every_plot_and_legends_sit_beside_the_da
     qapp.processEvents()  # lay the legends out
     for box in (panel.loss, panel.accuracy, panel.gradients, panel.updates):
         legend = box.legend.mapToScene(box.legend.boundingRect()).boundingRect()
-        assert legend.width() > 20 and legend.left() >= box.plot.vb.sceneBoundingRect().right(), box.title
+        assert legend.width() > 20 and legend.bottom() <= box.plot.vb.sceneBoundingRect().top(), box.title
         assert [label.text for _, label in box.legend.items][-3:] == [r.name for r in runs] or box in (
             panel.gradients, panel.updates)
 

@@ -48,7 +48,7 @@ def test_distribution_bands_follow_the_chosen_layer_and_quantity(distributions):
     distributions.layer.setCurrentIndex(3)  # the output layer: its gradients are 3 decades larger (made so)
     last = np.log10(median.getOriginalDataset()[1])
     assert np.median(last - first) == pytest.approx(3.0, abs=0.3)
-    assert "out over time" in distributions.over_time.plot.titleLabel.text
+    assert "out over time" in distributions.over_time.full_title
     distributions.quantity.setCurrentIndex(1)  # weight updates: made one decade below the gradients
     update = np.log10(median.getOriginalDataset()[1])
     assert np.median(last - update) == pytest.approx(1.0, abs=0.3)

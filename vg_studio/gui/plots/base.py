@@ -16,7 +16,6 @@ from vg_studio.gui.plots.palette import shade
 from vg_studio.safeio import atomic_path
 
 _LAYER_MAP = pg.colormap.get("plasma")
-LIGHT = {"plot_background": "#ffffff", "plot_foreground": "#333333"}  # until the window applies its theme
 MIN_WIDTH, MIN_HEIGHT = 170, 130
 THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)  # a plot never asks for more: the window must fit a laptop screen
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -39,10 +38,14 @@ def fmt(value: float) -> str:
 
 
 def power_of_ten(exponent: float) -> str:
-    if abs(exponent - round(exponent)) < 1e-9:
-        e = int(round(exponent))
-        return {0: "1", 1: "10"}.get(e, "10" + str(e).translate(_SUPERSCRIPT))
-    return f"{10 ** exponent:.2g}"
+    """10ᵉ as a label: 10⁻³, 1, 10, and 5·10⁻³ between powers."""
+    whole = math.floor(exponent + 1e-9)
+    mantissa = round(10 ** (exponent - whole), 1)
+    power = {0: "1", 1: "10"}.get(whole, "10" + str(whole).translate(_SUPERSCRIPT))
+    if abs(mantissa - 1) < 1e-6:
+        return power
+    digits = f"{mantissa:g}"
+    return {-1: f"{mantissa / 10:g}", 0: digits, 1: f"{mantissa * 10:g}"}.get(whole, f"{digits}·{power}")
 
 
 class LogAxis(pg.AxisItem):
@@ -99,12 +102,15 @@ class PlotBox(QWidget):
                  parent=None):
         super().__init__(parent)
         self.widget = pg.GraphicsLayoutWidget()
-        self.widget.ci.setContentsMargins(2, 2, 2, 2)
-        self.plot: pg.PlotItem = self.widget.addPlot(row=0, col=0, axisItems={side: LogAxis(side)
+        self.widget.ci.setContentsMargins(2, 2, 14, 2)  # room on the right for the last x tick label
+        self.widget.ci.setSpacing(0)
+        # title, legend, plot from top to bottom: the legend sits between the title and the data, never on it
+        self.title_label = pg.LabelItem(title, size="11pt")
+        _no_minimum_width(self.title_label)
+        self.widget.addItem(self.title_label, row=0, col=0)
+        self.plot: pg.PlotItem = self.widget.addPlot(row=2, col=0, axisItems={side: LogAxis(side)
                                                                                   for side in ("left", "bottom")})
         self.title = self.full_title = title
-        self.plot.setTitle(title)
-        _no_minimum_width(self.plot.titleLabel)
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -112,12 +118,9 @@ class PlotBox(QWidget):
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "(x0.001)" on a gradient axis misleads
         self.log_y = log_y
-        self.legend = None
-        if legend:
-            self.legend = pg.LegendItem(offset=None, labelTextSize="8pt", verSpacing=-6, frame=False)
-            self.legend.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
-            self.widget.addItem(self.legend, row=0, col=1)
-            self.widget.ci.layout.setAlignment(self.legend, Qt.AlignTop)
+        self.legend = None  # a LegendItem, made by set_legend
+        self.has_legend = legend
+        self._legend_entries: list = []
         self.readout = QLabel(" ")
         self.readout.setObjectName("readout")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -129,8 +132,8 @@ class PlotBox(QWidget):
         layout.addWidget(self.readout)
         self.widget.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
-        self.plot.vb.sigResized.connect(self._fit_title)
-        self.colors = dict(LIGHT)
+        self.plot.vb.sigResized.connect(self._fit_to_width)
+        self.colors = current_colors()  # the theme's, as the window configured pyqtgraph before building us
         self.has_data = False
         self.draw_count = 0  # how often the plot really redrew (tests: an unchanged plot is not redrawn)
         self._signature = None
@@ -196,20 +199,41 @@ class PlotBox(QWidget):
         for key in [k for k in self._curves if k not in self._used]:
             self.plot.removeItem(self._curves.pop(key))
 
-    # ---- legend: beside the plot, rebuilt only when its entries change -------------------------------------
+    # ---- legend: above the data in as many columns as fit, rebuilt only when its entries or columns change ----
     def set_legend(self, entries: list) -> None:
         """entries: (label, pen) or (label, pen, symbol style dict); a pen of None gives a line of text alone."""
-        if self.legend is None:
+        if not self.has_legend:
             return
-        key = [(e[0], _pen_key(e[1]), repr(e[2:])) for e in entries]
+        self._legend_entries = list(entries)
+        key = ([(e[0], _pen_key(e[1]), repr(e[2:])) for e in entries], int(self.widget.width()),
+               self.colors["plot_foreground"])
         if key == self._legend_key:
             return
         self._legend_key = key
-        self.legend.clear()
+        if not entries:
+            self._replace_legend(None)
+            return
+        # one column to measure an entry, then as many columns as fit the plot's width
+        legend = self._make_legend(entries, 1)
+        entry = legend.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + 14
+        columns = max(1, min(len(entries), int((self.widget.width() - 24) // max(entry, 1))))
+        self._replace_legend(legend if columns == 1 else self._make_legend(entries, columns))
+
+    def _make_legend(self, entries: list, columns: int) -> pg.LegendItem:
+        # a fresh item each time: pyqtgraph's LegendItem does not reflow its grid when the columns change
+        legend = pg.LegendItem(offset=None, labelTextSize="8pt", colCount=columns, frame=False, horSpacing=14,
+                               verSpacing=-8)
         for label, pen, *rest in entries:
-            sample = pg.PlotDataItem(pen=pen, **(rest[0] if rest else {}))
-            self.legend.addItem(sample, elide(label))
-        self._style_legend()
+            legend.addItem(pg.PlotDataItem(pen=pen, **(rest[0] if rest else {})), elide(label))
+        return legend
+
+    def _replace_legend(self, legend) -> None:
+        if self.legend is not None:
+            self.widget.ci.removeItem(self.legend)
+        self.legend = legend
+        if legend is not None:
+            self.widget.addItem(legend, row=1, col=0)
+            self._style_legend()
 
     def run_entries(self, runs: list) -> list:
         """One legend line per run, in its colour."""
@@ -224,8 +248,7 @@ class PlotBox(QWidget):
         self.widget.setBackground(colors["plot_background"])
         for side in ("left", "bottom", "right", "top"):
             style_axis(self.plot.getAxis(side), foreground)
-        self.plot.setTitle(self.plot.titleLabel.text, color=foreground)
-        self._fit_title()
+        self.title_label.setText(self.title_label.text, color=foreground)
         self._style_legend()
         self.invalidate()
 
@@ -239,18 +262,21 @@ class PlotBox(QWidget):
 
     def set_title(self, text: str) -> None:
         self.full_title = text
-        self._fit_title()
+        self._fit_to_width()
 
-    def _fit_title(self) -> None:
-        """The title, cut with "…" where the plot is narrower than its text (it may not widen the window)."""
-        room = max(int(self.plot.width()) - 8, 40)
-        font = QFont(self.plot.titleLabel.item.font())
-        font.setPointSizeF(float(str(self.plot.titleLabel.opts.get("size") or "11pt").rstrip("pt")))
-        text = QFontMetrics(font).elidedText(self.full_title, Qt.ElideRight, room)
-        if text != self.plot.titleLabel.text:
-            self.plot.setTitle(text, color=self.colors["plot_foreground"])
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_to_width()
 
-
+    def _fit_to_width(self) -> None:
+        """The title cut with "…" where the plot is narrower than its text (it may not widen the window), and
+        the legend in as many columns as fit."""
+        room = max(int(self.widget.width()) - 12, 40)
+        text = QFontMetrics(_font(self.font(), 11)).elidedText(self.full_title, Qt.ElideRight, room)
+        if text != self.title_label.text:
+            self.title_label.setText(text, color=self.colors["plot_foreground"])
+        if self._legend_entries:
+            self.set_legend(self._legend_entries)
 
     # ---- read-out -----------------------------------------------------------------------------------------
     def _mouse_moved(self, scene_pos) -> None:
@@ -305,6 +331,18 @@ def _render_svg(scene, path) -> None:
     painter = QPainter(generator)
     scene.render(painter, rect, rect)
     painter.end()
+
+
+def _font(base: QFont, points: float) -> QFont:
+    font = QFont(base)
+    font.setPointSizeF(points)
+    return font
+
+
+def current_colors() -> dict:
+    """The plot colours pyqtgraph is configured with now (theme.configure_pyqtgraph sets them)."""
+    return {"plot_background": pg.mkColor(pg.getConfigOption("background")).name(),
+            "plot_foreground": pg.mkColor(pg.getConfigOption("foreground")).name()}
 
 
 def elide(text: str, length: int = 24) -> str:

@@ -126,17 +126,20 @@ class DistributionOverTime(PlotBox):
 class DistributionPerLayer(PlotBox):
     """Ridges: one per layer (input at the bottom), the latest record filled, the first one as an outline."""
 
+    TITLE = "Distribution per layer: now (filled) and at the start (line)"
+
     def __init__(self, parent=None):
-        super().__init__("Distribution per layer: now (filled) and at the start (line)", "|∂L/∂w|", "layer")
+        super().__init__(self.TITLE, "|∂L/∂w|", "layer")
         self.stat = "grad_log10_hist"
         self.run = None
 
     def signature(self, runs: list) -> tuple:
-        return super().signature(runs[:1]) + (self.stat,)
+        return super().signature(runs[:1]) + (self.stat, len(runs) > 1)
 
     def draw(self, runs: list) -> None:
         self.begin()
         run = self.run = runs[0] if runs else None
+        self.set_title(f"{self.TITLE}: {run.name}" if run is not None and len(runs) > 1 else self.TITLE)
         hist = run.stat(self.stat) if run is not None else np.empty((0, 0))
         if hist.ndim == 3 and len(hist):
             edges = run.hist_edges

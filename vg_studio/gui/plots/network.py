@@ -60,6 +60,8 @@ class NetworkDiagram(QWidget):
     def show_run(self, run) -> None:
         """A run's layers, coloured by their latest gradient; follows the run while it trains."""
         self.run, self._seen = run, None
+        shape = (run.model_summary or {}).get("input_shape")
+        self.input_label = "input" + (f" {'×'.join(str(d) for d in shape if d)}" if shape else "")
         self._follow()
         self.timer.start()
 
@@ -165,15 +167,18 @@ class NetworkDiagram(QWidget):
 
     def _legend(self, painter: QPainter, rect: QRectF, text: QColor) -> None:
         low, high = self.levels
-        label_width = 150
+        label = f"mean |∂L/∂w| 1e{low:.0f} … 1e{high:.0f}"
+        if painter.fontMetrics().horizontalAdvance(label) > rect.width() / 2:
+            label = f"1e{low:.0f} … 1e{high:.0f}"
+        label_width = painter.fontMetrics().horizontalAdvance(label) + 8
         bar = QRectF(rect.left(), rect.top() + 2, max(rect.width() - label_width, 20), rect.height() - 4)
         steps = 32
         for k in range(steps):
             painter.fillRect(QRectF(bar.left() + bar.width() * k / steps, bar.top(), bar.width() / steps + 1,
                                     bar.height()), _colormap(k / (steps - 1)))
         painter.setPen(text)
-        painter.drawText(QRectF(bar.right() + 4, rect.top(), label_width - 4, rect.height()),
-                         Qt.AlignVCenter | Qt.AlignLeft, f"mean |∂L/∂w| 1e{low:.0f} … 1e{high:.0f}")
+        painter.drawText(QRectF(bar.right() + 4, rect.top(), label_width, rect.height()),
+                         Qt.AlignVCenter | Qt.AlignLeft, label)
 
     def _color(self, layer: int) -> QColor | None:
         if self.levels is None or layer >= len(self.magnitudes):
