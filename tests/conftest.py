@@ -16,7 +16,7 @@ def make_tiny_spec(layers=2, units=16, activation="relu", optimizer="adam", lr=0
                    dataset="digits", record_every=2, **layer_kwargs) -> ExperimentSpec:
     return ExperimentSpec(
         name="tiny",
-        data=DataSpec(dataset=dataset, options={"limit": limit}),
+        data=DataSpec(dataset=dataset, options={"limit": limit} if limit else {}),
         network=NetworkSpec(layers=[LayerSpec(units=units, activation=activation, **layer_kwargs)
                                     for _ in range(layers)]),
         optimizer=OptimizerSpec(name=optimizer, learning_rate=lr),

@@ -6,13 +6,23 @@ ACTIVATIONS = (
 # Saturating activations (seed 001 §1.2) and the ReLU family (dead units) — used by probes and diagnostics.
 SATURATING = ("sigmoid", "tanh")
 
-# Hidden layer kinds: a dense layer, or a recurrent one (seed 001 §1.3: SimpleRNN; §2.3: LSTM/GRU gates).
+# Hidden layer kinds and how the app labels them: a dense layer, or a recurrent one (SimpleRNN; LSTM/GRU gates).
+LAYER_KIND_LABELS = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
-LAYER_KINDS = ("dense",) + RECURRENT_KINDS
+LAYER_KINDS = tuple(LAYER_KIND_LABELS)
+GATED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")  # what Keras's LSTM/GRU take
+# Layer options that exist for one family only (the builder disables them on the other; edits clear them).
+DENSE_ONLY_OPTIONS = ("attention", "batch_norm", "residual")
+RECURRENT_ONLY_OPTIONS = ("return_sequences",)
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "prelu", "gelu", "swish")
 # Units that can die: only plain ReLU passes exactly zero gradient for every negative input; its variants
 # (LeakyReLU, ELU, PReLU, …) exist to avoid that, so flagging them would be a false alarm.
 DYING = ("relu",)
+
+# The initializer that keeps each activation's signal at its scale: He for the ReLU family (He et al. 2015),
+# LeCun normal for SELU, Xavier/Glorot for the saturating and linear ones (Glorot & Bengio 2010).
+MATCHING_INITIALIZER = {"sigmoid": "glorot_uniform", "tanh": "glorot_uniform", "linear": "glorot_uniform",
+                        "selu": "lecun_normal", **{a: "he_normal" for a in RELU_FAMILY if a != "selu"}}
 
 INITIALIZERS = {
     "glorot_uniform": "Xavier/Glorot uniform (seed 003's choice)",
@@ -38,7 +48,7 @@ OPTIMIZERS = {
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
     "sdagd": {"learning_rate": 0.01, "params": {"radius": 0.2, "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                 "norm_scope": "unit", "batch_size": 100}},
+                                                 "norm_scope": "unit"}},  # batch size: training.batch_size
 }
 
 # Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.

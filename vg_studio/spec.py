@@ -1,29 +1,77 @@
 """The experiment spec: one versioned JSON document that is the single source of truth for a run.
 
-`ExperimentSpec.from_dict` checks every field and reports *all* problems at once, each with its field path
-(`network.layers[3].units: must be >= 1`), by raising `SpecError`. `to_dict`/`from_dict` round-trip exactly.
+The spec is a tree of frozen pydantic models. Reading one (`from_dict`, `from_json`, `load`, or keyword
+construction) checks every field and reports *all* problems at once by raising `SpecError`, whose `issues` carry
+each problem's location (`("network", "layers", 1, "units")`) and whose `problems` are the same as one-line texts
+that name rows as the app shows them: ``h2 (network.layers[1]).units: must be >= 1``.
+
+Specs are immutable values: change one with `vg_studio.edits` (or `spec.model_copy(update=...)`). Edits do not
+validate — the builder must be able to show a network that is invalid while the user is half-way through a change
+— so call `validate()`/`check()` before using an edited spec.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, ValidationError, \
+    ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+from typing_extensions import Annotated
 
 from vg_studio import catalog
+from vg_studio.limits import LIMITS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+# ---- errors ------------------------------------------------------------------------------------------------
+Loc = tuple  # ("network", "layers", 1, "units")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem of a spec: where (`loc`, as in the JSON document) and what (`message`)."""
+
+    loc: Loc
+    message: str
+
+    @property
+    def path(self) -> str:
+        """The JSON path: 'network.layers[1].units'."""
+        return _dotted(self.loc)
+
+    @property
+    def layer(self) -> int | None:
+        """The hidden layer's index (0 = the row labelled h1) when the problem is in one, else None."""
+        if len(self.loc) >= 3 and self.loc[:2] == ("network", "layers") and isinstance(self.loc[2], int):
+            return self.loc[2]
+        return None
+
+    @property
+    def field(self) -> str | None:
+        """The field's name inside its section or layer ('units'), or None for a whole section."""
+        rest = self.loc[3:] if self.layer is not None else self.loc[1:]
+        return str(rest[0]) if rest else None
+
+    def __str__(self) -> str:
+        if self.layer is None:
+            where = self.path
+        else:  # the row as the builder labels it, then the JSON path
+            where = f"h{self.layer + 1} ({_dotted(self.loc[:3])})" + _dotted(self.loc[3:], leading=True)
+        return f"{where}: {self.message}" if where else self.message
 
 
 class SpecError(ValueError):
-    """A spec with one or more problems; `problems` is a list of 'path: message' strings."""
+    """A spec with one or more problems: `problems` (one-line texts) and `issues` (the same with locations)."""
 
-    def __init__(self, problems: list[str], source: str | None = None):
-        self.problems = list(problems)
+    def __init__(self, problems: list[str] | None = None, source: str | None = None,
+                 issues: list[Issue] | None = None):
+        self.issues = list(issues) if issues is not None else [Issue((), p) for p in problems or []]
+        self.problems = [str(i) for i in self.issues] if issues is not None else list(problems or [])
         self.source = source
         where = f"{source}: " if source else ""
         if len(self.problems) == 1:
@@ -33,276 +81,593 @@ class SpecError(ValueError):
         super().__init__(text)
 
 
-@dataclass
-class DataSpec:
-    dataset: str = "mnist-5k"
-    # Dataset options: "limit" (max training examples), "image_size" ([h, w] for folder:), "seed" (split and
-    # generation seed, independent of the training seed so the test set stays fixed).
-    options: dict = field(default_factory=dict)
+def _dotted(loc: Loc, leading: bool = False) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            shown = part if str(part).isidentifier() else repr(part)  # a key with a newline must not break the line
+            text += f".{shown}" if text or leading else shown
+    return text
 
 
-@dataclass
-class LayerSpec:
-    kind: str = "dense"  # "dense", or a recurrent layer: "simple_rnn", "lstm", "gru" (seed 001 §1.3, §2.3)
-    units: int = 64
-    activation: str = "relu"
-    initializer: str = "glorot_uniform"
-    init_stddev: float = 0.05  # used by random_normal
-    bias_init: float = 0.0  # constant bias; strongly negative values kill ReLU units (a teaching case)
-    attention: bool = False  # seed 000's attention block in front of this layer's Dense
-    attention_tokens: int = 0  # tokens the block splits its input into; 0 = image rows / auto
-    attention_value: str = "input"  # "input": alpha·x as in seed 000 eq. 4; "projected": alpha·v, v = W_v x
-    batch_norm: bool = False
-    residual: bool = False
-    dropout: float = 0.0
-    return_sequences: bool = False  # recurrent only; forced on when another recurrent layer follows
-    aux_head: bool = False  # an auxiliary softmax classifier after this layer (seed 001 §2.2), training only
-    aux_weight: float = 0.3  # its loss weight
+def _problem(message: str) -> PydanticCustomError:
+    """A validation error whose text is used as written (the context carries it so braces are not formatted)."""
+    return PydanticCustomError("spec", "{message}", {"message": message})
 
 
-@dataclass
-class NetworkSpec:
-    layers: list = field(default_factory=lambda: [LayerSpec() for _ in range(3)])
-    output_activation: str = "softmax"
-    output_initializer: str = "glorot_uniform"
+def _fail(errors: list[tuple[Loc, str, Any]], title: str) -> None:
+    if errors:
+        raise ValidationError.from_exception_data(title, [
+            InitErrorDetails(type=_problem(message), loc=loc, input=value) for loc, message, value in errors])
 
 
-@dataclass
-class OptimizerSpec:
-    name: str = "adam"
-    learning_rate: float = 0.001
-    params: dict = field(default_factory=dict)  # optimizer-specific hyperparameters, see catalog.OPTIMIZERS
-    clipnorm: float | None = None
-    clipvalue: float | None = None
-    global_clipnorm: float | None = None
+# ---- field types -------------------------------------------------------------------------------------------
+def _not_text_or_flag(value: Any) -> Any:
+    """Integers: no strings ('7') and no true/false; an integral float (7.0) is taken as written by some tools."""
+    if isinstance(value, (str, bool)) or value is None:
+        raise _problem(f"must be an integer, got {value!r}" if value is not None else "must not be null")
+    return value
 
 
-@dataclass
-class TrainingSpec:
-    epochs: int = 5
-    batch_size: int = 100
-    seed: int = 0
-    validation_split: float = 0.1  # used when the dataset has no validation split of its own
-    shuffle: bool = True
+Int = Annotated[int, BeforeValidator(_not_text_or_flag)]
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # strict: no "0.1", no true; ints are fine
+Bool = Annotated[bool, Field(strict=True)]
+Str = Annotated[str, Field(strict=True)]
+Seed = Annotated[Int, Field(ge=0, le=2**32 - 1)]
 
 
-@dataclass
-class MonitoringSpec:
-    record_every: int = 10  # training steps between probe records
-    unit_stats: bool = True  # dead/saturated unit fractions on a fixed probe batch at each record
-    probe_batch_size: int = 128
+def _choice(options) -> Any:
+    return Literal.__getitem__(tuple(options))
 
 
-@dataclass
-class ExperimentSpec:
-    name: str = "experiment"
-    data: DataSpec = field(default_factory=DataSpec)
-    network: NetworkSpec = field(default_factory=NetworkSpec)
-    loss: str = "sparse_categorical_crossentropy"
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    training: TrainingSpec = field(default_factory=TrainingSpec)
-    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
-    diagnostics: dict = field(default_factory=dict)  # rule thresholds overriding the defaults (docs/diagnostics.md)
-    schema_version: int = SCHEMA_VERSION
+class FrozenDict(dict):
+    """A read-only dict (nested lists become tuples): the free-form parts of a spec (dataset options, optimizer
+    hyperparameters, diagnostic thresholds) are as immutable as the rest of it. Compares equal to a plain dict."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a spec is immutable: change it with vg_studio.edits or spec.model_copy(update=...)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore
+
+    def __reduce__(self):  # pickling and deepcopy rebuild it in one call instead of item by item
+        return FrozenDict, (dict(self),)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: str(kv[0]))))
+
+    @classmethod
+    def of(cls, value: dict) -> "FrozenDict":
+        return cls({k: _freeze(v) for k, v in value.items()})
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler):
+        return core_schema.no_info_after_validator_function(
+            cls.of, core_schema.dict_schema(core_schema.str_schema(strict=True), core_schema.any_schema(), strict=True),
+            serialization=core_schema.plain_serializer_function_ser_schema(_thaw))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return FrozenDict.of(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+# ---- per-dataset options and per-optimizer hyperparameters ---------------------------------------------------
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetOptions(_Options):
+    """Options every dataset takes."""
+
+    limit: Annotated[Int, Field(ge=10, description="train on at most this many examples")] = None  # type: ignore
+    seed: Annotated[Seed, Field(description="split/generation seed, independent of the training seed so the "
+                                            "test set stays fixed")] = 0
+
+
+class SequenceTaskOptions(DatasetOptions):
+    """The generated sequence tasks (adding, recall)."""
+
+    length: Annotated[Int, Field(ge=2, le=10_000, description="time steps per sequence")] = 100
+    n: Annotated[Int, Field(ge=20, le=1_000_000, description="sequences generated (train + test)")] = 5000
+
+
+class FolderOptions(DatasetOptions):
+    """An image folder (folder:PATH)."""
+
+    image_size: Annotated[tuple[Annotated[Int, Field(ge=1, le=1024)], Annotated[Int, Field(ge=1, le=1024)]],
+                          Field(description="[height, width] images are resized to")] = None  # type: ignore
+
+
+def dataset_options_model(dataset: str) -> type[_Options]:
+    if dataset in ("adding", "recall"):
+        return SequenceTaskOptions
+    if dataset.startswith("folder:"):
+        return FolderOptions
+    return DatasetOptions
+
+
+class NoParams(_Options):
+    """sgd: plain stochastic gradient descent takes no hyperparameters besides the learning rate."""
+
+
+Unit = Annotated[Float, Field(ge=0.0, lt=1.0)]  # a decay or momentum rate
+Epsilon = Annotated[Float, Field(ge=0.0, le=1.0)]
+
+
+class SGDMomentumParams(_Options):
+    momentum: Unit = 0.9
+    nesterov: Bool = False
+
+
+class AdagradParams(_Options):
+    initial_accumulator_value: Annotated[Float, Field(ge=0.0)] = 0.1
+    epsilon: Epsilon = 1e-7
+
+
+class AdadeltaParams(_Options):
+    rho: Unit = 0.95
+    epsilon: Epsilon = 1e-7
+
+
+class RMSpropParams(_Options):
+    rho: Unit = 0.9
+    momentum: Unit = 0.0
+    epsilon: Epsilon = 1e-7
+
+
+class AdamParams(_Options):
+    beta_1: Unit = 0.9
+    beta_2: Unit = 0.999
+    epsilon: Epsilon = 1e-7
+
+
+class SDAGDParams(_Options):
+    """SDAGD's own hyperparameters; its batch size is always `training.batch_size` (vg_studio.nn.sdagd)."""
+
+    radius: Annotated[Float, Field(gt=0.0, le=1e6)] = 0.2
+    curvature_decay: Unit = 0.99
+    epsilon: Epsilon = 1e-8
+    norm_scope: Literal["unit", "rms", "tensor", "global"] = "unit"
+
+
+OPTIMIZER_PARAMS: dict[str, type[_Options]] = {
+    "sgd": NoParams, "sgd_momentum": SGDMomentumParams, "adagrad": AdagradParams, "adadelta": AdadeltaParams,
+    "rmsprop": RMSpropParams, "adam": AdamParams, "sdagd": SDAGDParams}
+
+
+def _check_against(model: type[_Options], value: dict, what: str) -> dict:
+    """Validate a free-form dict with `model`, re-raising its errors in the spec's wording."""
+    try:
+        model.model_validate(dict(value))
+    except ValidationError as exc:
+        fields = list(model.model_fields)
+        _fail([(err["loc"], _message(err, model, unknown=f"not {what}" + (
+            f" (expected one of {', '.join(fields)})" if fields else " (it takes none)")), err.get("input"))
+               for err in exc.errors()], model.__name__)
+    return value
+
+
+def _schema_of(models: dict[str, type[_Options]], by: str) -> dict:
+    """A JSON Schema 'anyOf' with one alternative per option model (named after what selects it)."""
+    return {"anyOf": [{**model.model_json_schema(), "title": f"{by} {key}"} for key, model in models.items()]}
+
+
+# ---- the spec ----------------------------------------------------------------------------------------------
+class _RaisesSpecError(type(BaseModel)):
+    """Construction (`LayerSpec(units=0)`) raises SpecError like reading a file does. Done in the metaclass because
+    a custom __init__ would also run, and wrap errors, inside the validation of every enclosing spec."""
+
+    def __call__(cls, *args: Any, **kwargs: Any):
+        if args:  # positional fields in declaration order, as the dataclasses before took them
+            if len(args) > len(cls.model_fields):
+                raise TypeError(f"{cls.__name__} takes at most {len(cls.model_fields)} positional arguments")
+            kwargs = {**dict(zip(cls.model_fields, args)), **kwargs}
+        try:
+            return super().__call__(**kwargs)
+        except ValidationError as exc:
+            raise SpecError(issues=_issues(exc, cls)) from None
+
+
+class _Section(BaseModel, metaclass=_RaisesSpecError):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Section):
+    dataset: Annotated[Str, Field(description="a built-in name, npz:PATH or folder:PATH")] = "mnist-5k"
+    options: Annotated[FrozenDict, Field(json_schema_extra=_schema_of(
+        {"every dataset": DatasetOptions, "adding/recall": SequenceTaskOptions, "folder:PATH": FolderOptions},
+        "dataset"))] = FrozenDict()
+
+    @field_validator("dataset")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if not catalog.is_known_dataset(name):
+            raise _problem(f"unknown dataset {name!r}; expected one of {', '.join(catalog.DATASETS)}, npz:PATH or "
+                           "folder:PATH")
+        return name
+
+    @field_validator("options")
+    @classmethod
+    def _options_of_the_dataset(cls, options: FrozenDict, info: ValidationInfo) -> FrozenDict:
+        dataset = info.data.get("dataset")
+        if dataset is None:
+            return options  # the dataset is wrong: its options cannot be judged
+        return _check_against(dataset_options_model(dataset), options, f"an option of dataset {dataset}")
+
+
+class LayerSpec(_Section):
+    kind: Annotated[_choice(catalog.LAYER_KINDS), Field(
+        description="dense, or a recurrent layer (recurrent layers come first)")] = "dense"
+    units: Annotated[Int, Field(ge=1, le=LIMITS.units)] = 64
+    activation: _choice(catalog.ACTIVATIONS) = "relu"
+    initializer: _choice(catalog.INITIALIZERS) = "glorot_uniform"
+    init_stddev: Annotated[Float, Field(gt=0.0, le=1e3, description="used by random_normal")] = 0.05
+    bias_init: Annotated[Float, Field(ge=-1e3, le=1e3, description="constant starting bias")] = 0.0
+    attention: Annotated[Bool, Field(description="Wu's attention block in front of this dense layer")] = False
+    attention_tokens: Annotated[Int, Field(ge=0, le=LIMITS.units,
+                                           description="tokens the block splits its input into; 0 = auto")] = 0
+    attention_value: Literal["input", "projected"] = "input"
+    batch_norm: Bool = False
+    residual: Bool = False
+    dropout: Annotated[Float, Field(ge=0.0, lt=1.0)] = 0.0
+    return_sequences: Annotated[Bool, Field(description="recurrent only; forced on when another recurrent layer "
+                                                        "follows")] = False
+    aux_head: Annotated[Bool, Field(description="an auxiliary softmax classifier after this layer (training only)")] \
+        = False
+    aux_weight: Annotated[Float, Field(gt=0.0, le=10.0, description="the auxiliary classifier's loss weight")] = 0.3
+
+    @field_validator("activation")
+    @classmethod
+    def _activation_fits_the_kind(cls, activation: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind in ("lstm", "gru") and activation not in catalog.GATED_ACTIVATIONS:
+            raise _problem(f"{kind} layers take {', '.join(catalog.GATED_ACTIVATIONS[:-1])} or "
+                           f"{catalog.GATED_ACTIVATIONS[-1]}")
+        if kind in catalog.RECURRENT_KINDS and activation == "prelu":
+            raise _problem("prelu is not available on a recurrent layer")
+        return activation
+
+    @field_validator(*catalog.DENSE_ONLY_OPTIONS)
+    @classmethod
+    def _dense_only(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("kind") in catalog.RECURRENT_KINDS:
+            raise _problem("not available on a recurrent layer")
+        return value
+
+
+class NetworkSpec(_Section):
+    layers: tuple[LayerSpec, ...] = Field(default_factory=lambda: tuple(LayerSpec() for _ in range(3)),
+                                          description="the hidden layers, input side first")
+    output_activation: _choice(catalog.OUTPUT_ACTIVATIONS) = "softmax"
+    output_initializer: _choice(catalog.INITIALIZERS) = "glorot_uniform"
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _not_too_many(cls, layers: Any) -> Any:
+        if isinstance(layers, (list, tuple)) and len(layers) > LIMITS.layers:
+            raise _problem(f"{len(layers):,} hidden layers; at most {LIMITS.layers} are supported "
+                           "(the limit layers)")
+        return layers
+
+    @field_validator("layers")
+    @classmethod
+    def _recurrent_first(cls, layers: tuple) -> tuple:
+        first_dense = next((i for i, layer in enumerate(layers) if layer.kind == "dense"), len(layers))
+        _fail([((i, "kind"), "recurrent layers must come before the dense layers", layer.kind)
+               for i, layer in enumerate(layers) if i > first_dense and layer.kind in catalog.RECURRENT_KINDS],
+              "NetworkSpec")
+        return layers
+
+
+class OptimizerSpec(_Section):
+    name: _choice(catalog.OPTIMIZERS) = "adam"
+    learning_rate: Annotated[Float, Field(ge=0.0, le=1e6)] = 0.001
+    params: Annotated[FrozenDict, Field(
+        description="hyperparameters besides the learning rate (see catalog.OPTIMIZERS)",
+        json_schema_extra=_schema_of(OPTIMIZER_PARAMS, "optimizer"))] = FrozenDict()
+    clipnorm: Annotated[Float, Field(gt=0.0)] | None = None
+    clipvalue: Annotated[Float, Field(gt=0.0)] | None = None
+    global_clipnorm: Annotated[Float, Field(gt=0.0)] | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _params_of_the_optimizer(cls, params: FrozenDict, info: ValidationInfo) -> FrozenDict:
+        name = info.data.get("name")
+        if name is None:
+            return params
+        return _check_against(OPTIMIZER_PARAMS[name], params, f"a hyperparameter of {name}")
+
+    @model_validator(mode="after")
+    def _one_clip(self) -> "OptimizerSpec":
+        if sum(c is not None for c in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
+            raise _problem("set at most one of clipnorm, clipvalue, global_clipnorm")
+        return self
+
+
+class TrainingSpec(_Section):
+    epochs: Annotated[Int, Field(ge=1, le=100_000)] = 5
+    batch_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
+    seed: Seed = 0
+    validation_split: Annotated[Float, Field(
+        ge=0.0, lt=1.0, description="used when the dataset has no validation split of its own")] = 0.1
+    shuffle: Bool = True
+
+
+class MonitoringSpec(_Section):
+    record_every: Annotated[Int, Field(ge=1, le=1_000_000, description="training steps between probe records")] = 10
+    unit_stats: Annotated[Bool, Field(description="dead/saturated unit fractions on a fixed probe batch")] = True
+    probe_batch_size: Annotated[Int, Field(ge=1, le=100_000)] = 128
+
+
+Threshold = Annotated[Float, Field(ge=0.0)]
+
+
+class ExperimentSpec(_Section):
+    schema_version: Literal[SCHEMA_VERSION] = SCHEMA_VERSION
+    name: Annotated[Str, Field(min_length=1, max_length=200, description="any printable text")] = "experiment"
+    description: Annotated[Str, Field(max_length=4000, description="what this experiment shows")] = ""
+    data: DataSpec = Field(default_factory=DataSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    loss: _choice(catalog.LOSSES) = "sparse_categorical_crossentropy"
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    diagnostics: Annotated[dict[Str, Threshold], Field(
+        description="rule thresholds overriding the defaults (docs/diagnostics.md)")] = FrozenDict()
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        if not name.isprintable() or _unencodable(name):
+            raise _problem("must be printable text")
+        return name
+
+    @field_validator("description")
+    @classmethod
+    def _text(cls, text: str) -> str:
+        if _unencodable(text) or not text.replace("\n", " ").isprintable():
+            raise _problem("must be printable text")
+        return text
+
+    @field_validator("diagnostics")
+    @classmethod
+    def _frozen(cls, thresholds: dict) -> FrozenDict:
+        return FrozenDict.of(thresholds)
 
     # ---- (de)serialisation -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {"schema_version": d.pop("schema_version"), **d}
+        return self.model_dump(mode="json", warnings=False)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> "ExperimentSpec":
-        problems: list[str] = []
         if not isinstance(data, dict):
             raise SpecError([f"spec: must be a JSON object, got {_type_name(data)}"], source)
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool):
-            problems.append("schema_version: must be an integer")
-        elif version > SCHEMA_VERSION:
-            raise SpecError([f"schema_version: {version} is newer than this VG Studio understands "
-                             f"({SCHEMA_VERSION}); upgrade VG Studio"], source)
-        elif version < 1:
-            problems.append("schema_version: must be >= 1")
-        spec = _read_dataclass(cls, data, "", problems)
-        if not problems:
-            problems.extend(spec.validate())
-        if problems:
-            raise SpecError(problems, source)
-        return spec
+        data = migrate(data, source)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(source=source, issues=_issues(exc, cls)) from None
 
     @classmethod
-    def from_json(cls, text: str, source: str | None = None) -> "ExperimentSpec":
+    def from_json(cls, text: str | bytes, source: str | None = None) -> "ExperimentSpec":
+        from vg_studio.safeio import UnreadableFile
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError([f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"], source) from None
-        except RecursionError:
-            raise SpecError(["not valid JSON (nested too deeply)"], source) from None
+            data = _parse_json(text, source or "spec")
+        except UnreadableFile as exc:
+            message = str(exc)
+            if source and message.startswith(f"{source}: "):
+                message = message[len(source) + 2:]
+            elif message.startswith("spec: "):
+                message = message[len("spec: "):]
+            raise SpecError([message], source) from None
         return cls.from_dict(data, source)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ExperimentSpec":
-        path = Path(path)
+        from vg_studio.safeio import UnreadableFile, read_regular_file
+
+        source = os.fspath(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SpecError(["file not found"], str(path)) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError([f"cannot read: {exc}"], str(path)) from None
-        return cls.from_json(text, str(path))
+            text = read_regular_file(path, LIMITS.spec_bytes, "spec file").decode("utf-8")
+        except UnreadableFile as exc:
+            reason = str(exc)[len(source) + 2:] if str(exc).startswith(f"{source}: ") else str(exc)
+            reason = "file not found" if reason.endswith("not found") else \
+                reason if reason.startswith("cannot read") else f"cannot read: {reason}"
+            raise SpecError([reason], source) from None
+        except UnicodeDecodeError as exc:
+            raise SpecError([f"cannot read: not UTF-8 text (byte {exc.start})"], source) from None
+        return cls.from_json(text, source)
 
     def save(self, path: str | os.PathLike) -> None:
+        from vg_studio.safeio import atomic_write_text
+
         atomic_write_text(path, self.to_json() + "\n")
 
-    def copy(self) -> "ExperimentSpec":
-        return copy.deepcopy(self)
+    def copy(self) -> "ExperimentSpec":  # type: ignore[override]
+        """The spec itself is immutable; kept for callers written when it was not."""
+        return self.model_copy()
 
-    # ---- semantic checks ---------------------------------------------------------------------------------
-    def validate(self) -> list[str]:
-        """Every semantic problem as 'path: message' (types were checked while reading)."""
-        p: list[str] = []
-        if not catalog.is_known_dataset(self.data.dataset):
-            p.append(f"data.dataset: unknown dataset {self.data.dataset!r}; expected one of "
-                     f"{', '.join(catalog.DATASETS)}, npz:PATH or folder:PATH")
-        p.extend(_option_problems(self.data.options))
-        p.extend(_non_finite(self))  # the GUI's number fields accept "inf"; JSON could not store it
-        if not isinstance(self.name, str) or not self.name.isprintable() or _unencodable(self.name):
-            p.append("name: must be printable text")
-        limit = self.data.options.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 10):
-            p.append("data.options.limit: must be an integer >= 10")
-        layers = self.network.layers
-        if len(layers) > 200:
-            p.append(f"network.layers: {len(layers)} hidden layers; at most 200 are supported")
-        seen_dense = False
-        for i, layer in enumerate(layers):
-            at = f"network.layers[{i}]"
-            if layer.kind not in catalog.LAYER_KINDS:
-                p.append(f"{at}.kind: unknown layer kind {layer.kind!r}; expected one of "
-                         f"{', '.join(catalog.LAYER_KINDS)}")
-            elif layer.kind in catalog.RECURRENT_KINDS:
-                if seen_dense:
-                    p.append(f"{at}.kind: recurrent layers must come before the dense layers")
-                for option in ("attention", "batch_norm", "residual"):
-                    if getattr(layer, option):
-                        p.append(f"{at}.{option}: not available on a recurrent layer")
-                if layer.kind != "simple_rnn" and layer.activation not in ("tanh", "sigmoid", "relu", "linear"):
-                    p.append(f"{at}.activation: {layer.kind} layers take tanh, sigmoid, relu or linear")
-                if layer.activation == "prelu":
-                    p.append(f"{at}.activation: prelu is not available on a recurrent layer")
-            else:
-                seen_dense = True
-            if not 0.0 < layer.aux_weight <= 10.0:
-                p.append(f"{at}.aux_weight: must be in (0, 10]")
-            if layer.units < 1:
-                p.append(f"{at}.units: must be >= 1")
-            elif layer.units > 65536:
-                p.append(f"{at}.units: {layer.units} is more than 65536")
-            if layer.activation not in catalog.ACTIVATIONS:
-                p.append(f"{at}.activation: unknown activation {layer.activation!r}; expected one of "
-                         f"{', '.join(catalog.ACTIVATIONS)}")
-            if layer.initializer not in catalog.INITIALIZERS:
-                p.append(f"{at}.initializer: unknown initializer {layer.initializer!r}; expected one of "
-                         f"{', '.join(catalog.INITIALIZERS)}")
-            if not layer.init_stddev > 0:
-                p.append(f"{at}.init_stddev: must be > 0")
-            if not -1e3 <= layer.bias_init <= 1e3:
-                p.append(f"{at}.bias_init: must be between -1000 and 1000")
-            if layer.attention_tokens < 0:
-                p.append(f"{at}.attention_tokens: must be >= 0 (0 = automatic)")
-            if layer.attention_value not in ("input", "projected"):
-                p.append(f"{at}.attention_value: must be 'input' or 'projected'")
-            if not 0.0 <= layer.dropout < 1.0:
-                p.append(f"{at}.dropout: must be in [0, 1)")
-        if self.network.output_activation not in catalog.OUTPUT_ACTIVATIONS:
-            p.append(f"network.output_activation: must be one of {', '.join(catalog.OUTPUT_ACTIVATIONS)}")
-        if self.network.output_initializer not in catalog.INITIALIZERS:
-            p.append(f"network.output_initializer: unknown initializer {self.network.output_initializer!r}")
-        if self.loss not in catalog.LOSSES:
-            p.append(f"loss: must be one of {', '.join(catalog.LOSSES)}")
-        opt = self.optimizer
-        if opt.name not in catalog.OPTIMIZERS:
-            p.append(f"optimizer.name: unknown optimizer {opt.name!r}; expected one of "
-                     f"{', '.join(catalog.OPTIMIZERS)}")
-        else:
-            allowed = catalog.OPTIMIZERS[opt.name]["params"]
-            for key in opt.params:
-                if key not in allowed:
-                    p.append(f"optimizer.params.{key}: not a hyperparameter of {opt.name}"
-                             + (f" (expected {', '.join(allowed)})" if allowed else " (it takes none)"))
-                elif not _same_kind(opt.params[key], allowed[key]):
-                    p.append(f"optimizer.params.{key}: must be {_kind_name(allowed[key])}, got {opt.params[key]!r}")
-        if not opt.learning_rate >= 0:
-            p.append("optimizer.learning_rate: must be >= 0")
-        for name in ("clipnorm", "clipvalue", "global_clipnorm"):
-            value = getattr(opt, name)
-            if value is not None and not value > 0:
-                p.append(f"optimizer.{name}: must be > 0 when set")
-        if sum(getattr(opt, n) is not None for n in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
-            p.append("optimizer: set at most one of clipnorm, clipvalue, global_clipnorm")
-        t = self.training
-        if not 1 <= t.epochs <= 100000:
-            p.append("training.epochs: must be between 1 and 100000")
-        if not 1 <= t.batch_size <= 1_000_000:
-            p.append("training.batch_size: must be between 1 and 1000000")
-        if not 0.0 <= t.validation_split < 1.0:
-            p.append("training.validation_split: must be in [0, 1)")
-        if not 0 <= t.seed < 2**32:
-            p.append("training.seed: must be between 0 and 4294967295")
-        m = self.monitoring
-        if m.record_every < 1:
-            p.append("monitoring.record_every: must be >= 1")
-        if not 1 <= m.probe_batch_size <= 100000:
-            p.append("monitoring.probe_batch_size: must be between 1 and 100000")
-        return p
+    # ---- checks --------------------------------------------------------------------------------------------
+    def issues(self) -> list[Issue]:
+        """Every problem of this spec (one built by edits may be invalid), with its location."""
+        try:
+            type(self).model_validate(self.model_dump(warnings=False))
+        except ValidationError as exc:
+            return _issues(exc, type(self))
+        return []
+
+    def validate(self) -> list[str]:  # type: ignore[override]
+        """Every problem as a one-line text ('h2 (network.layers[1]).units: must be >= 1'); [] when valid."""
+        return [str(issue) for issue in self.issues()]
 
     def check(self) -> "ExperimentSpec":
-        """Raise SpecError if `validate` finds anything; returns self for chaining."""
-        problems = self.validate()
-        if problems:
-            raise SpecError(problems)
+        """Raise SpecError if the spec has any problem; returns self for chaining."""
+        issues = self.issues()
+        if issues:
+            raise SpecError(issues=issues)
         return self
 
 
-def _option_problems(options: dict) -> list[str]:
-    p = []
-    seed = options.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32):
-        p.append("data.options.seed: must be an integer between 0 and 4294967295")
-    size = options.get("image_size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1024 for s in size)):
-        p.append("data.options.image_size: must be [height, width], each between 1 and 1024")
-    return p
+def _parse_json(text: str | bytes, source: str) -> Any:
+    """safeio's strict parser (size, depth, UTF-8); NaN, Infinity and over-long integers are parsed as non-finite
+    numbers instead, so that the schema refuses them naming their field."""
+    from vg_studio.safeio import UnreadableFile, loads_json
+
+    try:
+        return loads_json(text, source)
+    except UnreadableFile as exc:
+        if not any(word in str(exc) for word in ("NaN is not", "Infinity is not", "an integer with")):
+            raise
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # loads_json decoded it once already
+
+    def capped_int(digits: str) -> Any:
+        return int(digits) if len(digits.lstrip("-")) <= LIMITS.json_int_digits else float("inf")
+
+    return json.loads(text, parse_constant=float, parse_int=capped_int)
 
 
-def _non_finite(obj: Any, path: str = "") -> list[str]:
-    """'path: must be a finite number' for every inf/NaN float in a spec (nested dataclasses and layer lists)."""
-    if isinstance(obj, float):
-        return [] if abs(obj) < float("inf") else [f"{path}: must be a finite number"]
-    if isinstance(obj, list):
-        return [p for i, item in enumerate(obj) for p in _non_finite(item, f"{path}[{i}]")]
-    if dataclasses.is_dataclass(obj):
-        return [p for f in dataclasses.fields(obj)
-                for p in _non_finite(getattr(obj, f.name), f"{path}.{f.name}" if path else f.name)]
-    return []
+# ---- schema versions ---------------------------------------------------------------------------------------
+def _v1_to_v2(data: dict) -> dict:
+    """v2: SDAGD's batch size is training.batch_size alone (v1 files could carry a second, disagreeing one);
+    the optional `description` is new."""
+    optimizer = data.get("optimizer")
+    if isinstance(optimizer, dict) and optimizer.get("name") == "sdagd" and isinstance(optimizer.get("params"), dict):
+        params = {k: v for k, v in optimizer["params"].items() if k != "batch_size"}
+        data = {**data, "optimizer": {**optimizer, "params": params}}
+    return data
 
 
-def _same_kind(value: Any, default: Any) -> bool:
-    """An optimizer hyperparameter must have its default's type: a flag, a finite number or a word."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and abs(value) < float("inf")
-    return isinstance(value, type(default))
+# MIGRATIONS[v] turns a version-v document into a version-(v + 1) one.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
-def _kind_name(default: Any) -> str:
-    return "true or false" if isinstance(default, bool) else "a number" if isinstance(default, (int, float)) \
-        else "a string"
+def migrate(data: dict, source: str | None = None) -> dict:
+    """A document of any version this VG Studio knows, upgraded to SCHEMA_VERSION (a missing version is 1)."""
+    version = data.get("schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SpecError([f"schema_version: must be an integer, got {version!r}"], source)
+    if version > SCHEMA_VERSION:
+        raise SpecError([f"schema_version: {version} is newer than this VG Studio understands ({SCHEMA_VERSION}); "
+                         "upgrade VG Studio"], source)
+    if version < 1:
+        raise SpecError([f"schema_version: must be between 1 and {SCHEMA_VERSION}"], source)
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+    return {**data, "schema_version": SCHEMA_VERSION}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a spec file (`vg-studio spec --schema`)."""
+    schema = ExperimentSpec.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "vg-studio-spec", **schema}
+
+
+# ---- pydantic's errors in the spec's words -----------------------------------------------------------------
+_SECTIONS: dict[Loc, type[BaseModel]] = {
+    ("data",): DataSpec, ("network",): NetworkSpec, ("network", "layers", int): LayerSpec,
+    ("optimizer",): OptimizerSpec, ("training",): TrainingSpec, ("monitoring",): MonitoringSpec}
+_NOUNS = {"kind": "layer kind", "name": "optimizer", "output_activation": "activation",
+          "output_initializer": "initializer"}
+
+
+def _issues(exc: ValidationError, root: type[BaseModel]) -> list[Issue]:
+    """Locations are relative to `root` (a section built by keyword gives 'units', a whole spec the full path)."""
+    section = next((loc for loc, model in _SECTIONS.items() if model is root), ())
+    return [Issue(tuple(err["loc"]), _message(err, _owner(section + tuple(err["loc"])[:-1])))
+            for err in exc.errors(include_url=False)]
+
+
+def _owner(loc: Loc) -> type[BaseModel] | None:
+    if not loc:
+        return ExperimentSpec
+    key = tuple(int if isinstance(part, int) else part for part in loc)
+    return _SECTIONS.get(key)
+
+
+def _message(err: dict, model: type[BaseModel] | None, unknown: str | None = None) -> str:
+    kind, value = err["type"], err.get("input")
+    ctx = err.get("ctx") or {}
+    name = err["loc"][-1] if err["loc"] else ""
+    if kind == "spec":
+        return ctx["message"]
+    if kind == "extra_forbidden":
+        fields = list(model.model_fields) if model is not None else []
+        return unknown or "unknown field" + (f" (expected one of {', '.join(fields)})" if fields else "")
+    if kind == "literal_error":
+        import re
+
+        choices = re.findall(r"'((?:[^'\\]|\\.)*)'", ctx.get("expected", ""))
+        noun = _NOUNS.get(name, str(name).replace("_", " "))
+        return f"unknown {noun} {value!r}; expected one of {', '.join(choices)}"
+    if value is None and kind.endswith("_type"):
+        return "must not be null"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be an integer, got {value!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false, got {_type_name(value)}"
+    if kind in ("float_type", "float_parsing"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return "must be a finite number"
+        return f"must be a number, got {_type_name(value)}"
+    if kind == "finite_number":
+        return "must be a finite number"
+    if kind == "string_unicode":
+        return "must be printable text"
+    if kind == "string_type":
+        return f"must be a string, got {_type_name(value)}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be an object, got {_type_name(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"must be a list, got {_type_name(value)}"
+    if kind in ("too_short", "too_long"):
+        return f"must be a list of {ctx.get('min_length', ctx.get('max_length'))}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return _range_text(name, kind, ctx)
+    text = err["msg"]
+    return text[0].lower() + text[1:] if text else kind
+
+
+def _range_text(name: Any, kind: str, ctx: dict) -> str:
+    """'must be >= 1': the bound that failed, and the limit's name when the bound is one of vg_studio.limits."""
+    op, bound = {"greater_than_equal": (">=", ctx.get("ge")), "greater_than": (">", ctx.get("gt")),
+                 "less_than_equal": ("<=", ctx.get("le")), "less_than": ("<", ctx.get("lt"))}[kind]
+    limit = _LIMITED.get(name) if op in ("<=", "<") else None
+    return f"must be {op} {_number(bound)}" + (f" (the limit {limit}; VG_STUDIO_LIMITS raises it)" if limit else "")
+
+
+_LIMITED = {"units": "units", "attention_tokens": "units"}
+
+
+def _number(value: Any) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _unencodable(text: str) -> bool:
@@ -313,106 +678,24 @@ def _unencodable(text: str) -> bool:
     return False
 
 
-# ---- generic, strict reading of nested dataclasses ---------------------------------------------------------
-_LAYER_LISTS = {(NetworkSpec, "layers"): LayerSpec}
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
-        type(value), type(value).__name__)
-
-
-def _read_dataclass(cls, data: dict, path: str, problems: list[str]):
-    kwargs = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            shown = key if key.isidentifier() else repr(key)  # a key with a newline must not break the line
-            problems.append(f"{path}{shown}: unknown field (expected one of {', '.join(fields)})")
-    for name, f in fields.items():
-        if name not in data:
-            continue  # missing fields take their defaults: old specs keep loading
-        value = data[name]
-        at = f"{path}{name}"
-        kind = _LAYER_LISTS.get((cls, name))
-        if kind is not None:
-            if not isinstance(value, list):
-                problems.append(f"{at}: must be a list, got {_type_name(value)}")
-                continue
-            items = []
-            for i, item in enumerate(value):
-                if not isinstance(item, dict):
-                    problems.append(f"{at}[{i}]: must be an object, got {_type_name(item)}")
-                    continue
-                items.append(_read_dataclass(kind, item, f"{at}[{i}].", problems))
-            kwargs[name] = items
-        elif dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING else None):
-            if not isinstance(value, dict):
-                problems.append(f"{at}: must be an object, got {_type_name(value)}")
-                continue
-            kwargs[name] = _read_dataclass(f.default_factory, value, f"{at}.", problems)
-        else:
-            checked = _check_scalar(f, value, at, problems)
-            if checked is not _INVALID:
-                kwargs[name] = checked
-    return cls(**kwargs)
-
-
-_INVALID = object()
-
-
-def _check_scalar(f: dataclasses.Field, value: Any, at: str, problems: list[str]):
-    annotation = str(f.type)
-    optional = "None" in annotation
-    if value is None:
-        if optional:
-            return None
-        problems.append(f"{at}: must not be null")
-        return _INVALID
-    if annotation.startswith("dict"):
-        if not isinstance(value, dict):
-            problems.append(f"{at}: must be an object, got {_type_name(value)}")
-            return _INVALID
-        return copy.deepcopy(value)
-    if annotation.startswith("bool"):
-        if not isinstance(value, bool):
-            problems.append(f"{at}: must be true or false, got {_type_name(value)}")
-            return _INVALID
-        return value
-    if annotation.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                isinstance(value, float) and not value.is_integer()):
-            problems.append(f"{at}: must be an integer, got {value!r}")
-            return _INVALID
-        return int(value)
-    if annotation.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{at}: must be a number, got {_type_name(value)}")
-            return _INVALID
-        if isinstance(value, int) and abs(value) > 1e300 or value != value or value in (float("inf"), float("-inf")):
-            problems.append(f"{at}: must be a finite number")
-            return _INVALID
-        return float(value)
-    if annotation.startswith("str"):
-        if not isinstance(value, str):
-            problems.append(f"{at}: must be a string, got {_type_name(value)}")
-            return _INVALID
-        return value
-    return value
-
-
 # The atomic file helpers live in vg_studio.safeio; re-exported here for existing callers.
 from vg_studio.safeio import atomic_path, atomic_write_bytes, atomic_write_text  # noqa: E402,F401
 
 
 def example_spec() -> ExperimentSpec:
     """The ready example network the app and `vg-studio spec --example` start from: a deep sigmoid MLP whose
-    early-layer gradients vanish under plain SGD (seed 003's hl-5 set-up, narrowed to run in seconds)."""
+    early-layer gradients vanish under plain SGD (Tan & Lim's hl-5 set-up, narrowed to run in seconds)."""
     return ExperimentSpec(
         name="deep-sigmoid-sgd",
+        description="Six sigmoid layers trained with plain SGD: the first layers' gradients vanish.",
         data=DataSpec(dataset="mnist-5k"),
         network=NetworkSpec(layers=[LayerSpec(units=128, activation="sigmoid", initializer="glorot_uniform")
                                     for _ in range(6)]),
         optimizer=OptimizerSpec(name="sgd", learning_rate=0.1),
         training=TrainingSpec(epochs=5, batch_size=100, seed=0),
     )
+
+
+__all__ = ["SCHEMA_VERSION", "DataSpec", "ExperimentSpec", "FrozenDict", "Issue", "LayerSpec", "MonitoringSpec",
+           "NetworkSpec", "OPTIMIZER_PARAMS", "OptimizerSpec", "SpecError", "TrainingSpec", "dataset_options_model",
+           "example_spec", "json_schema", "migrate"]
