@@ -35,8 +35,9 @@ def main() -> int:
     from vg_studio.gui.main_window import MainWindow
     from vg_studio.spec import example_spec
 
-    spec = example_spec()
-    spec.training.epochs, spec.data.options = args.epochs, {"limit": args.limit}
+    from vg_studio import edits
+
+    spec = edits.set_data_option(edits.set_field(example_spec(), "training.epochs", args.epochs), "limit", args.limit)
     window = MainWindow(spec=spec, workspace=tempfile.mkdtemp(prefix="vg-bench-runs-"))
     window.show()
     first_window = {}

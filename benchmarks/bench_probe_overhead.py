@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
+from vg_studio import edits  # noqa: E402
 from vg_studio.data import load_dataset  # noqa: E402
 from vg_studio.nn.build import build_model, layer_groups  # noqa: E402
 from vg_studio.nn.optimizers import make_optimizer  # noqa: E402
@@ -72,9 +73,8 @@ def main():
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--units", type=int, default=700)
     args = parser.parse_args()
-    spec = example_spec()
-    spec.network.layers = [LayerSpec(units=args.units, activation="sigmoid") for _ in range(args.layers)]
-    spec.optimizer = OptimizerSpec(name="sgd", learning_rate=0.1)
+    spec = example_spec().model_copy(update={"optimizer": OptimizerSpec(name="sgd", learning_rate=0.1)})
+    spec = edits.set_layers(spec, [LayerSpec(units=args.units, activation="sigmoid") for _ in range(args.layers)])
     data = load_dataset("mnist-5k")
     variants = {"plain": make(spec, data, probed=False),
                 "probes every step": make(spec, data, probed=True, every=1),

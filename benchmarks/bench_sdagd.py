@@ -53,10 +53,8 @@ def speed(width=700, depth=5, steps=40, repeats=7):
 def mnist_table(width=700, depth=5, epochs=10, seed=0):
     from vg_studio.train.trainer import Trainer
 
-    defaults = {name: OptimizerSpec(name=name, learning_rate=catalog.OPTIMIZERS[name]["learning_rate"])
-                for name in ("sdagd", "adam", "sgd")}
-    defaults["adam"].learning_rate = 1e-3
-    defaults["sgd"].learning_rate = 0.1
+    rates = {"sdagd": catalog.OPTIMIZERS["sdagd"]["learning_rate"], "adam": 1e-3, "sgd": 0.1}
+    defaults = {name: OptimizerSpec(name=name, learning_rate=lr) for name, lr in rates.items()}
     print(f"mnist-5k, 784-{width}x{depth}-10 sigmoid, Xavier (glorot_uniform), batch 100, {epochs} epochs, seed {seed}")
     print(f"{'optimizer':<10}{'lr':>8}{'test MCR %':>12}{'train loss':>12}{'seconds':>9}")
     for name, opt in defaults.items():

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, jax, keras
+    from vg_studio import edits
     from vg_studio.nn.build import build_models, layer_groups
     from vg_studio.train.trainer import Trainer, prepare_data
     from tests.conftest import make_tiny_spec
@@ -24,7 +25,8 @@ SCRIPT = textwrap.dedent("""
 
     spec = make_tiny_spec(layers=3, units=12, activation="sigmoid", optimizer="sgd", lr=0.5, limit=100,
                           record_every=1)
-    spec.training.validation_split, spec.training.shuffle, spec.training.batch_size = 0.0, False, 50
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update=dict(
+        validation_split=0.0, shuffle=False, batch_size=50))})
     data = prepare_data(spec)
     result = Trainer(spec, dataset=data).run()
     assert result.status == "completed", result.message
@@ -46,8 +48,8 @@ SCRIPT = textwrap.dedent("""
     for kind, aux, optimizer in [("gru", True, "sdagd"), ("lstm", False, "adam")]:
         spec = make_tiny_spec(layers=2, units=8, activation="tanh", optimizer=optimizer, lr=0.01,
                               dataset="adding", limit=None, record_every=2)
-        spec.data.options = {"length": 12, "n": 200}
-        spec.network.layers[0].kind, spec.network.layers[0].aux_head = kind, aux
+        spec = edits.set_data_option(edits.set_data_option(spec, "length", 12), "n", 200)
+        spec = edits.update_layers(edits.set_kind(spec, kind, 0), 0, aux_head=aux)
         result = Trainer(spec).run()
         assert result.status == "completed", result.message
         assert np.vstack(result.history.time_grad).shape[1] == 12

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from vg_studio import catalog
+from vg_studio import catalog, edits
 from vg_studio.nn.attention import choose_tokens
 from vg_studio.nn.build import build_model, count_params, layer_groups
 from tests.conftest import make_tiny_spec
@@ -34,7 +34,7 @@ def test_every_initializer(initializer):
 
 def test_options_build_the_expected_layers_and_groups():
     spec = make_tiny_spec(layers=3, units=12, batch_norm=True, residual=True, dropout=0.2)
-    spec.network.layers[1].attention = True
+    spec = edits.update_layers(spec, 1, attention=True)
     model = build_model(spec, (8, 8, 1), 10)
     names = {layer.name for layer in model.layers}
     assert {"hidden_1_bn", "hidden_1_residual", "hidden_1_shortcut", "hidden_1_dropout",

@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from vg_studio import catalog  # noqa: E402
+from vg_studio import catalog, edits  # noqa: E402
 from vg_studio.diagnose import cli  # noqa: E402
 from vg_studio.diagnose.engine import DEFAULTS, Diagnoser, diagnose_run  # noqa: E402
 from vg_studio.diagnose.fixes import FIXES, fixes_for  # noqa: E402
@@ -43,8 +43,7 @@ def record(step, *, grad=None, norm=None, update=None, dead=None, saturated=None
 
 def diagnoser(activation="relu", **spec_changes):
     spec = ExperimentSpec(network=NetworkSpec(layers=[LayerSpec(activation=activation) for _ in range(HIDDEN)]))
-    for key, value in spec_changes.items():
-        setattr(spec, key, value)
+    spec = spec.model_copy(update=spec_changes)
     return Diagnoser(NAMES, [activation] * HIDDEN + ["softmax"], spec)
 
 
@@ -194,8 +193,7 @@ def test_fix_effects():
     assert all(layer.attention for layer in FIXES["attention"].apply(spec).network.layers)
     clipped = FIXES["clip_gradients"].apply(spec).optimizer
     assert clipped.global_clipnorm == 1.0 and FIXES["lower_lr"].apply(spec).optimizer.learning_rate == 0.01
-    frozen = spec.copy()
-    frozen.optimizer.learning_rate = 0.0
+    frozen = edits.set_field(spec, "optimizer.learning_rate", 0.0)
     assert FIXES["raise_lr"].apply(frozen).optimizer.learning_rate == catalog.OPTIMIZERS["sgd"]["learning_rate"]
     # a fix that would change nothing is not offered: a ReLU network gets no "use ReLU"
     relu_ids = {fix.id for fix in fixes_for("vanishing_gradient", relu)}

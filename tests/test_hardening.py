@@ -72,7 +72,7 @@ BAD_SPECS = {
     "malformed JSON": ('{"name": "x",', "not valid JSON"),
     "empty file": ("", "not valid JSON"),
     "JSON list": ("[1, 2]", "must be a JSON object"),
-    "nested 100k deep": ("[" * 100_000, "nested too deeply"),
+    "nested 100k deep": ("[" * 100_000, "nested 100000 levels deep"),
     "wrong type": (json.dumps(_spec_with(training__epochs="ten")), "training.epochs"),
     "null field": (json.dumps(_spec_with(network__layers=None)), "network.layers"),
     "layer not an object": (json.dumps(_spec_with(network__layers=[3])), "network.layers[0]"),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vg_studio import edits
 from vg_studio.nn.build import build_model, layer_groups
 from vg_studio.train.probes import SATURATION_THRESHOLD
 from vg_studio.train.trainer import Trainer, prepare_data
@@ -13,9 +14,8 @@ from tests.conftest import make_tiny_spec
 def _spec(activation):
     spec = make_tiny_spec(layers=3, units=12, activation=activation, optimizer="sgd", lr=0.5, limit=100,
                           record_every=1)
-    spec.training.validation_split = 0.0
-    spec.training.shuffle = False
-    spec.training.batch_size = 50  # two steps, each recorded
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update=dict(
+        validation_split=0.0, shuffle=False, batch_size=50))})  # two steps, each recorded
     return spec
 
 
@@ -57,7 +57,7 @@ def test_gradient_and_update_probes_match_gradient_tape(activation):
 
 def test_unit_statistics_match_numpy():
     spec = _spec("sigmoid")
-    spec.network.layers[0].bias_init = 6.0  # pushes hidden_1 into sigmoid's flat tail
+    spec = edits.update_layers(spec, 0, bias_init=6.0)  # pushes hidden_1 into sigmoid's flat tail
     data = prepare_data(spec)
     result = Trainer(spec, dataset=data).run()
     import keras
@@ -72,7 +72,7 @@ def test_unit_statistics_match_numpy():
 
 def test_dead_units_counted_for_relu():
     spec = _spec("relu")
-    spec.network.layers[1].bias_init = -50.0  # every hidden_2 unit is off for every input
+    spec = edits.update_layers(spec, 1, bias_init=-50.0)  # every hidden_2 unit is off for every input
     result = Trainer(spec).run()
     dead = result.history.stat("dead_fraction")[-1]
     assert dead[1] == pytest.approx(1.0)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vg_studio import edits
 from vg_studio.data import Dataset, DatasetError, load_dataset
 from vg_studio.nn.build import build_models, count_params
 from vg_studio.spec import ExperimentSpec, LayerSpec, SpecError
@@ -20,24 +21,19 @@ from tests.conftest import make_tiny_spec
 def _recurrent_spec(kind, length=12, units=8, **training):
     spec = make_tiny_spec(layers=1, units=units, activation="tanh", optimizer="sgd", lr=0.1, dataset="adding",
                           limit=None, record_every=1)
-    spec.data.options = {"length": length, "n": 100}
-    spec.network.layers[0].kind = kind
-    spec.training.validation_split = 0.0
-    spec.training.shuffle = False
-    spec.training.batch_size = 80
-    for key, value in training.items():
-        setattr(spec.training, key, value)
-    return spec
+    spec = edits.set_data_option(edits.set_data_option(spec, "length", length), "n", 100)
+    spec = edits.set_kind(spec, kind, 0)
+    return spec.model_copy(update={"training": spec.training.model_copy(update=dict(
+        validation_split=0.0, shuffle=False, batch_size=80, **training))})
 
 
 def test_recurrent_layers_must_lead_and_refuse_dense_options():
     spec = make_tiny_spec(layers=2)
-    spec.network.layers[1].kind = "lstm"
-    spec.network.layers[0].kind = "dense"
+    spec = edits.set_kind(spec, "lstm", 1)
     problems = spec.validate()
-    assert "network.layers[1].kind: recurrent layers must come before the dense layers" in problems
-    spec.network.layers = [LayerSpec(kind="gru", activation="tanh", attention=True)]
-    assert "network.layers[0].attention: not available on a recurrent layer" in spec.validate()
+    assert "h2 (network.layers[1]).kind: recurrent layers must come before the dense layers" in problems
+    spec = edits.set_layers(spec, [LayerSpec(kind="gru", activation="tanh").model_copy(update={"attention": True})])
+    assert "h1 (network.layers[0]).attention: not available on a recurrent layer" in spec.validate()
     with pytest.raises(SpecError, match="unknown layer kind 'rnn'"):
         ExperimentSpec.from_dict({"network": {"layers": [{"kind": "rnn"}]}})
 
@@ -46,9 +42,8 @@ def test_recurrent_layers_must_lead_and_refuse_dense_options():
 @pytest.mark.parametrize("input_shape", [(12, 2), (8, 8, 1), (20,)])
 def test_recurrent_builds_and_counts(kind, input_shape):
     spec = make_tiny_spec(layers=3, units=6, activation="tanh")
-    spec.network.layers[0].kind = kind
-    spec.network.layers[1].kind = kind
-    spec.network.layers[1].return_sequences = True  # feeds a dense layer: flattened over time
+    spec = edits.set_kind(spec, kind, [0, 1])
+    spec = edits.update_layers(spec, 1, return_sequences=True)  # feeds a dense layer: flattened over time
     models = build_models(spec, input_shape, 4)
     assert models.user.count_params() == count_params(spec, input_shape, 4)
     out = models.user(np.zeros((2, *input_shape), dtype="float32"))
@@ -73,8 +68,8 @@ def test_time_step_probe_matches_gradient_tape():
 
 def test_time_steps_are_stored_and_exported_model_is_the_user_network(tmp_path):
     spec = _recurrent_spec("lstm")
-    spec.network.layers[0].aux_head = True
-    spec.network.layers.append(LayerSpec(units=5, activation="relu", aux_head=True))
+    spec = edits.update_layers(spec, 0, aux_head=True)
+    spec = edits.add_layer(spec, layer=LayerSpec(units=5, activation="relu", aux_head=True))
     result = Trainer(spec, run_dir=tmp_path).run()
     assert result.status == "completed"
     history = History.read(tmp_path / "history.h5")
@@ -97,7 +92,7 @@ def test_auxiliary_head_lifts_the_first_layer_gradient():
     def first_layer_gradient(aux):
         spec = make_tiny_spec(layers=6, units=32, activation="sigmoid", optimizer="sgd", lr=0.1, limit=400,
                               record_every=2)
-        spec.network.layers[1].aux_head = aux
+        spec = edits.update_layers(spec, 1, aux_head=aux)
         history = Trainer(spec).run().history
         return np.nanmedian(history.stat("grad_mean_abs")[:, 0])
 
@@ -167,7 +162,7 @@ def test_auxiliary_head_is_a_fix_for_vanishing():
 def test_unit_statistics_land_in_their_own_layer_column():
     """Recurrent groups have no pre-activation tap: the dense layer after them keeps its own column."""
     spec = _recurrent_spec("lstm")
-    spec.network.layers.append(LayerSpec(units=6, activation="relu", bias_init=-100.0))
+    spec = edits.add_layer(spec, layer=LayerSpec(units=6, activation="relu", bias_init=-100.0))
     history = Trainer(spec).run().history
     dead = history.stat("dead_fraction")[-1]
     assert np.isnan(dead[0]) and dead[1] == pytest.approx(1.0) and np.isnan(dead[2])

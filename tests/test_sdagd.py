@@ -246,12 +246,13 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
     from vg_studio.train.export import export_user_model
     from vg_studio.train.trainer import Trainer
 
+    from vg_studio import edits
+
     spec = example_spec()
-    spec.network.layers = [LayerSpec(units=16, activation="sigmoid") for _ in range(3)]
-    spec.optimizer = OptimizerSpec(name="sdagd", learning_rate=1.0)
-    spec.data.options = {"limit": 300}
-    spec.training.epochs = 1
-    spec.monitoring.record_every = 1
+    spec = spec.model_copy(update={"optimizer": OptimizerSpec(name="sdagd", learning_rate=1.0)})
+    spec = edits.set_layers(spec, [LayerSpec(units=16, activation="sigmoid") for _ in range(3)])
+    spec = edits.set_data_option(spec, "limit", 300)
+    spec = edits.set_field(edits.set_field(spec, "training.epochs", 1), "monitoring.record_every", 1)
     result = Trainer(spec, run_dir=tmp_path / "run").run()
     assert result.status == "completed", result.message
     mu = np.asarray(result.history.optimizer["sdagd_mu"])

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from vg_studio import edits
 from vg_studio.catalog import LAYER_STATS
 from vg_studio.spec import ExperimentSpec
 from vg_studio.train import events
@@ -61,9 +62,8 @@ def test_test_metrics_match_sklearn_on_the_exported_model(tmp_path):
 
 def test_exported_model_loads_in_plain_keras_without_vg_studio(tmp_path):
     spec = make_tiny_spec(layers=2, units=8)
-    spec.network.layers[0].attention = True
-    spec.network.layers[1].activation = "prelu"
-    spec.network.layers[1].batch_norm = True
+    spec = edits.update_layers(spec, 0, attention=True)
+    spec = edits.update_layers(spec, 1, activation="prelu", batch_norm=True)
     result = Trainer(spec, run_dir=tmp_path).run()
     x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-from vg_studio import __version__, catalog
-from vg_studio.spec import ExperimentSpec, LayerSpec, SpecError, example_spec
+from vg_studio import __version__, catalog, edits
+from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 
 EXIT_USAGE = 2
 
@@ -139,45 +139,31 @@ def cmd_gui(args) -> int:
 def spec_from_args(args) -> ExperimentSpec:
     spec = ExperimentSpec.load(args.spec) if args.spec else example_spec()
     if args.dataset:
-        spec.data.dataset = args.dataset
-    if args.limit is not None:
-        spec.data.options["limit"] = args.limit
-    if args.length is not None:
-        spec.data.options["length"] = args.length
-    layers = spec.network.layers
+        spec = edits.set_dataset(spec, args.dataset)
+    for option in ("limit", "length"):
+        if getattr(args, option) is not None:
+            spec = edits.set_data_option(spec, option, getattr(args, option))
     if args.layers is not None:
-        if args.layers < 0:
-            raise CliError("--layers: must be >= 0")
-        template = layers[-1] if layers else LayerSpec()
-        spec.network.layers = [LayerSpec(**vars(layers[i] if i < len(layers) else template))
-                               for i in range(args.layers)]
-    for layer in spec.network.layers:
-        if args.units is not None:
-            layer.units = args.units
-        if args.kind:
-            layer.kind = args.kind
-        if args.activation:
-            layer.activation = args.activation
-        if args.initializer:
-            layer.initializer = args.initializer
-        if args.attention is not None:
-            layer.attention = args.attention
-    if args.optimizer and args.optimizer != spec.optimizer.name:
-        spec.optimizer.name = args.optimizer
-        spec.optimizer.params = {}
-        spec.optimizer.learning_rate = catalog.OPTIMIZERS[args.optimizer]["learning_rate"]
-    if args.lr is not None:
-        spec.optimizer.learning_rate = args.lr
+        spec = edits.set_depth(spec, args.layers)
+    if args.kind:
+        spec = edits.set_kind(spec, args.kind)
+    if args.activation:
+        spec = edits.set_activation(spec, args.activation, initializer=args.initializer)
+    elif args.initializer:
+        spec = edits.update_layers(spec, None, initializer=args.initializer)
+    if args.units is not None:
+        spec = edits.update_layers(spec, None, units=args.units)
+    if args.attention is not None:
+        spec = edits.update_layers(spec, None, attention=args.attention)
+    if args.optimizer:
+        spec = edits.set_optimizer(spec, args.optimizer)
+    for flag, path in (("lr", "optimizer.learning_rate"), ("epochs", "training.epochs"),
+                       ("batch_size", "training.batch_size"), ("seed", "training.seed"),
+                       ("record_every", "monitoring.record_every")):
+        if getattr(args, flag) is not None:
+            spec = edits.set_field(spec, path, getattr(args, flag))
     if args.clipnorm is not None:
-        spec.optimizer.clipnorm = args.clipnorm
-    if args.epochs is not None:
-        spec.training.epochs = args.epochs
-    if args.batch_size is not None:
-        spec.training.batch_size = args.batch_size
-    if args.seed is not None:
-        spec.training.seed = args.seed
-    if args.record_every is not None:
-        spec.monitoring.record_every = args.record_every
+        spec = edits.set_clipping(spec, "clipnorm", args.clipnorm)
     return spec.check()
 
 

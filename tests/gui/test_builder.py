@@ -5,6 +5,7 @@ import json
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import gui_spec
+from vg_studio import edits
 
 
 def dense_params(sizes):
@@ -31,7 +32,7 @@ def test_build_network_by_clicking(qtbot, window):
 
 def test_invalid_value_is_highlighted_with_its_message(window):
     window.builder.editor(1, "units").setValue(0)
-    assert "network.layers[1].units: must be >= 1" in window.builder.problems_label.text()
+    assert "h2 (network.layers[1]).units: must be >= 1" in window.builder.problems_label.text()
     assert window.builder.table.cellWidget(1, 1).property("invalid") is True
     assert window.train() is None and "units" in window.last_error
 
@@ -72,7 +73,7 @@ def test_open_bad_spec_gives_one_line_message(window, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"network": {"layers": [{"units": -3}]}}')
     assert not window.open_spec(str(path))
-    assert "network.layers[0].units" in window.last_error and "\n" not in window.last_error
+    assert "h1 (network.layers[0]).units: must be >= 1" in window.last_error and "\n" not in window.last_error
 
 
 def test_presets_menu_loads_teaching_examples(window):
@@ -90,9 +91,7 @@ def test_fix_from_diagnostics_is_undoable(window):
         title = "Use ReLU"
 
         def apply(self, spec):
-            for layer in spec.network.layers:
-                layer.activation = "relu"
-            return spec
+            return edits.set_activation(spec, "relu")
 
     finding = {"kind": "vanishing_gradient", "severity": "error", "step": 3, "layers": ["hidden_1", "hidden_2"],
                "message": "gradients vanish", "fixes": [Fix()]}

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import train_and_wait
+from vg_studio import edits
 from vg_studio.spec import ExperimentSpec
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "resources" / "presets").glob("*.json"))
@@ -24,7 +25,7 @@ def test_build_recurrent_network_by_clicking_and_train_on_adding(qtbot, window):
     assert window.data_panel.length.isEnabled()
     window.data_panel.length.setValue(10)
     window.data_panel.length.editingFinished.emit()
-    window.document.edit("n", lambda spec: spec.data.options.update(n=100))  # no editor: the generator's size
+    window.document.edit("n", lambda spec: edits.set_data_option(spec, "n", 100))  # no editor: the generator's size
     builder = window.builder
     builder.depth.setValue(2)
     choose(builder.editor(0, "kind"), "lstm")
@@ -84,7 +85,7 @@ def test_aux_head_edit_and_undo(qtbot, window):
 
 
 def test_kind_change_is_one_undo_step_and_clears_dense_options(window):
-    window.document.edit("bn", lambda spec: setattr(spec.network.layers[0], "batch_norm", True))
+    window.document.edit("bn", lambda spec: edits.update_layers(spec, 0, batch_norm=True))
     before = window.document.spec.to_dict()
     choose(window.builder.editor(0, "kind"), "gru")
     layer = window.document.spec.network.layers[0]
@@ -94,7 +95,7 @@ def test_kind_change_is_one_undo_step_and_clears_dense_options(window):
     assert window.builder.editor(0, "kind").currentData() == "dense"
     # a recurrent layer after a dense one: the spec's own message, shown next to the cell
     choose(window.builder.editor(2, "kind"), "simple_rnn")
-    assert "network.layers[2].kind: recurrent layers must come before the dense layers" in \
+    assert "h3 (network.layers[2]).kind: recurrent layers must come before the dense layers" in \
         window.builder.problems_label.text()
     assert window.builder.table.cellWidget(2, 0).property("invalid") is True
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.gui.conftest import RUN_TIMEOUT_MS, gui_spec, train_and_wait
+from vg_studio import edits
 
 
 def test_train_one_epoch_every_plot_receives_data(qtbot, window):
@@ -87,9 +88,7 @@ def test_apply_fix_and_compare_overlays_both_runs(qtbot, window):
         title = "Use tanh"
 
         def apply(self, spec):
-            for layer in spec.network.layers:
-                layer.activation = "tanh"
-            return spec
+            return edits.set_activation(spec, "tanh")
 
     second = window.apply_fix_and_compare(Fix())
     assert second is not None and second.compare_with is first
@@ -99,8 +98,7 @@ def test_apply_fix_and_compare_overlays_both_runs(qtbot, window):
 
 
 def test_worker_error_is_a_message_not_a_crash(qtbot, window, tmp_path):
-    spec = gui_spec()
-    spec.data.dataset = f"npz:{tmp_path / 'missing.npz'}"
+    spec = edits.set_dataset(gui_spec(), f"npz:{tmp_path / 'missing.npz'}")
     window.document.replace(spec, "missing data")
     run = window.train()
     qtbot.waitUntil(lambda: not window.training, timeout=RUN_TIMEOUT_MS)

@@ -27,31 +27,32 @@ class SpecDocument(QObject):
 
     @property
     def spec(self) -> ExperimentSpec:
-        """A copy: views must change the spec only through `edit`."""
-        return self._spec.copy()
+        """The current spec (immutable: views change it only through `edit`)."""
+        return self._spec
 
     def _set(self, spec: ExperimentSpec) -> None:
         self._spec = spec
         self.changed.emit()
 
-    def edit(self, text: str, mutate: Callable[[ExperimentSpec], ExperimentSpec | None], merge_key: str = "") -> bool:
-        """Apply `mutate` to a copy of the spec (it may change it in place or return a new one) as one undo step."""
-        after = self._spec.copy()
-        result = mutate(after)
-        after = result if result is not None else after
-        if after.to_dict() == self._spec.to_dict():
+    def edit(self, text: str, change: Callable[[ExperimentSpec], ExperimentSpec], merge_key: str = "") -> bool:
+        """Replace the spec by `change(spec)` (a `vg_studio.edits` function) as one undo step; False if it changed
+        nothing."""
+        after = change(self._spec)
+        if not isinstance(after, ExperimentSpec):
+            raise TypeError("a spec edit must return the new spec (see vg_studio.edits)")
+        if after == self._spec:
             return False
         self.undo_stack.push(SpecEdit(self, self._spec, after, text, merge_key))
         return True
 
     def replace(self, spec: ExperimentSpec, text: str) -> None:
-        self.edit(text, lambda _: spec.copy())
+        self.edit(text, lambda _: spec)
 
     def reset(self, spec: ExperimentSpec) -> None:
         """A new document (File ▸ New/Open): not undoable, clears the history."""
         self.undo_stack.clear()
         self.undo_stack.setClean()
-        self._set(spec.copy())
+        self._set(spec)
 
 
 class SpecEdit(QUndoCommand):
@@ -60,7 +61,7 @@ class SpecEdit(QUndoCommand):
     def __init__(self, document: SpecDocument, before: ExperimentSpec, after: ExperimentSpec, text: str,
                  merge_key: str = ""):
         super().__init__(text)
-        self.document, self.before, self.after = document, before.copy(), after.copy()
+        self.document, self.before, self.after = document, before, after
         self._id = SpecEdit._ids.setdefault(merge_key, len(SpecEdit._ids) + 1) if merge_key else -1
 
     def id(self) -> int:
@@ -69,11 +70,11 @@ class SpecEdit(QUndoCommand):
     def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, SpecEdit) or other.id() != self.id() or self.id() < 0:
             return False
-        self.after = other.after.copy()
+        self.after = other.after
         return True
 
     def redo(self) -> None:
-        self.document._set(self.after.copy())
+        self.document._set(self.after)
 
     def undo(self) -> None:
-        self.document._set(self.before.copy())
+        self.document._set(self.before)

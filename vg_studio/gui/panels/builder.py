@@ -3,14 +3,12 @@ layer buttons, the live parameter count and the validation messages of the spec.
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView,
                                QLabel, QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget)
 
-from vg_studio import catalog
+from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
 from vg_studio.spec import LayerSpec
 
@@ -29,7 +27,6 @@ TIPS = {"kind": "Dense, or a recurrent layer (recurrent layers come first; image
 DENSE_ONLY, RECURRENT_ONLY = ("attention", "batch_norm", "residual"), ("return_sequences",)
 INVALID = QColor(255, 120, 120, 110)
 FLAGGED = QColor(255, 170, 0, 90)
-_LAYER_PATH = re.compile(r"network\.layers\[(\d+)\]\.(\w+)")
 
 
 class BuilderPanel(QWidget):
@@ -103,7 +100,7 @@ class BuilderPanel(QWidget):
         self._hide_unused_columns(layers)
         if layers:
             self.table.selectRow(min(max(selected, 0), len(layers) - 1))
-        self._show_problems(spec.validate())
+        self._show_problems(spec.issues())
         self.update_params()
 
     def _fill_row(self, i: int, layer: LayerSpec) -> None:
@@ -192,13 +189,13 @@ class BuilderPanel(QWidget):
         widget.setToolTip(tip)
         widget.setProperty("invalid", invalid)
 
-    def _show_problems(self, problems: list[str]) -> None:
-        self.problems = problems
-        for message in problems:
-            match = _LAYER_PATH.match(message)
-            if match and match.group(2) in COLUMNS and int(match.group(1)) < self.table.rowCount():
-                self._tint(int(match.group(1)), COLUMNS.index(match.group(2)), INVALID, message, True)
-        self.problems_label.setText("\n".join(f"⚠ {p}" for p in problems))
+    def _show_problems(self, issues: list) -> None:
+        """Tint each invalid cell, found from the issue's location (layer index and field)."""
+        self.problems = [str(issue) for issue in issues]
+        for issue in issues:
+            if issue.layer is not None and issue.field in COLUMNS and issue.layer < self.table.rowCount():
+                self._tint(issue.layer, COLUMNS.index(issue.field), INVALID, str(issue), True)
+        self.problems_label.setText("\n".join(f"⚠ {p}" for p in self.problems))
 
     def update_params(self) -> None:
         spec = self.document.spec
@@ -231,37 +228,19 @@ class BuilderPanel(QWidget):
         return rows[0].row() if rows else -1
 
     def set_field(self, i: int, name: str, value) -> None:
-        def mutate(spec):
-            setattr(spec.network.layers[i], name, value)
-        self.document.edit(f"Layer {i + 1}: {name} = {value}", mutate, merge_key=f"layer{i}.{name}")
+        self.document.edit(f"Layer {i + 1}: {name} = {value}", lambda spec: edits.set_layer_field(spec, i, name, value),
+                           merge_key=f"layer{i}.{name}")
 
     def set_kind(self, i: int, kind: str) -> None:
         """Change a layer's kind and, in the same undo step, clear the options the new kind does not have."""
-        def mutate(spec):
-            layer = spec.network.layers[i]
-            layer.kind = kind
-            for name in DENSE_ONLY if kind in catalog.RECURRENT_KINDS else RECURRENT_ONLY:
-                setattr(layer, name, False)
-            if kind in ("lstm", "gru") and layer.activation not in ("tanh", "sigmoid", "relu", "linear"):
-                layer.activation = "tanh"  # the gated layers take only these
-        self.document.edit(f"Layer {i + 1}: kind = {KIND_TEXT.get(kind, kind)}", mutate)
+        self.document.edit(f"Layer {i + 1}: kind = {KIND_TEXT.get(kind, kind)}", lambda spec: edits.set_kind(spec, kind, i))
 
     def _set_depth(self, depth: int) -> None:
-        def mutate(spec):
-            layers = spec.network.layers
-            template = layers[-1] if layers else LayerSpec()
-            del layers[depth:]
-            while len(layers) < depth:
-                layers.append(LayerSpec(**vars(template)))
-        self.document.edit(f"Depth = {depth}", mutate, merge_key="depth")
+        self.document.edit(f"Depth = {depth}", lambda spec: edits.set_depth(spec, depth), merge_key="depth")
 
     def add_layer(self) -> None:
         at = self.selected_row()
-        def mutate(spec):
-            layers = spec.network.layers
-            template = layers[at] if 0 <= at < len(layers) else (layers[-1] if layers else LayerSpec())
-            layers.insert(at + 1 if at >= 0 else len(layers), LayerSpec(**vars(template)))
-        self.document.edit("Add layer", mutate)
+        self.document.edit("Add layer", lambda spec: edits.add_layer(spec, after=at if at >= 0 else None))
         self.table.selectRow(at + 1 if at >= 0 else self.table.rowCount() - 1)
 
     def duplicate_layer(self) -> None:
@@ -272,17 +251,14 @@ class BuilderPanel(QWidget):
         at = self.selected_row()
         if at < 0:
             return
-        self.document.edit(f"Remove layer {at + 1}", lambda spec: spec.network.layers.pop(at) and None)
+        self.document.edit(f"Remove layer {at + 1}", lambda spec: edits.remove_layer(spec, at))
 
     def move_layer(self, delta: int) -> None:
         at = self.selected_row()
         to = at + delta
         if at < 0 or not 0 <= to < self.table.rowCount():
             return
-        def mutate(spec):
-            layers = spec.network.layers
-            layers[at], layers[to] = layers[to], layers[at]
-        self.document.edit(f"Move layer {at + 1}", mutate)
+        self.document.edit(f"Move layer {at + 1}", lambda spec: edits.move_layer(spec, at, to))
         self.table.selectRow(to)
 
 

@@ -9,7 +9,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from vg_studio import catalog
+from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
 
 GRID_ROWS, GRID_COLUMNS, THUMB = 3, 6, 44
@@ -109,33 +109,20 @@ class DataPanel(QWidget):
         self.set_dataset(self.choice.currentData())
 
     def set_dataset(self, name: str) -> None:
-        def mutate(spec):
-            spec.data.dataset = name
-            if name not in LENGTH_DATASETS:  # options of the sequence generators mean nothing elsewhere
-                spec.data.options.pop("length", None)
-                spec.data.options.pop("n", None)
-        self.document.edit(f"Dataset = {name}", mutate)
+        self.document.edit(f"Dataset = {name}", lambda spec: edits.set_dataset(spec, name))
 
     def _length_changed(self) -> None:
         self.set_length(self.length.value())
 
     def set_length(self, value: int) -> None:
-        def mutate(spec):
-            if value == DEFAULT_LENGTH:
-                spec.data.options.pop("length", None)
-            else:
-                spec.data.options["length"] = int(value)
-        self.document.edit(f"Length = {value}", mutate, merge_key="data.length")
+        length = None if value == DEFAULT_LENGTH else int(value)
+        self.document.edit(f"Length = {value}", lambda spec: edits.set_data_option(spec, "length", length),
+                           merge_key="data.length")
 
     def _limit_changed(self) -> None:
         value = self.limit.value()
 
-        def mutate(spec):
-            if value:
-                spec.data.options["limit"] = value
-            else:
-                spec.data.options.pop("limit", None)
-        self.document.edit(f"Limit = {value or 'all'}", mutate)
+        self.document.edit(f"Limit = {value or 'all'}", lambda spec: edits.set_data_option(spec, "limit", value or None))
 
     def import_folder(self) -> None:
         settings = QSettings()

@@ -7,7 +7,7 @@ import math
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from vg_studio import catalog
+from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
 
 LABELS = {"sgd": "SGD", "sgd_momentum": "SGD + momentum", "adagrad": "Adagrad", "adadelta": "Adadelta",
@@ -24,7 +24,7 @@ class OptimizerPanel(QWidget):
         for key in catalog.OPTIMIZERS:
             self.name.addItem(LABELS.get(key, key), key)
         self.name.currentIndexChanged.connect(self._name_changed)
-        self.learning_rate = self._number_edit(lambda s, v: setattr(s.optimizer, "learning_rate", v), "lr")
+        self.learning_rate = self._number_edit(lambda s, v: edits.set_field(s, "optimizer.learning_rate", v), "lr")
         self.params_box = QGroupBox("Hyperparameters")
         self.params_form = QFormLayout(self.params_box)
         self.param_editors: dict[str, QWidget] = {}
@@ -78,37 +78,22 @@ class OptimizerPanel(QWidget):
     def _spin(self, low: int, high: int, path: str) -> QSpinBox:
         spin = QSpinBox()
         spin.setRange(low, high)
-        section, name = path.split(".")
 
         def changed(value):
-            self.document.edit(f"{path} = {value}", lambda s: setattr(getattr(s, section), name, value),
-                               merge_key=path)
+            self.document.edit(f"{path} = {value}", lambda s: edits.set_field(s, path, value), merge_key=path)
         spin.valueChanged.connect(changed)
         return spin
 
     def _name_changed(self) -> None:
         key = self.name.currentData()
-
-        def mutate(spec):
-            if spec.optimizer.name != key:
-                spec.optimizer.name = key
-                spec.optimizer.learning_rate = catalog.OPTIMIZERS[key]["learning_rate"]
-                spec.optimizer.params = {}
-        self.document.edit(f"Optimizer = {key}", mutate)
+        self.document.edit(f"Optimizer = {key}", lambda spec: edits.set_optimizer(spec, key))
 
     def _clip_changed(self, kind: str) -> None:
-        def mutate(spec):
-            current = next((getattr(spec.optimizer, n) for n in CLIPS[1:] if getattr(spec.optimizer, n)), 1.0)
-            for n in CLIPS[1:]:
-                setattr(spec.optimizer, n, None)
-            if kind != "none":
-                setattr(spec.optimizer, kind, current)
-        self.document.edit(f"Clipping = {kind}", mutate)
+        self.document.edit(f"Clipping = {kind}", lambda spec: edits.set_clipping(spec, kind))
 
-    def _set_clip_value(self, spec, value) -> None:
+    def _set_clip_value(self, spec, value):
         kind = self.clip_kind.currentText()
-        if kind != "none":
-            setattr(spec.optimizer, kind, value)
+        return edits.set_clipping(spec, kind, value) if kind != "none" else spec
 
     def _build_param_form(self, name: str) -> None:
         while self.params_form.rowCount():
@@ -122,14 +107,14 @@ class OptimizerPanel(QWidget):
                 editor = QLineEdit()
                 editor.editingFinished.connect(lambda e=editor, key=key: self._set_param(key, e.text().strip()))
             else:
-                editor = self._number_edit(lambda s, v, key=key: s.optimizer.params.__setitem__(key, v), key)
+                editor = self._number_edit(lambda s, v, key=key: edits.set_optimizer_param(s, key, v), key)
             self.param_editors[key] = editor
             self.params_form.addRow(key, editor)
         self.params_box.setVisible(bool(self.param_editors))
         self._form_for = name
 
     def _set_param(self, key: str, value) -> None:
-        self.document.edit(f"{key} = {value}", lambda s: s.optimizer.params.__setitem__(key, value),
+        self.document.edit(f"{key} = {value}", lambda s: edits.set_optimizer_param(s, key, value),
                            merge_key=f"opt.{key}")
 
     # ---- rendering ------------------------------------------------------------------------------------------
