@@ -12,6 +12,7 @@ import os
 import sys
 
 from vg_studio import __version__, catalog, edits
+from vg_studio.limits import LIMITS
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 
 EXIT_USAGE = 2
@@ -144,6 +145,9 @@ def spec_from_args(args) -> ExperimentSpec:
         if getattr(args, option) is not None:
             spec = edits.set_data_option(spec, option, getattr(args, option))
     if args.layers is not None:
+        if not 0 <= args.layers <= LIMITS.layers:  # refused before a single layer is built
+            raise CliError(f"--layers: must be between 0 and {LIMITS.layers} (the limit layers; VG_STUDIO_LIMITS "
+                           "raises it)")
         spec = edits.set_depth(spec, args.layers)
     if args.kind:
         spec = edits.set_kind(spec, args.kind)
