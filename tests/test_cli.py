@@ -95,3 +95,77 @@ def test_ctrl_c_cancels_and_records_the_run(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "cancelled" and report["epochs_completed"] >= 1
     assert (out / "model.keras").is_file() and "stopping after the current batch" in stderr
+
+
+def test_spec_schema_is_a_json_schema_the_presets_and_example_satisfy(capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    from vg_studio.experiments.presets import PRESET_DIR
+
+    assert main(["spec", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    documents = [json.loads(p.read_text()) for p in sorted(PRESET_DIR.glob("*.json"))]
+    for document in documents + [json.loads(ExperimentSpec().to_json())]:
+        assert not list(validator.iter_errors(document))
+    bad = {**documents[0], "network": {"layers": [{"units": 0, "activation": "sigmoidd"}]}}
+    assert {e.validator for e in validator.iter_errors(bad)} >= {"minimum", "enum"}
+
+
+@pytest.mark.parametrize("document, paths", [
+    ({"data": {"dataset": "digits", "options": {"limt": 500, "length": 20}}},
+     ["data.options.limt: not an option of dataset digits", "data.options.length: not an option"]),
+    ({"data": {"dataset": "adding", "options": {"length": 1, "n": 5}}},
+     ["data.options.length: must be >= 2", "data.options.n: must be >= 20"]),
+    ({"optimizer": {"name": "sdagd", "params": {"norm_scope": "bogus", "radius": -1}}},
+     ["optimizer.params.norm_scope: unknown norm scope 'bogus'", "optimizer.params.radius: must be > 0"]),
+    ({"optimizer": {"name": "adam", "params": {"beta_1": "x", "momentum": 0.9}}},
+     ["optimizer.params.beta_1: must be a number", "optimizer.params.momentum: not a hyperparameter of adam"]),
+    ({"diagnostics": {"vanishing_ratio": "small", "exploding_ratio": -1}},
+     ["diagnostics.vanishing_ratio: must be a number", "diagnostics.exploding_ratio: must be >= 0"]),
+    ({"diagnostics": {"vanishing_ration": 0.1}}, ["diagnostics.vanishing_ration: unknown threshold"]),
+])
+def test_spec_check_names_every_bad_option_with_its_path(document, paths, tmp_path, capsys):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(document))
+    assert main(["spec", "--check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0]
+    for expected in paths:
+        assert expected in err[0], err[0]
+
+
+def test_spec_check_accepts_a_v1_file_with_sdagds_old_batch_size(tmp_path, capsys):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"schema_version": 1, "optimizer": {"name": "sdagd", "params": {"batch_size": 32}}}))
+    assert main(["spec", "--check", str(path)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert "batch_size" not in ExperimentSpec.load(path).optimizer.params
+
+
+@pytest.mark.parametrize("layers", ["1000000000", "1000000", "201", "-1"])
+def test_absurd_depth_is_refused_at_once_naming_the_limit(layers, tmp_path, capsys):
+    import time
+
+    started = time.perf_counter()
+    assert main(["train", "--out", str(tmp_path / "r"), "--layers", layers]) == 2
+    assert time.perf_counter() - started < 0.5  # in-process: the refusal itself, without interpreter start-up
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vg-studio: error: --layers: must be between 0 and 200 (the limit layers; VG_STUDIO_LIMITS "
+                   "raises it)"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_flags_go_through_the_edits(tmp_path):
+    import argparse
+
+    from vg_studio.cli import build_parser, spec_from_args
+
+    args = build_parser(["train"]).parse_args(
+        ["train", "--out", "x", "--layers", "8", "--activation", "relu", "--optimizer", "sdagd", "--batch-size",
+         "32", "--dataset", "adding", "--length", "20", "--kind", "lstm"])
+    spec = spec_from_args(args)
+    assert isinstance(args, argparse.Namespace) and len(spec.network.layers) == 8
+    assert {(layer.kind, layer.activation) for layer in spec.network.layers} == {("lstm", "relu")}
+    assert spec.optimizer.name == "sdagd" and "batch_size" not in spec.optimizer.params
+    assert spec.training.batch_size == 32 and dict(spec.data.options) == {"length": 20}

@@ -80,7 +80,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     train.add_argument("--activation", choices=catalog.ACTIVATIONS)
     train.add_argument("--initializer", choices=list(catalog.INITIALIZERS))
     train.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None,
-                       help="seed 000's attention block in every hidden layer")
+                       help="the attention block (Wu, attention mechanism) in every dense hidden layer")
     train.add_argument("--optimizer", choices=list(catalog.OPTIMIZERS))
     train.add_argument("--lr", type=float, help="learning rate")
     train.add_argument("--clipnorm", type=float)
@@ -91,10 +91,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="print only the final summary")
     train.add_argument("--json", action="store_true", help="print the final report as JSON")
 
-    spec = sub.add_parser("spec", help="print or check an experiment spec")
+    spec = sub.add_parser("spec", help="print or check an experiment spec, or print its JSON Schema")
     group = spec.add_mutually_exclusive_group(required=True)
     group.add_argument("--example", action="store_true", help="print a complete example spec")
-    group.add_argument("--check", metavar="FILE", help="validate a spec file")
+    group.add_argument("--check", metavar="FILE", help="validate a spec file (every problem, with its path)")
+    group.add_argument("--schema", action="store_true", help="print the JSON Schema of a spec file")
 
     sub.add_parser("info", help="versions, Keras backend and visible GPUs")
 
@@ -103,7 +104,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, help="destination .keras path")
 
     diagnose = sub.add_parser("diagnose", help="diagnose a run directory's history")
-    reproduce = sub.add_parser("reproduce", help="reproduce a paper's tables (seed 003 SDAGD, seed 000 attention)")
+    reproduce = sub.add_parser("reproduce", help="reproduce the papers' tables (Tan & Lim's SDAGD, Wu's attention)")
     # Their modules may import Keras: load them only when that command runs, so every other command stays fast.
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     if chosen == "diagnose":
@@ -168,7 +169,21 @@ def spec_from_args(args) -> ExperimentSpec:
             spec = edits.set_field(spec, path, getattr(args, flag))
     if args.clipnorm is not None:
         spec = edits.set_clipping(spec, "clipnorm", args.clipnorm)
-    return spec.check()
+    return checked(spec)
+
+
+def checked(spec: ExperimentSpec) -> ExperimentSpec:
+    """The spec if it is valid, including the names of its diagnostic thresholds (which the rules own)."""
+    from vg_studio.diagnose.engine import resolve_config
+
+    problems = spec.validate()
+    try:
+        resolve_config({name: 0.0 for name in spec.diagnostics})  # the names; the spec checked the values
+    except SpecError as exc:
+        problems += exc.problems
+    if problems:
+        raise SpecError(problems)
+    return spec
 
 
 def cmd_train(args) -> int:
@@ -280,7 +295,16 @@ def cmd_spec(args) -> int:
     if args.example:
         print(example_spec().to_json())
         return 0
+    if args.schema:
+        from vg_studio.spec import json_schema
+
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return 0
     spec = ExperimentSpec.load(args.check)
+    try:
+        checked(spec)
+    except SpecError as exc:
+        raise SpecError(exc.problems, args.check) from None
     print(f"{args.check}: valid ({len(spec.network.layers)} hidden layers, {spec.optimizer.name}, "
           f"{spec.data.dataset})")
     return 0

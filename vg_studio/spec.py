@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, ValidationError, \
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError, \
     ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 from typing_extensions import Annotated
@@ -104,14 +104,7 @@ def _fail(errors: list[tuple[Loc, str, Any]], title: str) -> None:
 
 
 # ---- field types -------------------------------------------------------------------------------------------
-def _not_text_or_flag(value: Any) -> Any:
-    """Integers: no strings ('7') and no true/false; an integral float (7.0) is taken as written by some tools."""
-    if isinstance(value, (str, bool)) or value is None:
-        raise _problem(f"must be an integer, got {value!r}" if value is not None else "must not be null")
-    return value
-
-
-Int = Annotated[int, BeforeValidator(_not_text_or_flag)]
+Int = Annotated[int, Field(strict=True)]  # strict: no "7", no true, no 7.0
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # strict: no "0.1", no true; ints are fine
 Bool = Annotated[bool, Field(strict=True)]
 Str = Annotated[str, Field(strict=True)]
