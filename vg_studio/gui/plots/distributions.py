@@ -15,13 +15,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, fmt, power_of_ten
+from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, power_of_ten
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.gui.run_data import Growing
 
 QUANTITIES = {"grad_log10_hist": "gradient |∂L/∂w|", "update_log10_hist": "weight update |ΔW|"}
 QUANTILES = (0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332)  # TensorBoard's: normal σ multiples
 MAX_RIDGES = 24
+LOOK = 64  # records searched for a layer's latest (or first) histogram
 
 
 def quantiles_from_histograms(hist: np.ndarray, edges: np.ndarray, qs=QUANTILES) -> np.ndarray:
@@ -185,29 +186,28 @@ class DistributionPerLayer(PlotBox):
 
 def _last_finite(hist: np.ndarray) -> np.ndarray:
     """(layers, bins): each layer's latest histogram that is not NaN (a layer may skip a record)."""
-    return _pick(hist, reverse=True)
+    return _pick(hist, range(len(hist) - 1, max(len(hist) - 1 - LOOK, -1), -1))
 
 
 def _first_finite(hist: np.ndarray) -> np.ndarray:
-    return _pick(hist, reverse=False)
+    return _pick(hist, range(min(LOOK, len(hist))))
 
 
-def _pick(hist: np.ndarray, reverse: bool) -> np.ndarray:
-    ok = np.isfinite(hist).all(axis=2)  # (records, layers)
+def _pick(hist: np.ndarray, order) -> np.ndarray:
+    """Row by row in `order` until every layer has one: usually a single row, never the whole run (a layer with
+    no histogram at all stays empty)."""
     out = np.full(hist.shape[1:], np.nan)
-    order = range(len(hist) - 1, -1, -1) if reverse else range(len(hist))
-    missing = set(range(hist.shape[1]))
-    for r in order:  # usually one step: only layers without a value look further
-        found = [layer for layer in missing if ok[r, layer]]
-        for layer in found:
-            out[layer] = hist[r, layer]
-        missing -= set(found)
-        if not missing:
+    missing = np.ones(hist.shape[1], dtype=bool)
+    for r in order:
+        found = missing & np.isfinite(hist[r]).all(axis=1)
+        out[found] = hist[r][found]
+        missing &= ~found
+        if not missing.any():
             break
     return out
 
 
-class DistributionsView(QWidget):
+class DistributionsView(PlotGroup, QWidget):
     """The Distributions tab: choose gradient or weight update, and the layer for the over-time bands."""
 
     def __init__(self, parent=None):
@@ -249,16 +249,14 @@ class DistributionsView(QWidget):
             self.layer.setCurrentIndex(min(max(current, 0), len(names) - 1))
             self.layer.blockSignals(False)
 
-    def redraw(self, runs: list, force: bool = False) -> bool:
+    def parts(self, runs: list) -> list:
         self.runs = list(runs)
         self._sync_layers(runs)
         stat = self.quantity.currentData()
         self.over_time.stat = self.per_layer.stat = stat
         self.over_time.layer = max(self.layer.currentIndex(), 0)
-        drew = self.per_layer.redraw(runs, force)
-        drew = self.over_time.redraw(runs, force) or drew
-        self.empty.setVisible(not self.has_data)
-        return drew
+        self.empty.setVisible(not any(stat in r.stat_names for r in runs))
+        return [(self.per_layer, runs), (self.over_time, runs)]
 
     @property
     def has_data(self) -> bool:

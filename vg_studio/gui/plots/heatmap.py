@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, fmt, style_axis
+from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, style_axis
 from vg_studio.gui.plots.decimate import Overviews
 
 PERCENTILES = (2, 98)
@@ -134,7 +134,7 @@ def style_bar(bar: pg.ColorBarItem, color: str) -> None:
         style_axis(bar.getAxis(side), color)
 
 
-class HeatmapGrid(QWidget):
+class HeatmapGrid(PlotGroup, QWidget):
     """One heatmap per shown run (up to MAX_MAPS): stacked for two, two columns beyond. The grid asks for the same
     minimum size whatever the number of runs: comparing runs must not widen the window past the screen."""
 
@@ -147,7 +147,7 @@ class HeatmapGrid(QWidget):
         self.scale.setToolTip("Per run: each heatmap spans its own run's values (2nd–98th percentile), so a run "
                               "with extreme gradients does not wash the others out.\nShared: one scale over all "
                               "shown runs, so colours compare between runs.")
-        self.scale.currentIndexChanged.connect(lambda _: self.redraw(self.runs, force=True))
+        self.scale.currentIndexChanged.connect(lambda _: self.redraw(self.runs))
         self.note = QLabel("")
         header = QHBoxLayout()
         header.setContentsMargins(4, 0, 4, 0)
@@ -182,7 +182,7 @@ class HeatmapGrid(QWidget):
     def runs_drawn(self, runs: list) -> list:
         return [r for r in runs if r is not None][:MAX_MAPS]
 
-    def redraw(self, runs: list, force: bool = False) -> bool:
+    def parts(self, runs: list) -> list:
         self.runs = list(runs)
         shown = self.runs_drawn(runs)
         while len(self.maps) < len(shown):
@@ -203,14 +203,14 @@ class HeatmapGrid(QWidget):
         shared = None
         if several and self.scale.currentText() == "shared":
             shared = robust_levels([m.image_of(r) for m, r in zip(self.maps, shown)])
-        drew = False
+        out = []
         for i, run in enumerate(shown or [None]):
             heatmap = self.maps[i]
             heatmap.shared_levels, heatmap.shared_steps = shared, steps
             if run is not None:
                 heatmap.set_title(f"{heatmap.title}: {run.name}" if several else heatmap.title)
-            drew = heatmap.redraw([run] if run is not None else [], force) or drew
-        return drew
+            out.append((heatmap, [run] if run is not None else []))
+        return out
 
     def apply_theme(self, colors: dict) -> None:
         self.colors = dict(colors)

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, run_layer_color
+from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, layer_color, run_layer_color
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.gui.plots.heatmap import log10_magnitude
 from vg_studio.gui.plots.layers import MAX_LINES, chosen_layers
@@ -131,7 +131,7 @@ class PhaseShare(PlotBox):
         return "   ".join(parts)
 
 
-class SdagdView(QWidget):
+class SdagdView(PlotGroup, QWidget):
     """The SDAGD tab: μ against h beside the phase-I share; draws only SDAGD runs."""
 
     def __init__(self, parent=None):
@@ -147,12 +147,9 @@ class SdagdView(QWidget):
     def runs_drawn(runs: list) -> list:
         return [r for r in runs if is_sdagd(r)]
 
-    def redraw(self, runs: list, force: bool = False) -> bool:
+    def parts(self, runs: list) -> list:
         runs = self.runs_drawn(runs)
-        drew = False
-        for box in self.boxes.values():
-            drew = box.redraw(runs, force) or drew
-        return drew
+        return [(box, runs) for box in self.boxes.values()]
 
     @property
     def has_data(self) -> bool:

@@ -134,8 +134,8 @@ class PlotsPanel(QWidget):
         many drew.
 
         With a budget, plots are visited from the one drawn longest ago, and the visit stops once the budget is
-        spent (after at least one plot drew): a long run's frame then costs about one plot, and every plot still
-        follows the data several times a second."""
+        spent (after at least one plot drew): a long run's frame then costs about one plot (drawing and its
+        repaint), and every plot still follows the data a few times a second."""
         self._dirty = False
         self.redraw_count += 1
         self.tabs.setTabVisible(2, any(is_sdagd(r) for r in self.runs))
@@ -144,16 +144,18 @@ class PlotsPanel(QWidget):
         self._place_heatmaps(recurrent=bool(self.time_heatmap.runs_drawn(self.runs)))
         # the time heatmaps decide themselves whether they are shown, so they are always asked
         views = [v for v in self.views if not visible_only or v is self.time_heatmap or v.isVisibleTo(self)]
+        parts = [part for view in views for part in view.parts(self.runs)
+                 if not visible_only or part[0].isVisibleTo(self)]
         if budget_ms is not None:
-            views.sort(key=lambda v: self._drawn_at.get(id(v), 0))
+            parts.sort(key=lambda part: self._drawn_at.get(id(part[0]), 0))
         start, drew = time.perf_counter(), 0
-        for n, view in enumerate(views):
+        for box, runs in parts:
             if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 > budget_ms:
                 self._dirty = True  # the rest next frame
                 break
-            if view.redraw(self.runs):
+            if box.redraw(runs):
                 drew += 1
-                self._drawn_at[id(view)] = time.perf_counter()
+                self._drawn_at[id(box)] = time.perf_counter()
         return drew
 
     def _place_heatmaps(self, recurrent: bool) -> None:

@@ -29,6 +29,6 @@ class TimeHeatmapGrid(HeatmapGrid):
     def runs_drawn(self, runs: list) -> list:
         return super().runs_drawn([r for r in runs if r is not None and r.is_recurrent])
 
-    def redraw(self, runs: list, force: bool = False) -> bool:
+    def parts(self, runs: list) -> list:
         self.setVisible(bool(self.runs_drawn(runs)))
-        return super().redraw(runs, force)
+        return super().parts(runs)
