@@ -184,8 +184,9 @@ class PlotBox(QWidget):
         self._used = set()
         self.has_data = False
 
-    def curve(self, key, x, y, pen, **style) -> pg.PlotDataItem:
-        """Set the data of the curve `key` (made on first use with `style`, e.g. symbols)."""
+    def curve(self, key, x, y, pen, brushes=None, **style) -> pg.PlotDataItem:
+        """Set the data of the curve `key` (made on first use with `style`, e.g. symbols; `brushes`: one symbol
+        brush per point)."""
         item = self._curves.get(key)
         if item is None:
             item = pg.PlotDataItem(**style)
@@ -201,7 +202,8 @@ class PlotBox(QWidget):
             item.setPen(pen)
             item._pen_key = pen_key
         # dense curves (a long run's envelopes) without antialiasing: a quarter less to paint, no visible loss
-        item.setData(x, y, antialias=bool(pg.getConfigOption("antialias")) and len(x) <= THIN_ABOVE)
+        extra = {} if brushes is None else {"symbolBrush": brushes}
+        item.setData(x, y, antialias=bool(pg.getConfigOption("antialias")) and len(x) <= THIN_ABOVE, **extra)
         self._used.add(key)
         self.has_data = self.has_data or len(x) > 0
         return item

@@ -91,12 +91,14 @@ class Overview:
         x = np.column_stack([self.x_first[:n], self.x_last[:n]]).ravel()
         return x, np.column_stack([low, high]).ravel()
 
-    def means(self) -> tuple[np.ndarray, np.ndarray]:
-        """(bucket centres (n,), mean of each column's finite values per bucket (n, …), NaN where none)."""
+    def means(self, columns=...) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket centres (n,), mean of each column's finite values per bucket (n, …), NaN where none);
+        `columns` picks some columns first (an index list), so only those are computed."""
         n = self.used
+        total, count = self.total[:n][:, columns], self.count[:n][:, columns]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self.total[:n] / self.count[:n]
-        return (self.x_first[:n] + self.x_last[:n]) / 2, np.where(self.count[:n] > 0, mean, np.nan)
+            mean = total / count
+        return (self.x_first[:n] + self.x_last[:n]) / 2, np.where(count > 0, mean, np.nan)
 
 
 def overview_of(x: np.ndarray, values: np.ndarray, capacity: int = CAPACITY) -> Overview:

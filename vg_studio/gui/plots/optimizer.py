@@ -58,14 +58,14 @@ class MuAgainstH(PlotBox):
             if mu is None or h is None or mu.size == 0:
                 continue
             steps, count = run.record_steps, mu.shape[1]
-            # geometric means per bucket: a path keeps its shape on log axes
-            mu_path = 10.0 ** self.overviews.get((id(run), "mu"), steps, mu, log10_magnitude).means()[1]
-            h_path = 10.0 ** self.overviews.get((id(run), "h"), steps, h, log10_magnitude).means()[1]
             layers = self.shown[id(run)] = chosen_layers(count, set(), max(MAX_LINES // len(runs), 3))
+            # geometric means per bucket (a path keeps its shape on log axes), of the drawn layers only
+            mu_path = 10.0 ** self.overviews.get((id(run), "mu"), steps, mu, log10_magnitude).means(layers)[1]
+            h_path = 10.0 ** self.overviews.get((id(run), "h"), steps, h, log10_magnitude).means(layers)[1]
             now_x, now_y, now_colors = [], [], []
-            for layer in layers:
+            for n, layer in enumerate(layers):
                 color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
-                x, y = h_path[:, layer], mu_path[:, layer]
+                x, y = h_path[:, n], mu_path[:, n]
                 ok = np.isfinite(x) & np.isfinite(y)
                 if ok.any():
                     self.curve((id(run), layer), x[ok], y[ok], pg.mkPen(color, width=1))
@@ -73,9 +73,8 @@ class MuAgainstH(PlotBox):
                     now_y.append(y[ok][-1])
                     now_colors.append(pg.mkBrush(color))
             if now_x:
-                item = self.curve((id(run), "now"), np.array(now_x), np.array(now_y), None, symbol="o",
-                                  symbolSize=8)
-                item.setData(np.array(now_x), np.array(now_y), symbolBrush=now_colors)  # one brush per layer
+                self.curve((id(run), "now"), np.array(now_x), np.array(now_y), None, brushes=now_colors,
+                           symbol="o", symbolSize=8)
         self.end()
         ink = self.colors["plot_foreground"]
         now = ("now", None, {"symbol": "o", "symbolSize": 7, "symbolBrush": ink})
