@@ -61,11 +61,14 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
                 stats["grad_log10_hist"] = histogram_rows(centre)
                 stats["update_log10_hist"] = histogram_rows(centre - 1)
             optimizer = {}
-            if sdagd:
-                stats["sdagd_mu"] = 10 ** (-1 - 2 * progress + 0.2 * depth / layers)
-                stats["sdagd_h"] = 10 ** (-2.5 + 0.5 * progress + 0.1 * depth)
-                optimizer = {"sdagd_mu": float(stats["sdagd_mu"].mean()),
-                             "sdagd_phase1_fraction": float(1 - 0.7 * progress)}
+            if sdagd:  # per layer as the SDAGD optimizer reports them: scalars named "<quantity>[<layer>]"
+                mu = 10 ** (-1 - 2 * progress + 0.2 * depth / layers)
+                h = 10 ** (-2.5 + 0.5 * progress + 0.1 * depth)
+                share = np.clip(1 - progress * (0.4 + 0.5 * depth / layers), 0, 1)
+                for name, m, c, f in zip(names, mu, h, share):
+                    optimizer.update({f"sdagd_mu[{name}]": m, f"sdagd_h[{name}]": c,
+                                      f"sdagd_phase1_fraction[{name}]": f})
+                optimizer.update(sdagd_mu=float(np.median(mu)), sdagd_phase1_fraction=float(share.mean()))
             record = events.ProbeRecord(step, epoch, running["loss"], stats, optimizer)
             if metrics_in_records:
                 record.metrics = dict(running)

@@ -86,11 +86,14 @@ def test_sdagd_view_draws_mu_against_h_per_layer_and_the_phase_share(qtbot):
     paths = {k: c for k, c in view.mu_h._curves.items() if k[1] != "now"}
     assert len(paths) == 4
     x, y = paths[(id(sdagd), 0)].getOriginalDataset()
-    mu, h = sdagd.stat("sdagd_mu")[:, 0], sdagd.stat("sdagd_h")[:, 0]
+    mu, h = sdagd.optimizer_series("sdagd_mu[hidden_1]"), sdagd.optimizer_series("sdagd_h[hidden_1]")
     np.testing.assert_allclose(x, h, rtol=1e-6)
     np.testing.assert_allclose(y, mu, rtol=1e-6)
     share = view.phase._curves[(id(sdagd), "share")].getData()[1]
     np.testing.assert_allclose(share, sdagd.optimizer_series("sdagd_phase1_fraction"))
+    view.redraw([sdagd])  # one run: each layer's share too
+    np.testing.assert_allclose(view.phase._curves[(id(sdagd), 3)].getData()[1],
+                               sdagd.optimizer_series("sdagd_phase1_fraction[output]"))
     assert "phase I" in view.mu_h.describe(1e-3, 1e-1) and "phase II" in view.mu_h.describe(1e-1, 1e-3)
 
 

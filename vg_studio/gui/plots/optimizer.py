@@ -5,9 +5,10 @@ and a damped diagonal Newton step (phase II) where the curvature h dominates. "�
 through the (h, μ) plane over training, with the line μ = h where a weight switches phase; beside it, the share of
 weights still in phase I over training.
 
-Per-layer μ and h are read from the records' stats `sdagd_mu`/`sdagd_h` (one value per layer), or from optimizer
-scalars named `sdagd_mu/<layer>` and `sdagd_h/<layer>`; a run that reports only the global `sdagd_mu` gets its
-phase-I share and global μ over time.
+Per-layer μ, h and phase-I share are the optimizer scalars `sdagd_mu[<layer>]`, `sdagd_h[<layer>]` and
+`sdagd_phase1_fraction[<layer>]` (medians over the layer's weights; `<layer>` is the history's column name), or
+per-layer stats of those names; a run that reports only the global `sdagd_mu` and `sdagd_phase1_fraction` gets its
+phase-I share over time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def per_layer(run, quantity: str) -> np.ndarray | None:
     """(records, layers) of an SDAGD quantity per layer, or None when the run does not report it."""
     if quantity in run.stat_names:
         return run.stat(quantity)
-    columns = [run.optimizer_series(f"{quantity}/{name}") for name in run.layer_names]
+    columns = [run.optimizer_series(f"{quantity}[{name}]") for name in run.layer_names]
     if not any(len(c) for c in columns):
         return None
     rows = run.num_records
@@ -105,19 +106,36 @@ class PhaseShare(PlotBox):
         super().__init__("SDAGD: share of weights in phase I", "training step", "phase-I share", legend=True)
         self.plot.vb.setLimits(yMin=-0.02, yMax=1.02, minYRange=0.05)
         self.overviews = Overviews()
+        self.shown: dict = {}
 
     def draw(self, runs: list) -> None:
         self.begin()
+        several, ink = len(runs) > 1, self.colors["plot_foreground"]
+        self.shown = {}
         for run in runs:
             steps = run.record_steps
+            layers = per_layer(run, "sdagd_phase1_fraction")
+            if layers is not None and not several:  # one run: each layer's share, and all weights' dashed
+                count = layers.shape[1]
+                overview = self.overviews.get((id(run), "layers"), steps, layers)
+                for layer in self.shown.setdefault(id(run), chosen_layers(count, set())):
+                    self.curve((id(run), layer), *overview.envelope(layer), pg.mkPen(layer_color(layer, count)))
             share = run.optimizer_series("sdagd_phase1_fraction")
             if len(share) and np.isfinite(share).any():
-                self.curve((id(run), "share"), *self.overviews.envelope((id(run), "share"), steps, share),
-                           pg.mkPen(run.color, width=2))
+                pen = pg.mkPen(ink if id(run) in self.shown else run.color, width=2,
+                               style=Qt.DashLine if id(run) in self.shown else Qt.SolidLine)
+                self.curve((id(run), "share"), *self.overviews.envelope((id(run), "share"), steps, share), pen)
         self.end()
-        self.set_legend(self.run_entries(runs) if len(runs) > 1 else
-                        [("phase-I share", pg.mkPen(runs[0].color if runs else "#888888", width=2))])
-        self.overviews.keep({(id(r), "share") for r in runs})
+        self.overviews.keep({(id(r), kind) for r in runs for kind in ("share", "layers")})
+        if several:
+            self.set_legend(self.run_entries(runs))
+        else:
+            run = runs[0] if runs else None
+            count = len(run.layer_names) if run is not None else 0
+            self.set_legend([(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+                             for layer in reversed(self.shown.get(id(run), []))]
+                            + [("all weights", pg.mkPen(ink if self.shown else (run.color if run else ink),
+                                                        width=2, style=Qt.DashLine if self.shown else Qt.SolidLine))])
 
     def describe(self, x: float, y: float) -> str:
         parts = []
@@ -125,7 +143,7 @@ class PhaseShare(PlotBox):
             i = self.nearest(run.record_steps, x)
             share = run.optimizer_series("sdagd_phase1_fraction")
             if i is not None and i < len(share):
-                parts.append(f"{run.name} step {int(run.record_steps[i])}: phase I {fmt(share[i])}, "
+                parts.append(f"{run.name} step {int(run.record_steps[i])}: phase I {fmt(share[i])} of the weights, "
                              f"μ {fmt(run.optimizer_series('sdagd_mu')[i])}")
         return "   ".join(parts)
 
