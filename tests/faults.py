@@ -2,7 +2,8 @@
 
 `full_disk(monkeypatch, folder, budget)` makes every write to a file below `folder` fail with ENOSPC once `budget`
 bytes have been written there — through `os.write` (the history log) and through Python file objects (`open`,
-`io.open`: spec, report, history.h5, model.keras). The error is raised the way the kernel reports it: an OSError
+`io.open`: spec, report, history.h5, model.keras) and `os.posix_fallocate`; deleting or replacing a file there
+gives its space back. The error is raised the way the kernel reports it: an OSError
 with errno 28 and no file name, so the code under test must name the file itself.
 
 `tmpfs_command(mount, size, argv, keep=DIR)` runs a command with a real tmpfs of `size` bytes mounted on the folder
@@ -142,6 +143,18 @@ def full_disk(monkeypatch, folder, budget: int) -> _Budget:
             state.left += size - length
         return real_truncate(fd, length)
 
+    real_fallocate = getattr(os, "posix_fallocate", None)
+
+    def fallocate(fd, offset, length):
+        if state.covers(f"/proc/self/fd/{fd}"):
+            grow = max(0, offset + length - os.fstat(fd).st_size)
+            if grow > state.left:  # all or nothing, as the kernel does
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            state.left -= grow
+        return real_fallocate(fd, offset, length)
+
+    if real_fallocate is not None:
+        monkeypatch.setattr(os, "posix_fallocate", fallocate)
     monkeypatch.setattr(os, "unlink", unlink)
     monkeypatch.setattr(os, "remove", unlink)
     monkeypatch.setattr(os, "replace", replace)

@@ -516,7 +516,7 @@ def test_bad_history_is_one_run_store_error_and_runs_no_code(case, odd):
     assert not MARKER.exists()
 
 
-@pytest.mark.parametrize("case", ["truncated", "pickle", "foreign zip", "lambda layer"])
+@pytest.mark.parametrize("case", ["truncated", "pickle", "foreign zip"])
 def test_a_bad_model_file_is_never_loaded_when_a_run_is_read(case, odd):
     run = odd / "run"
     _good_run(run)
@@ -525,17 +525,39 @@ def test_a_bad_model_file_is_never_loaded_when_a_run_is_read(case, odd):
         model.write_bytes(b"PK\x03\x04 truncated")
     elif case == "pickle":
         model.write_bytes(pickle.dumps(_Bomb()))
-    elif case == "foreign zip":
-        with zipfile.ZipFile(model, "w") as z:
-            z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {"function": "exec"}}))
     else:
         with zipfile.ZipFile(model, "w") as z:
-            z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {
-                "function": {"class_name": "__lambda__", "config": {"code": "os.system('touch x')"}}}}))
+            z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {"function": "exec"}}))
     spec, history, _ = load_run(run)
     assert history.epochs["epoch"] == [0] and not MARKER.exists()
-    result = run_cli("export", str(run), "--to", str(odd / "out.keras"))  # export copies bytes, loads nothing
-    assert result.returncode == 0 and not MARKER.exists()
+    result = run_cli("export", str(run), "--to", str(odd / "out.keras"))
+    assert_one_line_error(result, "model.keras")  # not a Keras model: refused, never loaded, nothing written
+    assert not MARKER.exists() and not (odd / "out.keras").exists()
+
+
+def test_a_model_whose_lambda_would_run_code_is_never_executed(odd):
+    """A real .keras file with a Lambda layer whose function writes a marker file. Positive control at the end:
+    loading it with safe_mode off does write the marker — so the checks before it could have failed."""
+    import keras
+
+    marker = odd / "lambda ran"
+
+    # a lambda (Keras stores its bytecode) with the marker's path in its code
+    payload = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # noqa: S307 - the test's own text
+
+    run = odd / "run"
+    _good_run(run)
+    keras.Sequential([keras.Input((2,)), keras.layers.Lambda(payload)]).save(run / "model.keras")
+    marker.unlink(missing_ok=True)  # building the model called it once
+    open_run(run)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="(?i)lambda|unsafe|deserializ"):
+        keras.saving.load_model(run / "model.keras")  # how VG Studio and a user load it: safe mode refuses
+    assert not marker.exists()
+    result = run_cli("export", str(run), "--to", str(odd / "out.keras"))  # a valid .keras file: copied as bytes
+    assert result.returncode == 0 and not marker.exists()
+    keras.saving.load_model(odd / "out.keras", safe_mode=False)  # the control: this does run it
+    assert marker.exists()
 
 
 def test_the_code_base_never_unpickles_or_disables_safe_mode():

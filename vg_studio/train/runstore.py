@@ -48,22 +48,25 @@ class RunStore:
         target = Path(run_dir)
         self.dir = target.resolve() if target.is_symlink() else target
         self.overwrite = overwrite
-        rundir.acquire(self.dir, store=True)
-        try:
-            self._mode = rundir.check_writable_target(self.dir, overwrite)
-            self._write_dir = rundir.staging_folder(self.dir) if self._mode == "replace" else self.dir
-        except BaseException:
-            rundir.release(self.dir, store=True)
-            raise
-        if not os.access(self._write_dir, os.W_OK):
-            self.close()
-            raise RunStoreError(f"{self.dir}: the run directory is not writable")
         self._history: History | None = None
         self._log: LogWriter | None = None
         self._records = self._epochs = 0
         self._attrs_key = None
         self._compacted = False
+        self._closed = True  # until the directory is ours
+        self._created = not self.dir.exists()
+        self._write_dir = self.dir
+        rundir.acquire(self.dir, store=True)
         self._closed = False
+        try:
+            self._mode = rundir.check_writable_target(self.dir, overwrite)
+            if self._mode == "replace":
+                self._write_dir = rundir.staging_folder(self.dir)
+            if not os.access(self._write_dir, os.W_OK):
+                raise RunStoreError(f"{self.dir}: the run directory is not writable")
+        except BaseException:
+            self.close()
+            raise
         self._reserve_space()
 
     @property
@@ -86,10 +89,16 @@ class RunStore:
         self._closed = True
         if self._log is not None:
             self._log.close()
+        self._release_space()
         if not self.committed:
             rundir.discard(self._write_dir)
             self._write_dir = self.dir
         rundir.release(self.dir, store=True)
+        if self._created:  # a run that could not write a single file leaves no empty folder behind
+            try:
+                self.dir.rmdir()
+            except OSError:
+                pass
 
     def __del__(self):
         try:
@@ -144,31 +153,41 @@ class RunStore:
     def _has_data(history: History) -> bool:
         return history.num_records > 0 or history.num_epochs > 0
 
-    # A run that fills the disk must still be able to write its report (a few KB): keep that much in reserve.
-    RESERVE_BYTES = 256 * 1024
+    # A run that fills the disk must still be able to write its report (a few KB): keep that much in reserve,
+    # as much of it as the disk has room for when the run starts.
+    RESERVE_BYTES = (64 * 1024, 16 * 1024, 4 * 1024)
 
     @property
     def _reserve_path(self) -> Path:
         return self._write_dir / ".reserve"
 
     def _reserve_space(self) -> None:
-        try:
-            fd = os.open(self._reserve_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-        except OSError:
-            return  # no room even for that: the first real write will say which file could not be written
-        try:
-            os.posix_fallocate(fd, 0, self.RESERVE_BYTES)
-        except (OSError, AttributeError):
-            pass
-        finally:
-            os.close(fd)
+        for size in self.RESERVE_BYTES:
+            try:
+                fd = os.open(self._reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
+                             0o600)
+            except OSError:
+                return  # no room even for that: the first real write will say which file could not be written
+            try:
+                os.posix_fallocate(fd, 0, size)
+                return
+            except AttributeError:  # no fallocate here (macOS): zeros do the same
+                try:
+                    os.write(fd, bytes(size))
+                    return
+                except OSError:
+                    pass
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        self._release_space()
 
     def _release_space(self) -> None:
         try:
             os.unlink(self._reserve_path)
         except OSError:
             pass
-
 
     # ---- the history: appended ------------------------------------------------------------------------------
     def write_history(self, history: History) -> None:
