@@ -131,7 +131,7 @@ def _assert_clean_failure(result: subprocess.CompletedProcess, run: Path, disk_n
 
 
 @needs_tmpfs
-@pytest.mark.parametrize("free", [0, 60_000])
+@pytest.mark.parametrize("free", [pytest.param(0, marks=pytest.mark.slow), 60_000])
 def test_cli_on_a_full_disk_fails_in_one_line_naming_the_file(free, tmp_path):
     result, run = _cli_on_small_disk(tmp_path, free)
     _assert_clean_failure(result, run, "disk/run ü/")

@@ -1,21 +1,38 @@
 """`vg-studio` command line: the GUI by default, and train / diagnose / reproduce / export / spec / info.
 
 Every user error ends in one line on stderr and exit status 2; nothing here prints a traceback for bad input.
+Ctrl-C and SIGTERM end any command quietly (exit 130 / 143); during training the first one stops after the current
+batch and the run is recorded as cancelled, a second one stops at once. The imports at the top are light on
+purpose: a Ctrl-C in the first instant must find `main` already guarding.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
+import signal
 import sys
 
-from vg_studio import __version__, catalog, edits
-from vg_studio.limits import LIMITS
-from vg_studio.spec import ExperimentSpec, SpecError, example_spec
+
+def _quit_at_once(signum, frame):  # pragma: no cover - exercised by the signal tests in a subprocess
+    os.write(2, b"vg-studio: terminated\n" if signum == signal.SIGTERM else b"vg-studio: interrupted\n")
+    os._exit(128 + signum)
+
+
+# Run as a program, a Ctrl-C (or SIGTERM) that comes while Python is still loading this module ends it quietly:
+# nothing has been written yet. `main` replaces this with handlers that clean up after themselves.
+if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") in ("vg-studio", "vg-studio.exe"):
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, _quit_at_once)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+
+from vg_studio import __version__, catalog  # noqa: E402
+from vg_studio.startup import Interrupted  # noqa: E402
 
 EXIT_USAGE = 2
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class CliError(Exception):
@@ -24,44 +41,102 @@ class CliError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    previous = _interrupt_on_signals()
+    try:
+        return _guarded(lambda: _main(argv))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str]) -> int:
+    from vg_studio.limits import check_environment
+    from vg_studio.startup import install_logging
+
+    check_environment()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.install_desktop_entry:
         from vg_studio.desktop import install_desktop_entry
 
-        return _guarded(lambda: print(install_desktop_entry()) or 0)
+        print(install_desktop_entry())
+        return 0
     command = args.command or "gui"
     if command != "gui":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the CLI
-    return _guarded(lambda: COMMANDS[command](args))
+        install_logging()
+    return COMMANDS[command](args)
+
+
+def _interrupt_on_signals() -> dict:
+    """SIGINT and SIGTERM raise Interrupted (a KeyboardInterrupt) that `_guarded` turns into one line."""
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, interrupt)
+        except ValueError:  # not the main thread (a test calling main): leave the signals alone
+            break
+    return previous
 
 
 def _guarded(action) -> int:
-    from vg_studio.data import DatasetError
-    from vg_studio.train.runstore import RunStoreError
-
     try:
         return int(action() or 0)
-    except (CliError, SpecError, DatasetError, RunStoreError) as exc:
-        print(f"vg-studio: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except OSError as exc:  # a full disk, a read-only folder …: name the file, no traceback
         text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
-        print(f"vg-studio: error: {text}", file=sys.stderr)
+        _error(text)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("vg-studio: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"vg-studio: {'terminated' if signum == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
+        return 128 + int(signum)
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        _error(exc)
+        return EXIT_USAGE
+
+
+def _user_errors() -> tuple:
+    """The exception types that carry a one-line message for the user — only from modules already loaded (a
+    refusal before the spec or data modules load must not wait for them)."""
+    found = [CliError]
+    for module, name in (("vg_studio.spec", "SpecError"), ("vg_studio.data.base", "DatasetError"),
+                         ("vg_studio.train.rundir", "RunStoreError"), ("vg_studio.limits", "LimitsError"),
+                         ("vg_studio.safeio", "UnreadableFile")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
+def _error(exc) -> None:
+    text = str(exc).strip()
+    print(f"vg-studio: error: {' '.join(text.split()) if text else type(exc).__name__}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a short usage line on a mistake instead of every option of the command."""
+
+    def error(self, message: str):
+        required = [a.option_strings[0] + " " + (a.metavar or a.dest.upper()) for a in self._actions
+                    if a.required and a.option_strings]
+        positionals = [a.metavar or a.dest for a in self._actions
+                       if not a.option_strings and a.dest not in ("command", argparse.SUPPRESS)]
+        usage = " ".join([self.prog, *positionals, *required, "[options]"])
+        self.exit(EXIT_USAGE, f"usage: {usage}   ({self.prog} --help lists them)\nvg-studio: error: {message}\n")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vg-studio", description="See, diagnose and fix vanishing and exploding gradients. "
                                       "Without a command the desktop app opens.")
     parser.add_argument("--version", action="version", version=f"vg-studio {__version__}")
     parser.add_argument("--install-desktop-entry", action="store_true",
                         help="install a .desktop launcher and icon for the current user, then exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     gui = sub.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("path", nargs="?", help="a spec .json or a run directory to open")
@@ -69,7 +144,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a network and write a run directory",
                            description="Train from a spec file and/or quick flags (flags override the spec).")
     train.add_argument("--spec", help="experiment spec JSON (default: the built-in example)")
-    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--out", required=True, metavar="DIR", help="run directory to write (new or empty)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--dataset", help=f"dataset: {', '.join(catalog.DATASETS)}, npz:PATH, folder:PATH")
     train.add_argument("--limit", type=int, help="use at most this many training examples")
@@ -100,8 +175,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub.add_parser("info", help="versions, Keras backend and visible GPUs")
 
     export = sub.add_parser("export", help="copy a run's trained model to a .keras file")
-    export.add_argument("run_dir")
-    export.add_argument("--to", required=True, help="destination .keras path")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--to", required=True, metavar="FILE.keras", help="destination .keras path")
 
     diagnose = sub.add_parser("diagnose", help="diagnose a run directory's history")
     reproduce = sub.add_parser("reproduce", help="reproduce the papers' tables (Tan & Lim's SDAGD, Wu's attention)")
@@ -139,6 +214,9 @@ def cmd_gui(args) -> int:
 
 
 def spec_from_args(args) -> ExperimentSpec:
+    from vg_studio import edits
+    from vg_studio.spec import ExperimentSpec, example_spec
+
     spec = ExperimentSpec.load(args.spec) if args.spec else example_spec()
     if args.dataset:
         spec = edits.set_dataset(spec, args.dataset)
@@ -146,6 +224,8 @@ def spec_from_args(args) -> ExperimentSpec:
         if getattr(args, option) is not None:
             spec = edits.set_data_option(spec, option, getattr(args, option))
     if args.layers is not None:
+        from vg_studio.limits import LIMITS
+
         if not 0 <= args.layers <= LIMITS.layers:  # refused before a single layer is built
             raise CliError(f"--layers: must be between 0 and {LIMITS.layers} (the limit layers; VG_STUDIO_LIMITS "
                            "raises it)")
@@ -175,6 +255,7 @@ def spec_from_args(args) -> ExperimentSpec:
 def checked(spec: ExperimentSpec) -> ExperimentSpec:
     """The spec if it is valid, including the names of its diagnostic thresholds (which the rules own)."""
     from vg_studio.diagnose.engine import resolve_config
+    from vg_studio.spec import SpecError
 
     problems = spec.validate()
     try:
@@ -187,19 +268,30 @@ def checked(spec: ExperimentSpec) -> ExperimentSpec:
 
 
 def cmd_train(args) -> int:
-    spec = spec_from_args(args)
     from pathlib import Path
 
+    if not args.out.strip():
+        raise CliError("--out: an empty path; give the folder to write the run to")
     from vg_studio.train.rundir import check_writable_target
 
-    check_writable_target(Path(args.out), args.overwrite)  # before TensorFlow loads: a refusal is instant
-    with run_dir_lock(args.out):
+    spec = spec_from_args(args)
+    out = Path(args.out)
+    check_writable_target(out, args.overwrite)  # before TensorFlow loads: a refusal is instant
+    data = _early_dataset(spec)  # a bad data file too
+    with run_dir_lock(args.out):  # and a folder another run is writing
+        from vg_studio.startup import quiet_backend_startup
+
+        quiet_backend_startup()
         from vg_studio.diagnose.listener import DiagnosisListener
         from vg_studio.train.trainer import Trainer
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        trainer = Trainer(spec, run_dir=args.out, listeners=[DiagnosisListener(), printer])
-        result = _run_with_ctrl_c(trainer)
+        trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer], dataset=data)
+        try:
+            result = _run_until_signalled(trainer)
+        except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once; the run still says so
+            _record_interrupted_run(out)
+            raise
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
@@ -207,24 +299,47 @@ def cmd_train(args) -> int:
     return 0 if result.status in ("completed", "cancelled") else 1
 
 
-def _run_with_ctrl_c(trainer):
-    """The first Ctrl-C stops training after the current batch — the run is recorded as "cancelled" with its model
-    and history; a second one interrupts at once."""
-    import signal
+def _early_dataset(spec):
+    """Load the dataset before TensorFlow when no Keras is needed for it (files, generated and bundled sets), so
+    that a bad data file is refused in a fraction of a second; None leaves it to the trainer."""
+    name = spec.data.dataset
+    if name in ("mnist", "fashion_mnist", "cifar10"):
+        return None
+    from vg_studio.data import load_dataset
 
+    return load_dataset(name, dict(spec.data.options))
+
+
+def _run_until_signalled(trainer):
+    """The first Ctrl-C or SIGTERM stops training after the current batch — the run is recorded as "cancelled"
+    with its model and history; a second one interrupts at once (Interrupted)."""
     def cancel(signum, frame):
-        print("\nstopping after the current batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        if trainer.cancelled:
+            raise Interrupted(signum)
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
         trainer.cancel()
-        signal.signal(signal.SIGINT, previous)
 
-    try:
-        previous = signal.signal(signal.SIGINT, cancel)
-    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-        return trainer.run()
+    previous = {}
+    for sig in SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, cancel)
+        except ValueError:  # not the main thread: signals behave as usual
+            break
     try:
         return trainer.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _record_interrupted_run(out) -> None:
+    from vg_studio.train.runstore import RunStoreError, end_abandoned_run
+
+    try:
+        end_abandoned_run(out, "cancelled", "stopped at once by a second interrupt; the completed epochs are kept")
+    except (RunStoreError, OSError):
+        pass  # nothing recorded yet (or the folder went): there is nothing to mark
 
 
 @contextlib.contextmanager
@@ -292,6 +407,8 @@ def _format_finding(finding) -> str:
 
 
 def cmd_spec(args) -> int:
+    from vg_studio.spec import ExperimentSpec, SpecError, example_spec
+
     if args.example:
         print(example_spec().to_json())
         return 0
@@ -311,6 +428,9 @@ def cmd_spec(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from vg_studio.startup import quiet_backend_startup
+
+    quiet_backend_startup()
     from vg_studio.train.device import versions, visible_gpus
 
     info = versions()
@@ -321,19 +441,25 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
+    """Copy a run's model.keras — after checking it is a complete Keras file (nothing in it is loaded or run)."""
     import shutil
     from pathlib import Path
 
+    from vg_studio.safeio import atomic_path, check_keras_file
+
     source = Path(args.run_dir) / "model.keras"
-    if not source.is_file():
+    if not source.exists():
         raise CliError(f"{source}: no trained model in this run directory")
     destination = Path(args.to)
     if destination.suffix != ".keras":
         raise CliError(f"--to: {destination} must end in .keras")
-    tmp = destination.with_name(f".{destination.name}.tmp")
+    check_keras_file(source)
+    if destination.exists() and (destination.is_dir() or os.path.samefile(source, destination)):
+        raise CliError(f"--to: {destination} is {'a folder' if destination.is_dir() else 'the model itself'}")
     try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, destination)
+        with atomic_path(destination) as tmp:
+            shutil.copyfile(source, tmp)
+            check_keras_file(Path(tmp), str(destination))  # what was written is what was checked
     except OSError as exc:
         raise CliError(f"{destination}: cannot write ({exc.strerror or exc})") from None
     print(f"exported {destination}")
@@ -343,6 +469,10 @@ def cmd_export(args) -> int:
 def _cmd_delegated(args) -> int:
     if getattr(args, "_missing", None):
         raise CliError(f"this command is not available in this build ({args._missing} is missing)")
+    if args.command == "reproduce":
+        from vg_studio.startup import quiet_backend_startup
+
+        quiet_backend_startup()
     return args._module.run(args)
 
 

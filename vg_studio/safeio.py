@@ -161,3 +161,58 @@ def strict_json(value):
     if isinstance(value, (list, tuple)):
         return [strict_json(v) for v in value]
     return value
+
+
+KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
+
+
+def check_keras_file(path: str | os.PathLike, name: str | None = None) -> None:
+    """Raise UnreadableFile (one line naming `name or path`) unless `path` is a complete Keras 3 `.keras` file: a
+    regular file, a zip whose every member passes its checksum, with metadata.json, config.json (JSON objects
+    within the limits) and model.weights.h5. Nothing in it is deserialised, so no code in it can run."""
+    import zipfile
+
+    from vg_studio.limits import LIMITS
+
+    shown = name or str(path)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise UnreadableFile(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    import stat
+
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(f"{shown}: not a regular file")
+
+    def broken(problem: str):
+        return UnreadableFile(f"{shown}: not a complete Keras model file ({problem})")
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            missing = [m for m in KERAS_MEMBERS if m not in names]
+            if missing:
+                raise broken(f"no {', '.join(missing)}")
+            for member in archive.infolist():
+                if member.file_size > 64 * 2**20 and member.file_size > LIMITS.npz_ratio * max(
+                        member.compress_size, 1):
+                    raise broken(f"{member.filename} unpacks {member.file_size // max(member.compress_size, 1)}"
+                                 " times larger: a decompression bomb?")
+            bad = archive.testzip()
+            if bad is not None:
+                raise broken(f"{bad} is damaged")
+            for member in ("metadata.json", "config.json"):
+                data = archive.read(member)
+                if len(data) > LIMITS.json_bytes:
+                    raise broken(f"{member} is {len(data):,} bytes")
+                if not isinstance(loads_json(data, f"{shown}: {member}"), dict):
+                    raise broken(f"{member} is not a JSON object")
+            with archive.open("model.weights.h5") as weights:
+                if weights.read(8) != b"\x89HDF\r\n\x1a\n":
+                    raise broken("model.weights.h5 is not HDF5")
+    except UnreadableFile:
+        raise
+    except zipfile.BadZipFile:
+        raise broken("not a zip archive; truncated?") from None
+    except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.LargeZipFile) as exc:
+        raise broken(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None

@@ -26,15 +26,12 @@ from vg_studio import __version__
 from vg_studio.history import RESERVED_ATTRS, History, stat_dtype
 from vg_studio.safeio import atomic_path
 from vg_studio.train.history_log import HEADER_SIZE, LogError, LogReader, encode_frame
+from vg_studio.train.rundir import RunStoreError
 
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 RECORD_COLUMNS = ("step", "epoch", "loss", "time_grad")  # fixed datasets under /probes: not statistic names
 IN_MEMORY_IMAGE = 512 * 2**20  # histories up to this size are built in memory and written with plain file I/O
-
-
-class RunStoreError(ValueError):
-    """A run directory or one of its files that cannot be read or written; one line naming the file."""
 
 
 # ---- names: any text a user or Keras gives, as one HDF5 link name ---------------------------------------------

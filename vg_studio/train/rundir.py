@@ -10,14 +10,15 @@ started; until then the old run is untouched, and a failure before that leaves i
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import secrets
 import shutil
 from pathlib import Path
 
-from vg_studio.train.history_file import RunStoreError
+
+
+class RunStoreError(ValueError):
+    """A run directory or one of its files that cannot be read or written; one line naming the file."""
 
 RUN_MARKERS = ("history.h5", "history.log", "report.json")  # a folder holding any of these holds a run
 RUN_FILES = ("spec.json", "model.json", "model.keras", *RUN_MARKERS)
@@ -28,8 +29,8 @@ _held: dict[str, "_Lock"] = {}  # run directories this process holds the lock of
 
 
 class _Lock:
-    def __init__(self, handle, count: int = 1):
-        self.handle, self.count, self.store = handle, count, False
+    def __init__(self, handle, created: bool):
+        self.handle, self.count, self.store, self.created = handle, 1, False, created
 
 
 def _flock(handle) -> bool:
@@ -60,6 +61,7 @@ def acquire(folder: Path, store: bool = False) -> None:
         _held[key].count += 1
         _held[key].store |= store
         return
+    created = not folder.exists()
     for _ in range(5):  # the lock file may be removed by a finishing writer between our open and our lock
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,7 @@ def acquire(folder: Path, store: bool = False) -> None:
         if _same_file(handle, folder / ".lock"):
             break
         handle.close()
-    _held[key] = _Lock(handle)
+    _held[key] = _Lock(handle, created)
     _held[key].store = store
 
 
@@ -97,6 +99,11 @@ def release(folder: Path, store: bool = False) -> None:
                     pass
             lock.handle.close()
             del _held[_key(folder)]
+            if lock.created:  # a run that never wrote a file leaves no empty folder behind
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
 
 
 def is_locked_by_another_process(folder: Path) -> bool:
@@ -208,6 +215,7 @@ def swap_in(staging: Path, target: Path) -> None:
         staging = old
     old_lock, new_lock = _held.pop(_key(target)), _held.pop(_key(staging))
     new_lock.count, new_lock.store = old_lock.count, True  # whoever held the run directory holds the new lock
+    new_lock.created = False
     _held[_key(target)] = new_lock
     old_lock.handle.close()
     shutil.rmtree(staging, ignore_errors=True)
@@ -215,9 +223,10 @@ def swap_in(staging: Path, target: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """renameat2(a, b, RENAME_EXCHANGE): both folders swap names atomically. False where not supported."""
+    import ctypes
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        renameat2 = libc.renameat2
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2  # the C library this Python runs on
     except (OSError, AttributeError, TypeError):
         return False
     at_fdcwd, rename_exchange = -100, 2

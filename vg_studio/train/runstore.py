@@ -54,7 +54,6 @@ class RunStore:
         self._attrs_key = None
         self._compacted = False
         self._closed = True  # until the directory is ours
-        self._created = not self.dir.exists()
         self._write_dir = self.dir
         rundir.acquire(self.dir, store=True)
         self._closed = False
@@ -94,11 +93,6 @@ class RunStore:
             rundir.discard(self._write_dir)
             self._write_dir = self.dir
         rundir.release(self.dir, store=True)
-        if self._created:  # a run that could not write a single file leaves no empty folder behind
-            try:
-                self.dir.rmdir()
-            except OSError:
-                pass
 
     def __del__(self):
         try:
