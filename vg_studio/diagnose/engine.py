@@ -1,51 +1,66 @@
 """The diagnosis engine: incremental rules over probe records (see docs/diagnostics.md for every threshold).
 
-Each `on_record` updates a few running values (the first record, short windows, streak counters) and re-judges
-the rules: nothing re-reads the history, so it costs the same at step 10 and step 100 000. The same engine runs
-offline over a finished run (`Diagnoser.from_history`) by replaying its records.
+The rules read only the history — layer names, kinds, activations and the per-layer records — so they judge a
+spec run and a user's own Keras model (`GradientMonitor`) alike; a spec, when there is one, only turns the
+suggested remedies into one-click spec edits. Every window is measured in training steps, never in records, so a
+rule behaves the same whatever `record_every` is: a statistic over "the last 20 steps" is a median over 20
+records when every step is recorded and over two when every tenth is.
+
+Each `on_record` updates a few running values (the first steps' baseline, short windows, since-when counters) and
+re-judges the rules: nothing re-reads the history, so it costs the same at step 10 and step 100 000. The same
+engine runs offline over a finished run (`Diagnoser.from_history`) by replaying its records.
 
 Root causes before symptoms: a flat loss and frozen early layers are what vanishing gradients, dead units and
 exploding gradients *look like*; when one of those root causes is found, the plateau and flat-weight findings
-are kept but lowered to "info" so that the warning list names the cause, not its echoes.
+are kept but lowered to "info" so that the warning list names the cause, not its echoes. Findings are immutable:
+a finding that changes is replaced by a new value.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 
 import numpy as np
 
 from vg_studio import catalog
-from vg_studio.diagnose.findings import Finding, severity_rank
-from vg_studio.diagnose.fixes import fixes_for
-from vg_studio.spec import ExperimentSpec, SpecError
+from vg_studio.diagnose import fixes as fix_catalog
+from vg_studio.diagnose.findings import Finding, layer_label, severity_rank
+from vg_studio.references import cite
+from vg_studio.spec import SpecError
 
-# Thresholds; override any of them with spec.diagnostics = {"name": value}. Why each value: docs/diagnostics.md.
+# Thresholds; override any of them with spec.diagnostics = {"name": value} (or DiagnosisListener(config=...)).
+# Why each value: docs/diagnostics.md. Every *_steps value is a number of training steps.
 DEFAULTS = {
-    # vanishing: mean |g| of the first hidden layer / that of the output layer
+    # vanishing: mean |g| of the first main layer / that of the last (output) layer
     "vanishing_ratio": 1e-3,
     "vanishing_floor": 1e-6,  # absolute mean |g| of the first layer (TheDeepChecker); needs ratio < 10x above
-    "vanishing_trend": 10.0,  # ... or the ratio fell this many times since the first record (and < 10x above)
+    "vanishing_trend": 10.0,  # ... or the ratio fell this many times since the first steps (and < 10x above)
     "vanishing_layer_ratio": 1e-2,  # a layer is named as affected when its mean |g| / the output's is below this
-    "vanishing_records": 1,  # consecutive records the condition must hold (each record averages record_every steps)
-    # exploding
+    "vanishing_window_steps": 10,  # the ratio is the median over the records of the last 10 steps
+    # exploding: medians over the records of the last exploding_window_steps steps
     "exploding_ratio": 70.0,  # first / output mean |g| (AUTOTRAINER's reverse ratio)
-    "exploding_growth": 100.0,  # any layer's gradient norm grew this many times since the first record
+    "exploding_growth": 100.0,  # a layer's gradient norm grew this many times over the first steps' ...
+    "exploding_growth_norm": 1.0,  # ... and is above this (a tiny gradient growing is a network waking up)
     "exploding_norm": 1e3,  # any layer's gradient norm above this
     "exploding_update_ratio": 0.3,  # one step changes a layer's weights by 30 % of their norm
-    "exploding_records": 2,
+    "exploding_loss_factor": 2.0,  # the loss is this many times the guessing loss ln(classes) ...
+    "exploding_loss_norm": 20.0,  # ... while the largest layer gradient norm stays above this
+    "exploding_window_steps": 20,
+    "exploding_steps": 5,  # the window must span this many steps before it is judged
+    "baseline_steps": 10,  # "the first steps": the records of the first 10 steps give the baseline
     # units
     "dead_fraction": 0.5,  # share of a ReLU layer's units that are off for every probe example
     "saturated_fraction": 0.5,  # share of sigmoid/tanh pre-activations in the flat tails (DeepDiagnosis: 50 %)
-    "unit_records": 2,
-    # flat weights (seed 002, method 2)
+    "unit_steps": 5,  # dead/saturated units must hold over this many steps to be reported
+    "saturated_steps": 30,  # saturation held this long is a warning even while the loss falls (brief: info)
+    # flat weights (SNS notes, method 2)
     "flat_update_ratio": 1e-6,  # ‖ΔW‖/‖W‖ per step
-    "flat_records": 3,
-    # loss plateau (seed 002, method 1)
-    "plateau_records": 5,  # window: at least this many probe records ...
-    "plateau_steps": 50,  # ... spanning at least this many steps (the loss is a running mean within an epoch) ...
-    "plateau_epochs": 3,  # ... or of epochs
+    "flat_steps": 5,
+    # loss plateau (SNS notes, method 1)
+    "plateau_steps": 50,  # window: the records spanning at least this many steps (the loss is a running mean) ...
+    "plateau_epochs": 3,  # ... or the last epochs
     "plateau_tolerance": 0.01,  # (max - min) / mean of the loss over the window
     "plateau_progress": 0.9,  # still at >= 90 % of the first recorded loss ...
     "plateau_far": 0.5,  # ... and (cross-entropy, known classes) >= 50 % of ln(num_classes), the guessing loss
@@ -54,27 +69,38 @@ DEFAULTS = {
     "time_horizon_fraction": 1e-2,  # the effective horizon ends where the gradient falls below 1 % of the last's
 }
 
+# Thresholds of earlier versions counted records; a stored spec that sets one keeps working (records × the run's
+# record interval become steps). Those without a step equivalent are accepted and ignored.
+LEGACY_RECORD_COUNTS = {"exploding_records": "exploding_steps", "unit_records": "unit_steps",
+                        "flat_records": "flat_steps", "vanishing_records": None, "plateau_records": None}
+
 # A finding is lowered to "info" while one of the causes that explain it is a warning or worse: a plateau and
-# frozen layers are what every root cause looks like; dead ReLUs and an explosion also zero the early gradients;
-# an explosion kills ReLUs by throwing their biases far below zero.
+# frozen layers are what every root cause looks like; dead ReLUs, saturated units and an explosion also shrink
+# the early gradients; an explosion kills ReLUs by throwing their biases far below zero.
 EXPLAINED_BY = {
     "loss_plateau": ("vanishing_gradient", "exploding_gradient", "non_finite", "dead_units", "saturated_units"),
     "flat_weights": ("vanishing_gradient", "exploding_gradient", "non_finite", "dead_units", "saturated_units"),
-    "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units"),
+    "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units", "saturated_units"),
     "dead_units": ("exploding_gradient", "non_finite"),
+    "saturated_units": ("exploding_gradient", "non_finite"),
 }
 
+SPARSE_GRADIENT_KINDS = ("embedding",)  # only the rows of the tokens in the batch get a gradient
 
-def resolve_config(config: dict | None) -> dict:
+
+def resolve_config(config: dict | None, record_every: int = 1) -> dict:
     """Defaults overridden by `config`; unknown names and non-numbers raise SpecError naming the field."""
     merged = dict(DEFAULTS)
     problems = []
     for key, value in (config or {}).items():
-        if key not in DEFAULTS:
+        if key not in DEFAULTS and key not in LEGACY_RECORD_COUNTS:
             problems.append(f"diagnostics.{key}: unknown threshold (expected one of {', '.join(DEFAULTS)})")
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or value < 0:
             problems.append(f"diagnostics.{key}: must be a finite number >= 0")
+        elif key in LEGACY_RECORD_COUNTS:
+            if LEGACY_RECORD_COUNTS[key] and LEGACY_RECORD_COUNTS[key] not in (config or {}):
+                merged[LEGACY_RECORD_COUNTS[key]] = max(0, value - 1) * max(1, int(record_every))
         else:
             merged[key] = value
     if problems:
@@ -82,25 +108,102 @@ def resolve_config(config: dict | None) -> dict:
     return merged
 
 
+def is_main_kind(kind: str) -> bool:
+    """A layer that transforms the signal with its own weights (Dense, Conv, recurrent, attention, embedding…),
+    as opposed to a normalization layer's scale and shift."""
+    return "normalization" not in str(kind)
+
+
+class _Window:
+    """The records of the last `steps` training steps (at least the latest one)."""
+
+    def __init__(self, steps: float):
+        self.steps = max(0.0, float(steps))
+        self.items: deque = deque()
+
+    def add(self, step: int, value) -> None:
+        self.items.append((step, value))
+        while len(self.items) > 1 and step - self.items[0][0] >= self.steps:
+            self.items.popleft()
+
+    def span(self) -> int:
+        return self.items[-1][0] - self.items[0][0] if self.items else 0
+
+    def median(self):
+        return np.nanmedian(np.asarray([v for _, v in self.items], dtype=np.float64), axis=0)
+
+
+class _Since:
+    """For each condition, the step of the record since which it has held at every record."""
+
+    def __init__(self):
+        self.start: dict = {}
+
+    def held(self, name: str, condition: bool, step: int) -> int | None:
+        """Steps the condition has held (0 at its first record), or None when it does not hold now."""
+        if not condition:
+            self.start.pop(name, None)
+            return None
+        return step - self.start.setdefault(name, step)
+
+
 class Diagnoser:
-    def __init__(self, layer_names: list[str], activations: list[str], spec: ExperimentSpec,
-                 config: dict | None = None, num_classes: int | None = None):
+    """Judges a run's probe records. `spec` is None for a user's own Keras model: the rules do not need it, and
+    the remedies then come as advice text instead of spec edits."""
+
+    def __init__(self, layer_names: list[str], activations: list[str], spec=None, config: dict | None = None,
+                 num_classes: int | None = None, *, layer_kinds=None, layer_units=None, loss: str | None = None,
+                 record_every: int | None = None):
         self.layer_names = list(layer_names)
-        self.activations = list(activations)
+        n = len(self.layer_names)
+        self.activations = list(activations) + ["linear"] * (n - len(activations))
         self.spec = spec
-        self.config = resolve_config(spec.diagnostics if config is None else config)
+        if record_every is None:
+            record_every = spec.monitoring.record_every if spec is not None else 1
+        if config is None and spec is not None:
+            config = spec.diagnostics
+        self.config = resolve_config(config, record_every)
         self.num_classes = num_classes
-        self.hidden = [i for i, n in enumerate(self.layer_names) if n != "output"]
-        self._findings: dict[str, Finding] = {}
-        self._base: dict[str, tuple[str, str]] = {}  # kind -> (severity, message) before symptom ranking
-        self._first: dict | None = None  # the first finite record's values
-        self._streak: dict[str, int] = {}
+        self.loss_name = str(loss if loss is not None else (spec.loss if spec is not None else "") or "")
+        if layer_kinds is None or len(layer_kinds) != n:
+            layer_kinds = _spec_kinds(spec, n)
+        self.layer_kinds = [str(k) for k in layer_kinds]
+        self.layer_units = list(layer_units) if layer_units is not None else []
+        self.labels = [layer_label(name, spec is not None) for name in self.layer_names]
+        main = [i for i, kind in enumerate(self.layer_kinds) if is_main_kind(kind)] or list(range(n))
+        self.main = main
+        self.last = main[-1]  # the output layer
+        dense_first = [i for i in main if self.layer_kinds[i] not in SPARSE_GRADIENT_KINDS and i != self.last]
+        self.first = dense_first[0] if dense_first else main[0]
+        # layers whose units are judged: every main layer before the output (its softmax/sigmoid is meant to be
+        # confident, i.e. saturated)
+        self.unit_layers = [i for i in main if i != self.last]
+        self._findings: dict[str, Finding] = {}  # as shown: symptoms lowered to info while a cause holds
+        self._base: dict[str, Finding] = {}  # as each rule last reported it
+        self._fixes_cache: dict = {}
+        self._baseline: list = []  # records of the first baseline_steps steps
+        self._first_loss: float | None = None
+        self._first_grad: np.ndarray | None = None  # the first finite record's mean |g| per layer
+        self._since = _Since()
+        c = self.config
+        self._grad_window = _Window(c["vanishing_window_steps"])
+        self._explode_window = _Window(c["exploding_window_steps"])
         self._losses: deque = deque()  # (step, loss) of the records spanning the last plateau_steps steps
-        self._epoch_losses = deque(maxlen=max(2, int(self.config["plateau_epochs"])))
-        self._flat_streak = np.zeros(len(self.layer_names), dtype=int)
+        self._epoch_losses = deque(maxlen=max(2, int(c["plateau_epochs"])))
         self._step, self._epoch = 0, 0
         self._loss = float("nan")
         self._last_stats: dict | None = None
+
+    @classmethod
+    def for_run(cls, started, config: dict | None = None) -> "Diagnoser":
+        """Built from a `RunStarted` event (a spec run or a user's own model)."""
+        spec = getattr(started, "spec", None)
+        summary = getattr(started, "model_summary", None) or {}
+        loss = None if spec is not None else _summary_loss(summary)
+        return cls(started.layer_names, started.activations, spec, config,
+                   getattr(started, "num_classes", None), layer_kinds=getattr(started, "layer_kinds", None),
+                   layer_units=getattr(started, "layer_units", None), loss=loss,
+                   record_every=getattr(started, "record_every", None) or summary.get("record_every"))
 
     # ---- public interface -----------------------------------------------------------------------------------
     @property
@@ -111,22 +214,31 @@ class Diagnoser:
         """Findings of severity warning or error."""
         return [f for f in self.findings if severity_rank(f.severity) >= 1]
 
+    def main_finding(self) -> Finding | None:
+        """The finding to act on first: the most severe warning-or-worse one, earliest first."""
+        warnings = self.warnings()
+        return min(warnings, key=lambda f: (-severity_rank(f.severity), f.step)) if warnings else None
+
     def on_record(self, record) -> list[Finding]:
         self._step, self._epoch = int(record.step), int(record.epoch)
-        before = self._snapshot()
-        stats = {k: np.asarray(v, dtype=np.float64) for k, v in record.stats.items() if k != "steps"}
+        before = dict(self._findings)
+        stats = {k: np.asarray(v, dtype=np.float64) for k, v in record.stats.items()
+                 if k != "steps" and np.ndim(v) == 1}
         loss = float(record.loss)
         finite = math.isfinite(loss) and all(np.all(np.isfinite(stats[k])) for k in ("grad_norm", "grad_mean_abs")
                                               if k in stats)
         if not finite:
             self._non_finite(loss, stats)
-        else:
-            if self._first is None:
-                self._first = {"loss": loss, **{k: v.copy() for k, v in stats.items()}}
+        elif "grad_mean_abs" in stats and "grad_norm" in stats:
+            if self._first_loss is None:
+                self._first_loss, self._first_grad = loss, stats["grad_mean_abs"]
+            if not self._baseline or self._step <= self.config["baseline_steps"]:
+                self._baseline.append(stats["grad_norm"])
             self._loss = loss
-            self._exploding(stats)
-            self._units(stats, "dead_fraction", "dead_units")
-            self._units(stats, "saturated_fraction", "saturated_units")
+            self._grad_window.add(self._step, stats["grad_mean_abs"])
+            self._exploding(stats, loss)
+            self._dead_units(stats)
+            self._saturated_units(stats)
             self._last_stats = stats
             self._vanishing(stats)
             self._vanishing_through_time(getattr(record, "time_grad", None))
@@ -134,13 +246,13 @@ class Diagnoser:
             self._losses.append((self._step, loss))
             while len(self._losses) > 2 and self._step - self._losses[1][0] >= self.config["plateau_steps"]:
                 self._losses.popleft()
-            if self._step - self._losses[0][0] >= self.config["plateau_steps"]:
-                self._plateau([v for _, v in self._losses], int(self.config["plateau_records"]), "records")
+            if self._step - self._losses[0][0] >= self.config["plateau_steps"] and len(self._losses) >= 3:
+                self._plateau([v for _, v in self._losses], 3, "steps")
         self._rank_symptoms()
         return self._changed(before)
 
     def on_epoch(self, epoch: int, logs: dict) -> list[Finding]:
-        before = self._snapshot()
+        before = dict(self._findings)
         loss = logs.get("loss")
         if loss is not None and math.isfinite(float(loss)):
             self._epoch = int(epoch)
@@ -153,13 +265,18 @@ class Diagnoser:
         return self._changed(before)
 
     @classmethod
-    def from_history(cls, history, spec: ExperimentSpec, config: dict | None = None,
-                     num_classes: int | None = None) -> "Diagnoser":
+    def from_history(cls, history, spec=None, config: dict | None = None, num_classes: int | None = None,
+                     model_summary: dict | None = None) -> "Diagnoser":
         """Replay a finished (or interrupted) run's history through a fresh engine."""
         from vg_studio.train.events import ProbeRecord
 
-        diagnoser = cls(history.layer_names, history.activations, spec, config, num_classes)
-        epochs = history.epochs.get("epoch", [])
+        attrs = getattr(history, "attrs", None) or {}
+        summary = model_summary or {}
+        diagnoser = cls(history.layer_names, history.activations, spec, config, num_classes,
+                        layer_kinds=_as_list(attrs.get("layer_kinds")), layer_units=_as_list(attrs.get("layer_units")),
+                        loss=None if spec is not None else _summary_loss(summary),
+                        record_every=getattr(history, "record_every", None))
+        epochs = list(history.epochs.get("epoch", []))
         epoch_logs = [{k: v[i] for k, v in history.epochs.items() if k != "epoch"} for i in range(len(epochs))]
         done = 0
         for r in range(history.num_records):
@@ -175,164 +292,240 @@ class Diagnoser:
         return diagnoser
 
     # ---- bookkeeping ----------------------------------------------------------------------------------------
-    def _snapshot(self):
-        return {k: (severity_rank(f.severity), len(f.layers)) for k, f in self._findings.items()}
-
-    def _changed(self, before) -> list[Finding]:
+    def _changed(self, before: dict) -> list[Finding]:
+        """Findings that are new, got more severe or name more layers than before this update."""
         out = []
         for kind, f in self._findings.items():
             old = before.get(kind)
-            if old is None or severity_rank(f.severity) > old[0] or len(f.layers) > old[1]:
+            if old is None or severity_rank(f.severity) > severity_rank(old.severity) \
+                    or len(f.layers) > len(old.layers):
                 out.append(f)
         return out
 
-    def _held(self, name: str, condition: bool, needed: float) -> bool:
-        """Count consecutive records for which `condition` held; True once the streak reaches `needed`."""
-        self._streak[name] = self._streak.get(name, 0) + 1 if condition else 0
-        return condition and self._streak[name] >= max(1, int(needed))
+    def _report(self, kind: str, severity: str, layers, evidence: dict, message: str, details=()) -> None:
+        """A rule's verdict: a new finding, or a new value replacing the old one (worst severity kept, layers
+        accumulated, evidence and words from this record)."""
+        old = self._base.get(kind)
+        indices = sorted({self.layer_names.index(n) for n in (old.layers if old else ())} | set(layers))
+        if old is not None:
+            severity = max(severity, old.severity, key=severity_rank)
+        names = tuple(self.layer_names[i] for i in indices)
+        fixes, advice = self._remedies(kind, names)
+        self._base[kind] = Finding(kind, severity, old.step if old else self._step, old.epoch if old else self._epoch,
+                                   names, evidence, message, tuple(details), fixes, advice,
+                                   tuple(self.labels[i] for i in indices))
 
-    def _report(self, kind: str, severity: str, layers: list, evidence: dict, message: str) -> Finding:
-        f = self._findings.get(kind)
-        if f is None:
-            f = Finding(kind, severity, self._step, self._epoch, list(layers), evidence, message,
-                        fixes_for(kind, self.spec))
-            self._findings[kind] = f
-            self._base[kind] = (severity, message)
-            return f
-        f.layers = [n for n in self.layer_names if n in set(f.layers) | set(layers)]
-        f.evidence = evidence
-        worst = max(severity, self._base[kind][0], key=severity_rank)
-        self._base[kind] = (worst, message)
-        f.severity, f.message = worst, message
-        return f
+    def _remedies(self, kind: str, layers: tuple) -> tuple[tuple, tuple]:
+        """(spec edits, advice text): a spec run gets the fixes that change its spec; a user's own model gets
+        each candidate's advice for its layers — a spec edit it cannot apply is never offered as a button."""
+        if self.spec is not None:
+            if kind not in self._fixes_cache:
+                self._fixes_cache[kind] = tuple(fix_catalog.fixes_for(kind, self.spec))
+            return self._fixes_cache[kind], ()
+        try:
+            candidates = fix_catalog.fixes_for(kind, None, activations=tuple(self.activations))
+        except (TypeError, AttributeError):  # a fixes module without the no-spec form of the contract
+            candidates = ()
+        return (), tuple(f.advice(list(layers)) for f in candidates if callable(getattr(f, "advice", None)))
 
-    def _names(self, indices) -> list[str]:
-        return [self.layer_names[i] for i in indices]
+    def _label(self, indices) -> str:
+        return _join([self.labels[i] for i in indices])
 
     def _active(self, kinds) -> bool:
-        return any(k in self._base and severity_rank(self._base[k][0]) >= 1 for k in kinds)
+        return any(k in self._base and severity_rank(self._base[k].severity) >= 1 for k in kinds)
 
     def _rank_symptoms(self) -> None:
         """Findings explained by a root cause drop to "info"; otherwise they keep their own level."""
-        for kind, causes in EXPLAINED_BY.items():
-            f = self._findings.get(kind)
-            if f is None:
-                continue
-            severity, message = self._base[kind]
-            if self._active(causes):
-                severity, message = "info", message[:-1] + ", a consequence of the problem reported with it."
-            f.severity, f.message = severity, message
+        for kind, finding in self._base.items():
+            causes = EXPLAINED_BY.get(kind, ())
+            if self._active(causes) and finding.severity != "info":
+                cause = next(k for k in causes if k in self._base and severity_rank(self._base[k].severity) >= 1)
+                finding = dataclasses.replace(
+                    finding, severity="info",
+                    message=finding.message[:-1] + f", a consequence of the {cause.replace('_', ' ')} reported "
+                                                   "with it.")
+            self._findings[kind] = finding
 
     # ---- rules ---------------------------------------------------------------------------------------------
     def _non_finite(self, loss: float, stats: dict) -> None:
-        bad = [i for i in range(len(self.layer_names))
-               if not np.isfinite(stats.get("grad_norm", np.zeros(len(self.layer_names)))[i])]
-        evidence = {"loss": loss}
-        self._report("non_finite", "error", self._names(bad),
-                     evidence, "The loss or the gradients became infinite or NaN (not a number), so training "
-                               "cannot continue.")
-        growth = self._growth(stats)
-        self._report("exploding_gradient", "error", self._names(bad) or self._names(range(len(self.layer_names))),
-                     {"loss": loss, **growth}, "The gradients grew until they overflowed to infinity/NaN, which "
-                                               "wrecks the weights: the gradients exploded.")
+        norm = stats.get("grad_norm", np.zeros(len(self.layer_names)))
+        bad = [i for i in range(len(self.layer_names)) if not np.isfinite(norm[i])]
+        what = "the loss" if not math.isfinite(loss) else "the gradients"
+        details = [f"At step {self._step} {what} was {loss if not math.isfinite(loss) else 'not a number'}"
+                   + (f"; non-finite gradients in {self._label(bad)}." if bad else ".")]
+        self._report("non_finite", "error", bad, {"loss": loss},
+                     "The loss or the gradients became infinite or NaN (not a number), so training cannot "
+                     "continue.", details)
+        layers = bad or list(range(len(self.layer_names)))
+        self._report("exploding_gradient", "error", layers, {"loss": loss},
+                     "The gradients grew until they overflowed to infinity or NaN, which wrecks the weights: the "
+                     "gradients exploded.", details)
 
-    def _growth(self, stats: dict) -> dict:
-        norm = stats.get("grad_norm")
-        if self._first is None or norm is None:
-            return {}
-        first = self._first["grad_norm"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            growth = np.where(first > 0, norm / first, np.nan)
-        finite = growth[np.isfinite(growth)]
-        return {"max_grad_norm_growth": float(finite.max()) if finite.size else float("nan"),
-                "first_max_grad_norm": float(np.nanmax(first))}
+    def _chance_loss(self) -> float | None:
+        """The loss of guessing uniformly (cross-entropy with known classes), else None."""
+        if self.num_classes and self.num_classes >= 2 and "crossentropy" in self.loss_name.replace("_", ""):
+            return math.log(self.num_classes)
+        return None
 
-    def _exploding(self, stats: dict) -> None:
+    def _exploding(self, stats: dict, loss: float) -> None:
         c = self.config
-        g, norm, upd = stats["grad_mean_abs"], stats["grad_norm"], stats.get("update_ratio")
-        reverse = g[0] / g[-1] if g[-1] > 0 else 0.0
-        growth = self._growth(stats)["max_grad_norm_growth"]
-        max_norm = float(np.max(norm))
+        g, norm = stats["grad_mean_abs"], stats["grad_norm"]
+        upd = stats.get("update_ratio")
+        reverse = g[self.first] / g[self.last] if g[self.last] > 0 else 0.0
         max_update = float(np.nanmax(upd)) if upd is not None and np.any(np.isfinite(upd)) else 0.0
-        signals = {"reverse_ratio": reverse > c["exploding_ratio"], "growth": growth > c["exploding_growth"],
-                   "norm": max_norm > c["exploding_norm"], "update": max_update > c["exploding_update_ratio"]}
-        if not self._held("exploding", any(signals.values()), c["exploding_records"]):
+        self._explode_window.add(self._step, np.concatenate([norm, [reverse, max_update, loss]]))
+        if self._explode_window.span() < c["exploding_steps"]:
             return
-        layers = [i for i in range(len(norm)) if norm[i] > c["exploding_norm"]] or [int(np.argmax(norm))]
-        evidence = {"first_to_last_grad_ratio": float(reverse), "max_grad_norm": max_norm,
-                    "max_grad_norm_growth": growth, "max_update_ratio": max_update}
+        med = self._explode_window.median()
+        norms, reverse, max_update, med_loss = med[:-3], float(med[-3]), float(med[-2]), float(med[-1])
+        base = np.median(np.asarray(self._baseline), axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth_per_layer = np.where(base > 0, norms / base, np.nan)
+        growth_per_layer = np.where(norms > c["exploding_growth_norm"], growth_per_layer, np.nan)
+        growth = float(np.nanmax(growth_per_layer)) if np.any(np.isfinite(growth_per_layer)) else 1.0
+        max_norm = float(np.nanmax(norms))
+        chance = self._chance_loss()
+        signals = {"norm": max_norm > c["exploding_norm"], "growth": growth > c["exploding_growth"],
+                   "update": max_update > c["exploding_update_ratio"], "reverse": reverse > c["exploding_ratio"],
+                   "loss": chance is not None and med_loss > c["exploding_loss_factor"] * chance
+                   and max_norm > c["exploding_loss_norm"]}
+        if not any(signals.values()):
+            return
+        layers = [i for i in range(len(norms)) if norms[i] > c["exploding_norm"]] or [int(np.nanargmax(norms))]
+        span = self._explode_window.span() + 1
+        evidence = {"median_max_grad_norm": max_norm, "max_grad_norm_growth": growth,
+                    "median_max_update_ratio": max_update, "first_to_last_grad_ratio": reverse,
+                    "median_loss": med_loss, "window_steps": span}
+        details = [f"Over the last {span} steps the largest layer gradient norm was {max_norm:.3g} (median; "
+                   f"threshold {c['exploding_norm']:.3g}), {growth:.3g}× its size in the first steps."]
+        if signals["update"]:
+            details.append(f"One step changes {self._label([int(np.nanargmax(upd))])}'s weights by "
+                           f"{max_update:.0%} of their size (threshold {c['exploding_update_ratio']:.0%}).")
+        if signals["reverse"]:
+            details.append(f"{self.labels[self.first]}'s gradients are {reverse:.3g}× {self.labels[self.last]}'s: "
+                           "they grow on their way back.")
+        if chance is not None:
+            evidence["chance_loss"] = chance
+            details.append(f"The loss is {med_loss:.3g} (median), {med_loss / chance:.2g}× the {chance:.3g} of "
+                           f"guessing among {self.num_classes} classes.")
         severe = max_norm > 100 * c["exploding_norm"] or max_update > 10 * c["exploding_update_ratio"]
-        self._report("exploding_gradient", "error" if severe else "warning", self._names(layers), evidence,
-                     f"The gradients are huge (largest norm {max_norm:.3g}, {growth:.3g}x their starting size), "
-                     "so each step throws the weights far away instead of improving them: the gradients explode.")
+        self._report("exploding_gradient", "error" if severe else "warning", layers, evidence,
+                     f"The gradients of {self._label(layers)} stay huge (norm about {max_norm:.3g}), so each "
+                     "step throws the weights far away instead of improving them: the gradients explode.", details)
 
-    def _units(self, stats: dict, stat: str, kind: str) -> None:
+    def _unit_hits(self, stat: str, limit: float, stats: dict) -> list[int]:
         values = stats.get(stat)
-        if values is None:
-            return
+        if values is None or len(values) != len(self.layer_names):
+            return []
+        return [i for i in self.unit_layers if np.isfinite(values[i]) and values[i] >= limit]
+
+    def _dead_units(self, stats: dict) -> None:
         c = self.config
-        limit = c["dead_fraction"] if kind == "dead_units" else c["saturated_fraction"]
-        hits = [i for i in self.hidden if np.isfinite(values[i]) and values[i] >= limit]
-        if not self._held(kind, bool(hits), c["unit_records"]):
+        hits = self._unit_hits("dead_fraction", c["dead_fraction"], stats)
+        held = self._since.held("dead", bool(hits), self._step)
+        if held is None or held < c["unit_steps"]:
             return
+        values = stats["dead_fraction"]
         worst = max(hits, key=lambda i: values[i])
-        evidence = {f"{stat}[{self.layer_names[i]}]": float(values[i]) for i in hits}
-        evidence["threshold"] = float(limit)
-        share = f"{values[worst]:.0%}"
-        if kind == "dead_units":
-            message = (f"{share} of the units in {self.layer_names[worst]} output zero for every example, so "
-                       "they pass no gradient and stop learning: these ReLU units are dead.")
-        else:
-            message = (f"{share} of the inputs to {self.layer_names[worst]}'s {self.activations[worst]} units sit in "
-                       "its flat tails, where the slope is almost zero: the units are saturated.")
-        # Below 90 % a network can still learn around its dead/saturated units (Adam at lr 0.01 leaves ~60 % of
-        # an MNIST first layer dead and reaches 89 %): warn only while the loss is not falling either.
-        stalled = self._loss >= c["plateau_progress"] * self._first["loss"]
-        evidence["loss_vs_first"] = self._loss / self._first["loss"] if self._first["loss"] else float("nan")
+        evidence = {f"dead_fraction[{self.layer_names[i]}]": float(values[i]) for i in hits}
+        evidence.update(threshold=float(c["dead_fraction"]), held_steps=held,
+                        loss_vs_first=self._loss / self._first_loss if self._first_loss else float("nan"))
+        # Below 90 % a network can still learn around its dead units (Adam at lr 0.01 leaves ~60 % of an MNIST
+        # first layer dead and reaches 89 %): warn only while the loss is not falling either.
+        stalled = self._loss >= c["plateau_progress"] * self._first_loss
         severity = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
-        self._report(kind, severity, self._names(hits), evidence, message)
+        details = [f"{self.labels[i]}: {values[i]:.0%} of the units are ≤ 0 for every probe example"
+                   for i in hits]
+        details.append(f"Held for {held} steps; the loss is {evidence['loss_vs_first']:.0%} of its first value.")
+        self._report("dead_units", severity, hits, evidence,
+                     f"{values[worst]:.0%} of the units in {self.labels[worst]} output zero for every example, so "
+                     "they pass no gradient and stop learning: these ReLU units are dead.", details)
+
+    def _saturated_units(self, stats: dict) -> None:
+        """Most units of a layer in their activation's flat tails: brief saturation (e.g. right after a large
+        initialisation) is info; held for saturated_steps it slows learning whether or not the loss still
+        falls, so it is a warning (an error when 90 % are saturated)."""
+        c = self.config
+        hits = self._unit_hits("saturated_fraction", c["saturated_fraction"], stats)
+        held = self._since.held("saturated", bool(hits), self._step)
+        if held is None or held < c["unit_steps"]:
+            return
+        values = stats["saturated_fraction"]
+        worst = max(hits, key=lambda i: values[i])
+        sustained = held >= c["saturated_steps"]
+        severity = ("error" if values[worst] >= 0.9 else "warning") if sustained else "info"
+        evidence = {f"saturated_fraction[{self.layer_names[i]}]": float(values[i]) for i in hits}
+        evidence.update(threshold=float(c["saturated_fraction"]), held_steps=held)
+        details = [f"{self.labels[i]}: {values[i]:.0%} of the {self.activations[i]} pre-activations sit in its flat "
+                   "tails (slope under 3 % of its maximum)" for i in hits]
+        details.append(f"Held for {held} steps" + ("." if sustained else
+                                                   f"; it becomes a warning if it lasts {c['saturated_steps']:g}."))
+        activation = self.activations[worst]
+        self._report("saturated_units", severity, hits, evidence,
+                     f"{values[worst]:.0%} of the inputs to {self.labels[worst]}'s {activation} units sit in its "
+                     "flat tails, where the slope is almost zero: the units are saturated and learn slowly.",
+                     details)
 
     def _vanishing(self, stats: dict) -> None:
         c = self.config
-        g = stats["grad_mean_abs"]
-        if len(g) < 2 or not g[-1] > 0:
+        first, last = self.first, self.last
+        if first == last:
             return
-        ratio = g[0] / g[-1]
-        first_ratio = self._first["grad_mean_abs"][0] / max(self._first["grad_mean_abs"][-1], 1e-300)
+        g = self._grad_window.median()
+        if not g[last] > 0:
+            return
+        ratio = g[first] / g[last]
+        base = self._first_grad
+        first_ratio = base[first] / max(base[last], 1e-300)
         trend = first_ratio / ratio if ratio > 0 else float("inf")
         upd = stats.get("update_ratio")
-        output_moves = upd is None or not np.isfinite(upd[-1]) or upd[-1] >= c["flat_update_ratio"]
+        output_moves = upd is None or not np.isfinite(upd[last]) or upd[last] >= c["flat_update_ratio"]
         near = ratio < 10 * c["vanishing_ratio"]
-        # Seed 002's first sign: a loss stuck where it started, with the first layer's gradient close to the
+        # The SNS notes' first sign: a loss stuck where it started, with the first layer's gradient close to the
         # threshold, is vanishing too (tiny initial weights shrink the output layer's gradient as well, which
         # hides the ratio).
-        stalled = "loss_plateau" in self._base and severity_rank(self._base["loss_plateau"][0]) >= 1
-        condition = output_moves and (ratio < c["vanishing_ratio"] or (near and g[0] < c["vanishing_floor"])
+        stalled = "loss_plateau" in self._base and severity_rank(self._base["loss_plateau"].severity) >= 1
+        condition = output_moves and (ratio < c["vanishing_ratio"] or (near and g[first] < c["vanishing_floor"])
                                       or (near and trend >= c["vanishing_trend"]) or (near and stalled))
-        if not self._held("vanishing", condition, c["vanishing_records"]):
+        if not condition:
             return
-        depth = len(g) - 1  # weight layers between the first hidden layer's weights and the output's
+        between = [i for i in self.main if first <= i <= last]
+        depth = len(between) - 1  # weight layers the gradient crosses from the output back to the first
         factor = ratio ** (1.0 / depth) if ratio > 0 else 0.0
-        layers = [i for i in self.hidden if g[i] / g[-1] < c["vanishing_layer_ratio"]] or [0]
-        saturating = sum(self.activations[i] in catalog.SATURATING for i in self.hidden)
-        evidence = {"first_to_last_grad_ratio": float(ratio), "first_layer_grad_mean_abs": float(g[0]),
-                    "last_layer_grad_mean_abs": float(g[-1]), "per_layer_factor": float(factor),
-                    "layers_crossed": depth, "factor_power_L": float(factor ** depth),
-                    "sigmoid_bound_power_L": 0.25 ** depth, "ratio_fall_since_start": float(trend)}
+        layers = [i for i in self.main if i != last and g[i] / g[last] < c["vanishing_layer_ratio"]] or [first]
+        evidence = {"first_to_last_grad_ratio": float(ratio), "first_layer_grad_mean_abs": float(g[first]),
+                    "last_layer_grad_mean_abs": float(g[last]), "per_layer_factor": float(factor),
+                    "layers_crossed": depth, "ratio_fall_since_start": float(trend)}
+        details = [f"Mean |gradient| of {self.labels[first]} is {g[first]:.2g}, of {self.labels[last]} "
+                   f"{g[last]:.2g}: a ratio of {ratio:.2g} (the rule's threshold is {c['vanishing_ratio']:g})."]
+        details.append(f"Across the {depth} layers between them that is about {factor:.2g}× per layer.")
+        sigmoid_chain = all(self.activations[i] == "sigmoid" for i in between[:-1])
+        if sigmoid_chain:
+            evidence["sigmoid_bound_power_L"] = 0.25 ** depth
+            if 0.1 <= factor <= 0.3:
+                details.append(f"That is close to 0.25, the most a sigmoid's derivative passes back per layer "
+                               f"{cite('causes-solutions')}.")
+            elif factor < 0.1:
+                details.append("That is well below 0.25, the most a sigmoid's derivative passes back per layer "
+                               f"{cite('causes-solutions')}: small weights shrink the gradient too.")
+        if trend >= c["vanishing_trend"]:
+            details.append(f"The ratio has fallen {trend:.3g}× since the first steps.")
+        if stalled:
+            details.append("The loss has not moved from where it started.")
         # Dead ReLUs zero the backward signal too: then the cause to fix is the dead units (reported once they
-        # have held for unit_records), so this record's vanishing is only "info".
+        # have held for unit_steps), so this record's vanishing is only "info".
         dead = stats.get("dead_fraction")
-        explained = dead is not None and any(dead[i] >= c["dead_fraction"] for i in self.hidden)
-        severe = ratio < c["vanishing_ratio"] / 100 or g[0] < c["vanishing_floor"]
+        explained = dead is not None and len(dead) == len(g) and any(
+            np.isfinite(dead[i]) and dead[i] >= c["dead_fraction"] for i in self.unit_layers)
+        severe = ratio < c["vanishing_ratio"] / 100 or g[first] < c["vanishing_floor"]
         severity = "info" if explained else ("error" if severe else "warning")
-        why = (" — close to sigmoid's 0.25 per layer" if saturating and factor < 0.4 else "")
-        self._report("vanishing_gradient", severity, self._names(layers), evidence,
-                     f"The first layer's gradients are {ratio:.1e} times the output layer's (about "
-                     f"{factor:.2f}x per layer{why}), so the early layers barely learn: the gradients vanish.")
+        self._report("vanishing_gradient", severity, layers, evidence,
+                     f"The gradients reaching {self.labels[first]} are {ratio:.1e} times those at "
+                     f"{self.labels[last]}, so {self._label(layers)} barely learn: the gradients vanish.", details)
 
     def _vanishing_through_time(self, time_grad) -> None:
-        """Seed 001 §1.3: through a recurrent layer the gradient is multiplied once per time step on its way back,
-        so the input steps far from the end get a vanishing share of it."""
+        """Through a recurrent layer the gradient is multiplied once per time step on its way back, so the
+        input steps far from the end get a vanishing share of it ("Causes and Solutions…", §1.3)."""
         if time_grad is None:
             return
         g = np.asarray(time_grad, dtype=np.float64)
@@ -341,7 +534,7 @@ class Diagnoser:
         c = self.config
         head = max(1, int(round(0.05 * g.size)))
         ratio = float(np.mean(g[:head]) / g[-1])
-        if not self._held("time_vanishing", ratio < c["time_vanishing_ratio"], c["vanishing_records"]):
+        if ratio >= c["time_vanishing_ratio"]:
             return
         below = np.nonzero(g / g[-1] < c["time_horizon_fraction"])[0]
         horizon = int(g.size - 1 - below.max()) if below.size else int(g.size)
@@ -349,66 +542,130 @@ class Diagnoser:
         evidence = {"first_to_last_step_ratio": ratio, "effective_horizon_steps": horizon,
                     "sequence_length": int(g.size), "per_step_factor": float(factor),
                     "horizon_fraction": float(c["time_horizon_fraction"])}
-        kinds = sorted({layer.kind for layer in self.spec.network.layers if layer.kind in catalog.RECURRENT_KINDS})
+        recurrent = [i for i, kind in enumerate(self.layer_kinds) if kind in catalog.RECURRENT_KINDS]
+        kinds = sorted({self.layer_kinds[i] for i in recurrent}) or ["recurrent"]
+        details = [f"Mean |∂L/∂x_t| over the first {head} of {g.size} time steps is {ratio:.2g}× that at the "
+                   f"last step: about {factor:.3g}× per step back.",
+                   f"It stays above {c['time_horizon_fraction']:.0%} of the last step's over the last {horizon} "
+                   "steps only."]
         self._report("vanishing_through_time", "error" if ratio < c["time_vanishing_ratio"] / 1000 else "warning",
-                     [n for n, layer in zip(self.layer_names, self.spec.network.layers)
-                      if layer.kind in catalog.RECURRENT_KINDS],
-                     evidence,
+                     recurrent, evidence,
                      f"The gradient reaching the first time steps is {ratio:.1e} times that at the last step "
                      f"(about {factor:.2f}x per step back through the {'/'.join(kinds)} layer), so the network "
                      f"cannot learn dependencies longer than about {horizon} steps: the gradient vanishes through "
-                     "time.")
+                     f"time {cite('causes-solutions')}.", details)
 
     def _flat_weights(self, stats: dict) -> None:
         upd = stats.get("update_ratio")
-        if upd is None:
+        if upd is None or len(upd) != len(self.layer_names):
             return
         c = self.config
-        flat = np.isfinite(upd) & (upd < c["flat_update_ratio"])
-        self._flat_streak = np.where(flat, self._flat_streak + 1, 0)
-        held = [i for i in range(len(upd)) if self._flat_streak[i] >= max(1, int(c["flat_records"]))]
+        held = []
+        for i in range(len(upd)):
+            steps = self._since.held(f"flat{i}", bool(np.isfinite(upd[i]) and upd[i] < c["flat_update_ratio"]),
+                                     self._step)
+            if steps is not None and steps >= c["flat_steps"]:
+                held.append(i)
         if not held:
             return
-        frozen_network = (len(upd) - 1) in held  # even the output layer does not move: nothing learns
+        frozen_network = self.last in held  # even the output layer does not move: nothing learns
         evidence = {f"update_ratio[{self.layer_names[i]}]": float(upd[i]) for i in held}
         evidence["threshold"] = float(c["flat_update_ratio"])
+        details = [f"{self.labels[i]}: each step changes the weights by {upd[i]:.2g} of their size" for i in held]
         if frozen_network:
             message = ("No layer's weights change from step to step (relative change below "
-                       f"{c['flat_update_ratio']:.0e}), so the network is not learning at all.")
+                       f"{c['flat_update_ratio']:.0e}), so the network is not learning at all "
+                       f"{cite('sns-recognise')}.")
         else:
-            message = (f"The weights of {', '.join(self._names(held))} hardly change from step to step, so those "
-                       "layers are not learning.")
+            message = f"The weights of {self._label(held)} hardly change from step to step, so those layers are " \
+                      f"not learning {cite('sns-recognise')}."
         self._report("flat_weights", "warning" if frozen_network or len(held) * 2 >= len(upd) else "info",
-                     self._names(held), evidence, message)
+                     held, evidence, message, details)
 
     def _plateau(self, losses, window: int, unit: str) -> None:
         c = self.config
-        if len(losses) < max(2, window) or self._first is None:
+        if len(losses) < max(2, window) or self._first_loss is None:
             return
         values = np.asarray(losses)
         mean = float(values.mean())
         spread = float(values.max() - values.min()) / max(abs(mean), 1e-12)
-        first = self._first["loss"]
+        first = self._first_loss
         far = mean >= c["plateau_progress"] * first
-        if self.num_classes and self.spec.loss == "sparse_categorical_crossentropy":
-            far = far and mean >= c["plateau_far"] * math.log(self.num_classes)
+        chance = self._chance_loss()
+        if chance is not None:
+            far = far and mean >= c["plateau_far"] * chance
         if not (spread < c["plateau_tolerance"] and far):
             return
         evidence = {"loss": mean, "relative_change": spread, "first_loss": first, "window": len(values)}
-        if self.num_classes:
-            evidence["chance_loss"] = math.log(self.num_classes)
         span = f"{len(values)} epochs" if unit == "epochs" else f"{self._step - self._losses[0][0]} steps"
+        details = [f"Over the last {span} the loss moved by {spread:.1%} of its value (threshold "
+                   f"{c['plateau_tolerance']:.0%}); it started at {first:.3g}."]
+        if chance is not None:
+            evidence["chance_loss"] = chance
+            details.append(f"Guessing among {self.num_classes} classes gives a loss of {chance:.3g}.")
         self._report("loss_plateau", "warning", [], evidence,
-                     f"The loss has stayed at about {mean:.3g} over the last {span} (it started at "
-                     f"{first:.3g}), so training has stalled.")
+                     f"The loss has stayed at about {mean:.3g} over the last {span} (it started at {first:.3g}), "
+                     f"so training has stalled {cite('sns-recognise')}.", details)
 
 
-def diagnose_run(run_dir) -> tuple[Diagnoser, dict]:
-    """Diagnose a run directory offline: (the replayed engine, the run's report.json). Raises RunStoreError or
-    SpecError with a one-line message naming the bad file."""
-    from vg_studio.train.runstore import load_run
+def _spec_kinds(spec, n: int) -> list[str]:
+    if spec is not None and len(spec.network.layers) + 1 == n:
+        return [layer.kind for layer in spec.network.layers] + ["dense"]
+    return ["dense"] * n
 
-    spec, history, report = load_run(run_dir)
-    classes = (report.get("dataset") or {}).get("classes") if isinstance(report, dict) else None
-    num_classes = len(classes) if isinstance(classes, list) and len(classes) >= 2 else None
-    return Diagnoser.from_history(history, spec, num_classes=num_classes), report
+
+def _summary_loss(summary: dict) -> str | None:
+    loss = (summary or {}).get("loss")
+    if isinstance(loss, dict):  # a serialised Keras loss object
+        loss = loss.get("class_name") or (loss.get("config") or {}).get("name")
+    return _snake(str(loss)) if loss else None
+
+
+def _snake(name: str) -> str:
+    out = []
+    for ch in name:
+        if ch.isupper() and out and out[-1] != "_":
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _as_list(value):
+    if value is None:
+        return None
+    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in list(value)]
+
+
+def _join(names: list[str]) -> str:
+    if len(names) <= 2:
+        return " and ".join(names)
+    if len(names) > 6:
+        return f"{', '.join(names[:3])}, … and {names[-1]} ({len(names)} layers)"
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def diagnose_run(run_dir, config: dict | None = None) -> tuple[Diagnoser, dict]:
+    """Diagnose a run directory offline (a spec run, or a user's own model's run with model.json): (the replayed
+    engine, the run's report.json). Raises RunStoreError or SpecError with a one-line message naming the bad
+    file."""
+    from vg_studio.train import runstore
+
+    if hasattr(runstore, "open_run"):
+        run = runstore.open_run(run_dir)
+        spec, summary, history, report = run.spec, run.model_summary, run.history, run.report or {}
+    else:  # until the run store's open_run lands
+        spec, history, report = runstore.load_run(run_dir)
+        summary = None
+    num_classes = _num_classes(report, summary)
+    return Diagnoser.from_history(history, spec, config, num_classes, summary), report
+
+
+def _num_classes(report: dict, summary: dict | None) -> int | None:
+    for source in (report if isinstance(report, dict) else {}, summary or {}):
+        value = source.get("num_classes")
+        if isinstance(value, int) and value >= 2:
+            return value
+        classes = (source.get("dataset") or {}).get("classes") if isinstance(source.get("dataset"), dict) else None
+        if isinstance(classes, list) and len(classes) >= 2:
+            return len(classes)
+    return None

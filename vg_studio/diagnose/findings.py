@@ -1,11 +1,20 @@
-"""A diagnosis result: what went wrong, where and when, the numbers behind it, and the spec edits that fix it."""
+"""A diagnosis result as an immutable value: what went wrong, where and when, the numbers behind it in figures and
+in plain words, and what to change — spec edits (`fixes`) for a spec run, advice text for a user's own model.
+
+A `Finding` never changes once made (the engine builds a new one when a finding gets worse), so the engine's
+thread, the GUI and another process can hold the same value safely. It pickles by fix id and `to_dict()` /
+`from_dict()` round-trip it through report.json; both rebuild the fixes from `fixes.FIXES`, so a run opened from
+disk has working fixes.
+"""
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vg_studio.diagnose.fixes import Fix
+from vg_studio.diagnose.fixes import FIXES, Fix
 
 KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
          "saturated_units", "non_finite", "vanishing_through_time")
@@ -16,41 +25,150 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-@dataclass
+_HIDDEN = re.compile(r"hidden_(\d+)")
+
+
+def layer_label(name: str, spec_run: bool = True) -> str:
+    """A layer column's name as the user sees it: a spec run's `hidden_3` is the row labelled h3 and `output` is
+    out; a user's own model keeps its Keras layer names."""
+    if not spec_run:
+        return name
+    match = _HIDDEN.fullmatch(name)
+    return f"h{match.group(1)}" if match else ("out" if name == "output" else name)
+
+
+class Evidence(Mapping):
+    """The numbers behind a finding (name → number or short text), read-only."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __hash__(self):
+        return hash(tuple(self._items.items()))
+
+    def __reduce__(self):
+        return Evidence, (self._items,)
+
+    def __repr__(self):
+        return f"Evidence({self._items!r})"
+
+
+@dataclass(frozen=True)
 class Finding:
     kind: str
     severity: str  # "info" | "warning" | "error"
     step: int  # global training step (1-based) at which the finding first held
     epoch: int  # 0-based epoch of that step (as in history.h5)
-    layers: list = field(default_factory=list)  # affected layer groups, e.g. ["hidden_1", "hidden_2"]
-    evidence: dict = field(default_factory=dict)  # name -> number, from the latest record where it held
-    message: str = ""  # one plain sentence
-    fixes: list = field(default_factory=list)  # list[Fix]
+    layers: tuple = ()  # affected layer columns as stored in the history: ("hidden_1", ...) or Keras names
+    evidence: Evidence = field(default_factory=Evidence)  # name -> number, from the latest record where it held
+    message: str = ""  # one plain sentence naming the layers as the user sees them
+    details: tuple = ()  # the evidence in plain words, one sentence each (the GUI lists them)
+    fixes: tuple = ()  # Fix values that edit the run's spec (empty for a user's own model: see `advice`)
+    advice: tuple = ()  # for a run without a spec: what to change in the user's own code, one sentence each
+    labels: tuple = ()  # `layers` as the user sees them (h1 … out, or Keras names)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"finding kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"finding severity {self.severity!r}: expected one of {', '.join(SEVERITIES)}")
+        set_ = object.__setattr__  # normalising the fields of a value that is being made
+        set_(self, "step", int(self.step))
+        set_(self, "epoch", int(self.epoch))
+        set_(self, "layers", tuple(str(n) for n in self.layers))
+        if not isinstance(self.evidence, Evidence):
+            set_(self, "evidence", Evidence(self.evidence))
+        set_(self, "details", tuple(str(d) for d in self.details))
+        set_(self, "fixes", tuple(self.fixes))
+        set_(self, "advice", tuple(str(a) for a in self.advice))
+        labels = tuple(str(n) for n in self.labels)
+        set_(self, "labels", labels if len(labels) == len(self.layers) else tuple(map(layer_label, self.layers)))
+
+    @property
+    def fix_ids(self) -> tuple:
+        return tuple(f.id for f in self.fixes)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "severity": self.severity, "step": int(self.step), "epoch": int(self.epoch),
-                "layers": list(self.layers), "evidence": {k: _json_number(v) for k, v in self.evidence.items()},
-                "message": self.message, "fixes": [f.to_dict() if isinstance(f, Fix) else f for f in self.fixes]}
+        """Strict JSON (NaN/inf become null)."""
+        return {"kind": self.kind, "severity": self.severity, "step": self.step, "epoch": self.epoch,
+                "layers": list(self.layers), "labels": list(self.labels),
+                "evidence": {k: _json_number(v) for k, v in self.evidence.items()},
+                "message": self.message, "details": list(self.details),
+                "fixes": [{"id": f.id, "title": f.title, "why": f.why} for f in self.fixes],
+                "advice": list(self.advice)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Finding":
+        """Rebuild a finding from `to_dict()` (or an older report.json's finding). Fixes come back as the current
+        `FIXES` entries of the stored ids; ids this version no longer knows are dropped. Raises ValueError naming
+        the bad field."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"finding: expected an object, got {type(data).__name__}")
+        try:
+            fixes = [f.get("id") if isinstance(f, Mapping) else f for f in data.get("fixes") or ()]
+            evidence = {str(k): (math.nan if v is None else v) for k, v in dict(data.get("evidence") or {}).items()}
+            return cls(kind=data["kind"], severity=data["severity"], step=int(data.get("step", 0)),
+                       epoch=int(data.get("epoch", 0)), layers=tuple(data.get("layers") or ()),
+                       evidence=evidence, message=str(data.get("message", "")),
+                       details=tuple(data.get("details") or ()), fixes=_fixes_by_id(fixes),
+                       advice=tuple(data.get("advice") or ()), labels=tuple(data.get("labels") or ()))
+        except KeyError as exc:
+            raise ValueError(f"finding: missing field {exc.args[0]!r}") from None
+        except (TypeError, AttributeError) as exc:
+            raise ValueError(f"finding: {exc}") from None
+
+    def __reduce__(self):
+        # by fix id: a Fix is rebuilt from this process's FIXES on the other side
+        return _rebuild, (self.kind, self.severity, self.step, self.epoch, self.layers, self.evidence,
+                          self.message, self.details, self.fix_ids, self.advice, self.labels)
 
     def __str__(self) -> str:
-        where = f" in {', '.join(self.layers)}" if self.layers else ""
+        where = f" in {', '.join(self.labels)}" if self.labels else ""
         lines = [f"[{self.severity.upper()}] {self.kind.replace('_', ' ')}{where} — from step {self.step} "
                  f"(epoch {self.epoch + 1})", f"  {self.message}"]
-        if self.evidence:
-            lines.append("  evidence: " + ", ".join(f"{k}={_show(v)}" for k, v in self.evidence.items()))
+        lines += [f"  · {d}" for d in self.details]
         for fix in self.fixes:
-            lines.append(f"  fix [{fix.id}]: {fix}" if isinstance(fix, Fix) else f"  fix: {fix}")
+            lines.append(f"  fix [{fix.id}]: {fix.title} — {fix.why}")
+        lines += [f"  advice: {a}" for a in self.advice]
         return "\n".join(lines)
+
+
+def _fixes_by_id(ids) -> tuple:
+    return tuple(FIXES[i] for i in ids if isinstance(i, str) and i in FIXES)
+
+
+def _rebuild(kind, severity, step, epoch, layers, evidence, message, details, fix_ids, advice, labels):
+    return Finding(kind, severity, step, epoch, layers, evidence, message, details, _fixes_by_id(fix_ids),
+                   advice, labels)
+
+
+def findings_from_report(report: Mapping) -> list[Finding]:
+    """The findings stored in a report.json (an absent or unreadable entry gives none)."""
+    out = []
+    for item in (report or {}).get("findings") or ():
+        try:
+            out.append(Finding.from_dict(item))
+        except ValueError:
+            continue
+    return out
 
 
 def _json_number(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
-    value = float(value) if not isinstance(value, int) else value
     return value if isinstance(value, int) or math.isfinite(value) else None  # strict JSON has no NaN/inf
 
 
-def _show(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+def show_number(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,47 +1,55 @@
-"""The diagnosis attached to a training run as a listener (the engine never imports vg_studio.diagnose).
+"""`DiagnosisListener`: the diagnosis engine as a training listener (the Trainer, the `GradientMonitor` callback and
+the app's child process all attach the same one).
 
-Interim version written by the probes helper so the CLI, the app and the reproduction cells keep their findings
-while the trainer stops building a Diagnoser itself; the rules helper owns this module and replaces it.
+A listener is a callable taking one event. This one builds a fresh `Diagnoser` from each `RunStarted` (layer
+names, kinds, units, activations, the spec or the model summary, the number of classes), feeds it every
+`ProbeRecord` and `EpochEnd`, and publishes `FindingsUpdated` through the `emit` function the trainer gives it in
+`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}` — into report.json.
+`vg_studio.train` never imports this module: the dependency points from diagnosis to training only.
 """
 
 from __future__ import annotations
 
+import logging
+
 from vg_studio.diagnose.engine import Diagnoser
+from vg_studio.diagnose.findings import Finding
 from vg_studio.train import events
+
+log = logging.getLogger(__name__)
 
 
 class DiagnosisListener:
-    """Builds a fresh Diagnoser from each RunStarted, feeds it records and epochs, publishes FindingsUpdated and
-    adds the findings to report.json (`report_items`)."""
-
     def __init__(self, config: dict | None = None):
+        """`config` overrides thresholds (docs/diagnostics.md); None uses the spec's `diagnostics` for a spec run
+        and the defaults for a user's own model."""
         self.config = config
         self.diagnoser: Diagnoser | None = None
         self._emit = None
 
     def attach(self, emit) -> None:
+        """Called by the trainer at run start with the function that publishes this listener's own events."""
         self._emit = emit
         self.diagnoser = None  # a fresh engine per run: no findings carried over
 
     @property
-    def findings(self) -> list:
+    def findings(self) -> list[Finding]:
         return self.diagnoser.findings if self.diagnoser is not None else []
 
     def __call__(self, event) -> None:
         if isinstance(event, events.RunStarted):
-            self.diagnoser = Diagnoser(event.layer_names, event.activations, event.spec, self.config,
-                                       num_classes=event.num_classes)
+            self.diagnoser = Diagnoser.for_run(event, self.config)
+        elif self.diagnoser is None:
             return
-        if self.diagnoser is None:
-            return
-        if isinstance(event, events.ProbeRecord):
+        elif isinstance(event, events.ProbeRecord):
             self._publish(self.diagnoser.on_record(event))
         elif isinstance(event, events.EpochEnd):
             self._publish(self.diagnoser.on_epoch(event.epoch, event.logs))
 
     def report_items(self) -> dict:
+        """What the trainer merges into report.json: every finding as strict JSON."""
         return {"findings": [f.to_dict() for f in self.findings]}
 
-    def _publish(self, new) -> None:
+    def _publish(self, new: list[Finding]) -> None:
         if new and self._emit is not None:
             self._emit(events.FindingsUpdated(list(self.diagnoser.findings), list(new)))
