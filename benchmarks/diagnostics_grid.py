@@ -1,12 +1,24 @@
-"""Labelled grid for the diagnostics: small training runs whose label is fixed by construction.
+"""Labelled grid for the diagnostics: short training runs whose label is fixed by construction.
 
-    python benchmarks/diagnostics_grid.py [--quick] [--holdout] [--verbose] [--json OUT]
+    nice -n 5 python benchmarks/diagnostics_grid.py [--set dev|holdout|fresh|all] [--quick] [--jobs J]
+                                                    [--runs DIR] [--verbose] [--json OUT]
 
-Labels (issue 4): deep sigmoid + plain SGD + small init → vanishing; large random-normal init + high learning
-rate → exploding; ReLU with a strongly negative bias → dead; learning rate 0 → flat (flat weights and plateau);
-ReLU + He + Adam → healthy. A run is *predicted* to carry a label when a finding of warning-or-worse severity of
-that label's kinds is reported. Prints the confusion table (true label × primary predicted label), per-label
-precision/recall over the multi-label predictions, and the step of the first vanishing finding as % of the run.
+Labels: vanishing (deep sigmoid/tanh, small or LeCun init, plain SGD), exploding (large init and a high rate;
+also gradients that stay large but finite with the loss far above chance), dead (ReLU with a strongly negative
+bias), saturated (most sigmoid/tanh units in their flat tails for the whole run: large weights or biases, a
+shallow net so nothing else is wrong), flat (learning rate 0: flat weights *and* a loss plateau), healthy (networks
+that train; none may get a warning). A run is *predicted* to carry a label when a finding of warning-or-worse
+severity of that label's kinds is reported. Prints the confusion table (true label × primary predicted label),
+per-label precision/recall over the multi-label predictions, when vanishing was first reported (% of the run's
+steps) and every healthy run that got a warning.
+
+Sets: `dev` — the configurations the thresholds were chosen on (digits, mnist-5k); `holdout` — configurations
+kept aside while choosing them (shapes10, other activations/initialisers/optimisers/widths/batch sizes);
+`fresh` — a third set written after the rules were final and run once (other depths, widths, learning rates,
+batch sizes, record intervals, datasets); its first result is the one reported in docs/diagnostics.md.
+
+Runs are written under `--runs` (default `runs/diagnostics-grid`) and a finished run with the same spec is not
+trained again, so re-running the script re-diagnoses the stored histories (with the current rules) in seconds.
 """
 
 from __future__ import annotations
@@ -17,97 +29,187 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from vg_studio.data import load_dataset  # noqa: E402
 from vg_studio.diagnose.findings import severity_rank  # noqa: E402
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, \
     TrainingSpec  # noqa: E402
 
-LABELS = ("vanishing", "exploding", "dead", "flat", "healthy")
-# finding kinds that count as predicting each label; "flat" needs both of seed 002's signs
+LABELS = ("vanishing", "exploding", "dead", "saturated", "flat", "healthy")
+# finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
 LABEL_KINDS = {"vanishing": ("vanishing_gradient",), "exploding": ("exploding_gradient", "non_finite"),
-               "dead": ("dead_units",), "flat": ("flat_weights", "loss_plateau")}
+               "dead": ("dead_units",), "saturated": ("saturated_units",), "flat": ("flat_weights", "loss_plateau")}
 
 
-def make_spec(label: str, depth: int, dataset: str, seed: int, variant: int = 0, epochs: int = 3,
-              limit: int = 600) -> ExperimentSpec:
-    """One configuration of `label`; `variant` picks among the ways to build it (width, init, rate)."""
-    width = (32, 64, 128)[variant % 3]
-    if label == "vanishing":
-        init = ("random_normal", "glorot_uniform")[variant % 2]
-        layers = [LayerSpec(units=width, activation="sigmoid", initializer=init,
-                            init_stddev=(0.05, 0.1, 0.02)[variant % 3]) for _ in range(depth)]
-        optimizer = OptimizerSpec("sgd", learning_rate=(0.1, 0.05, 0.2)[variant % 3])
-    elif label == "exploding":
-        activation = ("relu", "linear", "leaky_relu")[variant % 3]
-        layers = [LayerSpec(units=width, activation=activation, initializer="random_normal",
-                            init_stddev=(1.0, 2.0, 0.7)[variant % 3]) for _ in range(depth)]
-        optimizer = OptimizerSpec("sgd", learning_rate=(0.5, 1.0, 0.3)[variant % 3])
-    elif label == "dead":
-        layers = [LayerSpec(units=width, activation="relu", initializer="he_normal",
-                            bias_init=(-5.0, -10.0, -3.0)[variant % 3]) for _ in range(depth)]
-        optimizer = OptimizerSpec(*(("adam", 0.001), ("sgd", 0.05))[variant % 2])
-    elif label == "flat":
-        activation, init = (("relu", "he_normal"), ("sigmoid", "glorot_uniform"), ("tanh", "glorot_uniform"))[
-            variant % 3]
-        layers = [LayerSpec(units=width, activation=activation, initializer=init) for _ in range(depth)]
-        optimizer = OptimizerSpec(("adam", "sgd", "rmsprop")[variant % 3], learning_rate=0.0)
-    elif label == "healthy":
-        layers = [LayerSpec(units=width, activation="relu", initializer=("he_normal", "he_uniform")[variant % 2])
-                  for _ in range(depth)]
-        optimizer = OptimizerSpec("adam", learning_rate=(0.001, 0.003, 0.0005)[variant % 3])
-    else:
-        raise ValueError(label)
-    return ExperimentSpec(
-        name=f"{label}-d{depth}-{dataset}-s{seed}-v{variant}",
-        data=DataSpec(dataset, {"limit": limit}),
-        network=NetworkSpec(layers=layers),
-        optimizer=optimizer,
-        training=TrainingSpec(epochs=epochs, batch_size=32, seed=seed),
-        monitoring=MonitoringSpec(record_every=2, probe_batch_size=128),
-    )
+@dataclass(frozen=True)
+class Config:
+    """One labelled run: a plain dense network on an image dataset."""
+    label: str
+    dataset: str
+    depth: int
+    width: int
+    activation: str
+    initializer: str
+    optimizer: str
+    lr: float
+    init_stddev: float = 0.05
+    bias_init: float = 0.0
+    batch_size: int = 32
+    record_every: int = 2
+    epochs: int = 3
+    limit: int = 600
+    seed: int = 0
+    momentum: float | None = None
+
+    @property
+    def name(self) -> str:
+        init = self.initializer + (f"{self.init_stddev:g}" if self.initializer == "random_normal" else "")
+        bias = f"-b{self.bias_init:g}" if self.bias_init else ""
+        return (f"{self.label}-{self.dataset}-{self.depth}x{self.width}-{self.activation}-{init}{bias}-"
+                f"{self.optimizer}{self.lr:g}-bs{self.batch_size}-re{self.record_every}-s{self.seed}")
+
+    def spec(self) -> ExperimentSpec:
+        layers = [LayerSpec(units=self.width, activation=self.activation, initializer=self.initializer,
+                            init_stddev=self.init_stddev, bias_init=self.bias_init) for _ in range(self.depth)]
+        params = {"momentum": self.momentum} if self.momentum is not None else {}
+        return ExperimentSpec(
+            name=self.name,
+            data=DataSpec(dataset=self.dataset, options={"limit": self.limit}),
+            network=NetworkSpec(layers=layers),
+            optimizer=OptimizerSpec(name=self.optimizer, learning_rate=self.lr, params=params),
+            training=TrainingSpec(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed),
+            monitoring=MonitoringSpec(record_every=self.record_every, probe_batch_size=128))
 
 
-def make_holdout_spec(label: str, depth: int, dataset: str, seed: int, variant: int = 0, epochs: int = 3,
-                      limit: int = 600) -> ExperimentSpec:
-    """Configurations never used to set the thresholds: other activations, initializers, optimizers, widths,
-    batch size and dataset (shapes10) than `make_spec`'s, each still labelled by construction."""
-    width = (48, 96)[variant % 2]
-    if label == "vanishing":  # saturating and deep, plain SGD, small or LeCun init
-        activation, init, std = (("tanh", "random_normal", 0.02), ("sigmoid", "lecun_normal", 0.05))[variant % 2]
-        layers = [LayerSpec(units=width, activation=activation, initializer=init, init_stddev=std)
-                  for _ in range(depth)]
-        optimizer = OptimizerSpec("sgd", learning_rate=0.1)
-    elif label == "exploding":  # large init and a high rate with momentum
-        layers = [LayerSpec(units=width, activation=("elu", "relu")[variant % 2], initializer="random_normal",
-                            init_stddev=1.5) for _ in range(depth)]
-        optimizer = OptimizerSpec("sgd_momentum", learning_rate=0.5, params={"momentum": 0.9})
-    elif label == "dead":
-        layers = [LayerSpec(units=width, activation="relu", initializer="glorot_uniform", bias_init=-8.0)
-                  for _ in range(depth)]
-        optimizer = OptimizerSpec(("rmsprop", "adam")[variant % 2], learning_rate=0.001)
-    elif label == "flat":
-        layers = [LayerSpec(units=width, activation=("elu", "gelu")[variant % 2], initializer="he_uniform")
-                  for _ in range(depth)]
-        optimizer = OptimizerSpec(("sgd_momentum", "adagrad")[variant % 2], learning_rate=0.0)
-    elif label == "healthy":
-        activation, optimizer = (("elu", OptimizerSpec("rmsprop", learning_rate=0.001)),
-                                 ("leaky_relu", OptimizerSpec("sgd_momentum", learning_rate=0.01)))[variant % 2]
-        layers = [LayerSpec(units=width, activation=activation, initializer="he_normal") for _ in range(depth)]
-    else:
-        raise ValueError(label)
-    return ExperimentSpec(
-        name=f"holdout-{label}-d{depth}-{dataset}-s{seed}-v{variant}",
-        data=DataSpec(dataset, {"limit": limit}),
-        network=NetworkSpec(layers=layers),
-        optimizer=optimizer,
-        training=TrainingSpec(epochs=epochs, batch_size=64, seed=seed),
-        monitoring=MonitoringSpec(record_every=2, probe_batch_size=128),
-    )
+def _C(label, dataset, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
+    return Config(label, dataset, depth, width, activation, initializer, optimizer, lr, **kw)
 
 
+# ---- the sets ---------------------------------------------------------------------------------------------------
+def dev_set() -> list[Config]:
+    """The configurations the thresholds were chosen on (the earlier 60-run grid's families, plus saturated and
+    persistent-exploding families and record intervals 1–10)."""
+    out = []
+    for dataset, seed in itertools.product(("digits", "mnist-5k"), (0, 1)):
+        v = seed + (dataset != "digits")
+        for i, depth in enumerate((5, 6, 8)):
+            k = v + i
+            out.append(_C("vanishing", dataset, depth, (32, 64, 128)[k % 3], "sigmoid",
+                          ("random_normal", "glorot_uniform")[k % 2], "sgd", (0.1, 0.05, 0.2)[k % 3],
+                          init_stddev=(0.05, 0.1, 0.02)[k % 3], seed=seed, record_every=(2, 1, 5)[k % 3]))
+        for i, depth in enumerate((2, 4, 6)):
+            k = v + i
+            width = (32, 64, 128)[k % 3]
+            out.append(_C("exploding", dataset, depth, width, ("relu", "linear", "leaky_relu")[k % 3],
+                          "random_normal", "sgd", (0.5, 1.0, 0.3)[k % 3], init_stddev=(1.0, 2.0, 0.7)[k % 3],
+                          seed=seed, record_every=(2, 10, 1)[k % 3]))
+            out.append(_C("dead", dataset, depth, width, "relu", "he_normal", *(("adam", 0.001), ("sgd", 0.05))[k % 2],
+                          bias_init=(-5.0, -10.0, -3.0)[k % 3], seed=seed, record_every=(2, 5, 1)[k % 3]))
+            out.append(_C("flat", dataset, depth, width, *(("relu", "he_normal"), ("sigmoid", "glorot_uniform"),
+                                                           ("tanh", "glorot_uniform"))[k % 3],
+                          ("adam", "sgd", "rmsprop")[k % 3], 0.0, seed=seed, record_every=(2, 1, 10)[k % 3]))
+            out.append(_C("healthy", dataset, depth, width, "relu", ("he_normal", "he_uniform")[k % 2], "adam",
+                          (0.001, 0.003, 0.0005)[k % 3], seed=seed, record_every=(2, 1, 5)[k % 3]))
+        for i, (activation, how) in enumerate((("tanh", "init"), ("sigmoid", "bias"), ("tanh", "bias"))):
+            k = v + i
+            init = dict(initializer="random_normal", init_stddev=(1.0 if dataset == "digits" else 0.4) * (1 + k % 2))
+            if how == "bias":
+                init = dict(initializer="glorot_uniform", bias_init=(8.0, -8.0)[k % 2] if activation == "sigmoid"
+                            else (4.0, -4.0)[k % 2])
+            out.append(_C("saturated", dataset, (1, 2, 3)[k % 3], (32, 64, 128)[k % 3], activation,
+                          optimizer=("adam", "rmsprop", "sgd")[k % 3], lr=(0.001, 0.001, 0.05)[k % 3],
+                          seed=seed, record_every=(2, 1, 10)[k % 3], **init))
+        # gradients that stay large but finite, the loss far above chance (no two threshold crossings in a row)
+        for i, (activation, std, lr) in enumerate((("relu", 0.5, 0.02), ("leaky_relu", 0.4, 0.05))):
+            out.append(_C("exploding", dataset, 4 + i, 64, activation, "random_normal", "sgd", lr, init_stddev=std,
+                          seed=seed, record_every=(1, 2)[(v + i) % 2]))
+        # healthy networks that are not ReLU + Adam
+        for i, (activation, init, opt, lr) in enumerate((("tanh", "glorot_uniform", "adam", 0.001),
+                                                         ("sigmoid", "glorot_uniform", "adam", 0.003),
+                                                         ("relu", "he_normal", "sgd", 0.05))):
+            out.append(_C("healthy", dataset, (2, 3, 4)[i], 64, activation, init, opt, lr, seed=seed,
+                          record_every=(2, 5, 1)[(v + i) % 3]))
+        # deep or wide healthy networks, whose first steps have large losses and gradients, and a high rate
+        for i, (depth, width, activation, init, opt, lr) in enumerate((
+                (8, 256, "relu", "he_normal", "adam", 0.001), (10, 128, "relu", "he_uniform", "sgd_momentum", 0.01),
+                (6, 128, "selu", "lecun_normal", "adam", 0.001), (5, 64, "swish", "he_normal", "rmsprop", 0.001),
+                (3, 128, "relu", "he_normal", "adam", 0.01))):
+            out.append(_C("healthy", dataset, depth, width, activation, init, opt, lr, seed=seed,
+                          momentum=0.9 if opt == "sgd_momentum" else None, record_every=(1, 2, 5)[(v + i) % 3]))
+    return out
+
+
+def holdout_set() -> list[Config]:
+    """Configurations never used to set the thresholds: shapes10, other activations, initializers, optimizers,
+    widths and batch size than the dev set's, each still labelled by construction."""
+    out = []
+    for seed, (d_i, depth) in itertools.product((0, 1), enumerate((2, 4, 6))):
+        v = seed + d_i
+        width = (48, 96)[v % 2]
+        deep = max(depth, 5)
+        common = dict(batch_size=64, seed=seed, record_every=(2, 1, 4)[v % 3])
+        activation, init, std = (("tanh", "random_normal", 0.02), ("sigmoid", "lecun_normal", 0.05))[v % 2]
+        out.append(_C("vanishing", "shapes10", deep + d_i, width, activation, init, "sgd", 0.1, init_stddev=std,
+                      **common))
+        out.append(_C("exploding", "shapes10", depth, width, ("elu", "relu")[v % 2], "random_normal", "sgd_momentum",
+                      0.5, init_stddev=1.5, momentum=0.9, **common))
+        out.append(_C("dead", "shapes10", depth, width, "relu", "glorot_uniform", ("rmsprop", "adam")[v % 2], 0.001,
+                      bias_init=-8.0, **common))
+        out.append(_C("flat", "shapes10", depth, width, ("elu", "gelu")[v % 2], "he_uniform",
+                      ("sgd_momentum", "adagrad")[v % 2], 0.0, **common))
+        out.append(_C("saturated", "shapes10", (1, 2)[v % 2], width, ("tanh", "sigmoid")[v % 2], "random_normal",
+                      ("adagrad", "adam")[v % 2], 0.01 if v % 2 == 0 else 0.001, init_stddev=0.6 + 0.4 * (v % 2),
+                      **common))
+        healthy = (("elu", OptimizerSpec(name="rmsprop", learning_rate=0.001)),
+                   ("leaky_relu", OptimizerSpec(name="sgd_momentum", learning_rate=0.01)))[v % 2]
+        out.append(_C("healthy", "shapes10", depth, width, healthy[0], "he_normal", healthy[1].name,
+                      healthy[1].learning_rate, **common))
+    return out
+
+
+def fresh_set() -> list[Config]:
+    """Written after the rules were final and run once: other depths (3–10), widths (16–256), learning rates,
+    batch sizes (16–128), record intervals (1–20), initialisers, optimisers and three datasets."""
+    out = []
+    datasets = ("digits", "mnist-5k", "shapes10")
+    for seed, dataset in itertools.product((3,), datasets):
+        k = datasets.index(dataset)
+        common = dict(seed=seed, batch_size=(16, 128, 48)[k], record_every=(1, 20, 3)[k], limit=800)
+        out += [
+            _C("vanishing", dataset, (7, 10, 9)[k], (16, 256, 40)[k], ("sigmoid", "tanh", "sigmoid")[k],
+               ("glorot_normal", "random_normal", "lecun_uniform")[k], "sgd", (0.3, 0.02, 0.08)[k],
+               init_stddev=0.01, **common),
+            _C("vanishing", dataset, 8, 100, "sigmoid", "random_normal", "sgd_momentum", 0.01, init_stddev=0.08,
+               momentum=0.5, **common),
+            _C("exploding", dataset, (3, 5, 4)[k], (16, 256, 40)[k], ("relu", "selu", "linear")[k], "random_normal",
+               "sgd", (0.2, 0.1, 0.4)[k], init_stddev=(2.5, 1.2, 1.0)[k], **common),
+            _C("exploding", dataset, 3, 80, ("swish", "relu", "elu")[k], "random_normal", "rmsprop", 0.05,
+               init_stddev=0.8, **common),
+            _C("dead", dataset, (3, 5, 4)[k], (16, 256, 40)[k], "relu", ("he_uniform", "glorot_normal", "lecun_normal")[k],
+               ("sgd_momentum", "adam", "sgd")[k], (0.01, 0.0003, 0.1)[k], bias_init=(-6.0, -4.0, -12.0)[k],
+               momentum=0.9 if k == 0 else None, **common),
+            _C("saturated", dataset, (1, 2, 1)[k], (16, 256, 40)[k], ("sigmoid", "tanh", "tanh")[k],
+               "glorot_uniform", ("adam", "rmsprop", "sgd_momentum")[k], (0.002, 0.0005, 0.02)[k],
+               bias_init=(-10.0, 5.0, -6.0)[k], momentum=0.9 if k == 2 else None, **common),
+            _C("flat", dataset, (3, 5, 4)[k], (16, 256, 40)[k], ("selu", "swish", "tanh")[k],
+               ("lecun_normal", "he_normal", "glorot_normal")[k], ("adam", "adadelta", "sgd")[k], 0.0, **common),
+            _C("healthy", dataset, (3, 5, 4)[k], (16, 256, 40)[k], ("selu", "swish", "gelu")[k],
+               ("lecun_normal", "he_uniform", "he_normal")[k], ("adam", "rmsprop", "sgd_momentum")[k],
+               (0.002, 0.0003, 0.02)[k], momentum=0.9 if k == 2 else None, **common),
+            _C("healthy", dataset, (6, 8, 2)[k], 64, ("relu", "tanh", "sigmoid")[k],
+               ("he_normal", "glorot_uniform", "glorot_uniform")[k], ("adagrad", "adam", "adam")[k],
+               (0.05, 0.001, 0.005)[k], **common),
+        ]
+    return out
+
+
+SETS = {"dev": dev_set, "holdout": holdout_set, "fresh": fresh_set}
+
+
+# ---- scoring ----------------------------------------------------------------------------------------------------
 def predicted_labels(findings) -> set[str]:
     kinds = {f.kind for f in findings if severity_rank(f.severity) >= 1}
     labels = {label for label, ks in LABEL_KINDS.items() if kinds & set(ks)}
@@ -118,45 +220,38 @@ def predicted_labels(findings) -> set[str]:
 
 
 def primary(labels: set[str]) -> str:
-    for label in ("exploding", "dead", "vanishing", "flat", "flat?"):
+    for label in ("exploding", "dead", "saturated", "vanishing", "flat", "flat?"):
         if label in labels:
             return label
     return "healthy"
 
 
-def run_grid(quick: bool, verbose: bool, holdout: bool = False):
-    from vg_studio.diagnose.listener import DiagnosisListener
-    from vg_studio.train.trainer import Trainer
+def run_grid(configs: list[Config], runs: Path, jobs: int, verbose: bool) -> list[dict]:
+    from vg_studio.diagnose.engine import diagnose_run
+    from vg_studio.experiments.cells import Cell, run_cells
 
-    build = make_holdout_spec if holdout else make_spec
-    datasets = ["shapes10"] if holdout else ["digits"] if quick else ["digits", "mnist-5k"]
-    seeds = [0] if quick else [0, 1]
-    depths = {"vanishing": [6] if quick else [5, 6, 8], "default": [3] if quick else [2, 4, 6]}
-    cache = {}
+    cells = [Cell(c.name, c.spec(), runs / c.name) for c in configs]
+    run_cells(cells, jobs=jobs)
     rows = []
-    for label, dataset, seed in itertools.product(LABELS, datasets, seeds):
-        for d_i, depth in enumerate(depths.get(label, depths["default"])):
-            variant = seed + d_i + (1 if dataset != "digits" else 0)
-            spec = build(label, depth, dataset, seed, variant)
-            key = (dataset, spec.data.options["limit"])
-            if key not in cache:
-                cache[key] = load_dataset(dataset, spec.data.options)
-            started = time.perf_counter()
-            diagnosis = DiagnosisListener()
-            result = Trainer(spec, dataset=cache[key], listeners=[diagnosis]).run()
-            findings = diagnosis.findings
-            steps = max(result.report.get("steps", 1), 1)
-            vanishing = [f for f in findings if f.kind == "vanishing_gradient" and severity_rank(f.severity) >= 1]
-            predicted = predicted_labels(findings)
-            row = {"name": spec.name, "label": label, "predicted": sorted(predicted), "status": result.status,
-                   "steps": steps, "vanishing_at_pct": 100.0 * vanishing[0].step / steps if vanishing else None,
-                   "findings": [(f.kind, f.severity, f.step) for f in findings],
-                   "seconds": round(time.perf_counter() - started, 1)}
-            rows.append(row)
-            if verbose:
-                print(json.dumps(row), flush=True)
-                for f in findings:
-                    print("   ", str(f).replace("\n", "\n    "))
+    for config, cell in zip(configs, cells):
+        try:
+            diagnoser, report = diagnose_run(cell.run_dir)
+        except Exception as exc:  # noqa: BLE001 - a broken run is reported, the grid goes on
+            rows.append({"name": config.name, "label": config.label, "predicted": ["no run"], "status": str(exc),
+                         "steps": 0, "vanishing_at_pct": None, "findings": []})
+            continue
+        findings = diagnoser.findings
+        steps = max(int(report.get("steps", 1) or 1), 1)
+        vanishing = [f for f in findings if f.kind == "vanishing_gradient" and severity_rank(f.severity) >= 1]
+        row = {"name": config.name, "label": config.label, "predicted": sorted(predicted_labels(findings)),
+               "status": report.get("status"), "steps": steps,
+               "vanishing_at_pct": 100.0 * vanishing[0].step / steps if vanishing else None,
+               "findings": [(f.kind, f.severity, f.step) for f in findings]}
+        rows.append(row)
+        if verbose:
+            print(json.dumps(row), flush=True)
+            for f in findings:
+                print("   ", str(f).replace("\n", "\n    "))
     return rows
 
 
@@ -164,7 +259,8 @@ def summarise(rows) -> str:
     cols = list(LABELS) + ["flat?"]
     table = {t: {p: 0 for p in cols} for t in LABELS}
     for row in rows:
-        table[row["label"]][primary(set(row["predicted"]))] += 1
+        if row["predicted"] != ["no run"]:
+            table[row["label"]][primary(set(row["predicted"]))] += 1
     lines = ["true \\ predicted  " + "".join(f"{c:>10}" for c in cols)]
     for t in LABELS:
         lines.append(f"{t:<17}" + "".join(f"{table[t][c]:>10}" for c in cols))
@@ -177,27 +273,40 @@ def summarise(rows) -> str:
         prec = tp / (tp + fp) if tp + fp else float("nan")
         rec = tp / (tp + fn) if tp + fn else float("nan")
         lines.append(f"{label:<10}{prec:>10.2f}{rec:>8.2f}{tp + fn:>9}")
-    pct = [r["vanishing_at_pct"] for r in rows if r["label"] == "vanishing" and r["vanishing_at_pct"] is not None]
+    pct = sorted(r["vanishing_at_pct"] for r in rows if r["label"] == "vanishing" and r["vanishing_at_pct"] is not None)
     if pct:
-        lines.append(f"\nfirst vanishing finding: median {sorted(pct)[len(pct) // 2]:.1f} % of steps, worst "
-                     f"{max(pct):.1f} % (runs of {rows[0]['steps']}–{max(r['steps'] for r in rows)} steps)")
+        lines.append(f"\nfirst vanishing finding: median {pct[len(pct) // 2]:.1f} % of steps, worst {pct[-1]:.1f} % "
+                     f"(runs of {min(r['steps'] for r in rows)}–{max(r['steps'] for r in rows)} steps)")
     healthy_bad = [r["name"] for r in rows if r["label"] == "healthy" and r["predicted"] != ["healthy"]]
     lines.append(f"healthy runs with a warning-or-worse finding: {len(healthy_bad)} {healthy_bad or ''}")
+    wrong = [f"  {r['name']}: predicted {', '.join(r['predicted'])}" for r in rows
+             if set(r["predicted"]) != {r["label"]}]
+    if wrong:
+        lines += ["runs whose prediction is not exactly their label:"] + wrong
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one dataset, one seed, one depth per label")
+    parser.add_argument("--set", choices=[*SETS, "all"], default="dev", help="which configurations (default dev)")
+    parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--runs", default="runs/diagnostics-grid", help="where the runs are written and reused")
+    parser.add_argument("--record-every", type=int, default=None,
+                        help="override every run's record interval (rules must not depend on it)")
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
-    parser.add_argument("--holdout", action="store_true",
-                        help="the held-out grid: configurations not used to choose the thresholds (shapes10)")
     args = parser.parse_args(argv)
+    configs = [c for name, make in SETS.items() if args.set in (name, "all") for c in make()]
+    if args.record_every:
+        configs = [replace(c, record_every=args.record_every) for c in configs]
+    if args.quick:
+        configs = [next(c for c in configs if c.label == label) for label in LABELS
+                   if any(c.label == label for c in configs)]
     started = time.perf_counter()
-    rows = run_grid(args.quick, args.verbose, args.holdout)
+    rows = run_grid(configs, Path(args.runs), args.jobs, args.verbose)
     print(summarise(rows))
-    print(f"\n{len(rows)} runs in {time.perf_counter() - started:.0f} s")
+    print(f"\n{len(rows)} runs ({args.set}) in {time.perf_counter() - started:.0f} s; runs in {args.runs}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)

@@ -1,4 +1,5 @@
-"""`vg-studio diagnose RUN_DIR [--json]`, and the finding lines `vg-studio train` prints as they appear."""
+"""`vg-studio diagnose RUN_DIR [--json] [--try-fixes …]`, and the finding lines `vg-studio train` prints as they
+appear."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from vg_studio.diagnose.findings import Finding
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `vg-studio train` or the GUI")
-    parser.add_argument("--json", action="store_true", help="print the findings as JSON for machines")
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a run directory written by `vg-studio train`, the app or GradientMonitor")
+    parser.add_argument("--json", action="store_true", help="print the findings (or the trials) as JSON")
+    trials = parser.add_argument_group("fix trials", "train a short trial of each fix of the run's main finding "
+                                                     "and rank them by what they measurably did")
+    trials.add_argument("--try-fixes", action="store_true", help="run the trials")
+    trials.add_argument("--steps", type=int, default=100, help="training steps per trial (default 100)")
+    trials.add_argument("--fix", action="append", metavar="ID", help="try only this fix (repeatable)")
+    where = trials.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=1, help="trials trained in parallel processes (default 1)")
+    where.add_argument("--ray", metavar="ADDRESS", help="run the trials on a Ray cluster ('auto', 'ray://host:10001')")
+    trials.add_argument("--out", metavar="DIR", help="keep the trial runs in DIR (default: discarded)")
 
 
 def run(args) -> int:
@@ -19,11 +30,12 @@ def run(args) -> int:
     from vg_studio.spec import SpecError
     from vg_studio.train.runstore import RunStoreError
 
+    if args.try_fixes:
+        return _try_fixes(args)
     try:
         diagnoser, report = diagnose_run(args.run_dir)
     except (RunStoreError, SpecError) as exc:
-        print(f"vg-studio: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(exc)
     findings = diagnoser.findings
     if args.json:
         print(json.dumps({"run_dir": str(args.run_dir), "status": report.get("status"),
@@ -39,11 +51,44 @@ def run(args) -> int:
     return 0
 
 
+def _try_fixes(args) -> int:
+    from vg_studio.diagnose import trials
+    from vg_studio.spec import SpecError
+    from vg_studio.train.runstore import RunStoreError
+
+    if args.steps < 1:
+        return _error("--steps: must be at least 1")
+    if args.jobs < 1:
+        return _error("--jobs: must be at least 1")
+    try:
+        plan = trials.plan_trials(args.run_dir, args.fix)
+    except (RunStoreError, SpecError, trials.TrialError) as exc:
+        return _error(exc)
+    if not args.json:
+        print(f"Trying {len(plan.fixes)} fix(es) for the {plan.finding.kind.replace('_', ' ')} "
+              f"({', '.join(f.id for f in plan.fixes)}) and the unchanged network, {args.steps} steps each …",
+              file=sys.stderr)
+    results = trials.run_trials(plan, args.steps, jobs=args.jobs, ray_address=args.ray, out_dir=args.out)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "finding": plan.finding.to_dict(), "steps": args.steps,
+                          "trials": [r.to_dict() for r in results]}, indent=2, allow_nan=False))
+    else:
+        print(trials.format_table(plan, results, args.steps))
+    return 0
+
+
+def _error(problem) -> int:
+    print(f"vg-studio: error: {str(problem).splitlines()[0]}", file=sys.stderr)
+    return 2
+
+
 def format_finding(f: Finding) -> str:
-    """A compact block for the training log: what, where, when, and the best two fixes."""
-    where = f" in {', '.join(f.layers)}" if f.layers else ""
+    """A compact block for the training log: what, where, when, and the best two fixes (or advice)."""
+    where = f" in {', '.join(f.labels)}" if f.labels else ""
     lines = [f"[{f.severity.upper()}] step {f.step} (epoch {f.epoch + 1}): {f.kind.replace('_', ' ')}{where}",
              f"    {f.message}"]
     if f.fixes:
-        lines.append("    try: " + "; ".join(getattr(fix, "title", str(fix)) for fix in f.fixes[:2]))
+        lines.append("    try: " + "; ".join(fix.title for fix in f.fixes[:2]))
+    elif f.advice:
+        lines.append("    try: " + "; ".join(f.advice[:2]))
     return "\n".join(lines)

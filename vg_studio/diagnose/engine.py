@@ -54,7 +54,7 @@ DEFAULTS = {
     "dead_fraction": 0.5,  # share of a ReLU layer's units that are off for every probe example
     "saturated_fraction": 0.5,  # share of sigmoid/tanh pre-activations in the flat tails (DeepDiagnosis: 50 %)
     "unit_steps": 5,  # dead/saturated units must hold over this many steps to be reported
-    "saturated_steps": 30,  # saturation held this long is a warning even while the loss falls (brief: info)
+    "saturated_steps": 20,  # saturation held this long is a warning even while the loss falls (brief: info)
     # flat weights (SNS notes, method 2)
     "flat_update_ratio": 1e-6,  # ‖ΔW‖/‖W‖ per step
     "flat_steps": 5,
@@ -409,9 +409,20 @@ class Diagnoser:
             details.append(f"The loss is {med_loss:.3g} (median), {med_loss / chance:.2g}× the {chance:.3g} of "
                            f"guessing among {self.num_classes} classes.")
         severe = max_norm > 100 * c["exploding_norm"] or max_update > 10 * c["exploding_update_ratio"]
-        self._report("exploding_gradient", "error" if severe else "warning", layers, evidence,
-                     f"The gradients of {self._label(layers)} stay huge (norm about {max_norm:.3g}), so each "
-                     "step throws the weights far away instead of improving them: the gradients explode.", details)
+        where = self._label(layers)
+        if signals["norm"] or signals["growth"] or signals["update"]:
+            message = (f"The gradients of {where} are huge (norm about {max_norm:.3g}, {growth:.3g}× their size in "
+                       "the first steps), so each step throws the weights far away instead of improving them: the "
+                       "gradients explode.")
+        elif signals["loss"]:
+            message = (f"The loss stays at {med_loss:.3g}, {med_loss / chance:.2g}× the loss of guessing, with large "
+                       f"gradients in {where} (norm about {max_norm:.3g}): the outputs are huge and confidently "
+                       "wrong and each step overshoots — the gradients explode.")
+        else:
+            message = (f"{self.labels[self.first]}'s gradients are {reverse:.3g}× {self.labels[self.last]}'s: they "
+                       "grow on their way back to the input, so the early layers take huge steps — the gradients "
+                       "explode.")
+        self._report("exploding_gradient", "error" if severe else "warning", layers, evidence, message, details)
 
     def _unit_hits(self, stat: str, limit: float, stats: dict) -> list[int]:
         values = stats.get(stat)
@@ -512,11 +523,10 @@ class Diagnoser:
             details.append(f"The ratio has fallen {trend:.3g}× since the first steps.")
         if stalled:
             details.append("The loss has not moved from where it started.")
-        # Dead ReLUs zero the backward signal too: then the cause to fix is the dead units (reported once they
-        # have held for unit_steps), so this record's vanishing is only "info".
-        dead = stats.get("dead_fraction")
-        explained = dead is not None and len(dead) == len(g) and any(
-            np.isfinite(dead[i]) and dead[i] >= c["dead_fraction"] for i in self.unit_layers)
+        # Dead ReLUs and saturated units zero the backward signal too: then the cause to fix is those units
+        # (reported once they have held for unit_steps), so this record's vanishing is only "info".
+        explained = bool(self._unit_hits("dead_fraction", c["dead_fraction"], stats)) or any(
+            first <= i < last for i in self._unit_hits("saturated_fraction", c["saturated_fraction"], stats))
         severe = ratio < c["vanishing_ratio"] / 100 or g[first] < c["vanishing_floor"]
         severity = "info" if explained else ("error" if severe else "warning")
         self._report("vanishing_gradient", severity, layers, evidence,

@@ -4,7 +4,8 @@ A cell is independent of every other cell, so a grid is just a list of them. `ru
 report.json already says "completed" (re-running a reproduction resumes it), runs the rest through
 `concurrent.futures` with the 'spawn' start method (TensorFlow is not fork-safe) or through `ray.remote` on an
 existing cluster, and reports a failing cell without stopping the others. Progress (cells done, the running cells'
-epochs, ETA) goes to a `Progress` that draws one line on stderr.
+epochs, ETA) goes to a `Progress` that draws one line on stderr. A cell may stop after `max_steps` training steps
+(fix trials compare runs over the same steps), and a `stop` event ends every running cell after its current batch.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Cell:
     key: str  # unique within a grid, also the run directory's name
     spec: ExperimentSpec
     run_dir: Path
+    max_steps: int | None = None  # stop after this many training steps (None: train every epoch of the spec)
 
     @property
     def epochs(self) -> int:
@@ -66,8 +68,11 @@ def is_finished(cell: Cell) -> bool:
 
 
 # ---- the cell function: runs in a worker process or a Ray worker ------------------------------------------
-def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int = 0) -> dict:
-    """Train one cell into `run_dir`; never raises: a failure is written to report.json and returned."""
+def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int = 0, max_steps: int | None = None,
+             stop=None) -> dict:
+    """Train one cell into `run_dir`; never raises: a failure is written to report.json and returned.
+    `max_steps`: stop after that many steps (the run then counts as completed); `stop`: an Event-like object
+    whose `is_set()` ends the run after the current batch (status "cancelled")."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices would break the progress line
     try:
@@ -79,9 +84,17 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
         def forward(event):
             if events is not None and isinstance(event, ev.EpochEnd):
                 events.put((key, event.epoch + 1))
+            if isinstance(event, ev.BatchEnd) and ((max_steps and event.step >= max_steps)
+                                                   or (stop is not None and stop.is_set())):
+                trainer.cancel()
 
-        result = Trainer(ExperimentSpec.from_dict(spec_dict), run_dir, listeners=[DiagnosisListener(), forward]).run()
-        return {"key": key, "status": result.status, "message": result.message}
+        trainer = Trainer(ExperimentSpec.from_dict(spec_dict), run_dir, listeners=[DiagnosisListener(), forward])
+        result = trainer.run()
+        status = result.status
+        if status == "cancelled" and max_steps and result.report.get("steps", 0) >= max_steps \
+                and not (stop is not None and stop.is_set()):
+            status = "completed"  # it ran the steps it was asked for
+        return {"key": key, "status": status, "message": result.message}
     except BaseException as exc:  # noqa: BLE001 - a cell reports every failure, the grid goes on
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         try:  # the Trainer records its own failures; this covers those before it starts (e.g. the spec)
@@ -94,12 +107,12 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
         return {"key": key, "status": "failed", "message": message}
 
 
-def run_cell_packed(key: str, spec_dict: dict, events=None) -> dict:
+def run_cell_packed(key: str, spec_dict: dict, events=None, max_steps: int | None = None) -> dict:
     """Ray's variant: train into a temporary directory on whichever node runs it and return the files, so the
     driver collects the run directory even when the cluster shares no disk with it."""
     tmp = tempfile.mkdtemp(prefix="vg-cell-")
     try:
-        outcome = run_cell(key, spec_dict, tmp, events)
+        outcome = run_cell(key, spec_dict, tmp, events, max_steps=max_steps)
         outcome["files"] = {name: (Path(tmp) / name).read_bytes() for name in RUN_FILES
                             if (Path(tmp) / name).is_file()}
         return outcome
@@ -222,8 +235,9 @@ def _clock(seconds: float) -> str:
 
 # ---- running a grid -----------------------------------------------------------------------------------------
 def run_cells(cells: list[Cell], jobs: int = 1, ray_address: str | None = None,
-              progress: Progress | None = None) -> list[CellOutcome]:
-    """Run every unfinished cell; return one outcome per cell, in the order given."""
+              progress: Progress | None = None, stop=None) -> list[CellOutcome]:
+    """Run every unfinished cell; return one outcome per cell, in the order given. `stop` (a threading.Event)
+    ends the running cells after their current batch and skips those not started (status "cancelled")."""
     progress = progress or Progress(cells)
     outcomes: dict[str, CellOutcome] = {}
     todo = []
@@ -235,13 +249,15 @@ def run_cells(cells: list[Cell], jobs: int = 1, ray_address: str | None = None,
             todo.append(cell)
     progress.draw(force=True)
     if ray_address:
-        results = _run_ray(todo, ray_address, progress)
+        results = _run_ray(todo, ray_address, progress, stop)
     elif jobs <= 1:
-        results = _run_here(todo, progress)
+        results = _run_here(todo, progress, stop)
     else:
-        results = _run_processes(todo, jobs, progress)
+        results = _run_processes(todo, jobs, progress, stop)
     for cell in todo:
-        result = results.get(cell.key, {"status": "failed", "message": "no result came back"})
+        missing = {"status": "cancelled", "message": "stopped before it started"} if stop is not None \
+            and stop.is_set() else {"status": "failed", "message": "no result came back"}
+        result = results.get(cell.key, missing)
         outcomes[cell.key] = CellOutcome(cell.key, result["status"], result["message"], cell.run_dir)
     progress.close()
     return [outcomes[c.key] for c in cells]
@@ -255,10 +271,13 @@ class _DirectEvents:
         self.progress.epoch(*item)
 
 
-def _run_here(todo: list[Cell], progress: Progress) -> dict:
+def _run_here(todo: list[Cell], progress: Progress, stop=None) -> dict:
     results = {}
     for cell in todo:
-        result = run_cell(cell.key, cell.spec.to_dict(), str(cell.run_dir), _DirectEvents(progress))
+        if stop is not None and stop.is_set():
+            break
+        result = run_cell(cell.key, cell.spec.to_dict(), str(cell.run_dir), _DirectEvents(progress),
+                          max_steps=cell.max_steps, stop=stop)
         results[cell.key] = result
         progress.done(cell.key, result["status"], result["message"])
     return results
@@ -273,20 +292,27 @@ def _drain(events, progress: Progress, empty_errors=(queue_module.Empty,)) -> No
         progress.epoch(*item)
 
 
-def _run_processes(todo: list[Cell], jobs: int, progress: Progress) -> dict:
+def _run_processes(todo: list[Cell], jobs: int, progress: Progress, stop=None) -> dict:
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
     results = {}
     with context.Manager() as manager, cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         events = manager.Queue()
-        futures = {pool.submit(run_cell, c.key, c.spec.to_dict(), str(c.run_dir), events, threads): c
-                   for c in todo}
+        stop_all = manager.Event()  # the workers' view of `stop`
+        futures = {pool.submit(run_cell, c.key, c.spec.to_dict(), str(c.run_dir), events, threads, c.max_steps,
+                               stop_all): c for c in todo}
         pending = set(futures)
         while pending:
             finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
             _drain(events, progress)
+            if stop is not None and stop.is_set() and not stop_all.is_set():
+                stop_all.set()
+                for future in pending:
+                    future.cancel()  # those not started yet never start
             for future in finished:
                 cell = futures[future]
+                if future.cancelled():
+                    continue
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker process died (killed, out of memory …)
@@ -298,7 +324,7 @@ def _run_processes(todo: list[Cell], jobs: int, progress: Progress) -> dict:
     return results
 
 
-def _run_ray(todo: list[Cell], address: str, progress: Progress) -> dict:
+def _run_ray(todo: list[Cell], address: str, progress: Progress, stop=None) -> dict:
     import ray
     from ray.util.queue import Empty as RayEmpty
     from ray.util.queue import Queue as RayQueue
@@ -307,12 +333,16 @@ def _run_ray(todo: list[Cell], address: str, progress: Progress) -> dict:
         ray.init(address=address, log_to_driver=False)
     remote = ray.remote(num_cpus=1, max_retries=0)(run_cell_packed)
     events = RayQueue()
-    refs = {remote.remote(c.key, c.spec.to_dict(), events): c for c in todo}
+    refs = {remote.remote(c.key, c.spec.to_dict(), events, c.max_steps): c for c in todo}
     results = {}
     pending = list(refs)
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            if stop is not None and stop.is_set():
+                for ref in pending:
+                    ray.cancel(ref, force=True)  # a Ray task has no shared event to watch: end it
+                pending = []
             _drain(events, progress, (RayEmpty, queue_module.Empty))
             for ref in ready:
                 cell = refs[ref]

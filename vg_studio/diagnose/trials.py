@@ -1,0 +1,258 @@
+"""Fix-and-verify: train a short trial of each suggested fix for a run's main finding, side by side with the
+unchanged network, and rank the fixes by what they measurably did over the same steps.
+
+AUTOTRAINER repairs blindly; here every candidate is trained from the same data, seed and batches for the same
+number of steps, and the table shows the evidence: how far the loss fell, how much of the first layer's gradient
+came back (relative to the unchanged run), and whether the finding is still there. Trials run as independent
+cells (`vg_studio.experiments.cells`) in parallel processes or on a Ray cluster, like `vg-studio reproduce`.
+
+Qt-free: the app's "Try fixes" button calls `plan_trials` then `run_trials` from a worker thread with a
+`progress(fraction, text)` callback and a `threading.Event` to cancel.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vg_studio.diagnose.engine import diagnose_run
+from vg_studio.diagnose.findings import Finding
+
+BASELINE = "unchanged"  # the key of the trial that trains the run's own spec
+
+
+class TrialError(ValueError):
+    """A run whose fixes cannot be tried (no spec, no finding, no fix): the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    run_dir: str
+    spec: object  # the run's ExperimentSpec
+    finding: Finding  # the main finding whose fixes are tried
+    fixes: tuple  # Fix values
+    num_classes: int | None
+    steps_per_epoch: int | None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    key: str  # a fix id, or BASELINE
+    title: str
+    status: str  # "completed" | "failed" | "diverged" | "cancelled"
+    message: str
+    steps: int  # training steps actually run
+    loss_start: float  # recorded loss at the first record
+    loss_end: float  # recorded loss at the last record (within the trial's steps)
+    first_grad_ratio: float  # first / output mean |gradient| over the trial's last records (median)
+    gradient_recovery: float  # first_grad_ratio / the unchanged run's (1 = no change; nan for the baseline)
+    test_accuracy: float  # after the trial's steps (nan when unknown)
+    still_found: bool  # the main finding's kind is still a warning or worse in the trial
+    run_dir: str | None  # kept only when the caller gave an output directory
+
+    @property
+    def loss_drop(self) -> float:
+        """Fraction of the starting loss removed over the trial (negative when the loss grew)."""
+        if not (math.isfinite(self.loss_start) and math.isfinite(self.loss_end)) or self.loss_start == 0:
+            return float("nan")
+        return (self.loss_start - self.loss_end) / abs(self.loss_start)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["loss_drop"] = self.loss_drop
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+
+def plan_trials(run_dir, fix_ids=None) -> TrialPlan:
+    """Read and diagnose a run; the fixes of its main (most severe, earliest) finding. Raises TrialError when
+    there is nothing to try, and RunStoreError/SpecError for an unreadable run."""
+    diagnoser, report = diagnose_run(run_dir)
+    if diagnoser.spec is None:
+        raise TrialError(f"{run_dir}: fix trials need a spec run (this run is a user's own Keras model, "
+                         "model.json): apply the advice in your own code and train it again")
+    finding = diagnoser.main_finding()
+    if finding is None:
+        raise TrialError(f"{run_dir}: no warning-or-worse finding, so there is no fix to try")
+    fixes = finding.fixes
+    if fix_ids:
+        unknown = sorted(set(fix_ids) - {f.id for f in fixes})
+        if unknown:
+            raise TrialError(f"--fix: {', '.join(unknown)} is not a fix of this run's {finding.kind.replace('_', ' ')}"
+                             f" (its fixes: {', '.join(f.id for f in fixes)})")
+        fixes = tuple(f for f in fixes if f.id in fix_ids)
+    if not fixes:
+        raise TrialError(f"{run_dir}: the {finding.kind.replace('_', ' ')} finding has no fix that changes this "
+                         "spec")
+    dataset = report.get("dataset") if isinstance(report.get("dataset"), dict) else {}
+    train = dataset.get("train")
+    steps_per_epoch = math.ceil(train / diagnoser.spec.training.batch_size) if isinstance(train, int) and train > 0 \
+        else None
+    return TrialPlan(str(run_dir), diagnoser.spec, finding, tuple(fixes), diagnoser.num_classes, steps_per_epoch)
+
+
+def trial_spec(spec, steps: int, steps_per_epoch: int | None, name: str):
+    """The spec trained for `steps` steps (enough epochs; the trial stops at `steps`), recorded often enough to
+    compare the trials' gradients."""
+    from vg_studio.spec import ExperimentSpec
+
+    data = spec.to_dict()
+    data["name"] = name
+    data["training"]["epochs"] = max(1, math.ceil(steps / steps_per_epoch)) if steps_per_epoch else steps
+    data["monitoring"]["record_every"] = max(1, steps // 50)
+    return ExperimentSpec.from_dict(data)
+
+
+def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: str | None = None,
+               out_dir=None, progress=None, cancel=None) -> list[TrialResult]:
+    """Train the unchanged spec and each fix for `steps` steps; return the results ranked best first (the
+    unchanged run last among those it does not beat). `progress(fraction, text)` is called as trials advance;
+    setting the `cancel` event stops them after the current batch (the results then say "cancelled")."""
+    from vg_studio.experiments.cells import Cell, run_cells
+
+    if steps < 1:
+        raise TrialError(f"--steps: must be at least 1 (got {steps})")
+    keep = out_dir is not None
+    root = Path(out_dir) if keep else Path(tempfile.mkdtemp(prefix="vg-trials-"))
+    try:
+        base_name = plan.spec.name
+        candidates = [(BASELINE, "Unchanged (for comparison)", plan.spec)]
+        candidates += [(fix.id, fix.title, fix.apply(plan.spec)) for fix in plan.fixes]
+        cells = [Cell(key, trial_spec(spec, steps, plan.steps_per_epoch, f"{base_name} · trial {key}"),
+                      root / key, max_steps=steps) for key, _, spec in candidates]
+        for cell in cells:  # a trial always starts afresh: an earlier trial in the same folder is replaced
+            shutil.rmtree(cell.run_dir, ignore_errors=True)
+        reporter = _CallbackProgress(cells, progress) if progress is not None else None
+        outcomes = run_cells(cells, jobs=jobs, ray_address=ray_address, progress=reporter, stop=cancel)
+        measured = [_measure(key, title, outcome, plan, steps, keep)
+                    for (key, title, _), outcome in zip(candidates, outcomes)]
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    baseline = measured[0]
+    results = [_with_recovery(r, baseline.first_grad_ratio) for r in measured]
+    return rank(results)
+
+
+def try_fixes(run_dir, steps: int = 100, **options) -> list[TrialResult]:
+    """`plan_trials` then `run_trials` (options: jobs, ray_address, out_dir, progress, cancel, fix_ids)."""
+    plan = plan_trials(run_dir, options.pop("fix_ids", None))
+    return run_trials(plan, steps, **options)
+
+
+def rank(results: list[TrialResult]) -> list[TrialResult]:
+    """Best first: trials that ran before those that failed; then the larger loss drop over the same steps (the
+    network actually trains); then the larger recovery of the first layer's gradient."""
+    def key(r: TrialResult):
+        ok = r.status == "completed"
+        drop = r.loss_drop if math.isfinite(r.loss_drop) else -math.inf
+        recovery = r.gradient_recovery if math.isfinite(r.gradient_recovery) else 1.0
+        return (not ok, -round(drop, 3), -recovery)
+    return sorted(results, key=key)
+
+
+class _CallbackProgress:
+    """run_cells' progress, turned into `callback(fraction, text)` calls."""
+
+    def __init__(self, cells, callback):
+        from vg_studio.experiments.cells import Progress
+
+        self._progress = Progress(cells, stream=_Discard())
+        self._callback = callback
+
+    def __getattr__(self, name):
+        return getattr(self._progress, name)
+
+    def _report(self):
+        p = self._progress
+        self._callback(p.epochs_done / max(p.total_epochs, 1), p.line())
+
+    def epoch(self, key, epoch):
+        self._progress.epoch(key, epoch)
+        self._report()
+
+    def done(self, key, status, message):
+        self._progress.done(key, status, message)
+        self._report()
+
+
+class _Discard:
+    def write(self, text):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: bool) -> TrialResult:
+    from vg_studio.train import runstore
+
+    run_dir = Path(outcome.run_dir)
+    nan = float("nan")
+    try:
+        history = runstore.History.read(run_dir / "history.h5")
+        diagnoser, report = diagnose_run(run_dir)
+    except Exception as exc:  # noqa: BLE001 - a trial that left no readable run is a failed trial
+        return TrialResult(key, title, "failed" if outcome.status == "completed" else outcome.status,
+                           outcome.message or str(exc), 0, nan, nan, nan, nan, nan, False,
+                           str(run_dir) if keep else None)
+    upto = [i for i, s in enumerate(history.steps) if s <= steps]
+    loss = [history.record_loss[i] for i in upto]
+    ratio = nan
+    if upto:
+        g = history.stat("grad_mean_abs")[upto]
+        tail = g[len(g) - max(1, len(g) // 5):]  # the trial's last fifth
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = tail[:, diagnoser.first] / tail[:, diagnoser.last]
+        finite = ratios[np.isfinite(ratios)]
+        ratio = float(np.median(finite)) if finite.size else nan
+    accuracy = (report.get("test_metrics") or {}).get("accuracy", nan)
+    still = any(f.kind == plan.finding.kind for f in diagnoser.warnings())
+    return TrialResult(key, title, outcome.status, outcome.message, int(report.get("steps", 0) or 0),
+                       float(loss[0]) if loss else nan, float(loss[-1]) if loss else nan, ratio, nan,
+                       float(accuracy), still, str(run_dir) if keep else None)
+
+
+def _with_recovery(result: TrialResult, baseline_ratio: float) -> TrialResult:
+    from dataclasses import replace
+
+    if result.key == BASELINE or not (baseline_ratio > 0) or not math.isfinite(result.first_grad_ratio):
+        return result
+    return replace(result, gradient_recovery=result.first_grad_ratio / baseline_ratio)
+
+
+def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str:
+    """The ranked trials as a text table with a one-line verdict."""
+    head = (f"Fixes for the {plan.finding.kind.replace('_', ' ')} of {plan.run_dir}, each trained {steps} steps "
+            "from the same data and seed:")
+    rows = [("#", "fix", "loss start → end", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
+             "status")]
+    for i, r in enumerate(results, 1):
+        rows.append((str(i), r.key, f"{_num(r.loss_start)} → {_num(r.loss_end)}", _pct(r.loss_drop),
+                     _num(r.first_grad_ratio), "—" if r.key == BASELINE else _num(r.gradient_recovery),
+                     _pct(r.test_accuracy), "still" if r.still_found else "gone", r.status))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    lines = [head, ""] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    best = results[0] if results else None
+    if best is not None and best.key != BASELINE:
+        lines += ["", f"Best: {best.title} ({best.key}) — apply it with the app's Apply fix, or edit the spec."]
+    elif best is not None:
+        lines += ["", "No fix beat the unchanged network over these steps; try more --steps."]
+    lines.append("(1st-layer grad: mean |gradient| of the first layer / the output layer's over the trial's last "
+                 "fifth; × unchanged: that ratio against the unchanged network's)")
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.1e}"
+
+
+def _pct(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.0%}"
