@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,23 +49,17 @@ class TrialResult:
     steps: int  # training steps actually run
     loss_start: float  # recorded loss at the first record
     loss_end: float  # recorded loss at the last record (within the trial's steps)
+    loss_drop: float  # (the unchanged run's starting loss - loss_end) / that starting loss: one reference for all
     first_grad_ratio: float  # first / output mean |gradient| over the trial's last records (median)
     gradient_recovery: float  # first_grad_ratio / the unchanged run's (1 = no change; nan for the baseline)
     test_accuracy: float  # after the trial's steps (nan when unknown)
     still_found: bool  # the main finding's kind is still a warning or worse in the trial
     run_dir: str | None  # kept only when the caller gave an output directory
 
-    @property
-    def loss_drop(self) -> float:
-        """Fraction of the starting loss removed over the trial (negative when the loss grew)."""
-        if not (math.isfinite(self.loss_start) and math.isfinite(self.loss_end)) or self.loss_start == 0:
-            return float("nan")
-        return (self.loss_start - self.loss_end) / abs(self.loss_start)
-
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["loss_drop"] = self.loss_drop
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+        """Strict JSON (NaN becomes null)."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in ((k, getattr(self, k)) for k in self.__dataclass_fields__)}
 
 
 def plan_trials(run_dir, fix_ids=None) -> TrialPlan:
@@ -133,9 +127,7 @@ def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: st
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-    baseline = measured[0]
-    results = [_with_recovery(r, baseline.first_grad_ratio) for r in measured]
-    return rank(results)
+    return rank([_against(r, measured[0]) for r in measured])
 
 
 def try_fixes(run_dir, steps: int = 100, **options) -> list[TrialResult]:
@@ -146,7 +138,8 @@ def try_fixes(run_dir, steps: int = 100, **options) -> list[TrialResult]:
 
 def rank(results: list[TrialResult]) -> list[TrialResult]:
     """Best first: trials that ran before those that failed; then the larger loss drop over the same steps (the
-    network actually trains); then the larger recovery of the first layer's gradient."""
+    network actually trains: a lower loss after the same steps, measured against one reference); then the larger
+    recovery of the first layer's gradient."""
     def key(r: TrialResult):
         ok = r.status == "completed"
         drop = r.loss_drop if math.isfinite(r.loss_drop) else -math.inf
@@ -196,12 +189,12 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
 
     run_dir = Path(outcome.run_dir)
     nan = float("nan")
+    failed = "failed" if outcome.status == "completed" else outcome.status
     try:
         history = runstore.History.read(run_dir / "history.h5")
         diagnoser, report = diagnose_run(run_dir)
     except Exception as exc:  # noqa: BLE001 - a trial that left no readable run is a failed trial
-        return TrialResult(key, title, "failed" if outcome.status == "completed" else outcome.status,
-                           outcome.message or str(exc), 0, nan, nan, nan, nan, nan, False,
+        return TrialResult(key, title, failed, outcome.message or str(exc), 0, nan, nan, nan, nan, nan, nan, False,
                            str(run_dir) if keep else None)
     upto = [i for i, s in enumerate(history.steps) if s <= steps]
     loss = [history.record_loss[i] for i in upto]
@@ -216,23 +209,23 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
     accuracy = (report.get("test_metrics") or {}).get("accuracy", nan)
     still = any(f.kind == plan.finding.kind for f in diagnoser.warnings())
     return TrialResult(key, title, outcome.status, outcome.message, int(report.get("steps", 0) or 0),
-                       float(loss[0]) if loss else nan, float(loss[-1]) if loss else nan, ratio, nan,
+                       float(loss[0]) if loss else nan, float(loss[-1]) if loss else nan, nan, ratio, nan,
                        float(accuracy), still, str(run_dir) if keep else None)
 
 
-def _with_recovery(result: TrialResult, baseline_ratio: float) -> TrialResult:
-    from dataclasses import replace
-
-    if result.key == BASELINE or not (baseline_ratio > 0) or not math.isfinite(result.first_grad_ratio):
-        return result
-    return replace(result, gradient_recovery=result.first_grad_ratio / baseline_ratio)
+def _against(result: TrialResult, baseline: TrialResult) -> TrialResult:
+    """The loss drop and gradient recovery measured against the unchanged run."""
+    start, ratio = baseline.loss_start, baseline.first_grad_ratio
+    drop = (start - result.loss_end) / abs(start) if math.isfinite(start) and start != 0 else float("nan")
+    recovery = result.first_grad_ratio / ratio if result.key != BASELINE and ratio > 0 else float("nan")
+    return replace(result, loss_drop=drop, gradient_recovery=recovery)
 
 
 def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str:
     """The ranked trials as a text table with a one-line verdict."""
     head = (f"Fixes for the {plan.finding.kind.replace('_', ' ')} of {plan.run_dir}, each trained {steps} steps "
             "from the same data and seed:")
-    rows = [("#", "fix", "loss start → end", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
+    rows = [("#", "fix", "loss first → last", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
              "status")]
     for i, r in enumerate(results, 1):
         rows.append((str(i), r.key, f"{_num(r.loss_start)} → {_num(r.loss_end)}", _pct(r.loss_drop),
@@ -245,8 +238,10 @@ def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str
         lines += ["", f"Best: {best.title} ({best.key}) — apply it with the app's Apply fix, or edit the spec."]
     elif best is not None:
         lines += ["", "No fix beat the unchanged network over these steps; try more --steps."]
-    lines.append("(1st-layer grad: mean |gradient| of the first layer / the output layer's over the trial's last "
-                 "fifth; × unchanged: that ratio against the unchanged network's)")
+    lines.append("(drop: the share of the unchanged network's first loss gone by the last step; 1st-layer grad: "
+                 "mean |gradient| of the first layer / the output layer's over the trial's last fifth; × unchanged: "
+                 "that ratio against the unchanged network's; test acc after the same steps — BatchNorm's moving "
+                 "averages lag in short trials)")
     return "\n".join(lines)
 
 

@@ -1,0 +1,125 @@
+"""Fix-and-verify (`vg-studio diagnose RUN --try-fixes`): planning on stored runs, refusals in one line, the ranking,
+and — slow — real trials on a deep sigmoid SGD run, where a fix that trains must rank above one that does not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import threading
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from vg_studio.diagnose import cli, trials  # noqa: E402
+from vg_studio.diagnose.fixes import FIXES  # noqa: E402
+from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, \
+    TrainingSpec  # noqa: E402
+
+STATS = ("grad_mean_abs", "grad_norm", "weight_norm", "update_mean_abs", "update_ratio", "saturated_fraction",
+         "dead_fraction")
+
+
+def sigmoid_spec(limit=400):
+    return ExperimentSpec(name="deep-sigmoid", data=DataSpec(dataset="digits", options={"limit": limit}),
+                          network=NetworkSpec(layers=[LayerSpec(units=32, activation="sigmoid",
+                                                                initializer="glorot_uniform") for _ in range(6)]),
+                          optimizer=OptimizerSpec(name="sgd", learning_rate=0.1),
+                          training=TrainingSpec(epochs=1, batch_size=32, seed=0),
+                          monitoring=MonitoringSpec(record_every=2, probe_batch_size=64))
+
+
+def write_run(run_dir, grads, spec=None):
+    """A stored run (no training): spec.json, a history whose records have these first→output gradients."""
+    from vg_studio.train.runstore import History, RunStore
+
+    spec = spec or sigmoid_spec()
+    names = [f"hidden_{i}" for i in range(1, 7)] + ["output"]
+    history = History(names, ["sigmoid"] * 6 + ["softmax"], 2)
+    for step in (1, 2, 4, 6):
+        stats = {name: np.full(7, 1e-3) for name in STATS}
+        stats["grad_mean_abs"] = np.asarray(grads, dtype=float)
+        stats["dead_fraction"][:] = stats["saturated_fraction"][:] = 0.0
+        history.add_record(step, 0, 2.3, stats, {})
+    history.add_epoch(0, {"loss": 2.3})
+    store = RunStore(run_dir)
+    store.write_spec(spec)
+    store.write_history(history)
+    store.write_report({"name": spec.name, "status": "completed", "steps": 6,
+                        "dataset": {"train": 360, "classes": [str(i) for i in range(10)]}})
+    return run_dir
+
+
+VANISHING = [0.02 * 0.25 ** (6 - i) for i in range(6)] + [0.02]
+
+
+def test_plan_takes_the_main_finding_and_its_fixes(tmp_path):
+    plan = trials.plan_trials(write_run(tmp_path / "run", VANISHING))
+    assert plan.finding.kind == "vanishing_gradient" and plan.steps_per_epoch == math.ceil(360 / 32)
+    assert {"relu_he", "batch_norm", "adam"} <= {f.id for f in plan.fixes}
+    only = trials.plan_trials(tmp_path / "run", ["relu_he", "adam"])
+    assert [f.id for f in only.fixes] == [f.id for f in plan.fixes if f.id in ("relu_he", "adam")]
+    spec = trials.trial_spec(plan.spec, 25, plan.steps_per_epoch, "t")
+    assert (spec.training.epochs, spec.monitoring.record_every) == (3, 1)
+
+
+def test_refusals_are_one_line(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    healthy = write_run(tmp_path / "healthy", [0.01] * 7)
+    assert cli.run(parser.parse_args([str(healthy), "--try-fixes"])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vg-studio: error: ") and "no warning-or-worse finding" in err and err.count("\n") == 1
+    sick = write_run(tmp_path / "sick", VANISHING)
+    assert cli.run(parser.parse_args([str(sick), "--try-fixes", "--fix", "lstm"])) == 2
+    assert "--fix: lstm is not a fix of this run's vanishing gradient" in capsys.readouterr().err
+    assert cli.run(parser.parse_args([str(sick), "--try-fixes", "--steps", "0"])) == 2
+    assert "--steps" in capsys.readouterr().err
+    assert cli.run(parser.parse_args([str(tmp_path / "nothing"), "--try-fixes"])) == 2
+    assert "nothing" in capsys.readouterr().err
+
+
+def result(key, loss_end, recovery=math.nan, status="completed"):
+    return trials.TrialResult(key, key, status, "", 50, 2.3, loss_end, (2.3 - loss_end) / 2.3, 1e-4 * recovery,
+                              recovery, 0.5, False, None)
+
+
+def test_rank_puts_what_trains_first_and_failures_last():
+    ranked = trials.rank([result("unchanged", 2.29), result("he_init", 2.28, recovery=5.0),
+                          result("relu_he", 0.9, recovery=2.0), result("sdagd", math.nan, status="diverged"),
+                          result("adam", 0.9, recovery=9.0)])
+    assert [r.key for r in ranked] == ["adam", "relu_he", "he_init", "unchanged", "sdagd"]
+    assert json.loads(json.dumps([r.to_dict() for r in ranked], allow_nan=False))[-1]["loss_end"] is None
+
+
+@pytest.mark.slow
+def test_a_fix_that_trains_ranks_above_one_that_does_not(tmp_path):
+    """Deep sigmoid + plain SGD on digits: ReLU/He trains within 40 steps, He init on sigmoids does not."""
+    from vg_studio.train.trainer import Trainer
+
+    run_dir = tmp_path / "sigmoid"
+    Trainer(sigmoid_spec(), run_dir, listeners=[]).run()
+    progress = []
+    results = trials.try_fixes(run_dir, steps=40, fix_ids=["relu_he", "he_init"], jobs=1,
+                               progress=lambda fraction, text: progress.append(fraction), out_dir=tmp_path / "t")
+    keys = [r.key for r in results]
+    assert keys.index("relu_he") < keys.index("he_init") and keys.index("relu_he") < keys.index("unchanged")
+    by_key = {r.key: r for r in results}
+    assert by_key["relu_he"].loss_drop > by_key["he_init"].loss_drop + 0.1
+    assert by_key["relu_he"].gradient_recovery > 100 and not by_key["relu_he"].still_found
+    assert by_key["unchanged"].still_found and all(r.steps == 40 for r in results)
+    assert progress and progress[-1] == pytest.approx(1.0)
+    fixed = FIXES["relu_he"].apply(sigmoid_spec())  # the winner is a fix the app can apply
+    assert fixed.validate() == []
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_trials(tmp_path):
+    run_dir = write_run(tmp_path / "run", VANISHING)
+    cancel = threading.Event()
+    cancel.set()
+    results = trials.try_fixes(run_dir, steps=20, fix_ids=["relu_he"], cancel=cancel)
+    assert {r.status for r in results} <= {"cancelled"}
