@@ -348,8 +348,35 @@ def test_embedding_is_not_the_first_layer_of_the_ratio():
     names = ["embedding", "multi_head_attention", "layer_normalization", "dense", "dense_1"]
     d = Diagnoser(names, ["", "", "", "relu", "softmax"], None, num_classes=4,
                   layer_kinds=["embedding", "multi_head_attention", "layer_normalization", "dense", "dense"])
-    assert d.first == 1 and d.last == 4 and d.unit_layers == [0, 1, 3]
+    assert d.first == 1 and d.last == 4 and d.unit_layers == [0, 1, 2, 3]
     assert d.on_record(record(1, grad=[1e-7, 1e-2, 1e-2, 1e-2, 1e-2], n=5)) == []
+
+
+def test_diagnose_cli_on_a_model_run_gives_keras_names_and_advice(tmp_path, capsys):
+    """A run written by GradientMonitor (model.json, no spec): the same rules, Keras names, advice not buttons."""
+    from vg_studio.history import History
+    from vg_studio.train.runstore import RunStore
+
+    activations = ["sigmoid", "", "sigmoid", "", "sigmoid", "sigmoid", "softmax"]
+    history = History(CNN_NAMES, activations, 10, status="completed", layer_kinds=CNN_KINDS,
+                      layer_units=[16, 16, 16, 16, 16, 32, 10])
+    for step in (1, 10, 20):
+        rec = record(step, grad=[4e-7, 1e-9, 3e-6, 1e-9, 3e-5, 4e-4, 2e-2], n=7)
+        history.add_record(step, 0, rec.loss, rec.stats)
+    store = RunStore(tmp_path / "run")
+    store.write_model_summary({"name": "my_cnn", "loss": "sparse_categorical_crossentropy",
+                               "layers": [{"name": n, "kind": k} for n, k in zip(CNN_NAMES, CNN_KINDS)]})
+    store.write_history(history)
+    store.write_report({"name": "my_cnn", "status": "completed", "steps": 20, "num_classes": 10})
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args([str(tmp_path / "run"), "--json"])) == 0
+    found = json.loads(capsys.readouterr().out)["findings"]
+    vanishing = next(f for f in found if f["kind"] == "vanishing_gradient")
+    assert vanishing["layers"][0] == "conv2d" and vanishing["fixes"] == [] and vanishing["advice"]
+    assert any("conv2d" in advice for advice in vanishing["advice"])
+    assert cli.run(parser.parse_args([str(tmp_path / "run"), "--try-fixes"])) == 2
+    assert "need a spec" in capsys.readouterr().err
 
 
 def test_listener_builds_from_run_started_and_publishes_findings():
@@ -455,4 +482,4 @@ def test_cli_text_json_and_bad_dir(grid_runs, capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert cli.run(parser.parse_args([str(tmp_path / "empty")])) == 2
     err = capsys.readouterr().err
-    assert "spec.json" in err or "model.json" in err
+    assert "empty: not a run directory" in err and err.count("\n") == 1

@@ -134,7 +134,7 @@ def test_vanishing_through_time_names_the_effective_horizon():
     # 0.8^k < 1 % once k >= 21 steps back: the gradient survives 21 steps
     assert finding.evidence["effective_horizon_steps"] == 21
     assert finding.evidence["per_step_factor"] == pytest.approx(0.8, rel=0.01)
-    assert finding.layers == ["hidden_1"] and "about 21 steps" in finding.message
+    assert finding.layers == ("hidden_1",) and "about 21 steps" in finding.message
     fixed = {fix.id: fix.apply(spec) for fix in finding.fixes}
     assert fixed["lstm"].network.layers[0].kind == "lstm" and fixed["gru"].network.layers[0].kind == "gru"
     assert fixed["shorter_sequence"].data.options["length"] == 50

@@ -39,6 +39,7 @@ DEFAULTS = {
     "vanishing_trend": 10.0,  # ... or the ratio fell this many times since the first steps (and < 10x above)
     "vanishing_layer_ratio": 1e-2,  # a layer is named as affected when its mean |g| / the output's is below this
     "vanishing_window_steps": 10,  # the ratio is the median over the records of the last 10 steps
+    "vanishing_chance_band": 0.002,  # ... or near it while the loss has sat within 0.2 % of ln(classes) since step 1
     # exploding: medians over the records of the last exploding_window_steps steps
     "exploding_ratio": 70.0,  # first / output mean |g| (AUTOTRAINER's reverse ratio)
     "exploding_growth": 100.0,  # a layer's gradient norm grew this many times over the first steps' ...
@@ -175,15 +176,17 @@ class Diagnoser:
         self.last = main[-1]  # the output layer
         dense_first = [i for i in main if self.layer_kinds[i] not in SPARSE_GRADIENT_KINDS and i != self.last]
         self.first = dense_first[0] if dense_first else main[0]
-        # layers whose units are judged: every main layer before the output (its softmax/sigmoid is meant to be
-        # confident, i.e. saturated)
-        self.unit_layers = [i for i in main if i != self.last]
+        # columns whose units are judged: all but the output (its softmax/sigmoid is meant to be confident, i.e.
+        # saturated) — a normalization column too, where the activation that follows it was attributed to it
+        # (Conv → BatchNorm → ReLU); columns whose activation is unknown carry NaN and are skipped
+        self.unit_layers = [i for i in range(n) if i != self.last]
         self._findings: dict[str, Finding] = {}  # as shown: symptoms lowered to info while a cause holds
         self._base: dict[str, Finding] = {}  # as each rule last reported it
         self._fixes_cache: dict = {}
         self._baseline: list = []  # records of the first baseline_steps steps
         self._first_loss: float | None = None
         self._first_grad: np.ndarray | None = None  # the first finite record's mean |g| per layer
+        self._at_chance = True  # every loss so far within vanishing_chance_band of the guessing loss
         self._since = _Since()
         c = self.config
         self._grad_window = _Window(c["vanishing_window_steps"])
@@ -235,6 +238,9 @@ class Diagnoser:
             if not self._baseline or self._step <= self.config["baseline_steps"]:
                 self._baseline.append(stats["grad_norm"])
             self._loss = loss
+            chance = self._chance_loss()
+            self._at_chance = self._at_chance and chance is not None \
+                and abs(loss - chance) <= self.config["vanishing_chance_band"] * chance
             self._grad_window.add(self._step, stats["grad_mean_abs"])
             self._exploding(stats, loss)
             self._dead_units(stats)
@@ -270,20 +276,21 @@ class Diagnoser:
         """Replay a finished (or interrupted) run's history through a fresh engine."""
         from vg_studio.train.events import ProbeRecord
 
-        attrs = getattr(history, "attrs", None) or {}
         summary = model_summary or {}
         diagnoser = cls(history.layer_names, history.activations, spec, config, num_classes,
-                        layer_kinds=_as_list(attrs.get("layer_kinds")), layer_units=_as_list(attrs.get("layer_units")),
+                        layer_kinds=getattr(history, "layer_kinds", None),
+                        layer_units=getattr(history, "layer_units", None),
                         loss=None if spec is not None else _summary_loss(summary),
                         record_every=getattr(history, "record_every", None))
         epochs = list(history.epochs.get("epoch", []))
         epoch_logs = [{k: v[i] for k, v in history.epochs.items() if k != "epoch"} for i in range(len(epochs))]
         done = 0
+        columns = history.stats
         for r in range(history.num_records):
             while done < len(epochs) and epochs[done] < history.record_epochs[r]:
                 diagnoser.on_epoch(epochs[done], epoch_logs[done])
                 done += 1
-            stats = {name: np.asarray(rows[r]) for name, rows in history.stats.items()}
+            stats = {name: rows[r] for name, rows in columns.items()}
             time_grad = history.time_grad[r] if r < len(history.time_grad) else None
             diagnoser.on_record(ProbeRecord(history.steps[r], history.record_epochs[r], history.record_loss[r],
                                             stats, time_grad=time_grad))
@@ -496,8 +503,11 @@ class Diagnoser:
         # threshold, is vanishing too (tiny initial weights shrink the output layer's gradient as well, which
         # hides the ratio).
         stalled = "loss_plateau" in self._base and severity_rank(self._base["loss_plateau"].severity) >= 1
+        # Tiny weights shrink the forward signal as well: the outputs ignore the input and the loss sits at the
+        # loss of guessing from the first step (healthy networks start 1–20 % away from it).
         condition = output_moves and (ratio < c["vanishing_ratio"] or (near and g[first] < c["vanishing_floor"])
-                                      or (near and trend >= c["vanishing_trend"]) or (near and stalled))
+                                      or (near and trend >= c["vanishing_trend"]) or (near and stalled)
+                                      or (near and self._at_chance))
         if not condition:
             return
         between = [i for i in self.main if first <= i <= last]
@@ -523,6 +533,9 @@ class Diagnoser:
             details.append(f"The ratio has fallen {trend:.3g}× since the first steps.")
         if stalled:
             details.append("The loss has not moved from where it started.")
+        elif self._at_chance:
+            details.append(f"The loss has stayed at {self._loss:.4g}, the loss of guessing among {self.num_classes} "
+                           "classes: the output does not depend on the input yet.")
         # Dead ReLUs and saturated units zero the backward signal too: then the cause to fix is those units
         # (reported once they have held for unit_steps), so this record's vanishing is only "info".
         explained = bool(self._unit_hits("dead_fraction", c["dead_fraction"], stats)) or any(
@@ -638,12 +651,6 @@ def _snake(name: str) -> str:
             out.append("_")
         out.append(ch.lower())
     return "".join(out)
-
-
-def _as_list(value):
-    if value is None:
-        return None
-    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in list(value)]
 
 
 def _join(names: list[str]) -> str:
