@@ -294,15 +294,27 @@ def test_plateau_explained_by_vanishing_is_only_info():
 def test_near_threshold_gradient_with_a_stuck_loss_is_vanishing():
     """Tiny initial weights shrink the output layer's gradient too, hiding the first/output ratio (3e-3 here):
     a loss stuck at its start (the SNS notes' first sign) then settles it."""
-    d = diagnoser("tanh", optimizer=OptimizerSpec(name="sgd", learning_rate=0.1))
     grads = [1.5e-6 * 2.5 ** i for i in range(HIDDEN)] + [5e-4]  # first/output = 3e-3, first above the 1e-6 floor
-    loss = math.log(10)
+    d = diagnoser("tanh", optimizer=OptimizerSpec(name="sgd", learning_rate=0.1))
+    loss = 2.2  # stuck, but not exactly at the loss of guessing: only the plateau (3 epochs) settles it
     for step in range(1, 4):
         d.on_record(record(step * 10, grad=grads, loss=loss, epoch=step - 1))
         assert "vanishing_gradient" not in kinds(d.findings)
         new = d.on_epoch(step - 1, {"loss": loss})
     assert "vanishing_gradient" in kinds(new)
     assert kinds(d.findings) == {"vanishing_gradient"}  # the plateau is reported as its consequence (info)
+
+
+def test_near_threshold_gradient_with_the_loss_at_guessing_is_vanishing_at_once():
+    """The same network whose outputs ignore the input (the loss is ln(10) to 4 digits from step 1): tiny weights
+    shrink the forward signal as well, so the near-threshold ratio is vanishing at the first record."""
+    grads = [1.5e-6 * 2.5 ** i for i in range(HIDDEN)] + [5e-4]
+    d = diagnoser("tanh", optimizer=OptimizerSpec(name="sgd", learning_rate=0.1))
+    new = d.on_record(record(1, grad=grads, loss=math.log(10) + 1e-4))
+    assert [f.kind for f in new] == ["vanishing_gradient"]
+    assert any("loss of guessing among 10 classes" in line for line in new[0].details)
+    healthy_start = diagnoser("tanh")  # a loss 1 % off chance at step 1 (a normal initialisation): no finding
+    assert healthy_start.on_record(record(1, grad=grads, loss=math.log(10) * 1.01)) == []
 
 
 def test_finding_text():
