@@ -807,6 +807,43 @@ def test_export_refuses_what_is_not_a_keras_model(case, odd):
     assert not list(odd.glob(".*.tmp"))
 
 
+# ---- diagnose on run directories VG Studio did not write (in-process CLI: the same code path, no start-up) -------
+def _broken_runs():
+    import tests.test_runstore as store_tests
+
+    for case in store_tests.REPORT_CASES:
+        yield f"report: {case}", "report.json", lambda run, c=case: (run / "report.json").write_text(
+            json.dumps(store_tests._report_case(c)))
+    for case in store_tests.H5_CASES:
+        yield f"history.h5: {case}", "history.h5", lambda run, c=case: store_tests._h5_case(run / "history.h5", c)
+    yield "spec nested 100k deep", "spec.json", lambda run: (run / "spec.json").write_text("[" * 100_000)
+    yield "spec a FIFO", "spec.json", lambda run: ((run / "spec.json").unlink(), os.mkfifo(run / "spec.json"))
+    yield "model.json a list", "model.json", lambda run: (run / "model.json").write_text("[]")
+    yield "report 50 MB of spaces", "report.json", lambda run: (run / "report.json").write_bytes(
+        b" " * (65 * 2**20))
+
+
+BROKEN_RUNS = {name: (needle, make) for name, needle, make in _broken_runs()}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_RUNS))
+def test_diagnose_any_broken_run_directory_is_one_line(case, odd, capsys):
+    from tests.test_runstore import write_run
+    from vg_studio.cli import main
+
+    run = odd / "run"
+    write_run(run)
+    example_spec().save(run / "spec.json")
+    needle, make = BROKEN_RUNS[case]
+    make(run)
+    started = time.perf_counter()
+    assert main(["diagnose", str(run)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vg-studio: error:") and needle in lines[0], err
+    assert str(run) in lines[0] and time.perf_counter() - started < 5
+
+
 # ---- training faults -----------------------------------------------------------------------------------------
 CANCEL_POINTS = ["before run", "RunStarted", "first BatchEnd", "mid-epoch BatchEnd", "ProbeRecord", "EpochEnd",
                  "last BatchEnd"]
