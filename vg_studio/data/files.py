@@ -197,7 +197,8 @@ def load_npz(path_text: str) -> Dataset:
 # ---- image folders -----------------------------------------------------------------------------------------------
 def _image_files(folder: Path, budget: list) -> list[Path]:
     """Image files below `folder` (sub-folders too; symlinked folders are not followed), iteratively — a tree of
-    any depth cannot exhaust the stack — and counted against the image limit while walking."""
+    any depth cannot exhaust the stack — and counted against the image limit while walking (budget: [images
+    left, entries left])."""
     found, stack = [], [(folder, 0)]
     while stack:
         current, depth = stack.pop()
@@ -205,6 +206,10 @@ def _image_files(folder: Path, budget: list) -> list[Path]:
             entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError as exc:
             raise DatasetError(f"{current}: cannot read the folder ({exc.strerror or exc})") from None
+        budget[1] -= len(entries)
+        if budget[1] < 0:  # millions of other files would make the walk itself the hang
+            raise DatasetError(f"{folder.parent}: more than {10 * _limit('images'):,} files and folders; an image "
+                               f"folder holds at most {_limit('images'):,} images (VG_STUDIO_LIMITS images)")
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -270,7 +275,7 @@ def load_folder(path_text: str, image_size=None, seed: int = 0, test_fraction: f
         raise DatasetError(f"{root}: needs at least 2 class sub-folders with images (found {len(classes)})")
     if len(classes) > _limit("classes"):
         raise DatasetError(f"{root}: {_over(len(classes), 'class folders', 'classes')}")
-    files, budget = [], [_limit("images")]
+    files, budget = [], [_limit("images"), 10 * _limit("images")]  # images; entries walked
     for label, name in enumerate(classes):
         found = _image_files(root / name, budget)
         if not found:

@@ -31,6 +31,7 @@ from vg_studio.train.rundir import RunStoreError
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 RECORD_COLUMNS = ("step", "epoch", "loss", "time_grad")  # fixed datasets under /probes: not statistic names
+MAX_GROUP_MEMBERS = 10_000  # statistics, metrics or optimizer scalars: a history has tens
 IN_MEMORY_IMAGE = 512 * 2**20  # histories up to this size are built in memory and written with plain file I/O
 
 
@@ -221,6 +222,8 @@ class _Reader:
     def members(self, group) -> dict:
         import h5py
 
+        if len(group) > MAX_GROUP_MEMBERS:
+            self.fail(f"{group.name.strip('/')}/ holds {len(group):,} arrays; at most {MAX_GROUP_MEMBERS:,} are read")
         out = {}
         for key in group:
             where = f"{group.name.strip('/')}/{key}"
