@@ -300,3 +300,17 @@ def _records(**kwargs):
     from tests.gui.synthetic_runs import synthetic_events
 
     return synthetic_events(**kwargs)
+
+
+def test_hovering_any_plot_reads_out_the_value_under_the_mouse(panel, qapp):
+    runs = [synthetic_run("a", records=40, sdagd=True), synthetic_run("b", records=30, seed=2)]
+    for shown in (runs[:1], runs):
+        panel.show_runs(shown)
+        panel.redraw()
+        for name, box in panel.plot_boxes.items():
+            if not box.has_data:
+                continue
+            box.plot.vb.updateAutoRange()  # as the next paint would
+            box.readout.setText(" ")
+            box._mouse_moved(box.plot.vb.sceneBoundingRect().center())
+            assert box.readout.text().strip(), name
