@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio.gui.plots.palette import next_run_color
-from vg_studio.history import History
+from vg_studio.history import History, Rows
 from vg_studio.gui.plots.series import Smoother, interval_means
 
 log = logging.getLogger(__name__)
@@ -29,39 +29,10 @@ RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
 _RECENT_BATCHES = 20_000  # batch logs kept to complete records that carry no metrics of their own
 
 
-class Growing:
-    """Rows appended at amortised O(1); `view` is the filled part, without a copy."""
-
-    def __init__(self, row_shape: tuple = (), dtype=np.float64, capacity: int = 64):
-        self.data = np.empty((capacity, *row_shape), dtype=dtype)
-        self.size = 0
-
-    @classmethod
-    def wrap(cls, array: np.ndarray, dtype=np.float64) -> "Growing":
-        grown = cls.__new__(cls)
-        grown.data, grown.size = np.asarray(array, dtype=dtype), len(array)
-        return grown
-
-    def append(self, row) -> None:
-        if self.size == len(self.data):
-            bigger = np.empty((max(2 * self.size, 64), *self.data.shape[1:]), dtype=self.data.dtype)
-            bigger[: self.size] = self.data[: self.size]
-            self.data = bigger
-        self.data[self.size] = row
-        self.size += 1
-
-    @property
-    def view(self) -> np.ndarray:
-        return self.data[: self.size]
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def _padded(column: Growing | None, rows: int, row_shape: tuple, dtype) -> Growing:
+def _padded(column: Rows | None, rows: int, row_shape: tuple, dtype) -> Rows:
     """A column first seen at record `rows` is padded with NaN rows, so every column has one row per record."""
     if column is None:
-        column = Growing(row_shape, dtype)
+        column = Rows(row_shape, dtype)
         for _ in range(rows):
             column.append(np.nan)
     return column
@@ -100,10 +71,10 @@ class RunData:
         self._reset_records()
 
     def _reset_records(self) -> None:
-        self._steps, self._record_epochs = Growing(dtype=np.int64), Growing(dtype=np.int64)
-        self._metrics: dict[str, Growing] = {}  # running epoch means at each record, as Keras reports them
-        self._optimizer: dict[str, Growing] = {}
-        self._time_grad: Growing | None = None
+        self._steps, self._record_epochs = Rows((), np.int64), Rows((), np.int64)
+        self._metrics: dict[str, Rows] = {}  # running epoch means at each record, as Keras reports them
+        self._optimizer: dict[str, Rows] = {}
+        self._time_grad: Rows | None = None
         self._epochs: dict[str, list] = {}
         self._curves: dict[str, tuple] = {}  # metric -> (records done, interval means, smoothed, Smoother)
         self._recent: OrderedDict = OrderedDict()  # step -> batch logs
@@ -119,11 +90,11 @@ class RunData:
 
     @property
     def record_steps(self) -> np.ndarray:
-        return self._steps.view.astype(np.float64)
+        return self._steps.array.astype(np.float64)
 
     @property
     def record_epochs(self) -> np.ndarray:
-        return self._record_epochs.view
+        return self._record_epochs.array
 
     def stat(self, name: str) -> np.ndarray:
         """(records, layers) — or (records, layers, bins) for histograms — view; empty before the first record."""
@@ -138,21 +109,21 @@ class RunData:
     def record_metric(self, name: str) -> np.ndarray:
         """The running epoch mean Keras reported at each record (all NaN when no record carried it)."""
         column = self._metrics.get(name)
-        return column.view if column is not None else np.full(self.num_records, np.nan)
+        return column.array if column is not None else np.full(self.num_records, np.nan)
 
     def training_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(record steps, mean over the batches since the previous record, smoothed): no jump at epoch starts."""
-        done, means, smooth, smoother = self._curves.get(metric, (0, Growing(), Growing(), Smoother()))
+        done, means, smooth, smoother = self._curves.get(metric, (0, Rows((), np.float64), Rows((), np.float64), Smoother()))
         n = self.num_records
         if n > done:
             lo = max(done - 1, 0)  # the previous record is needed to difference the first new one
-            fresh = interval_means(self._steps.view[lo:n], self._record_epochs.view[lo:n],
+            fresh = interval_means(self._steps.array[lo:n], self._record_epochs.array[lo:n],
                                    self.record_metric(metric)[lo:n], self.steps_per_epoch)[done - lo:]
             for value, value_smooth in zip(fresh, smoother.extend(fresh)):
                 means.append(value)
                 smooth.append(value_smooth)
             self._curves[metric] = (n, means, smooth, smoother)
-        return self.record_steps, means.view, smooth.view
+        return self.record_steps, means.array, smooth.array
 
     def epoch_metric(self, name: str) -> np.ndarray:
         return np.asarray(self._epochs.get(name, []), dtype=float)
@@ -163,7 +134,7 @@ class RunData:
 
     def optimizer_series(self, name: str) -> np.ndarray:
         column = self._optimizer.get(name)
-        return column.view if column is not None else np.empty(0)
+        return column.array if column is not None else np.empty(0)
 
     @property
     def optimizer_names(self) -> list:
@@ -173,7 +144,7 @@ class RunData:
         """(record steps, (records, time steps) mean |∂L/∂x_t|); empty for dense networks and before a record."""
         if self._time_grad is None or len(self._time_grad) == 0:
             return np.empty(0), np.empty((0, 0))
-        grid = self._time_grad.view
+        grid = self._time_grad.array
         return self.record_steps[-len(grid):], grid
 
     @property
@@ -193,7 +164,7 @@ class RunData:
     def step(self) -> int:
         if self.batch_steps:
             return self.batch_steps[-1]
-        return int(self._steps.view[-1]) if self.num_records else 0
+        return int(self._steps.array[-1]) if self.num_records else 0
 
     def eta_seconds(self) -> float | None:
         done, total = self.step, self.total_steps
@@ -330,14 +301,14 @@ class RunData:
             self.hist_edges = np.asarray(attrs["hist_edges"], dtype=float)
         self.device = str(attrs.get("device") or report.get("device", ""))
         self.param_count = int(attrs.get("param_count", 0) or report.get("param_count", 0) or 0)
-        self._steps = Growing.wrap(np.asarray(history.steps), np.int64)
-        self._record_epochs = Growing.wrap(np.asarray(history.record_epochs), np.int64)
+        self._steps = Rows.of(np.asarray(history.steps, dtype=np.int64))
+        self._record_epochs = Rows.of(np.asarray(history.record_epochs, dtype=np.int64))
         metrics = {name: np.asarray(v, dtype=float) for name, v in history.record_metrics.items()}
         metrics.setdefault("loss", np.asarray(history.record_loss, dtype=float))
-        self._metrics = {name: Growing.wrap(values) for name, values in metrics.items()}
-        self._optimizer = {name: Growing.wrap(np.asarray(v, dtype=float)) for name, v in history.optimizer.items()}
+        self._metrics = {name: Rows.of(values) for name, values in metrics.items()}
+        self._optimizer = {name: Rows.of(np.asarray(v, dtype=float)) for name, v in history.optimizer.items()}
         if len(history.time_grad):
-            self._time_grad = Growing.wrap(np.vstack(list(history.time_grad)))
+            self._time_grad = Rows.of(np.vstack(list(history.time_grad)).astype(np.float64))
         self._epochs = {k: [float(x) for x in v] for k, v in history.epochs.items()}
         self.epochs = int(attrs.get("epochs", 0) or _spec_epochs(self.spec) or len(self._epochs.get("epoch", [])))
         self.steps_per_epoch = int(attrs.get("steps_per_epoch", 0) or _steps_per_epoch(self, report))
@@ -360,7 +331,7 @@ def _steps_per_epoch(run: RunData, report: dict) -> int:
     train = (report.get("dataset") or {}).get("train")
     if train and run.spec is not None:
         return -(-int(train) // run.spec.training.batch_size)
-    steps, epochs = run._steps.view, run._record_epochs.view
+    steps, epochs = run._steps.array, run._record_epochs.array
     if len(steps) and epochs.max() > 0:
         return int(steps[epochs == 0].max())
     return 0

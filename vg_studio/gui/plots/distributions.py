@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, power_of_ten
 from vg_studio.gui.plots.decimate import Overviews
-from vg_studio.gui.run_data import Growing
+from vg_studio.history import Rows
 
 QUANTITIES = {"grad_log10_hist": "gradient |∂L/∂w|", "update_log10_hist": "weight update |ΔW|"}
 QUANTILES = (0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332)  # TensorBoard's: normal σ multiples
@@ -56,11 +56,11 @@ class QuantileCache:
         key = (id(run), stat, layer)
         done = self._cache.get(key)
         if done is None or len(done) > len(hist):
-            done = self._cache[key] = Growing((len(QUANTILES),))
+            done = self._cache[key] = Rows((len(QUANTILES),), np.float64)
         if len(hist) > len(done):
             for row in quantiles_from_histograms(hist[len(done):, layer], run.hist_edges):
                 done.append(row)
-        return done.view
+        return done.array
 
 
 class DistributionOverTime(PlotBox):
