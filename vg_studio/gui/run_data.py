@@ -225,11 +225,15 @@ class RunData:
         self.steps_per_epoch, self.param_count = event.steps_per_epoch, event.param_count
         self.status, self.started_at = "running", time.monotonic()
         self._reset_records()
-        units = self.layer_units if self.layer_units and all(isinstance(u, int) for u in self.layer_units) else None
+        count = len(self.layer_names)
+        kinds = self.layer_kinds if len(self.layer_kinds) == count else None  # stored only when whole
+        units = self.layer_units if len(self.layer_units) == count and all(
+            isinstance(u, (int, np.integer)) for u in self.layer_units) else None
         record_every = self.spec.monitoring.record_every if self.spec is not None else 1
-        self._history = History(self.layer_names, self.activations, record_every, attrs={
+        activations = (list(self.activations) + [""] * count)[:count]
+        self._history = History(self.layer_names, activations, record_every, attrs={
             "hist_edges": self.hist_edges, "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch},
-            layer_kinds=self.layer_kinds or None, layer_units=units)
+            layer_kinds=kinds, layer_units=units)
 
     def _layer_metadata(self, kinds, units) -> None:
         """Contract 8's layer_kinds/layer_units; for spec runs that predate them, read off the spec."""
