@@ -75,7 +75,8 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
             yield record
         if k == steps_per_epoch or step == steps:
             yield events.EpochEnd(epoch, {"loss": running["loss"], "accuracy": running["accuracy"],
-                                          "val_loss": running["loss"] * 1.1, "val_accuracy": running["accuracy"] * 0.95})
+                                          "val_loss": running["loss"] * 1.1,
+                                          "val_accuracy": running["accuracy"] * 0.95})
     yield events.RunFinished("completed", "training finished", {"device": "CPU (synthetic)"}, None)
 
 

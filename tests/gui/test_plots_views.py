@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
 from tests.gui.synthetic_runs import EDGES, synthetic_run

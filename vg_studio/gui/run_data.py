@@ -12,6 +12,7 @@ from disk looks as it did live; `BatchEnd` events only drive the progress bar.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio.gui.plots.palette import next_run_color
-from vg_studio.history import History, Rows
 from vg_studio.gui.plots.series import Smoother, interval_means
+from vg_studio.history import History, Rows
 
 log = logging.getLogger(__name__)
 HIST_EDGES = np.linspace(-12, 2, 29)  # contract 8's default bins of log10 |g| and log10 |ΔW|
@@ -113,7 +114,7 @@ class RunData:
 
     def training_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(record steps, mean over the batches since the previous record, smoothed): no jump at epoch starts."""
-        done, means, smooth, smoother = self._curves.get(metric, (0, Rows((), np.float64), Rows((), np.float64), Smoother()))
+        done, means, smooth, smoother = self._curves.get(metric) or (0, Rows((), float), Rows((), float), Smoother())
         n = self.num_records
         if n > done:
             lo = max(done - 1, 0)  # the previous record is needed to difference the first new one
@@ -320,7 +321,8 @@ class RunData:
 
 
 def display_name(name: str) -> str:
-    if name.startswith("hidden_"):
+    """hidden_3 → h3 and output → out (a spec run's columns, as the builder labels its rows); others as named."""
+    if re.fullmatch(r"hidden_\d+", name):
         return "h" + name[len("hidden_"):]
     return "out" if name == "output" else name
 

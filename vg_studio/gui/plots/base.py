@@ -16,8 +16,8 @@ from vg_studio.gui.plots.palette import shade
 from vg_studio.safeio import atomic_path
 
 _LAYER_MAP = pg.colormap.get("plasma")
-MIN_WIDTH, MIN_HEIGHT = 170, 130
-THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)  # a plot never asks for more: the window must fit a laptop screen
+MIN_WIDTH, MIN_HEIGHT = 170, 130  # a plot never asks for more: the window must fit a laptop screen
+THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

@@ -58,7 +58,8 @@ class HeatmapPlot(PlotBox):
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.overviews = Overviews()
         self.shared_levels: tuple | None = None  # set by the grid when the scale is shared
-        self.span = pg.PlotDataItem(pen=pg.mkPen((0, 0, 0, 0)))  # invisible: widens the step axis to the longest compared run
+        # invisible: widens the step axis to the longest compared run, so compared heatmaps line up
+        self.span = pg.PlotDataItem(pen=pg.mkPen((0, 0, 0, 0)))
         self.plot.addItem(self.span)
         self.shared_steps: tuple | None = None
         self.logs = np.empty((0, 0))  # the image drawn: (rows, columns) of log10 values
