@@ -314,3 +314,18 @@ def test_hovering_any_plot_reads_out_the_value_under_the_mouse(panel, qapp):
             box.readout.setText(" ")
             box._mouse_moved(box.plot.vb.sceneBoundingRect().center())
             assert box.readout.text().strip(), name
+
+
+def test_zooming_in_shows_the_records_in_view_not_the_whole_runs_buckets(panel, qtbot):
+    run = synthetic_run("long", layers=4, records=3000, steps_per_epoch=500, histograms=False, batch_events=False)
+    panel.show_runs([run])
+    panel.redraw()
+    item = panel.gradients._curves[(id(run), 0)]
+    assert len(item.getOriginalDataset()[0]) <= 2 * CAPACITY  # the overview: buckets of several records
+    panel.gradients.plot.vb.setXRange(1000, 1100, padding=0)  # as a mouse zoom does: follows the data no more
+    qtbot.waitUntil(lambda: item.getOriginalDataset()[0].min() >= 990, timeout=2000)
+    x, y = item.getOriginalDataset()
+    np.testing.assert_array_equal(x, np.arange(999, 1102))  # every record in view, one beyond each edge
+    np.testing.assert_allclose(y, run.stat("grad_mean_abs")[998:1101, 0])
+    panel.gradients.plot.vb.enableAutoRange()  # back to the whole run
+    qtbot.waitUntil(lambda: item.getOriginalDataset()[0].min() < 10, timeout=2000)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -139,10 +139,19 @@ class PlotBox(QWidget):
         self.widget.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.vb.sigResized.connect(self._fit_to_width)
+        # zoomed in, the curves show the records in view rather than the whole run's overview: redraw after a
+        # zoom or pan settles (a drag emits many range changes)
+        self._zoom_timer = QTimer(self)
+        self._zoom_timer.setSingleShot(True)
+        self._zoom_timer.setInterval(60)
+        self._zoom_timer.timeout.connect(self._zoom_settled)
+        self.plot.vb.sigRangeChangedManually.connect(lambda *_: self._zoom_timer.start())
+        self.plot.vb.sigStateChanged.connect(lambda *_: self._zoom_timer.start())
         self.colors = current_colors()  # the theme's, as the window configured pyqtgraph before building us
         self.has_data = False
         self.draw_count = 0  # how often the plot really redrew (tests: an unchanged plot is not redrawn)
         self._signature = None
+        self._drawn_zoom = None
         self._curves: dict = {}
         self._used: set = set()
         self._legend_key = None
@@ -155,6 +164,7 @@ class PlotBox(QWidget):
         if not force and signature == self._signature:
             return False
         self._signature = signature
+        self._drawn_zoom = self.zoomed_range()
         self.runs = list(runs)
         self.draw_count += 1
         self.draw(self.runs)
@@ -163,6 +173,12 @@ class PlotBox(QWidget):
     def parts(self, runs: list) -> list:
         """(plot, runs) pairs a panel redraws one by one: a plot is its own only part."""
         return [(self, runs)]
+
+    def _zoom_settled(self) -> None:
+        """Only a change of zoom redraws here; new data waits for the panel's frame budget."""
+        zoom = self.zoomed_range()
+        if zoom != self._drawn_zoom and self.runs:
+            self.redraw(self.runs, force=True)
 
     def signature(self, runs: list) -> tuple:
         """What the picture depends on: the runs, their data revisions, the view range when zoomed in."""
