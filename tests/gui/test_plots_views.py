@@ -51,24 +51,29 @@ def test_distribution_bands_follow_the_chosen_layer_and_quantity(distributions):
     distributions.quantity.setCurrentIndex(1)  # weight updates: made one decade below the gradients
     update = np.log10(median.getOriginalDataset()[1])
     assert np.median(last - update) == pytest.approx(1.0, abs=0.3)
-    # nested bands: the 7 %…93 % band holds the 16 %…84 % one
-    low, high = (distributions.over_time._curves[(id(run), k)].getOriginalDataset()[1] for k in (0, 6))
-    inner_low, inner_high = (distributions.over_time._curves[(id(run), k)].getOriginalDataset()[1] for k in (1, 5))
-    assert (low <= inner_low).all() and (inner_high <= high).all() and len(distributions.over_time._fills) == 3
+    # nested bands: the 7 %…93 % band holds the 16 %…84 % one, which holds the 31 %…69 % one
+    x, logs = distributions.over_time.bands[id(run)]
+    assert (np.diff(logs, axis=1) >= 0).all()
+    bands = [distributions.over_time._shapes[(id(run), k)].path().boundingRect() for k in (0, 1, 2)]
+    assert bands[0].contains(bands[1]) and bands[1].contains(bands[2])
 
 
 def test_ridges_show_each_layers_distribution_now_and_at_the_start(distributions):
     run = synthetic_run("r", layers=4, records=60)
     distributions.redraw([run])
     ridges = distributions.per_layer
+    mids = (EDGES[:-1] + EDGES[1:]) / 2
+    hist = run.stat("grad_log10_hist")
     centres = []
     for layer in range(4):
-        x, y = ridges._curves[(id(run), layer, "now")].getData()
-        mass = y - (layer + 1)  # each ridge stands on its own row
-        centres.append(np.sum(mass * (x[:-1] + x[1:]) / 2) / mass.sum())
-        start = ridges._curves[(id(run), layer, "start")].getData()[1] - (layer + 1)
-        assert np.sum(start * (x[:-1] + x[1:]) / 2) / start.sum() > centres[-1]  # the gradient shrank since
+        now, start = ridges.ridges[layer]
+        np.testing.assert_allclose(now, hist[-1, layer], rtol=1e-6)
+        np.testing.assert_allclose(start, hist[0, layer], rtol=1e-6)
+        centres.append(np.sum(now * mids))
+        assert np.sum(start * mids) > centres[-1]  # the gradient shrank since the start
     assert np.all(np.diff(centres) > 0.5)  # input-side layers further left: the vanishing, on one plot
+    drawn = ridges._shapes["now"].path().boundingRect()
+    assert drawn.top() >= 1 - 1e-6 and drawn.bottom() <= 4.95  # four ridges on their rows, none overlapping
 
 
 def test_runs_without_histograms_say_so(distributions):

@@ -3,14 +3,15 @@ labels only powers of ten, theme colours, and redrawing only what changed."""
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QFontMetrics
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vg_studio.gui.plots.palette import shade
 from vg_studio.safeio import atomic_path
@@ -29,6 +30,16 @@ def layer_color(index: int, count: int):
 def run_layer_color(run_color: str, index: int, count: int) -> str:
     """Overlaid runs: the run's own hue, darker near the input and lighter near the output."""
     return shade(run_color, -0.45 + 0.9 * index / max(count - 1, 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pen(rgba: str, width: float, style: int) -> QPen:
+    return pg.mkPen(QColor(rgba), width=width, style=Qt.PenStyle(style))
+
+
+def line_pen(color, width: float = 1, style=Qt.SolidLine) -> QPen:
+    """pg.mkPen, cached (building pens was a tenth of a plot's redraw). The pen is shared: do not change it."""
+    return _pen(pg.mkColor(color).name(QColor.HexArgb), float(width), int(style.value))
 
 
 def fmt(value: float) -> str:
@@ -153,6 +164,7 @@ class PlotBox(QWidget):
         self._signature = None
         self._drawn_zoom = None
         self._curves: dict = {}
+        self._shapes: dict = {}
         self._used: set = set()
         self._legend_key = None
         self.runs: list = []
@@ -211,8 +223,7 @@ class PlotBox(QWidget):
             self.plot.addItem(item)
             self._curves[key] = item
         if len(x) > THIN_ABOVE and pen is not None and pen.widthF() > 1:
-            pen = pg.mkPen(pen)
-            pen.setWidthF(1)
+            pen = line_pen(pen.color(), 1, pen.style())
         pen_key = _pen_key(pen)
         if getattr(item, "_pen_key", 0) != pen_key:  # setPen alone costs ~1 ms: only when it changed
             item.setPen(pen)
@@ -224,9 +235,25 @@ class PlotBox(QWidget):
         self.has_data = self.has_data or len(x) > 0
         return item
 
+    def shape(self, key, path: QPainterPath, pen=None, brush=None) -> QGraphicsPathItem:
+        """A filled or outlined path in data coordinates (log10 units on a log axis), kept between redraws: one
+        item for many polygons (bands, ridges) costs far less than a pyqtgraph curve or fill per polygon."""
+        item = self._shapes.get(key)
+        if item is None:
+            item = self._shapes[key] = QGraphicsPathItem()
+            self.plot.addItem(item)
+        item.setPath(path)
+        item.setPen(pen if pen is not None else QPen(Qt.NoPen))  # pyqtgraph's pens are cosmetic: 1 px wide
+        item.setBrush(brush if brush is not None else QBrush(Qt.NoBrush))
+        self._used.add(key)
+        self.has_data = self.has_data or not path.isEmpty()
+        return item
+
     def end(self) -> None:
         for key in [k for k in self._curves if k not in self._used]:
             self.plot.removeItem(self._curves.pop(key))
+        for key in [k for k in self._shapes if k not in self._used]:
+            self.plot.removeItem(self._shapes.pop(key))
 
     # ---- legend: above the data in as many columns as fit, rebuilt only when its entries or columns change ----
     def set_legend(self, entries: list) -> None:
@@ -266,7 +293,7 @@ class PlotBox(QWidget):
 
     def run_entries(self, runs: list) -> list:
         """One legend line per run, in its colour."""
-        return [(run.name, pg.mkPen(run.color, width=3)) for run in runs]
+        return [(run.name, line_pen(run.color, width=3)) for run in runs]
 
     # ---- theme --------------------------------------------------------------------------------------------
     def apply_theme(self, colors: dict) -> None:
@@ -374,6 +401,19 @@ class PlotGroup:
         for box, box_runs in self.parts(runs):
             drew = box.redraw(box_runs, force) or drew
         return drew
+
+
+def polygons_path(polygons: list) -> QPainterPath:
+    """One path of closed polygons, each an (x, y) pair of arrays; NaN points are dropped."""
+    xs, ys = [], []
+    for x, y in polygons:
+        keep = np.isfinite(x) & np.isfinite(y)
+        if keep.sum() >= 2:
+            xs += [x[keep], [np.nan]]
+            ys += [y[keep], [np.nan]]
+    if not xs:
+        return QPainterPath()
+    return pg.arrayToQPath(np.concatenate(xs), np.concatenate(ys), connect="finite")
 
 
 def _font(base: QFont, points: float) -> QFont:

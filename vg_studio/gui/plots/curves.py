@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from vg_studio.gui.plots.base import PlotBox, fmt
+from vg_studio.gui.plots.base import PlotBox, fmt, line_pen
 from vg_studio.gui.plots.decimate import Overviews
 
 MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
@@ -39,23 +39,23 @@ class MetricPlot(PlotBox):
                 faint = pg.mkColor(run.color)
                 faint.setAlpha(70)
                 self.curve((key, "means"), *self.overviews.envelope((key, "means"), steps, means, zoom=zoom),
-                           pg.mkPen(faint, width=1))
+                           line_pen(faint, width=1))
                 self.curve((key, "smooth"), *self.overviews.envelope((key, "smooth"), steps, smooth, zoom=zoom),
-                           pg.mkPen(color, width=2))
+                           line_pen(color, width=2))
             else:  # no per-record value (a run directory from before records carried metrics): epoch means
                 train = run.epoch_metric(self.metric)
                 if np.isfinite(train).any():
-                    self.curve((key, "epoch-train"), epoch_steps(run, len(train)), train, pg.mkPen(color, width=2),
+                    self.curve((key, "epoch-train"), epoch_steps(run, len(train)), train, line_pen(color, width=2),
                                symbol="t", symbolSize=7, symbolBrush=color)
             val = run.epoch_metric(f"val_{self.metric}")
             if np.isfinite(val).any():
                 self.curve((key, "val"), epoch_steps(run, len(val)), val,
-                           pg.mkPen(color, width=1.5, style=Qt.DashLine),
-                           symbol="o", symbolSize=6, symbolBrush=color, symbolPen=pg.mkPen(color))
+                           line_pen(color, width=1.5, style=Qt.DashLine),
+                           symbol="o", symbolSize=6, symbolBrush=color, symbolPen=line_pen(color))
         self.end()
         ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
-        self.set_legend([("train (smoothed)", pg.mkPen(ink, width=2)),
-                         ("validation", pg.mkPen(ink, width=1.5, style=Qt.DashLine),
+        self.set_legend([("train (smoothed)", line_pen(ink, width=2)),
+                         ("validation", line_pen(ink, width=1.5, style=Qt.DashLine),
                           {"symbol": "o", "symbolSize": 6, "symbolBrush": ink})]
                         + (self.run_entries(runs) if several else []))
         self.overviews.keep({(id(r), kind) for r in runs for kind in ("means", "smooth")})
@@ -80,7 +80,7 @@ class MetricPlot(PlotBox):
         for i, line in enumerate(self._epoch_lines):
             line.setVisible(i < len(starts))
             if i < len(starts):
-                line.setPen(pg.mkPen(color, width=1, style=Qt.DotLine))
+                line.setPen(line_pen(color, width=1, style=Qt.DotLine))
                 line.setValue(starts[i])
 
     def describe(self, x: float, y: float) -> str:

@@ -115,12 +115,13 @@ class Overviews:
     def __init__(self):
         self._cache: dict = {}
 
-    def get(self, key, x: np.ndarray, values: np.ndarray, transform=None) -> Overview:
-        """`transform` (e.g. log10) is applied to the new records only."""
+    def get(self, key, x: np.ndarray, values, transform=None) -> Overview:
+        """`values`: an (records, …) array, or a function giving the rows from a record on (to build only new
+        rows); `transform` (e.g. log10) is applied to the new records only."""
         overview, done = self._cache.get(key, (None, 0))
         if overview is None or len(x) < done:  # a restarted run: start again
             overview, done = Overview(), 0
-        fresh = values[done:]
+        fresh = values(done) if callable(values) else values[done:]
         overview.extend(x[done:], transform(fresh) if transform is not None else fresh)
         self._cache[key] = (overview, len(x))
         return overview

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, power_of_ten
+from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, line_pen, polygons_path, power_of_ten
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.history import Rows
 
@@ -69,15 +69,15 @@ class DistributionOverTime(PlotBox):
         self.stat, self.layer = "grad_log10_hist", 0
         self.quantiles = QuantileCache()
         self.overviews = Overviews()
-        self._fills: dict = {}
+        self.bands: dict = {}  # id(run) -> (bucket centres, (buckets, quantiles) log10 values) as drawn
 
     def signature(self, runs: list) -> tuple:
         return super().signature(runs) + (self.stat, self.layer)
 
     def draw(self, runs: list) -> None:
         self.begin()
-        used_fills = set()
         several = len(runs) > 1
+        self.bands = {}
         for run in runs:
             hist = run.stat(self.stat)
             if hist.ndim != 3 or self.layer >= hist.shape[1]:
@@ -85,26 +85,17 @@ class DistributionOverTime(PlotBox):
             qs = self.quantiles.get(run, self.stat, self.layer)
             overview = self.overviews.view((id(run), self.stat, self.layer), run.record_steps, qs,
                                            self.zoomed_range())
-            x, logs = overview.means()
-            values = 10.0 ** logs
-            bands = ((2, 4),) if several else ((0, 6), (1, 5), (2, 4))
-            for low, high in bands:
-                lower = self.curve((id(run), low), x, values[:, low], pg.mkPen(None))
-                upper = self.curve((id(run), high), x, values[:, high], pg.mkPen(None))
-                fill = self._fills.get((id(run), low))
-                if fill is None:
-                    fill = self._fills[(id(run), low)] = pg.FillBetweenItem(lower, upper)
-                    self.plot.addItem(fill)
+            x, logs = self.bands[id(run)] = overview.means()
+            for low, high in ((2, 4),) if several else ((0, 6), (1, 5), (2, 4)):
                 color = pg.mkColor(run.color)
                 color.setAlpha(45 if several else 40 + 30 * low)
-                fill.setBrush(color)
-                used_fills.add((id(run), low))
-            self.curve((id(run), 3), x, values[:, 3], pg.mkPen(run.color, width=2))
-        for key in [k for k in self._fills if k not in used_fills]:
-            self.plot.removeItem(self._fills.pop(key))
+                # a log axis: the path is in log10 units, which the quantiles already are
+                self.shape((id(run), low), polygons_path([(np.r_[x, x[::-1]], np.r_[logs[:, low], logs[::-1, high]])]),
+                           brush=pg.mkBrush(color))
+            self.curve((id(run), 3), x, 10.0 ** logs[:, 3], line_pen(run.color, width=2))
         self.end()
         ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
-        self.set_legend([("median", pg.mkPen(ink, width=2))] + (self.run_entries(runs) if several else []))
+        self.set_legend([("median", line_pen(ink, width=2))] + (self.run_entries(runs) if several else []))
         self.overviews.keep({(id(r), self.stat, self.layer) for r in runs})
         self.plot.setLabel("left", QUANTITIES[self.stat].split(" ", 1)[1])
         names = runs[0].display_names if runs else []
@@ -133,6 +124,7 @@ class DistributionPerLayer(PlotBox):
         super().__init__(self.TITLE, "|∂L/∂w|", "layer")
         self.stat = "grad_log10_hist"
         self.run = None
+        self.ridges: dict = {}  # layer -> (bin fractions now, at the first record) as drawn
 
     def signature(self, runs: list) -> tuple:
         return super().signature(runs[:1]) + (self.stat, len(runs) > 1)
@@ -142,23 +134,27 @@ class DistributionPerLayer(PlotBox):
         run = self.run = runs[0] if runs else None
         self.set_title(f"{self.TITLE}: {run.name}" if run is not None and len(runs) > 1 else self.TITLE)
         hist = run.stat(self.stat) if run is not None else np.empty((0, 0))
+        self.ridges = {}
         if hist.ndim == 3 and len(hist):
             edges = run.hist_edges
             count = hist.shape[1]
             layers = np.unique(np.round(np.linspace(0, count - 1, min(count, MAX_RIDGES))).astype(int))
             latest, first = _last_finite(hist), _first_finite(hist)
-            fill = pg.mkColor(run.color)
-            fill.setAlpha(150)
+            steps_x = np.repeat(edges, 2)  # a histogram's outline: up and down at every bin edge
+            now_shapes, start_shapes = [], []
             for row, layer in enumerate(layers):
                 now, start = latest[layer], first[layer]
+                self.ridges[layer] = (now, start)
                 scale = 0.9 / max(np.nanmax(np.r_[now, start, 1e-12]), 1e-12)
-                if np.isfinite(now).any():
-                    self.curve((id(run), layer, "now"), edges, row + 1 + np.nan_to_num(now) * scale,
-                               pg.mkPen(run.color, width=1), stepMode="center", fillLevel=row + 1, brush=fill)
-                if np.isfinite(start).any():
-                    self.curve((id(run), layer, "start"), edges, row + 1 + np.nan_to_num(start) * scale,
-                               pg.mkPen(self.colors["plot_foreground"], width=1, style=Qt.DashLine),
-                               stepMode="center")
+                for fractions, shapes in ((now, now_shapes), (start, start_shapes)):
+                    if np.isfinite(fractions).any():
+                        heights = np.r_[0, np.repeat(np.nan_to_num(fractions) * scale, 2), 0]
+                        shapes.append((steps_x, row + 1 + heights))
+            fill = pg.mkColor(run.color)
+            fill.setAlpha(150)
+            self.shape("now", polygons_path(now_shapes), line_pen(run.color), pg.mkBrush(fill))
+            self.shape("start", polygons_path(start_shapes),
+                       line_pen(self.colors["plot_foreground"], style=Qt.DashLine))
             names = run.display_names
             self.plot.getAxis("left").setTicks([[(row + 1, names[layer]) for row, layer in enumerate(layers)]])
             self.plot.getAxis("bottom").setTicks([[(e, power_of_ten(e)) for e in range(int(edges[0]),

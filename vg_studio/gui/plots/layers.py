@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, run_layer_color
+from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, line_pen, run_layer_color
 from vg_studio.gui.plots.decimate import Overviews
 
 MAX_LINES = 12
@@ -56,14 +56,14 @@ class LayerLinesPlot(PlotBox):
             for layer in layers:
                 color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
                 width = 3.2 if layer in self.highlighted else 1.6
-                self.curve((id(run), layer), *overview.envelope(layer), pg.mkPen(color, width=width))
+                self.curve((id(run), layer), *overview.envelope(layer), line_pen(color, width=width))
         self.end()
         if several:
             entries = self.run_entries(runs) + [("darker: nearer the input", None)]
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            entries = [(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+            entries = [(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
                        for layer in reversed(self.shown.get(id(run), []))]  # output first, as drawn
         self.set_legend(entries)
         self.overviews.keep({(id(r), self.stat) for r in runs})

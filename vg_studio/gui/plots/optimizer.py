@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, layer_color, run_layer_color
+from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, layer_color, line_pen, run_layer_color
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.gui.plots.heatmap import log10_magnitude
 from vg_studio.gui.plots.layers import MAX_LINES, chosen_layers
@@ -29,15 +29,17 @@ def is_sdagd(run) -> bool:
     return spec_says or any(n.startswith("sdagd") for n in run.optimizer_names + run.stat_names)
 
 
-def per_layer(run, quantity: str) -> np.ndarray | None:
-    """(records, layers) of an SDAGD quantity per layer, or None when the run does not report it."""
+def per_layer(run, quantity: str):
+    """An SDAGD quantity per layer as a function of a first record giving the (records, layers) rows from it on
+    (so a frame builds only the new rows), or None when the run does not report it."""
     if quantity in run.stat_names:
-        return run.stat(quantity)
+        return lambda start: run.stat(quantity)[start:]
     columns = [run.optimizer_series(f"{quantity}[{name}]") for name in run.layer_names]
     if not any(len(c) for c in columns):
         return None
     rows = run.num_records
-    return np.column_stack([c if len(c) == rows else np.full(rows, np.nan) for c in columns])
+    columns = [c if len(c) == rows else np.full(rows, np.nan) for c in columns]
+    return lambda start: np.column_stack([c[start:] for c in columns])
 
 
 class MuAgainstH(PlotBox):
@@ -56,9 +58,9 @@ class MuAgainstH(PlotBox):
         self.shown = {}
         for run in runs:
             mu, h = per_layer(run, "sdagd_mu"), per_layer(run, "sdagd_h")
-            if mu is None or h is None or mu.size == 0:
+            if mu is None or h is None or not run.num_records:
                 continue
-            steps, count = run.record_steps, mu.shape[1]
+            steps, count = run.record_steps, len(run.layer_names)
             layers = self.shown[id(run)] = chosen_layers(count, set(), max(MAX_LINES // len(runs), 3))
             # geometric means per bucket (a path keeps its shape on log axes), of the drawn layers only
             mu_path = 10.0 ** self.overviews.get((id(run), "mu"), steps, mu, log10_magnitude).means(layers)[1]
@@ -69,7 +71,7 @@ class MuAgainstH(PlotBox):
                 x, y = h_path[:, n], mu_path[:, n]
                 ok = np.isfinite(x) & np.isfinite(y)
                 if ok.any():
-                    self.curve((id(run), layer), x[ok], y[ok], pg.mkPen(color, width=1))
+                    self.curve((id(run), layer), x[ok], y[ok], line_pen(color, width=1))
                     now_x.append(x[ok][-1])
                     now_y.append(y[ok][-1])
                     now_colors.append(pg.mkBrush(color))
@@ -84,10 +86,10 @@ class MuAgainstH(PlotBox):
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            self.set_legend([(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
                              for layer in reversed(self.shown.get(id(run), []))] + [now])
         self.overviews.keep({(id(r), kind) for r in runs for kind in ("mu", "h")})
-        self.diagonal.setPen(pg.mkPen(self.colors["plot_foreground"], style=Qt.DashLine))
+        self.diagonal.setPen(line_pen(self.colors["plot_foreground"], style=Qt.DashLine))
         self.diagonal.label.setColor(self.colors["plot_foreground"])
 
     def describe(self, x: float, y: float) -> str:
@@ -116,13 +118,13 @@ class PhaseShare(PlotBox):
             steps = run.record_steps
             layers = per_layer(run, "sdagd_phase1_fraction")
             if layers is not None and not several:  # one run: each layer's share, and all weights' dashed
-                count = layers.shape[1]
+                count = len(run.layer_names)
                 overview = self.overviews.get((id(run), "layers"), steps, layers)
                 for layer in self.shown.setdefault(id(run), chosen_layers(count, set())):
-                    self.curve((id(run), layer), *overview.envelope(layer), pg.mkPen(layer_color(layer, count)))
+                    self.curve((id(run), layer), *overview.envelope(layer), line_pen(layer_color(layer, count)))
             share = run.optimizer_series("sdagd_phase1_fraction")
             if len(share) and np.isfinite(share).any():
-                pen = pg.mkPen(ink if id(run) in self.shown else run.color, width=2,
+                pen = line_pen(ink if id(run) in self.shown else run.color, width=2,
                                style=Qt.DashLine if id(run) in self.shown else Qt.SolidLine)
                 self.curve((id(run), "share"), *self.overviews.envelope((id(run), "share"), steps, share), pen)
         self.end()
@@ -132,9 +134,9 @@ class PhaseShare(PlotBox):
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            self.set_legend([(run.display_names[layer], pg.mkPen(layer_color(layer, count), width=2))
+            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
                              for layer in reversed(self.shown.get(id(run), []))]
-                            + [("all weights", pg.mkPen(ink if self.shown else (run.color if run else ink),
+                            + [("all weights", line_pen(ink if self.shown else (run.color if run else ink),
                                                         width=2, style=Qt.DashLine if self.shown else Qt.SolidLine))])
 
     def describe(self, x: float, y: float) -> str:
