@@ -586,6 +586,19 @@ for n in range(1, 13):
     assert len(seen) >= 3
 
 
+def test_a_follower_notices_a_writer_killed_without_a_report(tmp_path):
+    run = tmp_path / "run"
+    proc = _start_writer(run)
+    proc.stdout.readline()
+    follower = RunFollower(run)
+    assert not any(type(e).__name__ == "RunFinished" for e in follower.poll())  # alive: still running
+    proc.kill()
+    proc.wait()
+    events = follower.poll()
+    assert type(events[-1]).__name__ == "RunFinished" and events[-1].status == "failed"
+    assert sorted(p.name for p in run.iterdir()) == [".lock", ".reserve", "history.h5", "history.log"]
+
+
 def test_a_dead_writers_run_is_ended_with_its_completed_epochs(tmp_path):
     from vg_studio.train.runstore import end_abandoned_run
 
@@ -603,3 +616,25 @@ def test_a_dead_writers_run_is_ended_with_its_completed_epochs(tmp_path):
     with h5py.File(run / "history.h5") as f:  # h5py alone sees every record now
         assert f["probes/step"].shape[0] == loaded.history.num_records and f.attrs["status"] == "failed"
     check_prefix(open_run(run).history)
+
+
+@pytest.mark.slow
+def test_append_time_stays_flat_as_the_run_grows(tmp_path):
+    """Timing (slow: the CI suite asserts bytes, not seconds): the median time of an append at 20,000 records
+    is within 2x of the one at 200 records, with 200 layers. Rewriting the history would be ~100x slower."""
+    import statistics
+
+    store, h = RunStore(tmp_path / "run"), new_history(200)
+    medians = {}
+    step = 0
+    for point in (200, 20_000):
+        times = []
+        while step < point:
+            step += 1
+            add(h, step, step // 1000)
+            started = time.perf_counter()
+            store.write_history(h)
+            if point - step < 200:
+                times.append(time.perf_counter() - started)
+        medians[point] = statistics.median(times)
+    assert medians[20_000] < 2 * medians[200], medians

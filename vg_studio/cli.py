@@ -41,6 +41,9 @@ class CliError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):  # a name in any script prints, whatever the terminal's encoding
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     previous = _interrupt_on_signals()
     try:
         return _guarded(lambda: _main(argv))

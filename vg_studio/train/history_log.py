@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import stat
 import struct
@@ -74,7 +75,7 @@ def decode_payload(payload: bytes, where: str) -> tuple[dict, dict]:
                 or len(entry[2]) > 3):
             raise LogError(f"{where}: an array described as {str(entry)[:60]}")
         name, dtype, shape = entry
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         size = count * np.dtype(DTYPES[dtype]).itemsize
         if size > len(payload) - offset:  # checked against the bytes present: no allocation from a claim
             raise LogError(f"{where}: array {name!r} declares {size:,} bytes; the frame holds "

@@ -106,6 +106,28 @@ def release(folder: Path, store: bool = False) -> None:
                     pass
 
 
+def writer_alive(folder: Path) -> bool:
+    """Whether a live process holds `folder`'s writer lock — without creating anything (a reader's question)."""
+    if _key(folder) in _held:
+        return True
+    try:
+        fd = os.open(folder / ".lock", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # no lock file: every writer takes one first and removes it only after the report
+    try:
+        import fcntl
+    except ImportError:
+        os.close(fd)
+        return True  # cannot tell: assume it is still being written
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def is_locked_by_another_process(folder: Path) -> bool:
     """Whether a live writer holds `folder` (a killed one's lock is gone with it)."""
     if _key(folder) in _held:

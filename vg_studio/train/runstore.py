@@ -504,6 +504,10 @@ class RunFollower:
             out.append(self._run_started(report))
             self._started = True
         out.extend(self._new_events())
+        if report is None and not rundir.writer_alive(self.dir) and not (self.dir / "report.json").exists():
+            # the writer is gone without a report (killed): nothing more will come
+            report = {"status": "failed", "message": "the run's process ended without a report (killed?); its "
+                      f"{self.history.num_epochs} completed epoch(s) are kept"}
         if report is not None and report.get("status") in FINISHED:
             self.finished = True
             self.history.status = report["status"]
