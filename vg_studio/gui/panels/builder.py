@@ -1,30 +1,44 @@
 """Network builder: the hidden layers as a table (one row per layer, editors in the cells), a depth control,
-layer buttons, the live parameter count and the validation messages of the spec."""
+layer buttons, the live parameter count and the validation messages of the spec.
+
+Every change goes through `vg_studio.edits` as one undoable step of the document. Cells that the spec's
+validation names are tinted from the issue's location (layer index, field); numbers are committed when typed
+(see editors.py) and out-of-range input is refused with a message."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
+from vg_studio.gui.panels.editors import FloatEdit, IntEdit
+from vg_studio.limits import LIMITS
+from vg_studio.references import cite
 from vg_studio.spec import LayerSpec
 
 COLUMNS = ("kind", "units", "activation", "initializer", "attention", "batch_norm", "residual", "dropout",
            "return_sequences", "aux_head", "aux_weight")
-HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Dropout", "Seq", "Aux", "Aux w")
-KIND_TEXT = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Drop", "Seq", "Aux", "Aux w")
+# Relative column widths: the visible columns share the table's width (no horizontal scroll bar).
+WIDTHS = (7, 6, 8, 8.5, 3.5, 3.5, 3.5, 5, 3.5, 3.5, 5)
+KIND_TEXT = catalog.LAYER_KIND_LABELS
+INIT_TEXT = {"glorot_uniform": "Glorot U", "glorot_normal": "Glorot N", "he_normal": "He N", "he_uniform": "He U",
+             "lecun_normal": "LeCun N", "lecun_uniform": "LeCun U", "random_normal": "Normal σ", "zeros": "Zeros"}
 CHECKS = ("attention", "batch_norm", "residual", "return_sequences", "aux_head")
 TIPS = {"kind": "Dense, or a recurrent layer (recurrent layers come first; images are read row by row)",
-        "attention": "Seed 000's attention block in front of this dense layer",
+        "units": "Units (neurons) of this layer",
+        "activation": "Activation function; a new one brings its matching initializer unless you chose another",
+        "initializer": "How the weights start",
+        "attention": f"The attention block in front of this dense layer {cite('wu-attention')}",
         "batch_norm": "BatchNorm after this dense layer", "residual": "Residual connection around this dense layer",
+        "dropout": "Dropout rate after this layer (training only)",
         "return_sequences": "Recurrent: pass every time step on (forced on when another recurrent layer follows)",
         "aux_head": "An auxiliary softmax classifier after this layer (training only, not exported)",
         "aux_weight": "Loss weight of the auxiliary classifier"}
-# Options that only exist for one family of layers are disabled (not hidden) on the other.
-DENSE_ONLY, RECURRENT_ONLY = ("attention", "batch_norm", "residual"), ("return_sequences",)
+DENSE_ONLY, RECURRENT_ONLY = catalog.DENSE_ONLY_OPTIONS, catalog.RECURRENT_ONLY_OPTIONS
 INVALID = QColor(255, 120, 120, 110)
 FLAGGED = QColor(255, 170, 0, 90)
 
@@ -39,22 +53,29 @@ class BuilderPanel(QWidget):
         self.num_classes: int | None = None
         self.params_counter = None  # set once Keras is loaded: vg_studio.nn.build.count_params
         self.flagged_layers: set[int] = set()
+        self.problems: list[str] = []
+        self.refusal = ""  # the last out-of-range input refused by an editor, shown until the next edit
 
-        self.depth = QSpinBox()
-        self.depth.setRange(0, 200)
-        self.depth.setToolTip("Number of hidden layers (new ones copy the last layer)")
+        self.depth = IntEdit(0, LIMITS.layers, "Hidden layers")
+        self.depth.setToolTip(f"Number of hidden layers, 0–{LIMITS.layers} (new ones copy the last layer)")
         self.depth.valueChanged.connect(self._set_depth)
+        self.depth.refused.connect(self._refused)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.Fixed)
+        header.setMinimumSectionSize(10)
+        for column, name in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(column).setToolTip(TIPS.get(name, ""))
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.viewport().installEventFilter(self)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.buttons = {}
         row = QHBoxLayout()
         for key, text, tip, slot in (
-                ("add", "Add", "Add a layer after the selected one", self.add_layer),
+                ("add", "Add", "Add a layer after the selected one (a copy of it)", self.add_layer),
                 ("remove", "Remove", "Remove the selected layer", self.remove_layer),
                 ("duplicate", "Duplicate", "Duplicate the selected layer", self.duplicate_layer),
                 ("up", "▲", "Move the selected layer towards the input", lambda: self.move_layer(-1)),
@@ -82,10 +103,14 @@ class BuilderPanel(QWidget):
         layout.addWidget(self.shape_label)
         layout.addWidget(self.params_label)
         layout.addWidget(self.problems_label)
-        document.changed.connect(self.render)
+        document.changed.connect(self._document_changed)
         self.render()
 
     # ---- rendering from the spec ---------------------------------------------------------------------------
+    def _document_changed(self) -> None:
+        self.refusal = ""
+        self.render()
+
     def render(self) -> None:
         spec = self.document.spec
         layers = spec.network.layers
@@ -93,28 +118,30 @@ class BuilderPanel(QWidget):
         self.depth.blockSignals(True)
         self.depth.setValue(len(layers))
         self.depth.blockSignals(False)
+        issues = spec.issues()
+        self.problems = [str(issue) for issue in issues]
+        invalid = {(issue.layer, issue.field): str(issue) for issue in issues
+                   if issue.layer is not None and issue.field in COLUMNS}  # located from the issue, not its text
         self.table.setRowCount(len(layers))
-        self.table.setVerticalHeaderLabels([f"h{i + 1}" for i in range(len(layers))])
         for i, layer in enumerate(layers):
-            self._fill_row(i, layer)
+            self._fill_row(i, layer, invalid)
         self._hide_unused_columns(layers)
-        if layers:
-            self.table.selectRow(min(max(selected, 0), len(layers) - 1))
-        self._show_problems(spec.issues())
+        wanted = min(max(selected, 0), len(layers) - 1)
+        if layers and wanted != selected:  # re-selecting the same row would move the focus out of the editor
+            self.table.selectRow(wanted)
+        self._show_messages()
         self.update_params()
 
-    def _fill_row(self, i: int, layer: LayerSpec) -> None:
+    def _fill_row(self, i: int, layer: LayerSpec, invalid: dict) -> None:
         if self.table.cellWidget(i, 0) is None:
             self._create_row(i)
         # update in place (signals blocked): recreating editors would steal focus while the user types
         editors = {name: self.editor(i, name) for name in COLUMNS}
         for editor in editors.values():
             editor.blockSignals(True)
-        kind = editors["kind"]
-        kind.setCurrentIndex(max(kind.findData(layer.kind), 0))
+        for name in ("kind", "activation", "initializer"):
+            editors[name].setCurrentIndex(max(editors[name].findData(getattr(layer, name)), 0))
         editors["units"].setValue(layer.units)
-        editors["activation"].setCurrentText(layer.activation)
-        editors["initializer"].setCurrentText(layer.initializer)
         for name in CHECKS:
             editors[name].setChecked(getattr(layer, name))
         editors["dropout"].setValue(layer.dropout)
@@ -128,9 +155,21 @@ class BuilderPanel(QWidget):
                 applies = layer.aux_head
             # an option set in a file but not applicable stays editable, so the user can clear it
             editors[name].setEnabled(applies or bool(getattr(layer, name, False)) and name in CHECKS)
-            self._tint(i, COLUMNS.index(name), FLAGGED if i in self.flagged_layers else None, TIPS.get(name, ""))
+            problem = invalid.get((i, name))
+            self._tint(i, COLUMNS.index(name), problem is not None, problem or TIPS.get(name, ""))
+        self._label_row(i)
 
-    def _hide_unused_columns(self, layers: list) -> None:
+    def _label_row(self, i: int) -> None:
+        """The row header: h1, h2 … as in every message; a layer a diagnostic finding names is marked there (not on
+        its editors, whose own drawing a background colour would change)."""
+        flagged = i in self.flagged_layers
+        item = self.table.verticalHeaderItem(i) or QTableWidgetItem()
+        item.setText(f"⚠ h{i + 1}" if flagged else f"h{i + 1}")
+        item.setBackground(QBrush(FLAGGED) if flagged else QBrush())
+        item.setToolTip("A diagnostic finding names this layer" if flagged else "")
+        self.table.setVerticalHeaderItem(i, item)
+
+    def _hide_unused_columns(self, layers) -> None:
         """Columns no layer of this network can use are hidden (the table stays narrow enough to read)."""
         kinds = {layer.kind in catalog.RECURRENT_KINDS for layer in layers}
         for name in COLUMNS:
@@ -144,6 +183,23 @@ class BuilderPanel(QWidget):
             else:
                 used = True
             self.table.setColumnHidden(COLUMNS.index(name), not used)
+        self._fit_columns()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """Share the table's width among the visible columns by WIDTHS: all of them are always in view."""
+        visible = [c for c in range(len(COLUMNS)) if not self.table.isColumnHidden(c)]
+        width = self.table.viewport().width()
+        total = sum(WIDTHS[c] for c in visible)
+        used = 0
+        for n, column in enumerate(visible):
+            share = width - used if n == len(visible) - 1 else int(width * WIDTHS[column] / total)
+            self.table.setColumnWidth(column, max(10, share))
+            used += share
 
     def editor(self, row: int, column: int | str) -> QWidget:
         """The editor in a cell; `column` is an index or a name from COLUMNS."""
@@ -154,48 +210,56 @@ class BuilderPanel(QWidget):
         def put(name: str, widget: QWidget) -> None:
             self.table.setCellWidget(i, COLUMNS.index(name), widget)
 
-        kind = QComboBox()
-        for name in catalog.LAYER_KINDS:
-            kind.addItem(KIND_TEXT.get(name, name), name)
-        kind.currentIndexChanged.connect(lambda _, i=i, box=kind: self.set_kind(i, box.currentData()))
-        put("kind", kind)
-        units = QSpinBox()
-        units.setRange(0, 1_000_000)
-        units.valueChanged.connect(lambda v, i=i: self.set_field(i, "units", v))
-        put("units", units)
-        for name, choices in (("activation", catalog.ACTIVATIONS), ("initializer", tuple(catalog.INITIALIZERS))):
+        for name, labels in (("kind", KIND_TEXT), ("activation", {a: a for a in catalog.ACTIVATIONS}),
+                             ("initializer", INIT_TEXT)):
             combo = QComboBox()
-            combo.addItems(list(choices))
-            combo.currentTextChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, v))
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(4)
+            for key, text in labels.items():
+                combo.addItem(text, key)
+                tip = catalog.INITIALIZERS.get(key) if name == "initializer" else None
+                if tip:
+                    combo.setItemData(combo.count() - 1, tip, Qt.ToolTipRole)
+            combo.currentIndexChanged.connect(lambda _, i=i, name=name, box=combo:
+                                              self.set_field(i, name, box.currentData()))
             put(name, combo)
+        units = IntEdit(1, LIMITS.units, f"h{i + 1} units")
+        units.setButtonSymbols(QAbstractSpinBox.NoButtons)  # room for the digits; arrow keys and wheel still step
+        units.valueChanged.connect(lambda v, i=i: self.set_field(i, "units", v))
+        units.refused.connect(self._refused)
+        put("units", units)
         for name in CHECKS:
             box = QCheckBox()
             box.toggled.connect(lambda v, i=i, name=name: self.set_field(i, name, bool(v)))
             put(name, _centered(box))
-        for name, top, step in (("dropout", 0.99, 0.05), ("aux_weight", 10.0, 0.1)):
-            spin = QDoubleSpinBox()
-            spin.setRange(0.0, top)
-            spin.setSingleStep(step)
+        for name, low, top, step in (("dropout", 0.0, 0.99, 0.05), ("aux_weight", 0.01, 10.0, 0.1)):
+            spin = FloatEdit(low, top, f"h{i + 1} {name.replace('_', ' ')}", step=step)
+            spin.setButtonSymbols(QAbstractSpinBox.NoButtons)
             spin.valueChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, float(v)))
+            spin.refused.connect(self._refused)
             put(name, spin)
 
-    def _tint(self, row: int, column: int, color: QColor | None, tip: str, invalid: bool = False) -> None:
+    def _tint(self, row: int, column: int, invalid: bool, tip: str) -> None:
+        """Mark one cell invalid (or not); the rule is scoped to the cell's own widget so that a checkbox inside a
+        cell keeps its look."""
         widget = self.table.cellWidget(row, column)
-        if widget is None:
-            return
-        widget.setAutoFillBackground(color is not None)
-        widget.setStyleSheet("" if color is None else
-                             f"background-color: rgba({color.red()},{color.green()},{color.blue()},{color.alpha()});")
+        if widget is None or bool(widget.property("invalid")) == invalid and widget.toolTip() == tip:
+            return  # unchanged: restyling a focused editor would disturb typing
+        selector = "QWidget#cell" if hasattr(widget, "check") else f"{type(widget).__name__}#cell"
+        widget.setObjectName("cell")
+        color = INVALID
+        widget.setStyleSheet(f"{selector} {{ background-color: rgba({color.red()},{color.green()},{color.blue()},"
+                             f"{color.alpha()}); }}" if invalid else "")
         widget.setToolTip(tip)
         widget.setProperty("invalid", invalid)
 
-    def _show_problems(self, issues: list) -> None:
-        """Tint each invalid cell, found from the issue's location (layer index and field)."""
-        self.problems = [str(issue) for issue in issues]
-        for issue in issues:
-            if issue.layer is not None and issue.field in COLUMNS and issue.layer < self.table.rowCount():
-                self._tint(issue.layer, COLUMNS.index(issue.field), INVALID, str(issue), True)
-        self.problems_label.setText("\n".join(f"⚠ {p}" for p in self.problems))
+    def _refused(self, message: str) -> None:
+        self.refusal = message
+        self._show_messages()
+
+    def _show_messages(self) -> None:
+        lines = ([self.refusal] if self.refusal else []) + self.problems
+        self.problems_label.setText("\n".join(f"⚠ {p}" for p in lines))
 
     def update_params(self) -> None:
         spec = self.document.spec

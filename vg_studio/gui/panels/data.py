@@ -7,10 +7,11 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QVBoxLayout, QWidget)
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
+from vg_studio.gui.panels.editors import IntEdit
 
 GRID_ROWS, GRID_COLUMNS, THUMB = 3, 6, 44
 
@@ -59,14 +60,12 @@ class DataPanel(QWidget):
             self.choice.addItem(name, name)
             self.choice.setItemData(self.choice.count() - 1, text, Qt.ToolTipRole)
         self.choice.currentIndexChanged.connect(self._choice_changed)
-        self.limit = QSpinBox()
-        self.limit.setRange(0, 10_000_000)
+        self.limit = IntEdit(0, 10_000_000, "Limit")
         self.limit.setSpecialValueText("all")
         self.limit.setSingleStep(500)
         self.limit.setToolTip("Train on at most this many examples (0 = all)")
         self.limit.editingFinished.connect(self._limit_changed)
-        self.length = QSpinBox()
-        self.length.setRange(2, 10_000)
+        self.length = IntEdit(2, 10_000, "Length")
         self.length.setSuffix(" steps")
         self.length.setToolTip("Time steps per sequence: the longer, the further the gradient must travel back")
         self.length.editingFinished.connect(self._length_changed)
@@ -75,6 +74,12 @@ class DataPanel(QWidget):
         npz.clicked.connect(self.import_npz)
         self.info = QLabel()
         self.info.setWordWrap(True)
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet("color: #d62728;")
+        for editor in (self.limit, self.length):
+            editor.refused.connect(lambda message: self.problems_label.setText(f"⚠ {message}"))
         self.grid = QGridLayout()
         self.grid.setSpacing(2)
         self.thumbs = []
@@ -95,6 +100,7 @@ class DataPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(self.problems_label)
         layout.addWidget(self.info)
         layout.addLayout(self.grid)
         self.sequences = QLabel()  # the sequence tasks: a few sequences drawn as lines/images with their labels
@@ -156,6 +162,7 @@ class DataPanel(QWidget):
             self.length.blockSignals(True)
             self.length.setValue(int(spec.data.options.get("length", DEFAULT_LENGTH)))
             self.length.blockSignals(False)
+        self._show_issues(spec)
         key = dataset_key(name, spec.data.options)
         if key != self._wanted and self.loading_enabled:
             self._wanted = key
@@ -167,6 +174,18 @@ class DataPanel(QWidget):
                 loader.finished.connect(lambda l=loader: self._loaders.remove(l) if l in self._loaders else None)
                 self._loaders.append(loader)
                 loader.start()
+
+    def _show_issues(self, spec) -> None:
+        """The data section's problems (an option the dataset does not take, a limit below 10 …), each editor the
+        issue's location names marked red."""
+        issues = [issue for issue in spec.issues() if issue.loc[:1] == ("data",)]
+        for name, editor in (("limit", self.limit), ("length", self.length)):
+            messages = [str(i) for i in issues if i.loc[1:3] == ("options", name)]
+            editor.setStyleSheet(f"{type(editor).__name__} {{ background-color: rgba(255,120,120,110); }}"
+                                 if messages else "")
+            editor.setProperty("invalid", bool(messages))
+            editor.setToolTip("\n".join(messages) or editor.toolTip())
+        self.problems_label.setText("\n".join(f"⚠ {issue}" for issue in issues))
 
     def _failed(self, key: str, message: str) -> None:
         if key == self._wanted:
