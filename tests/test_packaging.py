@@ -147,3 +147,63 @@ def test_version_comes_from_one_place():
     literal = re.compile(r"""__version__\s*=\s*['"]""")
     owners = [p for p in (ROOT / "vg_studio").rglob("*.py") if literal.search(p.read_text(encoding="utf-8"))]
     assert owners == [ROOT / "vg_studio" / "__init__.py"]
+
+
+# ---- the wheel: presets, themes and icon inside the package -------------------------------------------------
+def test_the_wheel_maps_every_resource_into_the_package():
+    """Cheap (no build): setup.py maps resources/ to vg_studio.assets and pyproject's package-data patterns cover
+    every file in it, so `pip wheel .` ships them (the slow test below builds and installs one)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    setup_py = (ROOT / "setup.py").read_text(encoding="utf-8")
+    assert '"vg_studio.assets"' in setup_py and 'package_dir={"vg_studio.assets": "resources"}' in setup_py
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    files = [p.relative_to(ROOT / "resources").as_posix() for p in (ROOT / "resources").rglob("*") if p.is_file()]
+    assert {"presets", "themes"} <= {f.split("/")[0] for f in files} and "vg-studio.svg" in files
+    uncovered = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in data["vg_studio.assets"])]
+    assert uncovered == []
+    assert (ROOT / "vg_studio" / "py.typed").is_file() and "py.typed" in data["vg_studio"]
+
+
+def test_resources_are_found_from_a_checkout():
+    from vg_studio import resources
+
+    assert resources.RESOURCES == ROOT / "resources"
+    found = resources.presets()
+    assert {p.path.stem for p in found} == {p.stem for p in (ROOT / "resources" / "presets").glob("*.json")}
+    assert all(p.title and p.description and "seed" not in p.title.lower() for p in found)
+    assert found[0].group == "" and {p.group for p in found} >= {"", "SimpleRNN vs LSTM vs GRU on the adding problem"}
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_of_the_wheel_has_its_presets(tmp_path):
+    """`pip wheel --no-deps .` then a plain (non-editable) install: the installed package finds its presets,
+    themes and icon and the app opens with them (offscreen)."""
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(wheels.glob("vg_studio-*.whl"))
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"vg_studio/py.typed", "vg_studio/assets/vg-studio.svg", "vg_studio/assets/themes/dark.json",
+            "vg_studio/assets/presets/teach-deep-sigmoid.json"} <= names
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                              str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    code = (
+        "import vg_studio, vg_studio.resources as r; from pathlib import Path\n"
+        f"assert Path(vg_studio.__file__).resolve().is_relative_to(Path({str(target)!r}).resolve()), vg_studio.__file__\n"
+        "assert r.RESOURCES.name == 'assets' and r.ICON.is_file() and (r.THEMES / 'dark.json').is_file()\n"
+        "assert len(r.presets()) >= 10\n"
+        "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
+        "from vg_studio.gui.main_window import MainWindow; w = MainWindow()\n"
+        "titles = [a.text() for a in w.presets_menu.actions()]\n"
+        "assert len(titles) >= 5, titles\n"
+        "print('ok', len(r.presets()))\n")
+    env = {**os.environ, "PYTHONPATH": str(target), "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env,
+                            cwd=tmp_path)  # not the checkout: its vg_studio must not shadow the installed one
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]

@@ -15,8 +15,7 @@ from pathlib import Path
 from vg_studio.safeio import atomic_write_bytes, atomic_write_text
 
 APP_ID = "vg-studio"
-# resources/ sits beside the package in a checkout and in the PyInstaller bundle (sys._MEIPASS/resources)
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+from vg_studio.resources import RESOURCES  # noqa: E402  (spec: a checkout, the bundle or an installed wheel)
 FALLBACK_ICON = "applications-science"  # a theme icon, used where resources/ was not installed
 
 

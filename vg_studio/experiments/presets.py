@@ -1,26 +1,127 @@
-"""The reproductions' experiments as GUI presets: `python -m vg_studio.experiments.presets [DIR]` writes one spec
-JSON per cell family into resources/presets/ (or DIR)."""
+"""Every preset the app offers, written by code: `python -m vg_studio.experiments.presets [DIR]` writes one spec JSON
+per preset into resources/presets/ (or DIR). Each has a human name (the Presets menu shows it) and a description
+of what it demonstrates — tests/test_presets.py trains each one briefly and checks that it does.
+
+- teach-*: teaching examples (offline data, seconds to minutes on a CPU);
+- seed003-* / seed000-*: the reproductions' experiments (one per cell family of Tan & Lim's Table I and of Wu's
+  attention comparison), as `vg-studio reproduce` runs them.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from vg_studio import edits
 from vg_studio.experiments import seed000, seed003
+from vg_studio.resources import PRESETS as PRESET_DIR
+from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, NetworkSpec, OptimizerSpec, TrainingSpec
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
+_SIGMOID = dict(units=128, activation="sigmoid", initializer="glorot_uniform")
 
 
-def all_presets() -> dict:
-    return {**seed003.presets(), **seed000.presets()}
+def _deep(name: str, description: str, layer: dict, optimizer: OptimizerSpec, depth: int = 6, **changes) \
+        -> ExperimentSpec:
+    spec = ExperimentSpec(name=name, description=description, data=DataSpec(dataset="mnist-5k"),
+                          network=NetworkSpec(layers=[LayerSpec(**layer) for _ in range(depth)]),
+                          optimizer=optimizer, training=TrainingSpec(epochs=5, batch_size=100, seed=0))
+    return spec.model_copy(update=changes)
+
+
+def _recurrent(kind: str, label: str, verdict: str) -> ExperimentSpec:
+    return ExperimentSpec(
+        name=f"{label} on the adding problem",
+        description=f"A {label} layer of 32 units must carry two marked values across 100 time steps; {verdict}",
+        data=DataSpec(dataset="adding", options={"length": 100}),
+        network=NetworkSpec(layers=[LayerSpec(kind=kind, units=32, activation="tanh")]),
+        optimizer=OptimizerSpec(name="adam", learning_rate=1e-3, clipnorm=1.0),
+        training=TrainingSpec(epochs=10, batch_size=100, seed=0))
+
+
+def teaching_presets() -> dict[str, ExperimentSpec]:
+    sgd = OptimizerSpec(name="sgd", learning_rate=0.1)
+    deep_sigmoid = _deep(
+        "Deep sigmoid, plain SGD",
+        "Six sigmoid layers trained with plain SGD: the gradient reaching the first layer is hundreds of times "
+        "smaller than at the output (it vanishes), so the early layers barely learn.", _SIGMOID, sgd)
+    return {
+        "teach-deep-sigmoid": deep_sigmoid,
+        "teach-deep-relu": _deep(
+            "Deep ReLU (He init), plain SGD",
+            "The same six layers with ReLU and He initialization: the first layer's gradient stays within a small "
+            "factor of the output's and the network learns quickly.",
+            dict(units=128, activation="relu", initializer="he_normal"), sgd),
+        "teach-deep-sigmoid-aux": edits.update_layers(_deep(
+            "Deep sigmoid + auxiliary classifiers",
+            "The deep sigmoid network with two auxiliary softmax heads (after h2 and h4, training only): their "
+            "error signal reaches the first layers through fewer layers, so the first layer's gradient is many "
+            "times larger than without them.", _SIGMOID, sgd), [1, 3], aux_head=True),
+        "teach-deep-sigmoid-sdagd": edits.set_optimizer(_deep(
+            "Deep sigmoid, SDAGD",
+            "The deep sigmoid network trained with SDAGD (Tan & Lim, 2019): its steps are set relative to each "
+            "unit's gradient size, so the early layers move although their gradients vanish, and it learns.",
+            _SIGMOID, sgd), "sdagd"),
+        "teach-dnn": _deep(
+            "Shallow sigmoid network, Adam",
+            "Three sigmoid layers trained with Adam: a network shallow enough to train well — the baseline for "
+            "the attention variant.", _SIGMOID, OptimizerSpec(name="adam", learning_rate=1e-3), depth=3),
+        "teach-dnn-attention": edits.update_layers(_deep(
+            "Shallow sigmoid network + attention, Adam",
+            "The three-layer network with Wu's attention block in front of the first layer (the image rows are "
+            "its tokens): it learns as well as the baseline while the block re-weights the input.",
+            _SIGMOID, OptimizerSpec(name="adam", learning_rate=1e-3), depth=3), 0, attention=True),
+        "teach-rnn-simple": _recurrent("simple_rnn", "SimpleRNN", "its gradient fades over the steps and it stays "
+                                                                  "near chance (50 %)."),
+        "teach-rnn-lstm": _recurrent("lstm", "LSTM", "its gated cell state carries the gradient back and it "
+                                                     "learns the task."),
+        "teach-rnn-gru": _recurrent("gru", "GRU", "its update gate carries the gradient back and it learns the "
+                                                  "task."),
+    }
+
+
+# The reproductions' cells as presets, offline: the app's presets use the bundled 5,000-digit MNIST (the full
+# MNIST of the paper needs a download; `vg-studio reproduce` and the Data panel's "mnist" use it).
+_REPRODUCTIONS = {
+    "seed003-hl5-sigmoid-sgd": ("Tan & Lim: 5×700 sigmoid, SGD", "Tan & Lim's (2019) hl-5 network with sigmoid "
+                                "units and plain SGD: the gradient vanishes towards the input."),
+    "seed003-hl5-sigmoid-sdagd": ("Tan & Lim: 5×700 sigmoid, SDAGD", "Tan & Lim's (2019) hl-5 sigmoid network "
+                                  "trained with SDAGD, which keeps the early layers learning."),
+    "seed003-hl5-relu-sgd": ("Tan & Lim: 5×700 ReLU, SGD", "Tan & Lim's (2019) hl-5 network with ReLU units and "
+                             "plain SGD."),
+    "seed003-hl5-relu-sdagd": ("Tan & Lim: 5×700 ReLU, SDAGD", "Tan & Lim's (2019) hl-5 ReLU network trained with "
+                               "SDAGD."),
+    "seed000-plain": ("Wu: plain network", "Wu's plain deep ReLU network (the baseline of the attention study) on "
+                      "generated shapes."),
+    "seed000-attention": ("Wu: attention in every layer", "Wu's network with an attention block in every hidden "
+                          "layer, which keeps the gradient near the input stable."),
+}
+
+
+def reproduction_presets() -> dict[str, ExperimentSpec]:
+    specs = {**seed003.presets(), **seed000.presets()}
+    out = {}
+    for key, spec in specs.items():
+        name, description = _REPRODUCTIONS[key]
+        spec = spec.model_copy(update={"name": name, "description": description})
+        out[key] = edits.set_dataset(spec, "mnist-5k") if spec.data.dataset == "mnist" else spec
+    return out
+
+
+def all_presets() -> dict[str, ExperimentSpec]:
+    """The reproductions' presets (tests/test_reproduce.py checks them against the files)."""
+    return reproduction_presets()
+
+
+def every_preset() -> dict[str, ExperimentSpec]:
+    return {**teaching_presets(), **reproduction_presets()}
 
 
 def write_presets(directory: Path = PRESET_DIR) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, spec in all_presets().items():
+    for name, spec in every_preset().items():
         path = directory / f"{name}.json"
-        spec.save(path)
+        spec.check().save(path)
         paths.append(path)
     return paths
 

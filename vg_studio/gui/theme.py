@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from vg_studio.resources import RESOURCES  # noqa: E402  (spec: a checkout's resources/ or an installed wheel's)
+
 THEMES = ("light", "dark")
 _ROLES = {"window": QPalette.Window, "window_text": QPalette.WindowText, "base": QPalette.Base,
           "alternate_base": QPalette.AlternateBase, "text": QPalette.Text, "button": QPalette.Button,
