@@ -180,9 +180,13 @@ def test_resources_are_found_from_a_checkout():
 def test_a_non_editable_install_of_the_wheel_has_its_presets(tmp_path):
     """`pip wheel --no-deps .` then a plain (non-editable) install: the installed package finds its presets,
     themes and icon and the app opens with them (offscreen)."""
-    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    wheels, target, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    for name in ("vg_studio", "resources", "pyproject.toml", "setup.py", "README.md"):  # no build/ left in ROOT
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                            if (ROOT / name).is_dir() else {}))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                            "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("vg_studio-*.whl"))
     import zipfile
