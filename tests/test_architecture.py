@@ -41,3 +41,16 @@ def test_cli_start_does_not_import_keras():
     """`vg-studio spec`/errors must answer instantly: TensorFlow is imported only by commands that train."""
     code = "import sys, vg_studio.cli, vg_studio.train.runstore; sys.exit(1 if 'keras' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_the_import_contract_keeps_the_core_free_of_the_gui():
+    """pyproject's import-linter contract "no-gui" (direct imports, function-level ones included)."""
+    import pytest
+
+    pytest.importorskip("importlinter")
+    root = PACKAGE.parent
+    result = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
+                             "lint_imports_command()", "--contract", "no-gui"], capture_output=True, text=True,
+                            timeout=300, cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 kept, 0 broken" in result.stdout
