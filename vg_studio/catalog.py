@@ -10,6 +10,7 @@ SATURATING = ("sigmoid", "tanh")
 LAYER_KIND_LABELS = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
 LAYER_KINDS = tuple(LAYER_KIND_LABELS)
+GATED_KINDS = ("lstm", "gru")
 GATED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")  # what Keras's LSTM/GRU take
 # Layer options that exist for one family only (the builder disables them on the other; edits clear them).
 DENSE_ONLY_OPTIONS = ("attention", "batch_norm", "residual")

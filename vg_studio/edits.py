@@ -145,7 +145,7 @@ def _kind_update(layer: LayerSpec, kind: str) -> dict:
     update: dict[str, Any] = {"kind": kind}
     update.update({name: False for name in (catalog.DENSE_ONLY_OPTIONS if recurrent else
                                             catalog.RECURRENT_ONLY_OPTIONS)})
-    if kind in ("lstm", "gru") and layer.activation not in catalog.GATED_ACTIVATIONS:
+    if kind in catalog.GATED_KINDS and layer.activation not in catalog.GATED_ACTIVATIONS:
         update["activation"] = "tanh"
     elif recurrent and layer.activation == "prelu":
         update["activation"] = "tanh"

@@ -326,7 +326,7 @@ class LayerSpec(_Section):
     @classmethod
     def _activation_fits_the_kind(cls, activation: str, info: ValidationInfo) -> str:
         kind = info.data.get("kind")
-        if kind in ("lstm", "gru") and activation not in catalog.GATED_ACTIVATIONS:
+        if kind in catalog.GATED_KINDS and activation not in catalog.GATED_ACTIVATIONS:
             raise _problem(f"{kind} layers take {', '.join(catalog.GATED_ACTIVATIONS[:-1])} or "
                            f"{catalog.GATED_ACTIVATIONS[-1]}")
         if kind in catalog.RECURRENT_KINDS and activation == "prelu":
