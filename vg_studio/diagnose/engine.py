@@ -311,12 +311,13 @@ class Diagnoser:
 
     def _report(self, kind: str, severity: str, layers, evidence: dict, message: str, details=()) -> None:
         """A rule's verdict: a new finding, or a new value replacing the old one (worst severity kept, layers
-        accumulated, evidence and words from this record)."""
+        accumulated, evidence and words from this record; "{layers}" in the message names them all)."""
         old = self._base.get(kind)
         indices = sorted({self.layer_names.index(n) for n in (old.layers if old else ())} | set(layers))
         if old is not None:
             severity = max(severity, old.severity, key=severity_rank)
         names = tuple(self.layer_names[i] for i in indices)
+        message = message.replace("{layers}", self._label(indices))
         fixes, advice = self._remedies(kind, names)
         self._base[kind] = Finding(kind, severity, old.step if old else self._step, old.epoch if old else self._epoch,
                                    names, evidence, message, tuple(details), fixes, advice,
@@ -416,7 +417,7 @@ class Diagnoser:
             details.append(f"The loss is {med_loss:.3g} (median), {med_loss / chance:.2g}× the {chance:.3g} of "
                            f"guessing among {self.num_classes} classes.")
         severe = max_norm > 100 * c["exploding_norm"] or max_update > 10 * c["exploding_update_ratio"]
-        where = self._label(layers)
+        where = "{layers}"
         if signals["norm"] or signals["growth"] or signals["update"]:
             message = (f"The gradients of {where} are huge (norm about {max_norm:.3g}, {growth:.3g}× their size in "
                        "the first steps), so each step throws the weights far away instead of improving them: the "
@@ -544,7 +545,7 @@ class Diagnoser:
         severity = "info" if explained else ("error" if severe else "warning")
         self._report("vanishing_gradient", severity, layers, evidence,
                      f"The gradients reaching {self.labels[first]} are {ratio:.1e} times those at "
-                     f"{self.labels[last]}, so {self._label(layers)} barely learn: the gradients vanish.", details)
+                     f"{self.labels[last]}, so {{layers}} barely learn: the gradients vanish.", details)
 
     def _vanishing_through_time(self, time_grad) -> None:
         """Through a recurrent layer the gradient is multiplied once per time step on its way back, so the
@@ -600,7 +601,7 @@ class Diagnoser:
                        f"{c['flat_update_ratio']:.0e}), so the network is not learning at all "
                        f"{cite('sns-recognise')}.")
         else:
-            message = f"The weights of {self._label(held)} hardly change from step to step, so those layers are " \
+            message = "The weights of {layers} hardly change from step to step, so those layers are " \
                       f"not learning {cite('sns-recognise')}."
         self._report("flat_weights", "warning" if frozen_network or len(held) * 2 >= len(upd) else "info",
                      held, evidence, message, details)
