@@ -14,7 +14,9 @@ steps) and every healthy run that got a warning.
 
 Sets: `dev` — the configurations the thresholds were chosen on (digits, mnist-5k); `holdout` — configurations
 kept aside while choosing them (shapes10, other activations/initialisers/optimisers/widths/batch sizes);
-`stress` — borderline cases sought out afterwards (and used to revise the rules); `fresh` — a third set written after the rules were final and run once (other depths, widths, learning rates,
+`stress` — borderline cases sought out afterwards (and used to revise the rules); `model` — users' own Keras
+models (CNNs and MLPs built and compiled as a user would) trained with plain `model.fit` and `GradientMonitor`,
+diagnosed from their model.json runs; `fresh` — a third set written after the rules were final and run once (other depths, widths, learning rates,
 batch sizes, record intervals, datasets); its first result is the one reported in docs/diagnostics.md.
 
 Runs are written under `--runs` (default `runs/diagnostics-grid`) and a finished run with the same spec is not
@@ -31,6 +33,8 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -233,7 +237,115 @@ def fresh_set() -> list[Config]:
     return out
 
 
-SETS = {"dev": dev_set, "holdout": holdout_set, "stress": stress_set, "fresh": fresh_set}
+# ---- a user's own Keras models, watched by GradientMonitor (no spec) --------------------------------------------
+@dataclass(frozen=True)
+class ModelConfig:
+    """One labelled run of a Keras model built and compiled as a user would, trained with plain `model.fit` and
+    `GradientMonitor`: `arch` "cnn" (Conv2D stack, optional BatchNorm → activation, then Dense) or "mlp"."""
+    label: str
+    dataset: str
+    arch: str
+    depth: int
+    width: int
+    activation: str
+    optimizer: str
+    lr: float
+    batch_norm: bool = False
+    init_stddev: float | None = None  # RandomNormal(stddev) kernels instead of Keras's default (Glorot uniform)
+    bias: float = 0.0
+    batch_size: int = 32
+    record_every: int = 2
+    epochs: int = 3
+    limit: int = 600
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        init = f"-n{self.init_stddev:g}" if self.init_stddev else ""
+        bias = f"-b{self.bias:g}" if self.bias else ""
+        return (f"model-{self.label}-{self.dataset}-{self.arch}{self.depth}x{self.width}-{self.activation}"
+                f"{'-bn' if self.batch_norm else ''}{init}{bias}-{self.optimizer}{self.lr:g}-bs{self.batch_size}-"
+                f"re{self.record_every}-s{self.seed}")
+
+    def build(self, input_shape, num_classes: int):
+        import keras
+
+        keras.utils.set_random_seed(self.seed)
+        kernel = keras.initializers.RandomNormal(stddev=self.init_stddev) if self.init_stddev else "glorot_uniform"
+        bias = keras.initializers.Constant(self.bias)
+        inputs = keras.Input(input_shape)
+        x = inputs
+        if self.arch == "cnn":
+            side = int(round(np.sqrt(np.prod(input_shape))))
+            x = keras.layers.Reshape((side, side, 1))(x)
+        for i in range(self.depth):
+            if self.arch == "cnn":
+                layer = keras.layers.Conv2D(self.width, 3, padding="same", kernel_initializer=kernel,
+                                            bias_initializer=bias,
+                                            activation=None if self.batch_norm else self.activation)
+            else:
+                layer = keras.layers.Dense(self.width, kernel_initializer=kernel, bias_initializer=bias,
+                                           activation=None if self.batch_norm else self.activation)
+            x = layer(x)
+            if self.batch_norm:
+                x = keras.layers.BatchNormalization()(x)
+                x = keras.layers.Activation(self.activation)(x)
+            if self.arch == "cnn" and i == 0 and side > 16:
+                x = keras.layers.MaxPooling2D(2)(x)  # keeps mnist-sized CNNs quick on a CPU
+        if self.arch == "cnn":
+            x = keras.layers.Flatten()(x)
+            x = keras.layers.Dense(32, activation=self.activation, kernel_initializer=kernel)(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+        model = keras.Model(inputs, outputs)
+        optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+                     "nadam": keras.optimizers.Nadam}[self.optimizer](learning_rate=self.lr)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def train_model_run(config: ModelConfig, run_dir: str) -> dict:
+    """Train one model run into `run_dir` (in a worker process); never raises."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from vg_studio.data import load_dataset
+        from vg_studio.monitor import GradientMonitor
+
+        data = load_dataset(config.dataset, {"limit": config.limit})
+        model = config.build(data.x_train.shape[1:], data.num_classes)
+        model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
+                  validation_split=0.1, verbose=0,
+                  callbacks=[GradientMonitor(run_dir, record_every=config.record_every)])
+        return {"status": "completed"}
+    except Exception as exc:  # noqa: BLE001 - the grid reports the run as missing and goes on
+        return {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+
+
+def model_set() -> list[ModelConfig]:
+    """Users' own Keras models (issue 11's check among them: a deep sigmoid CNN with SGD vanishes, naming its conv
+    layers; a ReLU + BatchNorm CNN with Adam gets no warning)."""
+    out = []
+    for k, dataset in enumerate(("digits", "mnist-5k")):
+        common = dict(seed=k, record_every=(1, 5)[k])
+        out += [
+            ModelConfig("vanishing", dataset, "cnn", 6, 16, "sigmoid", "sgd", 0.05, **common),
+            ModelConfig("vanishing", dataset, "mlp", 6, 64, "sigmoid", "sgd", 0.1, **common),
+            ModelConfig("healthy", dataset, "cnn", 6, 16, "relu", "adam", 0.001, batch_norm=True, **common),
+            ModelConfig("healthy", dataset, "cnn", 3, 16, "relu", "adam", 0.001, **common),
+            ModelConfig("healthy", dataset, "mlp", 3, 64, "tanh", "rmsprop", 0.001, **common),
+            ModelConfig("healthy", dataset, "cnn", 4, 16, "sigmoid", "adam", 0.003, batch_norm=True, **common),
+            ModelConfig("exploding", dataset, "mlp", 3, 64, "relu", "sgd", 0.1, init_stddev=1.0, **common),
+            ModelConfig("exploding", dataset, "cnn", 3, 16, "relu", "sgd", 0.05, init_stddev=0.5, **common),
+            ModelConfig("dead", dataset, "cnn", 3, 16, "relu", "adam", 0.001, bias=-8.0, **common),
+            ModelConfig("dead", dataset, "mlp", 3, 64, "relu", "sgd", 0.05, bias=-6.0, **common),
+            ModelConfig("saturated", dataset, "mlp", 1, 64, "sigmoid", "adam", 0.001, bias=8.0, **common),
+            ModelConfig("saturated", dataset, "mlp", 2, 64, "tanh", "adam", 0.001, init_stddev=(1.0, 0.5)[k],
+                        **common),
+            ModelConfig("flat", dataset, "cnn", 3, 16, "relu", "adam", 0.0, **common),
+        ]
+    return out
+
+
+SETS = {"dev": dev_set, "holdout": holdout_set, "stress": stress_set, "fresh": fresh_set, "model": model_set}
 
 
 # ---- scoring ----------------------------------------------------------------------------------------------------
@@ -253,16 +365,29 @@ def primary(labels: set[str]) -> str:
     return "healthy"
 
 
-def run_grid(configs: list[Config], runs: Path, jobs: int, verbose: bool) -> list[dict]:
+def run_grid(configs: list, runs: Path, jobs: int, verbose: bool) -> list[dict]:
     from vg_studio.diagnose.engine import diagnose_run
-    from vg_studio.experiments.cells import Cell, run_cells
+    from vg_studio.experiments.cells import Cell, read_report, run_cells
 
-    cells = [Cell(c.name, c.spec(), runs / c.name) for c in configs]
-    run_cells(cells, jobs=jobs)
+    specs = [c for c in configs if isinstance(c, Config)]
+    run_cells([Cell(c.name, c.spec(), runs / c.name) for c in specs], jobs=jobs)
+    models = [c for c in configs if isinstance(c, ModelConfig)
+              and read_report(runs / c.name).get("status") not in ("completed", "diverged")]
+    if models:
+        import concurrent.futures as cf
+        import multiprocessing
+        import shutil
+
+        for c in models:
+            shutil.rmtree(runs / c.name, ignore_errors=True)
+        with cf.ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            for c, outcome in zip(models, pool.map(train_model_run, models, [str(runs / c.name) for c in models])):
+                print(f"{c.name}: {outcome['status']} {outcome.get('message', '')}", file=sys.stderr, flush=True)
     rows = []
-    for config, cell in zip(configs, cells):
+    for config in configs:
+        run_dir = runs / config.name
         try:
-            diagnoser, report = diagnose_run(cell.run_dir)
+            diagnoser, report = diagnose_run(run_dir)
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, the grid goes on
             rows.append({"name": config.name, "label": config.label, "predicted": ["no run"], "status": str(exc),
                          "steps": 0, "vanishing_at_pct": None, "findings": []})

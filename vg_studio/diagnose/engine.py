@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections import deque
 
 import numpy as np
@@ -131,7 +132,9 @@ class _Window:
         return self.items[-1][0] - self.items[0][0] if self.items else 0
 
     def median(self):
-        return np.nanmedian(np.asarray([v for _, v in self.items], dtype=np.float64), axis=0)
+        with warnings.catch_warnings():  # a column without any finite value stays NaN, silently
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(np.asarray([v for _, v in self.items], dtype=np.float64), axis=0)
 
 
 class _Since:
@@ -164,7 +167,6 @@ class Diagnoser:
         if config is None and spec is not None:
             config = spec.diagnostics
         self.config = resolve_config(config, record_every)
-        self.num_classes = num_classes
         self.loss_name = str(loss if loss is not None else (spec.loss if spec is not None else "") or "")
         if layer_kinds is None or len(layer_kinds) != n:
             layer_kinds = _spec_kinds(spec, n)
@@ -174,6 +176,10 @@ class Diagnoser:
         main = [i for i, kind in enumerate(self.layer_kinds) if is_main_kind(kind)] or list(range(n))
         self.main = main
         self.last = main[-1]  # the output layer
+        if num_classes is None and "crossentropy" in self.loss_name.replace("_", "") and len(self.layer_units) == n:
+            # a user's model: the classes are the output layer's width (one sigmoid unit: two classes)
+            num_classes = max(2, int(self.layer_units[self.last])) if self.layer_units[self.last] else None
+        self.num_classes = num_classes
         dense_first = [i for i in main if self.layer_kinds[i] not in SPARSE_GRADIENT_KINDS and i != self.last]
         self.first = dense_first[0] if dense_first else main[0]
         # columns whose units are judged: all but the output (its softmax/sigmoid is meant to be confident, i.e.
