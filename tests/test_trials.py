@@ -4,6 +4,7 @@ and — slow — real trials on a deep sigmoid SGD run, where a fix that trains 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -80,6 +81,9 @@ def test_refusals_are_one_line(tmp_path, capsys):
     assert "--steps" in capsys.readouterr().err
     assert cli.run(parser.parse_args([str(tmp_path / "nothing"), "--try-fixes"])) == 2
     assert "nothing" in capsys.readouterr().err
+    if importlib.util.find_spec("ray") is None:  # CI has no Ray: a clear line, not an ImportError
+        assert cli.run(parser.parse_args([str(sick), "--try-fixes", "--ray", "auto"])) == 2
+        assert "--ray needs the ray package" in capsys.readouterr().err
 
 
 def result(key, loss_end, recovery=math.nan, status="completed"):

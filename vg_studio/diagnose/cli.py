@@ -60,6 +60,11 @@ def _try_fixes(args) -> int:
         return _error("--steps: must be at least 1")
     if args.jobs < 1:
         return _error("--jobs: must be at least 1")
+    if args.ray:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            return _error("--ray needs the ray package: pip install -e '.[cluster]'")
     try:
         plan = trials.plan_trials(args.run_dir, args.fix)
     except (RunStoreError, SpecError, trials.TrialError) as exc:
