@@ -4,7 +4,7 @@ unchanged network, and rank the fixes by what they measurably did over the same 
 AUTOTRAINER repairs blindly; here every candidate is trained from the same data, seed and batches for the same
 number of steps, and the table shows the evidence: how far the loss fell, how much of the first layer's gradient
 came back (relative to the unchanged run), and whether the finding is still there. Trials run as independent
-cells (`vg_studio.experiments.cells`) in parallel processes or on a Ray cluster, like `vg-studio reproduce`.
+cells (`vg_studio.train.cells`, the machinery of `vg-studio reproduce`) in parallel processes or on a Ray cluster.
 
 Qt-free: the app's "Try fixes" button calls `plan_trials` then `run_trials` from a worker thread with a
 `progress(fraction, text)` callback and a `threading.Event` to cancel.
@@ -106,7 +106,7 @@ def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: st
     """Train the unchanged spec and each fix for `steps` steps; return the results ranked best first (the
     unchanged run last among those it does not beat). `progress(fraction, text)` is called as trials advance;
     setting the `cancel` event stops them after the current batch (the results then say "cancelled")."""
-    from vg_studio.experiments.cells import Cell, run_cells
+    from vg_studio.train.cells import Cell, run_cells
 
     if steps < 1:
         raise TrialError(f"--steps: must be at least 1 (got {steps})")
@@ -152,7 +152,7 @@ class _CallbackProgress:
     """run_cells' progress, turned into `callback(fraction, text)` calls."""
 
     def __init__(self, cells, callback):
-        from vg_studio.experiments.cells import Progress
+        from vg_studio.train.cells import Progress
 
         self._progress = Progress(cells, stream=_Discard())
         self._callback = callback
