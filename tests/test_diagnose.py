@@ -209,6 +209,22 @@ def test_persistent_large_gradients_with_the_loss_far_above_chance_are_exploding
                                                          for s in range(1, 41)]))
 
 
+def test_a_loss_that_climbs_far_above_its_start_is_an_explosion_of_the_steps():
+    """SGD with momentum at rate 1 on a ReLU net: the loss climbs from 2.4 to ~10 within ten steps with moderate
+    gradient norms, then the ReLUs die — the oversized step is the cause, the dead units its consequence."""
+    d = diagnoser()
+    losses = [2.4, 3.0, 4.5, 6.0, 8.0, 10.1, 9.5, 8.8, 7.8, 6.0, 5.0, 4.0]
+    dead = [0.95, 0.7, 0.9, 0, 0, 0, np.nan]
+    for s, loss in enumerate(losses, start=1):
+        d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None))
+    found = {f.kind: f for f in d.findings}
+    assert found["exploding_gradient"].severity == "warning" and "climbed from 2.4" in found["exploding_gradient"].message
+    assert found["dead_units"].severity == "info"
+    calm = diagnoser()  # a loss that wobbles 30 % above its start (high-rate Adam, SELU): not an explosion
+    feed(calm, [record(s, norm=[6.0] * 7, loss=2.3 * (1.3 if s % 3 else 1.0)) for s in range(1, 40)])
+    assert "exploding_gradient" not in kinds(calm.findings, "info")
+
+
 def test_one_large_first_step_is_not_an_explosion():
     d = diagnoser()
     found = feed(d, [record(1, norm=[5e3] * 7)] + [record(s, norm=[2.0] * 7) for s in range(2, 40)])

@@ -49,6 +49,7 @@ DEFAULTS = {
     "exploding_update_ratio": 0.3,  # one step changes a layer's weights by 30 % of their norm
     "exploding_loss_factor": 2.0,  # the loss is this many times the guessing loss ln(classes) ...
     "exploding_loss_norm": 20.0,  # ... while the largest layer gradient norm stays above this
+    "exploding_loss_growth": 2.0,  # ... or while the loss is this many times its first value: it climbs
     "exploding_window_steps": 20,
     "exploding_steps": 5,  # the window must span this many steps before it is judged
     "baseline_steps": 10,  # "the first steps": the records of the first 10 steps give the baseline
@@ -402,7 +403,9 @@ class Diagnoser:
         signals = {"norm": max_norm > c["exploding_norm"], "growth": growth > c["exploding_growth"],
                    "update": max_update > c["exploding_update_ratio"], "reverse": reverse > c["exploding_ratio"],
                    "loss": chance is not None and med_loss > c["exploding_loss_factor"] * chance
-                   and max_norm > c["exploding_loss_norm"]}
+                   and max_norm > c["exploding_loss_norm"],
+                   "climb": med_loss > c["exploding_loss_growth"] * self._first_loss > 0
+                   and (chance is None or med_loss > c["exploding_loss_factor"] * chance)}
         if not any(signals.values()):
             return
         layers = [i for i in range(len(norms)) if norms[i] > c["exploding_norm"]] or [int(np.nanargmax(norms))]
@@ -422,6 +425,9 @@ class Diagnoser:
             evidence["chance_loss"] = chance
             details.append(f"The loss is {med_loss:.3g} (median), {med_loss / chance:.2g}× the {chance:.3g} of "
                            f"guessing among {self.num_classes} classes.")
+        if signals["climb"]:
+            evidence["loss_vs_first"] = med_loss / self._first_loss
+            details.append(f"It started at {self._first_loss:.3g}: it has grown {med_loss / self._first_loss:.2g}×.")
         severe = max_norm > 100 * c["exploding_norm"] or max_update > 10 * c["exploding_update_ratio"]
         where = "{layers}"
         if signals["norm"] or signals["growth"] or signals["update"]:
@@ -432,6 +438,10 @@ class Diagnoser:
             message = (f"The loss stays at {med_loss:.3g}, {med_loss / chance:.2g}× the loss of guessing, with large "
                        f"gradients in {where} (norm about {max_norm:.3g}): the outputs are huge and confidently "
                        "wrong and each step overshoots — the gradients explode.")
+        elif signals["climb"]:
+            message = (f"The loss climbed from {self._first_loss:.3g} to {med_loss:.3g} (median of the last {span} "
+                       "steps): each step overshoots and makes things worse instead of better — the updates "
+                       f"explode (largest step {max_update:.0%} of a layer's weights).")
         else:
             message = (f"{self.labels[self.first]}'s gradients are {reverse:.3g}× {self.labels[self.last]}'s: they "
                        "grow on their way back to the input, so the early layers take huge steps — the gradients "
