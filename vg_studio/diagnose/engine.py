@@ -454,14 +454,21 @@ class Diagnoser:
             return []
         return [i for i in self.unit_layers if np.isfinite(values[i]) and values[i] >= limit]
 
+    def _held_units(self, stat: str, limit: float, stats: dict):
+        """(layers at or above `limit`, steps held, the values, the worst layer) once held for unit_steps."""
+        hits = self._unit_hits(stat, limit, stats)
+        held = self._since.held(stat, bool(hits), self._step)
+        if held is None or held < self.config["unit_steps"]:
+            return None
+        values = stats[stat]
+        return hits, held, values, max(hits, key=lambda i: values[i])
+
     def _dead_units(self, stats: dict) -> None:
         c = self.config
-        hits = self._unit_hits("dead_fraction", c["dead_fraction"], stats)
-        held = self._since.held("dead", bool(hits), self._step)
-        if held is None or held < c["unit_steps"]:
+        found = self._held_units("dead_fraction", c["dead_fraction"], stats)
+        if found is None:
             return
-        values = stats["dead_fraction"]
-        worst = max(hits, key=lambda i: values[i])
+        hits, held, values, worst = found
         evidence = {f"dead_fraction[{self.layer_names[i]}]": float(values[i]) for i in hits}
         evidence.update(threshold=float(c["dead_fraction"]), held_steps=held,
                         loss_vs_first=self._loss / self._first_loss if self._first_loss else float("nan"))
@@ -481,12 +488,10 @@ class Diagnoser:
         initialisation) is info; held for saturated_steps it slows learning whether or not the loss still
         falls, so it is a warning (an error when 90 % are saturated)."""
         c = self.config
-        hits = self._unit_hits("saturated_fraction", c["saturated_fraction"], stats)
-        held = self._since.held("saturated", bool(hits), self._step)
-        if held is None or held < c["unit_steps"]:
+        found = self._held_units("saturated_fraction", c["saturated_fraction"], stats)
+        if found is None:
             return
-        values = stats["saturated_fraction"]
-        worst = max(hits, key=lambda i: values[i])
+        hits, held, values, worst = found
         sustained = held >= c["saturated_steps"]
         severity = ("error" if values[worst] >= 0.9 else "warning") if sustained else "info"
         evidence = {f"saturated_fraction[{self.layer_names[i]}]": float(values[i]) for i in hits}
