@@ -558,7 +558,7 @@ def test_a_reader_never_mixes_two_runs_while_one_replaces_the_other(tmp_path):
     write_run(run, epochs=1)
     stop, seen = time.time() + 60, set()
     proc = subprocess.Popen([sys.executable, "-c", f"""
-import sys, numpy as np; sys.path.insert(0, {str(ROOT)!r})
+import sys, time, numpy as np; sys.path.insert(0, {str(ROOT)!r})
 from tests.test_runstore import new_history, add
 from vg_studio.train.runstore import RunStore
 for n in range(1, 13):
@@ -569,6 +569,7 @@ for n in range(1, 13):
     h.status = "completed"
     store.write_history(h)
     store.write_report({{"status": "completed", "name": f"run {{n}}"}})
+    time.sleep(0.1)  # the reader gets to see each run
 """], env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         while proc.poll() is None and time.time() < stop:
