@@ -56,23 +56,32 @@ class UnreadableFile(ValueError):
     """A file that cannot be used; the message is one line that names the file and the problem."""
 
 
-def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
-    """The bytes of a regular file no larger than `max_bytes`. A FIFO, a device or a folder is refused before it is
-    opened (reading a FIFO would block forever)."""
+def regular_file(path: str | os.PathLike, what: str = "file", max_bytes: int | None = None,
+                 limit_name: str = "") -> os.stat_result:
+    """stat() of a regular file no larger than `max_bytes`; a FIFO, a device or a folder is refused before it is
+    opened (reading a FIFO would block forever). `limit_name` names the VG_STUDIO_LIMITS entry to raise."""
     import stat
 
-    path = Path(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise UnreadableFile(f"{path}: {what} not found") from None
+        raise UnreadableFile(f"{path}: file not found") from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFile(f"{path}: not a regular file")
-    if info.st_size > max_bytes:
+        raise UnreadableFile(f"{path}: not a regular file (a {what} must be one)")
+    if max_bytes is not None and info.st_size > max_bytes:
         raise UnreadableFile(f"{path}: the {what} is {info.st_size:,} bytes; the limit is {max_bytes:,} "
-                             "(VG_STUDIO_LIMITS raises it)")
+                             f"(VG_STUDIO_LIMITS {limit_name or 'raises it'})")
+    return info
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file no larger than `max_bytes` (see `regular_file`)."""
+    import stat
+
+    path = Path(path)
+    regular_file(path, what, max_bytes)
     try:
         # O_NONBLOCK: a FIFO swapped in after the check above must not block the open
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -176,14 +185,7 @@ def check_keras_file(path: str | os.PathLike, name: str | None = None) -> None:
     from vg_studio.limits import LIMITS
 
     shown = name or str(path)
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise UnreadableFile(f"{shown}: cannot read ({exc.strerror or exc})") from None
-    import stat
-
-    if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFile(f"{shown}: not a regular file")
+    regular_file(path, "model file")
 
     def broken(problem: str):
         return UnreadableFile(f"{shown}: not a complete Keras model file ({problem})")

@@ -10,14 +10,13 @@ refused within a second with one line naming the file, the field and the limit.
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from vg_studio import limits
+from vg_studio import limits, safeio
 from vg_studio.data.base import Dataset, DatasetError, split_fixed
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -29,14 +28,9 @@ BOMB_CHECK_BYTES = 64 * 2**20  # members smaller than this are never decompressi
 def regular_file(path: Path, what: str) -> os.stat_result:
     """stat() of a regular file; a FIFO, a device or a folder is refused without being opened."""
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise DatasetError(f"{path}: not a regular file (a {what} must be one)")
-    return info
+        return safeio.regular_file(path, what)
+    except safeio.UnreadableFile as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _limit(name: str) -> int:

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from vg_studio import __version__
 from vg_studio.history import RESERVED_ATTRS, History, stat_dtype
-from vg_studio.safeio import atomic_path
-from vg_studio.train.history_log import HEADER_SIZE, LogError, LogReader, encode_frame
+from vg_studio.safeio import UnreadableFile, atomic_path, regular_file
+from vg_studio.train.history_log import LogError, LogReader, encode_frame
 from vg_studio.train.rundir import RunStoreError
 
 HISTORY_SCHEMA = 2
@@ -138,16 +137,9 @@ def read_h5(path: str | os.PathLike, max_bytes: int, max_layers: int) -> tuple[H
 
     path = Path(path)
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise RunStoreError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise RunStoreError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise RunStoreError(f"{path}: not a regular file")
-    if info.st_size > max_bytes + 2**20 * 64:
-        raise RunStoreError(f"{path}: {info.st_size:,} bytes; the limit is {max_bytes:,} (VG_STUDIO_LIMITS "
-                               "history_bytes)")
+        regular_file(path, "history", max_bytes + 64 * 2**20, "history_bytes")  # + the file's own structure
+    except UnreadableFile as exc:
+        raise RunStoreError(str(exc)) from None
     try:
         with h5py.File(path, "r", locking=False) as f:
             return _Reader(f, path, max_bytes, max_layers).read()
