@@ -30,7 +30,7 @@ class MetricPlot(PlotBox):
     def draw(self, runs: list) -> None:
         self.begin()
         zoom = self.zoomed_range()
-        several = len(runs) > 1
+        several, kinds = len(runs) > 1, set()
         for run in runs:
             color = pg.mkColor(run.color)
             steps, means, smooth = run.training_curve(self.metric)
@@ -42,11 +42,13 @@ class MetricPlot(PlotBox):
                            line_pen(faint, width=1))
                 self.curve((key, "smooth"), *self.overviews.envelope((key, "smooth"), steps, smooth, zoom=zoom),
                            line_pen(color, width=2))
+                kinds.add("smooth")
             else:  # no per-record value (a run directory from before records carried metrics): epoch means
                 train = run.epoch_metric(self.metric)
                 if np.isfinite(train).any():
                     self.curve((key, "epoch-train"), epoch_steps(run, len(train)), train, line_pen(color, width=2),
                                symbol="t", symbolSize=7, symbolBrush=color)
+                    kinds.add("epoch-train")
             val = run.epoch_metric(f"val_{self.metric}")
             if np.isfinite(val).any():
                 self.curve((key, "val"), epoch_steps(run, len(val)), val,
@@ -54,10 +56,13 @@ class MetricPlot(PlotBox):
                            symbol="o", symbolSize=6, symbolBrush=color, symbolPen=line_pen(color))
         self.end()
         ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
-        self.set_legend([("train (smoothed)", line_pen(ink, width=2)),
-                         ("validation", line_pen(ink, width=1.5, style=Qt.DashLine),
-                          {"symbol": "o", "symbolSize": 6, "symbolBrush": ink})]
-                        + (self.run_entries(runs) if several else []))
+        entries = [("train (smoothed)", line_pen(ink, width=2))] if "smooth" in kinds else []
+        if "epoch-train" in kinds:
+            entries.append(("train (epoch mean)", line_pen(ink, width=2), {"symbol": "t", "symbolSize": 7,
+                                                                             "symbolBrush": ink}))
+        entries.append(("validation", line_pen(ink, width=1.5, style=Qt.DashLine),
+                        {"symbol": "o", "symbolSize": 6, "symbolBrush": ink}))
+        self.set_legend(entries + (self.run_entries(runs) if several else []))
         self.overviews.keep({(id(r), kind) for r in runs for kind in ("means", "smooth")})
         self._draw_epoch_lines(runs)
 

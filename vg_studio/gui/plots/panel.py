@@ -126,7 +126,7 @@ class PlotsPanel(QWidget):
         self._dirty = True
 
     def _maybe_redraw(self) -> None:
-        if self._dirty:
+        if self._dirty and self.isVisible() and not self.window().isMinimized():  # nobody looks: it waits
             self.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)
 
     def redraw(self, visible_only: bool = False, budget_ms: float | None = None) -> int:
