@@ -1,9 +1,10 @@
 """All plots, in tabs: Training (loss, accuracy, weight change; gradients per layer, gradient heatmaps, time-step
 heatmaps for recurrent runs), Distributions, and SDAGD (only for SDAGD runs).
 
-Events only mark the panel dirty; a 10 Hz timer redraws. Each plot redraws only when it is on screen (the current
-tab) and something it shows changed, and each costs a bounded amount however long the run (see `decimate`), so a
-frame stays within a few milliseconds at step 50,000 (benchmarks/bench_redraw.py).
+Events only mark the panel dirty; a 10 Hz timer redraws. A plot redraws only when it is on screen (the current
+tab) and something it shows changed; each costs a bounded amount however long the run (see `decimate`), and a
+frame stops after a few milliseconds of work, so it costs about one plot (a few ms, and Qt's repaint of that plot)
+at step 500 and at step 50,000 alike (benchmarks/bench_redraw.py).
 """
 
 from __future__ import annotations
