@@ -1,7 +1,7 @@
 """Redraw cost of the plots per frame against the length of the run.
 
-A made-up run (engine events shaped as the trainer's: L layers, a probe record every step, per-layer histograms)
-grows to each length; at each length the benchmark then plays F frames as the app does while training: R new
+A made-up run (L layers, a probe record every step, per-layer histograms) is built in bulk at each length, then
+grows by engine events shaped as the trainer's; the benchmark plays F frames as the app does while training: R new
 records arrive, the panel's redraw runs as its 10 Hz timer calls it (with its time budget), and Qt repaints the
 plots that changed. It prints, per tab and run length, the median and the largest wall-clock time of the redraw
 and of the repaint (both on the main thread), and the median main-thread CPU time of each (what the GUI itself
@@ -42,7 +42,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from tests.gui.synthetic_runs import synthetic_events
+    from tests.gui.synthetic_runs import synthetic_events, synthetic_history
     from vg_studio.gui.plots.panel import FRAME_BUDGET_MS, PlotsPanel
     from vg_studio.gui.run_data import RunData
     from vg_studio.train import events
@@ -52,25 +52,27 @@ def main() -> int:
     width, height = map(int, args.size.split("x"))
     panel.resize(width, height)
     panel.show()
-    run = RunData(name="long run")
-    tabs = [(0, "Training"), (2, "SDAGD")] + ([] if args.no_histograms else [(1, "Distributions")])
-    total = max(lengths) + len(tabs) * args.frames * args.per_frame
-    stream = (e for e in synthetic_events(layers=args.layers, records=total, steps_per_epoch=500,
-                                          histograms=not args.no_histograms, sdagd=True, batch_events=False)
-              if not isinstance(e, events.RunFinished))
-    panel.show_runs([run])
-
-    def feed(records: int) -> None:
-        while records > 0:
-            event = next(stream)
-            run.apply_event(event)
-            records -= isinstance(event, events.ProbeRecord)
-
+    tabs = [(0, "Training")] + ([] if args.no_histograms else [(1, "Distributions")])
     print(f"{args.layers} layers, {args.per_frame} new records per frame, {args.frames} frames per point, "
           f"panel {width}×{height}; times in ms (median / max)")
     print(f"{'records':>8} {'tab':<14} {'redraw wall':>15} {'cpu':>6} {'paint wall':>15} {'cpu':>6}")
     for length in lengths:
-        feed(length - run.num_records)
+        # the run so far, built in bulk (as if opened from disk), then growing through live events
+        history = synthetic_history(args.layers, length, steps_per_epoch=500, histograms=not args.no_histograms)
+        run = RunData.from_history("long run", history)
+        total = length + len(tabs) * args.frames * args.per_frame
+        stream = (e for e in synthetic_events(layers=args.layers, records=total, steps_per_epoch=500,
+                                              histograms=not args.no_histograms, batch_events=False,
+                                              first_step=length + 1)
+                  if isinstance(e, (events.ProbeRecord, events.EpochEnd)))
+        panel.show_runs([run])
+
+        def feed(records: int) -> None:
+            while records > 0:
+                event = next(stream)
+                run.apply_event(event)
+                records -= isinstance(event, events.ProbeRecord)
+
         for index, name in tabs:
             panel.tabs.setCurrentIndex(index)
             panel.redraw(visible_only=True)
@@ -89,6 +91,7 @@ def main() -> int:
             print(f"{run.num_records:>8} {name:<14} {statistics.median(redraw):>7.1f} / {max(redraw):>5.1f} "
                   f"{statistics.median(redraw_cpu):>6.1f} {statistics.median(paint):>7.1f} / {max(paint):>5.1f} "
                   f"{statistics.median(paint_cpu):>6.1f}", flush=True)
+        del run, history
     return 0
 
 

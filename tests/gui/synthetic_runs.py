@@ -20,9 +20,11 @@ def histogram_rows(centres: np.ndarray, spread: float = 0.6) -> np.ndarray:
 
 def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 10, record_every: int = 1,
                      histograms: bool = True, sdagd: bool = False, seed: int = 0, name: str = "synthetic",
-                     spec=None, metrics_in_records: bool = True, batch_events: bool = True, extreme: float = 0.0):
+                     spec=None, metrics_in_records: bool = True, batch_events: bool = True, extreme: float = 0.0,
+                     first_step: int = 1):
     """Yields RunStarted, then per step BatchEnd (+ ProbeRecord every `record_every` steps) and EpochEnd at each
-    epoch's end, then RunFinished. `extreme` adds that many decades to every gradient (an exploding run)."""
+    epoch's end, then RunFinished. `extreme` adds that many decades to every gradient (an exploding run);
+    `first_step` > 1 continues a run built in bulk (`synthetic_history`)."""
     rng = np.random.default_rng(seed)
     names = [f"hidden_{i + 1}" for i in range(layers - 1)] + ["output"]
     steps = records * record_every
@@ -36,10 +38,10 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
     yield started
     depth = np.arange(layers)
     totals = {"loss": 0.0, "accuracy": 0.0}
-    for step in range(1, steps + 1):
+    for step in range(first_step, steps + 1):
         epoch = (step - 1) // steps_per_epoch
         k = step - epoch * steps_per_epoch
-        progress = step / steps
+        progress = _progress(step, steps)
         batch = {"loss": 2.3 * (1 - 0.6 * progress) + 0.05 * rng.standard_normal(),
                  "accuracy": float(np.clip(0.1 + 0.8 * progress + 0.05 * rng.standard_normal(), 0, 1))}
         if k == 1:
@@ -51,8 +53,7 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
         if batch_events:
             yield events.BatchEnd(step, epoch, dict(running))
         if step % record_every == 0:
-            # vanishing towards the input: layer 0 is ~3 decades below the output, and decays over training
-            centre = -6 + 3 * depth / max(layers - 1, 1) - 1.0 * progress + extreme
+            centre = _centres(depth, progress) + extreme
             grad = 10 ** (centre + 0.1 * rng.standard_normal(layers))
             stats = {"grad_mean_abs": grad, "grad_norm": grad * 30, "weight_norm": np.full(layers, 3.0),
                      "update_mean_abs": grad * 0.1, "update_ratio": grad * 0.01,
@@ -88,3 +89,47 @@ def synthetic_run(name: str = "synthetic", **kwargs):
     for event in synthetic_events(name=name, **kwargs):
         run.apply_event(event)
     return run
+
+
+def _progress(step, steps):
+    return step / steps
+
+
+def _centres(depth: np.ndarray, progress):
+    """log10 of each layer's mean |g|: the input side ~3 decades below the output, all decaying over training."""
+    return -6 + 3 * depth / max(depth.shape[-1] - 1, 1) - 1.0 * progress
+
+
+def synthetic_history(layers: int, records: int, steps_per_epoch: int, histograms: bool = True, seed: int = 0):
+    """The History the events above would build over `records` steps (a record every step), made in bulk with
+    numpy: a long run for the benchmark without replaying every event. No SDAGD scalars, no time steps."""
+    from vg_studio.history import History
+
+    rng = np.random.default_rng(seed)
+    names = [f"hidden_{i + 1}" for i in range(layers - 1)] + ["output"]
+    history = History(names, ["sigmoid"] * (layers - 1) + ["softmax"], 1, layer_kinds=["dense"] * layers,
+                      layer_units=[32] * (layers - 1) + [10],
+                      attrs={"hist_edges": EDGES, "steps_per_epoch": steps_per_epoch,
+                             "epochs": -(-records // steps_per_epoch)})
+    steps = np.arange(1, records + 1)
+    history.steps, history.record_epochs = steps.tolist(), ((steps - 1) // steps_per_epoch).tolist()
+    progress = steps / records
+    loss = 2.3 * (1 - 0.6 * progress)
+    history.record_loss = loss.tolist()
+    history.record_metrics = {"loss": loss.tolist(), "accuracy": (0.1 + 0.8 * progress).tolist()}
+    centres = _centres(np.arange(layers)[None, :], progress[:, None])  # (records, layers)
+    grad = 10 ** (centres + 0.1 * rng.standard_normal(centres.shape))
+    for name, values in {"grad_mean_abs": grad, "grad_norm": grad * 30, "update_mean_abs": grad * 0.1,
+                         "update_ratio": grad * 0.01, "weight_norm": np.full(grad.shape, 3.0),
+                         "saturated_fraction": np.full(grad.shape, 0.2), "dead_fraction": np.zeros(grad.shape)}.items():
+        history.set_stat(name, values)
+    if histograms:
+        mids = (EDGES[:-1] + EDGES[1:]) / 2
+        for name, shift in (("grad_log10_hist", 0), ("update_log10_hist", -1)):
+            rows = np.empty((records, layers, len(mids)), dtype=np.float32)
+            for start in range(0, records, 2000):  # in slices: the float64 temporaries stay small
+                c = centres[start:start + 2000, :, None] + shift
+                part = np.exp(-0.5 * ((mids[None, None, :] - c) / 0.6) ** 2)
+                rows[start:start + 2000] = part / part.sum(axis=2, keepdims=True)
+            history.set_stat(name, rows)
+    return history

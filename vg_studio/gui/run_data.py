@@ -288,10 +288,18 @@ class RunData:
         from vg_studio.train.runstore import open_run
 
         loaded = open_run(run_dir)
-        run = cls(name=Path(run_dir).name, spec=loaded.spec, run_dir=Path(run_dir), status=loaded.status,
-                  report=dict(loaded.report or {}), model_summary=loaded.model_summary)
-        run.message = run.report.get("message", "")
-        run._fill(loaded.history, run.report)
+        return cls.from_history(Path(run_dir).name, loaded.history, loaded.spec, loaded.report,
+                                loaded.model_summary, run_dir=Path(run_dir), status=loaded.status)
+
+    @classmethod
+    def from_history(cls, name: str, history, spec=None, report: dict | None = None, model_summary=None,
+                     **fields) -> "RunData":
+        """A run from a History already in memory (read from disk, or a RunFollower's), without a copy of its
+        statistics; it can go on growing through `apply_event`."""
+        report = dict(report or {})
+        run = cls(name=name, spec=spec, report=report, model_summary=model_summary,
+                  message=report.get("message", ""), **{"status": history.status, **fields})
+        run._fill(history, report)
         return run
 
     def _fill(self, history, report: dict) -> None:
