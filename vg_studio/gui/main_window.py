@@ -1,8 +1,9 @@
-"""The main window: wires the spec document, panels, plots and the training worker together.
+"""The main window: wires the spec document, panels, plots and the training/following workers together.
 
 The spec document is the single source of truth; panels edit it through undoable commands and re-render from
-it. Training runs in a TrainWorker thread whose events land in RunData; the plots redraw from RunData on a
-timer, so the main thread never does more than a few milliseconds of work per event.
+it. Training runs in a child process supervised by a TrainWorker thread; runs written by other processes are
+followed by a FollowWorker. Both deliver events in batches that land in RunData; the plots redraw from RunData on
+a timer, so the main thread never does more than a few milliseconds of work at a time.
 """
 
 from __future__ import annotations
@@ -14,25 +15,27 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QSizePolicy, QToolBar)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QSizePolicy, QToolBar)
 
 from vg_studio import __version__
+from vg_studio.gui import dialogs
 from vg_studio.gui.commands import SpecDocument
 from vg_studio.gui.panels.builder import BuilderPanel
 from vg_studio.gui.panels.data import DataPanel
-from vg_studio.gui.panels.diagnostics import DiagnosticsPanel
+from vg_studio.gui.panels.diagnostics import DiagnosticsPanel, as_findings
 from vg_studio.gui.panels.optimizer import OptimizerPanel
 from vg_studio.gui.panels.runs import RunsPanel
 from vg_studio.gui.run_data import RunData
-from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, configure_pyqtgraph, load_theme, \
-    style_plot_widget
-from vg_studio.gui.worker import KerasLoader, TrainWorker
+from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, configure_pyqtgraph, load_theme
+from vg_studio.gui.worker import FollowWorker, TrainingService, TrainWorker, finished_event
 from vg_studio.safeio import atomic_write_text
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 
 log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = Path.home() / "VGStudio" / "runs"
+LAYOUT_VERSION = 2  # bump when the docks change: a state saved by an older layout is not restored
+MIN_PLOTS_SHARE = 0.4  # a restored layout that leaves the plots less than this share of the window is reset
 
 
 class MainWindow(QMainWindow):
@@ -42,18 +45,29 @@ class MainWindow(QMainWindow):
         self.workspace = Path(workspace or self.settings.value("workspace", str(DEFAULT_WORKSPACE)))
         self.document = SpecDocument(spec or example_spec(), self)
         self.spec_path: Path | None = None
-        self.keras_ready = False
+        self.keras_ready = False  # the training process has imported TensorFlow and waits for a run
+        self.backend = ""
         self.worker: TrainWorker | None = None
+        self.followers: dict = {}  # RunData -> FollowWorker, for runs other processes write
         self.current_run: RunData | None = None
+        self.shown_run: RunData | None = None  # the run whose findings the diagnostics panel shows
         self.last_error = ""
         self._worker_active = False
+        self._closing_confirmed = False
 
         # The plots (pyqtgraph: ~0.4 s to import and build) are made right after the first paint, see `plots`.
+        # They live in a scroll area: however wide side-by-side heatmaps need to be, the window never grows
+        # beyond the screen and never pushes the docks off it; the plots scroll instead.
         self._plots = None
+        self.plots_area = QScrollArea()
+        self.plots_area.setObjectName("plots-area")
+        self.plots_area.setWidgetResizable(True)
+        self.plots_area.setFrameShape(QFrame.NoFrame)
+        self.plots_area.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         placeholder = QLabel("Preparing the plots…")
         placeholder.setAlignment(Qt.AlignCenter)
-        placeholder.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)  # the docks keep their widths
-        self.setCentralWidget(placeholder)
+        self.plots_area.setWidget(placeholder)
+        self.setCentralWidget(self.plots_area)
         self.builder = BuilderPanel(self.document)
         self.optimizer_panel = OptimizerPanel(self.document)
         self.data_panel = DataPanel(self.document)
@@ -67,6 +81,7 @@ class MainWindow(QMainWindow):
         self.docks["Training"].raise_()
         self._dock("Diagnostics", self.diagnostics, Qt.RightDockWidgetArea)
         self._dock("Runs", self.runs, Qt.RightDockWidgetArea)
+        self.trials = None  # the "Try fixes" table, docked on first use
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -75,6 +90,7 @@ class MainWindow(QMainWindow):
         self.diagnostics.layers_flagged.connect(self._flag_layers)
         self.diagnostics.apply_fix.connect(self.apply_fix)
         self.diagnostics.apply_fix_and_compare.connect(self.apply_fix_and_compare)
+        self.diagnostics.try_fixes.connect(self.try_fixes)
         self.runs.selection_changed.connect(self._runs_selected)
         self.document.changed.connect(self._update_title)
         self.document.undo_stack.cleanChanged.connect(self._update_title)
@@ -87,18 +103,20 @@ class MainWindow(QMainWindow):
         self.theme = self.settings.value("theme", "light")
         self.set_theme(self.theme if self.theme in THEMES else "light")
         self.resize(1500, 920)
-        self._restored = self.settings.value("geometry") is not None
-        if self._restored:
+        self._restored = False
+        if self.settings.value("layout_version", 0, int) == LAYOUT_VERSION and self.settings.value("geometry"):
             self.restoreGeometry(self.settings.value("geometry"))
-            self.restoreState(self.settings.value("state"))
+            self._restored = bool(self.restoreState(self.settings.value("state"), LAYOUT_VERSION))
+        self._fit_to_screen()
         self._update_title()
-        self._update_actions()
 
-        self.keras_loader = KerasLoader(self)
-        self.keras_loader.ready.connect(self._keras_ready)
-        self.keras_loader.failed.connect(self.show_error)
+        self.service = TrainingService.instance()
+        self.service.ready.connect(self._training_process_ready)
+        self.service.failed.connect(self._training_process_failed)
         self._background_started = False
         self.exit_without_waiting = False
+        self._param_loader = None
+        self._update_actions()
 
     @property
     def plots(self):
@@ -108,36 +126,68 @@ class MainWindow(QMainWindow):
             from vg_studio.gui.plots.panel import PlotsPanel
 
             self._plots = PlotsPanel()
-            self.setCentralWidget(self._plots)
-            self.set_theme(self.theme)
+            self.plots_area.setWidget(self._plots)
+            self._apply_plot_theme(load_theme(self.theme))
             QTimer.singleShot(0, self._size_docks)  # once the layout knows the plots' size hints
         return self._plots
 
     def _size_docks(self) -> None:
-        if not self._restored:  # first launch: room for the builder's columns, the rest to the plots
-            self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [500, 250], Qt.Horizontal)
+        """First launch: room for the builder's columns, the rest to the plots. A restored layout that leaves the
+        plots only a strip (it was saved while some compare made the docks wide) gets the same sizes."""
+        central = self.plots_area.width()
+        if not self._restored or central < MIN_PLOTS_SHARE * self.width():
+            left = min(560, int(0.36 * self.width()))
+            right = min(300, int(0.2 * self.width()))
+            self.resizeDocks([self.docks["Network"], self.docks["Diagnostics"]], [left, right], Qt.Horizontal)
+
+    def _fit_to_screen(self) -> None:
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None:
+            return
+        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._background_started:  # after the first paint: imports in threads still compete for the GIL
             self._background_started = True
-            self._size_docks()
             QTimer.singleShot(50, lambda: self.plots)
             QTimer.singleShot(150, self.start_background_work)
 
     def start_background_work(self) -> None:
         self._background_started = True
-        if not self.keras_loader.isRunning() and not self.keras_ready:
-            self.keras_loader.start()
+        self.service.warm_up()
         self.data_panel.start_loading()
+        self._load_param_counter()
+
+    def _load_param_counter(self) -> None:
+        """The builder's live parameter count. Keras-free where the engine offers it (the app's own process never
+        needs TensorFlow); otherwise vg_studio.nn.build is imported in a background thread."""
+        try:
+            from vg_studio.nn.params import count_params
+        except ImportError:
+            from vg_studio.gui.worker import ParamCounterLoader
+
+            if self._param_loader is None:
+                self._param_loader = ParamCounterLoader(self)
+                self._param_loader.ready.connect(self._set_param_counter)
+                self._param_loader.start()
+            return
+        self._set_param_counter(count_params)
+
+    def _set_param_counter(self, counter) -> None:
+        self.builder.params_counter = counter
+        self.builder.update_params()
 
     # ---- construction -------------------------------------------------------------------------------------
-    def _dock(self, title: str, widget, area) -> None:
+    def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[title] = dock
+        return dock
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -153,7 +203,8 @@ class MainWindow(QMainWindow):
         a["open"] = self._action("&Open experiment…", self.open_spec, QKeySequence.Open)
         a["save"] = self._action("&Save experiment", self.save_spec, QKeySequence.Save)
         a["save_as"] = self._action("Save experiment &as…", self.save_spec_as, QKeySequence("Ctrl+Shift+S"))
-        a["open_run"] = self._action("Open &run folder…", self.open_run, QKeySequence("Ctrl+Shift+O"))
+        a["open_run"] = self._action("Open &run folder…", self.open_run, QKeySequence("Ctrl+Shift+O"),
+                                     "Open a run folder — a finished run, or one another program is still writing")
         a["export_model"] = self._action("Export trained &model (.keras)…", self.export_model)
         a["export_plots"] = self._action("Export &plots (PNG/SVG)…", self.export_plots)
         a["export_history"] = self._action("Export &history (CSV)…", self.export_history)
@@ -164,7 +215,10 @@ class MainWindow(QMainWindow):
         a["redo"].setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         a["train"] = self._action("▶ Train", self.train, [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
                                   "Train the network (Ctrl+Return)")
-        a["stop"] = self._action("■ Stop", self.stop, QKeySequence(Qt.Key_Escape), "Stop after this batch (Esc)")
+        a["stop"] = self._action("■ Stop", self.stop, QKeySequence(Qt.Key_Escape),
+                                 "Stop after this batch (Esc); press again to stop at once")
+        a["reading"] = self._action("&Background reading", self.show_background_reading)
+        a["about"] = self._action("&About VG Studio", self.show_about)
 
     def _make_menus_and_toolbar(self) -> None:
         a = self.actions_
@@ -180,31 +234,33 @@ class MainWindow(QMainWindow):
         run.addAction(a["train"])
         run.addAction(a["stop"])
         self.presets_menu = bar.addMenu("&Presets")
-        groups = {}
-        for path in preset_paths():
-            group = next((title for prefix, title in PRESET_GROUPS.items() if path.stem.startswith(prefix)), None)
-            if group is not None and group not in groups:
-                groups[group] = self.presets_menu.addMenu(group)
-            menu = groups[group] if group is not None else self.presets_menu
-            menu.addAction(self._action(preset_title(path), lambda p=path: self.load_preset(p)))
+        self.presets_menu.setToolTipsVisible(True)
+        fill_presets_menu(self.presets_menu, self._action, self.load_preset)
         view = bar.addMenu("&View")
         themes = QActionGroup(self)
+        self.theme_actions = {}
         for name in THEMES:
             action = QAction(f"{name.capitalize()} theme", self, checkable=True)
             action.setChecked(name == self.settings.value("theme", "light"))
             action.triggered.connect(lambda checked, n=name: self.set_theme(n))
             themes.addAction(action)
             view.addAction(action)
+            self.theme_actions[name] = action
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+        self.view_menu = view
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a["reading"])
+        help_menu.addAction(a["about"])
         tools = QToolBar("Training")
         tools.setObjectName("training-toolbar")
         tools.addAction(a["train"])
         tools.addAction(a["stop"])
         tools.addSeparator()
         self.progress = QProgressBar()
-        self.progress.setMinimumWidth(380)
+        self.progress.setMinimumWidth(220)
+        self.progress.setMaximumWidth(460)
         self.progress.setFormat("idle")
         self.progress.setValue(0)
         tools.addWidget(self.progress)
@@ -212,7 +268,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("  device: shown when training starts  ")
         tools.addWidget(self.device_label)
         self.addToolBar(tools)
-        self.keras_label = QLabel("Loading TensorFlow… (Train is enabled when it is ready)")
+        self.keras_label = QLabel("Starting TensorFlow in the training process…")
         self.statusBar().addPermanentWidget(self.keras_label)
 
     # ---- state ------------------------------------------------------------------------------------------
@@ -222,8 +278,10 @@ class MainWindow(QMainWindow):
         return self.worker is not None and (self.worker.isRunning() or self._worker_active)
 
     def _update_actions(self) -> None:
-        self.actions_["train"].setEnabled(self.keras_ready and not self.training)
+        self.actions_["train"].setEnabled(not self.training)
         self.actions_["stop"].setEnabled(self.training)
+        stopping = self.training and self.worker.stop_requested
+        self.actions_["stop"].setText("■ Stop now" if stopping else "■ Stop")
 
     def _update_title(self) -> None:
         spec = self.document.spec
@@ -231,24 +289,30 @@ class MainWindow(QMainWindow):
         where = f" — {self.spec_path.name}" if self.spec_path else ""
         self.setWindowTitle(f"VG Studio {__version__} — {spec.name}{where}{dirty}")
 
-    def _keras_ready(self, text: str) -> None:
-        from vg_studio.nn.build import count_params
-
+    def _training_process_ready(self, info: dict) -> None:
         self.keras_ready = True
-        self.keras_label.setText(text)
-        self.builder.params_counter = count_params
-        self.builder.update_params()
+        self.backend = f"Keras {info.get('keras', '?')} ({info.get('backend', '?')})"
+        self.keras_label.setText(f"{self.backend} ready in the training process")
         self._update_actions()
 
-    def set_theme(self, name: str) -> None:
-        from PySide6.QtWidgets import QApplication
+    def _training_process_failed(self, message: str) -> None:
+        self.keras_label.setText("The training process could not start (see the message)")
+        self.show_error(message)
 
+    def set_theme(self, name: str) -> None:
         colors = apply_theme(QApplication.instance(), name)
         self.theme = name
         self.settings.setValue("theme", name)
+        if getattr(self, "theme_actions", None) and name in self.theme_actions:
+            self.theme_actions[name].setChecked(True)
         if self._plots is not None:
-            for box in self._plots.findChildren(__import__("pyqtgraph").PlotWidget):
-                style_plot_widget(box, colors)
+            self._apply_plot_theme(colors)
+
+    def _apply_plot_theme(self, colors: dict) -> None:
+        """Every plot, legend and colour bar re-coloured (the plots' own API)."""
+        apply = getattr(self._plots, "apply_theme", None)
+        if callable(apply):
+            apply(colors)
 
     def show_error(self, message: str) -> None:
         """A clear message that does not block (a modal dialog would stall tests and the event loop)."""
@@ -260,7 +324,9 @@ class MainWindow(QMainWindow):
 
     # ---- training -----------------------------------------------------------------------------------------
     def train(self, compare_with: RunData | None = None) -> RunData | None:
-        if self.training or not self.keras_ready:
+        """Train the spec in the editor in the (warm) training process. Clicking before TensorFlow has loaded
+        is fine: the run starts as soon as the process is ready."""
+        if self.training:
             return None
         spec = self.document.spec
         problems = spec.validate()
@@ -272,13 +338,11 @@ class MainWindow(QMainWindow):
         run = RunData(name=f"{spec.name} #{len(self.runs.runs) + 1}", spec=spec, run_dir=run_dir,
                       compare_with=compare_with)
         self.current_run = run
-        self.worker = TrainWorker(spec, run_dir, self)
-        self.worker.event.connect(lambda event, run=run: self._on_event(run, event))
-        self.worker.failed.connect(lambda message, run=run: self._on_failed(run, message))
+        self.worker = TrainWorker(spec, run_dir, self, pool=self.service.pool)
+        self.worker.events.connect(lambda batch, run=run: self._on_events(run, batch))
         self.worker.finished.connect(self._worker_finished)
         self.runs.add_run(run, select=False)
         self.runs.select([compare_with, run] if compare_with is not None else [run])
-        self.diagnostics.show_findings([], [])
         self._worker_active = True
         self.worker.start()
         self._update_actions()
@@ -288,39 +352,55 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self.training:
             self.worker.cancel()
-            self.statusBar().showMessage("Stopping after the current batch…", 5000)
+            self._update_actions()
+            self.statusBar().showMessage("Stopping after the current batch… (Esc again stops at once)", 5000)
 
-    def _on_event(self, run: RunData, event) -> None:
+    def _on_events(self, run: RunData, batch: list) -> None:
+        """A batch of events from a training or following worker (main thread; cheap: no drawing here)."""
         from vg_studio.train import events
 
-        run.apply_event(event)
-        if isinstance(event, events.RunStarted):
-            self.device_label.setText(f"  device: {event.device}  ")
-            self.runs.refresh(run)
-        elif isinstance(event, events.FindingsUpdated):
-            if run in self.plots.runs:
-                self.diagnostics.show_findings(run.findings, run.layer_names)
-        elif isinstance(event, events.EpochEnd):
-            self.runs.refresh(run)
-        elif isinstance(event, events.RunFinished):
-            self.runs.refresh(run)
-            if event.status in ("failed", "diverged"):
-                self.show_error(event.message)
-            else:
-                self.statusBar().showMessage(f"{run.name}: {event.message}", 10000)
-        if run in self.plots.runs:
-            self.plots.mark_dirty()
+        findings_changed = False
+        for event in batch:
+            run.apply_event(event)
+            if isinstance(event, events.RunStarted):
+                if run is self.current_run:
+                    self.device_label.setText(f"  device: {event.device}  ")
+                self.runs.refresh(run)
+            elif isinstance(event, events.FindingsUpdated):
+                run.findings = as_findings(run.findings)
+                findings_changed = True
+            elif isinstance(event, events.EpochEnd):
+                self.runs.refresh(run)
+            elif isinstance(event, events.RunFinished):
+                self._run_finished(run, event)
+                findings_changed = True
+        if findings_changed and run is self.shown_run:
+            self._show_diagnostics(run)
+        if self._plots is not None and run in self._plots.runs:
+            self._plots.mark_dirty()
 
-    def _on_failed(self, run: RunData, message: str) -> None:
-        run.status, run.message = "failed", message
+    def _run_finished(self, run: RunData, event) -> None:
+        reported = event.report.get("findings") if isinstance(event.report, dict) else None
+        if reported:  # the writer's own final findings (a followed run, or the engine's report)
+            run.findings = as_findings(reported)
         self.runs.refresh(run)
-        self.show_error(message)
+        if event.status == "failed" and run is self.current_run:
+            self.show_error(f"{run.name}: {event.message}")
+        elif event.status == "diverged":
+            self.show_error(f"{run.name}: {event.message}")
+        else:
+            self.statusBar().showMessage(f"{run.name}: {event.message}", 10000)
 
     def _worker_finished(self) -> None:
         self._worker_active = False
+        run = self.current_run
+        if run is not None and run.status in ("starting", "running"):  # no RunFinished arrived: never leave a
+            self._on_events(run, [finished_event("failed", "training ended without a report", None,
+                                                 run.run_dir)])  # run that looks alive
         self._update_actions()
         self._update_progress()
-        self.plots.mark_dirty()
+        if self._plots is not None:
+            self._plots.mark_dirty()
 
     def _update_progress(self) -> None:
         run = self.current_run
@@ -329,10 +409,12 @@ class MainWindow(QMainWindow):
         total = max(run.total_steps, 1)
         self.progress.setMaximum(total)
         self.progress.setValue(min(run.step, total))
-        if run.status in ("starting",):
-            self.progress.setFormat("preparing data and model…")
+        if run.status == "starting":
+            waiting = self.worker is not None and self.worker.waiting_for_child and not self.keras_ready
+            self.progress.setFormat("starting TensorFlow in the training process…" if waiting
+                                    else "preparing data and model…")
         elif run.status == "running":
-            epoch = run.batch_steps and ((run.step - 1) // max(run.steps_per_epoch, 1) + 1) or 1
+            epoch = (run.step - 1) // max(run.steps_per_epoch, 1) + 1 if run.step else 1
             eta = run.eta_seconds()
             eta_text = f" · ETA {format_seconds(eta)}" if eta is not None else ""
             self.progress.setFormat(f"epoch {epoch}/{run.epochs} · step {run.step}/{run.total_steps}{eta_text}")
@@ -342,30 +424,66 @@ class MainWindow(QMainWindow):
     # ---- runs, diagnostics ----------------------------------------------------------------------------------
     def _runs_selected(self, runs: list) -> None:
         self.plots.show_runs(runs)
-        primary = runs[-1] if runs else None
-        self.diagnostics.show_findings(primary.findings if primary else [], primary.layer_names if primary else [])
+        self.shown_run = runs[-1] if runs else None
+        self._show_diagnostics(self.shown_run)
+
+    def _show_diagnostics(self, run: RunData | None) -> None:
+        if run is None:
+            self.diagnostics.show_findings([], [], "", "")
+            return
+        self.diagnostics.show_findings(run.findings, run.layer_names, run.status, fix_blocker(run))
 
     def _flag_layers(self, layers: set) -> None:
         self.builder.set_flagged_layers(layers)
-        self.plots.set_highlighted_layers(layers)
+        if self._plots is not None:
+            self._plots.set_highlighted_layers(layers)
 
-    def apply_fix(self, fix) -> bool:
+    def _fixed_spec(self, fix, run: RunData | None) -> ExperimentSpec | None:
+        """The fix applied to the spec of the run it was found in (the editor's spec when no run is shown)."""
+        base = run.spec if run is not None and run.spec is not None else self.document.spec
         title = getattr(fix, "title", "fix")
         try:
-            self.document.edit(f"Fix: {title}", lambda spec: fix.apply(spec))
+            return fix.apply(base)
         except (SpecError, ValueError) as exc:
             self.show_error(f"Cannot apply {title!r}: {exc}")
+            return None
+
+    def apply_fix(self, fix) -> bool:
+        """Put the fixed network (the run's spec with the fix) in the editor, as one undoable step."""
+        spec = self._fixed_spec(fix, self.shown_run)
+        if spec is None:
             return False
+        self.document.replace(spec, f"Fix: {getattr(fix, 'title', 'fix')}")
         return True
 
     def apply_fix_and_compare(self, fix) -> RunData | None:
-        before = self.runs.selected_runs()[-1] if self.runs.selected_runs() else self.current_run
+        """Train the run being compared with the fix applied, and overlay the two runs."""
+        before = self.shown_run or self.current_run
         if self.training:
             self.show_error("Stop the current run first (Esc), then compare.")
             return None
         if not self.apply_fix(fix):
             return None
         return self.train(compare_with=before)
+
+    def try_fixes(self, finding) -> None:
+        """Short trials of every fix of `finding`, ranked by measured outcome (in the background)."""
+        run = self.shown_run
+        if run is None or run.spec is None:
+            self.show_error("Try fixes needs a run trained from an experiment (it re-trains its network).")
+            return
+        from vg_studio.gui.panels.trials import TrialsPanel
+
+        if self.trials is None:
+            self.trials = TrialsPanel()
+            self.trials.apply_fix.connect(self.apply_fix)
+            self.trials.compare_fix.connect(self.apply_fix_and_compare)
+            dock = self._dock("Fix trials", self.trials, Qt.RightDockWidgetArea)
+            self.tabifyDockWidget(self.docks["Runs"], dock)
+            self.view_menu.addAction(dock.toggleViewAction())
+        self.docks["Fix trials"].show()
+        self.docks["Fix trials"].raise_()
+        self.trials.start(run, finding)
 
     # ---- files ----------------------------------------------------------------------------------------------
     def _ask_path(self, kind: str, title: str, filters: str, save: bool, folder: bool = False) -> str:
@@ -378,12 +496,28 @@ class MainWindow(QMainWindow):
     def _remember(self, kind: str, path: Path) -> None:
         self.settings.setValue(f"folders/{kind}", str(path if path.is_dir() else path.parent))
 
-    def new_spec(self) -> None:
-        self.document.reset(example_spec())
-        self.spec_path = None
-        self._update_title()
+    def unsaved_then(self, doing: str, then) -> bool:
+        """Run `then` now when the experiment has no unsaved changes, else after asking Save / Discard / Cancel.
+        Returns True when `then` ran at once."""
+        if self.document.undo_stack.isClean():
+            then()
+            return True
+        dialogs.ask_unsaved(self, self.document.spec.name, doing, self.save_spec, then)
+        return False
+
+    def new_spec(self) -> bool:
+        def new() -> None:
+            self.document.reset(example_spec())
+            self.spec_path = None
+            self._update_title()
+        return self.unsaved_then("starting a new experiment", new)
 
     def open_spec(self, path: str | None = None) -> bool:
+        if not self.document.undo_stack.isClean():
+            return self.unsaved_then("opening another experiment", lambda: self.open_spec_file(path))
+        return self.open_spec_file(path)
+
+    def open_spec_file(self, path: str | None = None) -> bool:
         path = path or self._ask_path("spec", "Open experiment", "Experiment JSON (*.json)", save=False)
         if not path:
             return False
@@ -418,26 +552,49 @@ class MainWindow(QMainWindow):
         return True
 
     def load_preset(self, path: Path) -> bool:
-        try:
-            spec = ExperimentSpec.load(path)
-        except SpecError as exc:
-            self.show_error(str(exc))
-            return False
-        self.document.replace(spec, f"Preset {preset_title(path)}")
-        return True
+        def load() -> None:
+            try:
+                spec = ExperimentSpec.load(path)
+            except SpecError as exc:
+                self.show_error(str(exc))
+                return
+            self.document.reset(spec)  # a preset is a new document (File ▸ Save names it)
+            self.spec_path = None
+            self._update_title()
+        return self.unsaved_then(f"loading the preset “{preset_title(path)}”", load)
 
     def open_run(self, path: str | None = None) -> RunData | None:
+        """Open a run folder: a finished run, or one another process (`vg-studio train`, a script with the
+        monitor callback, a reproduction cell) is still writing — it is then followed live."""
         path = path or self._ask_path("runs", "Open run folder", "", save=False, folder=True)
         if not path:
             return None
+        path = Path(path)
         try:
-            run = RunData.open(path)
+            run, pending = open_run_folder(path)
         except (SpecError, ValueError, OSError) as exc:
-            self.show_error(str(exc))
+            self.show_error(str(exc).splitlines()[0] if str(exc) else f"{path}: cannot read the run")
             return None
-        self._remember("runs", Path(path))
+        self._remember("runs", path)
         self.runs.add_run(run)
+        if pending is not None:  # still being written: follow it
+            self._follow(run, pending)
         return run
+
+    def _follow(self, run: RunData, follower) -> None:
+        run.followed = True
+        worker = FollowWorker(run.run_dir, self, follower=follower)
+        worker.events.connect(lambda batch, run=run: self._on_events(run, batch))
+        worker.failed.connect(lambda message, run=run: self._follow_failed(run, message))
+        worker.finished.connect(lambda run=run: self.followers.pop(run, None))
+        self.followers[run] = worker
+        worker.start()
+        self.statusBar().showMessage(f"Following {run.run_dir}: it updates as the run is written", 8000)
+
+    def _follow_failed(self, run: RunData, message: str) -> None:
+        run.message = message
+        self.runs.refresh(run)
+        self.show_error(f"Stopped following {run.name}: {message}")
 
     def _selected_run(self) -> RunData | None:
         selected = self.runs.selected_runs()
@@ -479,65 +636,165 @@ class MainWindow(QMainWindow):
 
     def export_history(self, path: str | None = None) -> bool:
         run = self._selected_run()
-        if run is None or run.history is None:
-            self.show_error("No run to export: train one or open a run folder first.")
+        history = run.history if run is not None else None
+        if history is None:
+            self.show_error("No run to export: train one (its first epoch writes the history) or open a run folder.")
             return False
         path = path or self._ask_path("export", "Export history", "CSV (*.csv)", save=True)
         if not path:
             return False
         try:
-            atomic_write_text(path, run.history.to_csv())
+            atomic_write_text(path, history.to_csv())
         except OSError as exc:
             self.show_error(f"{path}: cannot write ({exc.strerror or exc})")
             return False
         self._remember("export", Path(path))
         return True
 
+    # ---- help -----------------------------------------------------------------------------------------------
+    def show_background_reading(self) -> dialogs.TextDialog:
+        dialog = dialogs.TextDialog("Background reading", dialogs.background_reading_html(), self)
+        dialog.show()
+        return dialog
+
+    def show_about(self) -> dialogs.TextDialog:
+        dialog = dialogs.TextDialog("About VG Studio", dialogs.about_html(self.backend), self)
+        dialog.resize(460, 260)
+        dialog.show()
+        return dialog
+
     # ---- closing --------------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        """Stop the worker and wait for it (it writes the run's files), so Qt never destroys a running QThread.
-
-        An import of TensorFlow cannot be interrupted: the application (`exit_without_waiting`, set by app.main)
-        ends the process instead of waiting for it; an embedding (tests) waits."""
+        """Ask about unsaved changes; then stop training (within ~1.5 s: the child gets a second to stop by
+        itself, then it is ended and the run recorded as cancelled) and the followers, and save the layout."""
+        if not self._closing_confirmed and not self.document.undo_stack.isClean():
+            event.ignore()
+            self.unsaved_then("quitting", self._close_confirmed)
+            return
         if self.training:
             self.statusBar().showMessage("Stopping training…")
             self.worker.stop_and_wait()
+        for worker in list(self.followers.values()):
+            worker.stop()
+            worker.wait(2000)
         self._background_started = True  # a window closed before it was shown starts nothing
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("state", self.saveState())
+        self.settings.setValue("state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("layout_version", LAYOUT_VERSION)
         self.settings.sync()
         if not self.exit_without_waiting:
             self.wait_for_background_work()
         if self._plots is not None:
             self._plots.timer.stop()
         self.progress_timer.stop()
+        if self.trials is not None:
+            self.trials.stop()
         super().closeEvent(event)
 
+    def _close_confirmed(self) -> None:
+        self._closing_confirmed = True
+        self.close()
+
     def wait_for_background_work(self) -> None:
-        self.keras_loader.wait()
         self.data_panel.wait_for_loaders()
+        if self._param_loader is not None:
+            self._param_loader.wait()
 
     @property
     def background_work_running(self) -> bool:
-        return self.keras_loader.isRunning() or self.data_panel.loading
+        loader = self._param_loader
+        return (loader is not None and loader.isRunning()) or self.data_panel.loading
 
 
+def fix_blocker(run: RunData) -> str:
+    """Why the fixes of a run's findings cannot be applied to it ("" when they can)."""
+    if run.spec is None:
+        return ("This run is a Keras model of your own (no experiment to edit): each fix says what to change in "
+                "your code.")
+    return ""
+
+
+def open_run_folder(path: Path):
+    """(RunData filled with what the folder holds now, a RunFollower to keep following it — None when the run
+    has ended). Raises RunStoreError/SpecError/OSError with one line naming the file."""
+    if not path.is_dir():
+        raise OSError(f"{path}: not a directory" if path.exists() else f"{path}: no such folder")
+    try:
+        from vg_studio.train.runstore import RunFollower
+    except ImportError:  # a run store without a follower: read it once
+        return RunData.open(path), None
+    follower = RunFollower(path)
+    first = follower.poll()
+    if not first and not any((path / name).is_file() for name in ("spec.json", "model.json", "history.h5")):
+        raise OSError(f"{path}: not a run folder (no spec.json, model.json or history.h5 in it)")
+    run = RunData(name=path.name, spec=None, run_dir=path)
+    for event in first:
+        run.apply_event(event)
+    reported = run.report.get("findings") if run.report else None
+    if reported:
+        run.findings = as_findings(reported)
+    finished = any(type(e).__name__ == "RunFinished" for e in first)
+    return run, None if finished else follower
+
+
+# ---- presets ---------------------------------------------------------------------------------------------------
 # Presets meant to be trained one after the other and compared share a submenu.
-PRESET_GROUPS = {"teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem"}
+PRESET_GROUPS = {"teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem",
+                 "seed003-": "Tan & Lim (2019): SGD vs SDAGD, Table I",
+                 "seed000-": "Wu: attention in every hidden layer"}
+PRESET_TITLES = {"teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
+                 "teach-deep-sigmoid-aux": "Deep sigmoid with auxiliary heads"}
 
 
 def preset_paths() -> list[Path]:
     return sorted((RESOURCES / "presets").glob("*.json"))
 
 
-PRESET_TITLES = {"teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
-                 "teach-deep-sigmoid-aux": "teach deep sigmoid with auxiliary heads"}
+def preset_info(path: Path) -> tuple[str, str]:
+    """(title, description) of a preset: the presets' own catalogue where it has them, else from the file."""
+    try:
+        from vg_studio.experiments.presets import preset_description  # the spec helper's catalogue
+    except ImportError:
+        preset_description = None
+    description = ""
+    if preset_description is not None:
+        try:
+            description = preset_description(path.stem) or ""
+        except (KeyError, ValueError):
+            description = ""
+    return preset_title(path), description
 
 
 def preset_title(path: Path) -> str:
+    try:
+        from vg_studio.experiments.presets import preset_title as catalogue_title
+    except ImportError:
+        catalogue_title = None
+    if catalogue_title is not None:
+        try:
+            title = catalogue_title(path.stem)
+            if title:
+                return title
+        except (KeyError, ValueError):
+            pass
     if path.stem in PRESET_TITLES:
         return PRESET_TITLES[path.stem]
-    return path.stem.replace("-", " ").replace("_", " ")
+    return path.stem.replace("-", " ").replace("_", " ").capitalize()
+
+
+def fill_presets_menu(menu, make_action, load) -> None:
+    groups = {}
+    for path in preset_paths():
+        group = next((title for prefix, title in PRESET_GROUPS.items() if path.stem.startswith(prefix)), None)
+        if group is not None and group not in groups:
+            groups[group] = menu.addMenu(group)
+            groups[group].setToolTipsVisible(True)
+        target = groups[group] if group is not None else menu
+        title, description = preset_info(path)
+        action = make_action(title, lambda p=path: load(p), None, description or title)
+        if description:
+            action.setToolTip(description)
+        target.addAction(action)
 
 
 def safe_name(name: str) -> str:

@@ -1,4 +1,6 @@
-"""Light and dark themes: a Fusion palette from resources/themes/<name>.json, applied to Qt and pyqtgraph."""
+"""Light and dark themes: a Fusion palette from resources/themes/<name>.json plus a small style sheet, applied
+to Qt at once (switching at run time re-colours every open widget; the plots re-colour through their own
+`apply_theme`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ _ROLES = {"window": QPalette.Window, "window_text": QPalette.WindowText, "base":
           "alternate_base": QPalette.AlternateBase, "text": QPalette.Text, "button": QPalette.Button,
           "button_text": QPalette.ButtonText, "highlight": QPalette.Highlight,
           "highlighted_text": QPalette.HighlightedText, "tooltip_base": QPalette.ToolTipBase,
-          "tooltip_text": QPalette.ToolTipText, "placeholder_text": QPalette.PlaceholderText}
+          "tooltip_text": QPalette.ToolTipText, "placeholder_text": QPalette.PlaceholderText,
+          "link": QPalette.Link}
 
 
 def load_theme(name: str) -> dict:
@@ -23,15 +26,34 @@ def load_theme(name: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def style_sheet(colors: dict) -> str:
+    """Check boxes drawn the same in every theme and in every widget (Fusion draws an unchecked box's border in
+    a darker shade of the window colour: invisible on a dark window, and a tinted table cell fills it)."""
+    check = (RESOURCES / "themes" / "check.svg").as_posix()
+    box = "QCheckBox::indicator, QAbstractItemView::indicator, QGroupBox::indicator"
+    return f"""
+{box} {{ width: 13px; height: 13px; border: 1px solid {colors['indicator_border']}; border-radius: 2px;
+         background: {colors['base']}; }}
+{box.replace('indicator', 'indicator:checked')} {{ background: {colors['highlight']};
+         border-color: {colors['highlight']}; image: url("{check}"); }}
+{box.replace('indicator', 'indicator:disabled')} {{ border-color: {colors['placeholder_text']};
+         background: {colors['window']}; }}
+{box.replace('indicator', 'indicator:checked:disabled')} {{ background: {colors['placeholder_text']}; }}
+"""
+
+
 def apply_theme(app: QApplication, name: str) -> dict:
     colors = load_theme(name)
     app.setStyle("Fusion")
     palette = QPalette()
     for key, role in _ROLES.items():
-        palette.setColor(role, QColor(colors[key]))
+        if key in colors:
+            palette.setColor(role, QColor(colors[key]))
     palette.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(colors["placeholder_text"]))
     palette.setColor(QPalette.Disabled, QPalette.Text, QColor(colors["placeholder_text"]))
+    palette.setColor(QPalette.Disabled, QPalette.WindowText, QColor(colors["placeholder_text"]))
     app.setPalette(palette)
+    app.setStyleSheet(style_sheet(colors))
     if "pyqtgraph" in sys.modules:  # imported only once the plots are built, after the first paint
         configure_pyqtgraph(colors)
     return colors
@@ -43,19 +65,3 @@ def configure_pyqtgraph(colors: dict) -> None:
 
     pg.setConfigOption("background", colors["plot_background"])
     pg.setConfigOption("foreground", colors["plot_foreground"])
-
-
-def style_plot_widget(widget, colors: dict) -> None:
-    """Re-colour an existing plot (pyqtgraph's config options only affect plots created later)."""
-    widget.setBackground(colors["plot_background"])
-    plot = widget.getPlotItem()
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        axis.setPen(colors["plot_foreground"])
-        axis.setTextPen(colors["plot_foreground"])
-    plot.titleLabel.setText(plot.titleLabel.text, color=colors["plot_foreground"])
-    if plot.legend is not None:  # a see-through box keeps legend text readable over the curves
-        background = QColor(colors["plot_background"])
-        background.setAlpha(200)
-        plot.legend.setBrush(background)
-        plot.legend.setLabelTextColor(colors["plot_foreground"])

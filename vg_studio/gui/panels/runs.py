@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 STATUS_MARK = {"running": "▶", "starting": "…", "completed": "✓", "cancelled": "■", "diverged": "✗",
                "failed": "✗"}
+
+
+def swatch(color: str | None) -> QIcon:
+    """The run's colour as drawn in every plot (the plots' palette gives it; a plain square otherwise)."""
+    if not color:
+        return QIcon()
+    try:
+        from vg_studio.gui.plots.palette import swatch_icon
+    except ImportError:
+        pixmap = QPixmap(14, 14)
+        pixmap.fill(QColor(color))
+        return QIcon(pixmap)
+    return swatch_icon(color)
 
 
 class RunsPanel(QWidget):
@@ -39,7 +53,10 @@ class RunsPanel(QWidget):
         item = self.list.item(self.runs.index(run))
         accuracy = run.epoch_metric("val_accuracy")
         best = f"  val acc {accuracy[-1]:.3f}" if len(accuracy) else ""
-        item.setText(f"{STATUS_MARK.get(run.status, '?')} {run.name}{best}")
+        following = "  (following)" if getattr(run, "followed", False) and run.status in ("starting", "running") \
+            else ""
+        item.setText(f"{STATUS_MARK.get(run.status, '?')} {run.name}{best}{following}")
+        item.setIcon(swatch(getattr(run, "color", None)))
         item.setToolTip(f"{run.status}: {run.message}\n{run.run_dir or ''}")
 
     def select(self, runs: list) -> None:

@@ -1,0 +1,482 @@
+"""The app's training process: the engine's `Trainer` in a child process, its events streamed to the parent.
+
+Why a process and not a thread: TensorFlow holds the GIL while it traces and compiles, which froze the window for
+hundreds of milliseconds (seconds with XLA); a crash or an out-of-memory kill took the whole app with it; and
+TensorFlow frees GPU memory only when its process exits. Here the child imports TensorFlow once (a *warm* child
+waits, ready, for the next run), runs one run, and exits.
+
+Qt-free on both sides: `TrainingProcess` is the parent's handle on one child (the GUI's QThread drives it);
+`ProcessPool` keeps one warm child; `python -m vg_studio.runner FD` is the child. They talk over a socketpair with
+`multiprocessing.connection` (pickled plain data, contract 5):
+
+    child → parent   ("ready", info) · ("event", event) · ("cancelling", None) · ("done", error or None)
+    parent → child   ("run", job) · ("cancel", None) · ("quit", None)
+
+The child is started with `subprocess` (fork+exec of a fresh interpreter: nothing of the parent's Qt state is
+inherited, and nothing of the parent's `__main__` is re-imported), in its own session so a Ctrl-C in the terminal
+reaches only the app, which decides what to do with the run.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Set (to "1") by the GUI tests: one warm child serves every run of the session instead of one fresh process per
+# run, because each fresh child pays the TensorFlow import (~10 s on a 2-core machine). The app never sets it.
+REUSE_ENV = "VG_STUDIO_REUSE_TRAINING_PROCESS"
+FINAL_STATUSES = ("completed", "cancelled", "diverged", "failed")
+
+
+class TrainingProcessError(RuntimeError):
+    """The training process could not start or died; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Job:
+    spec_json: str
+    run_dir: str
+    exit_after: bool = True  # a fresh process per run frees every byte (GPU memory included) when it ends
+
+
+# ---- parent side ---------------------------------------------------------------------------------------------
+def child_command(fd: int) -> list[str]:
+    if getattr(sys, "frozen", False):  # a PyInstaller bundle has no `-m`: its entry point dispatches this flag
+        return [sys.executable, "--vg-studio-runner", str(fd)]
+    return [sys.executable, "-m", "vg_studio.runner", str(fd)]
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    # the child imports the same vg_studio as the parent (a source checkout, not some other installed copy)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.pop("QT_QPA_PLATFORM", None)  # the child never imports Qt; keep its environment plain
+    return env
+
+
+class TrainingProcess:
+    """The parent's handle on one training child. `receive` and `wait_ready` belong to one thread at a time (the
+    pool's warm-up thread, then the GUI's worker thread); `cancel` may be called from any thread."""
+
+    def __init__(self):
+        self.log_file = tempfile.TemporaryFile(prefix="vg-studio-training-")  # the child's stdout/stderr
+        parent_end, child_end = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(child_command(child_end.fileno()), pass_fds=(child_end.fileno(),),
+                                            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                            env=_child_env(), start_new_session=True)
+        finally:
+            child_end.close()
+        self.conn = Connection(parent_end.detach())
+        self._send_lock = threading.Lock()
+        self.info: dict | None = None  # from the child's "ready" message: pid, keras version, backend
+        self.started_at = time.monotonic()
+        self.ready_after: float | None = None  # seconds from start to ready (the import the warm child saves)
+        self.dead = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead and self.process.poll() is None
+
+    def wait_ready(self, timeout: float | None = None, cancelled=lambda: False) -> bool:
+        """Block until the child has imported TensorFlow; False if it died (see `death_message`) or timed out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.info is None:
+            if cancelled() or (deadline is not None and time.monotonic() > deadline):
+                return False
+            for kind, payload in self.receive(0.1):
+                if kind == "ready":
+                    self.info = payload
+                    self.ready_after = time.monotonic() - self.started_at
+            if self.dead:
+                return False
+        return True
+
+    def receive(self, timeout: float) -> list[tuple]:
+        """Every message available now, waiting up to `timeout` for the first; [] and `dead` once the child is
+        gone (its end of the socket closes when it exits, however it exits)."""
+        messages = []
+        if self.dead:
+            return messages
+        try:
+            if not self.conn.poll(timeout):
+                return messages
+            while True:
+                messages.append(self.conn.recv())
+                if not self.conn.poll(0):
+                    return messages
+        except (EOFError, OSError):
+            self.dead = True
+        except Exception:  # a message that cannot be unpickled: say so, keep the others
+            log.exception("unreadable message from the training process")
+        return messages
+
+    def send(self, kind: str, payload=None) -> bool:
+        with self._send_lock:
+            try:
+                self.conn.send((kind, payload))
+                return True
+            except (OSError, ValueError):
+                return False
+
+    def start_run(self, spec_json: str, run_dir: str | os.PathLike, exit_after: bool = True) -> bool:
+        return self.send("run", Job(spec_json, str(run_dir), exit_after))
+
+    def cancel(self) -> bool:
+        """Ask the child to stop after the current batch (it answers "cancelling" at once)."""
+        return self.send("cancel")
+
+    def kill(self, grace: float = 0.5) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; returns once the process is gone."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.dead = True
+
+    def wait_exit(self, timeout: float) -> bool:
+        try:
+            self.process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def close(self) -> None:
+        """Ask an idle child to quit (it is killed if it has not exited within 2 s), and free the parent's ends."""
+        if self.process.poll() is None:
+            self.send("quit")
+            if not self.wait_exit(2.0):
+                self.kill()
+        self.dead = True
+        self.conn.close()
+        self.log_file.close()
+
+    def log_tail(self, lines: int = 6) -> str:
+        try:
+            self.log_file.flush()
+            self.log_file.seek(0)
+            text = self.log_file.read()[-20000:].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def death_message(self) -> str:
+        """One line saying how the child ended, for a message box and report.json."""
+        code = self.process.poll()
+        if code is None:
+            return "the training process stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            why = {"SIGKILL": " (killed: out of memory, or by another program)",
+                   "SIGSEGV": " (a crash in native code)", "SIGABRT": " (aborted by a library)",
+                   "SIGBUS": " (a crash in native code)", "SIGTERM": " (terminated)"}.get(name, "")
+            return f"the training process was ended by {name}{why}"
+        last = self.log_tail(1)
+        return f"the training process exited with code {code}" + (f": {last}" if last else "")
+
+
+class ProcessPool:
+    """At most one warm child, started in the background. `take` hands it over (waiting if it is still importing
+    TensorFlow); `release` takes it back after a run: a fresh-process pool lets it exit and starts a new warm
+    child, a reusing pool (tests) keeps it for the next run."""
+
+    def __init__(self, reuse: bool | None = None):
+        self.reuse = os.environ.get(REUSE_ENV, "") not in ("", "0") if reuse is None else reuse
+        self._lock = threading.Lock()
+        self._spare: TrainingProcess | None = None
+        self._spare_ready = threading.Event()
+        self._busy = 0
+        self.ready_callbacks: list = []  # called (from a pool thread) with the child's info once it is ready
+        self.failed_callbacks: list = []  # called with a one-line message when a warm-up fails
+
+    @property
+    def ready(self) -> bool:
+        spare = self._spare
+        return spare is not None and spare.info is not None and spare.alive
+
+    def warm_up(self) -> None:
+        """Start a warm child in the background unless one exists (or, reusing, one is busy)."""
+        with self._lock:
+            if self._spare is not None and self._spare.process.poll() is None:
+                return
+            if self.reuse and self._busy:
+                return
+            self._start_spare()
+
+    def _start_spare(self) -> None:  # with the lock held
+        old = self._spare
+        try:
+            spare = TrainingProcess()
+        except OSError as exc:
+            self._spare = None
+            message = f"cannot start the training process: {exc.strerror or exc}"
+            for callback in list(self.failed_callbacks):
+                callback(message)
+            return
+        self._spare, self._spare_ready = spare, threading.Event()
+        ready_event = self._spare_ready
+        if old is not None:
+            threading.Thread(target=old.close, daemon=True).start()
+        threading.Thread(target=self._wait_for, args=(spare, ready_event), name="vg-studio-warm-up",
+                         daemon=True).start()
+
+    def _wait_for(self, spare: TrainingProcess, ready_event: threading.Event) -> None:
+        ok = spare.wait_ready(cancelled=lambda: spare.dead)
+        ready_event.set()
+        callbacks = self.ready_callbacks if ok else self.failed_callbacks
+        argument = spare.info if ok else (f"the training process could not start: {spare.death_message()}"
+                                          + _tail_suffix(spare))
+        for callback in list(callbacks):
+            try:
+                callback(argument)
+            except Exception:
+                log.exception("pool callback failed")
+
+    def take(self, cancelled=lambda: False) -> TrainingProcess | None:
+        """The warm child, ready to run (None if `cancelled()` turned true while waiting for it)."""
+        while True:
+            with self._lock:
+                if self._spare is None or self._spare.process.poll() is not None:
+                    self._start_spare()
+                    if self._spare is None:
+                        raise TrainingProcessError("cannot start the training process")
+                spare, ready_event = self._spare, self._spare_ready
+            while not ready_event.wait(0.1):
+                if cancelled():
+                    return None
+            with self._lock:
+                if self._spare is not spare:
+                    continue  # replaced meanwhile (it had died): wait for the new one
+                if spare.info is None or not spare.alive:
+                    self._spare = None
+                    raise TrainingProcessError(f"the training process could not start: {spare.death_message()}"
+                                               + _tail_suffix(spare))
+                self._spare = None
+                self._busy += 1
+                return spare
+
+    def release(self, child: TrainingProcess) -> None:
+        """After a run (from the worker thread). A fresh-process pool waits (briefly) for the child to exit, so
+        its memory is free before the next child imports TensorFlow."""
+        with self._lock:
+            self._busy -= 1
+            if self.reuse and child.alive and self._spare is None:
+                self._spare, self._spare_ready = child, threading.Event()
+                self._spare_ready.set()
+                return
+        if child.alive and not child.wait_exit(10.0):
+            child.kill()
+        child.close()
+        self.warm_up()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
+
+
+def _tail_suffix(child: TrainingProcess) -> str:
+    tail = child.log_tail(1)
+    return f" ({tail})" if tail else ""
+
+
+_POOL: ProcessPool | None = None
+
+
+def shared_pool() -> ProcessPool:
+    """The process-wide pool (windows come and go; the warm child stays). Its children end with the app."""
+    global _POOL
+    if _POOL is None:
+        import atexit
+
+        _POOL = ProcessPool()
+        atexit.register(_POOL.shutdown)
+    return _POOL
+
+
+def epochs_on_disk(run_dir: str | os.PathLike) -> int | None:
+    """Completed epochs in a run's history.h5 (its /epochs/epoch column), None when there is none to read."""
+    path = Path(run_dir) / "history.h5"
+    if not path.is_file():
+        return None
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return int(len(f["epochs/epoch"])) if "epochs/epoch" in f else 0
+    except Exception:
+        return None
+
+
+def record_abnormal_end(run_dir: str | os.PathLike, name: str, status: str, message: str,
+                        findings: list | None = None, epochs: int | None = None) -> dict | None:
+    """Write report.json for a run whose process could not (it was killed, or it crashed), unless that process
+    already wrote a final one. The history of every completed epoch is already on disk; this only says how the run
+    ended. Returns the report written, or None when the child's own report stands (or there is no run dir)."""
+    from vg_studio.safeio import atomic_write_text
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return None
+    report_path = run_dir / "report.json"
+    try:
+        existing = json.loads(report_path.read_text(encoding="utf-8"))
+        if existing.get("status") in FINAL_STATUSES:
+            return None
+    except (OSError, ValueError, AttributeError):
+        existing = {}
+    on_disk = epochs_on_disk(run_dir)
+    report = {**existing, "name": name, "status": status, "message": message,
+              "epochs_completed": on_disk if on_disk is not None else int(epochs or 0),
+              "findings": [f.to_dict() if hasattr(f, "to_dict") else f for f in findings or []],
+              "written_by": "the app (the training process could not write it)"}
+    atomic_write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+# ---- child side ----------------------------------------------------------------------------------------------
+class _Child:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.jobs: queue.Queue = queue.Queue()
+        self.trainer = None
+        self.cancel_requested = False
+        self.parent_gone = False
+        self._send_lock = threading.Lock()
+
+    def send(self, kind: str, payload=None) -> None:
+        if self.parent_gone:
+            return
+        with self._send_lock:
+            try:
+                self.conn.send((kind, payload))
+            except (OSError, ValueError):
+                self.parent_gone = True
+
+    def send_event(self, event) -> None:
+        """The trainer's listener: every event goes to the parent as it happens."""
+        try:
+            self.send("event", event)
+        except Exception:  # not picklable (e.g. findings holding callables): send their plain-data form
+            findings = getattr(event, "findings", None)
+            if findings is None:
+                raise
+            as_dicts = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
+            new = [f.to_dict() if hasattr(f, "to_dict") else f for f in getattr(event, "new", [])]
+            self.send("event", type(event)(as_dicts, new))
+
+    def listen(self) -> None:
+        """The control thread: runs go to the main thread's queue; cancel reaches the trainer at once."""
+        while True:
+            try:
+                kind, payload = self.conn.recv()
+            except (EOFError, OSError):  # the app is gone: stop what runs (recorded as cancelled) and exit
+                self.parent_gone = True
+                self._cancel()
+                self.jobs.put(None)
+                return
+            if kind == "run":
+                self.cancel_requested = False
+                self.jobs.put(payload)
+            elif kind == "cancel":
+                self._cancel()
+                self.send("cancelling")
+            elif kind == "quit":
+                self._cancel()
+                self.jobs.put(None)
+                return
+
+    def _cancel(self) -> None:
+        self.cancel_requested = True
+        trainer = self.trainer
+        if trainer is not None:
+            trainer.cancel()
+
+    def serve(self) -> int:
+        started = time.monotonic()
+        import keras  # the slow part, paid once per process, before the user clicks Train
+
+        import vg_studio.train.trainer  # noqa: F401
+
+        self.send("ready", {"pid": os.getpid(), "keras": keras.__version__, "backend": keras.backend.backend(),
+                            "import_s": round(time.monotonic() - started, 2)})
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return 0
+            self.run(job)
+            if job.exit_after or self.parent_gone:
+                return 0
+
+    def run(self, job: Job) -> None:
+        from vg_studio.spec import ExperimentSpec
+        from vg_studio.train.trainer import Trainer
+
+        error = None
+        try:
+            spec = ExperimentSpec.from_json(job.spec_json)
+            self.trainer = Trainer(spec, job.run_dir, listeners=[self.send_event, *_diagnosis_listeners()])
+            if self.cancel_requested:
+                self.trainer.cancel()
+            self.trainer.run()
+        except Exception as exc:  # could not start (data, memory, spec): report.json already says why
+            log.warning("the run could not start: %s: %s", type(exc).__name__, exc)
+            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        finally:
+            self.trainer = None
+        self.send("done", error)
+
+
+def _diagnosis_listeners() -> list:
+    """The diagnosis listener (contract 4) where the engine does not diagnose by itself."""
+    try:
+        from vg_studio.diagnose.listener import DiagnosisListener
+    except ImportError:  # an engine that still runs its own diagnoser
+        return []
+    return [DiagnosisListener()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m vg_studio.runner FD  (started by the app, not by hand)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app decides when a run stops
+    faulthandler.enable()  # a native crash leaves its stack in the log the parent reads
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    child = _Child(Connection(int(argv[0])))
+    threading.Thread(target=child.listen, name="vg-studio-control", daemon=True).start()
+    return child.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
