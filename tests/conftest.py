@@ -5,6 +5,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# The app's training process: one warm child serves every run of the test session (vg_studio/runner.py) instead of
+# a fresh process (and a fresh ~10 s TensorFlow import) per run. tests/test_runner.py checks the fresh-process path.
+os.environ.setdefault("VG_STUDIO_REUSE_TRAINING_PROCESS", "1")
 
 import pytest  # noqa: E402
 

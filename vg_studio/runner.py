@@ -201,6 +201,9 @@ class TrainingProcess:
         last = self.log_tail(1)
         return f"the training process exited with code {code}" + (f": {last}" if last else "")
 
+    def start_failure(self) -> str:
+        return f"the training process could not start: {self.death_message()}"
+
 
 class ProcessPool:
     """At most one warm child, started in the background. `take` hands it over (waiting if it is still importing
@@ -251,8 +254,7 @@ class ProcessPool:
         ok = spare.wait_ready(cancelled=lambda: spare.dead)
         ready_event.set()
         callbacks = self.ready_callbacks if ok else self.failed_callbacks
-        argument = spare.info if ok else (f"the training process could not start: {spare.death_message()}"
-                                          + _tail_suffix(spare))
+        argument = spare.info if ok else spare.start_failure()
         for callback in list(callbacks):
             try:
                 callback(argument)
@@ -276,8 +278,7 @@ class ProcessPool:
                     continue  # replaced meanwhile (it had died): wait for the new one
                 if spare.info is None or not spare.alive:
                     self._spare = None
-                    raise TrainingProcessError(f"the training process could not start: {spare.death_message()}"
-                                               + _tail_suffix(spare))
+                    raise TrainingProcessError(spare.start_failure())
                 self._spare = None
                 self._busy += 1
                 return spare
@@ -297,15 +298,12 @@ class ProcessPool:
         self.warm_up()
 
     def shutdown(self) -> None:
+        """End the warm child now (it holds nothing worth waiting for: an idle interpreter with TensorFlow)."""
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is not None:
+            spare.kill(grace=0.3)
             spare.close()
-
-
-def _tail_suffix(child: TrainingProcess) -> str:
-    tail = child.log_tail(1)
-    return f" ({tail})" if tail else ""
 
 
 _POOL: ProcessPool | None = None

@@ -168,6 +168,8 @@ class TrainWorker(QThread):
             self.events.emit(batch)
 
     def _abnormal_end(self, child: runner.TrainingProcess, killed: bool, epochs: int):
+        if not child.wait_exit(2.0):  # its end of the socket closed: the process is going; reap it to say why
+            child.kill()
         if killed or (self.stop_requested and not child.dead):
             status, message = "cancelled", "stopped by the user (the training process was ended)"
         else:

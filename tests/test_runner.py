@@ -1,0 +1,110 @@
+"""The app's training process (vg_studio.runner), without Qt: a fresh process per run that exits when the run
+ends, events as plain data, a process that dies named in one line, and the report the parent writes for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_tiny_spec
+from vg_studio import runner
+
+
+def drain(child: runner.TrainingProcess, timeout: float = 300) -> tuple[list, object]:
+    """Every event of one run, and the payload of its "done" message."""
+    events, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline and not child.dead:
+        for kind, payload in child.receive(0.1):
+            if kind == "event":
+                events.append(payload)
+            elif kind == "done":
+                return events, payload
+    raise AssertionError(f"no end of run: {child.death_message()}; {child.log_tail()}")
+
+
+@pytest.mark.timeout(600)
+def test_a_fresh_process_per_run_streams_the_events_and_exits(tmp_path):
+    from vg_studio.train import events as ev
+
+    pool = runner.ProcessPool(reuse=False)
+    try:
+        child = pool.take()
+        assert child.info["pid"] == child.pid != os.getpid() and child.info["backend"]
+        spec = make_tiny_spec(epochs=2, record_every=1)
+        assert child.start_run(spec.to_json(), tmp_path / "run", exit_after=True)
+        events, error = drain(child)
+        assert error is None
+        kinds = [type(e).__name__ for e in events]
+        assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
+        assert events[-1].status == "completed"
+        # 270 examples (10 % validation) in batches of 50: 6 steps an epoch, a record every step
+        assert kinds.count("BatchEnd") == 12 and kinds.count("ProbeRecord") == 12 and kinds.count("EpochEnd") == 2
+        record = next(e for e in events if isinstance(e, ev.ProbeRecord))
+        assert isinstance(record.stats["grad_mean_abs"], np.ndarray)  # plain data crossed the process boundary
+        assert json.loads((tmp_path / "run" / "report.json").read_text())["status"] == "completed"
+        assert child.wait_exit(60), "a finished run's process must exit (and free its memory)"
+        pool.release(child)
+        spare = pool._spare
+        assert spare is not None and spare.pid != child.pid and spare.alive  # the next run's child is warming
+    finally:
+        pool.shutdown()
+    assert spare.process.poll() is not None  # and it ends with the app
+
+
+def test_a_process_that_cannot_start_is_one_line(monkeypatch):
+    broken = "import sys; print('ModuleNotFoundError: No module named tensorflow', file=sys.stderr); sys.exit(1)"
+    monkeypatch.setattr(runner, "child_command", lambda fd: [__import__("sys").executable, "-c", broken])
+    pool = runner.ProcessPool(reuse=False)
+    try:
+        with pytest.raises(runner.TrainingProcessError) as error:
+            pool.take()
+    finally:
+        pool.shutdown()
+    assert str(error.value) == ("the training process could not start: the training process exited with code 1: "
+                                "ModuleNotFoundError: No module named tensorflow")
+
+
+def test_the_app_records_the_end_of_a_run_whose_process_died(tmp_path):
+    from vg_studio.train.runstore import History, RunStore
+
+    run_dir = tmp_path / "run"
+    history = History(["hidden_1", "output"], ["sigmoid", "softmax"], 1)
+    for epoch in range(3):
+        history.add_epoch(epoch, {"loss": 2.0 - epoch, "accuracy": 0.1 * epoch})
+    RunStore(run_dir).write_history(history)
+    written = runner.record_abnormal_end(run_dir, "deep", "failed", "the training process was ended by SIGKILL",
+                                         findings=[{"kind": "vanishing_gradient"}], epochs=1)
+    saved = json.loads((run_dir / "report.json").read_text())
+    assert written == saved
+    assert saved["status"] == "failed" and "SIGKILL" in saved["message"]
+    assert saved["epochs_completed"] == 3  # what history.h5 holds, not what the parent had been told
+    assert saved["findings"] == [{"kind": "vanishing_gradient"}]
+    # a report the process wrote itself (it ended normally after all) is never overwritten
+    final = {"status": "cancelled", "message": "stopped by the user", "epochs_completed": 3}
+    (run_dir / "report.json").write_text(json.dumps(final))
+    assert runner.record_abnormal_end(run_dir, "deep", "failed", "late") is None
+    assert json.loads((run_dir / "report.json").read_text()) == final
+    assert runner.record_abnormal_end(tmp_path / "never-created", "x", "failed", "no dir") is None
+
+
+def test_death_messages_name_the_signal(tmp_path):
+    class Ended:
+        def __init__(self, code):
+            self.code = code
+
+        def poll(self):
+            return self.code
+
+    child = runner.TrainingProcess.__new__(runner.TrainingProcess)
+    child.log_file = open(tmp_path / "log", "w+b")
+    for code, words in ((-9, "SIGKILL (killed: out of memory"), (-11, "SIGSEGV (a crash in native code)"),
+                        (3, "exited with code 3")):
+        child.process = Ended(code)
+        assert words in child.death_message()
+    child.log_file.write(b"Traceback...\nMemoryError: cannot allocate\n")
+    child.process = Ended(1)
+    assert child.death_message() == "the training process exited with code 1: MemoryError: cannot allocate"
