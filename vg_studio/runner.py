@@ -221,8 +221,13 @@ class ProcessPool:
 
     @property
     def ready(self) -> bool:
+        return self.ready_info is not None
+
+    @property
+    def ready_info(self) -> dict | None:
+        """The warm child's info when one waits, ready, for a run (else None)."""
         spare = self._spare
-        return spare is not None and spare.info is not None and spare.alive
+        return spare.info if spare is not None and spare.info is not None and spare.alive else None
 
     def warm_up(self) -> None:
         """Start a warm child in the background unless one exists (or, reusing, one is busy)."""

@@ -159,7 +159,6 @@ class MainWindow(QMainWindow):
         self._background_started = True
         self.service.warm_up()
         self.data_panel.start_loading()
-        self._load_param_counter()
 
     def _load_param_counter(self) -> None:
         """The builder's live parameter count. Keras-free where the engine offers it (the app's own process never
@@ -182,9 +181,15 @@ class MainWindow(QMainWindow):
 
     # ---- construction -------------------------------------------------------------------------------------
     def _dock(self, title: str, widget, area) -> QDockWidget:
+        """A dock whose panel scrolls when the dock is narrower than the panel would like: a small screen or a
+        restored layout never pushes another dock (or the plots) off the window."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
-        dock.setWidget(widget)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.docks[title] = dock
         return dock
@@ -294,6 +299,8 @@ class MainWindow(QMainWindow):
         self.backend = f"Keras {info.get('keras', '?')} ({info.get('backend', '?')})"
         self.keras_label.setText(f"{self.backend} ready in the training process")
         self._update_actions()
+        if self.builder.params_counter is None:
+            self._load_param_counter()
 
     def _training_process_failed(self, message: str) -> None:
         self.keras_label.setText("The training process could not start (see the message)")
@@ -313,6 +320,14 @@ class MainWindow(QMainWindow):
         apply = getattr(self._plots, "apply_theme", None)
         if callable(apply):
             apply(colors)
+            return
+        import pyqtgraph as pg  # plots without their own theme API: backgrounds and axes at least
+
+        for box in self._plots.findChildren(pg.PlotWidget):
+            box.setBackground(colors["plot_background"])
+            for side in ("left", "bottom"):
+                box.getPlotItem().getAxis(side).setPen(colors["plot_foreground"])
+                box.getPlotItem().getAxis(side).setTextPen(colors["plot_foreground"])
 
     def show_error(self, message: str) -> None:
         """A clear message that does not block (a modal dialog would stall tests and the event loop)."""
@@ -448,21 +463,21 @@ class MainWindow(QMainWindow):
             self.show_error(f"Cannot apply {title!r}: {exc}")
             return None
 
-    def apply_fix(self, fix) -> bool:
+    def apply_fix(self, fix, run: RunData | None = None) -> bool:
         """Put the fixed network (the run's spec with the fix) in the editor, as one undoable step."""
-        spec = self._fixed_spec(fix, self.shown_run)
+        spec = self._fixed_spec(fix, run or self.shown_run)
         if spec is None:
             return False
         self.document.replace(spec, f"Fix: {getattr(fix, 'title', 'fix')}")
         return True
 
-    def apply_fix_and_compare(self, fix) -> RunData | None:
+    def apply_fix_and_compare(self, fix, run: RunData | None = None) -> RunData | None:
         """Train the run being compared with the fix applied, and overlay the two runs."""
-        before = self.shown_run or self.current_run
+        before = run or self.shown_run or self.current_run
         if self.training:
             self.show_error("Stop the current run first (Esc), then compare.")
             return None
-        if not self.apply_fix(fix):
+        if not self.apply_fix(fix, before):
             return None
         return self.train(compare_with=before)
 
@@ -471,6 +486,9 @@ class MainWindow(QMainWindow):
         run = self.shown_run
         if run is None or run.spec is None:
             self.show_error("Try fixes needs a run trained from an experiment (it re-trains its network).")
+            return
+        if run.status in ("starting", "running") or run.run_dir is None:
+            self.show_error("Try fixes re-trains the run's network from its folder: wait until the run has ended.")
             return
         from vg_studio.gui.panels.trials import TrialsPanel
 

@@ -59,8 +59,9 @@ class TrainingService(QObject):
 
     def warm_up(self) -> None:
         self.pool.warm_up()
-        if self.pool.ready and self.info is not None:  # already warm (another window started it)
-            self.ready.emit(self.info)
+        info = self.pool.ready_info
+        if info is not None:  # already warm (started for another window, or given back after a run)
+            self._ready(info)
 
 
 class TrainWorker(QThread):

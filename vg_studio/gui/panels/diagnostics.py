@@ -12,10 +12,10 @@ import html
 import math
 import re
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QStyledItemDelegate, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 SEVERITY_COLORS = {"info": QColor(70, 130, 200, 70), "warning": QColor(255, 165, 0, 90),
                    "error": QColor(220, 50, 50, 100), "critical": QColor(220, 50, 50, 130)}
@@ -95,6 +95,27 @@ def finding_title(finding) -> str:
                                                                                     else "")
 
 
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped text at the tree's current width (Qt's own size hint assumes one line, so
+    a long finding was cut with "…")."""
+
+    PADDING = 6
+
+    def __init__(self, tree: QTreeWidget):
+        super().__init__(tree)
+        self.tree = tree
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().sizeHint(option, index)
+        depth, parent = 1, index.parent()
+        while parent.isValid():
+            depth, parent = depth + 1, parent.parent()
+        width = max(self.tree.viewport().width() - self.tree.indentation() * depth - self.PADDING, 40)
+        text = str(index.data() or "")
+        needed = QFontMetrics(option.font).boundingRect(QRect(0, 0, width, 1_000_000), Qt.TextWordWrap, text)
+        return QSize(min(hint.width(), width), max(hint.height(), needed.height() + self.PADDING))
+
+
 class DiagnosticsPanel(QWidget):
     apply_fix = Signal(object)  # a Fix (contract 2: id, title, why, apply(spec))
     apply_fix_and_compare = Signal(object)
@@ -113,6 +134,8 @@ class DiagnosticsPanel(QWidget):
         self.tree.header().setStretchLastSection(True)
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.tree.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.tree.setItemDelegate(WrappingDelegate(self.tree))
+        self.tree.header().sectionResized.connect(lambda *_: self.tree.doItemsLayout())  # re-wrap at a new width
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.details = QLabel()
         self.details.setObjectName("finding-details")
