@@ -69,26 +69,37 @@ def test_a_process_that_cannot_start_is_one_line(monkeypatch):
 
 
 def test_the_app_records_the_end_of_a_run_whose_process_died(tmp_path):
-    from vg_studio.train.runstore import History, RunStore
+    from vg_studio.history import History
+    from vg_studio.train.runstore import RunStore, open_run
 
     run_dir = tmp_path / "run"
     history = History(["hidden_1", "output"], ["sigmoid", "softmax"], 1)
+    store = RunStore(run_dir)
     for epoch in range(3):
+        for step in range(2):
+            history.add_record(2 * epoch + step + 1, epoch, 2.0 - epoch, {"grad_mean_abs": np.array([1e-6, 1e-2])})
         history.add_epoch(epoch, {"loss": 2.0 - epoch, "accuracy": 0.1 * epoch})
-    RunStore(run_dir).write_history(history)
+        store.write_history(history)
+    store.close()  # the writer is gone without a report (its process was killed)
+    finding = {"kind": "vanishing_gradient", "severity": "warning", "layers": ["hidden_1"]}
     written = runner.record_abnormal_end(run_dir, "deep", "failed", "the training process was ended by SIGKILL",
-                                         findings=[{"kind": "vanishing_gradient"}], epochs=1)
-    saved = json.loads((run_dir / "report.json").read_text())
-    assert written == saved
-    assert saved["status"] == "failed" and "SIGKILL" in saved["message"]
-    assert saved["epochs_completed"] == 3  # what history.h5 holds, not what the parent had been told
-    assert saved["findings"] == [{"kind": "vanishing_gradient"}]
+                                         findings=[finding])
+    run = open_run(run_dir)  # the run store's strict reader accepts what was written
+    assert written == run.report
+    assert run.report["status"] == "failed" and "SIGKILL" in run.report["message"]
+    assert run.report["epochs_completed"] == 3 and run.history.epochs["epoch"] == [0, 1, 2]
+    assert run.history.num_records == 6 and (run_dir / "history.h5").is_file()
+    assert run.report["findings"] == [finding]
     # a report the process wrote itself (it ended normally after all) is never overwritten
     final = {"status": "cancelled", "message": "stopped by the user", "epochs_completed": 3}
     (run_dir / "report.json").write_text(json.dumps(final))
     assert runner.record_abnormal_end(run_dir, "deep", "failed", "late") is None
     assert json.loads((run_dir / "report.json").read_text()) == final
     assert runner.record_abnormal_end(tmp_path / "never-created", "x", "failed", "no dir") is None
+    # a process that died before its first record: only the end is said
+    (tmp_path / "early").mkdir()
+    early = runner.record_abnormal_end(tmp_path / "early", "x", "failed", "killed while loading the data")
+    assert early["status"] == "failed" and early["epochs_completed"] == 0
 
 
 def test_death_messages_name_the_signal(tmp_path):

@@ -325,42 +325,31 @@ def shared_pool() -> ProcessPool:
     return _POOL
 
 
-def epochs_on_disk(run_dir: str | os.PathLike) -> int | None:
-    """Completed epochs in a run's history.h5 (its /epochs/epoch column), None when there is none to read."""
-    path = Path(run_dir) / "history.h5"
-    if not path.is_file():
-        return None
-    try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            return int(len(f["epochs/epoch"])) if "epochs/epoch" in f else 0
-    except Exception:
-        return None
-
-
 def record_abnormal_end(run_dir: str | os.PathLike, name: str, status: str, message: str,
-                        findings: list | None = None, epochs: int | None = None) -> dict | None:
-    """Write report.json for a run whose process could not (it was killed, or it crashed), unless that process
-    already wrote a final one. The history of every completed epoch is already on disk; this only says how the run
-    ended. Returns the report written, or None when the child's own report stands (or there is no run dir)."""
+                        findings: list | None = None) -> dict | None:
+    """Finish the run directory of a training process that could not (killed, crashed): the run store takes the
+    dead writer's place (every completed epoch into history.h5, a report.json saying how the run ended), and the
+    findings the app had received are added to that report. A report the process wrote itself is kept. Returns
+    the report written, or None when the process's own report stands (or the run never got a directory)."""
     from vg_studio.safeio import atomic_write_text
+    from vg_studio.train.runstore import RunStoreError, end_abandoned_run, read_report
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return None
     report_path = run_dir / "report.json"
     try:
-        existing = json.loads(report_path.read_text(encoding="utf-8"))
-        if existing.get("status") in FINAL_STATUSES:
+        if report_path.is_file() and read_report(report_path).get("status") in FINAL_STATUSES:
             return None
-    except (OSError, ValueError, AttributeError):
-        existing = {}
-    on_disk = epochs_on_disk(run_dir)
-    report = {**existing, "name": name, "status": status, "message": message,
-              "epochs_completed": on_disk if on_disk is not None else int(epochs or 0),
-              "findings": [f.to_dict() if hasattr(f, "to_dict") else f for f in findings or []],
-              "written_by": "the app (the training process could not write it)"}
+    except RunStoreError:
+        pass  # half a report from a process killed while writing it: replaced below
+    try:
+        report = dict(end_abandoned_run(run_dir, status, message).report)
+    except RunStoreError as exc:  # died before its first record: nothing to fold, only the end to say
+        log.info("%s: %s", run_dir, exc)
+        report = {"name": name, "status": status, "message": message, "epochs_completed": 0, "steps": 0}
+    if findings:
+        report["findings"] = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
     atomic_write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
     return report
 

@@ -152,12 +152,12 @@ def test_open_bad_spec_gives_one_line_message(window, tmp_path):
 
 def test_presets_menu_loads_teaching_examples(window):
     titles = [a.text() for a in window.presets_menu.actions()]
-    assert {"teach deep sigmoid", "teach deep relu", "teach dnn attention"} <= set(titles)
-    action = next(a for a in window.presets_menu.actions() if a.text() == "teach deep relu")
-    action.trigger()
+    assert {"Deep sigmoid network (the gradient vanishes)", "Deep ReLU network (the gradient flows)",
+            "Small sigmoid network with attention"} <= set(titles)
+    action = next(a for a in window.presets_menu.actions() if a.text() == "Deep ReLU network (the gradient flows)")
+    action.trigger()  # the editor has no unsaved changes: the preset opens as a new document at once
     assert {l.activation for l in window.document.spec.network.layers} == {"relu"}
-    window.actions_["undo"].trigger()
-    assert window.document.spec.to_dict() == gui_spec().to_dict()
+    assert window.document.undo_stack.isClean()
 
 
 def test_fix_from_diagnostics_is_undoable(window):

@@ -262,3 +262,48 @@ def test_background_reading_lists_the_four_sources_and_no_text_says_seed(qtbot, 
         seen += [action.text(), action.toolTip(), action.statusTip()]
     offending = [t for t in seen if re.search(r"seed\s*0\d\d|shared/seeds", t or "")]
     assert not offending, offending[:3]
+
+
+# ---- issue 12: following a run another process writes ------------------------------------------------------------
+def test_following_a_run_another_process_writes(qtbot, window, tmp_path):
+    """The app's own training process stands in for `vg-studio train` in a terminal: the window only sees the
+    files it writes."""
+    import threading
+
+    from vg_studio.runner import shared_pool
+    from vg_studio.train.runstore import open_run
+
+    pool = shared_pool()
+    child = pool.take()
+    run_dir = tmp_path / "written elsewhere"
+    ended = threading.Event()
+
+    def drain():  # the writer's own messages: read and dropped, so it never waits for this test
+        while not child.dead and not any(kind == "done" for kind, _ in child.receive(0.1)):
+            pass
+        ended.set()
+
+    try:
+        assert child.start_run(gui_spec(epochs=400, layers=6).to_json(), run_dir, exit_after=not pool.reuse)
+        threading.Thread(target=drain, daemon=True).start()
+        qtbot.waitUntil(lambda: (run_dir / "history.log").is_file() or (run_dir / "history.h5").is_file(),
+                        timeout=120_000)
+        run = window.open_run(str(run_dir))
+        assert run is not None, window.last_error
+        assert run in window.followers and run.status in ("starting", "running")
+        qtbot.waitUntil(lambda: run.num_records > 0, timeout=60_000)
+        seen = run.num_records
+        qtbot.waitUntil(lambda: run.num_records > seen + 20, timeout=60_000)  # the curves grow as it trains
+        window.runs.select([run])
+        window.plots.redraw()
+        assert window.plots.plot_boxes["gradients"].has_data
+        child.cancel()
+        qtbot.waitUntil(ended.is_set, timeout=60_000)
+        qtbot.waitUntil(lambda: run.status == "cancelled", timeout=30_000)  # its report says it ended
+        assert run not in window.followers or not window.followers[run].isRunning()
+        assert run.num_records == open_run(run_dir).history.num_records  # every record on disk, once
+    finally:
+        if not ended.is_set():
+            child.cancel()
+            ended.wait(60)
+        pool.release(child)

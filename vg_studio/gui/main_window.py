@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea, QSizePolicy, QToolBar)
+                               QProgressBar, QScrollArea, QSizePolicy, QSplitter, QToolBar)
 
 from vg_studio import __version__
 from vg_studio.gui import dialogs
@@ -26,6 +26,7 @@ from vg_studio.gui.panels.data import DataPanel
 from vg_studio.gui.panels.diagnostics import DiagnosticsPanel, as_findings
 from vg_studio.gui.panels.optimizer import OptimizerPanel
 from vg_studio.gui.panels.runs import RunsPanel
+from vg_studio.gui.plots.network import NetworkDiagram
 from vg_studio.gui.run_data import RunData
 from vg_studio.gui.theme import RESOURCES, THEMES, apply_theme, configure_pyqtgraph, load_theme
 from vg_studio.gui.worker import FollowWorker, TrainingService, TrainWorker, finished_event
@@ -73,8 +74,19 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel(self.document)
         self.diagnostics = DiagnosticsPanel()
         self.runs = RunsPanel()
+        # The network as a diagram beside its table: the editor's network while it is edited, the shown run's
+        # layers coloured by their current gradient while it trains or once it is selected.
+        self.diagram = NetworkDiagram()
+        self.diagram.setToolTip("The network, each layer coloured by its current mean |gradient|")
+        self.network_split = QSplitter(Qt.Vertical)
+        self.network_split.setObjectName("network-split")
+        self.network_split.setChildrenCollapsible(False)
+        self.network_split.addWidget(self.builder)
+        self.network_split.addWidget(self.diagram)
+        self.network_split.setStretchFactor(0, 3)
+        self.network_split.setStretchFactor(1, 1)
         self.docks = {}
-        self._dock("Network", self.builder, Qt.LeftDockWidgetArea)
+        self._dock("Network", self.network_split, Qt.LeftDockWidgetArea)
         self._dock("Training", self.optimizer_panel, Qt.LeftDockWidgetArea)
         self._dock("Data", self.data_panel, Qt.LeftDockWidgetArea)
         self.tabifyDockWidget(self.docks["Training"], self.docks["Data"])
@@ -85,15 +97,16 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_menus_and_toolbar()
-        self.data_panel.dataset_ready.connect(
-            lambda d: self.builder.set_data_shape(d.input_shape, d.num_classes))
+        self.data_panel.dataset_ready.connect(self._dataset_ready)
         self.diagnostics.layers_flagged.connect(self._flag_layers)
         self.diagnostics.apply_fix.connect(self.apply_fix)
         self.diagnostics.apply_fix_and_compare.connect(self.apply_fix_and_compare)
         self.diagnostics.try_fixes.connect(self.try_fixes)
         self.runs.selection_changed.connect(self._runs_selected)
         self.document.changed.connect(self._update_title)
+        self.document.changed.connect(self._show_editor_network)
         self.document.undo_stack.cleanChanged.connect(self._update_title)
+        self._show_editor_network()
 
         self.progress_timer = QTimer(self)  # progress text is redrawn at 10 Hz, not per batch
         self.progress_timer.setInterval(100)
@@ -294,6 +307,15 @@ class MainWindow(QMainWindow):
         where = f" — {self.spec_path.name}" if self.spec_path else ""
         self.setWindowTitle(f"VG Studio {__version__} — {spec.name}{where}{dirty}")
 
+    def _dataset_ready(self, data) -> None:
+        self.builder.set_data_shape(data.input_shape, data.num_classes)
+        if self.diagram.run is None:
+            self._show_editor_network()
+
+    def _show_editor_network(self) -> None:
+        builder = self.builder
+        self.diagram.show_spec(self.document.spec, builder.num_classes, builder.input_shape)
+
     def _training_process_ready(self, info: dict) -> None:
         self.keras_ready = True
         self.backend = f"Keras {info.get('keras', '?')} ({info.get('backend', '?')})"
@@ -316,18 +338,8 @@ class MainWindow(QMainWindow):
             self._apply_plot_theme(colors)
 
     def _apply_plot_theme(self, colors: dict) -> None:
-        """Every plot, legend and colour bar re-coloured (the plots' own API)."""
-        apply = getattr(self._plots, "apply_theme", None)
-        if callable(apply):
-            apply(colors)
-            return
-        import pyqtgraph as pg  # plots without their own theme API: backgrounds and axes at least
-
-        for box in self._plots.findChildren(pg.PlotWidget):
-            box.setBackground(colors["plot_background"])
-            for side in ("left", "bottom"):
-                box.getPlotItem().getAxis(side).setPen(colors["plot_foreground"])
-                box.getPlotItem().getAxis(side).setTextPen(colors["plot_foreground"])
+        """Every plot, legend and colour bar re-coloured (the plots' own API; the diagram follows the palette)."""
+        self._plots.apply_theme(colors)
 
     def show_error(self, message: str) -> None:
         """A clear message that does not block (a modal dialog would stall tests and the event loop)."""
@@ -441,6 +453,10 @@ class MainWindow(QMainWindow):
         self.plots.show_runs(runs)
         self.shown_run = runs[-1] if runs else None
         self._show_diagnostics(self.shown_run)
+        if self.shown_run is not None:
+            self.diagram.show_run(self.shown_run)
+        else:
+            self._show_editor_network()
 
     def _show_diagnostics(self, run: RunData | None) -> None:
         if run is None:
@@ -450,6 +466,7 @@ class MainWindow(QMainWindow):
 
     def _flag_layers(self, layers: set) -> None:
         self.builder.set_flagged_layers(layers)
+        self.diagram.set_highlighted_layers(layers)
         if self._plots is not None:
             self._plots.set_highlighted_layers(layers)
 
@@ -758,46 +775,36 @@ def open_run_folder(path: Path):
 # ---- presets ---------------------------------------------------------------------------------------------------
 # Presets meant to be trained one after the other and compared share a submenu.
 PRESET_GROUPS = {"teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem",
-                 "seed003-": "Tan & Lim (2019): SGD vs SDAGD, Table I",
+                 "seed003-": "Tan & Lim (2019): SGD vs SDAGD (Table I)",
                  "seed000-": "Wu: attention in every hidden layer"}
-PRESET_TITLES = {"teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
-                 "teach-deep-sigmoid-aux": "Deep sigmoid with auxiliary heads"}
+PRESET_TITLES = {
+    "teach-deep-sigmoid": "Deep sigmoid network (the gradient vanishes)",
+    "teach-deep-relu": "Deep ReLU network (the gradient flows)",
+    "teach-deep-sigmoid-aux": "Deep sigmoid network with auxiliary heads",
+    "teach-deep-sigmoid-sdagd": "Deep sigmoid network trained with SDAGD",
+    "teach-dnn": "Small sigmoid network",
+    "teach-dnn-attention": "Small sigmoid network with attention",
+    "teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
+    "seed003-hl5-sigmoid-sgd": "5 sigmoid layers, SGD", "seed003-hl5-sigmoid-sdagd": "5 sigmoid layers, SDAGD",
+    "seed003-hl5-relu-sgd": "5 ReLU layers, SGD", "seed003-hl5-relu-sdagd": "5 ReLU layers, SDAGD",
+    "seed000-plain": "Without attention", "seed000-attention": "With attention",
+}
 
 
 def preset_paths() -> list[Path]:
     return sorted((RESOURCES / "presets").glob("*.json"))
 
 
-def preset_info(path: Path) -> tuple[str, str]:
-    """(title, description) of a preset: the presets' own catalogue where it has them, else from the file."""
-    try:
-        from vg_studio.experiments.presets import preset_description  # the spec helper's catalogue
-    except ImportError:
-        preset_description = None
-    description = ""
-    if preset_description is not None:
-        try:
-            description = preset_description(path.stem) or ""
-        except (KeyError, ValueError):
-            description = ""
-    return preset_title(path), description
-
-
 def preset_title(path: Path) -> str:
+    return PRESET_TITLES.get(path.stem) or path.stem.replace("-", " ").replace("_", " ").capitalize()
+
+
+def preset_description(path: Path) -> str:
+    """The preset's own description (the spec's `description`), "" when it has none or does not load."""
     try:
-        from vg_studio.experiments.presets import preset_title as catalogue_title
-    except ImportError:
-        catalogue_title = None
-    if catalogue_title is not None:
-        try:
-            title = catalogue_title(path.stem)
-            if title:
-                return title
-        except (KeyError, ValueError):
-            pass
-    if path.stem in PRESET_TITLES:
-        return PRESET_TITLES[path.stem]
-    return path.stem.replace("-", " ").replace("_", " ").capitalize()
+        return str(getattr(ExperimentSpec.load(path), "description", "") or "")
+    except (SpecError, OSError):
+        return ""
 
 
 def fill_presets_menu(menu, make_action, load) -> None:
@@ -808,10 +815,9 @@ def fill_presets_menu(menu, make_action, load) -> None:
             groups[group] = menu.addMenu(group)
             groups[group].setToolTipsVisible(True)
         target = groups[group] if group is not None else menu
-        title, description = preset_info(path)
+        title, description = preset_title(path), preset_description(path)
         action = make_action(title, lambda p=path: load(p), None, description or title)
-        if description:
-            action.setToolTip(description)
+        action.setToolTip(description or title)  # shown on hover, and in the status bar
         target.addAction(action)
 
 

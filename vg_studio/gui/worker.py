@@ -179,7 +179,7 @@ class TrainWorker(QThread):
             tail = child.log_tail(4)
             if tail:
                 log.warning("training process output before it ended:\n%s", tail)
-        report = runner.record_abnormal_end(self.run_dir, self.spec.name, status, message, self.findings, epochs)
+        report = runner.record_abnormal_end(self.run_dir, self.spec.name, status, message, self.findings)
         return finished_event(status, message, report or _read_report(self.run_dir), self.run_dir)
 
 

@@ -265,18 +265,18 @@ class DiagnosticsPanel(QWidget):
         if fix is not None:
             why = user_text(field(fix, "why", "") or "")
             text += f"<p><b>Fix: {html.escape(str(field(fix, 'title', '')))}</b><br>{html.escape(why)}</p>"
-            advice = self._advice(fix)
+            advice = self._advice(fix, finding)
             if advice:
                 text += f"<p><b>In your own code:</b> {html.escape(advice)}</p>"
         return text
 
-    def _advice(self, fix) -> str:
+    def _advice(self, fix, finding) -> str:
         """For a run without a spec (a user's own model) the fix is advice for their code (contract 2)."""
         advise = getattr(fix, "advice", None)
         if not self.fixable_reason or not callable(advise):
             return ""
         try:
-            return user_text(advise(self.layer_names))
+            return user_text(advise([layer_label(n) for n in field(finding, "layers", []) or []]))
         except Exception:
             return ""
 
