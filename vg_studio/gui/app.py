@@ -197,14 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     from vg_studio.runner import shared_pool
 
     shared_pool().shutdown()  # the warm training process ends with the app
-    if window.background_work_running:
-        # Closed while a dataset (or the parameter counter's import) was still loading: an import cannot be
-        # cancelled, and waiting for it kept a closed window's process alive for seconds. Settings are synced.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
+    # Everything worth keeping is written: runs by their processes (or by the app when one was ended), settings
+    # synced when the window closed. Tearing down Qt, pyqtgraph and the loader threads' imports one by one took
+    # seconds on a busy machine, so the process ends here.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -8,6 +8,7 @@ a timer, so the main thread never does more than a few milliseconds of work at a
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -55,6 +56,11 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._worker_active = False
         self._closing_confirmed = False
+        self._closed = False  # set once the window has really closed: deferred start-up work is skipped
+        # Every thread this window starts. A window deleted without closing (its close was refused to ask about
+        # unsaved changes, then its owner deleted it) must still stop them: Qt aborts the process when a running
+        # QThread is destroyed with its parent.
+        self._threads: list = []
 
         # The plots (pyqtgraph: ~0.4 s to import and build) are made right after the first paint, see `plots`.
         # They live in a scroll area: however wide side-by-side heatmaps need to be, the window never grows
@@ -130,6 +136,7 @@ class MainWindow(QMainWindow):
         self.exit_without_waiting = False
         self._param_loader = None
         self._update_actions()
+        self.destroyed.connect(functools.partial(stop_threads, self._threads, self.data_panel))
 
     @property
     def plots(self):
@@ -165,25 +172,28 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._background_started:  # after the first paint: imports in threads still compete for the GIL
             self._background_started = True
-            QTimer.singleShot(50, lambda: self.plots)
-            QTimer.singleShot(150, self.start_background_work)
+            QTimer.singleShot(50, lambda: None if self._closed else self.plots)
+            QTimer.singleShot(150, lambda: None if self._closed else self.start_background_work())
 
     def start_background_work(self) -> None:
         self._background_started = True
         self.service.warm_up()
         self.data_panel.start_loading()
+        self._load_param_counter()
 
-    def _load_param_counter(self) -> None:
+    def _load_param_counter(self, allow_keras_import: bool = False) -> None:
         """The builder's live parameter count. Keras-free where the engine offers it (the app's own process never
-        needs TensorFlow); otherwise vg_studio.nn.build is imported in a background thread."""
+        needs TensorFlow); otherwise vg_studio.nn.build is imported in a background thread, once the training
+        process has loaded (so the two imports do not compete)."""
         try:
             from vg_studio.nn.params import count_params
         except ImportError:
             from vg_studio.gui.worker import ParamCounterLoader
 
-            if self._param_loader is None:
+            if allow_keras_import and self._param_loader is None:
                 self._param_loader = ParamCounterLoader(self)
                 self._param_loader.ready.connect(self._set_param_counter)
+                self._track(self._param_loader)
                 self._param_loader.start()
             return
         self._set_param_counter(count_params)
@@ -286,7 +296,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("  device: shown when training starts  ")
         tools.addWidget(self.device_label)
         self.addToolBar(tools)
-        self.keras_label = QLabel("Starting TensorFlow in the training process…")
+        self.keras_label = QLabel("Starting TensorFlow in the training process… (Train is enabled when it is ready)")
         self.statusBar().addPermanentWidget(self.keras_label)
 
     # ---- state ------------------------------------------------------------------------------------------
@@ -296,7 +306,7 @@ class MainWindow(QMainWindow):
         return self.worker is not None and (self.worker.isRunning() or self._worker_active)
 
     def _update_actions(self) -> None:
-        self.actions_["train"].setEnabled(not self.training)
+        self.actions_["train"].setEnabled(self.keras_ready and not self.training)
         self.actions_["stop"].setEnabled(self.training)
         stopping = self.training and self.worker.stop_requested
         self.actions_["stop"].setText("■ Stop now" if stopping else "■ Stop")
@@ -306,6 +316,10 @@ class MainWindow(QMainWindow):
         dirty = "" if self.document.undo_stack.isClean() else " *"
         where = f" — {self.spec_path.name}" if self.spec_path else ""
         self.setWindowTitle(f"VG Studio {__version__} — {spec.name}{where}{dirty}")
+
+    def _track(self, thread) -> None:
+        """Remember a thread this window started (see `_threads`); the finished ones are forgotten."""
+        self._threads[:] = [t for t in self._threads if _running(t)] + [thread]
 
     def _dataset_ready(self, data) -> None:
         self.builder.set_data_shape(data.input_shape, data.num_classes)
@@ -322,7 +336,7 @@ class MainWindow(QMainWindow):
         self.keras_label.setText(f"{self.backend} ready in the training process")
         self._update_actions()
         if self.builder.params_counter is None:
-            self._load_param_counter()
+            self._load_param_counter(allow_keras_import=True)
 
     def _training_process_failed(self, message: str) -> None:
         self.keras_label.setText("The training process could not start (see the message)")
@@ -351,9 +365,10 @@ class MainWindow(QMainWindow):
 
     # ---- training -----------------------------------------------------------------------------------------
     def train(self, compare_with: RunData | None = None) -> RunData | None:
-        """Train the spec in the editor in the (warm) training process. Clicking before TensorFlow has loaded
-        is fine: the run starts as soon as the process is ready."""
-        if self.training:
+        """Train the spec in the editor in the warm training process. Refused (quietly: the action is disabled)
+        until a training process has loaded TensorFlow once; after that, a run clicked while the next process
+        still loads starts as soon as it is ready."""
+        if self.training or not self.keras_ready:
             return None
         spec = self.document.spec
         problems = spec.validate()
@@ -371,6 +386,7 @@ class MainWindow(QMainWindow):
         self.runs.add_run(run, select=False)
         self.runs.select([compare_with, run] if compare_with is not None else [run])
         self._worker_active = True
+        self._track(self.worker)
         self.worker.start()
         self._update_actions()
         self.statusBar().showMessage(f"Training {spec.name} → {run_dir}", 5000)
@@ -519,6 +535,7 @@ class MainWindow(QMainWindow):
         self.docks["Fix trials"].show()
         self.docks["Fix trials"].raise_()
         self.trials.start(run, finding)
+        self._track(self.trials.worker)
 
     # ---- files ----------------------------------------------------------------------------------------------
     def _ask_path(self, kind: str, title: str, filters: str, save: bool, folder: bool = False) -> str:
@@ -623,6 +640,7 @@ class MainWindow(QMainWindow):
         worker.failed.connect(lambda message, run=run: self._follow_failed(run, message))
         worker.finished.connect(lambda run=run: self.followers.pop(run, None))
         self.followers[run] = worker
+        self._track(worker)
         worker.start()
         self.statusBar().showMessage(f"Following {run.run_dir}: it updates as the run is written", 8000)
 
@@ -706,6 +724,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             self.unsaved_then("quitting", self._close_confirmed)
             return
+        self._closed = True
         if self.training:
             self.statusBar().showMessage("Stopping training…")
             self.worker.stop_and_wait()
@@ -735,10 +754,33 @@ class MainWindow(QMainWindow):
         if self._param_loader is not None:
             self._param_loader.wait()
 
-    @property
-    def background_work_running(self) -> bool:
-        loader = self._param_loader
-        return (loader is not None and loader.isRunning()) or self.data_panel.loading
+
+def _running(thread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # its C++ object is gone
+        return False
+
+
+def stop_threads(threads: list, data_panel) -> None:
+    """Stop and wait for the threads of a window that is being deleted (see MainWindow._threads)."""
+    for thread in threads:
+        try:
+            if not thread.isRunning():
+                continue
+            for stop in ("stop_and_wait", "stop"):
+                if hasattr(thread, stop):
+                    getattr(thread, stop)()
+                    break
+            if hasattr(thread, "cancel_event"):
+                thread.cancel_event.set()
+            thread.wait()
+        except RuntimeError:  # already deleted
+            continue
+    try:
+        data_panel.wait_for_loaders()
+    except RuntimeError:
+        pass
 
 
 def fix_blocker(run: RunData) -> str:
