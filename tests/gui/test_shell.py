@@ -118,7 +118,7 @@ def test_switching_theme_keeps_everything_readable(qtbot, window):
     window.set_theme("dark")
     dark = load_theme("dark")
     assert QApplication.palette().window().color().name() == dark["window"]
-    box = QCheckBox("unchecked")
+    box = QCheckBox()  # no text: only the indicator is drawn
     box.setChecked(False)
     box.resize(box.sizeHint())
     qtbot.addWidget(box)
