@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.document = SpecDocument(spec or example_spec(), self)
         self.spec_path: Path | None = None
         self.keras_ready = False  # the training process has imported TensorFlow and waits for a run
+        self._process_ready = False
         self.backend = ""
         self.worker: TrainWorker | None = None
         self.followers: dict = {}  # RunData -> FollowWorker, for runs other processes write
@@ -181,16 +182,15 @@ class MainWindow(QMainWindow):
         self.data_panel.start_loading()
         self._load_param_counter()
 
-    def _load_param_counter(self, allow_keras_import: bool = False) -> None:
+    def _load_param_counter(self) -> None:
         """The builder's live parameter count. Keras-free where the engine offers it (the app's own process never
-        needs TensorFlow); otherwise vg_studio.nn.build is imported in a background thread, once the training
-        process has loaded (so the two imports do not compete)."""
+        needs TensorFlow); otherwise vg_studio.nn.build (and TensorFlow) is imported in a background thread."""
         try:
             from vg_studio.nn.params import count_params
         except ImportError:
             from vg_studio.gui.worker import ParamCounterLoader
 
-            if allow_keras_import and self._param_loader is None:
+            if self._param_loader is None:
                 self._param_loader = ParamCounterLoader(self)
                 self._param_loader.ready.connect(self._set_param_counter)
                 self._track(self._param_loader)
@@ -201,6 +201,14 @@ class MainWindow(QMainWindow):
     def _set_param_counter(self, counter) -> None:
         self.builder.params_counter = counter
         self.builder.update_params()
+        self._update_ready()
+
+    def _update_ready(self) -> None:
+        """Ready to train: a training process waits with TensorFlow loaded (and the builder counts parameters)."""
+        self.keras_ready = self._process_ready and self.builder.params_counter is not None
+        self.keras_label.setText(f"{self.backend} ready in the training process" if self.keras_ready else
+                                 "Starting TensorFlow in the training process… (Train is enabled when it is ready)")
+        self._update_actions()
 
     # ---- construction -------------------------------------------------------------------------------------
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -331,12 +339,9 @@ class MainWindow(QMainWindow):
         self.diagram.show_spec(self.document.spec, builder.num_classes, builder.input_shape)
 
     def _training_process_ready(self, info: dict) -> None:
-        self.keras_ready = True
+        self._process_ready = True
         self.backend = f"Keras {info.get('keras', '?')} ({info.get('backend', '?')})"
-        self.keras_label.setText(f"{self.backend} ready in the training process")
-        self._update_actions()
-        if self.builder.params_counter is None:
-            self._load_param_counter(allow_keras_import=True)
+        self._update_ready()
 
     def _training_process_failed(self, message: str) -> None:
         self.keras_label.setText("The training process could not start (see the message)")
@@ -689,7 +694,7 @@ class MainWindow(QMainWindow):
 
     def export_history(self, path: str | None = None) -> bool:
         run = self._selected_run()
-        history = run.history if run is not None else None
+        history = finished_history(run) if run is not None else None
         if history is None:
             self.show_error("No run to export: train one (its first epoch writes the history) or open a run folder.")
             return False
@@ -781,6 +786,19 @@ def stop_threads(threads: list, data_panel) -> None:
         data_panel.wait_for_loaders()
     except RuntimeError:
         pass
+
+
+def finished_history(run: RunData):
+    """The history to export: a run that has ended is read back from its folder (what the run store kept, every
+    epoch included); a run still training gives what the app has received so far."""
+    if run.run_dir is not None and run.status not in ("starting", "running"):
+        from vg_studio.train.runstore import RunStoreError, open_run
+
+        try:
+            return open_run(run.run_dir).history
+        except RunStoreError:
+            pass
+    return run.history
 
 
 def fix_blocker(run: RunData) -> str:
