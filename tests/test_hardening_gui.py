@@ -124,24 +124,17 @@ def test_every_spin_box_and_combo_at_its_extremes(window, monkeypatch):
     _strict_json(window.document.spec)
     # Train with what the widgets left: past the "training process ready" gate, with a worker that records what it
     # was given instead of training — train() must judge the spec itself.
-    from PySide6.QtCore import QThread, Signal
-
     from vg_studio.gui import main_window
 
-    class RecordingWorker(QThread):
-        event = Signal(object)
-        failed = Signal(str)
+    class RecordingWorker(main_window.TrainWorker):  # the app's worker, minus the training process
         given = []
 
         def __init__(self, spec, run_dir, parent=None):
-            super().__init__(parent)
+            super().__init__(spec, run_dir, parent)
             RecordingWorker.given.append(spec)
 
-        def cancel(self):
+        def run(self):
             pass
-
-        def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
-            return self.wait(timeout_ms)
 
     monkeypatch.setattr(main_window, "TrainWorker", RecordingWorker)
     window.keras_ready = True

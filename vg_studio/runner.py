@@ -187,6 +187,11 @@ class TrainingProcess:
     def death_message(self) -> str:
         """One line saying how the child ended, for a message box and report.json."""
         code = self.process.poll()
+        if code is None and self.dead:  # its end of the socket closed: it is exiting; let it finish saying why
+            try:
+                code = self.process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                code = None
         if code is None:
             return "the training process stopped answering"
         if code < 0:

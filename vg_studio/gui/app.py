@@ -158,6 +158,27 @@ def install_excepthook(window_getter) -> None:
     sys.excepthook = hook
 
 
+def close_on_signals(window) -> object:
+    """Ctrl-C in the terminal, or SIGTERM (a logout, `kill`), closes the window as Quit does — training stops and
+    its run is recorded as cancelled — without asking about unsaved changes, and never prints a traceback. Qt's
+    event loop does not let Python run signal handlers, so a timer gives it the chance five times a second."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(signum, frame) -> None:
+        log.warning("%s: closing", signal.Signals(signum).name)
+        window._closing_confirmed = True
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, close)
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    return ticker
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     try:
@@ -189,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         window.spec_path = path
         window._update_title()
     install_excepthook(lambda: window)
+    close_on_signals(window)
     window.exit_without_waiting = True
     window.show()
     if kind == "run":

@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
         run = RunData(name=f"{spec.name} #{len(self.runs.runs) + 1}", spec=spec, run_dir=run_dir,
                       compare_with=compare_with)
         self.current_run = run
-        self.worker = TrainWorker(spec, run_dir, self, pool=self.service.pool)
+        self.worker = TrainWorker(spec, run_dir, self)  # the shared pool: the service's warm process
         self.worker.events.connect(lambda batch, run=run: self._on_events(run, batch))
         self.worker.finished.connect(self._worker_finished)
         self.runs.add_run(run, select=False)

@@ -38,6 +38,8 @@ def as_findings(findings: list) -> list:
 
 
 def _from_dict(data: dict):
+    if any(not isinstance(fix, dict) for fix in data.get("fixes", []) or []):
+        return data  # it already holds Fix values (not a report's plain data): nothing to rebuild
     try:
         from vg_studio.diagnose.findings import Finding
 
@@ -86,7 +88,7 @@ def format_number(value) -> str:
 
 def finding_title(finding) -> str:
     kind = str(field(finding, "kind", "finding")).replace("_", " ")
-    layers = [layer_label(n) for n in field(finding, "layers", []) or []]
+    layers = list(field(finding, "labels", None) or [layer_label(n) for n in field(finding, "layers", []) or []])
     where = ""
     if layers:
         where = f" in {layers[0]}–{layers[-1]}" if len(layers) > 3 else f" in {', '.join(layers)}"
