@@ -850,6 +850,39 @@ def test_diagnose_any_broken_run_directory_is_one_line(case, odd, capsys):
     assert str(run) in lines[0] and time.perf_counter() - started < 5
 
 
+# ---- names are the user's: any Unicode, everywhere ---------------------------------------------------------------
+def _model_names_are_keras_safe() -> bool:
+    import importlib.util
+
+    spec = importlib.util.find_spec("vg_studio.nn.build")
+    return "def model_name(" in Path(spec.origin).read_text(encoding="utf-8")
+
+
+# The Keras model's name is made in nn/build.py (sdagd's): until its Keras-safe naming lands, a Keras scope-name
+# ValueError is expected — strict, so the marker must go as soon as it passes.
+@pytest.mark.xfail(not _model_names_are_keras_safe(), reason="nn/build.py: Keras-safe model names not landed",
+                   strict=True)
+@pytest.mark.parametrize("name", ["Versuch über Sigmoid", "-🔥 café",
+                                  pytest.param("日本語の実験", marks=pytest.mark.slow),
+                                  pytest.param("--overwrite", marks=pytest.mark.slow)])
+def test_any_unicode_experiment_name_trains_and_reads_back(name, odd):
+    import csv
+    import io
+
+    from vg_studio.safeio import atomic_write_text
+    from vg_studio.train.trainer import Trainer
+
+    spec = make_tiny_spec(epochs=1, limit=100).model_copy(update={"name": name})
+    run = odd / f"run {name}"
+    result = Trainer(spec, run_dir=run).run()
+    assert result.status == "completed", result.message
+    loaded = open_run(run)
+    assert loaded.spec.name == name and loaded.report["name"] == name and loaded.history.num_epochs == 1
+    atomic_write_text(odd / f"{name}.csv", loaded.history.to_csv())  # the GUI's history export
+    rows = list(csv.DictReader(io.StringIO((odd / f"{name}.csv").read_text(encoding="utf-8"))))
+    assert [r["row"] for r in rows].count("epoch") == 1
+
+
 # ---- training faults -----------------------------------------------------------------------------------------
 CANCEL_POINTS = ["before run", "RunStarted", "first BatchEnd", "mid-epoch BatchEnd", "ProbeRecord", "EpochEnd",
                  "last BatchEnd"]
