@@ -230,7 +230,8 @@ class RunData:
         kinds = self.layer_kinds if len(self.layer_kinds) == count else None  # stored only when whole
         units = self.layer_units if len(self.layer_units) == count and all(
             isinstance(u, (int, np.integer)) for u in self.layer_units) else None
-        record_every = self.spec.monitoring.record_every if self.spec is not None else 1
+        record_every = getattr(event, "record_every", None) or (
+            self.spec.monitoring.record_every if self.spec is not None else 1)
         activations = (list(self.activations) + [""] * count)[:count]
         self._history = History(self.layer_names, activations, record_every, attrs={
             "hist_edges": self.hist_edges, "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch},
