@@ -176,8 +176,10 @@ class DistributionPerLayer(PlotBox):
             return ""
         layer = layers[row]
         share = _last_finite(hist)[layer, b]
-        return (f"{run.name}  {run.display_names[layer]}: {fmt(100 * share)} % of |values| in "
-                f"[{power_of_ten(edges[b])}, {power_of_ten(edges[b + 1])}) now")
+        where = (f"below {power_of_ten(edges[1])} (or exactly 0)" if b == 0 else
+                 f"above {power_of_ten(edges[-2])}" if b == len(edges) - 2 else
+                 f"in [{power_of_ten(edges[b])}, {power_of_ten(edges[b + 1])})")
+        return f"{run.name}  {run.display_names[layer]}: {fmt(100 * share)} % of |values| {where} now"
 
 
 def _last_finite(hist: np.ndarray) -> np.ndarray:
