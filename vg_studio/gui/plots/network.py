@@ -60,7 +60,7 @@ class NetworkDiagram(QWidget):
     def show_run(self, run) -> None:
         """A run's layers, coloured by their latest gradient; follows the run while it trains."""
         self.run, self._seen = run, None
-        shape = (run.model_summary or {}).get("input_shape")
+        shape = (run.model_summary or {}).get("input_shape") or (run.report.get("dataset") or {}).get("input_shape")
         self.input_label = "input" + (f" {'×'.join(str(d) for d in shape if d)}" if shape else "")
         self._follow()
         self.timer.start()
