@@ -1,16 +1,26 @@
-"""SDAGD benchmarks on seed 003's 784-700×5-10 sigmoid network.
+"""SDAGD benchmarks on seed 003's 784-700×5-10 sigmoid network (Tan & Lim, 2019), built as the app builds it.
 
-    python benchmarks/bench_sdagd.py speed   # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15)
-    python benchmarks/bench_sdagd.py mnist   # test misclassification on mnist-5k: SDAGD (defaults), Adam, SGD
+    python benchmarks/bench_sdagd.py speed     # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15)
+    python benchmarks/bench_sdagd.py compare   # test MCR through the Trainer: SDAGD (defaults) vs Adam vs SGD,
+                                               # several mnist-5k splits and seeds, and scikit-learn's digits
+    python benchmarks/bench_sdagd.py sweep CONFIGS.json [--results FILE]   # resumable variant sweep (docs/sdagd.md)
+    python benchmarks/bench_sdagd.py summary [--results FILE]              # medians per variant from a sweep
+
+Run them with `nice -n 5` on a shared machine. Timings are ratios measured side by side in one process, medians of
+alternating repetitions; errors are medians over splits and seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -18,26 +28,47 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vg_studio import catalog  # noqa: E402
-from vg_studio.nn.sdagd import SDAGD  # noqa: E402
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, NetworkSpec, OptimizerSpec, TrainingSpec  # noqa: E402
 
-
-def _mlp(width, depth, seed=0):
-    keras.utils.set_random_seed(seed)
-    layers = [keras.Input((784,))] + [keras.layers.Dense(width, "sigmoid") for _ in range(depth)]
-    return keras.Sequential(layers + [keras.layers.Dense(10, "softmax")])
+RESULTS = Path("benchmarks/results/sdagd_sweep.jsonl")
 
 
+def _spec(optimizer: OptimizerSpec, width=700, depth=5, activation="sigmoid", loss="sparse_categorical_crossentropy",
+          dataset="mnist-5k", split=0, seed=0, epochs=10) -> ExperimentSpec:
+    return ExperimentSpec(
+        name=f"bench-{optimizer.name}", data=DataSpec(dataset=dataset, options={"seed": split}),
+        network=NetworkSpec(layers=[LayerSpec(units=width, activation=activation, initializer="glorot_uniform")
+                                    for _ in range(depth)], output_initializer="glorot_uniform"),
+        loss=loss, optimizer=optimizer, training=TrainingSpec(epochs=epochs, batch_size=100, seed=seed))
+
+
+def default_optimizer(name: str) -> OptimizerSpec:
+    lr = {"adam": 1e-3, "sgd": 0.1}.get(name, catalog.OPTIMIZERS[name]["learning_rate"])
+    return OptimizerSpec(name=name, learning_rate=lr)
+
+
+def _training_model(spec: ExperimentSpec, input_shape, classes):
+    """The training graph and optimizer exactly as the Trainer builds them (SDAGD's curvature taps, probes)."""
+    from vg_studio.nn.build import build_models
+    from vg_studio.nn.optimizers import make_optimizer
+    from vg_studio.train.probes import with_probes
+
+    models = build_models(spec, input_shape, classes)
+    optimizer = with_probes(make_optimizer(spec.optimizer, spec.training.batch_size), 10)
+    models.train.compile(optimizer, spec.loss)
+    return models, optimizer
+
+
+# ---- speed ----------------------------------------------------------------------------------------------------
 def speed(width=700, depth=5, steps=40, repeats=7):
     rng = np.random.default_rng(0)
     x = rng.random((steps * 100, 784), dtype=np.float32)
     y = rng.integers(0, 10, steps * 100)
     models = {}
-    for name, opt in (("sdagd", SDAGD()), ("adam", keras.optimizers.Adam(1e-3))):
-        model = _mlp(width, depth)
-        model.compile(opt, "sparse_categorical_crossentropy")
-        model.fit(x[:200], y[:200], batch_size=100, epochs=1, verbose=0)  # compile outside the timing
-        models[name] = model
+    for name in ("sdagd", "adam"):
+        model, _ = _training_model(_spec(default_optimizer(name), width, depth), (784,), 10)
+        model.train.fit(x[:200], y[:200], batch_size=100, epochs=1, verbose=0)  # compile outside the timing
+        models[name] = model.train
     times = {name: [] for name in models}
     for _ in range(repeats):  # alternate so drifts in machine load hit both alike
         for name, model in models.items():
@@ -45,44 +76,150 @@ def speed(width=700, depth=5, steps=40, repeats=7):
             model.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
             times[name].append((time.perf_counter() - start) / steps)
     sdagd, adam = statistics.median(times["sdagd"]), statistics.median(times["adam"])
-    print(f"784-{width}x{depth}-10, batch 100, median of {repeats} x {steps} steps, backend {keras.backend.backend()}")
-    print(f"SDAGD {1000 * sdagd:.2f} ms/step  Adam {1000 * adam:.2f} ms/step  ratio {sdagd / adam:.3f} (target <= 1.15)")
+    print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them, median of "
+          f"{repeats} x {steps} steps, backend {keras.backend.backend()}")
+    print(f"SDAGD (defaults: {catalog.OPTIMIZERS['sdagd']['params']}) {1000 * sdagd:.2f} ms/step  "
+          f"Adam {1000 * adam:.2f} ms/step  ratio {sdagd / adam:.3f} (target <= 1.15)")
     return sdagd / adam
 
 
-def mnist_table(width=700, depth=5, epochs=10, seed=0):
+# ---- compare: the owners' check, through the Trainer -------------------------------------------------------
+def compare(epochs=10, depth=5, splits=(0, 1, 2), seeds=(0,), digits=True, optimizers=("sdagd", "adam", "sgd")):
     from vg_studio.train.trainer import Trainer
 
-    rates = {"sdagd": catalog.OPTIMIZERS["sdagd"]["learning_rate"], "adam": 1e-3, "sgd": 0.1}
-    defaults = {name: OptimizerSpec(name=name, learning_rate=lr) for name, lr in rates.items()}
-    print(f"mnist-5k, 784-{width}x{depth}-10 sigmoid, Xavier (glorot_uniform), batch 100, {epochs} epochs, seed {seed}")
-    print(f"{'optimizer':<10}{'lr':>8}{'test MCR %':>12}{'train loss':>12}{'seconds':>9}")
-    for name, opt in defaults.items():
-        spec = ExperimentSpec(
-            name=f"bench-{name}", data=DataSpec(dataset="mnist-5k"),
-            network=NetworkSpec(layers=[LayerSpec(units=width, activation="sigmoid", initializer="glorot_uniform")
-                                        for _ in range(depth)]),
-            optimizer=opt, training=TrainingSpec(epochs=epochs, batch_size=100, seed=seed))
-        start = time.perf_counter()
-        with tempfile.TemporaryDirectory() as run_dir:
-            result = Trainer(spec, run_dir=run_dir).run()
-        accuracy = result.report["test_metrics"]["accuracy"]
-        loss = result.history.epochs["loss"][-1]
-        print(f"{name:<10}{opt.learning_rate:>8g}{100 * (1 - accuracy):>12.2f}{loss:>12.3f}"
-              f"{time.perf_counter() - start:>9.0f}", flush=True)
+    cases = [("mnist-5k", split, seed) for split in splits for seed in seeds]
+    if digits:
+        cases += [("digits", split, seed) for split in splits for seed in seeds]
+    print(f"784-700x{depth}-10 sigmoid (digits: 64-700x{depth}-10), Xavier, batch 100, {epochs} epochs, "
+          f"cross-entropy, Trainer; test MCR % per (dataset, split, seed)")
+    results: dict = {name: {} for name in optimizers}
+    for dataset, split, seed in cases:
+        row = []
+        for name in optimizers:
+            spec = _spec(default_optimizer(name), depth=depth, dataset=dataset, split=split, seed=seed,
+                         epochs=epochs)
+            with tempfile.TemporaryDirectory() as run_dir:
+                result = Trainer(spec, run_dir=run_dir).run()
+            mcr = 100 * result.report["test_metrics"]["misclassification_rate"]
+            phase1 = result.history.optimizer.get("sdagd_phase1_fraction")
+            results[name].setdefault(dataset, []).append(mcr)
+            row.append(f"{name} {mcr:6.2f}" + (f" (phase-I {phase1[0]:.3f}→{phase1[-1]:.3f})"
+                                                if phase1 is not None and len(phase1) else ""))
+        print(f"{dataset:9s} split {split} seed {seed}: " + "  ".join(row), flush=True)
+    for dataset in dict.fromkeys(c[0] for c in cases):
+        print(f"median {dataset}: " + "  ".join(f"{name} {statistics.median(results[name][dataset]):.2f}"
+                                                 for name in optimizers))
 
 
-def main():
+# ---- sweep: variants on the builder network, resumable -----------------------------------------------------
+class _Trace(keras.callbacks.Callback):
+    """SDAGD's diagnostic scalars every `every` steps and the epoch logs."""
+
+    def __init__(self, optimizer, every=40):
+        super().__init__()
+        self.optimizer_, self.every, self.step, self.rows = optimizer, every, 0, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        report = getattr(self.optimizer_, "diagnostic_scalars", None)
+        if callable(report) and (self.step == 1 or self.step % self.every == 0):
+            sync = getattr(self.model, "jax_state_sync", None)
+            if callable(sync):
+                sync()
+            row = {k: float(keras.ops.convert_to_numpy(v)) for k, v in report().items()}
+            self.rows.append({"step": self.step, **row})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+
+
+def run_variant(config: dict, results: Path = RESULTS) -> dict:
+    """One training run of a config dict (dataset, split, seed, width, depth, act, loss, epochs, opt, lr, params):
+    skipped when `results` already holds it. The training graph is the app's (build_models, make_optimizer)."""
+    from vg_studio.data import load_dataset
+    from vg_studio.nn.build import build_models
+    from vg_studio.nn.optimizers import make_optimizer
+
+    key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    if results.exists():
+        for line in results.read_text().splitlines():
+            if line.strip() and json.loads(line)["key"] == key:
+                return json.loads(line)
+    data = load_dataset(config["dataset"], {"seed": config.get("split", 0)})
+    optimizer_spec = OptimizerSpec(name=config["opt"], learning_rate=config["lr"], params=config.get("params", {}))
+    loss = config.get("loss", "sparse_categorical_crossentropy")
+    spec = _spec(optimizer_spec, config.get("width", 700), config.get("depth", 5), config.get("act", "sigmoid"),
+                 loss, config["dataset"], config.get("split", 0), config.get("seed", 0), config.get("epochs", 10))
+    x = data.x_train.reshape(len(data.x_train), -1)
+    x_test = data.x_test.reshape(len(data.x_test), -1)
+    models = build_models(spec, x.shape[1:], data.num_classes)
+    optimizer = make_optimizer(optimizer_spec, 100)
+    models.train.compile(optimizer, loss)
+    target = keras.utils.to_categorical(data.y_train, data.num_classes) if loss == "mse" else data.y_train
+    trace = _Trace(optimizer)
+    start = time.perf_counter()
+    models.train.fit(x, target, batch_size=100, epochs=spec.training.epochs, verbose=0, callbacks=[trace])
+    wall = time.perf_counter() - start
+    predicted = np.argmax(models.user.predict(x_test, verbose=0, batch_size=500), axis=1)
+    row = {"key": key, "config": config, "mcr": 100 * float(np.mean(predicted != data.y_test)), "wall_s": wall,
+           "trace": trace.rows}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with open(results, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    return row
+
+
+def sweep(config_path: Path, results: Path = RESULTS):
+    for config in json.loads(config_path.read_text()):
+        row = run_variant(config, results)
+        phase1 = [t["sdagd_phase1_fraction"] for t in row["trace"] if "sdagd_phase1_fraction" in t]
+        print(json.dumps(config), f"MCR {row['mcr']:.2f}",
+              f"phase-I {phase1[0]:.3f}→{phase1[-1]:.3f}" if phase1 else "", f"{row['wall_s']:.0f}s", flush=True)
+
+
+def summary(results: Path = RESULTS, match: str = ""):
+    """Median test MCR per variant (the config without dataset split and seed) over its runs."""
+    groups: dict = {}
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        config = dict(row["config"])
+        if match and match not in json.dumps(config):
+            continue
+        runs = f"{config.pop('dataset')}"
+        config.pop("split", None), config.pop("seed", None)
+        phase1 = [t["sdagd_phase1_fraction"] for t in row["trace"] if "sdagd_phase1_fraction" in t]
+        groups.setdefault((json.dumps(config, sort_keys=True), runs), []).append((row["mcr"], phase1[-1] if phase1
+                                                                                  else float("nan")))
+    for (config, dataset), values in sorted(groups.items()):
+        mcrs = [v[0] for v in values]
+        print(f"{dataset:9s} n={len(mcrs)} median MCR {statistics.median(mcrs):6.2f} "
+              f"(runs {' '.join(f'{m:.1f}' for m in mcrs)}) final phase-I "
+              f"{statistics.median([v[1] for v in values]):.3f}  {config}")
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("speed", "mnist"))
+    parser.add_argument("mode", choices=("speed", "compare", "sweep", "summary"))
+    parser.add_argument("configs", nargs="?", help="sweep: a JSON list of run configs")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--match", default="", help="summary: only configs whose JSON contains this text")
     parser.add_argument("--width", type=int, default=700)
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
-    args = parser.parse_args()
+    parser.add_argument("--splits", default="0,1,2", help="compare: mnist-5k/digits split seeds")
+    parser.add_argument("--seeds", default="0", help="compare: weight seeds")
+    args = parser.parse_args(argv)
     if args.mode == "speed":
         speed(args.width, args.depth)
+    elif args.mode == "compare":
+        compare(args.epochs, args.depth, tuple(int(s) for s in args.splits.split(",")),
+                tuple(int(s) for s in args.seeds.split(",")))
+    elif args.mode == "sweep":
+        if not args.configs:
+            sys.exit("bench_sdagd.py: error: sweep needs a JSON file of configs")
+        sweep(Path(args.configs), args.results)
     else:
-        mnist_table(args.width, args.depth, args.epochs)
+        summary(args.results, args.match)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import pytest
 from vg_studio import catalog, edits
 from vg_studio.nn.attention import choose_tokens
 from vg_studio.nn.build import build_model, count_params, layer_groups
+from vg_studio.spec import ExperimentSpec, example_spec
 from tests.conftest import make_tiny_spec
 
 
@@ -87,3 +88,38 @@ def test_same_seed_same_weights():
     b = build_model(spec, (8, 8, 1), 10).get_weights()
     for wa, wb in zip(a, b):
         np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Versuch über Sigmoid", "Versuch_uber_Sigmoid"), ("café", "cafe"), ("🧪 deep net 🧪", "deep_net"),
+    ("-lead", "lead"), ("...", "vg_model"), ("日本語", "vg_model"), ("a/b\\c", "a_b_c"), ("ok-name.v2", "ok-name.v2"),
+])
+def test_model_names_are_keras_safe(name, expected):
+    from vg_studio.nn.build import model_name
+
+    assert model_name(name) == expected
+
+
+def test_a_unicode_experiment_name_trains():
+    """Keras checks scope names when the optimizer creates its variables: this name crashed training before."""
+    from vg_studio.nn.build import build_models
+
+    spec = make_tiny_spec(layers=1, units=4, optimizer="sdagd")
+    spec = ExperimentSpec.from_dict({**spec.to_dict(), "name": "-🧪 Versuch über Sigmoid, café"})
+    models = build_models(spec, (6,), 3)
+    assert models.user.name == "Versuch_uber_Sigmoid_cafe"
+    models.train.compile("adam", "sparse_categorical_crossentropy", run_eagerly=True)
+    models.train.train_on_batch(np.zeros((4, 6), "float32"), np.zeros(4, "int32"))
+
+
+def test_parameter_count_needs_no_keras():
+    """The GUI counts parameters live in a process that never imports Keras (vg_studio.nn.params)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vg_studio.nn.params import count_params; from vg_studio.spec import example_spec; "
+            "print(count_params(example_spec(), (28, 28, 1), 10)); "
+            "assert not {'keras', 'tensorflow'} & set(sys.modules), 'keras was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert int(result.stdout) == build_model(example_spec(), (28, 28, 1), 10).count_params()

@@ -15,28 +15,7 @@ import math
 
 import keras
 
-from vg_studio.spec import SpecError
-
-
-def choose_tokens(features: int, requested: int = 0, image_rows: int | None = None) -> int:
-    """Number of tokens a flat vector of `features` is split into.
-
-    `requested` > 0 must divide `features`. Otherwise image rows are used when the vector is a flattened image,
-    else the divisor of `features` closest to √features (700 → 28 tokens of 25): a square-ish split keeps both
-    the attention matrix (T×T) and the token width small.
-    """
-    if requested:
-        if features % requested:
-            raise SpecError([f"network.layers: attention_tokens={requested} does not divide the layer's {features} "
-                             "input features"])  # a ValueError: one line for the user, not a traceback
-        return requested
-    if image_rows and features % image_rows == 0 and image_rows > 1:
-        return image_rows
-    root = math.sqrt(features)
-    divisors = [d for d in range(2, features) if features % d == 0]
-    if not divisors:  # a prime width: one feature per token still gives a real attention over positions
-        return features
-    return min(divisors, key=lambda d: (abs(d - root), -d))
+from vg_studio.nn.params import choose_tokens  # noqa: F401  (re-exported)
 
 
 def _new(name, factory):

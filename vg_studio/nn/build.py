@@ -8,13 +8,16 @@ so `model.keras` loads with plain `keras.saving.load_model`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 
 from vg_studio import catalog
 from vg_studio.nn.attention import attention_block, choose_tokens
+from vg_studio.nn.curvature import DeltaProbe, GaussNewtonPlan, GaussNewtonTaps
+from vg_studio.nn.params import count_params  # noqa: F401  (re-exported: build.count_params)
 from vg_studio.spec import ExperimentSpec, LayerSpec
 
 
@@ -58,8 +61,9 @@ def build_model(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> k
 class TrainingModels:
     """The network to train and the user's network, sharing every layer (and so every weight).
 
-    `train` adds what only training needs: auxiliary classifier heads (extra outputs) and, for a recurrent network,
-    the time-step probe on the input. Without either, `train` is `user`."""
+    `train` adds what only training needs: auxiliary classifier heads (extra outputs), for a recurrent network the
+    time-step probe on the input, and for SDAGD's Gauss–Newton curvature the taps (vg_studio.nn.curvature). Without
+    any of them, `train` is `user`."""
 
     user: keras.Model
     train: keras.Model
@@ -81,18 +85,28 @@ def build_models(spec: ExperimentSpec, input_shape: tuple, num_classes: int, bat
     recurrent = any(layer.kind in catalog.RECURRENT_KINDS for layer in spec.network.layers)
     want_aux = any(layer.aux_head for layer in spec.network.layers)
     user_out, _ = _graph(spec, input_shape, num_classes, make, extras=False)
-    user = keras.Model(user_out[0], user_out[1], name=_model_name(spec.name))
-    if not (want_aux or recurrent):
+    user = keras.Model(user_out[0], user_out[1], name=model_name(spec.name))
+    plan = GaussNewtonPlan() if _wants_curvature_taps(spec) else None
+    if not (want_aux or recurrent or plan):
         return TrainingModels(user, user, [], [], None)
-    probe = TimeStepProbe(batch_size or spec.training.batch_size, name="time_step_probe") if recurrent else None
+    batch_size = batch_size or spec.training.batch_size
+    probe = TimeStepProbe(batch_size, name="time_step_probe") if recurrent else None
     cache["time_step_probe"] = probe
-    (inputs, main), aux = _graph(spec, input_shape, num_classes, make, extras=True)
+    (inputs, main), aux = _graph(spec, input_shape, num_classes, make, extras=True, plan=plan, batch_size=batch_size)
     train = keras.Model(inputs, [main] + [t for _, t, _ in aux], name=f"{user.name}_training")
     return TrainingModels(user, train, [n for n, _, _ in aux], [w for _, _, w in aux], probe)
 
 
-def _graph(spec, input_shape, num_classes, make, extras: bool):
-    """One pass over the spec; with `extras` the auxiliary heads and the time-step probe are included."""
+def _wants_curvature_taps(spec: ExperimentSpec) -> bool:
+    from vg_studio.nn.sdagd import uses_gauss_newton
+
+    return spec.optimizer.name == "sdagd" and uses_gauss_newton(spec.optimizer.params)
+
+
+def _graph(spec, input_shape, num_classes, make, extras: bool, plan: GaussNewtonPlan | None = None,
+           batch_size: int = 0):
+    """One pass over the spec; with `extras` the auxiliary heads and the time-step probe are included, and with a
+    `plan` the Gauss–Newton taps (the plan records what the curvature flows back through)."""
     seed = spec.training.seed
     layers = spec.network.layers
     inputs = keras.Input(shape=tuple(input_shape), name="input")
@@ -118,17 +132,27 @@ def _graph(spec, input_shape, num_classes, make, extras: bool):
             if len(x.shape) == 3 and (following is None or following.kind not in catalog.RECURRENT_KINDS):
                 x = make(f"hidden_{i}_flatten", lambda: keras.layers.Flatten(name=f"hidden_{i}_flatten"))(x)
         else:
-            x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None, make=make)
+            # below an attention block the curvature recursion cannot reach: squared per-example gradients
+            delta = plan is not None and any(later.attention for later in layers[i:])
+            x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None, make=make,
+                              plan=plan, delta_probe=batch_size if delta else 0)
         if extras and layer.aux_head:
             head = x if len(x.shape) == 2 else make(f"aux_{i}_flatten", lambda: keras.layers.Flatten(
                 name=f"aux_{i}_flatten"))(x)
-            out = make(f"aux_{i}_head", lambda: keras.layers.Dense(num_classes, activation="softmax",
-                                                                     name=f"aux_{i}_head"))(head)
+            head_layer = make(f"aux_{i}_head", lambda: keras.layers.Dense(num_classes, activation="softmax",
+                                                                            name=f"aux_{i}_head"))
+            out = head_layer(head)
             aux.append((f"aux_{i}_head", out, layer.aux_weight))
-    outputs = make("output", lambda: keras.layers.Dense(
+            if plan is not None:
+                plan.head(head_layer, head, out, "sparse_categorical_crossentropy", "softmax", layer.aux_weight,
+                          (f"aux_{i}_head", f"aux_{i}_head"))
+    output_layer = make("output", lambda: keras.layers.Dense(
         num_classes, activation=spec.network.output_activation, name="output",
-        kernel_initializer=make_initializer(spec.network.output_initializer, seed=seed + 10_000)))(x)
-    return (inputs, outputs), aux
+        kernel_initializer=make_initializer(spec.network.output_initializer, seed=seed + 10_000)))
+    if plan is not None:
+        plan.head(output_layer, x, None, spec.loss, spec.network.output_activation, 1.0, ("output", "output"))
+        x = GaussNewtonTaps(plan, x, batch_size, name="sdagd_curvature")(plan.tensors)
+    return (inputs, output_layer(x)), aux
 
 
 def _recurrent_layer(layer: LayerSpec, i: int, seed: int, return_sequences: bool):
@@ -159,34 +183,65 @@ class TimeStepProbe(keras.layers.Layer):
         return input_shape
 
 
-def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None, make):
+class _NoPlan:
+    """Stands in for a GaussNewtonPlan when no curvature taps are built: records nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None, make,
+                  plan: GaussNewtonPlan | None = None, delta_probe: int = 0):
+    """One hidden Dense block. With a `plan`, each step is recorded for the curvature recursion; `delta_probe`
+    (a batch size) puts a DeltaProbe on the Dense output, for a block the recursion cannot reach."""
     prefix = f"hidden_{i}"
+    record = plan if plan is not None else _NoPlan()
     block_input = x
     if layer.attention:
+        record.barrier(x)
         tokens = choose_tokens(x.shape[-1], layer.attention_tokens, image_rows)
         x = attention_block(x, tokens=tokens, value=layer.attention_value, name=f"{prefix}_attention", make=make)
-    x = make(f"{prefix}_dense", lambda: keras.layers.Dense(
+    dense = make(f"{prefix}_dense", lambda: keras.layers.Dense(
         layer.units, name=f"{prefix}_dense", use_bias=not layer.batch_norm,
         kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
         bias_initializer=keras.initializers.Constant(layer.bias_init),
-    ))(x)
+    ))
+    dense_input, x = x, dense(x)
+    if delta_probe:
+        probe = make(f"sdagd_delta_{i}", lambda: DeltaProbe(delta_probe, name=f"sdagd_delta_{i}"))
+        x = probe(x)
+        record.fisher(dense, dense_input, (prefix, prefix), probe)
+    else:
+        record.dense(dense, dense_input, x, (prefix, prefix))
     if layer.batch_norm:
-        x = make(f"{prefix}_bn", lambda: keras.layers.BatchNormalization(name=f"{prefix}_bn"))(x)
-    x = make(f"{prefix}_act", lambda: make_activation(layer.activation, f"{prefix}_act"))(x)
+        pre, x = x, make(f"{prefix}_bn", lambda: keras.layers.BatchNormalization(name=f"{prefix}_bn"))(x)
+        record.batch_norm(make(f"{prefix}_bn", None), pre, x)
+    activation = make(f"{prefix}_act", lambda: make_activation(layer.activation, f"{prefix}_act"))
+    pre, x = x, activation(x)
+    record.activation(activation, layer.activation, pre, x)
     if layer.residual:
         shortcut = block_input
         if shortcut.shape[-1] != layer.units:  # a linear projection when widths differ (He et al. 2016)
-            shortcut = make(f"{prefix}_shortcut", lambda: keras.layers.Dense(
-                layer.units, use_bias=False, name=f"{prefix}_shortcut"))(shortcut)
-        x = make(f"{prefix}_residual", lambda: keras.layers.Add(name=f"{prefix}_residual"))([x, shortcut])
+            projection = make(f"{prefix}_shortcut", lambda: keras.layers.Dense(
+                layer.units, use_bias=False, name=f"{prefix}_shortcut"))
+            shortcut = projection(block_input)
+            record.dense(projection, block_input, shortcut, (f"{prefix}_shortcut", prefix))
+        pre, x = x, make(f"{prefix}_residual", lambda: keras.layers.Add(name=f"{prefix}_residual"))([x, shortcut])
+        record.add([pre, shortcut], x)
     if layer.dropout > 0:
-        x = make(f"{prefix}_dropout", lambda: keras.layers.Dropout(layer.dropout, seed=seed,
-                                                                  name=f"{prefix}_dropout"))(x)
+        pre, x = x, make(f"{prefix}_dropout", lambda: keras.layers.Dropout(layer.dropout, seed=seed,
+                                                                           name=f"{prefix}_dropout"))(x)
+        record.dropout(pre, x)
     return x
 
 
-def _model_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in name).strip("_")
+def model_name(name: str) -> str:
+    """A Keras-safe model name for any experiment name: Keras's scope names must match
+    [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*, so accents are transliterated ("über" → "uber"), other characters become "_"
+    and leading punctuation is dropped. The experiment's own name stays in the spec and the report."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.-]", "_", ascii_name))
+    cleaned = re.sub(r"^[^A-Za-z0-9]+", "", cleaned).rstrip("_")
     return cleaned or "vg_model"
 
 
@@ -204,50 +259,3 @@ def layer_groups(model: keras.Model, spec: ExperimentSpec) -> list[LayerGroup]:
         groups.append(LayerGroup(f"hidden_{i}", layer.activation, members, preact))
     groups.append(LayerGroup("output", spec.network.output_activation, ["output"], None))
     return groups
-
-
-def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> int:
-    """Parameters of the user's network (as `keras.Model.count_params` counts them) without building it — the GUI
-    shows it live while the user edits. Auxiliary heads are training-only and not counted."""
-    features = int(np.prod(input_shape))
-    steps, step_features = _sequence_shape(input_shape)
-    total = 0
-    layers = spec.network.layers
-    for i, layer in enumerate(layers):
-        if layer.kind in catalog.RECURRENT_KINDS:
-            per_gate = layer.units * (step_features + layer.units + 1)
-            total += {"simple_rnn": per_gate, "lstm": 4 * per_gate,
-                      "gru": 3 * (per_gate + layer.units)}[layer.kind]  # GRU's reset_after: a second bias
-            step_features = layer.units
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            last_of_stack = following is None or following.kind not in catalog.RECURRENT_KINDS
-            features = steps * layer.units if last_of_stack and layer.return_sequences else layer.units
-            continue
-        if layer.attention:
-            try:
-                tokens = choose_tokens(features, layer.attention_tokens, input_shape[0] if i == 0 and len(
-                    input_shape) > 1 else None)
-            except ValueError:
-                tokens = 1
-            width = features // tokens
-            d_k = max(1, min(width, 64))
-            total += 2 * width * d_k + (width * width if layer.attention_value == "projected" else 0)
-        total += features * layer.units + (0 if layer.batch_norm else layer.units)
-        if layer.batch_norm:  # gamma, beta and the two moving statistics, as keras's count_params counts them
-            total += 4 * layer.units
-        if layer.activation == "prelu":
-            total += layer.units
-        if layer.residual and features != layer.units:
-            total += features * layer.units
-        features = layer.units
-    return total + features * num_classes + num_classes
-
-
-def _sequence_shape(input_shape: tuple) -> tuple[int, int]:
-    """(time steps, features per step) a recurrent first layer sees: image rows, (T, F) sequences, or a flat
-    vector read one feature per step."""
-    if len(input_shape) == 3:
-        return input_shape[0], input_shape[1] * input_shape[2]
-    if len(input_shape) == 2:
-        return input_shape[0], input_shape[1]
-    return input_shape[0], 1

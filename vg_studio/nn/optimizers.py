@@ -28,11 +28,13 @@ def optimizer_class(name: str):
 
 
 def make_optimizer(spec: OptimizerSpec, batch_size: int | None = None) -> keras.optimizers.Optimizer:
-    """`batch_size` (the training batch size) is passed to SDAGD, whose curvature estimate needs it, unless the
-    spec sets it explicitly."""
+    """`batch_size` (the training batch size, `training.batch_size`) is what SDAGD's curvature estimate is scaled
+    by: it always wins over a `batch_size` an older spec still carries in SDAGD's params."""
     kwargs = dict(spec.params)
-    if spec.name == "sdagd" and batch_size is not None:
-        kwargs.setdefault("batch_size", batch_size)
+    if spec.name == "sdagd":
+        kwargs.pop("batch_size", None)
+        if batch_size is not None:
+            kwargs["batch_size"] = batch_size
     if spec.name == "sgd_momentum":
         kwargs.setdefault("momentum", 0.9)
     for clip in ("clipnorm", "clipvalue", "global_clipnorm"):

@@ -17,13 +17,21 @@ cancels the slowly drifting mean, which a plain variance around a running mean w
 
 from __future__ import annotations
 
-import math
+import re
 
 import keras
 from keras import ops
 
+from vg_studio.nn.curvature import Untracked
+
 NORM_SCOPES = ("rms", "unit", "tensor", "global")
-CURVATURES = ("difference", "second_moment")
+CURVATURES = ("gauss_newton", "difference", "second_moment")
+DEFAULT_CURVATURE = "gauss_newton"
+
+
+def uses_gauss_newton(params: dict) -> bool:
+    """Whether SDAGD with these spec params wants the Gauss–Newton taps in the training graph."""
+    return params.get("curvature", DEFAULT_CURVATURE) == "gauss_newton"
 
 
 @keras.saving.register_keras_serializable(package="vg_studio")
@@ -56,7 +64,8 @@ class SDAGD(keras.optimizers.Optimizer):
         epsilon=1e-8,
         norm_scope="unit",
         batch_size=100,
-        curvature="difference",
+        curvature=DEFAULT_CURVATURE,
+        curvature_every=10,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -87,7 +96,7 @@ class SDAGD(keras.optimizers.Optimizer):
             raise ValueError(f"curvature: must be one of {', '.join(CURVATURES)}, got {curvature!r}")
         if norm_scope not in NORM_SCOPES:
             raise ValueError(f"norm_scope: must be one of {', '.join(NORM_SCOPES)}, got {norm_scope!r}")
-        for field, value in (("radius", radius), ("batch_size", batch_size)):
+        for field, value in (("radius", radius), ("batch_size", batch_size), ("curvature_every", curvature_every)):
             if not value > 0:
                 raise ValueError(f"{field}: must be > 0, got {value!r}")
         if not 0.0 <= curvature_decay < 1.0:
@@ -98,6 +107,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.norm_scope = norm_scope
         self.batch_size = batch_size
         self.curvature_estimate = curvature
+        self.curvature_every = int(curvature_every)
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
 
@@ -105,8 +115,27 @@ class SDAGD(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
+        # "half_sq_difference": the running average the curvature is read from (for a Gauss–Newton site the
+        # average of its Gauss–Newton diagonal); the name is kept so that older checkpoints load.
         self._previous_gradients, self._half_sq_errors = self.add_optimizer_variables(
             var_list, ["previous_gradient", "half_sq_difference"])
+        self._find_curvature_taps(var_list)
+
+    def _find_curvature_taps(self, var_list):
+        """The Gauss–Newton taps of a builder training graph (vg_studio.nn.curvature), found by their variables:
+        the probes are read, never trained. Without taps every variable uses the "difference" estimate."""
+        known = {id(v) for v in var_list}
+        self._tap_ids = {id(v) for v in var_list if getattr(v, "curvature_site", None) is not None
+                         or getattr(v, "curvature_refresh", False)}
+        # held outside Keras's attribute tracking: they are the model's variables, not the optimizer's
+        self._refresh_holder = Untracked([v for v in var_list if getattr(v, "curvature_refresh", False)])
+        sites = {id(v.curvature_site): v.curvature_site for v in var_list if getattr(v, "curvature_site", None)}
+        self._sites = [s for s in sites.values() if id(s.kernel) in known]
+        self._site_of = {id(t): s for s in self._sites for t in (s.kernel, s.bias) if t is not None and id(t) in known}
+        if self.curvature_estimate != "gauss_newton":
+            self._site_of = {}
+        self._refreshes = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                            name="curvature_refreshes")
 
     def _curvature_scale(self, errors_seen):
         """B / (1 − β^n): turns the running mean of ½Δḡ² over n differences into the per-example variance."""
@@ -119,11 +148,71 @@ class SDAGD(keras.optimizers.Optimizer):
         steps = ops.cast(steps_taken, "float32")
         return steps if self.curvature_estimate == "second_moment" else ops.maximum(steps - 1.0, 0.0)
 
+    def _refresh_decay(self):
+        """The running average's rate per Gauss–Newton refresh: β per step, refreshed every `curvature_every`."""
+        return float(self.curvature_decay) ** self.curvature_every
+
+    def _gauss_newton_scale(self, refreshes):
+        """1 / (1 − β_r^m): Adam's bias correction of the average over m refreshes."""
+        decay = ops.cast(self._refresh_decay(), "float32")
+        return 1.0 / ops.maximum(1.0 - ops.power(decay, ops.cast(refreshes, "float32")), 1e-12)
+
     def curvature(self, variable):
-        """The current Hessian-diagonal estimate h for `variable` (zeros before the second step)."""
+        """The current Hessian-diagonal estimate h for `variable` (zeros before the first estimate)."""
         index = self._get_variable_index(variable)
         average = ops.cast(self._half_sq_errors[index], "float32")
+        if id(variable) in self._site_of:
+            return self._gauss_newton_scale(self._refreshes) * average
         return self._curvature_scale(self._terms_averaged(self.iterations)) * average
+
+    # -- Gauss–Newton taps ----------------------------------------------------------------------------------
+    def apply(self, grads, trainable_variables=None):
+        if not self.built and trainable_variables is not None:
+            self.build(list(trainable_variables))  # base apply would build too, but the taps must be known here
+            self.built = True
+        if not getattr(self, "_tap_ids", None):
+            return super().apply(grads, trainable_variables)
+        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        probes = {id(v): g for g, v in zip(grads, variables) if id(v) in self._tap_ids}
+        kept = [(g, v) for g, v in zip(grads, variables) if id(v) not in self._tap_ids]
+        self._read_curvature_taps(probes)
+        super().apply([g for g, _ in kept], [v for _, v in kept])
+
+    def _read_curvature_taps(self, probes: dict):
+        """On a refresh step, fold each site's Gauss–Newton diagonal (its probes' gradients multiplied) into the
+        running average; then tell the taps whether the next step refreshes, and re-state the probes as zero."""
+        refresh = self._refresh_holder.items[0] if self._refresh_holder.items else None
+        targets = [(s, t) for s in self._sites for t in (s.kernel, s.bias) if t is not None and id(t) in self._site_of]
+        if refresh is not None and targets:
+            fresh = ops.greater(ops.convert_to_tensor(refresh), 0.5)
+            averages = [self._half_sq_errors[self._get_variable_index(t)] for _, t in targets]
+            unscale = 1.0 if self.loss_scale_factor is None else 1.0 / self.loss_scale_factor
+            rate = 1.0 - self._refresh_decay()
+
+            def refreshed():
+                values, new = {}, []
+                for site in self._sites:
+                    x_factor = ops.cast(probes[id(site.x_probe)], "float32") * unscale
+                    d_factor = ops.cast(probes[id(site.d_probe)], "float32") * unscale
+                    values[id(site.kernel)], values[id(site.bias)] = site.curvature(x_factor, d_factor)
+                for (_, target), average in zip(targets, averages):
+                    average = ops.convert_to_tensor(average)
+                    new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
+                return tuple(new)
+
+            current = tuple(ops.convert_to_tensor(a) for a in averages)
+            # the assignments stay outside the cond: JAX's stateless scope allows no side effects in a branch
+            for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
+                self.assign(average, value)
+            self._refreshes.assign_add(ops.cast(fresh, "float32"))
+        if refresh is not None:
+            upcoming = ops.equal(ops.mod(self.iterations + 1, self.curvature_every), 0)
+            for variable in self._refresh_holder.items:
+                variable.assign(ops.cast(upcoming, variable.dtype))
+        # Re-state the probes as zero: on JAX an untouched variable would hand its donated input buffer back.
+        for variable in self._trainable_variables:
+            if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
+                variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def _relative_step_length(self, gradient):
         """μ for one variable (norm_scope "tensor" or "rms"); "global" is computed once per step."""
@@ -138,11 +227,12 @@ class SDAGD(keras.optimizers.Optimizer):
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Per-step scalars shared by every variable, computed once instead of once per variable.
         self._step_curvature_scale = self._curvature_scale(self._terms_averaged(self.iterations + 1))
+        self._step_gauss_newton_scale = self._gauss_newton_scale(self._refreshes)
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
         super()._backend_update_step(grads, trainable_variables, learning_rate)
-        self._global_mu = self._step_curvature_scale = None
+        self._global_mu = self._step_curvature_scale = self._step_gauss_newton_scale = None
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -151,43 +241,68 @@ class SDAGD(keras.optimizers.Optimizer):
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
 
-        # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of variance
-        # σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton diagonal). The
-        # change the optimizer's own noise-driven steps cause inflates it by up to ~1.8× in phase II (docs/sdagd.md);
-        # subtracting h∘Δw instead feeds back on itself and diverged in phase I. The first step has no g_{k−1}.
-        if self.curvature_estimate == "difference":
-            rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
-            new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+        if id(variable) in self._site_of:  # Gauss–Newton: the average was updated from the taps in `apply`
+            curvature = ops.convert_to_tensor(half_sq) * ops.cast(self._step_gauss_newton_scale, dtype)
         else:
-            new_half_sq = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
-        self.assign(half_sq, new_half_sq)
+            # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of
+            # variance σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton
+            # diagonal). The optimizer's own noise-driven steps inflate it by up to ~1.8× in phase II
+            # (docs/sdagd.md). The first step has no g_{k−1}.
+            if self.curvature_estimate == "second_moment":
+                new_half_sq = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
+            else:
+                rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
+                new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+            self.assign(half_sq, new_half_sq)
+            curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
         self.assign(previous, gradient)
         if self._global_mu is not None:
             mu = ops.cast(self._global_mu, dtype)
         else:
             mu = self._relative_step_length(gradient)
-        # μ + h + ε as one fused multiply-add: the scalars are folded before touching the tensor
-        denominator = new_half_sq * ops.cast(self._step_curvature_scale, dtype) + (mu + ops.cast(self.epsilon, dtype))
+        denominator = curvature + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, gradient * (ops.cast(learning_rate, dtype) / denominator))
 
     def diagnostic_scalars(self) -> dict:
         """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
-        norm_scope="global") and the share of weights still in phase I (μ > h).
+        norm_scope="global"), the share of weights still in phase I (μ > h), and per layer the medians of μ and h
+        over its weights and its phase-I share: `sdagd_mu[<layer>]`, `sdagd_h[<layer>]`,
+        `sdagd_phase1_fraction[<layer>]` (layers: the builder's groups hidden_1 … output, else Keras layer names).
 
         Recomputed on demand from the slots (the last gradient and the curvature average), so training steps
         pay nothing for them; the trainer asks only at record steps."""
-        gradients = [ops.cast(g, "float32") for g in self._previous_gradients]
+        variables = [v for v in self._trainable_variables if id(v) not in getattr(self, "_tap_ids", ())]
+        gradients = [ops.cast(self._previous_gradients[self._get_variable_index(v)], "float32") for v in variables]
         if self.norm_scope == "global":
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
             mus = [total / self.radius] * len(gradients)
         else:
             mus = [self._relative_step_length(g) for g in gradients]
-        scale = self._curvature_scale(self._terms_averaged(self.iterations))
-        in_phase1 = [ops.sum(ops.cast(ops.greater(mu, scale * ops.cast(q, "float32")), "float32"))
-                     for mu, q in zip(mus, self._half_sq_errors)]
-        count = float(sum(math.prod(g.shape) for g in gradients))
+        layers: dict = {}
+        for variable, gradient, mu in zip(variables, gradients, mus):
+            mu = ops.broadcast_to(mu, gradient.shape)
+            h = ops.broadcast_to(self.curvature(variable), gradient.shape)
+            entry = layers.setdefault(self._layer_label(variable), ([], []))
+            entry[0].append(ops.reshape(mu, (-1,)))
+            entry[1].append(ops.reshape(h, (-1,)))
+        out, in_phase1, count, mean_mus = {}, 0.0, 0, []
+        for label, (mu_parts, h_parts) in layers.items():
+            mu, h = ops.concatenate(mu_parts), ops.concatenate(h_parts)
+            phase1 = ops.sum(ops.cast(ops.greater(mu, h), "float32"))
+            out[f"sdagd_mu[{label}]"] = ops.median(mu)
+            out[f"sdagd_h[{label}]"] = ops.median(h)
+            out[f"sdagd_phase1_fraction[{label}]"] = phase1 / float(mu.shape[0])
+            in_phase1, count = in_phase1 + phase1, count + mu.shape[0]
         mean_mu = ops.mean(ops.stack([ops.mean(mu) for mu in mus]))  # "unit" has one μ per output unit
-        return {"sdagd_mu": mean_mu, "sdagd_phase1_fraction": ops.sum(ops.stack(in_phase1)) / count}
+        return {"sdagd_mu": mean_mu, "sdagd_phase1_fraction": in_phase1 / float(max(count, 1)), **out}
+
+    def _layer_label(self, variable) -> str:
+        site = getattr(self, "_site_of", {}).get(id(variable))
+        if site is not None:
+            return site.group
+        name = variable.path.split("/")[0]
+        builder_group = re.match(r"(hidden_\d+)_", name)  # the builder's hidden_3_dense, hidden_3_bn … → hidden_3
+        return builder_group.group(1) if builder_group else name
 
     def get_config(self):
         config = super().get_config()
@@ -198,5 +313,6 @@ class SDAGD(keras.optimizers.Optimizer):
             "norm_scope": self.norm_scope,
             "batch_size": self.batch_size,
             "curvature": self.curvature_estimate,
+            "curvature_every": self.curvature_every,
         })
         return config
