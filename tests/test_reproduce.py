@@ -35,6 +35,31 @@ def tiny_cell(tmp_path, key, **kwargs) -> Cell:
 
 
 # ---- seed 003 -----------------------------------------------------------------------------------------------
+def test_sdagd_tiny_grid_table_matches_the_trained_models(tmp_path, capsys):
+    """The CI version: two 1-epoch cells; the table's MCR and SDAGD's phase-I share recomputed from the cells."""
+    out = tmp_path / "sdagd"
+    code = main(["reproduce", "sdagd", "--dataset", "digits", "--epochs", "1", "--runs", "1", "--out", str(out),
+                 "--depths", "1", "--units", "8", "--activations", "sigmoid", "--optimizers", "sgd,sdagd"])
+    assert code == 0, capsys.readouterr().err
+    rows = {r["optimizer"]: r for r in read_csv(out / "table.csv")}
+    assert set(rows) == {"sgd", "sdagd"} and rows["sgd"]["network"] == "64-8x1-10"
+    import keras
+    from vg_studio.data import load_dataset
+    from vg_studio.train.runstore import open_run
+
+    data = load_dataset("digits")
+    for name, row in rows.items():
+        cell = out / "cells" / f"{name}-sigmoid-hl1-run0"
+        model = keras.saving.load_model(cell / "model.keras")
+        predicted = model.predict(data.x_test, verbose=0).argmax(axis=1)
+        assert float(row["mcr_mean_pct"]) == pytest.approx(100 * np.mean(predicted != data.y_test), abs=1e-3)
+    phase1 = open_run(out / "cells" / "sdagd-sigmoid-hl1-run0").history.optimizer["sdagd_phase1_fraction"]
+    assert float(rows["sdagd"]["sdagd_phase1_final"]) == pytest.approx(phase1[-1], abs=1e-4)
+    assert rows["sgd"]["sdagd_phase1_final"] == ""
+    assert (out / "training_error_sigmoid.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.slow
 def test_sdagd_grid_writes_table_figures_and_report(tmp_path, capsys):
     optimizers = "sgd,sdagd" if HAVE_SDAGD else "sgd"
     out = tmp_path / "sdagd"
@@ -45,7 +70,7 @@ def test_sdagd_grid_writes_table_figures_and_report(tmp_path, capsys):
     rows = read_csv(out / "table.csv")
     assert list(rows[0]) == ["depth", "network", "optimizer", "activation", "runs", "runs_completed",
                              "mcr_mean_pct", "mcr_std_pct", "paper_mcr_pct", "diff_pct", "accuracy_mean_pct",
-                             "f1_macro_mean_pct", "wall_time_s_mean"]
+                             "f1_macro_mean_pct", "wall_time_s_mean", "sdagd_phase1_final"]
     assert len(rows) == 2 * len(optimizers.split(","))
     row = next(r for r in rows if r["optimizer"] == "sgd" and r["activation"] == "sigmoid" and r["depth"] == "2")
     assert row["network"] == "784-8x2-10" and float(row["paper_mcr_pct"]) == 12.98
@@ -74,13 +99,15 @@ def test_sdagd_grid_writes_table_figures_and_report(tmp_path, capsys):
 def test_sdagd_cell_specs_follow_the_paper():
     options = seed003.GridOptions()
     cells = seed003.build_cells(options, Path("x"))
-    assert len(cells) == 5 * 2 * 2 * 3
+    assert len(cells) == 5 * 2 * 3 * 3  # depths × activations × {SGD, SDAGD, Adam} × runs
     spec = next(c.spec for c in cells if c.key == "sgd-sigmoid-hl4-run2")
     assert [layer.units for layer in spec.network.layers] == [700] * 4
     assert {layer.initializer for layer in spec.network.layers} == {"glorot_uniform"}
     assert spec.training.batch_size == 100 and spec.training.seed == 2
     assert spec.optimizer.name == "sgd" and spec.optimizer.learning_rate == 0.1
     assert spec.data.dataset == "mnist" and spec.loss == "mse"
+    adam = next(c.spec for c in cells if c.key == "adam-relu-hl1-run0")
+    assert adam.optimizer.name == "adam" and adam.optimizer.learning_rate == 0.001
 
 
 def _table(values: dict) -> dict:

@@ -148,16 +148,21 @@ def test_bad_hyperparameters_name_the_field():
         SDAGD(curvature="hutchinson")
     with pytest.raises(ValueError, match="radius"):
         SDAGD(radius=0)
+    with pytest.raises(ValueError, match="curvature_every"):
+        SDAGD(curvature_every=0)
+    with pytest.raises(ValueError, match="momentum"):
+        SDAGD(momentum=1.0)
 
 
 def test_config_round_trip():
-    opt = SDAGD(learning_rate=0.5, radius=0.7, curvature_decay=0.95, epsilon=1e-6, norm_scope="global",
-                batch_size=32, curvature="second_moment", clipnorm=2.0)
+    opt = SDAGD(learning_rate=0.5, radius=0.7, curvature_decay=0.95, epsilon=1e-6, norm_scope="tensor",
+                batch_size=32, curvature="second_moment", curvature_every=3, momentum=0.5, clipnorm=2.0)
     config = opt.get_config()
     again = SDAGD.from_config(config)
     assert again.get_config() == config
     assert (again.radius, again.curvature_decay, again.norm_scope, again.batch_size, again.curvature_estimate,
-            again.clipnorm) == (0.7, 0.95, "global", 32, "second_moment", 2.0)
+            again.curvature_every, again.momentum, again.clipnorm) == (0.7, 0.95, "tensor", 32, "second_moment", 3,
+                                                                        0.5, 2.0)
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert isinstance(revived, SDAGD) and revived.get_config() == config
 
@@ -242,23 +247,33 @@ def test_mixed_precision_with_loss_scaling_gives_no_nan():
 
 
 def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tmp_path):
-    from vg_studio.spec import LayerSpec, OptimizerSpec, example_spec
+    from vg_studio.spec import example_spec
     from vg_studio.train.export import export_user_model
+    from vg_studio.train.runstore import open_run
     from vg_studio.train.trainer import Trainer
 
     from vg_studio import edits
+    from vg_studio.spec import LayerSpec, OptimizerSpec
 
     spec = example_spec()
-    spec = spec.model_copy(update={"optimizer": OptimizerSpec(name="sdagd", learning_rate=1.0)})
+    spec = spec.model_copy(update={"optimizer": OptimizerSpec(name="sdagd", learning_rate=0.01)})
     spec = edits.set_layers(spec, [LayerSpec(units=16, activation="sigmoid") for _ in range(3)])
     spec = edits.set_data_option(spec, "limit", 300)
     spec = edits.set_field(edits.set_field(spec, "training.epochs", 1), "monitoring.record_every", 1)
+    spec = edits.set_field(spec, "name", "Versuch über Sigmoid 🧪")  # a Unicode name trains (issue 17 item 4)
     result = Trainer(spec, run_dir=tmp_path / "run").run()
     assert result.status == "completed", result.message
     mu = np.asarray(result.history.optimizer["sdagd_mu"])
     phase1 = np.asarray(result.history.optimizer["sdagd_phase1_fraction"])
     assert len(mu) > 0 and np.all(np.isfinite(mu)) and np.all(mu > 0)
     assert np.all((phase1 >= 0) & (phase1 <= 1))
+    stored = open_run(tmp_path / "run").history.optimizer  # per layer, under the history's column names
+    for layer in ("hidden_1", "hidden_2", "hidden_3", "output"):
+        for name in ("sdagd_mu", "sdagd_h", "sdagd_phase1_fraction"):
+            values = np.asarray(stored[f"{name}[{layer}]"])
+            assert len(values) == len(mu) and np.all(np.isfinite(values)) and np.all(values >= 0), (name, layer)
+    # the Gauss–Newton curvature was refreshed and is positive in every layer
+    assert np.all(np.asarray(stored["sdagd_h[hidden_1]"])[1:] > 0)
 
     exported = export_user_model(result.model, spec, tmp_path / "user.keras")
     code = textwrap.dedent(f"""
@@ -266,6 +281,7 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
         m = keras.saving.load_model({str(exported)!r})
         assert m.predict(np.zeros((2,) + tuple(m.input_shape[1:]), "float32"), verbose=0).shape[0] == 2
         assert not any(name.startswith("vg_studio") for name in sys.modules), "vg_studio was imported"
+        assert not any(layer.name.startswith("sdagd") for layer in m.layers), "training taps were exported"
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""))
@@ -281,3 +297,32 @@ def test_class_defaults_are_the_catalog_defaults():
     assert config["learning_rate"] == pytest.approx(entry["learning_rate"])
     for name, value in entry["params"].items():
         assert config[name] == value, name
+
+
+def test_radius_growth_keeps_the_phase_one_step_and_weights_the_curvature_by_the_schedule():
+    """R_k = R·(1 + k/τ) and η_k = η/(1 + k/τ): far from the minimum every step still moves each weight by η·R;
+    where the curvature counts the step is η·g/(μ + γ_k·h), γ_k = 1 + k/τ (closed form, h read from the slot)."""
+    rng = np.random.default_rng(5)
+    var = keras.Variable(np.zeros((12, 4), "float32"))  # the gradients are given: only the step is checked
+    opt = SDAGD(learning_rate=0.5, radius=0.3, radius_growth_steps=2.0, norm_scope="rms", curvature="second_moment",
+                batch_size=1)
+    for k in range(6):
+        g = rng.normal(1.0, 0.1, (12, 4)).astype("float32")
+        step = _step(opt, var, g)
+        growth = 1.0 + k / 2.0
+        h = np.asarray(opt.curvature(var))  # the average after this step's update, as the step used it
+        mu = np.sqrt(np.mean(g.astype(np.float64) ** 2)) / 0.3
+        np.testing.assert_allclose(step, -0.5 * g / (mu + growth * h + 1e-8), rtol=2e-4)
+    assert float(opt.diagnostic_scalars()["sdagd_radius"]) == pytest.approx(0.3 * (1 + 6 / 2.0))
+
+
+def test_momentum_steps_along_the_bias_corrected_average_gradient():
+    var = keras.Variable(np.zeros((10, 3), "float32"))
+    opt = SDAGD(learning_rate=1.0, radius=0.2, momentum=0.8, norm_scope="rms", batch_size=1)
+    rng = np.random.default_rng(6)
+    g1, g2 = 1e-4 * rng.normal(size=(2, 10, 3)).astype("float32")  # small: the curvature (∝ g²) is negligible
+    _step(opt, var, g1)
+    step = _step(opt, var, g2)
+    average = (0.8 * 0.2 * g1 + 0.2 * g2) / (1 - 0.8 ** 2)
+    # phase I: length R per weight (RMS), along the average
+    np.testing.assert_allclose(step, -0.2 * average / np.sqrt(np.mean(average ** 2)), rtol=1e-3, atol=1e-6)

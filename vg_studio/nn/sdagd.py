@@ -66,6 +66,8 @@ class SDAGD(keras.optimizers.Optimizer):
         batch_size=100,
         curvature=DEFAULT_CURVATURE,
         curvature_every=10,
+        momentum=0.0,
+        radius_growth_steps=0.0,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -99,8 +101,13 @@ class SDAGD(keras.optimizers.Optimizer):
         for field, value in (("radius", radius), ("batch_size", batch_size), ("curvature_every", curvature_every)):
             if not value > 0:
                 raise ValueError(f"{field}: must be > 0, got {value!r}")
-        if not 0.0 <= curvature_decay < 1.0:
-            raise ValueError(f"curvature_decay: must be in [0, 1), got {curvature_decay!r}")
+        for field, value in (("curvature_decay", curvature_decay), ("momentum", momentum)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{field}: must be in [0, 1), got {value!r}")
+        if radius_growth_steps < 0:
+            raise ValueError(f"radius_growth_steps: must be >= 0 (0: a constant radius), got {radius_growth_steps!r}")
+        if momentum and norm_scope == "global":
+            raise ValueError("momentum: not available with norm_scope='global'")
         self.radius = radius
         self.curvature_decay = curvature_decay
         self.epsilon = epsilon
@@ -108,6 +115,8 @@ class SDAGD(keras.optimizers.Optimizer):
         self.batch_size = batch_size
         self.curvature_estimate = curvature
         self.curvature_every = int(curvature_every)
+        self.momentum = momentum
+        self.radius_growth_steps = radius_growth_steps
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
 
@@ -119,6 +128,7 @@ class SDAGD(keras.optimizers.Optimizer):
         # average of its Gauss–Newton diagonal); the name is kept so that older checkpoints load.
         self._previous_gradients, self._half_sq_errors = self.add_optimizer_variables(
             var_list, ["previous_gradient", "half_sq_difference"])
+        self._momentums = self.add_optimizer_variables(var_list, "momentum") if self.momentum else None
         self._find_curvature_taps(var_list)
 
     def _find_curvature_taps(self, var_list):
@@ -147,6 +157,18 @@ class SDAGD(keras.optimizers.Optimizer):
         """How many terms the curvature average holds after `steps_taken` steps (the first step has no difference)."""
         steps = ops.cast(steps_taken, "float32")
         return steps if self.curvature_estimate == "second_moment" else ops.maximum(steps - 1.0, 0.0)
+
+    def radius_growth(self, steps_taken):
+        """γ_k = 1 + k/τ: the radius is R·γ_k and the learning rate η/γ_k after k steps, so the phase-I step η·R
+        stays and only the switch (Newton step < R·γ_k) and the phase-II gain η/γ_k (→ 1/k) move."""
+        if not self.radius_growth_steps:
+            return ops.cast(1.0, "float32")
+        return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_growth_steps)
+
+    def _momentum_scale(self, steps):
+        """1 / (1 − β₁^k): the momentum average's bias correction after k steps."""
+        decay = ops.cast(self.momentum, "float32")
+        return 1.0 / ops.maximum(1.0 - ops.power(decay, ops.cast(steps, "float32")), 1e-12)
 
     def _refresh_decay(self):
         """The running average's rate per Gauss–Newton refresh: β per step, refreshed every `curvature_every`."""
@@ -228,11 +250,14 @@ class SDAGD(keras.optimizers.Optimizer):
         # Per-step scalars shared by every variable, computed once instead of once per variable.
         self._step_curvature_scale = self._curvature_scale(self._terms_averaged(self.iterations + 1))
         self._step_gauss_newton_scale = self._gauss_newton_scale(self._refreshes)
+        self._step_momentum_scale = self._momentum_scale(self.iterations + 1)
+        self._step_radius_growth = self.radius_growth(self.iterations)
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
         super()._backend_update_step(grads, trainable_variables, learning_rate)
         self._global_mu = self._step_curvature_scale = self._step_gauss_newton_scale = None
+        self._step_momentum_scale = self._step_radius_growth = None
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -256,12 +281,18 @@ class SDAGD(keras.optimizers.Optimizer):
             self.assign(half_sq, new_half_sq)
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
         self.assign(previous, gradient)
+        direction = gradient
+        if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
+            average = self._momentums[index]
+            self.assign(average, average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average))
+            direction = ops.convert_to_tensor(average) * ops.cast(self._step_momentum_scale, dtype)
         if self._global_mu is not None:
             mu = ops.cast(self._global_mu, dtype)
         else:
-            mu = self._relative_step_length(gradient)
-        denominator = curvature + (mu + ops.cast(self.epsilon, dtype))
-        self.assign_sub(variable, gradient * (ops.cast(learning_rate, dtype) / denominator))
+            mu = self._relative_step_length(direction)
+        # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
+        denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
+        self.assign_sub(variable, direction * (ops.cast(learning_rate, dtype) / denominator))
 
     def diagnostic_scalars(self) -> dict:
         """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
@@ -272,12 +303,16 @@ class SDAGD(keras.optimizers.Optimizer):
         Recomputed on demand from the slots (the last gradient and the curvature average), so training steps
         pay nothing for them; the trainer asks only at record steps."""
         variables = [v for v in self._trainable_variables if id(v) not in getattr(self, "_tap_ids", ())]
-        gradients = [ops.cast(self._previous_gradients[self._get_variable_index(v)], "float32") for v in variables]
+        slots = self._previous_gradients if self._momentums is None else self._momentums
+        scale = 1.0 if self._momentums is None else self._momentum_scale(self.iterations)
+        gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") * scale for v in variables]
         if self.norm_scope == "global":
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
             mus = [total / self.radius] * len(gradients)
         else:
             mus = [self._relative_step_length(g) for g in gradients]
+        growth = self.radius_growth(self.iterations)
+        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
             mu = ops.broadcast_to(mu, gradient.shape)
@@ -285,7 +320,7 @@ class SDAGD(keras.optimizers.Optimizer):
             entry = layers.setdefault(self._layer_label(variable), ([], []))
             entry[0].append(ops.reshape(mu, (-1,)))
             entry[1].append(ops.reshape(h, (-1,)))
-        out, in_phase1, count, mean_mus = {}, 0.0, 0, []
+        out, in_phase1, count = {"sdagd_radius": self.radius * growth}, 0.0, 0
         for label, (mu_parts, h_parts) in layers.items():
             mu, h = ops.concatenate(mu_parts), ops.concatenate(h_parts)
             phase1 = ops.sum(ops.cast(ops.greater(mu, h), "float32"))
@@ -314,5 +349,7 @@ class SDAGD(keras.optimizers.Optimizer):
             "batch_size": self.batch_size,
             "curvature": self.curvature_estimate,
             "curvature_every": self.curvature_every,
+            "momentum": self.momentum,
+            "radius_growth_steps": self.radius_growth_steps,
         })
         return config
