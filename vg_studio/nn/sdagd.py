@@ -1,18 +1,23 @@
-"""Stochastic Diagonal Approximate Greatest Descent (SDAGD), seed 003 §III, as a Keras 3 optimizer.
+"""Stochastic Diagonal Approximate Greatest Descent (SDAGD), Tan & Lim (2019) §III eq. (7), as a Keras 3 optimizer.
 
-    w ← w − lr · g / (μ + h + ε),   μ = RMS(g) / R  (per output unit),   h ≈ diag of the truncated (Gauss–Newton) Hessian
+    w ← w − η_k · g / (μ_k + h + ε),   μ_k = RMS(g) / R_k  (per output unit),   h = truncated Gauss–Newton diagonal
+    R_k = R·(1 + k/τ),  η_k = η/(1 + k/τ)   (the phase-I step η·R stays; τ = radius_growth_steps, 0: constant)
 
-Far from a minimum μ ≫ h and the step is lr·R·g/RMS(g): every weight moves by ≈ lr·R whatever the layer's width
-and its gradient's scale (phase I, Goh's spherical search region with a per-weight radius); where h ≫ μ the step
-becomes the damped diagonal Newton step lr·g/h (phase II). norm_scope="unit" (one μ per output unit: the RMS of
-each column of a kernel's gradient), "tensor" (μ = ‖g‖/R per variable) and "global" (one μ, Goh's AGD) are kept
-for comparison; docs/sdagd.md has the derivation, measurements and choices.
+Phase I (μ ≫ h, the diagonal Newton step |g|/h is longer than the search radius R): every weight moves by ≈ η·R
+along −g/RMS(g), whatever its layer's width and however small (vanishing) its gradient — Goh's spherical search
+region. Phase II (h ≫ μ, the Newton step is shorter than R): the damped diagonal Newton step η·g/h — stochastic
+diagonal Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). The growing radius moves weights into
+phase II as training goes on and gives their Newton steps the 1/k gain of stochastic Newton methods.
 
-Curvature: the update only sees the mini-batch mean gradient ḡ. Its running mean square vanishes with the
-gradient, so instead h is the per-example gradient variance — the (centred) Fisher / Gauss–Newton diagonal, equal
-to the Hessian diagonal at a well-fitted negative-log-likelihood minimum — recovered from the mean gradient as
-B·½·E[(ḡ_k − ḡ_{k−1})²]: successive mini-batches carry independent noise of variance σ²/B each, and the difference
-cancels the slowly drifting mean, which a plain variance around a running mean would count as curvature.
+Curvature h, per weight:
+- "gauss_newton" (default): LeCun's truncated Gauss–Newton diagonal of the batch, computed inside the compiled
+  step by the taps the builder puts into the training graph (vg_studio.nn.curvature), every `curvature_every`
+  steps, averaged like Adam's second moment. Variables the taps do not reach (BatchNorm's γ/β, attention
+  projections, PReLU slopes, recurrent cells; every variable of a model without taps) use "difference".
+- "difference": B·½·EMA[(ḡ_k − ḡ_{k−1})²], the per-example gradient variance (the Fisher diagonal) recovered from
+  mean gradients: successive batches carry independent noise of variance σ²/B each.
+- "second_moment": B·EMA[ḡ²] (a soft per-weight clip far from a minimum, not AGD; kept for comparison).
+docs/sdagd.md has the derivation, the measurements and every choice.
 """
 
 from __future__ import annotations
@@ -36,30 +41,34 @@ def uses_gauss_newton(params: dict) -> bool:
 
 @keras.saving.register_keras_serializable(package="vg_studio")
 class SDAGD(keras.optimizers.Optimizer):
-    """SDAGD (Tan, Lim & Harno 2017; seed 003).
+    """SDAGD (Tan, Lim & Harno 2017; Tan & Lim 2019).
 
     Args:
-        learning_rate: η, the global step factor of stochastic diagonal Levenberg–Marquardt (LeCun et al. 1998):
-            phase II takes η times the diagonal Newton step. 0.01 by default: the diagonal ignores the coupling
-            of the weights in a layer, so the full diagonal Newton step (η = 1) overshoots (docs/sdagd.md).
-        radius: R, the radius of the local search region: with norm_scope="rms" the RMS of a phase-I step per
-            weight (before η); with "tensor" the length of a tensor's step; with "global" of the whole step.
-        curvature_decay: running-average rate of the curvature estimate (like Adam's beta_2).
+        learning_rate: η, the global step factor of stochastic diagonal Levenberg–Marquardt: phase II takes η
+            times the diagonal Newton step, phase I moves each weight by η·R. The diagonal ignores the coupling of
+            a unit's inputs, so a full diagonal Newton step (η = 1) overshoots (docs/sdagd.md).
+        radius: R, the radius of the local search region (per weight, before η, with norm_scope "unit"/"rms";
+            of a tensor's step with "tensor"; of the whole step with "global"). A weight is in phase II once its
+            diagonal Newton step |g|/h is shorter than R.
+        curvature_decay: β, running-average rate of the curvature (per step; the Gauss–Newton average is
+            refreshed every `curvature_every` steps with rate β^curvature_every).
         epsilon: damping added to μ + h so a zero gradient gives a zero step.
-        norm_scope: "unit" (default: μ = RMS/R of each output unit's slice of a kernel, i.e. over all axes but
-            the last; per variable for biases), "rms" (μ = RMS(g)/R per variable), "tensor" (μ = ‖g‖/R per
-            variable) or "global" (one μ = ‖g‖/R over all variables, as in Goh's AGD).
-        batch_size: the training mini-batch size; turns the variance of the mean gradient into the per-example
-            variance (a wrong value scales h, i.e. only the phase-II step, by the ratio).
-        curvature: "difference" (default: B·½·EMA[(ḡ_k − ḡ_{k−1})²], the per-example gradient variance) or
-            "second_moment" (B·EMA[ḡ²] = σ² + B·E[ḡ]²: equal near a minimum, but B·ḡ² far from it, which puts
-            large-gradient weights into "phase II" — a soft per-weight clip, not AGD; docs/sdagd.md).
+        norm_scope: "unit" (μ = RMS/R of each output unit's slice of a kernel, i.e. over all axes but the last;
+            per variable for biases), "rms" (μ = RMS(g)/R per variable), "tensor" (‖g‖/R per variable) or
+            "global" (one μ = ‖g‖/R over all variables, as in Goh's AGD).
+        batch_size: the training mini-batch size (always `training.batch_size` in the app); scales the
+            "difference"/"second_moment" estimates to per-example variances.
+        curvature: "gauss_newton", "difference" or "second_moment" (module docstring).
+        curvature_every: steps between Gauss–Newton refreshes (its extra matmuls run only on those steps).
+        momentum: β₁ ≥ 0 steps along Adam's bias-corrected running mean of the gradient instead of g (not in
+            eq. 7; an option, docs/sdagd.md).
+        radius_growth_steps: τ; R grows to R·(1 + k/τ) and η shrinks to η/(1 + k/τ) after k steps. 0: constant.
     """
 
     def __init__(
         self,
-        learning_rate=0.01,
-        radius=0.2,
+        learning_rate=1e-4,
+        radius=20.0,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
@@ -67,7 +76,7 @@ class SDAGD(keras.optimizers.Optimizer):
         curvature=DEFAULT_CURVATURE,
         curvature_every=10,
         momentum=0.0,
-        radius_growth_steps=0.0,
+        radius_growth_steps=200.0,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
