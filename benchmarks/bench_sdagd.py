@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from vg_studio import catalog  # noqa: E402
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, NetworkSpec, OptimizerSpec, TrainingSpec  # noqa: E402
 
-RESULTS = Path("benchmarks/results/sdagd_sweep.jsonl")
+RESULTS = Path("runs/sdagd_sweep.jsonl")  # runs/ is git-ignored
 
 
 def _spec(optimizer: OptimizerSpec, width=700, depth=5, activation="sigmoid", loss="sparse_categorical_crossentropy",
@@ -84,12 +84,11 @@ def speed(width=700, depth=5, steps=40, repeats=7):
 
 
 # ---- compare: the owners' check, through the Trainer -------------------------------------------------------
-def compare(epochs=10, depth=5, splits=(0, 1, 2), seeds=(0,), digits=True, optimizers=("sdagd", "adam", "sgd")):
+def compare(epochs=10, depth=5, splits=(0, 1, 2), seeds=(0,), datasets=("mnist-5k", "digits"),
+            optimizers=("sdagd", "adam", "sgd")):
     from vg_studio.train.trainer import Trainer
 
-    cases = [("mnist-5k", split, seed) for split in splits for seed in seeds]
-    if digits:
-        cases += [("digits", split, seed) for split in splits for seed in seeds]
+    cases = [(dataset, split, seed) for dataset in datasets for split in splits for seed in seeds]
     print(f"784-700x{depth}-10 sigmoid (digits: 64-700x{depth}-10), Xavier, batch 100, {epochs} epochs, "
           f"cross-entropy, Trainer; test MCR % per (dataset, split, seed)")
     results: dict = {name: {} for name in optimizers}
@@ -197,9 +196,33 @@ def summary(results: Path = RESULTS, match: str = ""):
               f"{statistics.median([v[1] for v in values]):.3f}  {config}")
 
 
+def layers(results: Path = RESULTS, match: str = ""):
+    """Where μ crosses h, per layer: the medians of μ and h at the first and last record of each matching run, and
+    R* = R_k·μ/h, the radius at which the layer's median weight would switch to phase II (its diagonal Newton step)."""
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        if match and match not in json.dumps(row["config"]):
+            continue
+        records = [t for t in row["trace"] if "sdagd_phase1_fraction" in t]
+        if not records:
+            continue
+        print(json.dumps(row["config"]), f"MCR {row['mcr']:.2f}")
+        names = [k[len("sdagd_mu["):-1] for k in records[0] if k.startswith("sdagd_mu[")]
+        for record in (records[0], records[-1]):
+            radius = record.get("sdagd_radius", row["config"].get("params", {}).get("radius", float("nan")))
+            cells = []
+            for name in names:
+                mu, h = record[f"sdagd_mu[{name}]"], record[f"sdagd_h[{name}]"]
+                crossing = radius * mu / h if h > 0 else float("inf")
+                cells.append(f"{name} μ {mu:.1e} h {h:.1e} R* {crossing:.2g} phase-I "
+                             f"{record[f'sdagd_phase1_fraction[{name}]']:.2f}")
+            print(f"  step {record['step']:5d} R {radius:.3g} phase-I {record['sdagd_phase1_fraction']:.3f}: "
+                  + " | ".join(cells))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("speed", "compare", "sweep", "summary"))
+    parser.add_argument("mode", choices=("speed", "compare", "sweep", "summary", "layers"))
     parser.add_argument("configs", nargs="?", help="sweep: a JSON list of run configs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--match", default="", help="summary: only configs whose JSON contains this text")
@@ -208,16 +231,21 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--splits", default="0,1,2", help="compare: mnist-5k/digits split seeds")
     parser.add_argument("--seeds", default="0", help="compare: weight seeds")
+    parser.add_argument("--optimizers", default="sdagd,adam,sgd", help="compare: which optimizers")
+    parser.add_argument("--datasets", default="mnist-5k,digits", help="compare: which datasets")
     args = parser.parse_args(argv)
     if args.mode == "speed":
         speed(args.width, args.depth)
     elif args.mode == "compare":
         compare(args.epochs, args.depth, tuple(int(s) for s in args.splits.split(",")),
-                tuple(int(s) for s in args.seeds.split(",")))
+                tuple(int(s) for s in args.seeds.split(",")), tuple(args.datasets.split(",")),
+                tuple(args.optimizers.split(",")))
     elif args.mode == "sweep":
         if not args.configs:
             sys.exit("bench_sdagd.py: error: sweep needs a JSON file of configs")
         sweep(Path(args.configs), args.results)
+    elif args.mode == "layers":
+        layers(args.results, args.match)
     else:
         summary(args.results, args.match)
 

@@ -47,7 +47,9 @@ def _one_step(spec, x, target, classes=3, models=None):
     step is tested below and in test_sdagd.py.)"""
     models = models or build_models(spec, x.shape[1:], classes)
     optimizer = SDAGD(learning_rate=0.0, batch_size=len(x))
-    models.train.compile(optimizer, spec.loss, run_eagerly=True)
+    loss = spec.loss if not models.aux_outputs else {"output": spec.loss, **{n: spec.loss for n in models.aux_outputs}}
+    weights = None if not models.aux_outputs else {"output": 1.0, **dict(zip(models.aux_outputs, models.aux_weights))}
+    models.train.compile(optimizer, loss, loss_weights=weights, run_eagerly=True)
     models.train.train_on_batch(x, target)
     return models, optimizer
 
@@ -77,17 +79,21 @@ def _mse(models, x, target):
 
 def test_output_layer_curvature_is_the_exact_hessian_diagonal():
     """Softmax cross-entropy: in the output layer's own weights the Hessian is the Gauss–Newton matrix
-    xxᵀ ⊗ (diag(p) − ppᵀ); its diagonal Σ_n x² p(1−p)/n is what SDAGD must hold, to float32 rounding."""
+    xxᵀ ⊗ (diag(p) − ppᵀ); its diagonal Σ_n x² p(1−p)/n is what SDAGD must hold, to float32 rounding. The same for
+    an auxiliary classifier head, whose loss is weighted 0.3 in the training loss."""
     x, y = _data()
-    spec = _spec([LayerSpec(units=5, activation="sigmoid")])
-    models, optimizer = _one_step(spec, x, y)
-    output = models.user.get_layer("output")
+    spec = _spec([LayerSpec(units=5, activation="sigmoid", aux_head=True, aux_weight=0.3)])
+    models, optimizer = _one_step(spec, x, {"output": y, "aux_1_head": y})
+    output, head = models.user.get_layer("output"), models.train.get_layer("aux_1_head")
 
-    def loss():
-        p = models.user(x)
+    def cross_entropy(p):
         return keras.ops.mean(-keras.ops.log(keras.ops.take_along_axis(p, y[:, None], axis=1)))
 
-    for variable in (output.kernel, output.bias):
+    def loss():  # the training loss: the output's plus 0.3 × the auxiliary head's (seed 001 §2.2)
+        main, aux = models.train(x)
+        return cross_entropy(main) + 0.3 * cross_entropy(aux)
+
+    for variable in (output.kernel, output.bias, head.kernel):
         exact = _hessian_diagonal(loss, variable)
         np.testing.assert_allclose(np.asarray(optimizer.curvature(variable)), exact, rtol=2e-4, atol=1e-7)
     assert float(optimizer._refreshes.numpy()) == 1.0
@@ -237,7 +243,7 @@ def test_the_taps_refresh_every_n_steps_and_leave_the_loss_and_the_user_model_al
     assert models.train is not models.user
     assert not any(layer.name.startswith("sdagd") for layer in models.user.layers)
     optimizer = SDAGD(learning_rate=0.01, batch_size=BATCH, curvature_every=3)
-    models.train.compile(optimizer, spec.loss)
+    models.train.compile(optimizer, spec.loss, run_eagerly=True)  # the compiled step: test_sdagd.py, Trainer
     user_loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(y[:BATCH], models.user(x[:BATCH]))))
     # the loss term the taps add is exactly zero: training reports the user's own loss
     assert models.train.train_on_batch(x[:BATCH], y[:BATCH]) == pytest.approx(user_loss, rel=1e-6)
