@@ -99,3 +99,19 @@ def test_fuzzed_specs_either_load_or_raise_spec_error(data):
         assert exc.problems and all(isinstance(p, str) for p in exc.problems)
     else:
         assert spec.validate() == []
+
+
+@pytest.mark.parametrize("name", ["Versuch über Sigmoid", "café", "深い ネット 🧪", "-leading dash", "a" * 200])
+def test_any_printable_unicode_name_is_a_name(name, tmp_path):
+    spec = example_spec().model_copy(update={"name": name})
+    assert spec.validate() == []
+    path = tmp_path / "spec.json"
+    spec.save(path)
+    assert ExperimentSpec.load(path).name == name
+
+
+@pytest.mark.parametrize("name, message", [("", "name: must not be empty"), ("a\nb", "name: must be printable"),
+                                           ("\ud800", "name: must be printable"), ("a" * 201, "at most 200")])
+def test_unusable_names_are_refused(name, message):
+    problems = example_spec().model_copy(update={"name": name}).validate()
+    assert len(problems) == 1 and message in problems[0]
