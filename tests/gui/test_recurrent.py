@@ -113,8 +113,8 @@ def test_rnn_presets_match_the_teaching_set_up():
     for spec in specs.values():
         assert spec.data.dataset == "adding" and spec.data.options.get("length", 100) == 100
         assert [(l.units, l.activation) for l in spec.network.layers] == [(32, "tanh")]
-        assert (spec.optimizer.name, spec.optimizer.learning_rate, spec.optimizer.clipnorm) == ("adam", 1e-3, 1.0)
-        assert (spec.training.batch_size, spec.training.epochs, spec.monitoring.record_every) == (100, 10, 10)
+        assert (spec.optimizer.name, spec.optimizer.learning_rate, spec.optimizer.clipnorm) == ("adam", 1e-2, 1.0)
+        assert (spec.training.batch_size, spec.training.epochs, spec.monitoring.record_every) == (100, 30, 10)
     aux = ExperimentSpec.load(next(p for p in PRESETS if p.stem == "teach-deep-sigmoid-aux"))
     assert any(l.aux_head for l in aux.network.layers) and {l.activation for l in aux.network.layers} == {"sigmoid"}
 

@@ -38,13 +38,16 @@ def _sdagd(spec: ExperimentSpec) -> ExperimentSpec:
 
 
 def _recurrent(kind: str, label: str, verdict: str) -> ExperimentSpec:
+    """The three recurrent presets differ in the layer kind only. Adam at 1e-2 (1e-3 leaves even the gated cells
+    at chance for 10+ epochs) with clipping; 30 epochs, which the LSTM needs (measured: GRU ~80 % after 10, LSTM
+    ~90 % after 30, SimpleRNN at chance)."""
     return ExperimentSpec(
         name=f"{label} on the adding problem",
         description=f"A {label} layer of 32 units must carry two marked values across 100 time steps; {verdict}",
         data=DataSpec(dataset="adding", options={"length": 100}),
         network=NetworkSpec(layers=[LayerSpec(kind=kind, units=32, activation="tanh")]),
-        optimizer=OptimizerSpec(name="adam", learning_rate=1e-3, clipnorm=1.0),
-        training=TrainingSpec(epochs=10, batch_size=100, seed=0))
+        optimizer=OptimizerSpec(name="adam", learning_rate=1e-2, clipnorm=1.0),
+        training=TrainingSpec(epochs=30, batch_size=100, seed=0))
 
 
 def teaching_presets() -> dict[str, ExperimentSpec]:
@@ -81,10 +84,11 @@ def teaching_presets() -> dict[str, ExperimentSpec]:
             _SIGMOID, OptimizerSpec(name="adam", learning_rate=1e-3), depth=3), 0, attention=True),
         "teach-rnn-simple": _recurrent("simple_rnn", "SimpleRNN", "its gradient fades over the steps and it stays "
                                                                   "near chance (50 %)."),
-        "teach-rnn-lstm": _recurrent("lstm", "LSTM", "its gated cell state carries the gradient back and it "
-                                                     "learns the task."),
+        "teach-rnn-lstm": _recurrent("lstm", "LSTM", "its gated cell state carries the gradient back: after a "
+                                                     "plateau at chance it learns the task (about 90 % in 30 "
+                                                     "epochs)."),
         "teach-rnn-gru": _recurrent("gru", "GRU", "its update gate carries the gradient back and it learns the "
-                                                  "task."),
+                                                  "task (about 80 % within 10 epochs)."),
     }
 
 
