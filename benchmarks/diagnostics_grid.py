@@ -278,9 +278,8 @@ class ModelConfig:
         bias = keras.initializers.Constant(self.bias)
         inputs = keras.Input(input_shape)
         x = inputs
-        if self.arch == "cnn":
-            side = int(round(np.sqrt(np.prod(input_shape))))
-            x = keras.layers.Reshape((side, side, 1))(x)
+        side = int(round(np.sqrt(np.prod(input_shape))))
+        x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else keras.layers.Flatten()(x)
         for i in range(self.depth):
             if self.arch == "cnn":
                 layer = keras.layers.Conv2D(self.width, 3, padding="same", kernel_initializer=kernel,
@@ -317,7 +316,8 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         model = config.build(data.x_train.shape[1:], data.num_classes)
         model.fit(data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
                   validation_split=0.1, verbose=0,
-                  callbacks=[GradientMonitor(run_dir, record_every=config.record_every)])
+                  callbacks=[GradientMonitor(run_dir, record_every=config.record_every,
+                                             probe_data=data.x_train[:128])])
         return {"status": "completed"}
     except Exception as exc:  # noqa: BLE001 - the grid reports the run as missing and goes on
         return {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0]}

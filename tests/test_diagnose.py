@@ -270,6 +270,23 @@ def test_dead_units_need_a_few_steps_and_name_the_layer():
     assert {"leaky_relu", "he_init"} <= set(new[0].fix_ids)
 
 
+def test_unit_statistics_measured_now_and_then():
+    """The probes measure unit statistics on a probe batch only every so often (NaN in the records between): the
+    records between neither break a streak nor hide the dead units from the vanishing rule."""
+    d = diagnoser()
+    unmeasured = [np.nan] * 7
+    grads = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3]  # everything behind the dead layers gets no gradient
+    for s in range(1, 52):
+        dead = [1.0, 1.0, 1.0, 0, 0, 0, np.nan] if s in (1, 33, 51) else unmeasured
+        d.on_record(record(s, grad=grads, dead=dead, saturated=unmeasured if s not in (1, 33, 51) else None,
+                           loss=2.3026))
+        if s < 33:
+            assert "dead_units" not in kinds(d.findings, "info")
+    found = {f.kind: f for f in d.findings}
+    assert (found["dead_units"].severity, found["dead_units"].step) == ("error", 33)
+    assert found["vanishing_gradient"].severity == "info"  # explained by the dead units at every record
+
+
 def test_partly_dead_layer_that_still_learns_is_only_info():
     d = diagnoser()
     dead = [0.65, 0.3, 0, 0, 0, 0, np.nan]  # e.g. Adam at lr 0.01 on MNIST: many dead units, loss still falls

@@ -194,6 +194,7 @@ class Diagnoser:
         self._first_loss: float | None = None
         self._first_grad: np.ndarray | None = None  # the first finite record's mean |g| per layer
         self._at_chance = True  # every loss so far within vanishing_chance_band of the guessing loss
+        self._units_last: dict = {}  # unit statistic -> each column's latest measured value
         self._since = _Since()
         c = self.config
         self._grad_window = _Window(c["vanishing_window_steps"])
@@ -250,8 +251,9 @@ class Diagnoser:
                 and abs(loss - chance) <= self.config["vanishing_chance_band"] * chance
             self._grad_window.add(self._step, stats["grad_mean_abs"])
             self._exploding(stats, loss)
-            self._dead_units(stats)
-            self._saturated_units(stats)
+            measured = self._measure_units(stats)
+            self._dead_units(measured)
+            self._saturated_units(measured)
             self._last_stats = stats
             self._vanishing(stats)
             self._vanishing_through_time(getattr(record, "time_grad", None))
@@ -448,24 +450,42 @@ class Diagnoser:
                        "explode.")
         self._report("exploding_gradient", "error" if severe else "warning", layers, evidence, message, details)
 
-    def _unit_hits(self, stat: str, limit: float, stats: dict) -> list[int]:
-        values = stats.get(stat)
-        if values is None or len(values) != len(self.layer_names):
+    def _measure_units(self, stats: dict) -> set:
+        """Unit statistics are measured on a probe batch now and then (NaN in the records between): keep each
+        column's latest measurement; the names measured at this record."""
+        measured = set()
+        for stat in ("dead_fraction", "saturated_fraction"):
+            values = stats.get(stat)
+            if values is None or len(values) != len(self.layer_names) or not np.any(np.isfinite(values)):
+                continue
+            last = self._units_last.get(stat)
+            self._units_last[stat] = values if last is None else np.where(np.isfinite(values), values, last)
+            measured.add(stat)
+        return measured
+
+    def _unit_hits(self, stat: str, limit: float) -> list[int]:
+        """Columns whose latest measured `stat` is at or above `limit`."""
+        values = self._units_last.get(stat)
+        if values is None:
             return []
         return [i for i in self.unit_layers if np.isfinite(values[i]) and values[i] >= limit]
 
-    def _held_units(self, stat: str, limit: float, stats: dict):
-        """(layers at or above `limit`, steps held, the values, the worst layer) once held for unit_steps."""
-        hits = self._unit_hits(stat, limit, stats)
+    def _held_units(self, stat: str, limit: float, measured: set):
+        """(layers at or above `limit`, steps held, the values, the worst layer) once held for unit_steps —
+        judged at the records where the statistic was measured; the records between neither break nor extend
+        the streak."""
+        if stat not in measured:
+            return None
+        hits = self._unit_hits(stat, limit)
         held = self._since.held(stat, bool(hits), self._step)
         if held is None or held < self.config["unit_steps"]:
             return None
-        values = stats[stat]
+        values = self._units_last[stat]
         return hits, held, values, max(hits, key=lambda i: values[i])
 
-    def _dead_units(self, stats: dict) -> None:
+    def _dead_units(self, measured: set) -> None:
         c = self.config
-        found = self._held_units("dead_fraction", c["dead_fraction"], stats)
+        found = self._held_units("dead_fraction", c["dead_fraction"], measured)
         if found is None:
             return
         hits, held, values, worst = found
@@ -483,12 +503,12 @@ class Diagnoser:
                      f"{values[worst]:.0%} of the units in {self.labels[worst]} output zero for every example, so "
                      "they pass no gradient and stop learning: these ReLU units are dead.", details)
 
-    def _saturated_units(self, stats: dict) -> None:
+    def _saturated_units(self, measured: set) -> None:
         """Most units of a layer in their activation's flat tails: brief saturation (e.g. right after a large
         initialisation) is info; held for saturated_steps it slows learning whether or not the loss still
         falls, so it is a warning (an error when 90 % are saturated)."""
         c = self.config
-        found = self._held_units("saturated_fraction", c["saturated_fraction"], stats)
+        found = self._held_units("saturated_fraction", c["saturated_fraction"], measured)
         if found is None:
             return
         hits, held, values, worst = found
@@ -560,8 +580,8 @@ class Diagnoser:
                            "classes: the output does not depend on the input yet.")
         # Dead ReLUs and saturated units zero the backward signal too: then the cause to fix is those units
         # (reported once they have held for unit_steps), so this record's vanishing is only "info".
-        explained = bool(self._unit_hits("dead_fraction", c["dead_fraction"], stats)) or any(
-            first <= i < last for i in self._unit_hits("saturated_fraction", c["saturated_fraction"], stats))
+        explained = bool(self._unit_hits("dead_fraction", c["dead_fraction"])) or any(
+            first <= i < last for i in self._unit_hits("saturated_fraction", c["saturated_fraction"]))
         severe = ratio < c["vanishing_ratio"] / 100 or g[first] < c["vanishing_floor"]
         severity = "info" if explained else ("error" if severe else "warning")
         self._report("vanishing_gradient", severity, layers, evidence,
@@ -607,8 +627,9 @@ class Diagnoser:
         c = self.config
         held = []
         for i in range(len(upd)):
-            steps = self._since.held(f"flat{i}", bool(np.isfinite(upd[i]) and upd[i] < c["flat_update_ratio"]),
-                                     self._step)
+            if not np.isfinite(upd[i]):
+                continue  # not measured at this record (e.g. the first): neither flat nor moving
+            steps = self._since.held(f"flat{i}", bool(upd[i] < c["flat_update_ratio"]), self._step)
             if steps is not None and steps >= c["flat_steps"]:
                 held.append(i)
         if not held:
