@@ -25,7 +25,8 @@ from vg_studio.train import events
 from vg_studio.train.device import describe_device, versions
 from vg_studio.train.export import export_user_model
 from vg_studio.train.metrics import test_metrics
-from vg_studio.train.probes import ProbeReader, is_record_step, with_probes
+from vg_studio.train.probes import with_probes
+from vg_studio.train.recorder import Column, RunRecorder, UnitTaps, set_history_attrs
 from vg_studio.train.runstore import History, RunStore
 from vg_studio.train.summary import spec_layer_table, spec_model_summary
 
@@ -144,19 +145,24 @@ class Trainer:
         _compile(train_model, models, spec, optimizer)
         optimizer.build(train_model.trainable_variables)  # the probe accumulators must exist before step one
         groups = layer_groups(train_model, spec)
-        probe_x = data.x_train[: spec.monitoring.probe_batch_size]
-        history = History([g.name for g in groups], [g.activation for g in groups], spec.monitoring.record_every)
+        columns = _spec_columns(train_model, groups, spec, data.num_classes)
+        units = None
+        if spec.monitoring.unit_stats:
+            taps = [(i, model.get_layer(g.preact_layer).output, g.activation, False)
+                    for i, g in enumerate(groups) if g.preact_layer]
+            units = UnitTaps.from_graph(model, len(groups), taps, data.x_train[: spec.monitoring.probe_batch_size])
+        history = History([c.name for c in columns], [c.activation for c in columns], spec.monitoring.record_every)
+        kinds, widths = [c.kind for c in columns], [c.units for c in columns]
+        set_history_attrs(history, kinds, widths)
         steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
         device = describe_device()
         self._attach_listeners()
-        kinds, units = spec_layer_table(spec, data.num_classes)
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir else None, spec, history.layer_names,
                                     history.activations, spec.training.epochs, steps_per_epoch,
                                     model.count_params(), device, len(data.x_train), data.num_classes,
-                                    spec_model_summary(model, spec, history.layer_names, kinds, units), kinds,
-                                    units))
-        callback = _EngineCallback(self, history, store, optimizer, spec.monitoring.record_every)
-        callback.reader_args = (train_model, optimizer, groups, probe_x, spec.monitoring.unit_stats, model)
+                                    spec_model_summary(model, spec, history.layer_names, kinds, widths), kinds,
+                                    widths))
+        callback = _EngineCallback(self, history, store, optimizer, columns, spec.monitoring.record_every, units)
         started = time.perf_counter()
         status, message = "completed", "training finished"
         try:
@@ -241,91 +247,43 @@ def _val_arrays(spec, data: Dataset, aux_outputs: list):
     return data.x_val, _targets(spec, data.y_val, data.num_classes, aux_outputs)
 
 
-class _EngineCallback(keras.callbacks.Callback):
-    """Bridges Keras's fit loop to the engine: steps, probe records, epochs, cancel and divergence."""
+def _spec_columns(train_model, groups, spec, num_classes: int) -> list[Column]:
+    kinds, widths = spec_layer_table(spec, num_classes)
+    return [Column(g.name, g.activation, kind, width,
+                   [v for name in g.layer_names for v in train_model.get_layer(name).trainable_variables])
+            for g, kind, width in zip(groups, kinds, widths)]
 
-    def __init__(self, trainer: Trainer, history: History, store: RunStore | None, optimizer, record_every: int):
-        super().__init__()
-        self.trainer, self.history, self.store = trainer, history, store
-        self.optimizer, self.record_every = optimizer, record_every
-        self.step = 0
-        self.epoch = 0
-        self.last_loss = float("nan")
-        self.diverged_at = None
-        self.diverged_loss = None
-        self.reader = None
-        self.reader_args = None
-        self.epoch_started = 0.0
 
-    def on_train_begin(self, logs=None):
-        self.reader = ProbeReader(*self.reader_args)
-        self.reader.start()
+class _EngineCallback(RunRecorder):
+    """The recorder plus what only the engine does: a BatchEnd per step, cancel after the current batch, and an
+    interrupted epoch that is not recorded as completed."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-        self.epoch_started = time.perf_counter()
+    aux_head_logs = True
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        logs = _floats(logs)
-        self.last_loss = logs.get("loss", float("nan"))
-        self.trainer.emit(events.BatchEnd(self.step, self.epoch, logs))
-        finite = np.isfinite(self.last_loss)
-        if is_record_step(self.step, self.record_every) or not finite:
-            self._record()
-        if not finite:
-            self.diverged_at, self.diverged_loss = self.step, self.last_loss
-            self.model.stop_training = True
+    def __init__(self, trainer: Trainer, history: History, store: RunStore | None, optimizer, columns,
+                 record_every: int, units):
+        super().__init__(trainer.emit, history, store, optimizer, columns, record_every, units)
+        self.trainer = trainer
+
+    def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
         if self.trainer.cancelled:
             self.model.stop_training = True
 
-    def _record(self):
-        # The JAX trainer keeps the state outside the variables during an epoch; write it back before reading.
-        sync = getattr(self.model, "jax_state_sync", None)
-        if callable(sync):
-            sync()
-        stats = self.reader.read(self.step)
-        optimizer_scalars = {}
-        report = getattr(self.optimizer, "diagnostic_scalars", None)
-        if callable(report):
-            optimizer_scalars = {k: float(keras.ops.convert_to_numpy(v)) for k, v in report().items()}
-        time_grad = self.reader.read_time_steps(self.step)
-        record = events.ProbeRecord(self.step, self.epoch, self.last_loss, stats, optimizer_scalars, time_grad)
-        self.history.add_record(record.step, record.epoch, record.loss, stats, optimizer_scalars, time_grad)
-        self.trainer.emit(record)
+    def after_batch(self, step: int) -> None:
+        if self.trainer.cancelled:
+            self.model.stop_training = True
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = _floats(logs)
-        logs["epoch_time"] = time.perf_counter() - self.epoch_started
+    def on_step(self, step: int, epoch: int, logs: dict) -> None:
+        self.trainer.emit(events.BatchEnd(step, epoch, logs))
+        if self.trainer.cancelled:  # a listener may cancel at this very step
+            self.model.stop_training = True
+
+    def keep_epoch(self, epoch: int) -> bool:
         # an interrupted epoch is not a completed one: it is not added to the history
-        if self.diverged_at is not None or (self.trainer.cancelled and not _epoch_complete(self)):
-            return
-        self.history.add_epoch(epoch, logs)
-        if self.store:
-            self.store.write_history(self.history)
-        self.trainer.emit(events.EpochEnd(epoch, logs))
+        return self.diverged_at is None and not (self.trainer.cancelled and not _epoch_complete(self))
 
 
 def _epoch_complete(cb: _EngineCallback) -> bool:
     steps = cb.params.get("steps") if cb.params else None
     return bool(steps) and cb.step % steps == 0
-
-
-# With auxiliary heads Keras prefixes the main output's metrics with its name; the engine always reports the
-# user's network under the plain names.
-_LOG_NAMES = {"output_accuracy": "accuracy", "val_output_accuracy": "val_accuracy"}
-
-
-def _floats(logs) -> dict:
-    out = {}
-    for key, value in (logs or {}).items():
-        key = _LOG_NAMES.get(key, key)
-        try:
-            out[key] = float(np.asarray(keras.ops.convert_to_numpy(value)))
-        except (TypeError, ValueError):
-            continue
-    for prefix in ("", "val_"):  # auxiliary heads: "loss" stays the user's network's loss, the sum is total_loss
-        if f"{prefix}output_loss" in out:
-            out[f"{prefix}total_loss"] = out.get(f"{prefix}loss", float("nan"))
-            out[f"{prefix}loss"] = out.pop(f"{prefix}output_loss")
-    return out
