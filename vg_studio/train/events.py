@@ -24,6 +24,7 @@ class RunStarted:
     model_summary: dict = field(default_factory=dict)  # model.json's content: the model, its optimizer, loss, layers
     layer_kinds: list = field(default_factory=list)  # per column: "dense", "conv2d", "lstm", "batch_normalization" …
     layer_units: list = field(default_factory=list)  # per column: output width (units / filters / features)
+    record_every: int = 1  # steps between probe records (the first step is always recorded)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class ProbeRecord:
     stats: dict  # stat name -> np.ndarray of shape (L,) or (L, k) (histograms), one row per layer column
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
     time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
+    metrics: dict = field(default_factory=dict)  # Keras's logs at the record step (running epoch means)
 
     def layer_values(self, name: str) -> np.ndarray:
         return self.stats[name]

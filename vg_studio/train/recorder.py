@@ -115,6 +115,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._units_at, self._units_cost = -math.inf, 0.0
         self.epoch = 0
         self.last_loss = float("nan")
+        self.last_logs: dict = {}
         self.diverged_at = None
         self.diverged_loss = None
         self.epoch_started = 0.0
@@ -187,6 +188,7 @@ class RunRecorder(keras.callbacks.Callback):
         for step, epoch, logs in items:
             logs = _floats(logs, self.aux_head_logs)
             self.step = step
+            self.last_logs = logs
             self.last_loss = logs.get("loss", float("nan"))
             self.on_step(step, epoch, logs)
             if not math.isfinite(self.last_loss) and self.diverged_at is None:
@@ -245,10 +247,12 @@ class RunRecorder(keras.callbacks.Callback):
         for record in sorted(ready, key=lambda r: r.step):
             record.epoch = self.epoch
             record.loss = self.last_loss
+            record.metrics = dict(self.last_logs)
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
-                                    record.time_grad)
+                                    record.time_grad, record.metrics)
             self.emit(record)
-
+        if self.store is not None:  # O(new records): lets any process follow the run, and a killed epoch's
+            self.store.write_history(self.history)  # records survive
 
 def column_stats_blank(n_columns: int) -> dict:
     stats = {name: np.full(n_columns, np.nan) for name in LAYER_STATS}
@@ -283,10 +287,9 @@ def _floats(logs, aux_head_logs: bool = False) -> dict:
     return out
 
 
-def set_history_attrs(history, kinds: list, units: list) -> None:
-    """Contract 8: the histogram bin edges and the layer table, stored as history.h5's root attributes."""
-    attrs = getattr(history, "attrs", None)
-    if attrs is None:  # a History without attributes (before vg_studio.history)
-        return
-    attrs.update({"hist_edges": HIST_EDGES.copy(), "layer_kinds": [str(k) for k in kinds],
-                  "layer_units": [int(u) for u in units]})
+def run_facts(epochs: int, steps_per_epoch: int, param_count: int, device: str, sample_count: int,
+              num_classes: int | None) -> dict:
+    """history.attrs a follower of the run directory needs to rebuild RunStarted, and the histogram bin edges."""
+    return {"hist_edges": HIST_EDGES.copy(), "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch),
+            "param_count": int(param_count), "device": str(device), "sample_count": int(sample_count),
+            "num_classes": int(num_classes or 0)}

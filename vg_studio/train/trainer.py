@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from vg_studio.data import Dataset, DatasetError, load_dataset
+from vg_studio.history import History
 from vg_studio.nn.build import build_models, count_params, layer_groups
 from vg_studio.nn.optimizers import make_optimizer
 from vg_studio.spec import ExperimentSpec, SpecError
@@ -26,8 +27,8 @@ from vg_studio.train.device import describe_device, versions
 from vg_studio.train.export import export_user_model
 from vg_studio.train.metrics import test_metrics
 from vg_studio.train.probes import with_probes
-from vg_studio.train.recorder import Column, RunRecorder, UnitTaps, set_history_attrs
-from vg_studio.train.runstore import History, RunStore
+from vg_studio.train.recorder import Column, RunRecorder, UnitTaps, run_facts
+from vg_studio.train.runstore import RunStore
 from vg_studio.train.summary import spec_layer_table, spec_model_summary
 
 log = logging.getLogger(__name__)
@@ -151,17 +152,19 @@ class Trainer:
             taps = [(i, model.get_layer(g.preact_layer).output, g.activation, False)
                     for i, g in enumerate(groups) if g.preact_layer]
             units = UnitTaps.from_graph(model, len(groups), taps, data.x_train[: spec.monitoring.probe_batch_size])
-        history = History([c.name for c in columns], [c.activation for c in columns], spec.monitoring.record_every)
         kinds, widths = [c.kind for c in columns], [c.units for c in columns]
-        set_history_attrs(history, kinds, widths)
         steps_per_epoch = int(np.ceil(len(data.x_train) / spec.training.batch_size))
         device = describe_device()
+        history = History([c.name for c in columns], [c.activation for c in columns], spec.monitoring.record_every,
+                          layer_kinds=kinds, layer_units=widths,
+                          attrs=run_facts(spec.training.epochs, steps_per_epoch, model.count_params(), device,
+                                          len(data.x_train), data.num_classes))
         self._attach_listeners()
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir else None, spec, history.layer_names,
                                     history.activations, spec.training.epochs, steps_per_epoch,
                                     model.count_params(), device, len(data.x_train), data.num_classes,
                                     spec_model_summary(model, spec, history.layer_names, kinds, widths), kinds,
-                                    widths))
+                                    widths, spec.monitoring.record_every))
         callback = _EngineCallback(self, history, store, optimizer, columns, spec.monitoring.record_every, units)
         started = time.perf_counter()
         status, message = "completed", "training finished"
