@@ -108,7 +108,7 @@ def _user_errors() -> tuple:
     found = [CliError]
     for module, name in (("vg_studio.spec", "SpecError"), ("vg_studio.data.base", "DatasetError"),
                          ("vg_studio.train.rundir", "RunStoreError"), ("vg_studio.limits", "LimitsError"),
-                         ("vg_studio.safeio", "UnreadableFile")):
+                         ("vg_studio.safeio", "UnreadableFile"), ("vg_studio.monitor.saved", "SavedModelError")):
         loaded = sys.modules.get(module)
         if loaded is not None:
             found.append(getattr(loaded, name))
@@ -147,6 +147,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a network and write a run directory",
                            description="Train from a spec file and/or quick flags (flags override the spec).")
     train.add_argument("--spec", help="experiment spec JSON (default: the built-in example)")
+    train.add_argument("--model", metavar="FILE.keras",
+                       help="train your own saved Keras model instead of a spec (with --dataset; the optimizer and "
+                            "training flags apply where given)")
     train.add_argument("--out", required=True, metavar="DIR", help="run directory to write (new or empty)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--dataset", help=f"dataset: {', '.join(catalog.DATASETS)}, npz:PATH, folder:PATH")
@@ -275,6 +278,8 @@ def cmd_train(args) -> int:
 
     if not args.out.strip():
         raise CliError("--out: an empty path; give the folder to write the run to")
+    if args.model is not None:
+        return _train_saved_model(args)
     from vg_studio.train.rundir import check_writable_target
 
     spec = spec_from_args(args)
@@ -295,6 +300,64 @@ def cmd_train(args) -> int:
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once; the run still says so
             _record_interrupted_run(out)
             raise
+    if args.json:
+        print(json.dumps(result.report, indent=2, default=str))
+    else:
+        printer.summary(result)
+    return 0 if result.status in ("completed", "cancelled") else 1
+
+
+# Flags that describe a spec's network: a saved model brings its own.
+_NETWORK_FLAGS = (("--spec", "spec"), ("--layers", "layers"), ("--units", "units"), ("--kind", "kind"),
+                  ("--activation", "activation"), ("--initializer", "initializer"), ("--attention", "attention"))
+
+
+def _train_saved_model(args) -> int:
+    """`train --model FILE`: the user's saved model, trained with the GradientMonitor (vg_studio.monitor)."""
+    import threading
+    from pathlib import Path
+
+    from vg_studio.safeio import check_keras_file
+    from vg_studio.train.rundir import check_writable_target
+
+    for flag, dest in _NETWORK_FLAGS:
+        if getattr(args, dest) is not None:
+            raise CliError(f"{flag}: not used with --model (the model file defines the network)")
+    if not args.dataset:
+        raise CliError("--dataset: required with --model (the data to train the model on)")
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--record-every", args.record_every)):
+        if value is not None and value < 1:
+            raise CliError(f"{flag}: must be at least 1")
+    check_keras_file(args.model)  # a broken or foreign file: one line, before TensorFlow loads
+    out = Path(args.out)
+    check_writable_target(out, args.overwrite)
+    from vg_studio.data import load_dataset
+
+    options = {name: value for name, value in (("limit", args.limit), ("length", args.length)) if value is not None}
+    data = load_dataset(args.dataset, options)
+    with run_dir_lock(args.out):
+        from vg_studio.startup import quiet_backend_startup
+
+        quiet_backend_startup()
+        from vg_studio.monitor.saved import FitOptions, fit_saved_model
+
+        fit = FitOptions(optimizer=args.optimizer, learning_rate=args.lr, clipnorm=args.clipnorm,
+                         epochs=args.epochs or 5, batch_size=args.batch_size or 32,
+                         seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
+        printer = _TrainPrinter(quiet=args.quiet or args.json)
+        stop = threading.Event()
+
+        class _Run:  # what _run_until_signalled drives: the first signal stops after the current batch
+            cancelled = property(lambda self: stop.is_set())
+            cancel = staticmethod(stop.set)
+
+            @staticmethod
+            def run():
+                return fit_saved_model(args.model, data, out, fit, listeners=[printer], overwrite=args.overwrite,
+                                       cancel=stop)
+
+        result = _run_until_signalled(_Run())
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:

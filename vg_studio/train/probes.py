@@ -180,7 +180,7 @@ class _ProbeMixin:
     # ---- the step -----------------------------------------------------------------------------------------
     def apply(self, grads, trainable_variables=None):
         if not self.built and trainable_variables is not None:
-            with keras.backend.name_scope(self.name, caller=self):
+            with keras.name_scope(self.name, caller=self):
                 self.build(list(trainable_variables))
             self.built = True
         variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
@@ -397,11 +397,9 @@ def install_probes(optimizer: keras.optimizers.Optimizer, variables, record_ever
     optimizer.vg_record_every = int(record_every)
     optimizer.vg_ring_size = int(ring_size)
     if optimizer.built:
-        with keras.backend.name_scope(optimizer.name, caller=optimizer):
-            optimizer._vg_build(list(optimizer._trainable_variables))
+        optimizer._vg_build(list(optimizer._trainable_variables))
     else:
-        with keras.backend.name_scope(optimizer.name, caller=optimizer):
-            optimizer.build(list(variables))
+        optimizer.build(list(variables))
     return optimizer
 
 

@@ -66,7 +66,7 @@ class UnitTaps:
         """`taps`: (column index, symbolic tensor of `model`'s graph, activation, post)."""
         if not taps or probe_x is None:
             return None
-        side = keras.Model(model.inputs, [t for _, t, _, _ in taps])
+        side = keras.Model(model.input, [t for _, t, _, _ in taps])
         if len(taps) == 1:
             def predict(x):
                 return [side.predict_on_batch(x)]  # the compiled predict step, not eager
@@ -100,8 +100,13 @@ class RunRecorder(keras.callbacks.Callback):
         self.emit, self.history, self.store = emit, history, store
         self.optimizer, self.columns, self.record_every = optimizer, columns, int(record_every)
         self.units, self.sync_every, self.sync_seconds = units, int(sync_every), float(sync_seconds)
+        self.stop_on_non_finite = True  # stop training at a NaN/inf loss (the monitor leaves that to the user)
+        self.start_at(first_step)
+
+    def start_at(self, first_step: int) -> None:
+        """Count steps from `first_step` (1-based: the optimizer's iterations + 1 when training starts)."""
         self.first_step = int(first_step)
-        self.reader = ProbeReader(optimizer) if optimizer is not None else None
+        self.reader = ProbeReader(self.optimizer) if self.optimizer is not None else None
         self._column_vars: list = []
         self._sizes = None
         self._logged = collections.deque()  # (step, epoch, logs) from on_train_batch_end, maybe another thread
@@ -141,7 +146,7 @@ class RunRecorder(keras.callbacks.Callback):
         logs = logs or {}
         self._logged.append((step, self.epoch, logs))
         loss = logs.get("loss")
-        if isinstance(loss, (int, float)) and not math.isfinite(loss):
+        if isinstance(loss, (int, float)) and not math.isfinite(loss) and self.stop_on_non_finite:
             self.model.stop_training = True
         self.after_batch(step)
         if threading.get_ident() == self._main:  # TensorFlow, or Keras chose to call in line

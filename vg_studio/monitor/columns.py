@@ -1,0 +1,229 @@
+"""A user's Keras model as probe columns: one per top-level layer that owns trainable weights, input → output.
+
+A nested model or a custom layer made of sublayers is one column under the name the user gave it (its variables
+grouped under the outermost named layer). Functional and Sequential models are ordered by their graph; a
+subclassed model by the order its layers run in one forward pass (traced once on an example batch; attribute
+order if that fails).
+
+Activations: a layer's own `activation`, or — when that is linear or absent — that of an activation layer
+(Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax) that alone consumes its output. Unit statistics are tapped only
+where the activation's output is what the layer (or that activation layer) returns — Dense, convolutions, the
+activation layers — and read on the activation's outputs (σ(z) beyond σ(±5), a ReLU output of exactly 0): for
+recurrent cells, attention, normalization, embeddings and nested blocks they stay NaN (not measured), never 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import keras
+import numpy as np
+
+from vg_studio import catalog
+from vg_studio.train.recorder import Column, UnitTaps
+
+log = logging.getLogger(__name__)
+
+ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu",
+                     "Softmax": "softmax"}
+# Layers whose output is activation(z) of their own pre-activation z: the unit statistics can be read off it.
+TAPPABLE = ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
+            "DepthwiseConv1D", "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+
+
+def kind_of(layer) -> str:
+    """The layer's class in Keras's own default-name style: Conv2D -> conv2d, LSTM -> lstm, MultiHeadAttention ->
+    multi_head_attention, a nested model -> sequential / functional."""
+    name = re.sub(r"\W+", "", type(layer).__name__)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def activation_name(layer) -> str:
+    """The layer's own activation ("" when it has none)."""
+    cls = type(layer).__name__
+    if cls in ACTIVATION_LAYERS and ACTIVATION_LAYERS[cls] is not None:
+        if cls == "ReLU" and (getattr(layer, "negative_slope", 0) or getattr(layer, "threshold", 0)):
+            return "leaky_relu"
+        return ACTIVATION_LAYERS[cls]
+    fn = getattr(layer, "activation", None)
+    if fn is None or not callable(fn):
+        return ""
+    try:
+        name = keras.activations.serialize(fn)
+    except Exception:  # a custom callable Keras cannot name
+        return getattr(fn, "__name__", "")
+    if isinstance(name, dict):
+        name = name.get("config", {}).get("name", "") or name.get("class_name", "")
+    return str(name or "")
+
+
+def units_of(layer, output_shape) -> int:
+    for attr in ("units", "filters", "output_dim"):
+        value = getattr(layer, attr, None)
+        if isinstance(value, int):
+            return value
+    try:
+        return int(output_shape[-1])
+    except (TypeError, IndexError, ValueError):
+        return 0
+
+
+def model_columns(model: keras.Model, example=None) -> tuple[list[Column], list[tuple]]:
+    """(columns, taps): taps are (column index, layer whose output is the activation's, activation) for the unit
+    statistics. `example`: a batch of inputs, to order a subclassed model's layers."""
+    layers, outputs, consumers = _ordered_layers(model, example)
+    columns, taps, seen = [], [], set()
+    for i, layer in enumerate(layers):
+        variables = [v for v in layer.trainable_variables if id(v) not in seen]
+        if not variables:
+            continue
+        seen.update(id(v) for v in variables)
+        own = activation_name(layer)
+        activation, tap = own, layer if type(layer).__name__ in TAPPABLE else None
+        after = consumers.get(id(layer), [])
+        if own in ("", "linear") and len(after) == 1 and type(after[0]).__name__ in ACTIVATION_LAYERS:
+            activation, tap = activation_name(after[0]), after[0]  # e.g. Conv2D → BatchNormalization → ReLU
+        if isinstance(layer, keras.Model) or _has_sublayers(layer):
+            activation, tap = _common_activation(layer) or activation, None
+        if activation not in catalog.SATURATING + catalog.DYING:
+            tap = None  # nothing to saturate or die: NaN, not a made-up 0
+        column = Column(layer.name, activation, kind_of(layer), units_of(layer, outputs.get(id(layer))), variables)
+        if tap is not None:
+            taps.append((len(columns), tap, activation))
+        columns.append(column)
+    leftover = [v for v in model.trainable_variables if id(v) not in seen]
+    if leftover:  # weights the model owns itself (a subclassed model's add_weight)
+        columns.append(Column(model.name, "", kind_of(model), 0, leftover))
+    return columns, taps
+
+
+def _has_sublayers(layer) -> bool:
+    try:
+        return any(sub is not layer for sub in layer._flatten_layers(include_self=False))
+    except Exception:
+        return False
+
+
+def _common_activation(layer) -> str:
+    """The activation every weighted sublayer of a block agrees on, else ""."""
+    names = set()
+    for sub in layer._flatten_layers(include_self=False):
+        if sub.trainable_weights and not _has_sublayers(sub):
+            name = activation_name(sub)
+            if name and name != "linear":
+                names.add(name)
+    return names.pop() if len(names) == 1 else ""
+
+
+def _ordered_layers(model, example):
+    """(top-level layers input → output, {id(layer): output shape}, {id(layer): layers consuming its output})."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    outputs, consumers = {}, {}
+    if getattr(model, "_operations", None) is not None and hasattr(model, "inputs"):  # Functional / Sequential
+        members = {id(layer) for layer in layers}
+        for layer in layers:
+            try:
+                outputs[id(layer)] = tuple(layer.output.shape)
+            except (AttributeError, ValueError):  # a layer used more than once has several outputs
+                pass
+            for node in layer._inbound_nodes:
+                for parent in node.parent_nodes:
+                    if id(parent.operation) in members:
+                        consumers.setdefault(id(parent.operation), []).append(layer)
+        return layers, outputs, consumers
+    order = _call_order(model, layers, example)
+    if order is not None:
+        ranked = sorted(layers, key=lambda layer: order.get(id(layer), (len(order), 0))[0])
+        for layer in ranked:
+            if id(layer) in order:
+                outputs[id(layer)] = order[id(layer)][1]
+        called = [layer for layer in ranked if id(layer) in order]
+        for a, b in zip(called, called[1:]):  # a subclassed model has no graph: the next layer called
+            consumers[id(a)] = [b]
+        return ranked, outputs, consumers
+    return layers, outputs, consumers
+
+
+def unit_taps(model: keras.Model, n_columns: int, taps: list, probe_x):
+    """The unit statistics of a user's model on `probe_x` (None without a probe batch or taps): a compiled side
+    model for a graph model, one eager forward pass recording the tapped layers' outputs otherwise."""
+    if probe_x is None or not taps:
+        return None
+    if getattr(model, "_operations", None) is not None and getattr(model, "inputs", None):
+        try:
+            return UnitTaps.from_graph(model, n_columns, [(c, layer.output, a, True) for c, layer, a in taps],
+                                       probe_x)
+        except (AttributeError, ValueError) as exc:  # a tapped layer used twice has no single output
+            log.info("unit statistics through a side model failed (%s); reading them in an eager pass", exc)
+
+    def predict(x):
+        captured = {}
+        layers = [layer for _, layer, _ in taps]
+        with _recording_calls(layers, lambda layer, out: captured.setdefault(id(layer), out)):
+            model(x, training=False)
+        return [captured.get(id(layer), np.full((1, 1), np.nan)) for layer in layers]
+
+    return UnitTaps(n_columns, [(c, a, True) for c, _, a in taps], probe_x, predict)
+
+
+class _recording_calls:
+    """Within the block, every call of `layers` also hands (layer, output) to `record` (an instance attribute
+    shadows the class's `call`; Keras's `__call__` looks `call` up on the instance)."""
+
+    def __init__(self, layers, record):
+        self.layers, self.record, self.originals = list(layers), record, {}
+
+    def __enter__(self):
+        for layer in self.layers:
+            self.originals[id(layer)] = (layer, layer.__dict__.get("call"))
+            object.__setattr__(layer, "call", self._wrap(layer, layer.call))
+        return self
+
+    def _wrap(self, layer, call):
+        def wrapped(*args, **kwargs):
+            out = call(*args, **kwargs)
+            self.record(layer, out)
+            return out
+        return wrapped
+
+    def __exit__(self, *exc):
+        for layer, original in self.originals.values():
+            if original is None:
+                layer.__dict__.pop("call", None)
+            else:
+                object.__setattr__(layer, "call", original)
+        return False
+
+
+def _call_order(model, layers, example):
+    """{id(layer): (position of its first call, output shape)} from one eager forward pass, or None."""
+    if example is None:
+        example = example_input(model)
+    if example is None:
+        return None
+    order = {}
+
+    def record(layer, out):
+        if id(layer) not in order:
+            order[id(layer)] = (len(order), tuple(getattr(out, "shape", ()) or ()))
+
+    try:
+        with _recording_calls(layers, record):
+            model(example, training=False)
+    except Exception as exc:  # the order is a nicety: fall back to attribute order
+        log.info("could not trace %s's layer order (%s); using attribute order", model.name, exc)
+        return None
+    return order
+
+
+def example_input(model):
+    """Two zero examples shaped like the model's input (from its build shape), or None if unknown."""
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    shape = next(iter(shapes.values()), None)
+    if shape is None or not isinstance(shape, (tuple, list)) or any(d is None for d in shape[1:]):
+        return None
+    first = next((layer for layer in model.layers if layer.trainable_weights), None)
+    dtype = "int32" if type(first).__name__ == "Embedding" else "float32"
+    return np.zeros((2, *shape[1:]), dtype=dtype)
