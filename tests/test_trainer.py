@@ -14,7 +14,7 @@ from vg_studio import edits
 from vg_studio.catalog import LAYER_STATS
 from vg_studio.spec import ExperimentSpec
 from vg_studio.train import events
-from vg_studio.train.runstore import History, load_run
+from vg_studio.train.runstore import History, load_run, open_run
 from vg_studio.train.trainer import Trainer
 from tests.conftest import make_tiny_spec
 
@@ -60,26 +60,43 @@ def test_test_metrics_match_sklearn_on_the_exported_model(tmp_path):
     assert result.report["test_metrics"]["f1_macro"] == pytest.approx(f1_score(data.y_test, pred, average="macro"))
 
 
-def test_exported_model_loads_in_plain_keras_without_vg_studio(tmp_path):
+def test_models_load_in_plain_keras_without_vg_studio(tmp_path):
+    """One subprocess that never imports vg_studio loads both: the Trainer's exported network, and a user's model
+    saved after training with the GradientMonitor (whose optimizer must be the user's own again)."""
+    import keras
+
+    from vg_studio.monitor import GradientMonitor
+
     spec = make_tiny_spec(layers=2, units=8)
     spec = edits.update_layers(spec, 0, attention=True)
     spec = edits.update_layers(spec, 1, activation="prelu", batch_norm=True)
-    result = Trainer(spec, run_dir=tmp_path).run()
+    result = Trainer(spec, run_dir=tmp_path / "run").run()
     x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    user = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    user.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    user.fit(x, np.arange(5), epochs=2, callbacks=[GradientMonitor(tmp_path / "user_run", record_every=1)],
+             verbose=0)
+    user.save(tmp_path / "user.keras")
     np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "expected.npy", np.asarray(result.model.predict(x, verbose=0)))
+    for name, model in (("run/model.keras", result.model), ("user.keras", user)):
+        np.save(tmp_path / f"{name.split('/')[0].split('.')[0]}.npy", np.asarray(model.predict(x, verbose=0)))
     code = textwrap.dedent(f"""
         import sys, numpy as np, keras
-        model = keras.saving.load_model({str(tmp_path / 'model.keras')!r})
-        got = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
-        np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-5, atol=1e-6)
+        for name in ("run/model.keras", "user.keras"):
+            model = keras.saving.load_model({str(tmp_path)!r} + "/" + name)
+            got = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
+            expected = np.load({str(tmp_path)!r} + "/" + name.split("/")[0].split(".")[0] + ".npy")
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+            print(name, model.optimizer.__class__.__name__, len(model.optimizer.variables))
         assert not any(m.startswith('vg_studio') for m in sys.modules), 'vg_studio was imported'
-        print('ok', model.optimizer.__class__.__name__)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "ok Adam" in out.stdout
+    lines = out.stdout.split("\n")
+    assert "run/model.keras Adam" in lines[0] and lines[1].startswith("user.keras Adam ")
+    assert "Skipping variable loading" not in out.stderr  # the saved optimizer has exactly Adam's variables
 
 
 def test_cancel_mid_epoch_keeps_completed_epochs(tmp_path):
@@ -115,25 +132,51 @@ def test_non_finite_loss_stops_and_keeps_history(tmp_path):
     assert not np.isfinite(history.record_loss[-1])
 
 
-def test_killed_run_keeps_every_completed_epoch(tmp_path):
-    script = textwrap.dedent(f"""
-        import os, sys
-        sys.path.insert(0, {os.getcwd()!r})
+KILLED = {
+    "trainer": """
         from tests.conftest import make_tiny_spec
         from vg_studio.train import events
         from vg_studio.train.trainer import Trainer
-        spec = make_tiny_spec(epochs=50, limit=600)
         def die(event):
             if isinstance(event, events.BatchEnd) and event.epoch == 3 and event.step % 11 == 5:
                 os.kill(os.getpid(), 9)  # kill -9 in the middle of the fourth epoch
-        Trainer(spec, run_dir={str(tmp_path)!r}, listeners=[die]).run()
-    """)
+        Trainer(make_tiny_spec(epochs=50, limit=600), run_dir=RUN, listeners=[die]).run()
+    """,
+    "monitor": """
+        import keras
+        from vg_studio.data import load_dataset
+        from vg_studio.monitor import GradientMonitor
+        class Die(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if self.epoch == 3 and batch == 5:
+                    os.kill(os.getpid(), 9)
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+        data = load_dataset("digits", {"limit": 600})
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(data.x_train, data.y_train, epochs=50, batch_size=50, verbose=0,
+                  callbacks=[GradientMonitor(RUN, record_every=2), Die()])
+    """,
+}
+
+
+@pytest.mark.parametrize("writer", ["trainer", pytest.param("monitor", marks=pytest.mark.slow)])
+def test_killed_run_keeps_every_completed_epoch(tmp_path, writer):
+    script = f"import os, sys\nsys.path.insert(0, {os.getcwd()!r})\nRUN = {str(tmp_path)!r}\n" + textwrap.dedent(
+        KILLED[writer])
     proc = subprocess.run([sys.executable, "-c", script], timeout=300, capture_output=True)
-    assert proc.returncode == -signal.SIGKILL
-    history = History.read(tmp_path / "history.h5")
-    assert history.epochs["epoch"] == [0, 1, 2]
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run = open_run(tmp_path)
+    history = run.history
+    assert history.epochs["epoch"] == [0, 1, 2] and run.status == "running"
     assert history.stat("grad_mean_abs").shape[0] == len(history.steps) > 0
-    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir() if not p.name.startswith(".")) 
+    assert 2 in history.record_epochs and history.steps == sorted(history.steps)
+    # nothing but the run's own files: no temporary file left behind (they start with a dot: look at all)
+    names = {p.name for p in tmp_path.iterdir()}
+    run_files = {"history.h5", "history.log", "spec.json" if writer == "trainer" else "model.json"}
+    assert run_files <= names and names - run_files <= {".lock", ".reserve"}, names
 
 
 def test_refuses_a_network_that_cannot_fit_in_memory():

@@ -30,7 +30,7 @@ from vg_studio.monitor.columns import model_columns, unit_taps
 from vg_studio.train import events
 from vg_studio.train.device import describe_device, versions
 from vg_studio.train.probes import install_probes, probed_optimizer, remove_probes
-from vg_studio.train.recorder import SYNC_EVERY, RunRecorder, run_facts
+from vg_studio.train.recorder import RunRecorder, run_facts
 from vg_studio.train.runstore import RunStore
 from vg_studio.train.summary import model_summary
 
@@ -66,7 +66,7 @@ class GradientMonitor(RunRecorder):
 
     def __init__(self, run_dir, record_every: int = 10, probe_data=None, probe_batch_size: int = 128,
                  listeners=(), diagnose: bool = True, overwrite: bool = True, stop_on_nan: bool = False,
-                 name: str | None = None, save_model: bool = False, cancel=None, sync_every: int = SYNC_EVERY):
+                 name: str | None = None, save_model: bool = False, cancel=None, sync_every: int | None = None):
         if int(record_every) < 1:
             raise ValueError(f"GradientMonitor: record_every must be >= 1 (got {record_every})")
         super().__init__(self._publish, None, None, None, [], int(record_every), sync_every=sync_every)

@@ -55,15 +55,18 @@ HIST_LIMIT = 2048  # entries per variable (of those read) that go into the histo
 SAMPLE_SEED = 20240607
 
 
-SAMPLE_CHUNKS = 64  # a sampled variable is read as this many contiguous runs, evenly spaced
+# A sampled variable is read as this many contiguous runs, evenly spaced; a prime, so that the runs of a weight
+# matrix whose rows divide the spacing do not all sit at the same columns.
+SAMPLE_CHUNKS = 61
 
 
 @dataclass(frozen=True)
 class Sample:
     """Which entries of a variable the step reads: `chunks` contiguous runs of `run` entries, one at `offset`
     within each of `chunks` equal periods of the flattened variable — a systematic sample spread over the whole
-    tensor (for a weight matrix, over every part of its rows) that touches only the memory it reads (an
-    every-k-th-entry sample would pull in most cache lines). `run == size` reads everything (exact sums)."""
+    tensor (for a weight matrix, over its rows and, the period being no multiple of a row, its columns) that
+    touches only the memory it reads (an every-k-th-entry sample would pull in most cache lines and cost as much
+    as a full pass). `run == size` reads everything (exact sums)."""
 
     size: int
     chunks: int

@@ -94,12 +94,14 @@ class RunRecorder(keras.callbacks.Callback):
     aux_head_logs = False  # the Trainer's auxiliary heads: report the user's network's output under plain names
 
     def __init__(self, emit, history, store, optimizer, columns: list[Column], record_every: int,
-                 units: UnitTaps | None = None, sync_every: int = SYNC_EVERY, sync_seconds: float = SYNC_SECONDS,
+                 units: UnitTaps | None = None, sync_every: int | None = None, sync_seconds: float | None = None,
                  first_step: int = 1):
         super().__init__()
         self.emit, self.history, self.store = emit, history, store
         self.optimizer, self.columns, self.record_every = optimizer, columns, int(record_every)
-        self.units, self.sync_every, self.sync_seconds = units, int(sync_every), float(sync_seconds)
+        self.units = units
+        self.sync_every = int(SYNC_EVERY if sync_every is None else sync_every)
+        self.sync_seconds = float(SYNC_SECONDS if sync_seconds is None else sync_seconds)
         self.stop_on_non_finite = True  # stop training at a NaN/inf loss (the monitor leaves that to the user)
         self.start_at(first_step)
 
