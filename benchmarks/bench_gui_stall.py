@@ -61,6 +61,7 @@ def main() -> int:
 
     handler_ms: dict[str, list] = {"events": [], "redraw": []}  # main-thread wall time of the GUI's own work
     handler_cpu: dict[str, float] = {"events": 0.0, "redraw": 0.0}  # longest main-thread CPU time
+    batch_cpu: dict[str, float] = {}  # longest CPU time of an event batch, by the kinds of event in it
 
     def timed(function, name):
         def wrapper(*a, **k):
@@ -68,8 +69,12 @@ def main() -> int:
             try:
                 return function(*a, **k)
             finally:
+                used = (time.thread_time() - cpu) * 1000
                 handler_ms[name].append((time.perf_counter() - start) * 1000)
-                handler_cpu[name] = max(handler_cpu[name], (time.thread_time() - cpu) * 1000)
+                handler_cpu[name] = max(handler_cpu[name], used)
+                if name == "events":
+                    kinds = "+".join(sorted({type(e).__name__ for e in a[1]} - {"BatchEnd"})) or "BatchEnd"
+                    batch_cpu[kinds] = max(batch_cpu.get(kinds, 0.0), used)
         return wrapper
 
     window._on_events = timed(window._on_events, "events")
@@ -134,6 +139,7 @@ def main() -> int:
         print(f"GUI {name:<8} handler        {len(values)} calls, median {statistics.median(values or [0]):.2f} ms, "
               f"longest {max(values, default=0):.1f} ms wall / {handler_cpu[name]:.1f} ms CPU, "
               f"total {sum(values) / 1000:.2f} s")
+    print("longest CPU per batch kind  ", {k: round(v, 1) for k, v in sorted(batch_cpu.items())})
     print(f"load average                {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (stalls include time the OS "
           "gave to other processes)")
     closing = state["closing"] or {}

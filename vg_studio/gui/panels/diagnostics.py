@@ -97,6 +97,14 @@ def finding_title(finding) -> str:
                                                                                     else "")
 
 
+def _same(a: list, b: list) -> bool:
+    """The same findings (values crossing from the training process are new objects each time)."""
+    try:
+        return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b))
+    except Exception:  # values that cannot be compared: redraw
+        return False
+
+
 class WrappingDelegate(QStyledItemDelegate):
     """Rows as tall as their wrapped text at the tree's current width (Qt's own size hint assumes one line, so
     a long finding was cut with "…")."""
@@ -173,6 +181,7 @@ class DiagnosticsPanel(QWidget):
         self.layer_names: list = []
         self.status = ""
         self.fixable_reason = ""  # "" when fixes can be applied to the run shown, else why not
+        self._flagged: set = set()
         self._render_empty()
         self._selection_changed()
 
@@ -181,21 +190,19 @@ class DiagnosticsPanel(QWidget):
         """The findings of the run shown. `status` is that run's (an empty panel reads differently while it runs
         and once it ended); `fixable_reason` says why its fixes cannot be applied ("" when they can)."""
         findings = as_findings(findings)
-        same = [id(f) for f in findings] == [id(f) for f in self.findings] and layer_names == self.layer_names
+        same = _same(findings, self.findings) and list(layer_names) == self.layer_names
         self.status, self.fixable_reason = status, fixable_reason
         self._render_empty()
         if same:
             self._selection_changed()
             return
         self.findings, self.layer_names = list(findings), list(layer_names)
+        self.tree.blockSignals(True)  # one selection update below, not one per removed item
         self.tree.clear()
         for finding in findings:
             self.tree.addTopLevelItem(self._finding_item(finding))
-        flagged = set()
-        for finding in findings:
-            flagged |= layer_indices(finding, layer_names)
-        self.layers_flagged.emit(flagged)
-        if findings:
+        self.tree.blockSignals(False)
+        if findings:  # the first finding selected: its evidence and its layers shown at once
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
         self._selection_changed()
 
@@ -256,8 +263,10 @@ class DiagnosticsPanel(QWidget):
         self.reason.setVisible(bool(self.reason.text()))
         self.details.setText(self._details(finding, fix) if finding is not None else "")
         self.details.setVisible(finding is not None)
-        if finding is not None:
-            self.layers_flagged.emit(layer_indices(finding, self.layer_names))
+        flagged = layer_indices(finding, self.layer_names) if finding is not None else set()
+        if flagged != self._flagged:  # the builder re-renders its table for this: only when it changes
+            self._flagged = flagged
+            self.layers_flagged.emit(flagged)
 
     def _details(self, finding, fix) -> str:
         evidence = field(finding, "evidence", {}) or {}
