@@ -151,6 +151,7 @@ def test_findings_are_shown_in_full_with_evidence_and_fix_explanations(qtbot, wi
     window.runs.select([run])
     panel = window.diagnostics
     assert run.findings, "the deep sigmoid run must have findings"
+    assert not panel.empty.isVisibleTo(panel), "no 'no problem' text above the findings"
     window.docks["Diagnostics"].resize(260, 600)  # narrow: long lines must wrap, not be cut
     QApplication.processEvents()
     for i in range(panel.tree.topLevelItemCount()):

@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.network_split.addWidget(self.diagram)
         self.network_split.setStretchFactor(0, 3)
         self.network_split.setStretchFactor(1, 1)
+        self.network_split.setSizes([520, 150])  # the table first; the diagram reads at a glance
         self.docks = {}
         self._dock("Network", self.network_split, Qt.LeftDockWidgetArea)
         self._dock("Training", self.optimizer_panel, Qt.LeftDockWidgetArea)

@@ -14,8 +14,9 @@ import re
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetrics
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
-                               QStyledItemDelegate, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGridLayout, QHeaderView, QLabel, QPushButton,
+                               QScrollArea, QSplitter, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 SEVERITY_COLORS = {"info": QColor(70, 130, 200, 70), "warning": QColor(255, 165, 0, 90),
                    "error": QColor(220, 50, 50, 100), "critical": QColor(220, 50, 50, 130)}
@@ -152,7 +153,18 @@ class DiagnosticsPanel(QWidget):
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.RichText)
         self.details.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.details.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+        self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.details.setContentsMargins(2, 2, 2, 2)
+        details_area = QScrollArea()  # long evidence scrolls here; the buttons below stay in view
+        details_area.setWidgetResizable(True)
+        details_area.setFrameShape(QFrame.NoFrame)
+        details_area.setWidget(self.details)
+        self.split = QSplitter(Qt.Vertical)
+        self.split.setChildrenCollapsible(False)
+        self.split.addWidget(self.tree)
+        self.split.addWidget(details_area)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
         self.fix_button = QPushButton("Apply fix")
@@ -168,13 +180,13 @@ class DiagnosticsPanel(QWidget):
         self.reason = QLabel()  # why the buttons are disabled, when they are
         self.reason.setWordWrap(True)
         self.reason.setObjectName("fix-disabled-reason")
-        buttons = QHBoxLayout()
-        for button in (self.fix_button, self.compare_button, self.trials_button):
-            buttons.addWidget(button)
+        buttons = QGridLayout()  # two rows: the panel stays narrow enough for its dock
+        buttons.addWidget(self.fix_button, 0, 0)
+        buttons.addWidget(self.compare_button, 0, 1)
+        buttons.addWidget(self.trials_button, 1, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.empty)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.details)
+        layout.addWidget(self.split, 1)
         layout.addWidget(self.reason)
         layout.addLayout(buttons)
         self.findings: list = []
@@ -192,15 +204,18 @@ class DiagnosticsPanel(QWidget):
         findings = as_findings(findings)
         same = _same(findings, self.findings) and list(layer_names) == self.layer_names
         self.status, self.fixable_reason = status, fixable_reason
-        self._render_empty()
         if same:
+            self._render_empty()
             self._selection_changed()
             return
         self.findings, self.layer_names = list(findings), list(layer_names)
+        self._render_empty()
         self.tree.blockSignals(True)  # one selection update below, not one per removed item
         self.tree.clear()
         for finding in findings:
-            self.tree.addTopLevelItem(self._finding_item(finding))
+            item = self._finding_item(finding)
+            self.tree.addTopLevelItem(item)
+            item.setExpanded(True)  # its fixes in view (an item expands only once it is in the tree)
         self.tree.blockSignals(False)
         if findings:  # the first finding selected: its evidence and its layers shown at once
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
@@ -217,7 +232,6 @@ class DiagnosticsPanel(QWidget):
             child.setToolTip(0, user_text(field(fix, "why", "") or ""))
             child.setData(0, FIX_ROLE, fix)
             item.addChild(child)
-        item.setExpanded(True)
         return item
 
     def _render_empty(self) -> None:
@@ -262,7 +276,6 @@ class DiagnosticsPanel(QWidget):
         self.reason.setText(self.fixable_reason if finding is not None and self.fixable_reason else "")
         self.reason.setVisible(bool(self.reason.text()))
         self.details.setText(self._details(finding, fix) if finding is not None else "")
-        self.details.setVisible(finding is not None)
         flagged = layer_indices(finding, self.layer_names) if finding is not None else set()
         if flagged != self._flagged:  # the builder re-renders its table for this: only when it changes
             self._flagged = flagged
