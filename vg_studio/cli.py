@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a name in any script prints, whatever the terminal's encoding
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
+    global _interrupted_by
+    _interrupted_by = None
     previous = _interrupt_on_signals()
     try:
         return _guarded(lambda: _main(argv))
@@ -73,6 +75,8 @@ def _main(argv: list[str]) -> int:
 def _interrupt_on_signals() -> dict:
     """SIGINT and SIGTERM raise Interrupted (a KeyboardInterrupt) that `_guarded` turns into one line."""
     def interrupt(signum, frame):
+        global _interrupted_by
+        _interrupted_by = signum
         raise Interrupted(signum)
 
     previous = {}
@@ -92,14 +96,24 @@ def _guarded(action) -> int:
         _error(text)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"vg-studio: {'terminated' if signum == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
-        return 128 + int(signum)
-    except Exception as exc:
-        if not isinstance(exc, _user_errors()):
+        return _interrupted(getattr(exc, "signum", signal.SIGINT))
+    except BaseException as exc:
+        # A Ctrl-C that lands inside a compiled extension's import comes back as that extension's own error
+        # (pydantic-core's PanicException, an ImportError): the signal is the cause, so it is reported as such.
+        if _interrupted_by is not None:
+            return _interrupted(_interrupted_by)
+        if not isinstance(exc, Exception) or not isinstance(exc, _user_errors()):
             raise
         _error(exc)
         return EXIT_USAGE
+
+
+_interrupted_by: int | None = None  # the signal the handler raised Interrupted for, if any
+
+
+def _interrupted(signum: int) -> int:
+    print(f"vg-studio: {'terminated' if signum == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
+    return 128 + int(signum)
 
 
 def _user_errors() -> tuple:

@@ -1,5 +1,6 @@
 """Small dialogs of the main window: unsaved changes, background reading, about. None of them blocks the event
-loop (`open()`, not `exec()`): training keeps drawing behind them and tests can answer them."""
+loop (they open window-modal, never in a nested event loop): training keeps drawing behind them and tests can
+answer them."""
 
 from __future__ import annotations
 

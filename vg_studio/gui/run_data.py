@@ -280,6 +280,10 @@ class RunData:
             self._epochs.setdefault(key, [np.nan] * (count - 1)).append(float(value))
         for column in self._epochs.values():
             column.extend([np.nan] * (count - len(column)))
+        # the engine's History too (CSV export, the rules, the app's close-mid-run path), unless whoever shares it
+        # (a RunFollower) already added this epoch
+        if self._history is not None and len(self._history.epochs.get("epoch", [])) < count:
+            self._history.add_epoch(epoch, logs)
 
     # ---- opened from disk ----------------------------------------------------------------------------
     @classmethod
