@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from tests.conftest import make_tiny_spec
 from vg_studio.data import DatasetError, load_dataset
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
+from vg_studio.train.history_file import write_h5
 from vg_studio.train.runstore import History, RunStoreError, load_run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -483,7 +484,7 @@ def _good_run(path: Path) -> None:
     example_spec().save(path / "spec.json")
     history = History(["hidden_1", "output"], ["relu", "softmax"])
     history.add_epoch(0, {"loss": 1.0})
-    history.write(path / "history.h5")
+    write_h5(history, path / "history.h5")
 
 
 def _break_history(path: Path, case: str) -> None:

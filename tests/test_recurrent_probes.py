@@ -13,6 +13,7 @@ from vg_studio import edits
 from vg_studio.data import Dataset, DatasetError, load_dataset
 from vg_studio.nn.build import build_models, count_params
 from vg_studio.spec import ExperimentSpec, LayerSpec, SpecError
+from vg_studio.train.history_file import load_history
 from vg_studio.train.runstore import History
 from vg_studio.train.trainer import Trainer, prepare_data
 from tests.conftest import make_tiny_spec
@@ -72,7 +73,7 @@ def test_time_steps_are_stored_and_exported_model_is_the_user_network(tmp_path):
     spec = edits.add_layer(spec, layer=LayerSpec(units=5, activation="relu", aux_head=True))
     result = Trainer(spec, run_dir=tmp_path).run()
     assert result.status == "completed"
-    history = History.read(tmp_path / "history.h5")
+    history = load_history(tmp_path / "history.h5")
     assert np.vstack(history.time_grad).shape == (history.num_records, 12)
     assert "total_loss" in history.epochs and "accuracy" in history.epochs  # the user's network's own loss
     code = textwrap.dedent(f"""

@@ -14,6 +14,7 @@ from vg_studio import edits
 from vg_studio.catalog import LAYER_STATS
 from vg_studio.spec import ExperimentSpec
 from vg_studio.train import events
+from vg_studio.train.history_file import load_history
 from vg_studio.train.runstore import History, load_run, open_run
 from vg_studio.train.trainer import Trainer
 from tests.conftest import make_tiny_spec
@@ -115,7 +116,7 @@ def test_cancel_mid_epoch_keeps_completed_epochs(tmp_path):
     result = trainer.run()
     assert result.status == "cancelled"
     assert result.report["steps"] == 2 * steps_per_epoch + 2
-    history = History.read(tmp_path / "history.h5")
+    history = load_history(tmp_path / "history.h5")
     assert history.epochs["epoch"] == [0, 1]  # the interrupted third epoch is not a completed one
     assert history.status == "cancelled"
     assert (tmp_path / "model.keras").is_file()

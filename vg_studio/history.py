@@ -193,21 +193,7 @@ class History:
             self._check_row(name, array[0] if len(array) else np.empty(array.shape[1:]))
         self._stats[name] = Rows.of(array.astype(stat_dtype(array.shape[1:]), copy=False))
 
-    # ---- files (vg_studio.train.history_file; imported here only when used) -------------------------------
-    def write(self, path) -> None:
-        """Write history.h5 whole and atomically (a run's store appends instead: `RunStore.write_history`)."""
-        from vg_studio.train.history_file import write_h5
-
-        write_h5(self, path)
-
-    @classmethod
-    def read(cls, path) -> "History":
-        """Read history.h5 (and the history.log beside it, if the run was interrupted or is still running),
-        strictly: anything else raises RunStoreError with one line naming the file."""
-        from vg_studio.limits import LIMITS
-        from vg_studio.train.history_file import read_history
-
-        return read_history(path, LIMITS.history_bytes, LIMITS.history_layers)[0]
+    # files: vg_studio.train.history_file (write_h5, load_history) — this module stays below the engine
 
     # ---- export ---------------------------------------------------------------------------------------------
     def to_csv(self) -> str:

@@ -185,13 +185,13 @@ class _Discard:
 
 
 def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: bool) -> TrialResult:
-    from vg_studio.train import runstore
+    from vg_studio.train.history_file import load_history
 
     run_dir = Path(outcome.run_dir)
     nan = float("nan")
     failed = "failed" if outcome.status == "completed" else outcome.status
     try:
-        history = runstore.History.read(run_dir / "history.h5")
+        history = load_history(run_dir / "history.h5")
         diagnoser, report = diagnose_run(run_dir)
     except Exception as exc:  # noqa: BLE001 - a trial that left no readable run is a failed trial
         return TrialResult(key, title, failed, outcome.message or str(exc), 0, nan, nan, nan, nan, nan, nan, False,

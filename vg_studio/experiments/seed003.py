@@ -119,7 +119,8 @@ class Measured:
 
 
 def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
-    from vg_studio.train.runstore import History, RunStoreError
+    from vg_studio.train.history_file import load_history
+    from vg_studio.train.runstore import RunStoreError
 
     table = {}
     for optimizer in o.optimizers:
@@ -137,7 +138,7 @@ def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
                     f1s.append(100.0 * m["f1_macro"])
                     walls.append(float(report.get("wall_time_s", math.nan)))
                     try:
-                        history = History.read(run_dir / "history.h5")
+                        history = load_history(run_dir / "history.h5")
                     except RunStoreError:
                         continue
                     curves.append([100.0 * (1.0 - a) for a in history.epochs.get("accuracy", [])])

@@ -419,6 +419,14 @@ def _int(meta: dict, key: str) -> int:
     return value
 
 
+def load_history(h5_path: str | os.PathLike) -> History:
+    """history.h5 (and the history.log beside it, if the run was interrupted or is still running), strictly and
+    within the limits: anything else raises RunStoreError with one line naming the file."""
+    from vg_studio.limits import LIMITS
+
+    return read_history(h5_path, LIMITS.history_bytes, LIMITS.history_layers)[0]
+
+
 def read_history(h5_path: str | os.PathLike, max_bytes: int, max_layers: int) -> tuple[History, list]:
     """The history in `h5_path` and the log beside it (history.log: records appended after the h5 was written).
     Returns (history, notes) — notes say what a reader should know (e.g. an interrupted last write)."""
