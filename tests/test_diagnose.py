@@ -350,6 +350,24 @@ def test_near_threshold_gradient_with_the_loss_at_guessing_is_vanishing_at_once(
     assert healthy_start.on_record(record(1, grad=grads, loss=math.log(10) * 1.01)) == []
 
 
+def test_a_loss_held_at_guessing_widens_the_ratio_band():
+    """A ratio of 1.2e-2 (tiny weights, inputs larger than the hidden activations) is above the first-record band;
+    once the loss has sat at ln(classes) for vanishing_chance_steps steps it is vanishing. A network that leaves
+    the loss of guessing after its first step is not."""
+    grads = [1.2e-2 * 5e-4] * HIDDEN + [5e-4]
+    chance = math.log(10)
+    stuck = diagnoser("tanh", optimizer=OptimizerSpec(name="sgd", learning_rate=0.1))
+    assert stuck.on_record(record(1, grad=grads, loss=chance + 1e-4)) == []
+    assert stuck.on_record(record(2, grad=grads, loss=chance - 1e-3)) == []
+    new = stuck.on_record(record(4, grad=grads, loss=chance + 1e-3))
+    assert [f.kind for f in new] == ["vanishing_gradient"] and new[0].step == 4
+    learns = diagnoser("sigmoid", optimizer=OptimizerSpec(name="adam", learning_rate=0.01))
+    losses = [chance + 1e-4] + [chance * (1 - 0.01 * s) for s in range(1, 20)]
+    assert feed(learns, [record(s, grad=grads, loss=loss) for s, loss in enumerate(losses, 1)]) == []
+    wide = diagnoser("tanh", optimizer=OptimizerSpec(name="sgd", learning_rate=0.1))  # 0.1: a healthy ratio
+    assert feed(wide, [record(s, grad=[0.1 * 5e-4] * HIDDEN + [5e-4], loss=chance) for s in range(1, 20)]) == []
+
+
 def test_finding_text():
     f = sigmoid_finding()
     text = str(f)
@@ -386,6 +404,24 @@ def test_model_run_compares_the_main_layers_and_names_them_as_keras_does():
     grads = [0.3, 1e-9, 0.07, 1e-9, 0.05, 0.02, 0.04]  # a ReLU + BN CNN: the first conv's gradient is the largest
     assert feed(healthy, [record(s, grad=grads, norm=[4.0] * 7, n=7, loss=2.3 * 0.98 ** s) for s in range(1, 60)]) \
         == []
+
+
+def test_advice_fits_the_users_optimizer_and_names_layers():
+    """From model.json's optimizer: no "use Adam" for an Adam run; a plateau (a finding about no layer in
+    particular) advises on the hidden sigmoid layers by name; a rate of 0 is advised up."""
+    summary = {"loss": "sparse_categorical_crossentropy",
+               "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}
+    d = Diagnoser(CNN_NAMES, ["sigmoid", "", "sigmoid", "", "sigmoid", "sigmoid", "softmax"], None,
+                  layer_kinds=CNN_KINDS, layer_units=[16, 16, 16, 16, 16, 32, 10], model_summary=summary)
+    assert d.num_classes == 10 and d.optimizer == "adam"
+    f = d.on_record(record(1, grad=[4e-7, 1e-9, 3e-6, 1e-9, 3e-5, 4e-4, 2e-2], n=7))[0]
+    assert f.kind == "vanishing_gradient" and f.advice and not any("Adam" in a for a in f.advice)
+    sgd = dict(summary, optimizer={"class_name": "SGD", "config": {"learning_rate": 0.0, "momentum": 0.0}})
+    flat = Diagnoser(CNN_NAMES, ["sigmoid", "", "sigmoid", "", "sigmoid", "sigmoid", "softmax"], None,
+                     layer_kinds=CNN_KINDS, layer_units=[16, 16, 16, 16, 16, 32, 10], model_summary=sgd)
+    advice = flat._remedies("loss_plateau", ())[1]
+    assert advice[0] == "Raise the optimizer's learning rate" and any("Adam" in a for a in advice)
+    assert any("conv2d, conv2d_1, conv2d_2, dense" in a for a in advice)  # the sigmoid layers, not the output
 
 
 def test_embedding_is_not_the_first_layer_of_the_ratio():
@@ -439,6 +475,81 @@ def test_listener_builds_from_run_started_and_publishes_findings():
     assert json.loads(json.dumps(items, allow_nan=False))["findings"][0]["kind"] == "vanishing_gradient"
     listener.attach(published.append)  # a new run: no findings carried over
     assert listener.findings == []
+
+
+# ---- a user's own CNN, trained with plain model.fit and GradientMonitor ------------------------------------------
+def _user_cnn(kind: str):
+    """Functional CNNs for 8×8 digits as a user would write them (named layers, seeded initializers: no global
+    seed is set): six sigmoid convolutions, or four Conv → BatchNorm → ReLU blocks; then pooling and a softmax."""
+    import keras
+
+    inputs = keras.Input((8, 8, 1), name="pixels")
+    x = inputs
+    for i in range(1, (6 if kind == "sigmoid" else 4) + 1):
+        if kind == "sigmoid":
+            x = keras.layers.Conv2D(8, 3, padding="same", activation="sigmoid", name=f"conv{i}",
+                                    kernel_initializer=keras.initializers.GlorotUniform(seed=i))(x)
+        else:
+            x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name=f"conv{i}",
+                                    kernel_initializer=keras.initializers.HeNormal(seed=i))(x)
+            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.ReLU(name=f"relu{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="classifier",
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed=0))(x)
+    model = keras.Model(inputs, outputs, name=f"user_{kind}_cnn")
+    optimizer = keras.optimizers.SGD(0.1) if kind == "sigmoid" else keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def user_cnn_runs(tmp_path_factory):
+    from vg_studio.data import load_dataset
+    from vg_studio.monitor import GradientMonitor
+
+    data = load_dataset("digits", {"limit": 384})
+    runs = {}
+    for kind in ("sigmoid", "relu_bn"):
+        model = _user_cnn(kind)
+        run_dir = tmp_path_factory.mktemp(kind)
+        model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, shuffle=False, verbose=0,
+                  callbacks=[GradientMonitor(run_dir, record_every=2, probe_data=data.x_train[:64])])
+        runs[kind] = (model, run_dir)
+    return runs
+
+
+def _diagnose_cli(run_dir, capsys) -> list[dict]:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args([str(run_dir), "--json"])) == 0
+    return json.loads(capsys.readouterr().out)["findings"]
+
+
+def test_users_sigmoid_cnn_vanishes_naming_its_convolutions(user_cnn_runs, capsys):
+    model, run_dir = user_cnn_runs["sigmoid"]
+    found = _diagnose_cli(run_dir, capsys)  # model.json, no spec.json: read through the run store
+    vanishing = [f for f in found if f["kind"] == "vanishing_gradient" and f["severity"] != "info"]
+    assert vanishing, found
+    layers = vanishing[0]["layers"]
+    assert layers[0] == "conv1" and set(layers) <= {f"conv{i}" for i in range(1, 7)}
+    assert vanishing[0]["fixes"] == [] and any("conv1" in advice for advice in vanishing[0]["advice"])
+    from vg_studio.train.runstore import open_run
+
+    run = open_run(run_dir)  # one column per layer that owns weights, in graph order, named as Keras names it
+    assert run.spec is None and run.model_summary is not None
+    assert run.history.layer_names == [layer.name for layer in model.layers if layer.trainable_weights]
+
+
+def test_users_relu_batchnorm_cnn_gets_no_warning(user_cnn_runs, capsys):
+    model, run_dir = user_cnn_runs["relu_bn"]
+    found = _diagnose_cli(run_dir, capsys)
+    assert [f for f in found if f["severity"] != "info"] == [], found
+    from vg_studio.train.runstore import open_run
+
+    history = open_run(run_dir).history
+    assert history.layer_names == [layer.name for layer in model.layers if layer.trainable_weights]
+    assert history.layer_kinds[:2] == ["conv2d", "batch_normalization"] and history.num_records >= 10
 
 
 # ---- a tiny labelled grid of real runs ---------------------------------------------------------------------------

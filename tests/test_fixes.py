@@ -131,6 +131,12 @@ def test_advice_for_a_model_without_a_spec():
     assert "dense_1, dense_2" in FIXES["relu_he"].advice(["dense_1", "dense_2"])
     relu_ids = [fix.id for fix in fixes_for("vanishing_gradient", None, activations=["relu", "softmax"])]
     assert "relu_he" not in relu_ids and "he_init" in relu_ids
+    adam = [fix.id for fix in fixes_for("vanishing_gradient", None, activations=["sigmoid"], optimizer="adam")]
+    assert "adam" not in adam and "sdagd" not in adam and "relu_he" in adam
+    frozen = [fix.id for fix in fixes_for("flat_weights", None, activations=["relu"], optimizer="sgd",
+                                          learning_rate=0.0)]
+    assert frozen[0] == "raise_lr" and "adam" in frozen
+    assert "raise_lr" not in [f.id for f in fixes_for("flat_weights", None, optimizer="sgd", learning_rate=0.1)]
 
 
 def test_fixes_are_plain_picklable_data_citing_the_papers():

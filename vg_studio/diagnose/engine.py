@@ -41,6 +41,8 @@ DEFAULTS = {
     "vanishing_layer_ratio": 1e-2,  # a layer is named as affected when its mean |g| / the output's is below this
     "vanishing_window_steps": 10,  # the ratio is the median over the records of the last 10 steps
     "vanishing_chance_band": 0.002,  # ... or near it while the loss has sat within 0.2 % of ln(classes) since step 1
+    "vanishing_chance_steps": 3,  # ... and once it has sat there this many steps, a ratio below
+    "vanishing_chance_ratio": 0.05,  # ... this (the bottom of healthy networks' range) is vanishing too
     # exploding: medians over the records of the last exploding_window_steps steps
     "exploding_ratio": 70.0,  # first / output mean |g| (AUTOTRAINER's reverse ratio)
     "exploding_growth": 100.0,  # a layer's gradient norm grew this many times over the first steps' ...
@@ -158,7 +160,7 @@ class Diagnoser:
 
     def __init__(self, layer_names: list[str], activations: list[str], spec=None, config: dict | None = None,
                  num_classes: int | None = None, *, layer_kinds=None, layer_units=None, loss: str | None = None,
-                 record_every: int | None = None):
+                 record_every: int | None = None, model_summary: dict | None = None):
         self.layer_names = list(layer_names)
         n = len(self.layer_names)
         self.activations = list(activations) + ["linear"] * (n - len(activations))
@@ -168,7 +170,12 @@ class Diagnoser:
         if config is None and spec is not None:
             config = spec.diagnostics
         self.config = resolve_config(config, record_every)
-        self.loss_name = str(loss if loss is not None else (spec.loss if spec is not None else "") or "")
+        if loss is None:
+            loss = spec.loss if spec is not None else _summary_loss(model_summary)
+        self.loss_name = str(loss or "")
+        # a user's own model: its optimizer (from model.json) decides which advice fits ("use Adam" is no advice
+        # for an Adam run)
+        self.optimizer, self.learning_rate = _summary_optimizer(model_summary) if spec is None else (None, None)
         if layer_kinds is None or len(layer_kinds) != n:
             layer_kinds = _spec_kinds(spec, n)
         self.layer_kinds = [str(k) for k in layer_kinds]
@@ -193,6 +200,7 @@ class Diagnoser:
         self._baseline: list = []  # records of the first baseline_steps steps
         self._first_loss: float | None = None
         self._first_grad: np.ndarray | None = None  # the first finite record's mean |g| per layer
+        self._first_step = 0
         self._at_chance = True  # every loss so far within vanishing_chance_band of the guessing loss
         self._units_last: dict = {}  # unit statistic -> each column's latest measured value
         self._since = _Since()
@@ -210,11 +218,11 @@ class Diagnoser:
         """Built from a `RunStarted` event (a spec run or a user's own model)."""
         spec = getattr(started, "spec", None)
         summary = getattr(started, "model_summary", None) or {}
-        loss = None if spec is not None else _summary_loss(summary)
         return cls(started.layer_names, started.activations, spec, config,
                    getattr(started, "num_classes", None), layer_kinds=getattr(started, "layer_kinds", None),
-                   layer_units=getattr(started, "layer_units", None), loss=loss,
-                   record_every=getattr(started, "record_every", None) or summary.get("record_every"))
+                   layer_units=getattr(started, "layer_units", None),
+                   record_every=getattr(started, "record_every", None) or summary.get("record_every"),
+                   model_summary=None if spec is not None else summary)
 
     # ---- public interface -----------------------------------------------------------------------------------
     @property
@@ -243,6 +251,7 @@ class Diagnoser:
         elif "grad_mean_abs" in stats and "grad_norm" in stats:
             if self._first_loss is None:
                 self._first_loss, self._first_grad = loss, stats["grad_mean_abs"]
+                self._first_step = self._step
             if not self._baseline or self._step <= self.config["baseline_steps"]:
                 self._baseline.append(stats["grad_norm"])
             self._loss = loss
@@ -285,12 +294,11 @@ class Diagnoser:
         """Replay a finished (or interrupted) run's history through a fresh engine."""
         from vg_studio.train.events import ProbeRecord
 
-        summary = model_summary or {}
         diagnoser = cls(history.layer_names, history.activations, spec, config, num_classes,
                         layer_kinds=getattr(history, "layer_kinds", None),
                         layer_units=getattr(history, "layer_units", None),
-                        loss=None if spec is not None else _summary_loss(summary),
-                        record_every=getattr(history, "record_every", None))
+                        record_every=getattr(history, "record_every", None),
+                        model_summary=None if spec is not None else model_summary)
         epochs = list(history.epochs.get("epoch", []))
         epoch_logs = [{k: v[i] for k, v in history.epochs.items() if k != "epoch"} for i in range(len(epochs))]
         done = 0
@@ -339,11 +347,13 @@ class Diagnoser:
             if kind not in self._fixes_cache:
                 self._fixes_cache[kind] = tuple(fix_catalog.fixes_for(kind, self.spec))
             return self._fixes_cache[kind], ()
-        try:
-            candidates = fix_catalog.fixes_for(kind, None, activations=tuple(self.activations))
-        except (TypeError, AttributeError):  # a fixes module without the no-spec form of the contract
-            candidates = ()
-        return (), tuple(f.advice(list(layers)) for f in candidates if callable(getattr(f, "advice", None)))
+        candidates = fix_catalog.fixes_for(kind, None, activations=tuple(self.activations),
+                                           optimizer=self.optimizer, learning_rate=self.learning_rate)
+        if not layers:  # a finding about the whole network (a plateau): advise on its hidden main layers
+            hidden = [i for i in self.main if i != self.last]
+            saturating = [i for i in hidden if self.activations[i] in catalog.SATURATING]
+            layers = tuple(self.layer_names[i] for i in (saturating or hidden))
+        return (), tuple(f.advice([self.labels[self.layer_names.index(n)] for n in layers]) for f in candidates)
 
     def _label(self, indices) -> str:
         return _join([self.labels[i] for i in indices])
@@ -547,9 +557,14 @@ class Diagnoser:
         stalled = "loss_plateau" in self._base and severity_rank(self._base["loss_plateau"].severity) >= 1
         # Tiny weights shrink the forward signal as well: the outputs ignore the input and the loss sits at the
         # loss of guessing from the first step (healthy networks start 1–20 % away from it).
+        # Held there for a few steps (healthy networks that start near it leave it at once), it is vanishing with a
+        # ratio anywhere below healthy networks' range: tiny weights shrink the forward signal into the first
+        # layer's gradient too (a kernel's gradient is its input times the backward signal), hiding the decay.
+        at_chance = self._at_chance and (near or (ratio < c["vanishing_chance_ratio"] and self._step
+                                                  - self._first_step >= c["vanishing_chance_steps"]))
         condition = output_moves and (ratio < c["vanishing_ratio"] or (near and g[first] < c["vanishing_floor"])
                                       or (near and trend >= c["vanishing_trend"]) or (near and stalled)
-                                      or (near and self._at_chance))
+                                      or at_chance)
         if not condition:
             return
         between = [i for i in self.main if first <= i <= last]
@@ -575,7 +590,7 @@ class Diagnoser:
             details.append(f"The ratio has fallen {trend:.3g}× since the first steps.")
         if stalled:
             details.append("The loss has not moved from where it started.")
-        elif self._at_chance:
+        elif at_chance:
             details.append(f"The loss has stayed at {self._loss:.4g}, the loss of guessing among {self.num_classes} "
                            "classes: the output does not depend on the input yet.")
         # Dead ReLUs and saturated units zero the backward signal too: then the cause to fix is those units
@@ -685,6 +700,28 @@ def _summary_loss(summary: dict) -> str | None:
     if isinstance(loss, dict):  # a serialised Keras loss object
         loss = loss.get("class_name") or (loss.get("config") or {}).get("name")
     return _snake(str(loss)) if loss else None
+
+
+# Keras optimizer classes as the fixes' catalog names them; the adaptive ones count as Adam (they already scale
+# each step by the gradient's running size, which is what the "use Adam" advice is for)
+_KERAS_OPTIMIZERS = {"sgd": "sgd", "rmsprop": "rmsprop", "adagrad": "adagrad", "adadelta": "adadelta",
+                     "adam": "adam", "adamw": "adam", "nadam": "adam", "adamax": "adam", "lamb": "adam",
+                     "lion": "adam", "adafactor": "adam", "ftrl": "ftrl", "sdagd": "sdagd"}
+
+
+def _summary_optimizer(summary: dict | None) -> tuple[str | None, float | None]:
+    """(catalog name, learning rate) of a model summary's optimizer; None where unknown (a schedule's rate)."""
+    optimizer = (summary or {}).get("optimizer")
+    if not isinstance(optimizer, dict):
+        return None, None
+    config = optimizer.get("config") if isinstance(optimizer.get("config"), dict) else {}
+    name = _KERAS_OPTIMIZERS.get(str(optimizer.get("class_name") or config.get("name") or "").lower().replace("_", ""))
+    momentum = config.get("momentum")
+    if name == "sgd" and isinstance(momentum, (int, float)) and momentum > 0:
+        name = "sgd_momentum"
+    rate = config.get("learning_rate")
+    rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
+    return name, rate
 
 
 def _snake(name: str) -> str:

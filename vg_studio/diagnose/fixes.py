@@ -132,12 +132,18 @@ def _candidates(kind: str, saturating: bool, optimizer: str | None, low_lr: bool
     return ids
 
 
-def fixes_for(kind: str, spec: ExperimentSpec | None, activations=None) -> tuple[Fix, ...]:
+def fixes_for(kind: str, spec: ExperimentSpec | None, activations=None, optimizer: str | None = None,
+              learning_rate: float | None = None) -> tuple[Fix, ...]:
     """The fixes for a finding kind, best first. With a spec: only those that change it and give a valid spec.
-    Without one (a user's own model; `activations` of its layers): the candidates, as advice."""
+    Without one (a user's own model; `activations` of its layers, and where known its `optimizer` as a catalog
+    name and `learning_rate`): the candidates, as advice — "use Adam instead of plain SGD" is not offered to a
+    model trained with Adam."""
     if spec is None:
         saturating = bool(set(activations or ()) & set(catalog.SATURATING))
-        return tuple(FIXES[i] for i in _candidates(kind, saturating, None, low_lr=False))
+        default = catalog.OPTIMIZERS.get(optimizer or "", {}).get("learning_rate")
+        low_lr = learning_rate is not None and (learning_rate <= 0 or (default is not None
+                                                                       and learning_rate < default / 5))
+        return tuple(FIXES[i] for i in _candidates(kind, saturating, optimizer, low_lr))
     saturating = any(layer.activation in catalog.SATURATING for layer in spec.network.layers)
     optimizer = spec.optimizer.name
     low_lr = spec.optimizer.learning_rate < catalog.OPTIMIZERS.get(optimizer, {}).get("learning_rate", 0) / 5

@@ -48,7 +48,7 @@ class TrialResult:
     message: str
     steps: int  # training steps actually run
     loss_start: float  # recorded loss at the first record
-    loss_end: float  # recorded loss at the last record (within the trial's steps)
+    loss_end: float  # median recorded loss over the trial's last fifth (nan if any of it was not finite)
     loss_drop: float  # (the unchanged run's starting loss - loss_end) / that starting loss: one reference for all
     first_grad_ratio: float  # first / output mean |gradient| over the trial's last records (median)
     gradient_recovery: float  # first_grad_ratio / the unchanged run's (1 = no change; nan for the baseline)
@@ -197,19 +197,23 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
         return TrialResult(key, title, failed, outcome.message or str(exc), 0, nan, nan, nan, nan, nan, nan, False,
                            str(run_dir) if keep else None)
     upto = [i for i, s in enumerate(history.steps) if s <= steps]
-    loss = [history.record_loss[i] for i in upto]
-    ratio = nan
+    loss = np.asarray([history.record_loss[i] for i in upto], dtype=np.float64)
+    ratio = loss_end = nan
     if upto:
-        g = history.stat("grad_mean_abs")[upto]
-        tail = g[len(g) - max(1, len(g) // 5):]  # the trial's last fifth
+        tail = slice(len(upto) - max(1, len(upto) // 5), None)  # the trial's last fifth
+        g = history.stat("grad_mean_abs")[upto][tail]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = tail[:, diagnoser.first] / tail[:, diagnoser.last]
+            ratios = g[:, diagnoser.first] / g[:, diagnoser.last]
         finite = ratios[np.isfinite(ratios)]
         ratio = float(np.median(finite)) if finite.size else nan
+        # a record's loss is Keras's running mean since the epoch began, a single batch's right after an epoch
+        # boundary: the median over the last fifth does not hang on which batch came last
+        ends = loss[tail][np.isfinite(loss[tail])]
+        loss_end = float(np.median(ends)) if ends.size == loss[tail].size else nan
     accuracy = (report.get("test_metrics") or {}).get("accuracy", nan)
     still = any(f.kind == plan.finding.kind for f in diagnoser.warnings())
     return TrialResult(key, title, outcome.status, outcome.message, int(report.get("steps", 0) or 0),
-                       float(loss[0]) if loss else nan, float(loss[-1]) if loss else nan, nan, ratio, nan,
+                       float(loss[0]) if loss.size else nan, loss_end, nan, ratio, nan,
                        float(accuracy), still, str(run_dir) if keep else None)
 
 
@@ -225,7 +229,7 @@ def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str
     """The ranked trials as a text table with a one-line verdict."""
     head = (f"Fixes for the {plan.finding.kind.replace('_', ' ')} of {plan.run_dir}, each trained {steps} steps "
             "from the same data and seed:")
-    rows = [("#", "fix", "loss first → last", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
+    rows = [("#", "fix", "loss first → end", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
              "status")]
     for i, r in enumerate(results, 1):
         rows.append((str(i), r.key, f"{_num(r.loss_start)} → {_num(r.loss_end)}", _pct(r.loss_drop),
@@ -238,7 +242,8 @@ def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str
         lines += ["", f"Best: {best.title} ({best.key}) — apply it with the app's Apply fix, or edit the spec."]
     elif best is not None:
         lines += ["", "No fix beat the unchanged network over these steps; try more --steps."]
-    lines.append("(drop: the share of the unchanged network's first loss gone by the last step; 1st-layer grad: "
+    lines.append("(end: the median loss over the trial's last fifth; drop: the share of the unchanged network's "
+                 "first loss gone by then; 1st-layer grad: "
                  "mean |gradient| of the first layer / the output layer's over the trial's last fifth; × unchanged: "
                  "that ratio against the unchanged network's; test acc after the same steps — BatchNorm's moving "
                  "averages lag in short trials)")
