@@ -1,23 +1,26 @@
 """Labelled grid for the diagnostics: short training runs whose label is fixed by construction.
 
-    nice -n 5 python benchmarks/diagnostics_grid.py [--set dev|holdout|fresh|all] [--quick] [--jobs J]
-                                                    [--runs DIR] [--verbose] [--json OUT]
+    nice -n 5 python benchmarks/diagnostics_grid.py [--set dev|holdout|stress|fresh|unseen|model|all] [--quick]
+                                                    [--jobs J] [--runs DIR] [--no-train] [--verbose] [--json OUT]
 
 Labels: vanishing (deep sigmoid/tanh, small or LeCun init, plain SGD), exploding (large init and a high rate;
 also gradients that stay large but finite with the loss far above chance), dead (ReLU with a strongly negative
 bias), saturated (most sigmoid/tanh units in their flat tails for the whole run: large weights or biases, a
-shallow net so nothing else is wrong), flat (learning rate 0: flat weights *and* a loss plateau), healthy (networks
-that train; none may get a warning). A run is *predicted* to carry a label when a finding of warning-or-worse
-severity of that label's kinds is reported. Prints the confusion table (true label × primary predicted label),
-per-label precision/recall over the multi-label predictions, when vanishing was first reported (% of the run's
-steps) and every healthy run that got a warning.
+shallow net so nothing else is wrong), flat (a learning rate of 0, or so small that nothing moves: flat weights
+*and* a loss plateau), healthy (networks that train; none may get a warning). A run is *predicted* to carry a
+label when a finding of warning-or-worse severity of that label's kinds is reported. Prints the confusion table
+(true label × primary predicted label), per-label precision/recall over the multi-label predictions, when
+vanishing was first reported (% of the run's steps) and every healthy run that got a warning.
 
 Sets: `dev` — the configurations the thresholds were chosen on (digits, mnist-5k); `holdout` — configurations
 kept aside while choosing them (shapes10, other activations/initialisers/optimisers/widths/batch sizes);
 `stress` — borderline cases sought out afterwards (and used to revise the rules); `model` — users' own Keras
 models (CNNs and MLPs built and compiled as a user would) trained with plain `model.fit` and `GradientMonitor`,
-diagnosed from their model.json runs; `fresh` — a third set written after the rules were final and run once (other depths, widths, learning rates,
-batch sizes, record intervals, datasets); its first result is the one reported in docs/diagnostics.md.
+diagnosed from their model.json runs (CNNs with and without BatchNorm, residual networks, small transformers with an
+Embedding, MLPs; sigmoid/tanh/ReLU/GELU; SGD, Adam, RMSprop, Nadam); `fresh` — a third set written after the rules
+were final and run once (other depths, widths, learning rates, batch sizes, record intervals, datasets); `unseen` —
+session 2's held-out set (tabular data among others), written before that session changed any rule; the first
+results of `fresh` and `unseen` are the ones reported in docs/diagnostics.md.
 
 Runs are written under `--runs` (default `runs/diagnostics-grid`) and a finished run with the same spec is not
 trained again, so re-running the script re-diagnoses the stored histories (with the current rules) in seconds.
@@ -482,10 +485,12 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
 
 def model_set() -> list[ModelConfig]:
     """Users' own Keras models (issue 11's check among them: a deep sigmoid CNN with SGD vanishes, naming its conv
-    layers; a ReLU + BatchNorm CNN with Adam gets no warning)."""
+    layers; a ReLU + BatchNorm CNN with Adam gets no warning). One first guess was not what its label said and was
+    replaced after the first run: a residual ReLU CNN without BatchNorm under plain SGD at 0.05 stayed at the loss
+    of guessing for all three epochs (11 % accuracy; reported as a loss plateau, rightly) — it now uses RMSprop."""
     out = []
-    for k, dataset in enumerate(("digits", "mnist-5k")):
-        common = dict(seed=k, record_every=(1, 5)[k])
+    for k, dataset in enumerate(("digits",)):
+        common = dict(seed=k, record_every=1)
         out += [
             ModelConfig("vanishing", dataset, "cnn", 6, 16, "sigmoid", "sgd", 0.05, **common),
             ModelConfig("vanishing", dataset, "mlp", 6, 64, "sigmoid", "sgd", 0.1, **common),
@@ -502,6 +507,10 @@ def model_set() -> list[ModelConfig]:
                         **common),
             ModelConfig("flat", dataset, "cnn", 3, 16, "relu", "adam", 0.0, **common),
         ]
+    common = dict(seed=1, record_every=5)  # 28×28 digits: the costlier CNNs, a few of them
+    out += [ModelConfig("vanishing", "mnist-5k", "cnn", 6, 16, "sigmoid", "sgd", 0.05, **common),
+            ModelConfig("healthy", "mnist-5k", "cnn", 6, 16, "relu", "adam", 0.001, batch_norm=True, **common),
+            ModelConfig("exploding", "mnist-5k", "mlp", 3, 64, "relu", "sgd", 0.1, init_stddev=1.0, **common)]
     # as a user new to the tool would write them: GradientMonitor's default record interval (10), a sigmoid CNN
     # at a small SGD rate with a wide Dense head, a ReLU + BatchNorm CNN without pooling on 28×28 digits
     out += [ModelConfig("vanishing", "digits", "cnn", 4, 32, "sigmoid", "sgd", 0.01, head=64, record_every=10),
@@ -515,7 +524,7 @@ def model_set() -> list[ModelConfig]:
         common = dict(seed=2 + k, record_every=2)
         out += [
             ModelConfig("healthy", dataset, "resnet", 3, 16, "relu", "adam", 0.001, batch_norm=True, **common),
-            ModelConfig("healthy", dataset, "resnet", 4, 16, "relu", "sgd", 0.05, **common),
+            ModelConfig("healthy", dataset, "resnet", 4, 16, "relu", "rmsprop", 0.001, **common),
             ModelConfig("healthy", dataset, "cnn", 3, 16, "tanh", "sgd", 0.05, **common),
             ModelConfig("healthy", dataset, "mlp", 4, 64, "relu", "nadam", 0.001, **common),
             ModelConfig("vanishing", dataset, "mlp", 7, 64, "tanh", "sgd", 0.1, init_stddev=0.03, **common),
@@ -552,13 +561,14 @@ def primary(labels: set[str]) -> str:
     return "healthy"
 
 
-def run_grid(configs: list, runs: Path, jobs: int, verbose: bool) -> list[dict]:
+def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = True) -> list[dict]:
     from vg_studio.diagnose.engine import diagnose_run
     from vg_studio.experiments.cells import Cell, read_report, run_cells
 
     specs = [c for c in configs if isinstance(c, Config)]
-    run_cells([Cell(c.name, c.spec(), runs / c.name) for c in specs], jobs=jobs)
-    models = [c for c in configs if isinstance(c, ModelConfig)
+    if train:
+        run_cells([Cell(c.name, c.spec(), runs / c.name) for c in specs], jobs=jobs)
+    models = [c for c in configs if train and isinstance(c, ModelConfig)
               and read_report(runs / c.name).get("status") not in ("completed", "diverged")]
     if models:
         import concurrent.futures as cf
@@ -634,6 +644,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="runs/diagnostics-grid", help="where the runs are written and reused")
     parser.add_argument("--record-every", type=int, default=None,
                         help="override every run's record interval (rules must not depend on it)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="only re-diagnose the runs already stored under --runs (missing ones are listed)")
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
     args = parser.parse_args(argv)
@@ -650,7 +662,11 @@ def main(argv=None) -> int:
         configs = [next(c for c in configs if c.label == label) for label in LABELS
                    if any(c.label == label for c in configs)]
     started = time.perf_counter()
-    rows = run_grid(configs, Path(args.runs), args.jobs, args.verbose)
+    rows = run_grid(configs, Path(args.runs), args.jobs, args.verbose, train=not args.no_train)
+    if args.no_train:
+        missing = [r for r in rows if r["predicted"] == ["no run"]]
+        rows = [r for r in rows if r["predicted"] != ["no run"]]
+        print(f"{len(missing)} of the chosen runs are not stored under {args.runs}; scoring the other {len(rows)}")
     print(summarise(rows))
     print(f"\n{len(rows)} runs ({args.set}) in {time.perf_counter() - started:.0f} s; runs in {args.runs}")
     if args.json:
