@@ -76,38 +76,78 @@ def speed(width=700, depth=5, steps=40, repeats=7):
             model.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
             times[name].append((time.perf_counter() - start) / steps)
     sdagd, adam = statistics.median(times["sdagd"]), statistics.median(times["adam"])
-    print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them, median of "
-          f"{repeats} x {steps} steps, backend {keras.backend.backend()}")
+    pairs = [s / a for s, a in zip(times["sdagd"], times["adam"])]
+    print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them (probes recording "
+          f"every 10 steps), median of {repeats} alternating repetitions of {steps} steps, backend "
+          f"{keras.backend.backend()}")
     print(f"SDAGD (defaults: {catalog.OPTIMIZERS['sdagd']['params']}) {1000 * sdagd:.2f} ms/step  "
-          f"Adam {1000 * adam:.2f} ms/step  ratio {sdagd / adam:.3f} (target <= 1.15)")
+          f"Adam {1000 * adam:.2f} ms/step  ratio of medians {sdagd / adam:.3f}, median of paired ratios "
+          f"{statistics.median(pairs):.3f} (each: {' '.join(f'{r:.2f}' for r in pairs)}; target <= 1.15)")
     return sdagd / adam
 
 
 # ---- compare: the owners' check, through the Trainer -------------------------------------------------------
+def parse_variant(text: str) -> tuple[str, OptimizerSpec]:
+    """"adam", "sdagd" (catalog defaults) or "sdagd:radius_growth_steps=100;learning_rate=2e-4"."""
+    name, _, settings = text.partition(":")
+    base = default_optimizer(name)
+    lr, params = base.learning_rate, {}
+    for item in filter(None, settings.split(";")):
+        key, _, value = item.partition("=")
+        try:
+            value = json.loads(value)
+        except ValueError:  # a word: a string option such as curvature=difference
+            pass
+        if key == "learning_rate":
+            lr = value
+        else:
+            params[key] = value
+    return text, OptimizerSpec(name=name, learning_rate=lr, params=params)
+
+
 def compare(epochs=10, depth=5, splits=(0, 1, 2), seeds=(0,), datasets=("mnist-5k", "digits"),
-            optimizers=("sdagd", "adam", "sgd")):
+            optimizers=("sdagd", "adam", "sgd"), validation_split=0.0, results: Path = Path("runs/sdagd_compare.jsonl")):
+    """Test MCR of each optimizer (variant) per (dataset, split, seed) through the Trainer, as the app trains;
+    seed None: the split's own number. Each run is appended to `results` (and skipped when already there)."""
     from vg_studio.train.trainer import Trainer
 
-    cases = [(dataset, split, seed) for dataset in datasets for split in splits for seed in seeds]
+    cases = [(dataset, split, split if seed is None else seed) for dataset in datasets for split in splits
+             for seed in seeds]
     print(f"784-700x{depth}-10 sigmoid (digits: 64-700x{depth}-10), Xavier, batch 100, {epochs} epochs, "
-          f"cross-entropy, Trainer; test MCR % per (dataset, split, seed)")
-    results: dict = {name: {} for name in optimizers}
+          f"cross-entropy, validation split {validation_split}, Trainer; test MCR % per (dataset, split, seed)")
+    done = {}
+    if results.exists():
+        done = {row["key"]: row for row in map(json.loads, results.read_text().splitlines()) if row}
+    table: dict = {}
     for dataset, split, seed in cases:
         row = []
-        for name in optimizers:
-            spec = _spec(default_optimizer(name), depth=depth, dataset=dataset, split=split, seed=seed,
-                         epochs=epochs)
-            with tempfile.TemporaryDirectory() as run_dir:
-                result = Trainer(spec, run_dir=run_dir).run()
-            mcr = 100 * result.report["test_metrics"]["misclassification_rate"]
-            phase1 = result.history.optimizer.get("sdagd_phase1_fraction")
-            results[name].setdefault(dataset, []).append(mcr)
-            row.append(f"{name} {mcr:6.2f}" + (f" (phase-I {phase1[0]:.3f}→{phase1[-1]:.3f})"
-                                                if phase1 is not None and len(phase1) else ""))
+        for text in optimizers:
+            label, optimizer = parse_variant(text)
+            spec = _spec(optimizer, depth=depth, dataset=dataset, split=split, seed=seed, epochs=epochs)
+            spec = spec.model_copy(update={"training": spec.training.model_copy(
+                update={"validation_split": validation_split})})
+            key = hashlib.sha1(spec.to_json().encode()).hexdigest()[:12]
+            if key not in done:
+                with tempfile.TemporaryDirectory() as run_dir:
+                    result = Trainer(spec, run_dir=run_dir).run()
+                phase1 = [float(v) for v in result.history.optimizer.get("sdagd_phase1_fraction", [])]
+                done[key] = {"key": key, "variant": label, "dataset": dataset, "split": split, "seed": seed,
+                             "epochs": epochs, "depth": depth,
+                             "mcr": 100 * result.report["test_metrics"]["misclassification_rate"],
+                             "wall_s": result.report.get("wall_time_s"), "phase1": phase1,
+                             "train_loss": [float(v) for v in result.history.epochs.get("loss", [])]}
+                results.parent.mkdir(parents=True, exist_ok=True)
+                with open(results, "a") as fh:
+                    fh.write(json.dumps(done[key]) + "\n")
+            run = done[key]
+            table.setdefault((label, dataset), []).append(run["mcr"])
+            phase1 = run["phase1"]
+            row.append(f"{label} {run['mcr']:6.2f}" + (f" (phase-I {phase1[0]:.3f}→{phase1[-1]:.3f}, min "
+                                                        f"{min(phase1):.3f})" if phase1 else ""))
         print(f"{dataset:9s} split {split} seed {seed}: " + "  ".join(row), flush=True)
     for dataset in dict.fromkeys(c[0] for c in cases):
-        print(f"median {dataset}: " + "  ".join(f"{name} {statistics.median(results[name][dataset]):.2f}"
-                                                 for name in optimizers))
+        print(f"median {dataset}: " + "  ".join(f"{label} {statistics.median(table[(label, dataset)]):.2f}"
+                                                 for label in optimizers))
 
 
 # ---- sweep: variants on the builder network, resumable -----------------------------------------------------
@@ -230,16 +270,19 @@ def main(argv=None):
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--splits", default="0,1,2", help="compare: mnist-5k/digits split seeds")
-    parser.add_argument("--seeds", default="0", help="compare: weight seeds")
-    parser.add_argument("--optimizers", default="sdagd,adam,sgd", help="compare: which optimizers")
+    parser.add_argument("--seeds", default="split", help="compare: weight seeds (default: the split's number)")
+    parser.add_argument("--optimizers", default="sdagd,adam,sgd",
+                        help="compare: optimizers, comma-separated; a variant as name:key=value;key=value, e.g. "
+                             "sdagd:radius_growth_steps=100;learning_rate=2e-4")
+    parser.add_argument("--validation-split", type=float, default=0.0, help="compare: Trainer validation split")
     parser.add_argument("--datasets", default="mnist-5k,digits", help="compare: which datasets")
     args = parser.parse_args(argv)
     if args.mode == "speed":
         speed(args.width, args.depth)
     elif args.mode == "compare":
-        compare(args.epochs, args.depth, tuple(int(s) for s in args.splits.split(",")),
-                tuple(int(s) for s in args.seeds.split(",")), tuple(args.datasets.split(",")),
-                tuple(args.optimizers.split(",")))
+        seeds = (None,) if args.seeds == "split" else tuple(int(s) for s in args.seeds.split(","))
+        compare(args.epochs, args.depth, tuple(int(s) for s in args.splits.split(",")), seeds,
+                tuple(args.datasets.split(",")), tuple(args.optimizers.split(",")), args.validation_split)
     elif args.mode == "sweep":
         if not args.configs:
             sys.exit("bench_sdagd.py: error: sweep needs a JSON file of configs")

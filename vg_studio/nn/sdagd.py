@@ -22,9 +22,11 @@ docs/sdagd.md has the derivation, the measurements and every choice.
 
 from __future__ import annotations
 
+import math
 import re
 
 import keras
+import numpy as np
 from keras import ops
 
 from vg_studio.nn.curvature import Untracked
@@ -32,6 +34,14 @@ from vg_studio.nn.curvature import Untracked
 NORM_SCOPES = ("rms", "unit", "tensor", "global")
 CURVATURES = ("gauss_newton", "difference", "second_moment")
 DEFAULT_CURVATURE = "gauss_newton"
+
+
+def scope_safe(name: str) -> str:
+    """`name` as TensorFlow accepts it for a scope or variable name (ASCII letters, digits, `_.-`; not starting
+    with `_` or `-`); Keras's optimizers name their slots after the model's variables, whose names may hold any
+    Unicode."""
+    safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+    return safe if re.match(r"[A-Za-z0-9.]", safe) else f"v{safe}"
 
 
 def uses_gauss_newton(params: dict) -> bool:
@@ -91,7 +101,7 @@ class SDAGD(keras.optimizers.Optimizer):
     ):
         super().__init__(
             learning_rate=learning_rate,
-            name=name,
+            name=scope_safe(name) if name else name,  # the slots are created inside a scope of this name
             weight_decay=weight_decay,
             clipnorm=clipnorm,
             clipvalue=clipvalue,
@@ -135,10 +145,18 @@ class SDAGD(keras.optimizers.Optimizer):
         super().build(var_list)
         # "half_sq_difference": the running average the curvature is read from (for a Gauss–Newton site the
         # average of its Gauss–Newton diagonal); the name is kept so that older checkpoints load.
-        self._previous_gradients, self._half_sq_errors = self.add_optimizer_variables(
-            var_list, ["previous_gradient", "half_sq_difference"])
-        self._momentums = self.add_optimizer_variables(var_list, "momentum") if self.momentum else None
+        self._previous_gradients = self._add_slots(var_list, "previous_gradient")
+        self._half_sq_errors = self._add_slots(var_list, "half_sq_difference")
+        self._momentums = self._add_slots(var_list, "momentum") if self.momentum else None
         self._find_curvature_taps(var_list)
+
+    def _add_slots(self, var_list, slot: str) -> list:
+        """One zero slot per variable, like `add_optimizer_variables`, but named so that TensorFlow accepts the name
+        in a compiled step whatever the model's names: a slot is named after its variable's path, which holds the
+        user's layer names (any Unicode), and TensorFlow's scope names must be ASCII."""
+        return [None if getattr(v, "overwrite_with_gradient", False) else
+                self.add_variable(shape=v.shape, dtype=v.dtype, name=scope_safe(f"{v.path}_{slot}"),
+                                  layout=getattr(v, "_layout", None)) for v in var_list]
 
     def _find_curvature_taps(self, var_list):
         """The Gauss–Newton taps of a builder training graph (vg_studio.nn.curvature), found by their variables:
@@ -309,34 +327,42 @@ class SDAGD(keras.optimizers.Optimizer):
         over its weights and its phase-I share: `sdagd_mu[<layer>]`, `sdagd_h[<layer>]`,
         `sdagd_phase1_fraction[<layer>]` (layers: the builder's groups hidden_1 … output, else Keras layer names).
 
-        Recomputed on demand from the slots (the last gradient and the curvature average), so training steps
-        pay nothing for them; the trainer asks only at record steps."""
+        Recomputed from the slots (the last gradient and the curvature average), so training steps pay nothing
+        for them; the probes ask only at record steps. The phase-I shares are exact counts over every weight; the
+        median of μ is exact too (μ has one value per output unit or variable: a median weighted by how many
+        weights share it); the median of h is taken over a fixed sample of at most DIAGNOSTIC_SAMPLE weights per
+        variable (weighted by the variable's size): sorting every weight of a 784-700×5-10 net at each record
+        would cost more than the training steps between records."""
         variables = [v for v in self._trainable_variables if id(v) not in getattr(self, "_tap_ids", ())]
         slots = self._previous_gradients if self._momentums is None else self._momentums
         scale = 1.0 if self._momentums is None else self._momentum_scale(self.iterations)
         gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") * scale for v in variables]
         if self.norm_scope == "global":
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
-            mus = [total / self.radius] * len(gradients)
+            mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
             mus = [self._relative_step_length(g) for g in gradients]
         growth = self.radius_growth(self.iterations)
         mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
-            mu = ops.broadcast_to(mu, gradient.shape)
-            h = ops.broadcast_to(self.curvature(variable), gradient.shape)
-            entry = layers.setdefault(self._layer_label(variable), ([], []))
-            entry[0].append(ops.reshape(mu, (-1,)))
-            entry[1].append(ops.reshape(h, (-1,)))
+            h = self.curvature(variable)
+            size = math.prod(gradient.shape)
+            mu_count = size // max(math.prod(mu.shape), 1)  # how many weights share each μ
+            sample = _diagnostic_sample(gradient.shape)
+            h_sample = ops.take(ops.reshape(h, (-1,)), sample) if sample is not None else ops.reshape(h, (-1,))
+            entry = layers.setdefault(self._layer_label(variable), {"mu": [], "h": [], "phase1": [], "size": 0})
+            entry["mu"].append((ops.reshape(mu, (-1,)), float(mu_count)))
+            entry["h"].append((h_sample, size / float(h_sample.shape[0])))
+            entry["phase1"].append(ops.sum(ops.cast(ops.greater(mu, h), "float32")))
+            entry["size"] += size
         out, in_phase1, count = {"sdagd_radius": self.radius * growth}, 0.0, 0
-        for label, (mu_parts, h_parts) in layers.items():
-            mu, h = ops.concatenate(mu_parts), ops.concatenate(h_parts)
-            phase1 = ops.sum(ops.cast(ops.greater(mu, h), "float32"))
-            out[f"sdagd_mu[{label}]"] = ops.median(mu)
-            out[f"sdagd_h[{label}]"] = ops.median(h)
-            out[f"sdagd_phase1_fraction[{label}]"] = phase1 / float(mu.shape[0])
-            in_phase1, count = in_phase1 + phase1, count + mu.shape[0]
+        for label, entry in layers.items():
+            phase1 = ops.sum(ops.stack(entry["phase1"]))
+            out[f"sdagd_mu[{label}]"] = _weighted_median(entry["mu"])
+            out[f"sdagd_h[{label}]"] = _weighted_median(entry["h"])
+            out[f"sdagd_phase1_fraction[{label}]"] = phase1 / float(entry["size"])
+            in_phase1, count = in_phase1 + phase1, count + entry["size"]
         mean_mu = ops.mean(ops.stack([ops.mean(mu) for mu in mus]))  # "unit" has one μ per output unit
         return {"sdagd_mu": mean_mu, "sdagd_phase1_fraction": in_phase1 / float(max(count, 1)), **out}
 
@@ -344,9 +370,12 @@ class SDAGD(keras.optimizers.Optimizer):
         site = getattr(self, "_site_of", {}).get(id(variable))
         if site is not None:
             return site.group
-        name = variable.path.split("/")[0]
-        builder_group = re.match(r"(hidden_\d+)_", name)  # the builder's hidden_3_dense, hidden_3_bn … → hidden_3
-        return builder_group.group(1) if builder_group else name
+        # The builder's hidden_3_dense, hidden_3_bn … → hidden_3, searched in the whole path: a name scope left
+        # open by a failed Keras call elsewhere prefixes every later variable's path.
+        builder_group = re.search(r"(?:^|/)(hidden_\d+)_[^/]*/|(?:^|/)(output)/", variable.path)
+        if builder_group:
+            return builder_group.group(1) or builder_group.group(2)
+        return variable.path.split("/")[0]
 
     def get_config(self):
         config = super().get_config()
@@ -362,3 +391,35 @@ class SDAGD(keras.optimizers.Optimizer):
             "radius_growth_steps": self.radius_growth_steps,
         })
         return config
+
+
+DIAGNOSTIC_SAMPLE = 4096  # weights per variable whose curvature enters the median of h in the diagnostics
+
+
+def _diagnostic_sample(shape) -> np.ndarray | None:
+    """A fixed, evenly spread sample of flat indices of a variable this shape (None: take every entry). The stride
+    is coprime with the last axis, so every output unit (column) of a kernel is represented."""
+    size = math.prod(shape)
+    if size <= DIAGNOSTIC_SAMPLE:
+        return None
+    stride, columns = -(-size // DIAGNOSTIC_SAMPLE), shape[-1] if shape else 1
+    while math.gcd(stride, columns) != 1:
+        stride += 1
+    return np.arange(0, size, stride, dtype=np.int32)
+
+
+def _weighted_median(parts):
+    """The median of the multiset in which each value of part i appears weight_i times (NumPy's median when the
+    weights are whole numbers: the mean of the two middle entries for an even total)."""
+    values = ops.concatenate([v for v, _ in parts])
+    weights = ops.concatenate([ops.full(v.shape, w, "float32") for v, w in parts])
+    order = ops.argsort(values)
+    values, cumulative = ops.take(values, order), ops.cumsum(ops.take(weights, order))
+    total = float(sum(w * v.shape[0] for v, w in parts))
+    last = values.shape[0] - 1
+
+    def at(position):  # the value at this 0-based position of the expanded, sorted multiset
+        index = ops.sum(ops.cast(ops.less_equal(cumulative, position), "int32"))
+        return ops.take(values, ops.minimum(index, last))
+
+    return 0.5 * (at(math.floor((total - 1) / 2)) + at(math.floor(total / 2)))
