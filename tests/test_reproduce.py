@@ -196,11 +196,12 @@ def test_rerun_skips_finished_cells(tmp_path):
     assert "cells 2/2" in stream.getvalue() and "epochs 2/2" in stream.getvalue()
 
 
-def test_a_failing_cell_is_reported_while_the_others_finish_in_parallel_processes(tmp_path):
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: two fresh processes
+def test_a_failing_cell_is_reported_while_the_others_finish(tmp_path, jobs):
     good = tiny_cell(tmp_path, "good")
     bad = tiny_cell(tmp_path, "bad", dataset="npz:" + str(tmp_path / "missing.npz"))
     stream = io.StringIO()
-    outcomes = run_cells([bad, good], jobs=2, progress=Progress([bad, good], stream=stream))
+    outcomes = run_cells([bad, good], jobs=jobs, progress=Progress([bad, good], stream=stream))
     assert [o.status for o in outcomes] == ["failed", "completed"]
     assert "missing.npz" in outcomes[0].message
     assert json.loads((bad.run_dir / "report.json").read_text())["status"] == "failed"

@@ -1,16 +1,34 @@
 """SDAGD (vg_studio.nn.sdagd): step geometry against closed forms, curvature against exact Hessians, Keras plumbing."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
-from vg_studio.nn.sdagd import SDAGD
+from tests.conftest import make_tiny_spec
+from vg_studio import edits
+from vg_studio.nn.sdagd import SDAGD, scope_safe
+
+
+@pytest.fixture(autouse=True)
+def no_keras_name_scope_left_open():
+    """Keras pushes a name scope before TensorFlow checks its name, so a failing call can leave it open and break
+    every later test that creates variables (it did in CI). Close any such scope, and fail the test that left it."""
+    from keras.src.backend.common import global_state
+
+    yield
+    stack = global_state.get_global_attribute("name_scope_stack")
+    if stack:
+        names = [scope.name for scope in stack]
+        stack.clear()
+        pytest.fail(f"the test left Keras name scopes open: {names}")
 
 
 def _quadratic_gradient(w, w_star, a, batch, rng):
@@ -18,6 +36,24 @@ def _quadratic_gradient(w, w_star, a, batch, rng):
     whose per-example gradient variance is a as well (the negative log-likelihood of a well-specified model)."""
     noise = rng.normal(0.0, np.sqrt(a / batch)) if batch else 0.0
     return (a * (w - w_star) + noise).astype("float32")
+
+
+def _settle(opt, var, a, w_star, batch, rng, steps):
+    """`steps` optimizer steps on the stochastic quadratic of `_quadratic_gradient`, compiled on TensorFlow (eager
+    optimizer steps cost milliseconds each)."""
+    a, w_star = (keras.ops.convert_to_tensor(v.astype("float32")) for v in (a, w_star))
+    noise = rng.normal(0.0, np.sqrt(np.asarray(a) / batch), (steps,) + tuple(var.shape)).astype("float32")
+    opt.build([var])
+
+    def step(n):
+        opt.apply([a * (var.value - w_star) + n], [var])
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        step = tf.function(step)
+    for n in noise:
+        step(n)
 
 
 def _step(opt, var, grad):
@@ -66,8 +102,7 @@ def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope,
     radius = {"rms": 10.0 / np.sqrt(n), "unit": 10.0 / np.sqrt(shape[0]), "tensor": 10.0}[scope]
     opt = SDAGD(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope, curvature=curvature,
                 radius_growth_steps=0)  # the constant-R core: μ and Newton's step compared in closed form
-    for _ in range(400):  # let the curvature average settle at the minimum (tiny steps: stay there)
-        _step(opt, var, _quadratic_gradient(var.numpy(), w_star, a, batch, rng))
+    _settle(opt, var, a, w_star, batch, rng, 400)  # the curvature average settles at the minimum (tiny steps)
     h = np.asarray(opt.curvature(var))
     # EMA over ~200 squared differences: ~10 % noise per coordinate, ~1 % on the median
     assert np.median(h / a) == pytest.approx(1.0, abs=0.05)
@@ -213,6 +248,7 @@ def test_trains_inside_jit_compiled_fit():
     assert float(opt.diagnostic_scalars()["sdagd_mu"]) > 0
 
 
+@pytest.mark.slow  # a fresh process per backend; the trainer on JAX and PyTorch with SDAGD: test_backends.py
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_other_backend(backend):
     """Trains a builder network with the Gauss–Newton taps in the backend's compiled step (jit on JAX) and checks
@@ -267,12 +303,10 @@ def test_mixed_precision_with_loss_scaling_gives_no_nan():
 
 def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tmp_path):
     from vg_studio.spec import example_spec
+    from vg_studio.spec import LayerSpec, OptimizerSpec
     from vg_studio.train.export import export_user_model
     from vg_studio.train.runstore import open_run
     from vg_studio.train.trainer import Trainer
-
-    from vg_studio import edits
-    from vg_studio.spec import LayerSpec, OptimizerSpec
 
     spec = example_spec()
     spec = spec.model_copy(update={"optimizer": OptimizerSpec(name="sdagd", learning_rate=0.01)})
@@ -294,6 +328,24 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
     # the Gauss–Newton curvature was refreshed and is positive in every layer
     assert np.all(np.asarray(stored["sdagd_h[hidden_1]"])[1:] > 0)
 
+    # The exported model is the user's network only, in Keras's own classes: its saved config names no
+    # VG Studio object (the subprocess check that it loads without vg_studio is the slow test below).
+    exported = export_user_model(result.model, spec, tmp_path / "user.keras")
+    with zipfile.ZipFile(exported) as archive:
+        config = archive.read("config.json").decode()
+    assert "vg_studio" not in config and "sdagd" not in config.lower()
+    assert {layer["config"]["name"] for layer in json.loads(config)["config"]["layers"]} == {
+        layer.name for layer in result.model.layers}
+
+
+@pytest.mark.slow  # a fresh Python process that imports Keras (no vg_studio)
+def test_a_model_trained_with_sdagd_exports_to_plain_keras(tmp_path):
+    from vg_studio.train.export import export_user_model
+    from vg_studio.train.trainer import Trainer
+
+    spec = make_tiny_spec(layers=2, units=8, optimizer="sdagd", limit=100)
+    result = Trainer(spec, run_dir=tmp_path / "run").run()
+    assert result.status == "completed", result.message
     exported = export_user_model(result.model, spec, tmp_path / "user.keras")
     code = textwrap.dedent(f"""
         import sys, numpy as np, keras
@@ -345,3 +397,72 @@ def test_momentum_steps_along_the_bias_corrected_average_gradient():
     average = (0.8 * 0.2 * g1 + 0.2 * g2) / (1 - 0.8 ** 2)
     # phase I: length R per weight (RMS), along the average
     np.testing.assert_allclose(step, -0.2 * average / np.sqrt(np.mean(average ** 2)), rtol=1e-3, atol=1e-6)
+
+
+def test_diagnostics_are_the_medians_and_shares_numpy_computes():
+    """Per layer: the median of μ over every weight (μ broadcast over each unit's fan-in) and the phase-I share
+    exactly; the median of h exactly where a variable is small and within its sample's accuracy where it is not."""
+    from vg_studio.nn.sdagd import DIAGNOSTIC_SAMPLE
+
+    rng = np.random.default_rng(7)
+    with keras.name_scope("hidden_1_dense"):
+        big = keras.Variable(np.zeros((300, 40), "float32"), name="kernel")  # 12,000 weights: h sampled
+        bias = keras.Variable(np.zeros(40, "float32"), name="bias")
+    with keras.name_scope("output"):
+        small = keras.Variable(np.zeros((40, 3), "float32"), name="kernel")
+    variables = [big, bias, small]
+    assert big.shape[0] * big.shape[1] > DIAGNOSTIC_SAMPLE
+    opt = SDAGD(learning_rate=0.0, radius=0.5, curvature="second_moment", batch_size=1, radius_growth_steps=0)
+    for _ in range(3):  # per-unit gradient scales spread over decades, so phase I and II both occur
+        grads = [rng.normal(size=v.shape) * np.exp(rng.normal(0, 2, v.shape[-1:])) for v in variables]
+        opt.apply([g.astype("float32") for g in grads], variables)
+    report = {k: float(v) for k, v in opt.diagnostic_scalars().items()}
+    groups = {"hidden_1": [big, bias], "output": [small]}
+    for label, members in groups.items():
+        mus, hs = [], []
+        for v in members:
+            g = np.asarray(opt._previous_gradients[opt._get_variable_index(v)], np.float64)
+            rms = np.sqrt(np.mean(g ** 2, axis=0, keepdims=True)) if g.ndim == 2 else np.sqrt(np.mean(g ** 2))
+            mus.append(np.broadcast_to(rms / 0.5, g.shape).ravel())
+            hs.append(np.asarray(opt.curvature(v), np.float64).ravel())
+        mu, h = np.concatenate(mus), np.concatenate(hs)
+        assert report[f"sdagd_mu[{label}]"] == pytest.approx(np.median(mu), rel=1e-5)
+        assert report[f"sdagd_phase1_fraction[{label}]"] == pytest.approx(np.mean(mu > h), abs=1e-6)
+        if label == "output":
+            assert report[f"sdagd_h[{label}]"] == pytest.approx(np.median(h), rel=1e-5)
+        else:  # a ~4,000-entry sample of 12,040: within the 45th–55th percentiles
+            assert np.quantile(h, 0.45) <= report[f"sdagd_h[{label}]"] <= np.quantile(h, 0.55)
+    shares = [report[f"sdagd_phase1_fraction[{label}]"] for label in groups]
+    assert 0.05 < max(shares) and min(shares) < 0.95  # the case is not trivial
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow checks scope names in graphs")
+def test_slots_are_created_in_a_compiled_step_whatever_the_model_names():
+    """A slot is named after its variable's path, which holds the user's layer names; TensorFlow refuses non-ASCII
+    scope names in a graph (Keras's own add_optimizer_variables fails there). SDAGD's slot names are made safe."""
+    import tensorflow as tf
+
+    with keras.name_scope("Versuch über Sigmoid 🧪"):
+        var = keras.Variable(np.ones((3, 2), "float32"), name="kernel")
+    assert "über" in var.path
+    opt = SDAGD(learning_rate=0.1, radius=0.5, name="Optimierer für 🧪")
+    step = tf.function(lambda g: opt.apply([g], [var]))
+    step(tf.ones((3, 2)))  # the first apply builds the slots inside the traced step
+    step(tf.ones((3, 2)))
+    assert np.all(var.numpy() < 1.0)
+    assert all(v.name == scope_safe(v.name) for v in opt.variables)
+    assert scope_safe("Versuch über 🧪/kernel") == "Versuch__ber___kernel" and scope_safe("_x") == "v_x"
+
+
+def test_builder_layers_are_labelled_even_under_a_scope_left_open():
+    """Per-layer diagnostics find the builder's groups anywhere in a variable's path."""
+    opt = SDAGD(curvature="difference")
+    with keras.name_scope("leftover"):
+        with keras.name_scope("hidden_2_bn"):
+            gamma = keras.Variable(np.ones(3, "float32"), name="gamma")
+        with keras.name_scope("output"):
+            kernel = keras.Variable(np.ones((3, 2), "float32"), name="kernel")
+    with keras.name_scope("my_dense"):
+        own = keras.Variable(np.ones(2, "float32"), name="bias")
+    opt.build([gamma, kernel, own])
+    assert [opt._layer_label(v) for v in (gamma, kernel, own)] == ["hidden_2", "output", "my_dense"]
