@@ -211,3 +211,12 @@ def test_a_non_editable_install_of_the_wheel_has_its_presets(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env,
                             cwd=tmp_path)  # not the checkout: its vg_studio must not shadow the installed one
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_the_bundles_entry_point_starts_the_apps_training_process():
+    """A frozen bundle has no `python -m vg_studio.runner`: the app starts `vg-studio --vg-studio-runner FD`, which
+    the entry point must hand to the runner (not to the command line, which knows no such flag)."""
+    out = subprocess.run([sys.executable, str(ROOT / "packaging" / "entry.py"), "--vg-studio-runner"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 2 and "usage: python -m vg_studio.runner FD" in out.stderr, out.stderr[-500:]

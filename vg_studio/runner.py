@@ -223,6 +223,8 @@ class ProcessPool:
         self._busy = 0
         self.ready_callbacks: list = []  # called (from a pool thread) with the child's info once it is ready
         self.failed_callbacks: list = []  # called with a one-line message when a warm-up fails
+        self._threads: list[threading.Thread] = []  # warm-up waiters and closers, joined by `shutdown`
+        self._closed = False
 
     @property
     def ready(self) -> bool:
@@ -237,6 +239,8 @@ class ProcessPool:
     def warm_up(self) -> None:
         """Start a warm child in the background unless one exists (or, reusing, one is busy)."""
         with self._lock:
+            if self._closed:
+                return
             if self._spare is not None and self._spare.process.poll() is None:
                 return
             if self.reuse and self._busy:
@@ -256,13 +260,20 @@ class ProcessPool:
         self._spare, self._spare_ready = spare, threading.Event()
         ready_event = self._spare_ready
         if old is not None:
-            threading.Thread(target=old.close, daemon=True).start()
-        threading.Thread(target=self._wait_for, args=(spare, ready_event), name="vg-studio-warm-up",
-                         daemon=True).start()
+            self._thread(old.close, "vg-studio-close")
+        self._thread(self._wait_for, "vg-studio-warm-up", spare, ready_event)
+
+    def _thread(self, target, name: str, *args) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _wait_for(self, spare: TrainingProcess, ready_event: threading.Event) -> None:
-        ok = spare.wait_ready(cancelled=lambda: spare.dead)
+        ok = spare.wait_ready(cancelled=lambda: spare.dead or self._closed)
         ready_event.set()
+        if self._closed:  # ended with the app: nobody is told (the GUI objects may be gone already)
+            return
         callbacks = self.ready_callbacks if ok else self.failed_callbacks
         argument = spare.info if ok else spare.start_failure()
         for callback in list(callbacks):
@@ -275,6 +286,7 @@ class ProcessPool:
         """The warm child, ready to run (None if `cancelled()` turned true while waiting for it)."""
         while True:
             with self._lock:
+                self._closed = False  # asked for a child after a shutdown: the pool works again
                 if self._spare is None or self._spare.process.poll() is not None:
                     self._start_spare()
                     if self._spare is None:
@@ -308,12 +320,19 @@ class ProcessPool:
         self.warm_up()
 
     def shutdown(self) -> None:
-        """End the warm child now (it holds nothing worth waiting for: an idle interpreter with TensorFlow)."""
+        """End the warm child now (it holds nothing worth waiting for: an idle interpreter with TensorFlow), and
+        the pool's threads with it: nothing of the pool outlives the app (at exit, a thread still calling back into
+        the GUI could crash the interpreter's teardown)."""
         with self._lock:
+            self._closed = True
             spare, self._spare = self._spare, None
         if spare is not None:
             spare.kill(grace=0.3)
             spare.close()
+        for thread in list(self._threads):
+            if thread is not threading.current_thread():
+                thread.join(5.0)
+        self._threads = []
 
 
 _POOL: ProcessPool | None = None
@@ -419,7 +438,13 @@ class _Child:
 
     def serve(self) -> int:
         started = time.monotonic()
-        import keras  # the slow part, paid once per process, before the user clicks Train
+        from vg_studio.startup import Interrupted, quiet_backend_startup
+
+        try:  # the slow part, paid once per process before the user clicks Train; TensorFlow's chatter dropped
+            quiet_backend_startup()
+        except Interrupted:  # ended (the app closed) while TensorFlow loaded: nothing ran, nothing to say
+            return 0
+        import keras
 
         import vg_studio.train.trainer  # noqa: F401
 

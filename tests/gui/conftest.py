@@ -31,20 +31,56 @@ def gui_spec(epochs=1, layers=3, units=8, optimizer="sgd", lr=0.1) -> Experiment
 
 @pytest.fixture
 def window(qtbot, tmp_path):
+    """The main window, shown, its dataset loaded. It does not wait for the training process (TensorFlow loads
+    there while the editing tests run): a test that trains calls `ready_to_train` (train_and_wait does)."""
     from vg_studio.gui.main_window import MainWindow
 
     win = MainWindow(spec=gui_spec(), workspace=tmp_path / "runs")
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.keras_ready, timeout=KERAS_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: win.data_panel.dataset is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: win.builder.params_counter is not None and win.data_panel.dataset is not None,
+                    timeout=60_000)
     yield win
     if win.training:
         win.worker.stop_and_wait()
 
 
+def ready_to_train(qtbot, win) -> None:
+    qtbot.waitUntil(lambda: win.keras_ready, timeout=KERAS_TIMEOUT_MS)
+
+
 def train_and_wait(qtbot, win, **kwargs):
+    ready_to_train(qtbot, win)
     run = win.train(**kwargs)
     assert run is not None, win.last_error
     qtbot.waitUntil(lambda: not win.training and run.status not in ("starting", "running"), timeout=RUN_TIMEOUT_MS)
     return run
+
+
+def close_every_window() -> None:
+    """Every top-level widget closed (without questions) and deleted, and the deletions carried out, while Python
+    is whole: whatever is left of Qt when the interpreter tears down is destroyed in an order Qt does not expect."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in app.topLevelWidgets():
+        if hasattr(widget, "_closing_confirmed"):
+            widget._closing_confirmed = True
+        widget.close()
+        widget.deleteLater()
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        app.processEvents()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_of_qt_left_at_exit(qapp):
+    """The GUI tests' session ends with no window, thread or training process left (see close_every_window)."""
+    yield
+    close_every_window()
+    from vg_studio.runner import shared_pool
+
+    shared_pool().shutdown()

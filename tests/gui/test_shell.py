@@ -12,7 +12,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox
 
-from tests.gui.conftest import gui_spec
+from tests.gui.conftest import gui_spec, ready_to_train
 from vg_studio.spec import LayerSpec, NetworkSpec
 
 
@@ -191,6 +191,7 @@ def test_apply_fix_and_compare_fixes_the_compared_runs_spec(qtbot, window, runs)
     window.builder.depth.setValue(2)  # the editor now holds another network
     assert len(window.document.spec.network.layers) == 2
     fix = FIXES["relu_he"]
+    ready_to_train(qtbot, window)
     second = window.apply_fix_and_compare(fix)
     assert second is not None and second.compare_with is run
     assert window.plots.runs == [run, second]

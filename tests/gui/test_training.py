@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.gui.conftest import RUN_TIMEOUT_MS, gui_spec, train_and_wait
+from tests.gui.conftest import RUN_TIMEOUT_MS, gui_spec, ready_to_train, train_and_wait
 
 
 def report(run) -> dict:
@@ -44,6 +44,7 @@ def test_sdagd_state_is_plotted(qtbot, window):
 
 def test_stop_mid_run_then_train_again(qtbot, window):
     window.document.replace(gui_spec(epochs=500), "long")
+    ready_to_train(qtbot, window)
     run = window.train()
     qtbot.waitUntil(lambda: run.step >= 3, timeout=RUN_TIMEOUT_MS)
     window.actions_["stop"].trigger()
@@ -59,6 +60,7 @@ def test_stop_mid_run_then_train_again(qtbot, window):
 @pytest.mark.slow  # ends the shared training process: the next run pays a fresh TensorFlow import
 def test_second_stop_ends_the_process_at_once_and_the_run_says_cancelled(qtbot, window):
     window.document.replace(gui_spec(epochs=500), "long")
+    ready_to_train(qtbot, window)
     run = window.train()
     qtbot.waitUntil(lambda: len(run.epoch_metric("loss")) >= 2, timeout=RUN_TIMEOUT_MS)
     child = window.worker.child
@@ -78,6 +80,7 @@ def test_second_stop_ends_the_process_at_once_and_the_run_says_cancelled(qtbot, 
 
 def test_a_killed_training_process_is_a_message_and_a_failed_run_with_its_epochs(qtbot, window):
     window.document.replace(gui_spec(epochs=500), "long")
+    ready_to_train(qtbot, window)
     run = window.train()
     qtbot.waitUntil(lambda: len(run.epoch_metric("loss")) >= 2, timeout=RUN_TIMEOUT_MS)
     os.kill(window.worker.child.pid, signal.SIGKILL)  # as `kill -9` from a terminal, or the OOM killer
@@ -111,29 +114,40 @@ def test_closing_mid_run_exits_within_2_s_and_keeps_the_completed_epochs(qtbot, 
     assert saved["status"] == "cancelled" and saved["epochs_completed"] >= 1
 
 
-def test_export_model_reloads_in_plain_keras(qtbot, window, tmp_path):
-    train_and_wait(qtbot, window)
-    target = tmp_path / "net.keras"
-    assert window.export_model(str(target))
-    code = ("import sys, numpy as np, keras; m = keras.saving.load_model(sys.argv[1]); "
-            "print(m.count_params(), m.predict(np.zeros((2, 8, 8, 1), 'float32'), verbose=0).shape)")
-    out = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+PLAIN_KERAS = """
+import sys
+import numpy as np, keras
+path = sys.stdin.readline().strip()
+model = keras.saving.load_model(path)
+print(model.count_params(), model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0).shape)
+"""
+
+
+def test_history_csv_plots_model_export_and_open_run(qtbot, window, tmp_path):
+    # plain Keras (no vg_studio) loads the exported model: its interpreter imports Keras while the run trains
+    plain = subprocess.Popen([sys.executable, "-c", PLAIN_KERAS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        run = train_and_wait(qtbot, window)
+        csv = tmp_path / "history.csv"
+        assert window.export_history(str(csv))
+        rows = csv.read_text().strip().splitlines()
+        header = rows[0].split(",")
+        assert {"step", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)  # defect 10
+        files = window.export_plots(str(tmp_path / "plots.png"))
+        assert files and all(f.is_file() and f.stat().st_size > 1000 for f in files)
+        assert not any("optimizer" in f.name or "sdagd" in f.name for f in files), "an SGD run has no SDAGD state"
+        target = tmp_path / "net.keras"
+        assert window.export_model(str(target))
+        out, err = plain.communicate(f"{target}\n", timeout=300)
+    finally:
+        if plain.poll() is None:
+            plain.kill()
+            plain.wait()
+    assert plain.returncode == 0, err[-2000:]
     params = 64 * 8 + 8 + 2 * (8 * 8 + 8) + 8 * 10 + 10  # by hand: 3 sigmoid layers of 8, 10 classes
-    assert out.stdout.split()[0] == str(params) and "(2, 10)" in out.stdout
-    assert "vg_studio" not in code
-
-
-def test_history_csv_plots_and_open_run(qtbot, window, tmp_path):
-    run = train_and_wait(qtbot, window)
-    csv = tmp_path / "history.csv"
-    assert window.export_history(str(csv))
-    rows = csv.read_text().strip().splitlines()
-    header = rows[0].split(",")
-    assert {"step", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)  # defect 10
-    files = window.export_plots(str(tmp_path / "plots.png"))
-    assert files and all(f.is_file() and f.stat().st_size > 1000 for f in files)
-    assert not any("optimizer" in f.name for f in files), "an SGD run has no SDAGD state to export"
+    assert out.split()[0] == str(params) and "(2, 10)" in out
+    assert "vg_studio" not in PLAIN_KERAS
     opened = window.open_run(str(run.run_dir))
     assert opened is not None and opened.status == "completed"
     np.testing.assert_allclose(opened.stat("grad_mean_abs"), run.stat("grad_mean_abs"))
@@ -151,6 +165,7 @@ def test_a_run_that_cannot_start_is_a_message_and_a_failed_run(qtbot, window, tm
     spec = gui_spec()
     window.document.replace(type(spec).from_dict({**spec.to_dict(), "data": {"dataset": f"npz:{missing}",
                                                                               "options": {}}}), "missing data")
+    ready_to_train(qtbot, window)
     run = window.train()
     qtbot.waitUntil(lambda: not window.training, timeout=RUN_TIMEOUT_MS)
     assert run.status == "failed"

@@ -181,10 +181,13 @@ def close_on_signals(window) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
+    from vg_studio.limits import LimitsError, check_environment
+
     try:
+        check_environment()  # VG_STUDIO_LIMITS, when set, must be usable
         opened = resolve_path(argv[0]) if argv else None
         check_desktop()
-    except StartError as exc:
+    except (StartError, LimitsError) as exc:
         print(f"vg-studio: error: {exc}", file=sys.stderr)
         return 2
     configure_logging()

@@ -374,12 +374,14 @@ class MainWindow(QMainWindow):
         """Train the spec in the editor in the warm training process. Refused (quietly: the action is disabled)
         until a training process has loaded TensorFlow once; after that, a run clicked while the next process
         still loads starts as soon as it is ready."""
-        if self.training or not self.keras_ready:
+        if self.training:
             return None
         spec = self.document.spec
         problems = spec.validate()
-        if problems:
+        if problems:  # said whether or not the training process is ready yet
             self.show_error("Cannot train yet: " + "; ".join(problems))
+            return None
+        if not self.keras_ready:
             return None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = unique_dir(self.workspace / f"{stamp}-{safe_name(spec.name)}")
@@ -742,8 +744,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("state", self.saveState(LAYOUT_VERSION))
         self.settings.setValue("layout_version", LAYOUT_VERSION)
         self.settings.sync()
-        if not self.exit_without_waiting:
-            self.wait_for_background_work()
+        self.data_panel.release_loaders()  # a dataset still loading finishes (or not) without the window
+        if not self.exit_without_waiting and self._param_loader is not None:
+            self._param_loader.wait()
         if self._plots is not None:
             self._plots.timer.stop()
         self.progress_timer.stop()
@@ -755,10 +758,6 @@ class MainWindow(QMainWindow):
         self._closing_confirmed = True
         self.close()
 
-    def wait_for_background_work(self) -> None:
-        self.data_panel.wait_for_loaders()
-        if self._param_loader is not None:
-            self._param_loader.wait()
 
 
 def _running(thread) -> bool:
@@ -784,7 +783,7 @@ def stop_threads(threads: list, data_panel) -> None:
         except RuntimeError:  # already deleted
             continue
     try:
-        data_panel.wait_for_loaders()
+        data_panel.release_loaders()
     except RuntimeError:
         pass
 

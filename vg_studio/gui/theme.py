@@ -44,7 +44,10 @@ def style_sheet(colors: dict) -> str:
 
 def apply_theme(app: QApplication, name: str) -> dict:
     colors = load_theme(name)
-    app.setStyle("Fusion")
+    # Each of these re-polishes every widget of every window: skipped when nothing changes (a new window with
+    # the theme already applied costs nothing here).
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
     palette = QPalette()
     for key, role in _ROLES.items():
         if key in colors:
@@ -52,8 +55,11 @@ def apply_theme(app: QApplication, name: str) -> dict:
     palette.setColor(QPalette.Disabled, QPalette.ButtonText, QColor(colors["placeholder_text"]))
     palette.setColor(QPalette.Disabled, QPalette.Text, QColor(colors["placeholder_text"]))
     palette.setColor(QPalette.Disabled, QPalette.WindowText, QColor(colors["placeholder_text"]))
-    app.setPalette(palette)
-    app.setStyleSheet(style_sheet(colors))
+    if app.palette() != palette:
+        app.setPalette(palette)
+    sheet = style_sheet(colors)
+    if app.styleSheet() != sheet:
+        app.setStyleSheet(sheet)
     if "pyqtgraph" in sys.modules:  # imported only once the plots are built, after the first paint
         configure_pyqtgraph(colors)
     return colors

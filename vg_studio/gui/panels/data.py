@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import atexit
+
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QThread, Signal
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
@@ -41,6 +43,8 @@ def dataset_key(name: str, options: dict) -> str:
     return "|".join(str(options.get(k)) for k in ("limit", "seed", "image_size", "length", "n")) + f"|{name}"
 
 
+_RECENT: dict = {}  # key -> Dataset: the last built-in datasets loaded (a new window, or switching back, is instant)
+_RECENT_KEEP = 2
 LENGTH_DATASETS = ("adding", "recall")  # the sequence tasks with a `length` (time steps) option
 DEFAULT_LENGTH = 100
 
@@ -166,13 +170,16 @@ class DataPanel(QWidget):
         key = dataset_key(name, spec.data.options)
         if key != self._wanted and self.loading_enabled:
             self._wanted = key
-            if catalog.is_known_dataset(name):
+            if key in _RECENT:
+                QTimer.singleShot(0, self, lambda key=key: self._loaded(key, _RECENT[key]) if key in _RECENT else None)
+            elif catalog.is_known_dataset(name):
                 self.info.setText(f"Loading {name}…")
-                loader = DatasetLoader(name, spec.data.options, self)
+                loader = DatasetLoader(name, spec.data.options)  # no parent: see _RUNNING
                 loader.loaded.connect(self._loaded)
                 loader.failed.connect(self._failed)
-                loader.finished.connect(lambda l=loader: self._loaders.remove(l) if l in self._loaders else None)
-                self._loaders.append(loader)
+                _RUNNING.add(loader)
+                loader.finished.connect(lambda l=loader: _RUNNING.discard(l))
+                self._loaders = [l for l in self._loaders if _running(l)] + [loader]
                 loader.start()
 
     def _show_issues(self, spec) -> None:
@@ -195,6 +202,11 @@ class DataPanel(QWidget):
     def _loaded(self, key: str, data) -> None:
         if key != self._wanted and self.loading_enabled:
             return
+        if ":" not in key:  # built-in data does not change on disk; npz: and folder: files may
+            _RECENT.pop(key, None)
+            _RECENT[key] = data
+            while len(_RECENT) > _RECENT_KEEP:
+                _RECENT.pop(next(iter(_RECENT)))
         self.dataset = data
         shape = "×".join(map(str, data.input_shape))
         self.info.setText(f"{data.name}: {len(data.x_train):,} train / {len(data.x_test):,} test, "
@@ -221,11 +233,44 @@ class DataPanel(QWidget):
 
     @property
     def loading(self) -> bool:
-        return any(loader.isRunning() for loader in self._loaders)
+        return any(_running(loader) for loader in self._loaders)
 
     def wait_for_loaders(self, timeout_ms: int = 30_000) -> None:
         for loader in list(self._loaders):
-            loader.wait(timeout_ms)
+            if _running(loader):
+                loader.wait(timeout_ms)
+
+    def release_loaders(self) -> None:
+        """Let loads still running finish without this panel: closing never waits for a dataset it will not show."""
+        for loader in self._loaders:
+            try:
+                loader.loaded.disconnect(self._loaded)
+                loader.failed.disconnect(self._failed)
+            except (RuntimeError, TypeError):  # finished and deleted, or already unhooked
+                pass
+        self._loaders = []
+
+
+# Loads in progress. A loader has no parent and stays referenced here until it ends, so a window or panel deleted
+# while a dataset loads never destroys a running QThread (Qt aborts the process when that happens).
+_RUNNING: set = set()
+
+
+def _running(thread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:
+        return False
+
+
+@atexit.register
+def _finish_loads() -> None:
+    """At interpreter exit, before Python tears the wrappers down (the app itself ends with os._exit)."""
+    for loader in list(_RUNNING):
+        try:
+            loader.wait()
+        except RuntimeError:
+            pass
 
 
 def thumbnail(x: np.ndarray) -> QPixmap:
