@@ -4,6 +4,7 @@ and — slow — real trials on a deep sigmoid SGD run, where a fix that trains 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -97,6 +98,44 @@ def test_rank_puts_what_trains_first_and_failures_last():
                           result("adam", 0.9, recovery=9.0)])
     assert [r.key for r in ranked] == ["adam", "relu_he", "he_init", "unchanged", "sdagd"]
     assert json.loads(json.dumps([r.to_dict() for r in ranked], allow_nan=False))[-1]["loss_end"] is None
+
+
+def test_table_shows_training_accuracy_and_explains_batchnorm_lag(tmp_path):
+    plan = trials.plan_trials(write_run(tmp_path / "run", VANISHING))
+    bn = dataclasses.replace(result("batch_norm", 0.4, recovery=1e4), train_accuracy=0.95, test_accuracy=0.08)
+    relu = dataclasses.replace(result("relu_he", 1.2, recovery=1e4), train_accuracy=0.6, test_accuracy=0.52)
+    ranked = trials.rank([result("unchanged", 2.29), relu, bn])
+    assert [r.key for r in ranked] == ["batch_norm", "relu_he", "unchanged"]
+    text = trials.format_table(plan, ranked, 100)
+    assert "train acc" in text and "95%" in text and "BatchNorm's moving averages have not caught up" in text
+    assert "caught up" not in trials.format_table(plan, [relu, bn], 100)  # a winner without BatchNorm: no note
+    assert json.loads(json.dumps(bn.to_dict(), allow_nan=False))["train_accuracy"] == 0.95
+
+
+def shapes_sigmoid_spec():
+    """A second deep sigmoid network: other data (generated shapes, 32×32), depth and width."""
+    return ExperimentSpec(name="deep-sigmoid-shapes", data=DataSpec(dataset="shapes10", options={"limit": 320}),
+                          network=NetworkSpec(layers=[LayerSpec(units=48, activation="sigmoid",
+                                                                initializer="lecun_normal") for _ in range(8)]),
+                          optimizer=OptimizerSpec(name="sgd", learning_rate=0.1),
+                          training=TrainingSpec(epochs=1, batch_size=32, seed=1),
+                          monitoring=MonitoringSpec(record_every=2, probe_batch_size=64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make_spec", [sigmoid_spec, shapes_sigmoid_spec], ids=["digits-6", "shapes-8"])
+def test_fixes_that_train_rank_above_those_that_do_not(tmp_path, make_spec):
+    """Each trial's training-mode accuracy (Keras's own, independent of the ranking's loss) says whether it
+    learned: every trial that did ranks above every trial that stayed at chance."""
+    from vg_studio.train.trainer import Trainer
+
+    run_dir = tmp_path / "sigmoid"
+    Trainer(make_spec(), run_dir, listeners=[]).run()
+    results = trials.try_fixes(run_dir, steps=60, fix_ids=["relu_he", "he_init", "batch_norm", "adam"], jobs=1)
+    learned = [i for i, r in enumerate(results) if r.train_accuracy >= 0.3]
+    stuck = [i for i, r in enumerate(results) if r.train_accuracy < 0.2]
+    assert learned and stuck and max(learned) < min(stuck), [(r.key, r.train_accuracy) for r in results]
+    assert "batch_norm" in {results[i].key for i in learned} and "unchanged" in {results[i].key for i in stuck}
 
 
 @pytest.mark.slow

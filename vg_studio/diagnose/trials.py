@@ -55,6 +55,9 @@ class TrialResult:
     test_accuracy: float  # after the trial's steps (nan when unknown)
     still_found: bool  # the main finding's kind is still a warning or worse in the trial
     run_dir: str | None  # kept only when the caller gave an output directory
+    # training-mode accuracy over the trial's last fifth (median of Keras's running epoch means): does the network
+    # learn? Unlike the test accuracy it does not wait for BatchNorm's moving averages (nan when not measured)
+    train_accuracy: float = float("nan")
 
     def to_dict(self) -> dict:
         """Strict JSON (NaN becomes null)."""
@@ -198,7 +201,7 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
                            str(run_dir) if keep else None)
     upto = [i for i, s in enumerate(history.steps) if s <= steps]
     loss = np.asarray([history.record_loss[i] for i in upto], dtype=np.float64)
-    ratio = loss_end = nan
+    ratio = loss_end = train_accuracy = nan
     if upto:
         tail = slice(len(upto) - max(1, len(upto) // 5), None)  # the trial's last fifth
         g = history.stat("grad_mean_abs")[upto][tail]
@@ -210,11 +213,15 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
         # boundary: the median over the last fifth does not hang on which batch came last
         ends = loss[tail][np.isfinite(loss[tail])]
         loss_end = float(np.median(ends)) if ends.size == loss[tail].size else nan
+        trained = np.asarray(history.record_metrics.get("accuracy", ()), dtype=np.float64)
+        if trained.size == len(history.steps):
+            trained = trained[upto][tail]
+            train_accuracy = float(np.median(trained)) if np.all(np.isfinite(trained)) else nan
     accuracy = (report.get("test_metrics") or {}).get("accuracy", nan)
     still = any(f.kind == plan.finding.kind for f in diagnoser.warnings())
     return TrialResult(key, title, outcome.status, outcome.message, int(report.get("steps", 0) or 0),
                        float(loss[0]) if loss.size else nan, loss_end, nan, ratio, nan,
-                       float(accuracy), still, str(run_dir) if keep else None)
+                       float(accuracy), still, str(run_dir) if keep else None, train_accuracy)
 
 
 def _against(result: TrialResult, baseline: TrialResult) -> TrialResult:
@@ -229,24 +236,30 @@ def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str
     """The ranked trials as a text table with a one-line verdict."""
     head = (f"Fixes for the {plan.finding.kind.replace('_', ' ')} of {plan.run_dir}, each trained {steps} steps "
             "from the same data and seed:")
-    rows = [("#", "fix", "loss first → end", "drop", "1st-layer grad", "× unchanged", "test acc", "finding",
-             "status")]
+    rows = [("#", "fix", "loss first → end", "drop", "1st-layer grad", "× unchanged", "train acc", "test acc",
+             "finding", "status")]
     for i, r in enumerate(results, 1):
         rows.append((str(i), r.key, f"{_num(r.loss_start)} → {_num(r.loss_end)}", _pct(r.loss_drop),
                      _num(r.first_grad_ratio), "—" if r.key == BASELINE else _num(r.gradient_recovery),
-                     _pct(r.test_accuracy), "still" if r.still_found else "gone", r.status))
+                     _pct(r.train_accuracy), _pct(r.test_accuracy), "still" if r.still_found else "gone", r.status))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [head, ""] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     best = results[0] if results else None
     if best is not None and best.key != BASELINE:
         lines += ["", f"Best: {best.title} ({best.key}) — apply it with the app's Apply fix, or edit the spec."]
+        batch_norm = best.key == "batch_norm" or any(layer.batch_norm for layer in plan.spec.network.layers)
+        if batch_norm and best.train_accuracy - best.test_accuracy > 0.2:
+            lines.append(f"Its test accuracy ({_pct(best.test_accuracy)}) trails its training accuracy "
+                         f"({_pct(best.train_accuracy)}): BatchNorm's moving averages have not caught up after "
+                         f"{steps} steps; they do over a full training.")
     elif best is not None:
         lines += ["", "No fix beat the unchanged network over these steps; try more --steps."]
     lines.append("(end: the median loss over the trial's last fifth; drop: the share of the unchanged network's "
                  "first loss gone by then; 1st-layer grad: "
                  "mean |gradient| of the first layer / the output layer's over the trial's last fifth; × unchanged: "
-                 "that ratio against the unchanged network's; test acc after the same steps — BatchNorm's moving "
-                 "averages lag in short trials)")
+                 "that ratio against the unchanged network's; train acc: training-mode accuracy over the last "
+                 "fifth; test acc after the same steps — it lags for BatchNorm, whose moving averages need more "
+                 "steps than a short trial)")
     return "\n".join(lines)
 
 
