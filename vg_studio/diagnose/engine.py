@@ -747,14 +747,10 @@ def diagnose_run(run_dir, config: dict | None = None) -> tuple[Diagnoser, dict]:
     file."""
     from vg_studio.train import runstore
 
-    if hasattr(runstore, "open_run"):
-        run = runstore.open_run(run_dir)
-        spec, summary, history, report = run.spec, run.model_summary, run.history, run.report or {}
-    else:  # until the run store's open_run lands
-        spec, history, report = runstore.load_run(run_dir)
-        summary = None
-    num_classes = _num_classes(report, summary)
-    return Diagnoser.from_history(history, spec, config, num_classes, summary), report
+    run = runstore.open_run(run_dir)
+    report = run.report or {}
+    num_classes = _num_classes(report, run.model_summary)
+    return Diagnoser.from_history(run.history, run.spec, config, num_classes, run.model_summary), report
 
 
 def _num_classes(report: dict, summary: dict | None) -> int | None:
