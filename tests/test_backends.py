@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, jax, keras
-    from vg_studio import edits
     from vg_studio.nn.build import build_models, layer_groups
     from vg_studio.train.trainer import Trainer, prepare_data
     from tests.conftest import make_tiny_spec
@@ -44,15 +43,6 @@ SCRIPT = textwrap.dedent("""
                 for g in layer_groups(model, spec)]
     np.testing.assert_allclose(result.history.stat("grad_mean_abs")[0], expected, rtol=2e-3)
 
-    for kind, aux, optimizer in [("gru", True, "sdagd"), ("lstm", False, "adam")]:
-        spec = make_tiny_spec(layers=2, units=8, activation="tanh", optimizer=optimizer, lr=0.01,
-                              dataset="adding", limit=None, record_every=2)
-        spec = edits.set_data_option(edits.set_data_option(spec, "length", 12), "n", 200)
-        spec = edits.update_layers(edits.set_kind(spec, kind, 0), 0, aux_head=aux)
-        result = Trainer(spec).run()
-        assert result.status == "completed", result.message
-        assert np.vstack(result.history.time_grad).shape[1] == 12
-
     # the monitor on a user's own functional CNN: its probes against jax.grad too
     from vg_studio.monitor import GradientMonitor
     inputs = keras.Input((8, 8, 1))
@@ -73,6 +63,26 @@ SCRIPT = textwrap.dedent("""
                 np.abs(np.concatenate([np.asarray(g).ravel() for g in grads[2:]])).mean()]
     np.testing.assert_allclose(monitor.history.stat("grad_mean_abs")[0], expected, rtol=2e-3)
     assert not type(user.optimizer).__name__.startswith("Probed")  # the user's optimizer again
+    print("jax backend ok")
+""")
+
+
+# Recurrent layers (JAX's scan) with auxiliary heads and SDAGD: a minute of compiling on 2 cores, so a slow check.
+RECURRENT_SCRIPT = textwrap.dedent("""
+    import numpy as np, keras
+    from vg_studio import edits
+    from vg_studio.train.trainer import Trainer
+    from tests.conftest import make_tiny_spec
+    assert keras.backend.backend() == "jax"
+
+    for kind, aux, optimizer in [("gru", True, "sdagd"), ("lstm", False, "adam")]:
+        spec = make_tiny_spec(layers=2, units=8, activation="tanh", optimizer=optimizer, lr=0.01,
+                              dataset="adding", limit=None, record_every=2)
+        spec = edits.set_data_option(edits.set_data_option(spec, "length", 12), "n", 200)
+        spec = edits.update_layers(edits.set_kind(spec, kind, 0), 0, aux_head=aux)
+        result = Trainer(spec).run()
+        assert result.status == "completed", result.message
+        assert np.vstack(result.history.time_grad).shape[1] == 12
     print("jax backend ok")
 """)
 
@@ -128,8 +138,10 @@ def test_engine_and_monitor_on_the_torch_backend():
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                     reason="jax is not installed (pip install jax) — the JAX backend check is skipped")
-def test_engine_on_the_jax_backend():
+@pytest.mark.parametrize("script", [SCRIPT, pytest.param(RECURRENT_SCRIPT, marks=pytest.mark.slow)],
+                         ids=["dense-and-monitor", "recurrent"])
+def test_engine_on_the_jax_backend(script):
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env,
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env,
                          cwd=ROOT)
     assert out.returncode == 0 and "jax backend ok" in out.stdout, out.stderr[-3000:]
