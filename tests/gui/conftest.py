@@ -56,31 +56,3 @@ def train_and_wait(qtbot, win, **kwargs):
     qtbot.waitUntil(lambda: not win.training and run.status not in ("starting", "running"), timeout=RUN_TIMEOUT_MS)
     return run
 
-
-def close_every_window() -> None:
-    """Every top-level widget closed (without questions) and deleted, and the deletions carried out, while Python
-    is whole: whatever is left of Qt when the interpreter tears down is destroyed in an order Qt does not expect."""
-    from PySide6.QtCore import QCoreApplication, QEvent
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        return
-    for widget in app.topLevelWidgets():
-        if hasattr(widget, "_closing_confirmed"):
-            widget._closing_confirmed = True
-        widget.close()
-        widget.deleteLater()
-    for _ in range(3):
-        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
-        app.processEvents()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _nothing_of_qt_left_at_exit(qapp):
-    """The GUI tests' session ends with no window, thread or training process left (see close_every_window)."""
-    yield
-    close_every_window()
-    from vg_studio.runner import shared_pool
-
-    shared_pool().shutdown()

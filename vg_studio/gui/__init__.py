@@ -23,3 +23,42 @@ def _pin_none() -> None:
 
 
 _pin_none()
+
+
+def _release_qt_before_pyside_exits() -> None:
+    """At interpreter exit PySide deletes every Qt object still wrapped, in no particular order; a pyqtgraph scene
+    deleted while one of its own items is being torn down crashes the process (SIGSEGV in QGraphicsScene::clear).
+    The app itself ends with os._exit; anything else that built widgets (tests, scripts) gets them closed and
+    deleted here first, in Qt's own order, while Python is whole."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from PySide6.QtWidgets import QMenu
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    # the windows and panels, not the menus pyqtgraph keeps without a parent: their owners delete those, and
+    # deleting a menu before its plot crashes in the plot's destructor
+    for widget in app.topLevelWidgets():
+        try:
+            if isinstance(widget, QMenu) or not (widget.isVisible() or widget.isWindow() and widget.children()):
+                continue
+            if hasattr(widget, "_closing_confirmed"):  # a main window: no question about unsaved changes now
+                widget._closing_confirmed = True
+            widget.close()
+            widget.deleteLater()
+        except RuntimeError:  # its C++ object is already gone
+            continue
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        gc.collect()
+
+
+import atexit  # noqa: E402
+
+import PySide6.QtCore  # noqa: E402,F401  (registers PySide's exit cleanup first: atexit runs ours before it)
+
+atexit.register(_release_qt_before_pyside_exits)

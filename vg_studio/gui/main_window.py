@@ -635,6 +635,10 @@ class MainWindow(QMainWindow):
         except (SpecError, ValueError, OSError) as exc:
             self.show_error(str(exc).splitlines()[0] if str(exc) else f"{path}: cannot read the run")
             return None
+        except Exception as exc:  # a file this version cannot make sense of: a message, never a traceback
+            log.warning("%s: cannot read the run: %s", path, exc, exc_info=True)
+            self.show_error(f"{path}: cannot read the run ({type(exc).__name__}: {exc})")
+            return None
         self._remember("runs", path)
         self.runs.add_run(run)
         if pending is not None:  # still being written: follow it

@@ -218,12 +218,12 @@ class RunData:
         self.spec = event.spec if event.spec is not None else self.spec
         self.model_summary = getattr(event, "model_summary", None) or self.model_summary
         self.layer_names, self.activations = list(event.layer_names), list(event.activations)
-        self.num_classes = int(getattr(event, "num_classes", 0) or 0)
+        self.num_classes = _whole(getattr(event, "num_classes", 0))
         self._layer_metadata(getattr(event, "layer_kinds", None), getattr(event, "layer_units", None))
         edges = getattr(event, "hist_edges", None)
         self.hist_edges = np.asarray(edges, dtype=float) if edges is not None else HIST_EDGES.copy()
-        self.device, self.epochs = event.device, event.epochs
-        self.steps_per_epoch, self.param_count = event.steps_per_epoch, event.param_count
+        self.device, self.epochs = str(_item(event.device) or ""), _whole(event.epochs)
+        self.steps_per_epoch, self.param_count = _whole(event.steps_per_epoch), _whole(event.param_count)
         self.status, self.started_at = "running", time.monotonic()
         self._reset_records()
         count = len(self.layer_names)
@@ -331,6 +331,20 @@ class RunData:
         self.epochs = int(attrs.get("epochs", 0) or _spec_epochs(self.spec) or len(self._epochs.get("epoch", [])))
         self.steps_per_epoch = int(attrs.get("steps_per_epoch", 0) or _steps_per_epoch(self, report))
         self.revision += 1
+
+
+def _item(value):
+    """A scalar from what a file's attributes give: a plain value, or a NumPy scalar or one-element array."""
+    if isinstance(value, np.ndarray):
+        return value.reshape(-1)[0].item() if value.size else None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _whole(value) -> int:
+    try:
+        return int(_item(value) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def display_name(name: str) -> str:

@@ -232,6 +232,10 @@ class DiagnosticsPanel(QWidget):
             child.setToolTip(0, user_text(field(fix, "why", "") or ""))
             child.setData(0, FIX_ROLE, fix)
             item.addChild(child)
+        for advice in field(finding, "advice", []) or []:  # a user's own model: what to change in their code
+            child = QTreeWidgetItem([f"In your code: {user_text(advice)}"])
+            child.setToolTip(0, user_text(advice))
+            item.addChild(child)
         return item
 
     def _render_empty(self) -> None:
@@ -275,6 +279,8 @@ class DiagnosticsPanel(QWidget):
                                       and len(field(finding, "fixes", []) or []) > 0)
         self.reason.setText(self.fixable_reason if finding is not None and self.fixable_reason else "")
         self.reason.setVisible(bool(self.reason.text()))
+        for button in (self.fix_button, self.compare_button, self.trials_button):  # a user's own model: each fix
+            button.setVisible(not self.fixable_reason)  # is advice for their code, never a button that cannot work
         self.details.setText(self._details(finding, fix) if finding is not None else "")
         flagged = layer_indices(finding, self.layer_names) if finding is not None else set()
         if flagged != self._flagged:  # the builder re-renders its table for this: only when it changes
@@ -286,6 +292,10 @@ class DiagnosticsPanel(QWidget):
         rows = "".join(f"<tr><td>{html.escape(str(k).replace('_', ' '))}</td><td>&nbsp;{format_number(v)}</td></tr>"
                        for k, v in evidence.items())
         text = f"<b>Evidence</b><table>{rows}</table>" if rows else ""
+        advice = [user_text(a) for a in field(finding, "advice", []) or []]
+        if advice:  # a run without a spec: the fixes are advice for the user's own code
+            text += "<p><b>In your own code:</b></p><ul>" + "".join(
+                f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>"
         if fix is not None:
             why = user_text(field(fix, "why", "") or "")
             text += f"<p><b>Fix: {html.escape(str(field(fix, 'title', '')))}</b><br>{html.escape(why)}</p>"

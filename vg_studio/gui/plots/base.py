@@ -156,8 +156,10 @@ class PlotBox(QWidget):
         self._zoom_timer.setSingleShot(True)
         self._zoom_timer.setInterval(60)
         self._zoom_timer.timeout.connect(self._zoom_settled)
-        self.plot.vb.sigRangeChangedManually.connect(lambda *_: self._zoom_timer.start())
-        self.plot.vb.sigStateChanged.connect(lambda *_: self._zoom_timer.start())
+        # bound methods, not lambdas holding `self`: a graphics item dropping its slot while Qt deletes this
+        # widget must not release the widget's last reference mid-deletion (a crash at exit)
+        self.plot.vb.sigRangeChangedManually.connect(self._zoom_changed)
+        self.plot.vb.sigStateChanged.connect(self._zoom_changed)
         self.colors = current_colors()  # the theme's, as the window configured pyqtgraph before building us
         self.has_data = False
         self.draw_count = 0  # how often the plot really redrew (tests: an unchanged plot is not redrawn)
@@ -185,6 +187,9 @@ class PlotBox(QWidget):
     def parts(self, runs: list) -> list:
         """(plot, runs) pairs a panel redraws one by one: a plot is its own only part."""
         return [(self, runs)]
+
+    def _zoom_changed(self, *_) -> None:
+        self._zoom_timer.start()
 
     def _zoom_settled(self) -> None:
         """Only a change of zoom redraws here; new data waits for the panel's frame budget."""

@@ -178,6 +178,7 @@ class HeatmapGrid(PlotGroup, QWidget):
         if self.colors is not None:
             heatmap.apply_theme(self.colors)
         self.maps.append(heatmap)
+        self.grid.addWidget(heatmap, len(self.maps) - 1, 0)  # owned by the grid at once (`parts` places it)
         return heatmap
 
     def runs_drawn(self, runs: list) -> list:
