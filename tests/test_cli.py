@@ -32,7 +32,7 @@ def test_spec_example_is_valid_json(capsys):
     (["train", "--out", "X", "--spec", "missing.json"], "missing.json: file not found"),
     (["train", "--out", "X", "--epochs", "0"], "training.epochs: must be >= 1"),
     (["spec", "--check", "missing.json"], "missing.json: file not found"),
-    (["export", "no-run", "--to", "m.keras"], "no trained model"),
+    (["export", "no-run", "--to", "m.keras"], "no-run: no such run directory"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, expected, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

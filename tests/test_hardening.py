@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_tiny_spec
+from vg_studio import edits
 from vg_studio.data import DatasetError, load_dataset
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 from vg_studio.train.history_file import write_h5
@@ -481,7 +482,7 @@ MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / f"vg-studio-pickle-ran-{os.get
 
 def _good_run(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    example_spec().save(path / "spec.json")
+    edits.set_depth(example_spec(), 1).save(path / "spec.json")  # one hidden layer, as the history below
     history = History(["hidden_1", "output"], ["relu", "softmax"])
     history.add_epoch(0, {"loss": 1.0})
     write_h5(history, path / "history.h5")
@@ -840,7 +841,7 @@ def test_diagnose_any_broken_run_directory_is_one_line(case, odd, capsys):
 
     run = odd / "run"
     write_run(run)
-    example_spec().save(run / "spec.json")
+    edits.set_depth(example_spec(), 2).save(run / "spec.json")  # the spec of write_run's 3 layer columns
     needle, make = BROKEN_RUNS[case]
     make(run)
     started = time.perf_counter()

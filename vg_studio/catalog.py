@@ -87,3 +87,9 @@ LAYER_STATS = (
     "saturated_fraction",  # share of (example, unit) pre-activations in sigmoid/tanh's flat tails
     "dead_fraction",  # share of ReLU units inactive on every probe example
 )
+
+# What a finding in report.json may be (vg_studio.diagnose.findings makes them; the run store checks a report
+# against these without importing the engine).
+FINDING_KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
+                 "saturated_units", "non_finite", "vanishing_through_time")
+FINDING_SEVERITIES = ("info", "warning", "error")

@@ -32,6 +32,7 @@ from vg_studio import __version__, catalog  # noqa: E402
 from vg_studio.startup import Interrupted  # noqa: E402
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # a run that failed, or an error no check foresaw
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -102,10 +103,15 @@ def _guarded(action) -> int:
         # (pydantic-core's PanicException, an ImportError): the signal is the cause, so it is reported as such.
         if _interrupted_by is not None:
             return _interrupted(_interrupted_by)
-        if not isinstance(exc, Exception) or not isinstance(exc, _user_errors()):
-            raise
-        _error(exc)
-        return EXIT_USAGE
+        if isinstance(exc, Exception) and isinstance(exc, _user_errors()):
+            _error(exc)
+            return EXIT_USAGE
+        if not isinstance(exc, Exception) or os.environ.get("VG_STUDIO_DEBUG", "") not in ("", "0"):
+            raise  # SystemExit, or a developer asking for the traceback
+        # Input no check foresaw: still one line (the cause is usually what the user gave), not a traceback.
+        what = "not enough memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {exc}"
+        _error(f"unexpected problem ({what}); VG_STUDIO_DEBUG=1 shows where")
+        return EXIT_FAILED
 
 
 _interrupted_by: int | None = None  # the signal the handler raised Interrupted for, if any
@@ -226,11 +232,34 @@ def _add_optional(parser: argparse.ArgumentParser, module: str) -> None:
 
 # ---- commands ----------------------------------------------------------------------------------------------
 def cmd_gui(args) -> int:
+    if getattr(args, "path", None) is not None:
+        _check_openable(args.path)  # before a window opens: a bad path is one line here, not a dialog
     try:
         from vg_studio.gui.app import main as gui_main
     except ImportError as exc:
         raise CliError(f"the desktop app cannot start: {exc}") from None
     return gui_main([args.path] if getattr(args, "path", None) else [])
+
+
+def _check_openable(text: str) -> None:
+    """`vg-studio gui PATH`: PATH must be a spec file or a run directory VG Studio can read."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise CliError("PATH: an empty path; give a spec .json or a run directory")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        from vg_studio.train import rundir
+        from vg_studio.train.runstore import open_run
+
+        if not rundir.writer_alive(path):  # a run that is just starting is followed by the app as it comes
+            open_run(path)  # RunStoreError: one line naming the file
+    elif path.exists() or path.is_symlink():
+        from vg_studio.spec import ExperimentSpec
+
+        ExperimentSpec.load(path)  # SpecError: one line naming the file
+    else:
+        raise CliError(f"{text}: no such file or folder")
 
 
 def spec_from_args(args) -> ExperimentSpec:
@@ -527,9 +556,15 @@ def cmd_export(args) -> int:
 
     from vg_studio.safeio import atomic_path, check_keras_file
 
-    source = Path(args.run_dir) / "model.keras"
-    if not source.exists():
-        raise CliError(f"{source}: no trained model in this run directory")
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise CliError(f"{run_dir}: {'not a run directory' if run_dir.exists() else 'no such run directory'}")
+    source = run_dir / "model.keras"
+    if not os.path.lexists(source):
+        ended = os.path.lexists(run_dir / "report.json")
+        raise CliError(f"{source}: no trained model in this run directory" + ("" if ended else
+                       " (the run was interrupted, or is still running, before it saved one; its history can "
+                       "still be diagnosed)"))
     destination = Path(args.to)
     if destination.suffix != ".keras":
         raise CliError(f"--to: {destination} must end in .keras")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -65,6 +66,8 @@ def regular_file(path: str | os.PathLike, what: str = "file", max_bytes: int | N
     try:
         info = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnreadableFile(f"{path}: a link to a missing file ({os.readlink(path)})") from None
         raise UnreadableFile(f"{path}: file not found") from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
@@ -100,7 +103,9 @@ def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = 
                max_int_digits: int | None = None, nan_as_none: bool = False):
     """json.loads that refuses, with one line, what the standard parser turns into a RecursionError, a
     multi-thousand-digit integer or NaN/Infinity (not JSON; `nan_as_none` reads them as null instead, for files
-    older VG Studio versions wrote with Python's json)."""
+    older VG Studio versions wrote with Python's json), and a key given twice in one object (the standard parser
+    silently keeps the last: `"epochs": 1, "epochs": 500` would train 500 epochs). A UTF-8 byte order mark (what
+    some Windows editors write) is skipped."""
     from vg_studio.limits import LIMITS
 
     max_depth = LIMITS.json_depth if max_depth is None else max_depth
@@ -110,6 +115,7 @@ def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = 
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UnreadableFile(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    text = text.removeprefix("\ufeff")
     # nesting can be no deeper than the number of brackets: most documents need no scan at all
     depth = 0 if text.count("[") + text.count("{") <= max_depth else _max_nesting(text)
     if depth > max_depth:
@@ -121,17 +127,37 @@ def loads_json(text: str | bytes, source: str = "JSON", max_depth: int | None = 
                                  f"{max_int_digits}")
         return int(digits)
 
-    def refuse_constant(name: str):
+    def non_finite(problem: str):
         if nan_as_none:
             return None
-        raise UnreadableFile(f"{source}: {name} is not valid JSON")
+        raise UnreadableFile(f"{source}: {problem}")
+
+    def parse_float(digits: str):
+        value = float(digits)
+        if math.isinf(value):  # 1e309: valid JSON, but no float holds it
+            return non_finite(f"the number {digits[:30]} (beyond the float range)")
+        return value
 
     try:
-        return json.loads(text, parse_int=parse_int, parse_constant=refuse_constant)
+        return json.loads(text, parse_int=parse_int, parse_constant=lambda name: non_finite(f"{name} is not valid JSON"), parse_float=parse_float,
+                          object_pairs_hook=unique_keys(source))
     except json.JSONDecodeError as exc:
         raise UnreadableFile(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:  # a depth _max_nesting could not see
         raise UnreadableFile(f"{source}: nested too deeply") from None
+
+
+def unique_keys(source: str):
+    """A json `object_pairs_hook` that refuses a key given twice in one object."""
+    def build(pairs: list) -> dict:
+        data = dict(pairs)
+        if len(data) != len(pairs):
+            seen = set()
+            twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise UnreadableFile(f"{source}: the key {json.dumps(twice, ensure_ascii=False)[:80]} appears twice in "
+                                 "one object (which one is meant?)")
+        return data
+    return build
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -165,7 +165,7 @@ class _Options(BaseModel):
 class DatasetOptions(_Options):
     """Options every dataset takes."""
 
-    limit: Annotated[Int, Field(ge=10, description="train on at most this many examples")] = None  # type: ignore
+    limit: Annotated[Int, Field(ge=10, le=2**31 - 1, description="train on at most this many examples")] = None  # type: ignore
     seed: Annotated[Seed, Field(description="split/generation seed, independent of the training seed so the "
                                             "test set stays fixed")] = 0
 
@@ -175,6 +175,14 @@ class SequenceTaskOptions(DatasetOptions):
 
     length: Annotated[Int, Field(ge=2, le=10_000, description="time steps per sequence")] = 100
     n: Annotated[Int, Field(ge=20, le=1_000_000, description="sequences generated (train + test)")] = 5000
+
+    @model_validator(mode="after")
+    def _fits(self) -> "SequenceTaskOptions":
+        values = self.n * self.length * 2  # two features per time step
+        if values > LIMITS.dataset_values:  # refused here, before 75 GiB are asked of numpy
+            raise _problem(f"n × length: {self.n:,} sequences of {self.length:,} steps are {values:,} numbers; the "
+                           f"limit is {LIMITS.dataset_values:,} (VG_STUDIO_LIMITS dataset_values)")
+        return self
 
 
 class FolderOptions(DatasetOptions):
@@ -292,6 +300,8 @@ class DataSpec(_Section):
     @field_validator("dataset")
     @classmethod
     def _known(cls, name: str) -> str:
+        if not name.isprintable():  # a NUL or a lone surrogate would fail deep inside the file system calls
+            raise _problem("must be printable text (no control characters)")
         if not catalog.is_known_dataset(name):
             raise _problem(f"unknown dataset {name!r}; expected one of {', '.join(catalog.DATASETS)}, npz:PATH or "
                            "folder:PATH")
@@ -526,20 +536,21 @@ class ExperimentSpec(_Section):
 def _parse_json(text: str | bytes, source: str) -> Any:
     """safeio's strict parser (size, depth, UTF-8); NaN, Infinity and over-long integers are parsed as non-finite
     numbers instead, so that the schema refuses them naming their field."""
-    from vg_studio.safeio import UnreadableFile, loads_json
+    from vg_studio.safeio import UnreadableFile, loads_json, unique_keys
 
     try:
         return loads_json(text, source)
     except UnreadableFile as exc:
-        if not any(word in str(exc) for word in ("NaN is not", "Infinity is not", "an integer with")):
+        if not any(word in str(exc) for word in ("NaN is not", "Infinity is not", "an integer with", "beyond the float range")):
             raise
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # loads_json decoded it once already
+    text = text.removeprefix("\ufeff")
 
     def capped_int(digits: str) -> Any:
         return int(digits) if len(digits.lstrip("-")) <= LIMITS.json_int_digits else float("inf")
 
-    return json.loads(text, parse_constant=float, parse_int=capped_int)
+    return json.loads(text, parse_constant=float, parse_int=capped_int, object_pairs_hook=unique_keys(source))
 
 
 # ---- schema versions ---------------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ def load_dataset(name: str, options: dict | None = None) -> Dataset:
         n = options.get("n", 5000)
         if not isinstance(n, int) or isinstance(n, bool) or not 20 <= n <= 1_000_000:
             raise DatasetError(f"data.options.n: must be an integer between 20 and 1000000, got {n!r}")
+        if not isinstance(length, int) or isinstance(length, bool) or not 2 <= length <= 10_000:
+            raise DatasetError(f"data.options.length: must be an integer between 2 and 10000, got {length!r}")
+        from vg_studio.limits import LIMITS
+
+        if n * length * 2 > LIMITS.dataset_values:  # before numpy is asked for it
+            raise DatasetError(f"data.options: {n:,} sequences of {length:,} steps are {n * length * 2:,} numbers; the "
+                               f"limit is {LIMITS.dataset_values:,} (VG_STUDIO_LIMITS dataset_values)")
         data = getattr(sequences, name)(length, n, seed)
     elif name == "mnist-5k-rows":
         from vg_studio.data.sequences import mnist_5k_rows

@@ -48,6 +48,8 @@ class Dataset:
 
     def limited(self, limit: int | None) -> "Dataset":
         """At most `limit` training examples (a quick look at a big set); the test set is kept."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise DatasetError(f"data.options.limit: must be a positive integer, got {limit!r}")  # -5 would cut 5
         if not limit or limit >= len(self.x_train):
             return self
         return Dataset(self.name, self.x_train[:limit], self.y_train[:limit], self.x_val, self.y_val,

@@ -30,6 +30,7 @@ from vg_studio.train.rundir import RunStoreError
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 RECORD_COLUMNS = ("step", "epoch", "loss", "time_grad")  # fixed datasets under /probes: not statistic names
+MAX_BINS = 4096  # histogram bins per layer (contract 8 uses 28)
 MAX_GROUP_MEMBERS = 10_000  # statistics, metrics or optimizer scalars: a history has tens
 IN_MEMORY_IMAGE = 512 * 2**20  # histories up to this size are built in memory and written with plain file I/O
 
@@ -43,6 +44,81 @@ def decode_name(name: str) -> str:
     if name.startswith("%2E") and name[3:] in (".", ""):
         return name[3:]
     return name.replace("%2F", "/").replace("%25", "%")
+
+
+# ---- what any history must be (h5 and log alike) ------------------------------------------------------------
+STATUSES = ("running", "completed", "cancelled", "diverged", "failed", "unknown")
+MAX_STEP = 2**62  # steps are stored as int64, epochs as int32: larger values could not be written back
+MAX_EPOCH = 2**31 - 1
+RUN_FACTS = ("epochs", "steps_per_epoch", "param_count", "sample_count", "num_classes")  # counts (RunStarted)
+
+
+def layers_problem(names: list, activations: list, max_layers: int) -> str:
+    """What is wrong with a history's layer columns ('' if nothing)."""
+    if not 0 < len(names) <= max_layers:
+        return f"{len(names):,} layers; between 1 and {max_layers:,} expected"
+    if len(activations) != len(names):
+        return f"{len(names)} layer names but {len(activations)} activations"
+    if not all(names):
+        return "a layer without a name"
+    if len(set(names)) != len(names):
+        twice = next(n for i, n in enumerate(names) if n in names[:i])
+        return f"two layer columns are named {twice[:40]!r}"
+    return ""
+
+
+def attrs_problem(attrs: dict, layers: int) -> str:
+    """What is wrong with the run facts and layer metadata a history carries ('' if nothing): the app and the
+    rules read them (RunStarted, the network diagram, histogram axes)."""
+    from vg_studio.limits import LIMITS
+
+    for key in RUN_FACTS:
+        value = attrs.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or not 0 <= value <= (LIMITS.classes if key == "num_classes" else MAX_STEP)):
+            return f"attribute {key!r} must be a count, got {str(value)[:40]!r}"
+    if "device" in attrs and not isinstance(attrs["device"], str):
+        return "attribute 'device' must be text"
+    for key, kind in (("layer_kinds", str), ("layer_units", int)):
+        value = attrs.get(key)
+        if value is None:
+            continue
+        values = value.tolist() if isinstance(value, np.ndarray) else value
+        if (not isinstance(values, list) or len(values) != layers
+                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)
+                or (kind is int and min(values, default=0) < 0)):
+            what = "names" if kind is str else "unit counts >= 0"
+            return f"attribute {key!r} must be {layers} {what}, got {str(values)[:60]}"
+    edges = attrs.get("hist_edges")
+    if edges is not None:
+        edges = np.asarray(edges)
+        if (edges.dtype.kind not in "iuf" or edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all()
+                or not (np.diff(edges) > 0).all()):
+            return "attribute 'hist_edges' must be increasing finite bin edges"
+    return ""
+
+
+def histograms_problem(history: History) -> str:
+    """Per-layer histograms must have one bin per pair of the run's bin edges (the plots' axis)."""
+    edges = history.attrs.get("hist_edges")
+    bins = {a.shape[2] for a in history.stats.values() if a.ndim == 3}
+    if edges is not None and bins - {len(edges) - 1}:
+        return f"histograms of {', '.join(map(str, sorted(bins)))} bins, but {len(edges)} bin edges"
+    return ""
+
+
+def order_problem(steps, record_epochs, epochs) -> str:
+    """Records come in training order, epochs once each, all within what the files can store."""
+    steps, record_epochs, epochs = (np.asarray(a, dtype=np.float64) for a in (steps, record_epochs, epochs))
+    for name, values, high in (("probe step", steps, MAX_STEP), ("record epoch", record_epochs, MAX_EPOCH),
+                               ("epoch", epochs, MAX_EPOCH)):
+        if len(values) and not (0 <= values.min() and values.max() <= high):
+            return f"a {name} of {values.min() if values.min() < 0 else values.max():.0f}"
+    if (np.diff(steps) < 0).any() or (np.diff(record_epochs) < 0).any():
+        return "probe records out of order (a step or an epoch goes backwards)"
+    if (np.diff(epochs) <= 0).any():
+        return "completed epochs out of order or repeated"
+    return ""
 
 
 # ---- attributes ----------------------------------------------------------------------------------------------
@@ -171,10 +247,13 @@ class _Reader:
         value = self.f.attrs[name]
         if isinstance(value, bytes):
             return value.decode("utf-8")
-        if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
-            return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value.reshape(-1)]
-        if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
-            self.fail(f"attribute {name!r} has an unusable type ({value.dtype})")
+        dtype = np.asarray(value).dtype
+        if dtype.kind not in "biufOSU" or dtype.names:
+            self.fail(f"attribute {name!r} has an unusable type ({dtype})")
+        if isinstance(value, np.ndarray) and dtype.kind in "OSU":
+            if value.ndim != 1 or not all(isinstance(v, (bytes, str)) for v in value):
+                self.fail(f"attribute {name!r} must be a list of texts")
+            return [v.decode("utf-8") if isinstance(v, bytes) else v for v in value]
         if isinstance(value, np.generic):
             return value.item()
         return value
@@ -250,27 +329,32 @@ class _Reader:
             self.fail(f"not a VG Studio history (schema {schema}, this version reads "
                       f"{', '.join(map(str, READABLE_SCHEMAS))})")
         names, activations = self.text_list("layer_names"), self.text_list("activations")
-        if not 0 < len(names) <= self.max_layers:
-            self.fail(f"{len(names):,} layers; between 1 and {self.max_layers:,} expected")
-        if len(activations) != len(names):
-            self.fail(f"{len(names)} layer names but {len(activations)} activations")
+        problem = layers_problem(names, activations, self.max_layers)
+        if problem:
+            self.fail(problem)
         record_every = self.integer("record_every", 1)
-        if record_every < 1:
+        if not 1 <= record_every <= MAX_EPOCH:
             self.fail(f"record_every is {record_every}")
         status = self.attr("status", required=False)
-        history = History(names, activations, record_every, status if isinstance(status, str) else "unknown")
+        if status is not None and status not in STATUSES:
+            self.fail(f"attribute 'status' is {str(status)[:40]!r}, not one of {', '.join(STATUSES)}")
+        history = History(names, activations, record_every, status or "unknown")
+        if len(self.f.attrs) > MAX_GROUP_MEMBERS // 10:  # reading each costs more the more there are
+            self.fail(f"{len(self.f.attrs):,} attributes; a history has tens")
         for key in self.f.attrs:
             if key not in RESERVED_ATTRS:
                 history.attrs[key] = self.attr(key)
-        for key in ("layer_kinds", "layer_units"):
-            value = history.attrs.get(key)
-            if value is not None and (np.ndim(value) != 1 or len(value) != len(names)):
-                self.fail(f"attribute {key!r} has {np.size(value)} values for {len(names)} layers")
+        problem = attrs_problem(history.attrs, len(names))
+        if problem:
+            self.fail(problem)
         log_id = self.attr("log_id", required=False) or ""
         try:
-            log_bytes_id = bytes.fromhex(log_id) if isinstance(log_id, str) else b""
-        except ValueError:
-            self.fail("attribute 'log_id' is not hexadecimal")
+            log_bytes_id = bytes.fromhex(log_id)
+        except (ValueError, TypeError):
+            self.fail("attribute 'log_id' is not hexadecimal text")
+        log_bytes = self.integer("log_bytes", 0)
+        if log_bytes < 0:
+            self.fail(f"attribute 'log_bytes' is {log_bytes}")
 
         epochs = self.members(self.group("epochs"))
         n_epochs = len(epochs["epoch"]) if "epoch" in epochs else 0
@@ -286,12 +370,16 @@ class _Reader:
         history.steps = self.column(probes["step"], "probes/step", n, integer=True)
         history.record_epochs = self.column(probes["epoch"], "probes/epoch", n, integer=True)
         history.record_loss = [float(v) for v in self.column(probes["loss"], "probes/loss", n)]
+        problem = order_problem(history.steps, history.record_epochs, history.epochs.get("epoch", []))
+        if problem:
+            self.fail(problem)
         for key, ds in probes.items():
             if key in RECORD_COLUMNS:
                 continue
-            if ds.ndim not in (2, 3) or ds.shape[:2] != (n, len(names)):
+            if ds.ndim not in (2, 3) or ds.shape[:2] != (n, len(names)) or (ds.ndim == 3 and not
+                                                                             1 <= ds.shape[2] <= MAX_BINS):
                 self.fail(f"probes/{key} has shape {ds.shape}; expected ({n}, {len(names)}) or "
-                          f"({n}, {len(names)}, k)")
+                          f"({n}, {len(names)}, k) with k from 1 to {MAX_BINS}")
             history.set_stat(key, ds[()].astype(stat_dtype(ds.shape[1:]), copy=False))
         if "time_grad" in probes:
             ds = probes["time_grad"]
@@ -302,7 +390,10 @@ class _Reader:
             g = self.group(group, required=False)
             for key, ds in (self.members(g) if g is not None else {}).items():
                 target[key] = [float(v) for v in self.column(ds, f"{group}/{key}", n)]
-        return history, log_bytes_id, max(0, self.integer("log_bytes", 0))
+        problem = histograms_problem(history)
+        if problem:
+            self.fail(problem)
+        return history, log_bytes_id, log_bytes
 
 
 def _kind(dtype) -> str:
@@ -363,9 +454,14 @@ class LogReplay:
         kind = meta.get("t")
         try:
             if kind == "start":
-                names = _texts(meta, "layer_names")
+                from vg_studio.limits import LIMITS
+
+                names, activations = _texts(meta, "layer_names"), _texts(meta, "activations")
+                problem = layers_problem(names, activations, LIMITS.history_layers)
+                if problem:
+                    self.fail(problem)
                 if self.history is None:
-                    self.history = History(names, _texts(meta, "activations"), _int(meta, "record_every"))
+                    self.history = History(names, activations, _int(meta, "record_every", 1, MAX_EPOCH))
                 elif names != self.history.layer_names:
                     self.fail("its layers differ from those in history.h5")
                 return "start", 0
@@ -378,8 +474,16 @@ class LogReplay:
                 for key, value in {**texts, **arrays}.items():
                     if key in RESERVED_ATTRS:
                         continue
-                    self.history.attrs[key] = (value.item() if isinstance(value, np.ndarray) and value.ndim == 0
-                                               else np.array(value) if isinstance(value, np.ndarray) else value)
+                    if not isinstance(value, (str, np.ndarray)) and not (
+                            isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                        self.fail(f"attribute {key[:40]!r} is neither text nor numbers")
+                    scalar = isinstance(value, np.ndarray) and (value.ndim == 0 or (  # earlier logs wrote
+                        key in RUN_FACTS and value.shape == (1,)))  # scalars as 1-element arrays
+                    self.history.attrs[key] = (value.item() if scalar else np.array(value)
+                                               if isinstance(value, np.ndarray) else value)
+                problem = attrs_problem(self.history.attrs, len(self.history.layer_names))
+                if problem:
+                    self.fail(problem)
                 return "attrs", 0
             if kind == "record":
                 opt, metrics = _texts(meta, "optimizer", empty=True), _texts(meta, "metrics", empty=True)
@@ -387,7 +491,16 @@ class LogReplay:
                 if scalars is None or scalars.shape != (1 + len(opt) + len(metrics),):
                     self.fail("record frame with the wrong number of scalars")
                 stats = {k[2:]: v for k, v in arrays.items() if k.startswith("s/")}
-                self.history.add_record(_int(meta, "step"), _int(meta, "epoch"), float(scalars[0]), stats,
+                h = self.history
+                step, epoch = _int(meta, "step", 0, MAX_STEP), _int(meta, "epoch", 0, MAX_EPOCH)
+                if h.num_records and (step < h.steps[-1] or epoch < h.record_epochs[-1]):
+                    self.fail(f"record of step {step} (epoch {epoch}) after step {h.steps[-1]} (epoch "
+                              f"{h.record_epochs[-1]}): out of order")
+                if any(a.ndim == 3 and not 1 <= a.shape[2] <= MAX_BINS for a in stats.values()):
+                    self.fail(f"a statistic with more than {MAX_BINS} bins per layer")
+                if len(set(opt) | set(metrics)) != len(opt) + len(metrics):
+                    self.fail("a record names a scalar twice")
+                self.history.add_record(step, epoch, float(scalars[0]), stats,
                                         dict(zip(opt, scalars[1:1 + len(opt)].tolist())),
                                         arrays.get("time_grad"),
                                         dict(zip(metrics, scalars[1 + len(opt):].tolist())))
@@ -396,7 +509,12 @@ class LogReplay:
                 keys, values = _texts(meta, "keys", empty=True), arrays.get("values")
                 if values is None or values.shape != (len(keys),):
                     self.fail("epoch frame with the wrong number of values")
-                self.history.add_epoch(_int(meta, "epoch"), dict(zip(keys, values.tolist())))
+                epoch, done = _int(meta, "epoch", 0, MAX_EPOCH), self.history.epochs.get("epoch", [])
+                if done and epoch <= done[-1]:
+                    self.fail(f"epoch {epoch} completed after epoch {done[-1]}")
+                if len(set(keys)) != len(keys) or "epoch" in keys:
+                    self.fail("an epoch frame names a metric twice")
+                self.history.add_epoch(epoch, dict(zip(keys, values.tolist())))
                 return "epoch", self.history.num_epochs - 1
         except (TypeError, ValueError) as exc:
             if isinstance(exc, RunStoreError):
@@ -412,10 +530,12 @@ def _texts(meta: dict, key: str, empty: bool = False) -> list:
     return value
 
 
-def _int(meta: dict, key: str) -> int:
+def _int(meta: dict, key: str, low: int = -2**63, high: int = 2**63 - 1) -> int:
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{key}: an integer expected")
+    if not low <= value <= high:
+        raise ValueError(f"{key}: {value} is not between {low} and {high}")
     return value
 
 
@@ -443,7 +563,7 @@ def read_history(h5_path: str | os.PathLike, max_bytes: int, max_layers: int) ->
                                f"{log_path}: cannot read ({exc.strerror or exc})") from None
     try:
         history, log_id, log_bytes = None, b"", 0
-        if h5_path.exists() or reader is None:
+        if os.path.lexists(h5_path) or reader is None:
             history, log_id, log_bytes = read_h5(h5_path, max_bytes, max_layers)
         if reader is not None:
             try:
@@ -474,4 +594,7 @@ def _required(history: History | None, log_path: Path) -> History:
         raise RunStoreError(f"{log_path}: no records yet (the run has not written its first frame)")
     if len(history.layer_names) == 0:
         raise RunStoreError(f"{log_path}: a history without layers")
+    problem = histograms_problem(history)
+    if problem:
+        raise RunStoreError(f"{log_path}: {problem}")
     return history

@@ -52,7 +52,7 @@ def _wire(value) -> np.ndarray:
         a = a.astype("<i8")
     elif a.dtype.kind != "b":
         raise TypeError(f"cannot log an array of {a.dtype}")
-    return np.ascontiguousarray(a)
+    return np.require(a, requirements="C")  # not ascontiguousarray: it makes a scalar a 1-element array
 
 
 def decode_payload(payload: bytes, where: str) -> tuple[dict, dict]:
@@ -80,7 +80,7 @@ def decode_payload(payload: bytes, where: str) -> tuple[dict, dict]:
         if size > len(payload) - offset:  # checked against the bytes present: no allocation from a claim
             raise LogError(f"{where}: array {name!r} declares {size:,} bytes; the frame holds "
                            f"{len(payload) - offset:,}")
-        arrays[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(shape)
+        arrays[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(tuple(shape))
         offset += size
     if offset != len(payload):
         raise LogError(f"{where}: {len(payload) - offset} bytes after the last array")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vg_studio import catalog
 from vg_studio.history import History
 from vg_studio.safeio import UnreadableFile, atomic_write_text, read_json_file, strict_json
 from vg_studio.train.history_file import (HISTORY_SCHEMA, RunStoreError, attrs_frame, epoch_frame,  # noqa: F401
@@ -311,17 +312,45 @@ def open_run(run_dir: str | os.PathLike) -> LoadedRun:
 def _read_run(run_dir: Path) -> LoadedRun:
     from vg_studio.limits import LIMITS
 
-    if not (run_dir / "history.h5").exists() and not (run_dir / "history.log").exists():
+    if not _present(run_dir / "history.h5") and not _present(run_dir / "history.log"):
         report = _quiet(read_report, run_dir / "report.json")
         if report and report.get("status") in FINISHED:
             raise RunStoreError(f"{run_dir}: the run ended before training started ({report['status']}: "
                                 f"{report.get('message', 'no message')})")
         raise RunStoreError(f"{run_dir}: not a run directory (no history.h5)")
-    spec = read_spec(run_dir / "spec.json") if (run_dir / "spec.json").exists() else None
-    summary = read_model_summary(run_dir / "model.json") if (run_dir / "model.json").exists() else None
+    spec, summary = _read_description(run_dir)
     history, notes = read_history(run_dir / "history.h5", LIMITS.history_bytes, LIMITS.history_layers)
-    report = read_report(run_dir / "report.json") if (run_dir / "report.json").exists() else {}
+    _check_same_layers(run_dir, spec, summary, history)
+    report = read_report(run_dir / "report.json") if _present(run_dir / "report.json") else {}
     return LoadedRun(run_dir, spec, summary, history, report, notes)
+
+
+def _present(path: Path) -> bool:
+    """Whether the directory has an entry of that name — a link to nothing (or to itself) counts, and reading it
+    then says what is wrong, instead of the file being taken as absent."""
+    return os.path.lexists(path)
+
+
+def _read_description(run_dir: Path) -> tuple:
+    """(spec, model summary): a run has one of them (or neither, for a bare History written by a script)."""
+    spec = read_spec(run_dir / "spec.json") if _present(run_dir / "spec.json") else None
+    summary = read_model_summary(run_dir / "model.json") if _present(run_dir / "model.json") else None
+    if spec is not None and summary is not None:
+        raise RunStoreError(f"{run_dir}: holds both spec.json and model.json; a run has one of them (files of "
+                            "two runs mixed?)")
+    return spec, summary
+
+
+def _check_same_layers(run_dir: Path, spec, summary: dict | None, history: History) -> None:
+    """The spec or model.json must describe the network whose columns the history holds."""
+    names = history.layer_names
+    if spec is not None and len(spec.network.layers) + 1 != len(names):
+        raise RunStoreError(f"{run_dir / 'spec.json'}: describes {len(spec.network.layers)} hidden layers + output, "
+                            f"but history.h5 has {len(names)} layer columns (files of two runs mixed?)")
+    layers = (summary or {}).get("layers") or []
+    if layers and [layer.get("name") for layer in layers] != names:
+        raise RunStoreError(f"{run_dir / 'model.json'}: its layers ({', '.join(str(layer.get('name')) for layer in layers)[:80]}) "
+                            f"are not history.h5's columns ({', '.join(names)[:80]})")
 
 
 def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", message: str = "") -> LoadedRun:
@@ -358,7 +387,7 @@ def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", messag
 
 def _quiet(read, path: Path):
     try:
-        return read(path) if path.exists() else None
+        return read(path) if _present(path) else None
     except RunStoreError:
         return None
 
@@ -386,10 +415,20 @@ def read_spec(path: Path):
 
 
 def read_model_summary(path: Path) -> dict:
+    """model.json (a user's own model's run): its layer table, optimizer, loss and Keras config, checked."""
     data = _json_object(path, "model summary")
-    layers = data.get("layers", [])
-    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
-        raise RunStoreError(f"{path}: 'layers' must be a list of objects")
+    if data.get("format", SUMMARY_FORMAT) != SUMMARY_FORMAT:
+        raise RunStoreError(f"{path}: not a VG Studio model summary (format {str(data['format'])[:40]!r})")
+    _check_fields(path, data, MODEL_SCHEMA, "")
+    if data.get("version", 1) > SUMMARY_VERSION:
+        raise RunStoreError(f"{path}: version {data['version']} is newer than this VG Studio understands "
+                            f"({SUMMARY_VERSION}); upgrade VG Studio")
+    for i, layer in enumerate(data.get("layers", [])):
+        if not isinstance(layer, dict):
+            raise RunStoreError(f"{path}: layers[{i}]: must be an object, got {_json_kind(layer)}")
+        _check_fields(path, layer, LAYER_SCHEMA, f"layers[{i}].")
+    if isinstance(data.get("optimizer"), dict):
+        _check_fields(path, data["optimizer"], {"class_name": str, "config": dict}, "optimizer.")
     return data
 
 
@@ -408,17 +447,49 @@ def _json_kind(value) -> str:
             type(None): "null"}.get(type(value), "a number")
 
 
-# report.json: the keys VG Studio reads, with their types; other keys (a listener's report items) are kept.
+SUMMARY_FORMAT, SUMMARY_VERSION = "vg_studio.model_summary", 1  # what train/summary.py writes
+
+# The fields VG Studio reads from report.json and model.json, each with what it must be: a type (a tuple: one of
+# them; None in it: may be null), or a Field with a range. Other keys (a listener's report items) are kept as they
+# are. A file that breaks one is refused: the app and `diagnose` would otherwise show nonsense or fail later.
+@dataclass(frozen=True)
+class Field:
+    kind: type | tuple
+    low: float | None = None
+    high: float | str | None = None  # a number, or the name of a limit in vg_studio.limits
+    items: object = None  # for a list: what each item must be (a type or a Field)
+    choices: tuple = ()
+
+
 _NUMBER = (int, float)
+_COUNT = Field(int, 0, 2**63 - 1)
+_TEXTS = Field(list, items=str)
+_FRACTION = Field((int, float, type(None)), 0, 1)
+FINISHED_OR_RUNNING = (*FINISHED, "running")
 REPORT_SCHEMA = {
-    "status": str, "message": str, "name": str, "device": str,
-    "wall_time_s": _NUMBER, "epochs_completed": int, "steps": int, "param_count": int,
-    "versions": dict, "dataset": dict, "test_metrics": dict, "findings": list,
+    "status": Field(str, choices=FINISHED_OR_RUNNING), "message": str, "name": str, "device": str,
+    "wall_time_s": Field((int, float, type(None)), 0), "epochs_completed": _COUNT, "steps": _COUNT,
+    "param_count": _COUNT, "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
+    "versions": dict, "dataset": dict, "test_metrics": dict, "findings": Field(list, items=dict),
 }
-TEST_METRICS = ("accuracy", "recall_macro", "f1_macro", "misclassification_rate", "images_per_second",
-                "test_examples")
-FINDING_SCHEMA = {"kind": str, "severity": str, "step": int, "epoch": int, "layers": list, "evidence": dict,
-                  "message": str, "fixes": list}
+DATASET_SCHEMA = {"name": str, "train": _COUNT, "val": _COUNT, "test": _COUNT,
+                  "input_shape": Field(list, items=Field(int, 0, 2**31 - 1)), "classes": _TEXTS}
+TEST_METRICS_SCHEMA = {"accuracy": _FRACTION, "recall_macro": _FRACTION, "f1_macro": _FRACTION,
+                       "misclassification_rate": _FRACTION, "images_per_second": Field((int, float, type(None)), 0),
+                       "test_examples": _COUNT, "confusion_matrix": Field(list, items=Field(list, items=_COUNT))}
+TEST_METRICS = tuple(TEST_METRICS_SCHEMA)
+FINDING_SCHEMA = {"kind": Field(str, choices=catalog.FINDING_KINDS),
+                  "severity": Field(str, choices=catalog.FINDING_SEVERITIES), "step": _COUNT,
+                  "epoch": Field(int, 0, 2**31 - 1), "layers": _TEXTS, "labels": _TEXTS, "details": _TEXTS,
+                  "advice": _TEXTS, "evidence": dict, "message": str,
+                  "fixes": Field(list, items=(str, dict))}
+MODEL_SCHEMA = {"format": str, "version": Field(int, 1, None), "name": str, "class_name": str,
+                "param_count": Field((int, type(None)), 0, None), "trainable_param_count": Field((int, type(None)), 0),
+                "layers": Field(list, items=dict), "optimizer": (dict, type(None)), "config": (dict, type(None)),
+                "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
+                "input_shape": Field(list, items=Field((int, type(None)), 0, 2**31 - 1))}
+LAYER_SCHEMA = {"name": str, "kind": str, "units": Field((int, type(None)), 0, 2**31 - 1),
+                "activation": (str, type(None)), "keras_layers": _TEXTS, "params": Field((int, type(None)), 0)}
 
 
 def read_report(path: Path) -> dict:
@@ -426,42 +497,63 @@ def read_report(path: Path) -> dict:
     if "status" not in report:
         raise RunStoreError(f"{path}: no 'status' (not a VG Studio report)")
     _check_fields(path, report, REPORT_SCHEMA, "")
-    if not report["status"]:
-        raise RunStoreError(f"{path}: status: empty")
-    for key in ("epochs_completed", "steps", "param_count"):
-        if isinstance(report.get(key), int) and report[key] < 0:
-            raise RunStoreError(f"{path}: {key}: must be >= 0, got {report[key]}")
+    _check_fields(path, report.get("dataset", {}), DATASET_SCHEMA, "dataset.")
     metrics = report.get("test_metrics", {})
-    for key in TEST_METRICS:
-        value = metrics.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
-            raise RunStoreError(f"{path}: test_metrics.{key}: must be a number, got {_json_kind(value)}")
+    _check_fields(path, metrics, TEST_METRICS_SCHEMA, "test_metrics.")
     matrix = metrics.get("confusion_matrix")
-    if matrix is not None and not (isinstance(matrix, list) and all(
-            isinstance(row, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
-            for row in matrix)):
-        raise RunStoreError(f"{path}: test_metrics.confusion_matrix: must be a list of lists of counts")
+    if matrix is not None and any(len(row) != len(matrix) for row in matrix):
+        raise RunStoreError(f"{path}: test_metrics.confusion_matrix: must be square (one row and column per class)")
     for i, finding in enumerate(report.get("findings", [])):
-        if not isinstance(finding, dict):
-            raise RunStoreError(f"{path}: findings[{i}]: must be an object, got {_json_kind(finding)}")
         for key in ("kind", "severity"):
             if key not in finding:
                 raise RunStoreError(f"{path}: findings[{i}]: no {key!r}")
         _check_fields(path, finding, FINDING_SCHEMA, f"findings[{i}].")
-        if not all(isinstance(layer, str) for layer in finding.get("layers", [])):
-            raise RunStoreError(f"{path}: findings[{i}].layers: must be a list of layer names")
+        for j, fix in enumerate(finding.get("fixes", [])):
+            if isinstance(fix, dict) and not isinstance(fix.get("id"), str):
+                raise RunStoreError(f"{path}: findings[{i}].fixes[{j}]: a fix without an 'id'")
+        if not all(v is None or isinstance(v, (int, float, str)) for v in finding.get("evidence", {}).values()):
+            raise RunStoreError(f"{path}: findings[{i}].evidence: must map names to numbers or texts")
     return report
 
 
 def _check_fields(path: Path, data: dict, schema: dict, prefix: str) -> None:
-    for key, kind in schema.items():
-        if key not in data or (data[key] is None and kind is _NUMBER):
-            continue
-        value = data[key]
-        wrong = isinstance(value, bool) or not isinstance(value, kind)
-        if wrong:
-            expected = {str: "text", int: "an integer", dict: "an object", list: "a list"}.get(kind, "a number")
-            raise RunStoreError(f"{path}: {prefix}{key}: must be {expected}, got {_json_kind(value)}")
+    for key, rule in schema.items():
+        if key in data:
+            problem = _problem(data[key], rule if isinstance(rule, Field) else Field(rule))
+            if problem:
+                raise RunStoreError(f"{path}: {prefix}{key}: {problem}")
+
+
+def _problem(value, rule: Field) -> str:
+    """What is wrong with `value` under `rule` ('' if nothing)."""
+    from vg_studio.limits import LIMITS
+
+    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = {str: "text", int: "an integer", dict: "an object", list: "a list", float: "a number",
+                 type(None): "null"}
+        expected = " or ".join(dict.fromkeys(names[k] for k in kinds if not (k is float and int in kinds)))
+        return f"must be {expected}, got {_json_kind(value)}"
+    if rule.choices and value not in rule.choices:
+        return f"{str(value)[:40]!r} is not one of {', '.join(rule.choices)}"
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        if rule.low is not None and value < rule.low:
+            return f"must be >= {rule.low:g}, got {value:g}"
+        high = getattr(LIMITS, rule.high) if isinstance(rule.high, str) else rule.high
+        if high is not None and value > high:
+            return f"must be <= {high:g}, got {value:g}"
+    if isinstance(value, list):
+        if len(value) > max(LIMITS.classes, LIMITS.history_layers):
+            return f"{len(value):,} items"
+        if rule.items is not None:
+            item = rule.items if isinstance(rule.items, Field) else Field(rule.items)
+            for i, v in enumerate(value):
+                problem = _problem(v, item)
+                if problem:
+                    return f"[{i}] {problem}"
+    if isinstance(value, str) and not value and rule.choices:
+        return "empty"
+    return ""
 
 
 # ---- following a run that another process writes -------------------------------------------------------------
@@ -492,7 +584,7 @@ class RunFollower:
 
         if self.finished:
             return []
-        report = read_report(self.dir / "report.json") if (self.dir / "report.json").is_file() else None
+        report = read_report(self.dir / "report.json") if _present(self.dir / "report.json") else None
         self._refresh()  # after the report: everything the report follows is already in the files
         out = []
         if self.history is None:
@@ -564,9 +656,7 @@ class RunFollower:
     def _run_started(self, report: dict | None):
         from vg_studio.train import events
 
-        spec = read_spec(self.dir / "spec.json") if (self.dir / "spec.json").is_file() else None
-        summary = (read_model_summary(self.dir / "model.json") if (self.dir / "model.json").is_file()
-                   else None)
+        spec, summary = _read_description(self.dir)
         h, attrs = self.history, self.history.attrs
         known = {"run_dir": str(self.dir), "spec": spec, "model_summary": summary, "layer_names": h.layer_names,
                  "activations": h.activations, "epochs": spec.training.epochs if spec is not None else 0,
