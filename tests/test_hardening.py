@@ -963,3 +963,143 @@ def test_non_finite_loss_stops_diagnoses_and_keeps_the_history(odd):
     assert report["status"] == "diverged" and history.num_records >= 1
     assert not np.isfinite(history.record_loss[-1])  # the record at the bad step is kept for the diagnosis
     assert report.get("findings"), "the diagnostics name the problem"
+
+
+# ---- found by a corpus of careless and hostile inputs (session 2) -------------------------------------------------
+def _killed_run(path: Path) -> None:
+    """A run whose writer was killed: spec.json, history.h5 (header only) and history.log, no report, no model."""
+    from tests.test_runstore import write_run
+
+    write_run(path, finish=False)
+    edits.set_depth(example_spec(), 2).save(path / "spec.json")
+
+
+def _setup(case: str, odd: Path) -> list:
+    """The arguments of one CLI case, after making its files under `odd`."""
+    spec = odd / "spec.json"
+    text = example_spec().to_json()
+    if case == "gui: missing path":
+        return ["gui", str(odd / "nowhere")]
+    if case == "gui: empty folder":
+        (odd / "empty").mkdir()
+        return ["gui", str(odd / "empty")]
+    if case == "gui: broken run":
+        _good_run(odd / "run")
+        (odd / "run" / "history.h5").write_text("not HDF5")
+        return ["gui", str(odd / "run")]
+    if case == "gui: broken spec":
+        spec.write_text("{")
+        return ["gui", str(spec)]
+    if case == "gui: empty path":
+        return ["gui", ""]
+    if case == "export: killed run":
+        _killed_run(odd / "run")
+        return ["export", str(odd / "run"), "--to", str(odd / "m.keras")]
+    if case == "spec: a key twice":
+        spec.write_text(text.replace('"epochs": ', '"epochs": 500, "epochs": ', 1))
+    elif case == "spec: 1e309":
+        spec.write_text('{"optimizer": {"name": "sgd", "learning_rate": 1e309}}')
+    elif case == "spec: NUL in the dataset path":
+        spec.write_text(text.replace('"mnist-5k"', '"npz:/tmp/a\\u0000b.npz"', 1))
+    elif case == "spec: adding too big":
+        spec.write_text(json.dumps({"data": {"dataset": "adding", "options": {"length": 10_000, "n": 1_000_000}}}))
+    elif case == "spec: limit beyond int32":
+        spec.write_text(json.dumps({"data": {"dataset": "digits", "options": {"limit": 10**20}}}))
+    elif case == "reproduce: unknown dataset":
+        return ["reproduce", "attention", "--dataset", "zzz", "--out", str(odd / "r")]
+    elif case == "reproduce: --out a file":
+        spec.write_text(text)
+        return ["reproduce", "attention", "--out", str(spec)]
+    return ["spec", "--check", str(spec)]
+
+
+CLI_CASES = {  # case: words the one line must hold
+    "gui: missing path": "no such file or folder", "gui: empty folder": "not a run directory",
+    "gui: broken run": "history.h5", "gui: broken spec": "not valid JSON", "gui: empty path": "an empty path",
+    "export: killed run": "interrupted", "spec: a key twice": '"epochs" appears twice',
+    "spec: 1e309": "optimizer.learning_rate", "spec: NUL in the dataset path": "data.dataset: must be printable",
+    "spec: adding too big": "dataset_values", "spec: limit beyond int32": "data.options.limit: must be <=",
+    "reproduce: unknown dataset": "--dataset: unknown dataset 'zzz'", "reproduce: --out a file": "--out",
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_odd_inputs_to_every_command_are_one_line_before_any_window_or_backend(case, odd, capsys):
+    from vg_studio.cli import main
+
+    args = _setup(case, odd)
+    loaded, started = set(sys.modules), time.perf_counter()
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vg-studio: error:") and CLI_CASES[case] in lines[0], lines
+    assert time.perf_counter() - started < 5
+    assert not [m for m in set(sys.modules) - loaded if m.startswith(("PySide6", "tensorflow"))]  # no window
+
+
+def test_a_killed_run_is_diagnosed_from_its_log(odd, capsys):
+    from vg_studio.cli import main
+
+    _killed_run(odd / "run")
+    assert main(["diagnose", str(odd / "run"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_dir"] == str(odd / "run")
+
+
+def test_an_unforeseen_error_is_still_one_line(monkeypatch, capsys):
+    """The last guard: an exception no check foresaw is one line (exit 1), the traceback only on request."""
+    from vg_studio import cli
+
+    def broken(args):
+        raise ZeroDivisionError("something nobody checked")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", broken)
+    monkeypatch.delenv("VG_STUDIO_DEBUG", raising=False)
+    assert cli.main(["info"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["vg-studio: error: unexpected problem (ZeroDivisionError: something nobody checked); "
+                     "VG_STUDIO_DEBUG=1 shows where"]
+    monkeypatch.setenv("VG_STUDIO_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["info"])
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"layers": 2.5}', '{"layers": ' + "9" * 5000 + "}"],
+                         ids=["nested 100000 deep", "a fraction", "5000 digits"])
+def test_a_bad_limits_variable_is_one_line(text):
+    env = {**os.environ, "VG_STUDIO_LIMITS": text}
+    result = subprocess.run([sys.executable, "-c", "import vg_studio.limits as l; print(l.ENVIRONMENT_ERROR)"],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("VG_STUDIO_LIMITS:"), result.stderr
+
+
+def test_a_spec_with_a_byte_order_mark_loads(odd):
+    (odd / "spec.json").write_bytes(b"\xef\xbb\xbf" + example_spec().to_json().encode())  # Windows Notepad
+    assert ExperimentSpec.load(odd / "spec.json") == example_spec()
+
+
+@pytest.mark.parametrize("limit", [-5, 0, 2.5, True])
+def test_a_limit_that_is_not_a_positive_count_is_refused(limit):
+    from vg_studio.data.base import Dataset
+
+    x, y = np.zeros((10, 2), np.float32), np.arange(10) % 2
+    with pytest.raises(DatasetError, match="data.options.limit"):  # -5 cut the last 5 examples
+        Dataset("d", x, y, None, None, x, y, ["a", "b"]).limited(limit)
+
+
+def test_a_sequence_task_too_big_for_memory_is_refused_before_allocation():
+    started = time.perf_counter()
+    with pytest.raises(DatasetError, match="dataset_values"):
+        load_dataset("adding", {"length": 10_000, "n": 1_000_000})  # 75 GiB asked of numpy before
+    with pytest.raises(DatasetError, match="data.options.length"):
+        load_dataset("adding", {"length": 10**9})
+    assert time.perf_counter() - started < 1
+
+
+def test_an_npz_whose_array_header_is_code_is_refused_and_never_run(odd):
+    marker = odd / "ran"
+    header = f"{{'descr': __import__('os').system('touch {marker}'), 'x': 1}}    \n".encode()
+    with zipfile.ZipFile(odd / "d.npz", "w") as z:
+        for name in ("x_train", "y_train", "x_test", "y_test"):
+            z.writestr(f"{name}.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(f"npz:{odd / 'd.npz'}")
+    assert "d.npz" in str(info.value) and "\n" not in str(info.value) and not marker.exists()

@@ -312,23 +312,50 @@ def _report_case(case: str):
             "negative epochs": {"status": "completed", "epochs_completed": -1},
             "metric text": {"status": "completed", "test_metrics": {"accuracy": "high"}},
             "layers not names": {"status": "completed", "findings": [{"kind": "k", "severity": "s", "layers": [1]}]},
+            # found by a corpus of careless and hostile files (session 2): each was "no problems found" before
+            "unknown severity": {"status": "completed", "findings": [_finding(severity="apocalypse")]},
+            "unknown kind": {"status": "completed", "findings": [_finding(kind="x" * 100)]},
+            "fixes not ids": {"status": "completed", "findings": [_finding(fixes=[1, None])]},
+            "fix without id": {"status": "completed", "findings": [_finding(fixes=[{"id": 3}])]},
+            "negative step": {"status": "completed", "findings": [_finding(step=-5)]},
+            "evidence nested": {"status": "completed", "findings": [_finding(evidence={"a": [1, 2]})]},
+            "unknown status": {"status": "exploded"},
+            "num_classes 10**12": {"status": "completed", "num_classes": 10**12},
+            "classes not a list": {"status": "completed", "dataset": {"classes": "abc"}},
+            "train count text": {"status": "completed", "dataset": {"train": "x"}},
+            "ragged confusion": {"status": "completed", "test_metrics": {"confusion_matrix": [[1, 2], [3]]}},
+            "negative counts": {"status": "completed", "test_metrics": {"confusion_matrix": [[-1, 2], [3, 4]]}},
+            "accuracy 1e300": {"status": "completed", "test_metrics": {"accuracy": 1e300}},
+            "steps true": {"status": "completed", "steps": True},
             }[case]
 
 
+def _finding(**fields) -> dict:
+    return {"kind": "vanishing_gradient", "severity": "warning", **fields}
+
+
 REPORT_CASES = ["a list", "no status", "deeply nested", "status a number", "findings not a list",
-                "finding not an object", "finding without kind", "negative epochs", "metric text", "layers not names"]
+                "finding not an object", "finding without kind", "negative epochs", "metric text", "layers not names",
+                "unknown severity", "unknown kind", "fixes not ids", "fix without id", "negative step",
+                "evidence nested", "unknown status", "num_classes 10**12", "classes not a list", "train count text",
+                "ragged confusion", "negative counts", "accuracy 1e300", "steps true"]
 
 
-@pytest.mark.parametrize("case", REPORT_CASES + ["100k deep", "huge integer", "binary"])
+@pytest.mark.parametrize("case", REPORT_CASES + ["100k deep", "huge integer", "binary", "a key twice", "a link to nothing",
+                                  "a link to itself"])
 def test_a_bad_report_is_one_line_naming_it(case, tmp_path):
     run = tmp_path / "run"
     write_run(run)
     text = {"100k deep": "[" * 100_000, "huge integer": '{"status": "completed", "steps": 1' + "0" * 5000 + "}",
-            "binary": "\udcff"}.get(case)
+            "binary": "\udcff", "a key twice": '{"status": "completed", "status": "failed"}'}.get(case)
+    if case.startswith("a link"):  # was taken for "no report": a run that never ended
+        (run / "report.json").unlink()
+        (run / "report.json").symlink_to("/nonexistent/report.json" if case == "a link to nothing" else "report.json")
+        text = ""
     path = run / "report.json"
     if text is None:
         path.write_text(json.dumps(_report_case(case)))
-    else:
+    elif text:
         path.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(RunStoreError) as info:
         open_run(run)
@@ -384,12 +411,50 @@ def _h5_case(path: Path, case: str) -> None:
             f.attrs["schema"] = 99
         elif case == "layer_units wrong length":
             f.attrs["layer_units"] = np.arange(7)
+        elif case == "layer names twice":
+            f.attrs["layer_names"] = np.array(["a", "b", "a"], dtype=h5py.string_dtype())
+        elif case == "names in 2-d":
+            f.attrs["layer_names"] = np.array([["a", "b", "c"]], dtype=h5py.string_dtype())
+        elif case == "layer_units fractions":
+            f.attrs["layer_units"] = np.full(3, 2.5)
+        elif case == "a complex attribute":
+            f.attrs["epochs"] = np.complex128(1 + 2j)
+        elif case == "run facts not counts":
+            f.attrs["num_classes"] = -3
+        elif case == "status unknown":
+            f.attrs["status"] = 5
+        elif case == "log_id a number":
+            f.attrs["log_id"] = 5
+        elif case == "log_bytes negative":
+            f.attrs["log_bytes"] = -5
+        elif case == "bin edges not increasing":
+            f.attrs["hist_edges"] = EDGES[::-1]
+        elif case == "bins and edges disagree":
+            f.attrs["hist_edges"] = np.arange(3.0)
+        elif case == "0 bins":
+            del f["probes/grad_log10_hist"]
+            f["probes/grad_log10_hist"] = np.zeros((12, 3, 0), np.float32)
+        elif case == "steps go backwards":
+            del f["probes/step"]
+            f["probes/step"] = np.arange(12, 0, -1)
+        elif case == "step beyond int64":
+            del f["probes/step"]
+            f["probes/step"] = np.full(12, 2**64 - 1, np.uint64)
+        elif case == "an epoch twice":
+            del f["epochs/epoch"]
+            f["epochs/epoch"] = np.zeros(3, np.int32)
+        elif case == "1,001 attributes":  # 20,000 took minutes to read (each read costs more the more there are)
+            for i in range(1001):
+                f.attrs[f"a{i}"] = i
 
 
 H5_CASES = ["lengths disagree", "text in a column", "absurd shape", "wrong stat shape", "external link", "soft link",
             "names not text", "activations disagree", "record_every text", "epochs a dataset", "4-d array",
             "step as float", "compound", "external storage", "no schema", "future schema",
-            "layer_units wrong length"]
+            "layer_units wrong length", "layer names twice", "names in 2-d", "layer_units fractions",
+            "a complex attribute", "run facts not counts", "status unknown", "log_id a number", "log_bytes negative",
+            "bin edges not increasing", "bins and edges disagree", "0 bins", "steps go backwards",
+            "step beyond int64", "an epoch twice", "1,001 attributes"]
 
 
 @pytest.mark.parametrize("case", H5_CASES)
@@ -431,13 +496,34 @@ def _log_case(run: Path, case: str) -> None:
         log.write_bytes(data + frame)
     elif case == "unknown frame":
         log.write_bytes(data + encode_frame({"t": "exec", "code": "print(1)"}))
+    # well-formed frames with a right checksum and absurd content
+    elif case == "a step going back":
+        log.write_bytes(data + encode_frame({"t": "record", "step": 1, "epoch": 3, "optimizer": [], "metrics": []},
+                                            {"scalars": np.zeros(1)}))
+    elif case == "a step beyond int64":
+        log.write_bytes(data + encode_frame({"t": "record", "step": 2**70, "epoch": 3, "optimizer": [],
+                                             "metrics": []}, {"scalars": np.zeros(1)}))
+    elif case == "an epoch twice":
+        log.write_bytes(data + encode_frame({"t": "epoch", "epoch": 0, "keys": ["loss"]}, {"values": np.zeros(1)}))
+    elif case == "a scalar named twice":
+        log.write_bytes(data + encode_frame({"t": "record", "step": 99, "epoch": 3, "optimizer": ["a"],
+                                             "metrics": ["a"]}, {"scalars": np.zeros(3)}))
+    elif case == "layer kinds of the wrong length":
+        log.write_bytes(data + encode_frame({"t": "attrs", "texts": {"layer_kinds": ["dense"]}}))
+    elif case == "a start with layers twice":
+        start = encode_frame({"t": "start", "layer_names": ["a", "a"], "activations": ["", ""], "record_every": 1})
+        log.write_bytes(data[:HEADER_SIZE] + start)
 
 
 @pytest.mark.parametrize("case", ["not a log", "another run's log", "array larger than its frame", "nested meta",
-                                  "record of the wrong width", "unknown frame"])
+                                  "record of the wrong width", "unknown frame", "a step going back",
+                                  "a step beyond int64", "an epoch twice", "a scalar named twice",
+                                  "layer kinds of the wrong length", "a start with layers twice"])
 def test_a_bad_history_log_is_one_line_naming_it(case, tmp_path):
     run = tmp_path / "run"
     write_run(run, finish=False)
+    if case == "a start with layers twice":
+        (run / "history.h5").unlink()  # a run killed before its history.h5 header: the log alone
     _log_case(run, case)
     with pytest.raises(RunStoreError) as info:
         open_run(run)
@@ -598,6 +684,47 @@ def test_a_follower_notices_a_writer_killed_without_a_report(tmp_path):
     events = follower.poll()
     assert type(events[-1]).__name__ == "RunFinished" and events[-1].status == "failed"
     assert sorted(p.name for p in run.iterdir()) == [".lock", ".reserve", "history.h5", "history.log"]
+
+
+def test_run_facts_in_the_log_stay_numbers(tmp_path):
+    """A killed run's facts (epochs, steps per epoch) come back as the numbers written: the log wrote scalars as
+    one-element arrays, so a follower's RunStarted said epochs=[3]."""
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    (run / "history.h5").unlink()
+    attrs = open_run(run).history.attrs
+    assert attrs["epochs"] == 3 and attrs["steps_per_epoch"] == 4 and not isinstance(attrs["epochs"], np.ndarray)
+    assert list(attrs["layer_units"]) == [8, 8, 10]
+
+
+@pytest.mark.parametrize("case", ["spec of another network", "model.json of another network", "both",
+                                  "model.json a key twice", "model.json 1e309", "model.json layers not objects",
+                                  "model.json units text", "model.json from the future", "model.json foreign",
+                                  "spec a link to itself"])
+def test_run_files_that_do_not_belong_together_are_refused(case, tmp_path):
+    from vg_studio import edits
+    from vg_studio.spec import example_spec
+
+    run = tmp_path / "run"
+    write_run(run)
+    summary = {"format": "vg_studio.model_summary", "version": 1, "name": "m",
+               "layers": [{"name": n, "kind": "dense", "units": 8} for n in ("hidden_1", "hidden_2", "output")]}
+    text = {"spec of another network": None, "both": json.dumps(summary), "model.json a key twice":
+            '{"name": "a", "name": "b"}', "model.json 1e309": '{"param_count": 1e309}',
+            "model.json layers not objects": '{"layers": [1, 2]}', "model.json units text":
+            json.dumps({"layers": [{"name": "x", "units": "many"}]}), "model.json from the future":
+            json.dumps({**summary, "version": 99}), "model.json foreign": '{"format": "something else"}',
+            "model.json of another network": json.dumps({**summary, "layers": summary["layers"][:2]})}.get(case)
+    if case in ("spec of another network", "both"):
+        edits.set_depth(example_spec(), 5 if case != "both" else 2).save(run / "spec.json")
+    if case == "spec a link to itself":
+        (run / "spec.json").symlink_to("spec.json")
+    if text is not None:
+        (run / "model.json").write_text(text)
+    with pytest.raises(RunStoreError) as info:
+        open_run(run)
+    message = str(info.value)
+    assert ("spec.json" in message or "model.json" in message) and "\n" not in message, message
 
 
 def test_a_dead_writers_run_is_ended_with_its_completed_epochs(tmp_path):

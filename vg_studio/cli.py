@@ -587,8 +587,25 @@ def _cmd_delegated(args) -> int:
     if args.command == "reproduce":
         from vg_studio.startup import quiet_backend_startup
 
+        _precheck_reproduction(args)  # TensorFlow takes seconds to load: what is plainly wrong is refused first
         quiet_backend_startup()
     return args._module.run(args)
+
+
+def _precheck_reproduction(args) -> None:
+    from pathlib import Path
+
+    dataset, out = getattr(args, "dataset", None), getattr(args, "out", None)
+    if dataset is not None:
+        if not catalog.is_known_dataset(dataset):
+            raise CliError(f"--dataset: unknown dataset {dataset!r}; expected one of {', '.join(catalog.DATASETS)}, "
+                           "npz:PATH or folder:PATH")
+        if dataset.startswith(catalog.DATASET_PREFIXES):
+            path = Path(dataset.split(":", 1)[1]).expanduser()
+            if not path.exists():
+                raise CliError(f"--dataset: {path}: no such {'file' if dataset.startswith('npz:') else 'folder'}")
+    if out is not None and (not str(out).strip() or (Path(out).exists() and not Path(out).is_dir())):
+        raise CliError(f"--out: {out!r} is not a folder")
 
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "spec": cmd_spec, "info": cmd_info, "export": cmd_export,

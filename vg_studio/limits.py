@@ -45,7 +45,7 @@ def _from_environment() -> Limits:
         return Limits()
     try:
         overrides = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past Python's stack
         raise LimitsError("VG_STUDIO_LIMITS: not a JSON object") from None
     if not isinstance(overrides, dict):
         raise LimitsError("VG_STUDIO_LIMITS: not a JSON object")

@@ -10,6 +10,7 @@ refused within a second with one line naming the file, the field and the limit.
 from __future__ import annotations
 
 import os
+import tokenize
 import warnings
 import zipfile
 from pathlib import Path
@@ -71,7 +72,8 @@ def read_npz(path: Path, required: tuple = NPZ_ARRAYS, optional: tuple = ("class
         raise
     except zipfile.BadZipFile:
         raise DatasetError(f"{path}: not a readable .npz file (not a zip archive)") from None
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zipfile.LargeZipFile) as exc:
+    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zipfile.LargeZipFile, SyntaxError,
+            tokenize.TokenError) as exc:  # the last two: numpy parsing a .npy header that is not a Python dict
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(f"{path}: not a readable .npz file ({text})") from None
 

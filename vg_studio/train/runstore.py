@@ -429,6 +429,7 @@ def read_model_summary(path: Path) -> dict:
         _check_fields(path, layer, LAYER_SCHEMA, f"layers[{i}].")
     if isinstance(data.get("optimizer"), dict):
         _check_fields(path, data["optimizer"], {"class_name": str, "config": dict}, "optimizer.")
+    _check_fields(path, data.get("dataset", {}), DATASET_SCHEMA, "dataset.")
     return data
 
 
@@ -487,7 +488,7 @@ MODEL_SCHEMA = {"format": str, "version": Field(int, 1, None), "name": str, "cla
                 "param_count": Field((int, type(None)), 0, None), "trainable_param_count": Field((int, type(None)), 0),
                 "layers": Field(list, items=dict), "optimizer": (dict, type(None)), "config": (dict, type(None)),
                 "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
-                "input_shape": Field(list, items=Field((int, type(None)), 0, 2**31 - 1))}
+                "input_shape": Field(list, items=Field((int, type(None)), 0, 2**31 - 1)), "dataset": dict}
 LAYER_SCHEMA = {"name": str, "kind": str, "units": Field((int, type(None)), 0, 2**31 - 1),
                 "activation": (str, type(None)), "keras_layers": _TEXTS, "params": Field((int, type(None)), 0)}
 
