@@ -18,6 +18,7 @@ from vg_studio.safeio import atomic_path
 
 _LAYER_MAP = pg.colormap.get("plasma")
 MIN_WIDTH, MIN_HEIGHT = 170, 130  # a plot never asks for more: the window must fit a laptop screen
+LEGEND_SAMPLE_PX = 60  # a legend entry's width beyond its label's text (its line sample and margins; measured)
 THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -166,6 +167,7 @@ class PlotBox(QWidget):
         self._signature = None
         self._drawn_zoom = None
         self._curves: dict = {}
+        self._spare_curves: dict = {}  # style -> hidden curves to reuse (making and removing items is costly)
         self._shapes: dict = {}
         self._used: set = set()
         self._legend_key = None
@@ -222,10 +224,16 @@ class PlotBox(QWidget):
         brush per point)."""
         item = self._curves.get(key)
         if item is None:
-            item = pg.PlotDataItem(**style)
-            item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
-            item.setClipToView(True)
-            self.plot.addItem(item)
+            spares = self._spare_curves.get(repr(style))
+            if spares:  # a curve another run or layer no longer uses: ~10x cheaper than a new item
+                item = spares.pop()
+                item.show()
+            else:
+                item = pg.PlotDataItem(**style)
+                item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
+                item.setClipToView(True)
+                self.plot.addItem(item)
+                item._style_key = repr(style)
             self._curves[key] = item
         if len(x) > THIN_ABOVE and pen is not None and pen.widthF() > 1:
             pen = line_pen(pen.color(), 1, pen.style())
@@ -255,8 +263,11 @@ class PlotBox(QWidget):
         return item
 
     def end(self) -> None:
-        for key in [k for k in self._curves if k not in self._used]:
-            self.plot.removeItem(self._curves.pop(key))
+        for key in [k for k in self._curves if k not in self._used]:  # kept hidden for the next new curve
+            item = self._curves.pop(key)
+            item.setData([], [])
+            item.hide()
+            self._spare_curves.setdefault(item._style_key, []).append(item)
         for key in [k for k in self._shapes if k not in self._used]:
             self.plot.removeItem(self._shapes.pop(key))
 
@@ -274,11 +285,14 @@ class PlotBox(QWidget):
         if not entries:
             self._replace_legend(None)
             return
-        # one column to measure an entry, then as many columns as fit the plot's width
-        legend = self._make_legend(entries, 1)
-        entry = legend.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + 14
+        # as many columns as fit the plot's width, from the labels' text widths (building a legend only to
+        # measure it doubled the cost of a run's first frame)
+        font = QFont(self.font())
+        font.setPointSizeF(8)
+        text = max(QFontMetrics(font).horizontalAdvance(elide(e[0])) for e in entries)
+        entry = LEGEND_SAMPLE_PX + text + 14
         columns = max(1, min(len(entries), int((self.widget.width() - 24) // max(entry, 1))))
-        self._replace_legend(legend if columns == 1 else self._make_legend(entries, columns))
+        self._replace_legend(self._make_legend(entries, columns))
 
     def _make_legend(self, entries: list, columns: int) -> pg.LegendItem:
         # a fresh item each time: pyqtgraph's LegendItem does not reflow its grid when the columns change
