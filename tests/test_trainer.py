@@ -206,3 +206,24 @@ def test_run_files_follow_the_umask(tmp_path):
         os.umask(old)
     for name in ("spec.json", "history.h5", "report.json", "model.keras"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_each_record_carries_its_own_steps_loss(tmp_path):
+    """Records reach the host in blocks; each still carries the running loss Keras logged at its own step (the
+    BatchEnd events are the independent account of those logs)."""
+    from tests.conftest import make_tiny_spec
+
+    spec = make_tiny_spec(epochs=1, limit=400, record_every=1)  # 8 steps, one block
+    batch_loss, records = {}, []
+
+    def listener(event):
+        if isinstance(event, events.BatchEnd):
+            batch_loss[event.step] = event.logs["loss"]
+        elif isinstance(event, events.ProbeRecord):
+            records.append((event.step, event.loss))
+
+    Trainer(spec, run_dir=tmp_path / "run", listeners=[listener]).run()
+    assert len(records) == len(batch_loss) >= 6
+    assert len({loss for _, loss in records}) > 1
+    for step, loss in records:
+        assert loss == pytest.approx(batch_loss[step])

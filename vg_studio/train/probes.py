@@ -481,7 +481,8 @@ def column_stats(raw: RawRecord, columns: list, sizes: np.ndarray) -> dict:
         out["grad_norm"][c] = np.sqrt(s[SUM_SQ_GRAD])
         out["weight_norm"][c] = weight_norm = np.sqrt(s[SUM_SQ_WEIGHT])
         out["update_mean_abs"][c] = s[SUM_ABS_UPDATE] / count
-        out["update_ratio"][c] = np.sqrt(s[SUM_SQ_UPDATE]) / weight_norm if weight_norm > 0 else np.nan
+        with np.errstate(invalid="ignore", over="ignore"):  # an exploding run's inf/inf is NaN, said elsewhere
+            out["update_ratio"][c] = np.sqrt(s[SUM_SQ_UPDATE]) / weight_norm if weight_norm > 0 else np.nan
         for h, name in enumerate(HIST_STATS):
             counts = raw.hist[ids, h]  # (variables, bins)
             seen = counts.sum(axis=1)

@@ -114,6 +114,9 @@ class RunRecorder(keras.callbacks.Callback):
         self._logged = collections.deque()  # (step, epoch, logs) from on_train_batch_end, maybe another thread
         self._main = threading.get_ident()
         self._pending: list = []  # ProbeRecords waiting for their step's logs
+        # the logs of record steps whose record has not been read yet: a record read a block later still carries
+        # its own step's loss and metrics, not those of the step at which the ring was read
+        self._record_logs: dict[int, dict] = {}
         self.step = first_step - 1  # the last step whose logs were handled
         self._done = first_step - 1  # the last step known finished
         self._epoch_base = first_step - 1
@@ -197,6 +200,8 @@ class RunRecorder(keras.callbacks.Callback):
             self.step = step
             self.last_logs = logs
             self.last_loss = logs.get("loss", float("nan"))
+            if count_records(step - 1, step, self.record_every, self.first_step):
+                self._record_logs[step] = logs
             self.on_step(step, epoch, logs)
             if not math.isfinite(self.last_loss) and self.diverged_at is None:
                 self.diverged_at, self.diverged_loss = step, self.last_loss
@@ -204,6 +209,7 @@ class RunRecorder(keras.callbacks.Callback):
             self._emit_pending(step)
         if final:
             self._emit_pending(math.inf)
+            self._record_logs.clear()
 
     def _sync_due(self) -> bool:
         waiting = count_records(self._synced_upto, self._done, self.record_every, self.first_step)
@@ -252,9 +258,11 @@ class RunRecorder(keras.callbacks.Callback):
             return
         self._pending = [r for r in self._pending if r.step > upto]
         for record in sorted(ready, key=lambda r: r.step):
+            logs = self._record_logs.pop(record.step, None)
+            logs = self.last_logs if logs is None else logs
             record.epoch = self.epoch
-            record.loss = self.last_loss
-            record.metrics = dict(self.last_logs)
+            record.loss = logs.get("loss", float("nan"))
+            record.metrics = dict(logs)
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
                                     record.time_grad, record.metrics)
             self.emit(record)
