@@ -992,6 +992,9 @@ def _setup(case: str, odd: Path) -> list:
         return ["gui", str(spec)]
     if case == "gui: empty path":
         return ["gui", ""]
+    if case.startswith("train: empty "):  # `--spec ""` trained the built-in example instead
+        flag = case.split()[-1]
+        return ["train", "--out", str(odd / "out"), flag, "", *(["--dataset", "digits"] if flag == "--model" else [])]
     if case == "export: killed run":
         _killed_run(odd / "run")
         return ["export", str(odd / "run"), "--to", str(odd / "m.keras")]
@@ -1020,6 +1023,8 @@ CLI_CASES = {  # case: words the one line must hold
     "spec: 1e309": "optimizer.learning_rate", "spec: NUL in the dataset path": "data.dataset: must be printable",
     "spec: adding too big": "dataset_values", "spec: limit beyond int32": "data.options.limit: must be <=",
     "reproduce: unknown dataset": "--dataset: unknown dataset 'zzz'", "reproduce: --out a file": "--out",
+    "train: empty --spec": "--spec: an empty path", "train: empty --dataset": "--dataset: an empty name",
+    "train: empty --model": "--model: an empty path",
 }
 
 
@@ -1103,3 +1108,23 @@ def test_an_npz_whose_array_header_is_code_is_refused_and_never_run(odd):
     with pytest.raises(DatasetError) as info:
         load_dataset(f"npz:{odd / 'd.npz'}")
     assert "d.npz" in str(info.value) and "\n" not in str(info.value) and not marker.exists()
+
+
+def _keras_zip(path: Path, units: int, inputs: int) -> Path:
+    dense = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": units},
+             "build_config": {"input_shape": [None, inputs]}}
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "m", "layers": [dense]}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64))
+    return path
+
+
+def test_a_model_file_declaring_a_huge_kernel_is_refused_before_keras_allocates_it(odd):
+    """A few bytes of config can declare a 40 GB kernel, which Keras allocates before it reads a weight."""
+    from vg_studio.safeio import UnreadableFile, check_keras_file
+
+    check_keras_file(_keras_zip(odd / "small.keras", 16, 8))  # 128 weights: fine
+    with pytest.raises(UnreadableFile, match="declare 10,000,000,000 weights; the limit is .* model_params"):
+        check_keras_file(_keras_zip(odd / "huge.keras", 100_000, 100_000))

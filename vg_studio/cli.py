@@ -266,8 +266,8 @@ def spec_from_args(args) -> ExperimentSpec:
     from vg_studio import edits
     from vg_studio.spec import ExperimentSpec, example_spec
 
-    spec = ExperimentSpec.load(args.spec) if args.spec else example_spec()
-    if args.dataset:
+    spec = ExperimentSpec.load(args.spec) if args.spec is not None else example_spec()
+    if args.dataset is not None:
         spec = edits.set_dataset(spec, args.dataset)
     for option in ("limit", "length"):
         if getattr(args, option) is not None:
@@ -319,8 +319,10 @@ def checked(spec: ExperimentSpec) -> ExperimentSpec:
 def cmd_train(args) -> int:
     from pathlib import Path
 
-    if not args.out.strip():
-        raise CliError("--out: an empty path; give the folder to write the run to")
+    for flag, value in (("--out", args.out), ("--spec", args.spec), ("--model", args.model),
+                        ("--dataset", args.dataset)):
+        if value is not None and not value.strip():  # `--spec ""` trained the built-in example instead
+            raise CliError(f"{flag}: an empty {'name' if flag == '--dataset' else 'path'}")
     if args.model is not None:
         return _train_saved_model(args)
     from vg_studio.train.rundir import check_writable_target

@@ -31,6 +31,7 @@ class Limits:
     images: int = 200_000  # image files in an image folder
     image_pixels: int = 2**26  # pixels one image declares (8192 x 8192); read from its header before decoding
     # run directories
+    model_params: int = 2**29  # weights a user's .keras file may declare (2 GiB as float32); checked before loading
     history_bytes: int = 8 * 2**30  # the arrays of one history (100 epochs x 50,000 records x 200 layers fit)
     history_layers: int = 100_000  # layer columns of a history (a user's model: every layer with weights)
 

@@ -234,8 +234,14 @@ def check_keras_file(path: str | os.PathLike, name: str | None = None) -> None:
                 data = archive.read(member)
                 if len(data) > LIMITS.json_bytes:
                     raise broken(f"{member} is {len(data):,} bytes")
-                if not isinstance(loads_json(data, f"{shown}: {member}"), dict):
+                document = loads_json(data, f"{shown}: {member}")
+                if not isinstance(document, dict):
                     raise broken(f"{member} is not a JSON object")
+                if member == "config.json":
+                    params = declared_weights(document)
+                    if params > LIMITS.model_params:  # Keras would allocate them before reading any weight
+                        raise UnreadableFile(f"{shown}: its layers declare {params:,} weights; the limit is "
+                                             f"{LIMITS.model_params:,} (VG_STUDIO_LIMITS model_params)")
             with archive.open("model.weights.h5") as weights:
                 if weights.read(8) != b"\x89HDF\r\n\x1a\n":
                     raise broken("model.weights.h5 is not HDF5")
@@ -245,3 +251,38 @@ def check_keras_file(path: str | os.PathLike, name: str | None = None) -> None:
         raise broken("not a zip archive; truncated?") from None
     except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.LargeZipFile) as exc:
         raise broken(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def declared_weights(config: dict) -> int:
+    """A lower bound of the weights a Keras model config declares — the kernels of its Dense, convolution and
+    Embedding layers, from their build shapes — found without building anything (a config can declare a 40 GB
+    kernel in a few bytes)."""
+    total, stack = 0, [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        layer = node.get("config")
+        if not isinstance(layer, dict):
+            continue
+        shape = (node.get("build_config") or {}).get("input_shape") if isinstance(node.get("build_config"),
+                                                                                 dict) else None
+        inputs = shape[-1] if isinstance(shape, list) and shape and isinstance(shape[-1], int) else 1
+        size = [_count(layer.get(k)) for k in ("units", "filters", "input_dim", "output_dim")]
+        kernel = layer.get("kernel_size")
+        window = math.prod(_count(k) for k in kernel) if isinstance(kernel, list) else _count(kernel)
+        if size[0]:
+            total += max(inputs, 1) * size[0]
+        elif size[1]:
+            total += max(inputs, 1) * size[1] * max(window, 1)
+        elif size[2] and size[3]:
+            total += size[2] * size[3]
+    return total
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
