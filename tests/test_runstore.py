@@ -510,6 +510,10 @@ def _log_case(run: Path, case: str) -> None:
                                              "metrics": ["a"]}, {"scalars": np.zeros(3)}))
     elif case == "layer kinds of the wrong length":
         log.write_bytes(data + encode_frame({"t": "attrs", "texts": {"layer_kinds": ["dense"]}}))
+    elif case == "a start recording every 0 steps":
+        start = encode_frame({"t": "start", "layer_names": ["hidden_1", "hidden_2", "output"],
+                              "activations": ["", "", ""], "record_every": 0})
+        log.write_bytes(data[:HEADER_SIZE] + start + data[HEADER_SIZE:])
     elif case == "a start with layers twice":
         start = encode_frame({"t": "start", "layer_names": ["a", "a"], "activations": ["", ""], "record_every": 1})
         log.write_bytes(data[:HEADER_SIZE] + start)
@@ -518,7 +522,8 @@ def _log_case(run: Path, case: str) -> None:
 @pytest.mark.parametrize("case", ["not a log", "another run's log", "array larger than its frame", "nested meta",
                                   "record of the wrong width", "unknown frame", "a step going back",
                                   "a step beyond int64", "an epoch twice", "a scalar named twice",
-                                  "layer kinds of the wrong length", "a start with layers twice"])
+                                  "layer kinds of the wrong length", "a start with layers twice",
+                                  "a start recording every 0 steps"])
 def test_a_bad_history_log_is_one_line_naming_it(case, tmp_path):
     run = tmp_path / "run"
     write_run(run, finish=False)

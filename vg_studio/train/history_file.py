@@ -460,8 +460,9 @@ class LogReplay:
                 problem = layers_problem(names, activations, LIMITS.history_layers)
                 if problem:
                     self.fail(problem)
+                record_every = _int(meta, "record_every", 1, MAX_EPOCH)  # checked even where history.h5 has it
                 if self.history is None:
-                    self.history = History(names, activations, _int(meta, "record_every", 1, MAX_EPOCH))
+                    self.history = History(names, activations, record_every)
                 elif names != self.history.layer_names:
                     self.fail("its layers differ from those in history.h5")
                 return "start", 0
