@@ -8,8 +8,7 @@ import json
 import keras
 import numpy as np
 
-SUMMARY_FORMAT = "vg_studio.model_summary"
-SUMMARY_VERSION = 1
+from vg_studio.train.runstore import SUMMARY_FORMAT, SUMMARY_VERSION  # one definition, beside its reader
 
 
 def spec_layer_table(spec, num_classes: int) -> tuple[list[str], list[int]]:
