@@ -22,7 +22,9 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import traceback
 
 T0 = time.perf_counter()
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -91,6 +93,24 @@ def main() -> int:
         phases.append(f"{run.status} step {run.step}" if run is not None else "-")
 
     heartbeat.timeout.connect(beat)
+
+    # What the main thread was doing during a stall: a watchdog thread samples its stack while a beat is late.
+    main_id = threading.get_ident()
+    samples: list[tuple[float, str]] = []
+    watching = {"on": True}
+
+    def watchdog():
+        while watching["on"]:
+            time.sleep(0.005)
+            if state["run"] is not None and beats and time.perf_counter() - beats[-1] > 0.02:
+                frame = sys._current_frames().get(main_id)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)
+                    ours = [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in stack
+                            if "vg_studio" in f.filename or "pyqtgraph" in f.filename][-4:]
+                    samples.append((time.perf_counter(), " < ".join(reversed(ours)) or "(Qt event loop)"))
+
+    threading.Thread(target=watchdog, daemon=True).start()
     state = {"run": None, "runs": [], "train_clicked": 0.0, "started_after": [], "closing": None}
 
     def poll():
@@ -123,8 +143,15 @@ def main() -> int:
     poller.start(20)
     app.exec()
 
+    watching["on"] = False
     gaps = [(b - a) * 1000 - 5 for a, b in zip(beats, beats[1:])]
     worst = sorted(range(len(gaps)), key=gaps.__getitem__)[-5:]
+    for i in reversed(worst):
+        seen: dict[str, int] = {}
+        for t, where in samples:
+            if beats[i] <= t <= beats[i + 1]:
+                seen[where] = seen.get(where, 0) + 1
+        print(f"stall {gaps[i]:6.1f} ms ({phases[i + 1]}): main thread in", seen or "(no sample)")
     stall, p99 = max(gaps, default=float("nan")), percentile(gaps, 0.99)
     print(f"first window after          {first_window.get('s', float('nan')):.2f} s")
     for run in state["runs"]:

@@ -54,6 +54,8 @@ class Job:
     exit_after: bool = True  # a fresh process per run frees every byte (GPU memory included) when it ends
 
 
+TRAINING_NICE = 5  # the training child's niceness (POSIX): CPU weight about a third of the window's
+
 # ---- parent side ---------------------------------------------------------------------------------------------
 def child_command(fd: int) -> list[str]:
     if getattr(sys, "frozen", False):  # a PyInstaller bundle has no `-m`: its entry point dispatches this flag
@@ -495,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.enable()  # a native crash leaves its stack in the log the parent reads
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:  # training yields the CPU to the window: on a busy machine the app's main thread is served first
+        os.nice(TRAINING_NICE)
+    except (AttributeError, OSError):  # Windows has no nice; an already maximal niceness is fine
+        pass
     child = _Child(Connection(int(argv[0])))
     threading.Thread(target=child.listen, name="vg-studio-control", daemon=True).start()
     return child.serve()

@@ -74,6 +74,9 @@ def test_out_of_range_input_is_refused_visibly(qtbot, window):
     type_into(qtbot, builder.editor(1, "units"), "12")  # a good value clears the refusal
     assert window.document.spec.network.layers[1].units == 12
     assert not builder.editor(1, "units").property("refused") and "refused" not in builder.problems_label.text()
+    type_into(qtbot, builder.editor(1, "units"), "-5")
+    type_into(qtbot, builder.editor(1, "units"), "12")  # the value already there: no change, yet the message goes
+    assert not builder.editor(1, "units").property("refused") and "refused" not in builder.problems_label.text()
 
 
 def test_invalid_cells_are_found_from_the_issue_locations(window):

@@ -73,6 +73,8 @@ def test_training_numbers_are_typed_whole_and_refused_visibly(qtbot, window):
     type_into(qtbot, panel.batch_size, "-32")
     assert window.document.spec.training.batch_size == 20
     assert "Batch size: -32 refused" in panel.problems_label.text() and panel.batch_size.property("refused")
+    type_into(qtbot, panel.batch_size, "64")  # the next valid value clears the message
+    assert "refused" not in panel.problems_label.text() and not panel.batch_size.property("refused")
 
 
 def test_data_options_are_checked_where_they_are_typed(qtbot, window):

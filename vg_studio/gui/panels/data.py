@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout,
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
-from vg_studio.gui.panels.editors import IntEdit
+from vg_studio.gui.panels.editors import IntEdit, show_refusal
 
 GRID_ROWS, GRID_COLUMNS, THUMB = 3, 6, 44
 
@@ -83,7 +83,7 @@ class DataPanel(QWidget):
         self.problems_label.setWordWrap(True)
         self.problems_label.setStyleSheet("color: #d62728;")
         for editor in (self.limit, self.length):
-            editor.refused.connect(lambda message: self.problems_label.setText(f"⚠ {message}"))
+            editor.refused.connect(lambda message: show_refusal(self.problems_label, message))
         self.grid = QGridLayout()
         self.grid.setSpacing(2)
         self.thumbs = []

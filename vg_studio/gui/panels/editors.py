@@ -11,6 +11,14 @@ from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox, QToolTip
 REFUSED_COLOR = "rgba(255,120,120,110)"
 
 
+def show_refusal(label, message: str) -> None:
+    """Show an editor's refusal in a panel's message label; an empty one (a later valid value) clears it."""
+    if message:
+        label.setText(f"⚠ {message}")
+    elif "refused" in label.text():
+        label.setText("")
+
+
 class _Guarded:
     """Shared by the int and float spin boxes: out-of-range text may be typed; on commit it is refused loudly."""
 
@@ -53,6 +61,8 @@ class _Guarded:
             low, high = self.textFromValue(self.minimum()), self.textFromValue(self.maximum())
             shown = typed.strip().removesuffix(self.suffix().strip()).strip()
             self.refuse(f"{self.label}: {shown} refused — must be between {low} and {high}")
+        else:  # a valid value, even the one already there (no valueChanged): the refusal's message goes
+            self._clear_refusal()
 
     def refuse(self, message: str) -> None:
         self.setStyleSheet(f"{type(self).__name__} {{ background-color: {REFUSED_COLOR}; }}")  # not its tooltip
@@ -67,6 +77,7 @@ class _Guarded:
             self.setProperty("refused", None)
             self.setStyleSheet("")
             self.setToolTip("")
+            self.refused.emit("")  # an empty refusal: the panel clears the message it showed
 
 
 class IntEdit(_Guarded, QSpinBox):

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLa
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
-from vg_studio.gui.panels.editors import IntEdit
+from vg_studio.gui.panels.editors import IntEdit, show_refusal
 from vg_studio.references import cite
 from vg_studio.spec import OPTIMIZER_PARAMS
 
@@ -104,7 +104,7 @@ class OptimizerPanel(QWidget):
         def changed(value):
             self.document.edit(f"{path} = {value}", lambda s: edits.set_field(s, path, value), merge_key=path)
         spin.valueChanged.connect(changed)
-        spin.refused.connect(lambda message: self.problems_label.setText(f"⚠ {message}"))
+        spin.refused.connect(lambda message: show_refusal(self.problems_label, message))
         return spin
 
     def _name_changed(self) -> None:

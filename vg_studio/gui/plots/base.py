@@ -292,12 +292,27 @@ class PlotBox(QWidget):
         text = max(QFontMetrics(font).horizontalAdvance(elide(e[0])) for e in entries)
         entry = LEGEND_SAMPLE_PX + text + 14
         columns = max(1, min(len(entries), int((self.widget.width() - 24) // max(entry, 1))))
+        if DEFERRED_LEGENDS["on"]:  # in the panel's frame: the legend is built on its own, right after
+            first = getattr(self, "_pending_legend", None) is None
+            self._pending_legend = (entries, columns)
+            if first:
+                QTimer.singleShot(0, self._build_pending_legend)
+            return
         self._replace_legend(self._make_legend(entries, columns))
+
+    def _build_pending_legend(self) -> None:
+        pending, self._pending_legend = getattr(self, "_pending_legend", None), None
+        if pending is not None:
+            try:
+                self._replace_legend(self._make_legend(*pending))
+            except RuntimeError:  # the plot was deleted meanwhile
+                pass
 
     def _make_legend(self, entries: list, columns: int) -> pg.LegendItem:
         # a fresh item each time: pyqtgraph's LegendItem does not reflow its grid when the columns change
         legend = pg.LegendItem(offset=None, labelTextSize="8pt", colCount=columns, frame=False, horSpacing=14,
-                               verSpacing=-8)
+                               verSpacing=-8, labelTextColor=pg.mkColor(self.colors["plot_foreground"]))
+        legend._styled_for = self.colors["plot_foreground"]  # its labels need no second setText
         for label, pen, *rest in entries:
             legend.addItem(pg.PlotDataItem(pen=pen, **(rest[0] if rest else {})), elide(label))
         return legend
@@ -308,7 +323,8 @@ class PlotBox(QWidget):
         self.legend = legend
         if legend is not None:
             self.widget.addItem(legend, row=1, col=0)
-            self._style_legend()
+            if getattr(legend, "_styled_for", None) != self.colors["plot_foreground"]:
+                self._style_legend()
 
     def run_entries(self, runs: list) -> list:
         """One legend line per run, in its colour."""
@@ -449,6 +465,9 @@ def current_colors() -> dict:
 
 def elide(text: str, length: int = 24) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+DEFERRED_LEGENDS = {"on": False}  # set by the panel's budgeted frame: a new legend is built in a later event
 
 
 def _pen_key(pen) -> tuple | None:

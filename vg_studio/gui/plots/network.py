@@ -129,8 +129,7 @@ class NetworkDiagram(QWidget):
                 painter.setPen(QPen(mid, 1, Qt.DashLine))
                 painter.drawRoundedRect(box, 3, 3)
                 painter.setPen(text)
-                painter.drawText(box, Qt.AlignCenter | Qt.TextWordWrap,
-                                 "in" if metrics.horizontalAdvance("input") > box.width() else self.input_label)
+                painter.drawText(box, Qt.AlignCenter, _fitted_input(self.input_label, box, metrics))
             previous = box
         if legend:
             self._legend(painter, QRectF(area.left(), area.bottom() + 6, area.width(), legend - 8), text)
@@ -205,6 +204,17 @@ class NetworkDiagram(QWidget):
                 QToolTip.showText(event.globalPosition().toPoint(), tip, self)
                 return
         QToolTip.hideText()
+
+
+def _fitted_input(label: str, box: QRectF, metrics) -> str:
+    """The input's label whole, or on two lines ("input", "28×28×1"), or "input"/"in": never cut mid-shape."""
+    width, rows = box.width() - 2, max(int(box.height() // metrics.height()), 1)
+    if metrics.horizontalAdvance(label) <= width:
+        return label
+    head, _, shape = label.partition(" ")
+    if shape and rows >= 2 and max(metrics.horizontalAdvance(head), metrics.horizontalAdvance(shape)) <= width:
+        return f"{head}\n{shape}"
+    return head if metrics.horizontalAdvance(head) <= width else "in"
 
 
 def _units_scale(units, all_units: list) -> float:

@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import PlotBox
+from vg_studio.gui.plots.base import DEFERRED_LEGENDS, PlotBox
 from vg_studio.gui.plots.curves import MetricPlot
 from vg_studio.gui.plots.distributions import DistributionsView
 from vg_studio.gui.plots.heatmap import HeatmapGrid
@@ -150,13 +150,17 @@ class PlotsPanel(QWidget):
         if budget_ms is not None:
             parts.sort(key=lambda part: self._drawn_at.get(id(part[0]), 0))
         start, drew = time.perf_counter(), 0
-        for box, runs in parts:
-            if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 > budget_ms:
-                self._dirty = True  # the rest next frame
-                break
-            if box.redraw(runs):
-                drew += 1
-                self._drawn_at[id(box)] = time.perf_counter()
+        DEFERRED_LEGENDS["on"] = budget_ms is not None  # a plot's new legend: built in an event of its own
+        try:
+            for box, runs in parts:
+                if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 > budget_ms:
+                    self._dirty = True  # the rest next frame
+                    break
+                if box.redraw(runs):
+                    drew += 1
+                    self._drawn_at[id(box)] = time.perf_counter()
+        finally:
+            DEFERRED_LEGENDS["on"] = False
         return drew
 
     def _place_heatmaps(self, recurrent: bool) -> None:
