@@ -62,7 +62,7 @@ def same_arrays(a: RunData, b: RunData) -> None:
 
 
 def test_a_run_opened_from_disk_has_the_live_runs_arrays(tmp_path):
-    live = write_run(tmp_path / "run", layers=5, records=37, steps_per_epoch=10, sdagd=True,
+    live = write_run(tmp_path / "run", layers=7, records=37, steps_per_epoch=10, sdagd=True,
                      spec=example_spec())
     opened = RunData.open(tmp_path / "run")
     assert opened.status == "completed" and opened.spec is not None and opened.num_records == 37
