@@ -7,6 +7,7 @@ from vg_studio.nn.attention import choose_tokens
 from vg_studio.nn.build import build_model, count_params, layer_groups
 from vg_studio.spec import ExperimentSpec, example_spec
 from tests.conftest import make_tiny_spec
+from tests.test_sdagd import no_keras_name_scope_left_open  # noqa: F401  (autouse)
 
 
 @pytest.mark.parametrize("activation", catalog.ACTIVATIONS)

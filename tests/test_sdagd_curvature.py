@@ -21,6 +21,7 @@ from vg_studio.nn.build import build_models
 from vg_studio.nn.curvature import activation_derivative
 from vg_studio.nn.sdagd import SDAGD
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, NetworkSpec, OptimizerSpec, TrainingSpec
+from tests.test_sdagd import no_keras_name_scope_left_open  # noqa: F401  (autouse)
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="exact Hessians via tf.GradientTape")
 

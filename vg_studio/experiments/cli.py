@@ -64,9 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="reproduction", metavar="{sdagd,attention}", required=True)
     from vg_studio.experiments.seed003 import ACTIVATIONS, OPTIMIZERS
 
-    s = sub.add_parser("sdagd", help="seed 003 Table I: SGD vs SDAGD, sigmoid/ReLU, hl-1…hl-5",
-                       description="Seed 003's grid hl-1…hl-5 (784-700×L-10) × {sigmoid, ReLU} × {SGD, SDAGD}, "
-                                   "batch 100, Xavier init, SGD learning rate 0.1, squared-error loss (eq. 5).")
+    s = sub.add_parser("sdagd", help="Tan & Lim (2019) Table I: SGD vs SDAGD, sigmoid/ReLU, hl-1…hl-5",
+                       description="Tan & Lim's (2019) grid hl-1…hl-5 (784-700×L-10) × {sigmoid, ReLU} × "
+                                   "{SGD, SDAGD}, batch 100, Xavier init, SGD learning rate 0.1, squared-error loss "
+                                   "(eq. 5).")
     _common(s, "mnist", 3, "reproductions/sdagd")
     s.add_argument("--loss", choices=("mse", "sparse_categorical_crossentropy"), default="mse",
                    help="training loss (default mse: the paper's eq. 5 on one-hot targets)")
@@ -74,9 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--activations", type=_names(ACTIVATIONS), default=None, help=HIDDEN)
     s.add_argument("--optimizers", type=_names(OPTIMIZERS), default=None, help=HIDDEN)
 
-    a = sub.add_parser("attention", help="seed 000 Tables 1–2: plain DNN vs attention in every hidden layer",
-                       description="Seed 000: a 5×256 ReLU DNN against the same DNN with the attention block in "
-                                   "every hidden layer; Adam lr 0.001, batch 64.")
+    a = sub.add_parser("attention", help="Wu's attention paper, Tables 1–2: plain DNN vs attention in every hidden "
+                                         "layer",
+                       description="Wu's attention paper: a 5×256 ReLU DNN against the same DNN with the attention "
+                                   "block in every hidden layer; Adam lr 0.001, batch 64.")
     _common(a, "shapes10", 1, "reproductions/attention")
     a.add_argument("--depth", type=_positive, default=None, help=HIDDEN)
 

@@ -19,6 +19,7 @@ from vg_studio import catalog
 from vg_studio.experiments.cells import Cell, CellOutcome, read_report
 from vg_studio.experiments.common import (environment_section, fmt, markdown_table, mean_std, pyplot,
                                           save_figure, write_csv)
+from vg_studio.references import cite
 from vg_studio.safeio import atomic_write_text
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec
 
@@ -184,7 +185,7 @@ def write_tables(o: GridOptions, table: dict, out: Path, input_size: int | str) 
             row.append(measured if opt not in PAPER_OPTIMIZERS else
                        f"{measured} (paper {fmt(paper) if paper is not None else '—'})")
         md_rows.append(row)
-    text = ("# Seed 003, Table I — test misclassification rate (%)\n\n"
+    text = (f"# Table I {cite('tan-lim-2019')} — test misclassification rate (%)\n\n"
             f"Measured mean ± std over completed runs, the paper's value in brackets. Network "
             f"{input_size}-{o.units}×L-10, batch {o.batch_size}, {o.epochs} epochs, loss {o.loss}, dataset "
             f"{o.dataset}.\n\n" + markdown_table(md_header, md_rows))
@@ -221,7 +222,8 @@ def write_figures(o: GridOptions, table: dict, out: Path) -> list[Path]:
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend()
-        fig.suptitle(f"Training error, {LABEL[activation]} (seed 003 Fig. {3 if activation == 'sigmoid' else 4})")
+        figure = 3 if activation == "sigmoid" else 4
+        fig.suptitle(f"Training error, {LABEL[activation]} (Fig. {figure} of {cite('tan-lim-2019')[1:-1]})")
         path = out / f"training_error_{activation}.png"
         save_figure(fig, path)
         plt.close(fig)
@@ -315,7 +317,8 @@ def write_report(o: GridOptions, out: Path, outcomes: list[CellOutcome], started
     table_md = write_tables(o, table, out, input_size)
     figures = write_figures(o, table, out)
     text = "\n".join([
-        "# Reproduction of seed 003 (Tan & Lim): SGD vs SDAGD, Table I and Figures 3–4", "",
+        f"# Reproduction of Tan & Lim, \"Vanishing Gradient Mitigation with Deep Learning Neural Network "
+        f"Optimization\" {cite('tan-lim-2019')}: SGD vs SDAGD, Table I and Figures 3–4", "",
         f"Command options: dataset `{o.dataset}`, runs {o.runs}, epochs {o.epochs}, depths "
         f"{', '.join(f'hl-{d}' for d in o.depths)}, {o.units} units per hidden layer, activations "
         f"{', '.join(o.activations)}, optimizers {', '.join(o.optimizers)}, batch {o.batch_size}, loss {o.loss}"
@@ -324,7 +327,7 @@ def write_report(o: GridOptions, out: Path, outcomes: list[CellOutcome], started
         f"{catalog.OPTIMIZERS['sdagd']}; Adam (not in the paper) learning rate {ADAM_LEARNING_RATE}; softmax "
         f"output; Glorot-uniform (Xavier) weights; seeds 0…runs−1.", "",
         environment_section(outcomes, time.perf_counter() - started),
-        table_md.replace("# Seed 003, Table I", "## Table I"),
+        table_md.replace(f"# Table I {cite('tan-lim-2019')}", "## Table I"),
         "## Verdict", "",
         f"Thresholds: a cell *fails to train* at MCR ≥ {FAILS_AT:.0f} % (chance is 90 %), *trains* at MCR ≤ "
         f"{TRAINS_AT:.0f} %.", "",
