@@ -639,3 +639,30 @@ def test_cli_text_json_and_bad_dir(grid_runs, capsys, tmp_path):
     assert cli.run(parser.parse_args([str(tmp_path / "empty")])) == 2
     err = capsys.readouterr().err
     assert "empty: not a run directory" in err and err.count("\n") == 1
+
+
+def test_diagnose_cli_says_whether_a_run_without_a_report_is_running_or_was_killed(tmp_path, capsys):
+    """No report.json: a live writer holds the run's lock (running); once it is gone without writing the report,
+    the run was killed or crashed — said so, not "(unknown status)"."""
+    from vg_studio.history import History
+    from vg_studio.train.runstore import RunStore
+
+    history = History(CNN_NAMES, ["sigmoid", "", "sigmoid", "", "sigmoid", "sigmoid", "softmax"], 10,
+                      layer_kinds=CNN_KINDS, layer_units=[16, 16, 16, 16, 16, 32, 10])
+    for step in (1, 10, 20):
+        rec = record(step, grad=[1e-3] * 7, n=7)
+        history.add_record(step, 0, rec.loss, rec.stats)
+    store = RunStore(tmp_path / "run")
+    store.write_model_summary({"name": "my_cnn", "loss": "sparse_categorical_crossentropy",
+                               "layers": [{"name": n, "kind": k} for n, k in zip(CNN_NAMES, CNN_KINDS)]})
+    store.write_history(history)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    statuses = []
+    for _ in ("while written", "after the writer is gone"):
+        assert cli.run(parser.parse_args([str(tmp_path / "run"), "--json"])) == 0
+        statuses.append(json.loads(capsys.readouterr().out)["status"])
+        store.close()  # what a killed writer leaves: its lock released, no report
+    assert statuses == ["running", "killed"]
+    assert cli.run(parser.parse_args([str(tmp_path / "run")])) == 0
+    assert "(killed or crashed: no report, its completed epochs are kept)" in capsys.readouterr().out

@@ -601,6 +601,34 @@ def test_a_folder_with_the_users_files_is_refused_untouched(files, tmp_path):
     assert _snapshot(folder) == files and _siblings(folder) == [] and not (folder / ".lock").exists()
 
 
+def test_a_monitor_run_that_crashed_before_its_first_record_is_replaced_without_overwrite(tmp_path):
+    """GradientMonitor writes model.json first; a crash right after leaves only that file. The next run goes there
+    (a user's own model.json, without our format, is still refused: test above)."""
+    folder = tmp_path / "crashed"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"format": "vg_studio.model_summary", "layers": []}))
+    store = RunStore(folder)
+    store.spec_path.write_text("{}")
+    history = new_history()
+    add(history, 1, 0)
+    store.write_history(history)
+    history.status = "completed"
+    store.write_history(history)
+    store.write_report({"status": "completed"})
+    assert sorted(p.name for p in folder.iterdir()) == ["history.h5", "report.json", "spec.json"]
+    assert _siblings(folder) == []
+
+
+@pytest.mark.parametrize("text", ['{"format": "keras"}', "not json", '["vg_studio.model_summary"]'])
+def test_a_model_json_that_is_not_ours_is_refused_untouched(text, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "model.json").write_text(text)
+    with pytest.raises(RunStoreError, match=r"not part of a VG Studio run \(model.json\)"):
+        RunStore(folder)
+    assert (folder / "model.json").read_text() == text and sorted(p.name for p in folder.iterdir()) == ["model.json"]
+
+
 def test_an_overwrite_that_fails_before_its_first_record_leaves_the_old_run(tmp_path):
     run = tmp_path / "run"
     write_run(run)

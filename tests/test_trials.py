@@ -78,8 +78,10 @@ def test_refusals_are_one_line(tmp_path, capsys):
     sick = write_run(tmp_path / "sick", VANISHING)
     assert cli.run(parser.parse_args([str(sick), "--try-fixes", "--fix", "lstm"])) == 2
     assert "--fix: lstm is not a fix of this run's vanishing gradient" in capsys.readouterr().err
-    assert cli.run(parser.parse_args([str(sick), "--try-fixes", "--steps", "0"])) == 2
-    assert "--steps" in capsys.readouterr().err
+    for flag, value in (("--steps", "0"), ("--steps", str(10**15)), ("--jobs", "0"), ("--jobs", str(10**9))):
+        assert cli.run(parser.parse_args([str(sick), "--try-fixes", flag, value])) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"vg-studio: error: {flag}: must be between 1 and ") and err.count("\n") == 1
     assert cli.run(parser.parse_args([str(tmp_path / "nothing"), "--try-fixes"])) == 2
     assert "nothing" in capsys.readouterr().err
     if importlib.util.find_spec("ray") is None:  # CI has no Ray: a clear line, not an ImportError

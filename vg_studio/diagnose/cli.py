@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     trials.add_argument("--out", metavar="DIR", help="keep the trial runs in DIR (default: discarded)")
 
 
+MAX_TRIAL_STEPS = 1_000_000  # the default is 100; more is a typo (10**15 would never end)
+MAX_JOBS = 256  # processes, each with its own TensorFlow
+
+
 def run(args) -> int:
     from vg_studio.diagnose.engine import diagnose_run
     from vg_studio.spec import SpecError
@@ -37,11 +41,13 @@ def run(args) -> int:
     except (RunStoreError, SpecError) as exc:
         return _error(exc)
     findings = diagnoser.findings
+    status = report.get("status") or _unreported_status(args.run_dir)
     if args.json:
-        print(json.dumps({"run_dir": str(args.run_dir), "status": report.get("status"),
+        print(json.dumps({"run_dir": str(args.run_dir), "status": status,
                           "findings": [f.to_dict() for f in findings]}, indent=2, allow_nan=False))
         return 0
-    status = report.get("status", "unknown status")
+    if status == "killed":
+        status = "killed or crashed: no report, its completed epochs are kept"
     if not findings:
         print(f"{args.run_dir} ({status}): no problems found.")
         return 0
@@ -51,15 +57,24 @@ def run(args) -> int:
     return 0
 
 
+def _unreported_status(run_dir) -> str:
+    """A run without report.json: still being written (its writer holds the lock), or killed before it ended."""
+    from pathlib import Path
+
+    from vg_studio.train import rundir
+
+    return "running" if rundir.writer_alive(Path(run_dir)) else "killed"
+
+
 def _try_fixes(args) -> int:
     from vg_studio.diagnose import trials
     from vg_studio.spec import SpecError
     from vg_studio.train.runstore import RunStoreError
 
-    if args.steps < 1:
-        return _error("--steps: must be at least 1")
-    if args.jobs < 1:
-        return _error("--jobs: must be at least 1")
+    if not 1 <= args.steps <= MAX_TRIAL_STEPS:
+        return _error(f"--steps: must be between 1 and {MAX_TRIAL_STEPS:,} (a trial is a short comparison run)")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        return _error(f"--jobs: must be between 1 and {MAX_JOBS}")
     if args.ray:
         import importlib.util
 

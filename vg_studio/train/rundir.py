@@ -22,6 +22,7 @@ class RunStoreError(ValueError):
 
 RUN_MARKERS = ("history.h5", "history.log", "report.json")  # a folder holding any of these holds a run
 RUN_FILES = ("spec.json", "model.json", "model.keras", *RUN_MARKERS)
+SUMMARY_FORMAT = "vg_studio.model_summary"  # model.json's "format" (runstore reads it, train/summary.py writes it)
 PRIVATE = (".lock", ".reserve")  # the writer's own files
 STAGING = ".vgs-"  # hidden folders beside a run: ".<name>.vgs-<pid>-<random>"
 
@@ -167,7 +168,7 @@ def pinned(folder: Path):
 
 
 def contents(folder: Path) -> tuple[str, list[str]]:
-    """("empty" | "run" | "foreign", the names that decided it). "foreign": files that are not a run's — the
+    """("empty" | "run" | "unstarted" | "foreign", the names that decided it). "foreign": files that are not a run's — the
     user's own, or a run file without a run beside it (a spec.json someone keeps there)."""
     try:
         names = sorted(n for n in os.listdir(folder) if n not in PRIVATE and STAGING not in n)
@@ -180,9 +181,24 @@ def contents(folder: Path) -> tuple[str, list[str]]:
     if not names:
         return "empty", []
     strangers = [n for n in names if n not in RUN_FILES]
+    if not strangers and names == ["model.json"] and _written_by_a_run(folder / "model.json"):
+        return "unstarted", names
     if strangers or not any(n in RUN_MARKERS for n in names):
         return "foreign", strangers or names
     return "run", names
+
+
+def _written_by_a_run(path: Path) -> bool:
+    """Whether `path` is a model.json that VG Studio's monitor wrote (it writes it first, at on_train_begin: a run
+    that crashed before its first record leaves only this file). Never a user's file: it carries our format."""
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == SUMMARY_FORMAT
 
 
 def check_writable_target(folder: Path, overwrite: bool) -> str:
@@ -194,6 +210,8 @@ def check_writable_target(folder: Path, overwrite: bool) -> str:
         shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
         raise RunStoreError(f"{folder}: holds files that are not part of a VG Studio run ({shown}); a run is "
                             "written into a new or empty folder, never over your files — choose another one")
+    if kind == "unstarted":  # replaced like a run (in a staging folder), but no recorded data is lost: no --overwrite
+        return "replace"
     if kind == "run" and not overwrite:
         raise RunStoreError(f"{folder}: already holds a run ({', '.join(n for n in names if n in RUN_MARKERS)}); "
                             "choose another folder or overwrite it")

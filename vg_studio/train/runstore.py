@@ -448,7 +448,7 @@ def _json_kind(value) -> str:
             type(None): "null"}.get(type(value), "a number")
 
 
-SUMMARY_FORMAT, SUMMARY_VERSION = "vg_studio.model_summary", 1  # what train/summary.py writes
+SUMMARY_FORMAT, SUMMARY_VERSION = rundir.SUMMARY_FORMAT, 1  # what train/summary.py writes
 
 # The fields VG Studio reads from report.json and model.json, each with what it must be: a type (a tuple: one of
 # them; None in it: may be null), or a Field with a range. Other keys (a listener's report items) are kept as they
