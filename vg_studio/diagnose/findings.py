@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vg_studio import catalog
 from vg_studio.diagnose.fixes import FIXES, Fix
 
-KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
-         "saturated_units", "non_finite", "vanishing_through_time")
-SEVERITIES = ("info", "warning", "error")
+KINDS = catalog.FINDING_KINDS  # one list: the run store checks report.json against it without the engine
+SEVERITIES = catalog.FINDING_SEVERITIES
 
 
 def severity_rank(severity: str) -> int:
