@@ -86,6 +86,7 @@ class TrainingProcess:
                                             env=_child_env(), start_new_session=True)
         finally:
             child_end.close()
+        _nice_autogroup(self.process.pid)  # from its first instant (it nices itself too, once it runs)
         self.conn = Connection(parent_end.detach())
         self._send_lock = threading.Lock()
         self.info: dict | None = None  # from the child's "ready" message: pid, keras version, backend
@@ -307,17 +308,20 @@ class ProcessPool:
                 self._busy += 1
                 return spare
 
-    def release(self, child: TrainingProcess) -> None:
+    def release(self, child: TrainingProcess, hurry=lambda: False) -> None:
         """After a run (from the worker thread). A fresh-process pool waits (briefly) for the child to exit, so
-        its memory is free before the next child imports TensorFlow."""
+        its memory is free before the next child imports TensorFlow; once `hurry()` turns true (the app is
+        closing) the child is ended instead of waited for."""
         with self._lock:
             self._busy -= 1
             if self.reuse and child.alive and self._spare is None:
                 self._spare, self._spare_ready = child, threading.Event()
                 self._spare_ready.set()
                 return
-        if child.alive and not child.wait_exit(10.0):
-            child.kill()
+        deadline = time.monotonic() + 10.0
+        while child.alive and not child.wait_exit(0.05):
+            if hurry() or time.monotonic() > deadline:
+                child.kill()
         child.close()
         self.warm_up()
 
@@ -486,6 +490,16 @@ def _diagnosis_listeners() -> list:
     except ImportError:  # an engine that still runs its own diagnoser
         return []
     return [DiagnosisListener()]
+
+
+def _nice_autogroup(pid: int) -> None:
+    """The child's own session's autogroup (Linux) at TRAINING_NICE, set by the parent right after the start:
+    the interpreter's start-up is not niced otherwise (a new warm child starts while a run trains)."""
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as file:
+            file.write(str(TRAINING_NICE))
+    except OSError:
+        pass
 
 
 def lower_priority(nice: int, autogroup: str = "/proc/self/autogroup") -> None:

@@ -143,10 +143,13 @@ def test_a_frame_under_budget_draws_a_few_plots_and_the_rest_follow(panel):
     panel.show_runs([run])
     assert panel.redraw(visible_only=True, budget_ms=0) == 1  # at least one, then the budget is spent
     assert panel._dirty
-    for _ in range(10):
+    units = 0
+    while (panel._dirty or panel._legends) and units < 40:
         panel._maybe_redraw()
+        units += 1
     visible = (panel.loss, panel.accuracy, panel.gradients, panel.updates, panel.heatmap.maps[0])
-    assert all(b.runs == [run] for b in visible) and not panel._dirty
+    assert all(b.runs == [run] and b.complete for b in visible) and not panel._dirty
+    assert all(b.legend is not None and len(b.legend.items) >= 2 for b in visible[:4])  # legends in units of their own
 
 
 # ---- issue 13 defects ----------------------------------------------------------------------------------------

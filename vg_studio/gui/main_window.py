@@ -116,6 +116,10 @@ class MainWindow(QMainWindow):
         self.document.undo_stack.cleanChanged.connect(self._update_title)
         self._show_editor_network()
 
+        self._diagnostics_later = QTimer(self)  # a live run's new findings, after the event batch and its repaint
+        self._diagnostics_later.setSingleShot(True)
+        self._diagnostics_later.setInterval(30)
+        self._diagnostics_later.timeout.connect(self._show_shown_diagnostics)
         self.progress_timer = QTimer(self)  # progress text is redrawn at 10 Hz, not per batch
         self.progress_timer.setInterval(100)
         self.progress_timer.timeout.connect(self._update_progress)
@@ -426,7 +430,11 @@ class MainWindow(QMainWindow):
                 self._run_finished(run, event)
                 findings_changed = True
         if findings_changed and run is self.shown_run:
-            self._show_diagnostics(run)
+            if run.status in ("starting", "running"):  # new findings mid-run: shown in an event of their own
+                self._diagnostics_later.start()  # (rebuilding the panel and its layout is ~30 ms on a slow machine)
+            else:
+                self._diagnostics_later.stop()
+                self._show_diagnostics(run)
         if self._plots is not None and run in self._plots.runs:
             self._plots.mark_dirty()
 
@@ -481,6 +489,9 @@ class MainWindow(QMainWindow):
             self.diagram.show_run(self.shown_run)
         else:
             self._show_editor_network()
+
+    def _show_shown_diagnostics(self) -> None:
+        self._show_diagnostics(self.shown_run)
 
     def _show_diagnostics(self, run: RunData | None) -> None:
         if run is None:

@@ -208,6 +208,7 @@ class RunData:
             self._add_epoch(event.epoch, event.logs)
         elif isinstance(event, events.FindingsUpdated):
             self.findings = list(event.findings)
+            return  # no plot draws findings (the diagnostics panel shows them): nothing is redrawn for them
         elif isinstance(event, events.RunFinished):
             self.status, self.message, self.report = event.status, event.message, dict(event.report)
             if self._history is not None:

@@ -120,7 +120,7 @@ class TrainWorker(QThread):
         try:
             self._supervise(child)
         finally:
-            self.pool.release(child)
+            self.pool.release(child, hurry=self._kill.is_set)
 
     def _supervise(self, child: runner.TrainingProcess) -> None:
         from vg_studio.train.events import EpochEnd, FindingsUpdated, RunFinished

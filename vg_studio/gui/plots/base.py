@@ -171,6 +171,8 @@ class PlotBox(QWidget):
         self._shapes: dict = {}
         self._used: set = set()
         self._legend_key = None
+        self.pending_legend = None  # (entries, columns) of a legend the panel builds in a unit of its own
+        self.complete = True  # False after a draw that left curves for a later unit
         self.runs: list = []
 
     # ---- redrawing only what changed ----------------------------------------------------------------------
@@ -183,7 +185,13 @@ class PlotBox(QWidget):
         self._drawn_zoom = self.zoomed_range()
         self.runs = list(runs)
         self.draw_count += 1
+        self.complete = True
         self.draw(self.runs)
+        # the view range and its transform settle now: left to the paint (pyqtgraph's prepareForPaint), they
+        # changed during it and Qt painted the whole plot a second time, in the same event-loop pass
+        self.plot.vb.prepareForPaint()
+        if not self.complete:  # curves left for a later unit of the panel's frame (see FRAME)
+            self._signature = None
         return True
 
     def parts(self, runs: list) -> list:
@@ -228,7 +236,11 @@ class PlotBox(QWidget):
             if spares:  # a curve another run or layer no longer uses: ~10x cheaper than a new item
                 item = spares.pop()
                 item.show()
+            elif FRAME["budgeted"] and FRAME["new_items"] <= 0:  # enough new items for this unit: next one
+                self.complete = False
+                return None
             else:
+                FRAME["new_items"] -= 1
                 item = pg.PlotDataItem(**style)
                 item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
                 item.setClipToView(True)
@@ -292,30 +304,48 @@ class PlotBox(QWidget):
         text = max(QFontMetrics(font).horizontalAdvance(elide(e[0])) for e in entries)
         entry = LEGEND_SAMPLE_PX + text + 14
         columns = max(1, min(len(entries), int((self.widget.width() - 24) // max(entry, 1))))
-        if DEFERRED_LEGENDS["on"]:  # in the panel's frame: the legend is built on its own, right after
-            first = getattr(self, "_pending_legend", None) is None
-            self._pending_legend = (entries, columns)
-            if first:
-                QTimer.singleShot(0, self._build_pending_legend)
+        if FRAME["budgeted"]:  # in the panel's frame: the panel builds the legend in a unit of its own
+            self.pending_legend = (entries, columns)
             return
+        self.pending_legend = None
         self._replace_legend(self._make_legend(entries, columns))
 
-    def _build_pending_legend(self) -> None:
-        pending, self._pending_legend = getattr(self, "_pending_legend", None), None
-        if pending is not None:
-            try:
-                self._replace_legend(self._make_legend(*pending))
-            except RuntimeError:  # the plot was deleted meanwhile
-                pass
+    def build_pending_legend(self, most: int | None = None) -> bool:
+        """Build the waiting legend, `most` entries at a time (None: all at once), out of sight until it is whole
+        (an entry costs a few ms: a dozen layers' legend takes a few of the panel's units); True once it is in
+        place or none waits."""
+        pending = self.pending_legend
+        if pending is None:
+            return True
+        entries, columns, legend = (tuple(pending) + (None,))[:3]
+        try:
+            legend = legend if legend is not None else self._new_legend(columns)
+            self._add_entries(legend, entries[len(legend.items):][:most])
+            if len(legend.items) < len(entries):
+                self.pending_legend = (entries, columns, legend)
+                return False
+            self.pending_legend = None
+            self._replace_legend(legend)
+        except RuntimeError:  # the plot was deleted meanwhile
+            self.pending_legend = None
+        return True
 
     def _make_legend(self, entries: list, columns: int) -> pg.LegendItem:
+        legend = self._new_legend(columns)
+        self._add_entries(legend, entries)
+        return legend
+
+    def _new_legend(self, columns: int) -> pg.LegendItem:
         # a fresh item each time: pyqtgraph's LegendItem does not reflow its grid when the columns change
         legend = pg.LegendItem(offset=None, labelTextSize="8pt", colCount=columns, frame=False, horSpacing=14,
                                verSpacing=-8, labelTextColor=pg.mkColor(self.colors["plot_foreground"]))
         legend._styled_for = self.colors["plot_foreground"]  # its labels need no second setText
+        return legend
+
+    @staticmethod
+    def _add_entries(legend: pg.LegendItem, entries: list) -> None:
         for label, pen, *rest in entries:
             legend.addItem(pg.PlotDataItem(pen=pen, **(rest[0] if rest else {})), elide(label))
-        return legend
 
     def _replace_legend(self, legend) -> None:
         if self.legend is not None:
@@ -467,7 +497,11 @@ def elide(text: str, length: int = 24) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-DEFERRED_LEGENDS = {"on": False}  # set by the panel's budgeted frame: a new legend is built in a later event
+# The panel's budgeted frame is done in units, each a timer event of its own (so the window answers between them):
+# while it draws a plot, "budgeted" is on, a plot makes at most "new_items" new graphics items (the rest of its
+# curves in its next unit: a new curve costs ~2 ms and its first paint more), and a new legend waits, in
+# `pending_legend`, for a unit of its own.
+FRAME = {"budgeted": False, "new_items": 0}
 
 
 def _pen_key(pen) -> tuple | None:

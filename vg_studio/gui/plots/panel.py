@@ -2,9 +2,13 @@
 heatmaps for recurrent runs), Distributions, and SDAGD (only for SDAGD runs).
 
 Events only mark the panel dirty; a 10 Hz timer redraws. A plot redraws only when it is on screen (the current
-tab) and something it shows changed; each costs a bounded amount however long the run (see `decimate`), and a
-frame stops after a few milliseconds of work, so it costs about one plot (a few ms, and Qt's repaint of that plot)
-at step 500 and at step 50,000 alike (benchmarks/bench_redraw.py).
+tab) and something it shows changed; each costs a bounded amount however long the run (see `decimate`), at step
+500 and at step 50,000 alike (benchmarks/bench_redraw.py).
+
+A frame is done in units, each a timer event of its own: one plot's redraw (with at most a few new graphics items)
+or one plot's new legend. Qt repaints what a unit changed right after it, and the window handles input and its
+other timers before the next unit, so the window never waits for several plots at once (issue 12: the longest
+main-thread stall while training; a repaint of one plot alone costs 10-15 ms on a slow machine).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import DEFERRED_LEGENDS, PlotBox
+from vg_studio.gui.plots.base import FRAME, PlotBox
 from vg_studio.gui.plots.curves import MetricPlot
 from vg_studio.gui.plots.distributions import DistributionsView
 from vg_studio.gui.plots.heatmap import HeatmapGrid
@@ -25,7 +29,10 @@ from vg_studio.gui.plots.optimizer import SdagdView, is_sdagd
 from vg_studio.gui.plots.time_heatmap import TimeHeatmapGrid
 
 REDRAW_MS = 100
-FRAME_BUDGET_MS = 4  # the timer's redraw stops after this much work; the plots not reached go first next time
+FRAME_BUDGET_MS = 0  # the timer's redraw stops after this much work (and one plot); the rest go first next unit
+NEXT_UNIT_MS = 40  # the frame's next unit: the window answers (and repaints the last one) in between
+NEW_ITEMS_PER_UNIT = 4  # new curves one unit may make (a plot's first draw of a dozen layers takes a few units)
+LEGEND_ENTRIES_PER_UNIT = 3  # legend entries one unit may make (a new legend is shown once it is whole)
 pg.setConfigOptions(antialias=True)
 
 
@@ -71,10 +78,15 @@ class PlotsPanel(QWidget):
         self._dirty = False
         self._drawn_at: dict = {}  # id(view) -> when it last drew
         self.redraw_count = 0
+        self._legends: list = []  # plots whose new legend waits for a unit of its own
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self._maybe_redraw)
+        self.timer.timeout.connect(self._frame)
         self.timer.start()
+        self._next_unit = QTimer(self)
+        self._next_unit.setSingleShot(True)
+        self._next_unit.setInterval(NEXT_UNIT_MS)
+        self._next_unit.timeout.connect(self._maybe_redraw)
 
     @property
     def distributions(self) -> DistributionsView:
@@ -126,9 +138,21 @@ class PlotsPanel(QWidget):
     def mark_dirty(self) -> None:
         self._dirty = True
 
+    def _frame(self) -> None:
+        if not self._next_unit.isActive():  # else the frame's next unit is due anyway
+            self._maybe_redraw()
+
     def _maybe_redraw(self) -> None:
-        if self._dirty and self.isVisible() and not self.window().isMinimized():  # nobody looks: it waits
+        """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed."""
+        if not self.isVisible() or self.window().isMinimized():  # nobody looks: it waits
+            return
+        if self._legends:
+            if self._legends[0].build_pending_legend(LEGEND_ENTRIES_PER_UNIT):
+                self._legends.pop(0)
+        elif self._dirty:
             self.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)
+        if self._legends or self._dirty:
+            self._next_unit.start()
 
     def redraw(self, visible_only: bool = False, budget_ms: float | None = None) -> int:
         """Redraw the plots whose data changed (`visible_only`: those on screen, as the timer does); returns how
@@ -150,17 +174,21 @@ class PlotsPanel(QWidget):
         if budget_ms is not None:
             parts.sort(key=lambda part: self._drawn_at.get(id(part[0]), 0))
         start, drew = time.perf_counter(), 0
-        DEFERRED_LEGENDS["on"] = budget_ms is not None  # a plot's new legend: built in an event of its own
+        FRAME.update(budgeted=budget_ms is not None, new_items=NEW_ITEMS_PER_UNIT)
         try:
             for box, runs in parts:
-                if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 > budget_ms:
-                    self._dirty = True  # the rest next frame
+                if budget_ms is not None and drew and (time.perf_counter() - start) * 1000 >= budget_ms:
+                    self._dirty = True  # the rest next unit
                     break
                 if box.redraw(runs):
                     drew += 1
                     self._drawn_at[id(box)] = time.perf_counter()
+                    if not box.complete:
+                        self._dirty = True
+                    if box.pending_legend is not None and box not in self._legends:
+                        self._legends.append(box)
         finally:
-            DEFERRED_LEGENDS["on"] = False
+            FRAME["budgeted"] = False
         return drew
 
     def _place_heatmaps(self, recurrent: bool) -> None:
