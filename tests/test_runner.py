@@ -123,3 +123,18 @@ def test_death_messages_name_the_signal(tmp_path):
     child.log_file.write(b"Traceback...\nMemoryError: cannot allocate\n")
     child.process = Ended(1)
     assert child.death_message() == "the training process exited with code 1: MemoryError: cannot allocate"
+
+
+def test_a_closing_app_ends_a_child_that_is_slow_to_exit(monkeypatch):
+    """After a run the pool waits for its child to exit (its memory freed before the next child loads
+    TensorFlow), unless the app is closing: then the child is ended, so the window closes in time."""
+    import sys
+
+    monkeypatch.setattr(runner, "child_command", lambda fd: [sys.executable, "-c", "import time; time.sleep(60)"])
+    pool = runner.ProcessPool(reuse=False)
+    monkeypatch.setattr(pool, "warm_up", lambda: None)  # no next child
+    child = runner.TrainingProcess()
+    pool._busy = 1
+    asked = []
+    pool.release(child, hurry=lambda: asked.append(True) or True)
+    assert asked and child.process.poll() is not None and child.dead

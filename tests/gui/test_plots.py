@@ -152,6 +152,77 @@ def test_a_frame_under_budget_draws_a_few_plots_and_the_rest_follow(panel):
     assert all(b.legend is not None and len(b.legend.items) >= 2 for b in visible[:4])  # legends in units of their own
 
 
+def test_a_frame_is_done_in_small_units_each_making_few_new_items(qapp, monkeypatch):
+    """Issue 12: a run's first frame (new curves for a dozen layers, new legends) is spread over timer events of
+    their own; no unit makes more than a few new pyqtgraph items (each costs a few ms, and its first paint more)."""
+    import pyqtgraph as pg
+
+    from vg_studio.gui.plots import panel as panel_module
+
+    made = []
+    original = pg.PlotDataItem.__init__
+
+    def counting(item, *args, **kwargs):
+        made.append(item)
+        original(item, *args, **kwargs)
+
+    fresh = panel_module.PlotsPanel()  # no spare curves from other tests
+    try:
+        fresh.timer.stop()
+        fresh.resize(1200, 800)
+        fresh.show()
+        run = synthetic_run("r", layers=12, records=30, histograms=False)
+        fresh.show_runs([run])
+        monkeypatch.setattr(pg.PlotDataItem, "__init__", counting)
+        per_unit, units = [], 0
+        while (fresh._dirty or fresh._legends) and units < 60:
+            before = len(made)
+            fresh._maybe_redraw()
+            per_unit.append(len(made) - before)
+            units += 1
+        most = max(panel_module.NEW_ITEMS_PER_UNIT, panel_module.LEGEND_ENTRIES_PER_UNIT)
+        assert max(per_unit) <= most, per_unit
+        assert len(made) >= 2 * 12 + 2 * 12  # every layer's curve and legend entry in both layer plots
+        for box in (fresh.gradients, fresh.updates):
+            assert box.complete and len(box.shown[id(run)]) == 12
+            assert {key for key in box._curves} == {(id(run), layer) for layer in range(12)}
+            assert len(box.legend.items) == 12
+    finally:
+        fresh.close()
+        fresh.deleteLater()
+
+
+def test_a_redrawn_plot_is_painted_once(panel, qapp):
+    """pyqtgraph settles an auto-ranged view in its paint, which then changes the view and paints the whole plot
+    again in the same event-loop pass; the redraw settles it first."""
+    from PySide6.QtCore import QEvent, QObject
+
+    run = synthetic_run("r", records=20, histograms=False)
+    panel.show_runs([run])
+    panel.redraw()
+    qapp.processEvents()
+
+    class Paints(QObject):
+        count = 0
+
+        def eventFilter(self, watched, event):
+            if event.type() == QEvent.Paint:
+                self.count += 1
+            return False
+
+    for box in (panel.loss, panel.gradients, panel.heatmap.maps[0]):
+        paints = Paints()
+        box.widget.viewport().installEventFilter(paints)
+        try:
+            grown = synthetic_run("r", records=40, histograms=False)
+            box.redraw([grown])
+            for _ in range(5):
+                qapp.processEvents()
+            assert paints.count == 1, (box.title, paints.count)
+        finally:
+            box.widget.viewport().removeEventFilter(paints)
+
+
 # ---- issue 13 defects ----------------------------------------------------------------------------------------
 def test_comparing_runs_does_not_widen_the_plots(panel):
     """Defect 2: 1, 2 and 4 compared runs (with long names) need the same minimum width."""

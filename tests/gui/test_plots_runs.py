@@ -142,3 +142,15 @@ def test_a_real_training_run_opens_with_the_arrays_it_had_live(tmp_path):
     for name in ("accuracy", "val_accuracy", "loss"):
         np.testing.assert_allclose(live.epoch_metric(name), opened.epoch_metric(name), rtol=1e-6)
     assert live.steps_per_epoch == opened.steps_per_epoch > 0
+
+
+def test_new_findings_do_not_redraw_the_plots():
+    """Issue 12: only what the plots draw bumps the run's revision (every plot redraws on a new revision)."""
+    run = RunData(name="r")
+    for event in synthetic_events(layers=3, records=4):
+        run.apply_event(event)
+    before = run.revision
+    run.apply_event(events.FindingsUpdated([], []))
+    assert run.revision == before and run.findings == []
+    run.apply_event(next(e for e in synthetic_events(layers=3, records=5) if isinstance(e, events.ProbeRecord)))
+    assert run.revision == before + 1
