@@ -144,8 +144,7 @@ def test_a_frame_under_budget_draws_a_few_plots_and_the_rest_follow(panel):
     assert panel.redraw(visible_only=True, budget_ms=0) == 1  # at least one, then the budget is spent
     assert panel._dirty
     units = 0
-    while (panel._dirty or panel._legends) and units < 40:
-        panel._maybe_redraw()
+    while panel.draw_unit() and units < 40:
         units += 1
     visible = (panel.loss, panel.accuracy, panel.gradients, panel.updates, panel.heatmap.maps[0])
     assert all(b.runs == [run] and b.complete for b in visible) and not panel._dirty
@@ -175,9 +174,10 @@ def test_a_frame_is_done_in_small_units_each_making_few_new_items(qapp, monkeypa
         fresh.show_runs([run])
         monkeypatch.setattr(pg.PlotDataItem, "__init__", counting)
         per_unit, units = [], 0
-        while (fresh._dirty or fresh._legends) and units < 60:
+        more = True
+        while more and units < 60:
             before = len(made)
-            fresh._maybe_redraw()
+            more = fresh.draw_unit()
             per_unit.append(len(made) - before)
             units += 1
         most = max(panel_module.NEW_ITEMS_PER_UNIT, panel_module.LEGEND_ENTRIES_PER_UNIT)

@@ -143,16 +143,20 @@ class PlotsPanel(QWidget):
             self._maybe_redraw()
 
     def _maybe_redraw(self) -> None:
-        """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed."""
         if not self.isVisible() or self.window().isMinimized():  # nobody looks: it waits
             return
+        if self.draw_unit():
+            self._next_unit.start()
+
+    def draw_unit(self) -> bool:
+        """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed.
+        True while more waits."""
         if self._legends:
             if self._legends[0].build_pending_legend(LEGEND_ENTRIES_PER_UNIT):
                 self._legends.pop(0)
         elif self._dirty:
             self.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)
-        if self._legends or self._dirty:
-            self._next_unit.start()
+        return bool(self._legends or self._dirty)
 
     def redraw(self, visible_only: bool = False, budget_ms: float | None = None) -> int:
         """Redraw the plots whose data changed (`visible_only`: those on screen, as the timer does); returns how
