@@ -192,6 +192,53 @@ def test_a_frame_is_done_in_small_units_each_making_few_new_items(qapp, monkeypa
         fresh.deleteLater()
 
 
+def test_a_started_run_gets_its_layer_curves_and_legends_before_its_first_record(qapp, monkeypatch):
+    """While a run's first step is traced (RunStarted arrived, no record yet) the window is idle: the per-layer
+    curves and legends are made then, so the first records draw without making any."""
+    import pyqtgraph as pg
+
+    from tests.gui.synthetic_runs import synthetic_events
+    from vg_studio.gui.plots import panel as panel_module
+    from vg_studio.gui.run_data import RunData
+
+    fresh = panel_module.PlotsPanel()
+    try:
+        fresh.timer.stop()
+        fresh.resize(1200, 800)
+        fresh.show()
+        stream = iter(synthetic_events(layers=8, records=10))
+        run = RunData(name="r")
+        for event in stream:
+            run.apply_event(event)
+            if type(event).__name__ == "RunStarted":
+                break
+        fresh.show_runs([run])
+        units = 0
+        while fresh.draw_unit() and units < 60:
+            units += 1
+        for box in (fresh.gradients, fresh.updates):
+            assert len(box.legend.items) == len(run.layer_names) and not box.has_data
+            assert box.spares_wanted([run]) == 0
+        made = []
+        original = pg.PlotDataItem.__init__
+        monkeypatch.setattr(pg.PlotDataItem, "__init__", lambda item, *a, **k: made.append(item) or original(
+            item, *a, **k))
+        for event in stream:
+            run.apply_event(event)
+            if type(event).__name__ == "ProbeRecord":
+                break
+        fresh.mark_dirty()
+        units = 0
+        while fresh.draw_unit() and units < 60:
+            units += 1
+        assert fresh.gradients.has_data and fresh.gradients.complete
+        assert not [item for item in made if item.parentItem() is not None and item.isVisible()
+                    and item in fresh.gradients._curves.values()]  # every layer's curve was made ahead
+    finally:
+        fresh.close()
+        fresh.deleteLater()
+
+
 def test_a_redrawn_plot_is_painted_once(panel, qapp):
     """pyqtgraph settles an auto-ranged view in its paint, which then changes the view and paints the whole plot
     again in the same event-loop pass; the redraw settles it first."""

@@ -241,11 +241,7 @@ class PlotBox(QWidget):
                 return None
             else:
                 FRAME["new_items"] -= 1
-                item = pg.PlotDataItem(**style)
-                item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
-                item.setClipToView(True)
-                self.plot.addItem(item)
-                item._style_key = repr(style)
+                item = self._new_curve(style)
             self._curves[key] = item
         if len(x) > THIN_ABOVE and pen is not None and pen.widthF() > 1:
             pen = line_pen(pen.color(), 1, pen.style())
@@ -259,6 +255,25 @@ class PlotBox(QWidget):
         self._used.add(key)
         self.has_data = self.has_data or len(x) > 0
         return item
+
+    def _new_curve(self, style: dict) -> pg.PlotDataItem:
+        item = pg.PlotDataItem(**style)
+        item.setDownsampling(auto=True, method="peak")  # to the plot's width in pixels, on what is visible
+        item.setClipToView(True)
+        self.plot.addItem(item)
+        item._style_key = repr(style)
+        return item
+
+    def spares_wanted(self, runs: list) -> int:
+        """How many plain curves drawing `runs` will soon need beyond those this plot has (made ahead by the
+        panel while the window is idle, e.g. while a run's first step is traced)."""
+        return 0
+
+    def make_spares(self, count: int) -> None:
+        for _ in range(count):
+            item = self._new_curve({})
+            item.hide()
+            self._spare_curves.setdefault(item._style_key, []).append(item)
 
     def shape(self, key, path: QPainterPath, pen=None, brush=None) -> QGraphicsPathItem:
         """A filled or outlined path in data coordinates (log10 units on a log axis), kept between redraws: one

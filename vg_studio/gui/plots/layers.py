@@ -45,13 +45,15 @@ class LayerLinesPlot(PlotBox):
         self.shown = {}
         for run in runs:
             values, steps = run.stat(self.stat), run.record_steps
-            if values.size == 0:
+            count = values.shape[1] if values.size else len(run.layer_names)
+            if count == 0:
                 continue
-            count = values.shape[1]
             layers = chosen_layers(count, self.highlighted, max(MAX_LINES // len(runs), 3))
             if len(layers) < count:
                 subset = (len(layers), count)
             self.shown[id(run)] = layers
+            if values.size == 0:  # a run that started: its legend is built before its first record arrives
+                continue
             overview = self.overviews.view((id(run), self.stat), steps, values, zoom, positive)
             for layer in layers:
                 color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
@@ -68,6 +70,11 @@ class LayerLinesPlot(PlotBox):
         self.set_legend(entries)
         self.overviews.keep({(id(r), self.stat) for r in runs})
         self.set_title(self.title + (f" ({subset[0]} of {subset[1]} layers)" if subset else ""))
+
+    def spares_wanted(self, runs: list) -> int:
+        lines = sum(len(chosen_layers(len(run.layer_names), self.highlighted, max(MAX_LINES // len(runs), 3)))
+                    for run in runs)
+        return max(0, lines - len(self._curves) - len(self._spare_curves.get(repr({}), [])))
 
     def describe(self, x: float, y: float) -> str:
         best = None

@@ -149,14 +149,23 @@ class PlotsPanel(QWidget):
             self._next_unit.start()
 
     def draw_unit(self) -> bool:
-        """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed.
-        True while more waits."""
+        """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed, else
+        a few curves a plot on screen will soon need (a started run's layers, before its first record). True while
+        more waits."""
         if self._legends:
             if self._legends[0].build_pending_legend(LEGEND_ENTRIES_PER_UNIT):
                 self._legends.pop(0)
         elif self._dirty:
             self.redraw(visible_only=True, budget_ms=FRAME_BUDGET_MS)
-        return bool(self._legends or self._dirty)
+        else:
+            for box, wanted in self._spares_wanted()[:1]:
+                box.make_spares(min(wanted, NEW_ITEMS_PER_UNIT))
+        return bool(self._legends or self._dirty or self._spares_wanted())
+
+    def _spares_wanted(self) -> list:
+        wanted = [(box, box.spares_wanted(self.runs)) for box in (self.gradients, self.updates)
+                  if box.isVisibleTo(self)]
+        return [(box, count) for box, count in wanted if count > 0]
 
     def redraw(self, visible_only: bool = False, budget_ms: float | None = None) -> int:
         """Redraw the plots whose data changed (`visible_only`: those on screen, as the timer does); returns how
