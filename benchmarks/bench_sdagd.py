@@ -1,6 +1,7 @@
 """SDAGD benchmarks on seed 003's 784-700×5-10 sigmoid network (Tan & Lim, 2019), built as the app builds it.
 
-    python benchmarks/bench_sdagd.py speed     # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15)
+    python benchmarks/bench_sdagd.py speed     # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15);
+                                               # --optimizers A,B compares two variants (e.g. sdagd:curvature_every=20,adam)
     python benchmarks/bench_sdagd.py compare   # test MCR through the Trainer: SDAGD (defaults) vs Adam vs SGD,
                                                # several mnist-5k splits and seeds, and scikit-learn's digits
     python benchmarks/bench_sdagd.py sweep CONFIGS.json [--results FILE]   # resumable variant sweep (docs/sdagd.md)
@@ -60,30 +61,43 @@ def _training_model(spec: ExperimentSpec, input_shape, classes):
 
 
 # ---- speed ----------------------------------------------------------------------------------------------------
-def speed(width=700, depth=5, steps=40, repeats=7):
+def speed(width=700, depth=5, steps=40, repeats=21, optimizers=("sdagd", "adam")):
+    """Step time of each optimizer's training graph as the app builds it, in steady state: each graph is traced and
+    run once on the timed data before the timing (a first fit on other data retraces inside the first timed
+    repetition), then `repeats` repetitions of `steps` steps alternate between the two, in alternating order (ABBA…)
+    so that drifts in the machine's load and any position effect hit both alike. Reports the ratio of the medians
+    and the median of the paired ratios (each repetition's pair ran back to back), with the paired ratios' quartiles.
+    `steps` is a multiple of 10, so every repetition holds the same number of curvature refreshes and records."""
     rng = np.random.default_rng(0)
     x = rng.random((steps * 100, 784), dtype=np.float32)
     y = rng.integers(0, 10, steps * 100)
     models = {}
-    for name in ("sdagd", "adam"):
-        model, _ = _training_model(_spec(default_optimizer(name), width, depth), (784,), 10)
-        model.train.fit(x[:200], y[:200], batch_size=100, epochs=1, verbose=0)  # compile outside the timing
-        models[name] = model.train
-    times = {name: [] for name in models}
-    for _ in range(repeats):  # alternate so drifts in machine load hit both alike
-        for name, model in models.items():
+    for text in optimizers:
+        label, optimizer = parse_variant(text)
+        model, _ = _training_model(_spec(optimizer, width, depth), (784,), 10)
+        for _ in range(2):  # trace on the timed data, then one untimed steady-state pass
+            model.train.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
+        models[label] = model.train
+    names = list(models)
+    times = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in (names if repeat % 2 == 0 else names[::-1]):
             start = time.perf_counter()
-            model.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
+            models[name].fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
             times[name].append((time.perf_counter() - start) / steps)
-    sdagd, adam = statistics.median(times["sdagd"]), statistics.median(times["adam"])
-    pairs = [s / a for s, a in zip(times["sdagd"], times["adam"])]
+    first, second = names[0], names[-1]
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    pairs = sorted(a / b for a, b in zip(times[first], times[second]))
+    quartiles = statistics.quantiles(pairs, n=4)
+    ratio, paired = medians[first] / medians[second], statistics.median(pairs)
     print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them (probes recording "
-          f"every 10 steps), median of {repeats} alternating repetitions of {steps} steps, backend "
-          f"{keras.backend.backend()}")
-    print(f"SDAGD (defaults: {catalog.OPTIMIZERS['sdagd']['params']}) {1000 * sdagd:.2f} ms/step  "
-          f"Adam {1000 * adam:.2f} ms/step  ratio of medians {sdagd / adam:.3f}, median of paired ratios "
-          f"{statistics.median(pairs):.3f} (each: {' '.join(f'{r:.2f}' for r in pairs)}; target <= 1.15)")
-    return sdagd / adam
+          f"every 10 steps), {repeats} alternating repetitions (ABBA order) of {steps} steps after a traced and an "
+          f"untimed pass, backend {keras.backend.backend()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"{first} {1000 * medians[first]:.2f} ms/step, {second} {1000 * medians[second]:.2f} ms/step (medians); "
+          f"{first}/{second}: ratio of medians {ratio:.3f}, median of paired ratios {paired:.3f} (quartiles "
+          f"{quartiles[0]:.3f}–{quartiles[2]:.3f}; target <= 1.15)")
+    print("paired ratios: " + " ".join(f"{r:.2f}" for r in pairs))
+    return ratio, paired
 
 
 # ---- compare: the owners' check, through the Trainer -------------------------------------------------------
@@ -274,11 +288,13 @@ def main(argv=None):
     parser.add_argument("--optimizers", default="sdagd,adam,sgd",
                         help="compare: optimizers, comma-separated; a variant as name:key=value;key=value, e.g. "
                              "sdagd:radius_growth_steps=100;learning_rate=2e-4")
+    parser.add_argument("--repeats", type=int, default=21, help="speed: alternating repetitions")
     parser.add_argument("--validation-split", type=float, default=0.0, help="compare: Trainer validation split")
     parser.add_argument("--datasets", default="mnist-5k,digits", help="compare: which datasets")
     args = parser.parse_args(argv)
     if args.mode == "speed":
-        speed(args.width, args.depth)
+        speed(args.width, args.depth, repeats=args.repeats, optimizers=tuple(args.optimizers.split(","))
+              if args.optimizers != "sdagd,adam,sgd" else ("sdagd", "adam"))
     elif args.mode == "compare":
         seeds = (None,) if args.seeds == "split" else tuple(int(s) for s in args.seeds.split(","))
         compare(args.epochs, args.depth, tuple(int(s) for s in args.splits.split(",")), seeds,

@@ -267,14 +267,23 @@ def test_other_backend(backend):
         rng = np.random.default_rng(0)
         x = rng.normal(size=(200, 12)).astype("float32"); y = (x[:, 0] > 0).astype("int32")
         models = build_models(spec, (12,), 2)
-        opt = SDAGD(learning_rate=0.0, radius=0.5, batch_size=20)
-        models.train.compile(opt, "sparse_categorical_crossentropy")
-        models.train.fit(x[:20], y[:20], batch_size=20, epochs=1, verbose=0)  # one step, weights unchanged
-        below = keras.Model(models.user.input, models.user.get_layer("hidden_2_act").output)
         numpy = keras.ops.convert_to_numpy
-        h, p = numpy(below(x[:20])), numpy(models.user(x[:20]))
-        got = numpy(opt.curvature(models.user.get_layer("output").kernel))
-        np.testing.assert_allclose(got, (h ** 2).T @ (p * (1 - p)) / 20, rtol=1e-4, atol=1e-8)
+        for scale in ("diagonal", "unit"):
+            models = build_models(spec, (12,), 2)
+            opt = SDAGD(learning_rate=0.0, radius=0.5, batch_size=20, curvature_scale=scale)
+            models.train.compile(opt, "sparse_categorical_crossentropy")
+            models.train.fit(x[:20], y[:20], batch_size=20, epochs=1, verbose=0)  # one step, weights unchanged
+            below = keras.Model(models.user.input, models.user.get_layer("hidden_2_act").output)
+            h, p = numpy(below(x[:20])), numpy(models.user(x[:20]))
+            output = models.user.get_layer("output")
+            h1 = np.concatenate([h, np.ones((20, 1), h.dtype)], axis=1)  # [x, 1]: the bias as the last row
+            expected = (h1 ** 2).T @ (p * (1 - p)) / 20
+            if scale == "unit":  # ρ_i = g_iᵀ H_i g_i / Σ_j (H_i)_jj g_ji², H_i = Σ_n p(1−p) x̃x̃ᵀ / n
+                g = h1.T @ (p - np.eye(2)[y[:20]]) / 20
+                expected = expected * (np.sum(p * (1 - p) * (h1 @ g) ** 2, axis=0) / 20) / np.sum(expected * g ** 2,
+                                                                                                     axis=0)
+            got = np.concatenate([numpy(opt.curvature(output.kernel)), numpy(opt.curvature(output.bias))[None]])
+            np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-8)
         opt.learning_rate.assign(0.01)
         losses = models.train.fit(x, y, batch_size=20, epochs=5, verbose=0).history["loss"]
         assert np.isfinite(losses).all() and losses[-1] < losses[0], losses
@@ -368,6 +377,9 @@ def test_class_defaults_are_the_catalog_defaults():
     assert config["learning_rate"] == pytest.approx(entry["learning_rate"])
     for name, value in entry["params"].items():
         assert config[name] == value, name
+    from vg_studio.spec import SDAGDParams
+
+    assert SDAGDParams().model_dump() == entry["params"]  # a spec's SDAGD params default to the same values
 
 
 def test_radius_growth_keeps_the_phase_one_step_and_weights_the_curvature_by_the_schedule():

@@ -42,12 +42,13 @@ def _data(features=6, classes=3, n=BATCH, seed=0):
     return x, rng.integers(0, classes, n)
 
 
-def _one_step(spec, x, target, classes=3, models=None):
-    """The training graph after one step at learning rate 0 on (x, target): SDAGD holds that batch's curvature.
+def _one_step(spec, x, target, classes=3, models=None, curvature_scale="diagonal"):
+    """The training graph after one step at learning rate 0 on (x, target): SDAGD holds that batch's curvature
+    (the Gauss–Newton diagonal itself unless curvature_scale="unit").
     (Eager: for networks this small, tracing the compiled step would take most of the test's time; the compiled
     step is tested below and in test_sdagd.py.)"""
     models = models or build_models(spec, x.shape[1:], classes)
-    optimizer = SDAGD(learning_rate=0.0, batch_size=len(x))
+    optimizer = SDAGD(learning_rate=0.0, batch_size=len(x), curvature_scale=curvature_scale)
     loss = spec.loss if not models.aux_outputs else {"output": spec.loss, **{n: spec.loss for n in models.aux_outputs}}
     weights = None if not models.aux_outputs else {"output": 1.0, **dict(zip(models.aux_outputs, models.aux_weights))}
     models.train.compile(optimizer, loss, loss_weights=weights, run_eagerly=True)
@@ -113,6 +114,81 @@ def test_truncation_is_the_exact_gauss_newton_diagonal_under_a_linear_squared_er
             np.testing.assert_allclose(np.asarray(optimizer.curvature(variable)), exact, rtol=2e-4, atol=1e-8)
 
 
+def _unit_block_scaled(block_of, gradient):
+    """The reference for curvature_scale="unit": per output unit i (a column of the kernel with the bias appended),
+    the diagonal of the unit's block H_i times ρ_i = g_iᵀH_i g_i / Σ_j (H_i)_jj g_ij². `block_of(i)`: H_i as a dense
+    (fan-in + 1)² matrix; `gradient`: (fan-in + 1) × units."""
+    out = np.zeros_like(gradient, dtype=np.float64)
+    for i in range(gradient.shape[1]):
+        block, g = np.asarray(block_of(i), np.float64), gradient[:, i].astype(np.float64)
+        rho = g @ block @ g / np.sum(np.diag(block) * g ** 2)
+        assert rho > 1.01 or rho < 0.99  # the rescaling is not trivially 1 here, so the comparison can fail
+        out[:, i] = rho * np.diag(block)
+    return out
+
+
+def _kernel_and_bias_gradient(loss_fn, layer):
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    kernel, bias = tape.gradient(loss, [layer.kernel, layer.bias])
+    return np.concatenate([kernel.numpy(), bias.numpy()[None, :]], axis=0)
+
+
+def test_unit_scale_matches_each_units_exact_gauss_newton_block_along_the_gradient():
+    """curvature_scale="unit": each output unit's diagonal rescaled so that its quadratic form along the unit's
+    gradient equals that of the unit's full Gauss–Newton block. References, written out independently: the output
+    layer's blocks from the exact Hessian (tape twice over kernel and bias, cross terms included: its logits are
+    linear in its weights) under softmax cross-entropy, and a hidden layer's from the exact Gauss–Newton matrix
+    (`tape.jacobian`) under a linear squared-error output, where each unit reaches the outputs by one path."""
+    x, y = _data()
+    spec = _spec([LayerSpec(units=5, activation="sigmoid")])
+    models, optimizer = _one_step(spec, x, y, curvature_scale="unit")
+    output = models.user.get_layer("output")
+
+    def cross_entropy():
+        return keras.ops.mean(-keras.ops.log(keras.ops.take_along_axis(models.user(x), y[:, None], axis=1)))
+
+    with tf.GradientTape(persistent=True) as outer:
+        with tf.GradientTape() as inner:
+            loss = cross_entropy()
+        g_kernel, g_bias = inner.gradient(loss, [output.kernel, output.bias])
+    fan_in, units = output.kernel.shape
+    kk = outer.jacobian(g_kernel, output.kernel).numpy()  # (fan_in, units, fan_in, units)
+    kb = outer.jacobian(g_kernel, output.bias).numpy()  # (fan_in, units, units)
+    bb = outer.jacobian(g_bias, output.bias).numpy()  # (units, units)
+    del outer
+
+    def hessian_block(i):
+        block = np.zeros((fan_in + 1, fan_in + 1))
+        block[:fan_in, :fan_in], block[:fan_in, fan_in] = kk[:, i, :, i], kb[:, i, i]
+        block[fan_in, :fan_in], block[fan_in, fan_in] = kb[:, i, i], bb[i, i]
+        return block
+
+    expected = _unit_block_scaled(hessian_block, _kernel_and_bias_gradient(cross_entropy, output))
+    ours = np.concatenate([np.asarray(optimizer.curvature(output.kernel)),
+                           np.asarray(optimizer.curvature(output.bias))[None, :]], axis=0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-8)
+
+    target = np.random.default_rng(1).normal(size=(BATCH, 3)).astype("float32")
+    spec = _spec([LayerSpec(units=5, activation="sigmoid")], loss="mse", output_activation="linear")
+    models, optimizer = _one_step(spec, x, target, curvature_scale="unit")
+    hidden = models.user.get_layer("hidden_1_dense")
+    with tf.GradientTape() as tape:
+        outputs = models.user(x)
+    jk, jb = tape.jacobian(outputs, [hidden.kernel, hidden.bias])  # (n, K) + shape
+    jk, jb = jk.numpy(), jb.numpy()
+
+    def gauss_newton_block(i):  # (1/n) Σ_n (2/K) Σ_k ∂y_nk/∂w̃_i ∂y_nk/∂w̃_iᵀ, w̃_i = [kernel[:, i], bias[i]]
+        jacobian = np.concatenate([jk[:, :, :, i], jb[:, :, i:i + 1]], axis=2)  # (n, K, fan_in + 1)
+        return (2.0 / 3) * np.einsum("nkj,nkl->jl", jacobian, jacobian) / BATCH
+
+    mse = _mse(models, x, target)
+    expected = _unit_block_scaled(gauss_newton_block, _kernel_and_bias_gradient(mse, hidden))
+    ours = np.concatenate([np.asarray(optimizer.curvature(hidden.kernel)),
+                           np.asarray(optimizer.curvature(hidden.bias))[None, :]], axis=0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-9)
+
+
 @pytest.mark.slow
 def test_curvature_at_a_fitted_minimum_is_close_to_the_hessian_diagonal():
     """At a minimum with (nearly) zero residuals the f''-terms the truncation drops vanish: the Hessian diagonal
@@ -140,7 +216,7 @@ def test_curvature_at_a_fitted_minimum_is_close_to_the_hessian_diagonal():
     fit = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9})
     loss_and_gradient(fit.x)
     assert fit.fun < 1e-5  # the residuals are down to the noise
-    optimizer = SDAGD(learning_rate=0.0, batch_size=BATCH)
+    optimizer = SDAGD(learning_rate=0.0, batch_size=BATCH, curvature_scale="diagonal")
     student.train.compile(optimizer, "mse")
     student.train.train_on_batch(x, target)
     for variable in variables:
@@ -199,10 +275,11 @@ def test_below_an_attention_block_the_curvature_is_the_mean_squared_per_example_
 @pytest.mark.slow
 def test_deep_softmax_network_truncation_against_the_exact_gauss_newton_diagonal():
     """Below a softmax output the truncation drops the couplings between units (diag(p) − ppᵀ's off-diagonal and
-    the cross-paths, whose contributions partly cancel): it overestimates there. Measured on 3×8 sigmoid and ReLU
-    nets (2 seeds): layer totals 1.0–2.8× the exact ones, median per-weight ratio 0.8–5 (docs/sdagd.md). Stated
-    tolerance: totals within [0.8, 3.5]×, median ratio within [0.5, 6]×, no weight's curvature below 0.3× the
-    exact one (a wrong orientation of W² or a missing f'² misses these by orders of magnitude)."""
+    the cross-paths, whose contributions partly cancel): an approximation in both directions. Measured on 3×5
+    sigmoid and ReLU nets (seeds 0–3, session 3): layer totals 0.46–2.7× the exact ones, median per-weight ratio
+    0.55–3.4, smallest per-weight ratio 0.17 (docs/sdagd.md). Stated tolerance: totals within [0.4, 3.5]×, median
+    ratio within [0.5, 6]×, no weight's curvature below 0.1× the exact one (a wrong orientation of W² or a missing
+    f'² — a factor ≤ 1/16 per sigmoid layer — misses these by orders of magnitude)."""
     x, y = _data(features=6, n=BATCH)
     spec = _spec([LayerSpec(units=5, activation="sigmoid") for _ in range(3)])
     models, optimizer = _one_step(spec, x, y)
@@ -219,8 +296,8 @@ def test_deep_softmax_network_truncation_against_the_exact_gauss_newton_diagonal
         exact = np.einsum("nkw,nkl,nlw->w", jacobian, output_hessian, jacobian) / BATCH
         ours = np.asarray(optimizer.curvature(kernel)).ravel()
         ratio = ours / exact
-        assert 0.8 <= ours.sum() / exact.sum() <= 3.5, (name, ours.sum() / exact.sum())
-        assert 0.5 <= np.median(ratio) <= 6 and ratio.min() >= 0.3, (name, ratio)
+        assert 0.4 <= ours.sum() / exact.sum() <= 3.5, (name, ours.sum() / exact.sum())
+        assert 0.5 <= np.median(ratio) <= 6 and ratio.min() >= 0.1, (name, ratio)
 
 
 @pytest.mark.parametrize("kind", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "prelu",

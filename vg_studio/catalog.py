@@ -49,10 +49,11 @@ OPTIMIZERS = {
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
     # SDAGD's defaults are the sdagd helper's measured choice (docs/sdagd.md; test_sdagd checks class == catalog)
-    "sdagd": {"learning_rate": 1e-4, "params": {"radius": 20.0, "radius_growth_steps": 200.0,
+    "sdagd": {"learning_rate": 3e-3, "params": {"radius": 0.667, "radius_growth_steps": 200.0,
                                                  "curvature": "gauss_newton", "curvature_every": 10, "momentum": 0.0,
                                                  "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                 "norm_scope": "unit"}},  # batch size: training.batch_size
+                                                 "norm_scope": "unit", "curvature_scale": "unit"}},
+    # batch size: training.batch_size
 }
 
 # Built-in dataset names; "npz:PATH" and "folder:PATH" are the two file-backed forms.

@@ -238,7 +238,7 @@ class AdamParams(_Options):
 class SDAGDParams(_Options):
     """SDAGD's own hyperparameters; its batch size is always `training.batch_size` (vg_studio.nn.sdagd)."""
 
-    radius: Annotated[Float, Field(gt=0.0, le=1e6)] = 20.0
+    radius: Annotated[Float, Field(gt=0.0, le=1e6)] = 0.667  # (sdagd helper, session 3: issue 17's defaults)
     curvature_decay: Unit = 0.99
     epsilon: Epsilon = 1e-8
     norm_scope: Literal["unit", "rms", "tensor", "global"] = "unit"
@@ -247,6 +247,7 @@ class SDAGDParams(_Options):
     curvature_every: Annotated[Int, Field(ge=1, le=100_000)] = 10
     momentum: Unit = 0.0
     radius_growth_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = 200.0
+    curvature_scale: Literal["diagonal", "unit"] = "unit"  # (sdagd helper, session 3, issue 17)
 
 
 OPTIMIZER_PARAMS: dict[str, type[_Options]] = {

@@ -18,11 +18,12 @@ per-example gradients instead, (1/n) Σ_n x² δ² (BackPACK's estimate; δ per 
 
 How the optimizer gets these numbers inside the step, on every backend, without a second pass: the training graph
 (never the user's model) holds a `GaussNewtonTaps` layer, an identity on the output layer's input. Every
-`curvature_every` steps it computes, per site, the two factors x² (n × fan-in) and D/n (n × units) and adds the
-loss term Σ stop_gradient(factor) ⊙ P with P ≡ 0 trainable "probe" variables: the loss is unchanged and the
-gradient of P is the factor itself. SDAGD recognises the probes (`curvature_site` on the variable), multiplies the
-factors (one matmul per layer) and never updates the probes. A scalar `refresh` variable, set by SDAGD, tells the
-taps on which steps to compute (so the extra matmuls run only every `curvature_every` steps, under `ops.cond`).
+`curvature_every` steps it computes, per site, the two factors [x, 1] (n × (fan-in + 1)) and D/n (n × units) and
+adds the loss term Σ stop_gradient(factor) ⊙ P with P ≡ 0 trainable "probe" variables: the loss is unchanged and
+the gradient of P is the factor itself. SDAGD recognises the probes (`curvature_site` on the variable), multiplies
+the factors (one matmul per layer, [x², 1]ᵀ·D/n; with `curvature_scale="unit"` one more for the unit blocks' scale)
+and never updates the probes. A scalar `refresh` variable, set by SDAGD, tells the taps on which steps to compute
+(so the extra matmuls run only every `curvature_every` steps, under `ops.cond`).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class GaussNewtonPlan:
 @dataclass(eq=False)
 class CurvatureSite:
     """One Dense layer whose kernel (and bias) get their curvature from the taps. The gradient of `x_probe` is
-    [x², 1] (n·[x², 1] for "fisher"), that of `d_probe` D/n ("fisher": the per-example gradient δ/n of the
+    [x, 1] (n·[x², 1] for "fisher"), that of `d_probe` D/n ("fisher": the per-example gradient δ/n of the
     DeltaProbe on z), so one matmul gives the kernel's curvature and, in its last row, the bias's."""
 
     name: str  # unique among the sites (names the probe variables)
@@ -145,11 +146,23 @@ class CurvatureSite:
     x_probe: object = None
     d_probe: object = None
 
-    def curvature(self, x_factor, d_factor):
-        """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero)."""
+    def curvature(self, x_factor, d_factor, direction=None):
+        """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero).
+
+        `direction` ((fan-in + 1) × units: the kernel's gradient with the bias's as its last row), Gauss–Newton
+        sites only: rescale each output unit's diagonal so that its quadratic form along `direction` equals the
+        unit's full Gauss–Newton block's, (1/n) Σ_n D_ni (x̃_n·v_i)² (x̃ = [x, 1]; one more matmul). The diagonal
+        drops the coupling of a unit's inputs; the factor ρ_i = v_iᵀH_i v_i / Σ_j h_ji v_ji² (0 ≤ ρ ≤ fan-in + 1)
+        restores its size along the step (docs/sdagd.md, "The scale of h")."""
         if self.kind == "fisher":
-            d_factor = ops.square(d_factor)
-        full = ops.matmul(ops.transpose(x_factor), d_factor)
+            full = ops.matmul(ops.transpose(x_factor), ops.square(d_factor))
+            return full[:-1], full[-1]
+        full = ops.matmul(ops.transpose(ops.square(x_factor)), d_factor)
+        if direction is not None:
+            block = ops.sum(d_factor * ops.square(ops.matmul(x_factor, direction)), axis=0)  # v_iᵀ H_i v_i
+            diagonal = ops.sum(full * ops.square(direction), axis=0)  # Σ_j h_ji v_ji²
+            positive = ops.greater(diagonal, 0.0)
+            full = full * ops.where(positive, block / ops.where(positive, diagonal, 1.0), 1.0)
         return full[:-1], full[-1]
 
 
@@ -278,7 +291,7 @@ class GaussNewtonTaps(keras.layers.Layer):
         return through
 
     def _factors(self, tensors, rows):
-        """Runs the plan backwards: D per tapped tensor; per site the factors [x², 1] and D/n, or n·[x², 1]."""
+        """Runs the plan backwards: D per tapped tensor; per site the factors [x, 1] and D/n, or n·[x², 1]."""
         n = ops.cast(rows, "float32")
         curv: dict = {}
 
@@ -290,7 +303,7 @@ class GaussNewtonTaps(keras.layers.Layer):
             accumulate(x, ops.matmul(d, ops.transpose(ops.square(ops.cast(layer.kernel, "float32")))))
 
         def with_ones(x):
-            return ops.concatenate([ops.square(x), ops.ones_like(x[:, :1])], axis=1)
+            return ops.concatenate([x, ops.ones_like(x[:, :1])], axis=1)
 
         out = {}
         for op in reversed(self._ops.items):
@@ -315,7 +328,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                     out[id(op)] = (with_ones(tensors[x]), curv[z] / n)
                     back_through(layer, x, curv[z])
             elif kind == "fisher":
-                out[id(op)] = (with_ones(tensors[op[2]]) * n,)
+                out[id(op)] = (ops.square(with_ones(tensors[op[2]])) * n,)
             elif kind == "activation":
                 _, layer, act, z, a = op
                 if a in curv and act in ACTIVATION_DERIVATIVES:
