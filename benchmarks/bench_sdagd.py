@@ -1,7 +1,8 @@
 """SDAGD benchmarks on seed 003's 784-700×5-10 sigmoid network (Tan & Lim, 2019), built as the app builds it.
 
     python benchmarks/bench_sdagd.py speed     # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15);
-                                               # --optimizers A,B compares two variants (e.g. sdagd:curvature_every=20,adam)
+                                               # --optimizers A,B: any two variants, e.g.
+                                               # sdagd:curvature_scale=diagonal,adam
     python benchmarks/bench_sdagd.py compare   # test MCR through the Trainer: SDAGD (defaults) vs Adam vs SGD,
                                                # several mnist-5k splits and seeds, and scikit-learn's digits
     python benchmarks/bench_sdagd.py sweep CONFIGS.json [--results FILE]   # resumable variant sweep (docs/sdagd.md)

@@ -178,7 +178,7 @@ def test_unit_scale_matches_each_units_exact_gauss_newton_block_along_the_gradie
     jk, jb = tape.jacobian(outputs, [hidden.kernel, hidden.bias])  # (n, K) + shape
     jk, jb = jk.numpy(), jb.numpy()
 
-    def gauss_newton_block(i):  # (1/n) Σ_n (2/K) Σ_k ∂y_nk/∂w̃_i ∂y_nk/∂w̃_iᵀ, w̃_i = [kernel[:, i], bias[i]]
+    def gauss_newton_block(i):  # (1/n) Σ_n (2/K) Σ_k ∂y_nk/∂w̃ ∂y_nk/∂w̃ᵀ, w̃ = [kernel[:, i], bias[i]]
         jacobian = np.concatenate([jk[:, :, :, i], jb[:, :, i:i + 1]], axis=2)  # (n, K, fan_in + 1)
         return (2.0 / 3) * np.einsum("nkj,nkl->jl", jacobian, jacobian) / BATCH
 

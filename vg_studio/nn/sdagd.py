@@ -15,8 +15,9 @@ Curvature h, per weight:
   steps, averaged like Adam's second moment. With curvature_scale="unit" (default) each output unit's diagonal is
   rescaled at every refresh by ρ = gᵀH_unit g / gᵀdiag(h)g, so that along the unit's gradient it has the curvature of
   the unit's full Gauss–Newton block (the coupling of the unit's inputs, which the diagonal drops: ρ ≈ 10²–10³ in
-  a 700-wide sigmoid net); phase I/II then compare the per-unit Newton step along g with R. Variables the taps do not reach (BatchNorm's γ/β, attention
-  projections, PReLU slopes, recurrent cells; every variable of a model without taps) use "difference".
+  a 700-wide sigmoid net); phase I/II then compare the per-unit Newton step along g with R.
+  Variables the taps do not reach (BatchNorm's γ/β, attention projections, PReLU slopes, recurrent cells; every
+  variable of a model without taps) use "difference".
 - "difference": B·½·EMA[(ḡ_k − ḡ_{k−1})²], the per-example gradient variance (the Fisher diagonal) recovered from
   mean gradients: successive batches carry independent noise of variance σ²/B each.
 - "second_moment": B·EMA[ḡ²] (a soft per-weight clip far from a minimum, not AGD; kept for comparison).
