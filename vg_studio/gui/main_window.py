@@ -37,6 +37,7 @@ from vg_studio.spec import ExperimentSpec, SpecError, example_spec
 log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE = Path.home() / "VGStudio" / "runs"
 LAYOUT_VERSION = 2  # bump when the docks change: a state saved by an older layout is not restored
+DIAGNOSTICS_AFTER_MS = 30  # a live run's new findings are shown this long after the events, or after a plot's unit
 MIN_PLOTS_SHARE = 0.4  # a restored layout that leaves the plots less than this share of the window is reset
 
 
@@ -118,7 +119,7 @@ class MainWindow(QMainWindow):
 
         self._diagnostics_later = QTimer(self)  # a live run's new findings, after the event batch and its repaint
         self._diagnostics_later.setSingleShot(True)
-        self._diagnostics_later.setInterval(30)
+        self._diagnostics_later.setInterval(DIAGNOSTICS_AFTER_MS)
         self._diagnostics_later.timeout.connect(self._show_shown_diagnostics)
         self.progress_timer = QTimer(self)  # progress text is redrawn at 10 Hz, not per batch
         self.progress_timer.setInterval(100)
@@ -491,7 +492,15 @@ class MainWindow(QMainWindow):
             self._show_editor_network()
 
     def _show_shown_diagnostics(self) -> None:
+        """A live run's new findings, in a unit of work of their own: never right after a unit of the plots, and
+        the plots' next unit waits for this one (each is followed by Qt's layout and repaint of what it changed)."""
+        plots = self._plots
+        if plots is not None and (time.perf_counter() - plots.last_unit_at) * 1000 < DIAGNOSTICS_AFTER_MS:
+            self._diagnostics_later.start()
+            return
         self._show_diagnostics(self.shown_run)
+        if plots is not None:
+            plots.hold()
 
     def _show_diagnostics(self, run: RunData | None) -> None:
         if run is None:

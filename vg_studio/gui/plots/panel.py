@@ -79,6 +79,7 @@ class PlotsPanel(QWidget):
         self._drawn_at: dict = {}  # id(view) -> when it last drew
         self.redraw_count = 0
         self._legends: list = []  # plots whose new legend waits for a unit of its own
+        self.last_unit_at = 0.0  # time.perf_counter() when the timers last ran a unit
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._frame)
@@ -145,8 +146,16 @@ class PlotsPanel(QWidget):
     def _maybe_redraw(self) -> None:
         if not self.isVisible() or self.window().isMinimized():  # nobody looks: it waits
             return
+        working = bool(self._legends or self._dirty or self._spares_wanted())
         if self.draw_unit():
             self._next_unit.start()
+        if working:
+            self.last_unit_at = time.perf_counter()
+
+    def hold(self) -> None:
+        """Another part of the window just did a unit of work of its own (its repaint follows): the next unit of
+        the plots waits NEXT_UNIT_MS, so the two are never done back to back in one pass of the event loop."""
+        self._next_unit.start()
 
     def draw_unit(self) -> bool:
         """One unit of the frame: a waiting legend, else the plot drawn longest ago among those that changed, else
