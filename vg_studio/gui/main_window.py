@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.service.warm_up()
         self.data_panel.start_loading()
         self._load_param_counter()
+        self.diagnostics.warm_up()
 
     def _load_param_counter(self) -> None:
         """The builder's live parameter count. Keras-free where the engine offers it (the app's own process never
