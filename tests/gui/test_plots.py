@@ -239,6 +239,25 @@ def test_a_started_run_gets_its_layer_curves_and_legends_before_its_first_record
         fresh.deleteLater()
 
 
+def test_the_plots_wait_after_another_unit_of_the_window(panel):
+    """Two timers expiring together ran the diagnostics' unit and a plot's back to back (57 ms): after `hold`
+    the panel's periodic frame leaves the next unit to its own timer, NEXT_UNIT_MS later."""
+    panel.show_runs([synthetic_run("r", records=10, histograms=False)])
+    try:
+        panel.hold()
+        assert panel._next_unit.isActive()
+        before = panel.redraw_count
+        panel._frame()
+        assert panel.redraw_count == before and panel._dirty
+        panel._next_unit.stop()
+        panel._frame()
+        assert panel.redraw_count == before + 1
+    finally:
+        panel._next_unit.stop()
+        while panel.draw_unit():
+            pass
+
+
 def test_a_redrawn_plot_is_painted_once(panel, qapp):
     """pyqtgraph settles an auto-ranged view in its paint, which then changes the view and paints the whole plot
     again in the same event-loop pass; the redraw settles it first."""
