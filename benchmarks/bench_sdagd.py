@@ -80,12 +80,13 @@ def speed(width=700, depth=5, steps=40, repeats=21, optimizers=("sdagd", "adam")
             model.train.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
         models[label] = model.train
     names = list(models)
-    times = {name: [] for name in names}
+    times, cpu = {name: [] for name in names}, {name: [] for name in names}
     for repeat in range(repeats):
         for name in (names if repeat % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             models[name].fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
             times[name].append((time.perf_counter() - start) / steps)
+            cpu[name].append((time.process_time() - start_cpu) / steps)
     first, second = names[0], names[-1]
     medians = {name: statistics.median(values) for name, values in times.items()}
     pairs = sorted(a / b for a, b in zip(times[first], times[second]))
@@ -98,6 +99,10 @@ def speed(width=700, depth=5, steps=40, repeats=21, optimizers=("sdagd", "adam")
           f"{first}/{second}: ratio of medians {ratio:.3f}, median of paired ratios {paired:.3f} (quartiles "
           f"{quartiles[0]:.3f}–{quartiles[2]:.3f}; target <= 1.15)")
     print("paired ratios: " + " ".join(f"{r:.2f}" for r in pairs))
+    # every graph's median wall and process CPU time (CPU time shows work that ran in parallel on another core)
+    for name in names:
+        print(f"  {name:40s} wall {1000 * medians[name]:6.2f} ms/step   CPU {1000 * statistics.median(cpu[name]):6.2f} "
+              "ms/step (medians)")
     return ratio, paired
 
 
@@ -289,7 +294,8 @@ def main(argv=None):
     parser.add_argument("--optimizers", default="sdagd,adam,sgd",
                         help="compare: optimizers, comma-separated; a variant as name:key=value;key=value, e.g. "
                              "sdagd:radius_growth_steps=100;learning_rate=2e-4")
-    parser.add_argument("--repeats", type=int, default=21, help="speed: alternating repetitions")
+    parser.add_argument("--repeats", type=int, default=21, help="speed: alternating repetitions (with --optimizers: "
+                        "any number of graphs side by side; the ratio is the first's over the last's)")
     parser.add_argument("--validation-split", type=float, default=0.0, help="compare: Trainer validation split")
     parser.add_argument("--datasets", default="mnist-5k,digits", help="compare: which datasets")
     args = parser.parse_args(argv)
