@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from vg_studio import edits
 from vg_studio.nn.build import build_model, layer_groups
-from vg_studio.train.probes import HIST_EDGES, SATURATION_THRESHOLD
+from vg_studio.train.probes import HIST_EDGES
+from vg_studio.train.units import SATURATION_THRESHOLD
 from vg_studio.train.trainer import Trainer, prepare_data
 from tests.conftest import make_tiny_spec
 

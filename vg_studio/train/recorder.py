@@ -34,7 +34,8 @@ import numpy as np
 
 from vg_studio.train import events
 from vg_studio.train.probes import HIST_BINS, HIST_EDGES, HIST_STATS, LAYER_STATS, ProbeReader, column_stats, \
-    count_records, dead_fraction, saturated_fraction
+    count_records
+from vg_studio.train.units import dead_fraction, saturated_fraction
 
 log = logging.getLogger(__name__)
 
