@@ -170,11 +170,16 @@ def test_vanishing_is_not_claimed_when_nothing_moves():
 
 
 def test_config_errors_name_the_field_and_old_record_counts_still_load():
-    with pytest.raises(SpecError, match=r"diagnostics\.vanishing_ration: unknown threshold"):
+    with pytest.raises(SpecError, match=r"diagnostics\.vanishing_ration: unknown threshold \(did you mean "
+                                        r"vanishing_ratio\?\)"):
         diagnoser(diagnostics={"vanishing_ration": 1e-3})
-    with pytest.raises(SpecError, match=r"diagnostics\.flat_steps: must be a finite number"):
+    with pytest.raises(SpecError, match=r"diagnostics\.flat_steps: must be >= 0"):
         resolve_config({"flat_steps": -1})
-    assert resolve_config({"exploding_records": 3, "plateau_records": 5}, record_every=10)["exploding_steps"] == 20
+    with pytest.raises(SpecError, match=r"^diagnostics\.vanishng_ratio: unknown threshold"):
+        DiagnosisListener(config={"vanishng_ratio": 1e-3})
+    old = {"schema_version": 2, "monitoring": {"record_every": 10},
+           "diagnostics": {"exploding_records": 3, "plateau_records": 5}}  # an older file counted records
+    assert ExperimentSpec.from_dict(old).diagnostics.exploding_steps == 20
 
 
 def test_exploding_on_growth_over_the_first_steps():

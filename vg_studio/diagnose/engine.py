@@ -29,55 +29,11 @@ from vg_studio import catalog
 from vg_studio.diagnose import fixes as fix_catalog
 from vg_studio.diagnose.findings import Finding, layer_label, severity_rank
 from vg_studio.references import cite
-from vg_studio.spec import SpecError
+from vg_studio.spec import DiagnosticsSpec
 
 # Thresholds; override any of them with spec.diagnostics = {"name": value} (or DiagnosisListener(config=...)).
 # Why each value: docs/diagnostics.md. Every *_steps value is a number of training steps.
-DEFAULTS = {
-    # vanishing: mean |g| of the first main layer / that of the last (output) layer
-    "vanishing_ratio": 1e-3,
-    "vanishing_floor": 1e-6,  # absolute mean |g| of the first layer (TheDeepChecker); needs ratio < 10x above
-    "vanishing_trend": 10.0,  # ... or the ratio fell this many times since the first steps (and < 10x above)
-    "vanishing_layer_ratio": 1e-2,  # a layer is named as affected when its mean |g| / the output's is below this
-    "vanishing_window_steps": 10,  # the ratio is the median over the records of the last 10 steps
-    "vanishing_chance_band": 0.002,  # ... or near it while the loss has sat within 0.2 % of ln(classes) since step 1
-    "vanishing_chance_steps": 3,  # ... and once it has sat there this many steps, a ratio below
-    "vanishing_chance_ratio": 0.05,  # ... this (the bottom of healthy networks' range) is vanishing too
-    # exploding: medians over the records of the last exploding_window_steps steps
-    "exploding_ratio": 70.0,  # first / output mean |g| (AUTOTRAINER's reverse ratio)
-    "exploding_growth": 100.0,  # a layer's gradient norm grew this many times over the first steps' ...
-    "exploding_growth_norm": 1.0,  # ... and is above this (a tiny gradient growing is a network waking up)
-    "exploding_norm": 1e3,  # any layer's gradient norm above this
-    "exploding_update_ratio": 0.3,  # one step changes a layer's weights by 30 % of their norm
-    "exploding_loss_factor": 2.0,  # the loss is this many times the guessing loss ln(classes) ...
-    "exploding_loss_norm": 20.0,  # ... while the largest layer gradient norm stays above this
-    "exploding_loss_growth": 2.0,  # ... or while the loss is this many times its first value: it climbs
-    "exploding_window_steps": 20,
-    "exploding_steps": 5,  # the window must span this many steps before it is judged
-    "baseline_steps": 10,  # "the first steps": the records of the first 10 steps give the baseline
-    # units
-    "dead_fraction": 0.5,  # share of a ReLU layer's units that are off for every probe example
-    "saturated_fraction": 0.5,  # share of sigmoid/tanh pre-activations in the flat tails (DeepDiagnosis: 50 %)
-    "unit_steps": 5,  # dead/saturated units must hold over this many steps to be reported
-    "saturated_steps": 20,  # saturation held this long is a warning even while the loss falls (brief: info)
-    # flat weights (SNS notes, method 2)
-    "flat_update_ratio": 1e-6,  # ‖ΔW‖/‖W‖ per step
-    "flat_steps": 5,
-    # loss plateau (SNS notes, method 1)
-    "plateau_steps": 50,  # window: the records spanning at least this many steps (the loss is a running mean) ...
-    "plateau_epochs": 3,  # ... or the last epochs
-    "plateau_tolerance": 0.01,  # (max - min) / mean of the loss over the window
-    "plateau_progress": 0.9,  # still at >= 90 % of the first recorded loss ...
-    "plateau_far": 0.5,  # ... and (cross-entropy, known classes) >= 50 % of ln(num_classes), the guessing loss
-    # vanishing through time (recurrent networks): mean |dL/dx_t| of the first 5 % of steps / the last step's
-    "time_vanishing_ratio": 1e-3,
-    "time_horizon_fraction": 1e-2,  # the effective horizon ends where the gradient falls below 1 % of the last's
-}
-
-# Thresholds of earlier versions counted records; a stored spec that sets one keeps working (records × the run's
-# record interval become steps). Those without a step equivalent are accepted and ignored.
-LEGACY_RECORD_COUNTS = {"exploding_records": "exploding_steps", "unit_records": "unit_steps",
-                        "flat_records": "flat_steps", "vanishing_records": None, "plateau_records": None}
+DEFAULTS = DiagnosticsSpec().values()
 
 # A finding is lowered to "info" while one of the causes that explain it is a warning or worse: a plateau and
 # frozen layers are what every root cause looks like; dead ReLUs, saturated units and an explosion also shrink
@@ -93,24 +49,10 @@ EXPLAINED_BY = {
 SPARSE_GRADIENT_KINDS = ("embedding",)  # only the rows of the tokens in the batch get a gradient
 
 
-def resolve_config(config: dict | None, record_every: int = 1) -> dict:
-    """Defaults overridden by `config`; unknown names and non-numbers raise SpecError naming the field."""
-    merged = dict(DEFAULTS)
-    problems = []
-    for key, value in (config or {}).items():
-        if key not in DEFAULTS and key not in LEGACY_RECORD_COUNTS:
-            problems.append(f"diagnostics.{key}: unknown threshold (expected one of {', '.join(DEFAULTS)})")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value < 0:
-            problems.append(f"diagnostics.{key}: must be a finite number >= 0")
-        elif key in LEGACY_RECORD_COUNTS:
-            if LEGACY_RECORD_COUNTS[key] and LEGACY_RECORD_COUNTS[key] not in (config or {}):
-                merged[LEGACY_RECORD_COUNTS[key]] = max(0, value - 1) * max(1, int(record_every))
-        else:
-            merged[key] = value
-    if problems:
-        raise SpecError(problems)
-    return merged
+def resolve_config(config, record_every: int = 1) -> dict:
+    """Every threshold by name: the defaults overridden by `config` (a DiagnosticsSpec or a mapping); unknown names
+    and bad values raise SpecError naming the field."""
+    return DiagnosticsSpec.of(config).values()
 
 
 def is_main_kind(kind: str) -> bool:

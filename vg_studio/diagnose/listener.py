@@ -14,6 +14,7 @@ import logging
 
 from vg_studio.diagnose.engine import Diagnoser
 from vg_studio.diagnose.findings import Finding
+from vg_studio.spec import DiagnosticsSpec
 from vg_studio.train import events
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 class DiagnosisListener:
     def __init__(self, config: dict | None = None):
-        """`config` overrides thresholds (docs/diagnostics.md); None uses the spec's `diagnostics` for a spec run
-        and the defaults for a user's own model."""
-        self.config = config
+        """`config` overrides thresholds (a DiagnosticsSpec or a mapping, docs/diagnostics.md), checked here: a
+        misspelled name raises SpecError naming it. None uses the spec's `diagnostics` for a spec run and the
+        defaults for a user's own model."""
+        self.config = DiagnosticsSpec.of(config) if config is not None else None
         self.diagnoser: Diagnoser | None = None
         self._emit = None
 
