@@ -140,5 +140,6 @@ LAYER_STATS = (
 # What a finding in report.json may be (vg_studio.diagnose.findings makes them; the run store checks a report
 # against these without importing the engine).
 FINDING_KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
-                 "saturated_units", "non_finite", "vanishing_through_time")
+                 "saturated_units", "non_finite", "vanishing_through_time", "oscillating_loss", "slow_convergence",
+                 "poor_initialization")
 FINDING_SEVERITIES = ("info", "warning", "error")

@@ -4,7 +4,8 @@ the app's child process all attach the same one).
 A listener is a callable taking one event. This one builds a fresh `Diagnoser` from each `RunStarted` (layer
 names, kinds, units, activations, the spec or the model summary, the number of classes), feeds it every
 `ProbeRecord` and `EpochEnd`, and publishes `FindingsUpdated` through the `emit` function the trainer gives it in
-`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}` — into report.json.
+`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand
+when the run ends — into report.json.
 `vg_studio.train` never imports this module: the dependency points from diagnosis to training only.
 """
 
@@ -47,9 +48,13 @@ class DiagnosisListener:
             self._publish(self.diagnoser.on_record(event))
         elif isinstance(event, events.EpochEnd):
             self._publish(self.diagnoser.on_epoch(event.epoch, event.logs))
+        elif isinstance(event, events.RunFinished):
+            self._publish(self.diagnoser.finish())
 
     def report_items(self) -> dict:
-        """What the trainer merges into report.json: every finding as strict JSON."""
+        """What the trainer merges into report.json when the run ends: every finding as strict JSON."""
+        if self.diagnoser is not None:
+            self._publish(self.diagnoser.finish())
         return {"findings": [f.to_dict() for f in self.findings]}
 
     def _publish(self, new: list[Finding]) -> None:

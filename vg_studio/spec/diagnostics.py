@@ -62,7 +62,7 @@ class DiagnosticsSpec(Section):
     unit_steps: Steps = 5.0
     saturated_steps: Steps = 20.0
     # flat weights, loss plateau
-    flat_update_ratio: Threshold = Field(1e-6, description="‖ΔW‖/‖W‖ per step below which a layer's weights are flat")
+    flat_update_ratio: Threshold = Field(1e-5, description="‖ΔW‖/‖W‖ per step below which a layer's weights are flat")
     flat_steps: Steps = 5.0
     plateau_steps: Steps = 50.0
     plateau_epochs: Annotated[Float, Field(ge=0.0, le=1e6)] = 3.0
@@ -73,6 +73,31 @@ class DiagnosticsSpec(Section):
     time_vanishing_ratio: Threshold = Field(
         1e-3, description="mean |dL/dx_t| of the first 5 % of time steps / the last step's")
     time_horizon_fraction: Fraction = 1e-2
+    # oscillating loss (the learning rate is too high)
+    oscillation_window_steps: Steps = 100.0
+    oscillation_swing: Threshold = Field(0.5, description="range of the loss over the window / its level")
+    oscillation_rises: Fraction = 0.3
+    oscillation_progress: Fraction = 0.1
+    # slow convergence (the loss falls, but far too slowly for the run's budget)
+    slow_budget_fraction: Fraction = 0.5
+    slow_progress_factor: Threshold = Field(
+        10.0, description="progress towards the target below elapsed budget / this")
+    # poor initialisation: the loss at the first step, and the activations' scale across depth (pre-flight)
+    init_loss_factor: Threshold = Field(
+        3.0, description="first loss this many times the loss of guessing: the outputs start too large")
+    init_scale_factor: Threshold = Field(
+        3.0, description="per-layer gain of the activations' scale beyond this (or its inverse)")
+    init_scale_total: Threshold = Field(
+        100.0, description="end-to-end change of the activations' scale beyond this (or its inverse)")
+    init_weight_factor: Threshold = Field(
+        2.0, description="weights' scale this many times off the matching initializer's")
+    # the update ratio ‖ΔW‖/‖W‖ per step, cited as evidence: healthy training sits near 1e-3
+    update_ratio_low: Threshold = Field(1e-4, description="far below the usual update ratio")
+    update_ratio_high: Threshold = Field(1e-1, description="far above it")
+    # the life of a finding
+    resolve_steps: Steps = 10.0
+    startup_steps: Steps = 50.0
+    transient_steps: Steps = 60.0
 
     @model_serializer(mode="wrap")
     def _changed_only(self, handler: SerializerFunctionWrapHandler) -> dict:
