@@ -6,6 +6,9 @@ Qt-free: it reads run directories and findings, and the GUI may import it.
 
 from __future__ import annotations
 
+import sys
+import types
+
 __all__ = ["report_for", "open_app", "TensorBoardWriter", "export_tensorboard", "RunView"]
 
 
@@ -24,3 +27,15 @@ def __getattr__(name: str):
         from vg_studio.report.run import RunView
         return RunView
     raise AttributeError(f"module 'vg_studio.report' has no attribute {name!r}")
+
+
+class _Report(types.ModuleType):
+    """`vg_studio.report(run_dir)` is the report of a run: the package, called, is `report_for`."""
+
+    def __call__(self, runs, title: str | None = None, theme: str = "light"):
+        from vg_studio.report.html import report_for
+
+        return report_for(runs, title, theme)
+
+
+sys.modules[__name__].__class__ = _Report

@@ -170,8 +170,13 @@ def _title_with_swatch(ax, title: str, run, style: dict, several: bool) -> None:
         ax.set_title(title, fontsize=10, color=style["foreground"], loc="left")
         return
     ax.set_title("■", fontsize=11, color=run.color, loc="left")
-    ax.annotate(title, xy=(0, 1), xycoords="axes fraction", xytext=(14, 6), textcoords="offset points",
-                fontsize=10, color=style["foreground"], va="bottom", annotation_clip=False)
+    room = int(ax.get_position().width * ax.figure.get_figwidth() * 72 / 6.5)  # characters of ~6.5 pt
+    if len(title) > room:  # the run's name matters more than the figure's name, which the caption says
+        title = title.split(": ", 1)[-1]
+    text = title if len(title) <= room else title[:max(room - 1, 8)] + "…"
+    label = ax.annotate(text, xy=(0, 1), xycoords="axes fraction", xytext=(14, 6), textcoords="offset points",
+                        fontsize=10, color=style["foreground"], va="bottom", annotation_clip=False)
+    label.set_in_layout(False)  # the square's title reserves the line
 
 
 def _heatmap(fig, ax, figure: F.Figure, run, style: dict, title: str, shared, several: bool) -> None:
@@ -224,7 +229,9 @@ def _distribution_per_layer(fig, ax, figure: F.Figure, run, style: dict, title: 
     height_px = ax.get_position().height * fig.get_figheight() * fig.dpi
     shown = F.labelled_rows(len(layers), height_px, 11)
     ax.set_yticks([r + 1 for r in shown], [names[layers[r]] for r in shown])
-    ticks = list(range(int(edges[0]), int(edges[-1]) + 1, 2))
+    width_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
+    every = max(2, int(F.tick_step(edges[-1] - edges[0], width_px, 30)))  # labels never run together
+    ticks = list(range(int(edges[0]), int(edges[-1]) + 1, every))
     ax.set_xticks(ticks, [f"1e{t}" for t in ticks], rotation=0)
 
 
