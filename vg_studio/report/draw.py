@@ -15,8 +15,10 @@ from vg_studio.report.palette import theme_colors
 WIDTH_IN, HEIGHT_IN, DPI = 7.2, 3.4, 100
 
 
-def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png", layer: int = 0) -> bytes:
-    """`figure` of `runs` as PNG or SVG bytes. `layer`: the layer of the distribution over time."""
+def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png", layer: int = 0,
+           label: str | None = None, dpi: int = DPI) -> bytes:
+    """`figure` of `runs` as PNG or SVG bytes, landscape. `layer`: the layer of the distribution over time;
+    `label`: a line above the figure (the exported file's run names)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
@@ -25,8 +27,10 @@ def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png",
     panels = runs[:F.MAX_MAPS] if figure.one_per_run else [runs]
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
-    fig = MplFigure(figsize=(WIDTH_IN, HEIGHT_IN * rows if columns > 1 or rows > 1 else HEIGHT_IN), dpi=DPI,
+    fig = MplFigure(figsize=(WIDTH_IN, HEIGHT_IN * rows if columns > 1 or rows > 1 else HEIGHT_IN), dpi=dpi,
                     facecolor=style["background"], layout="constrained")
+    if label:
+        fig.suptitle(label, x=0.01, ha="left", fontsize=9, color=style["foreground"])
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     shared = _shared_levels(figure, runs) if figure.one_per_run and F.shared_scale_by_default(runs) else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vg_studio import catalog
-from vg_studio.report.palette import (HEATMAP_COLORMAP, LAYER_COLORMAP, TIME_HEATMAP_COLORMAP, layer_position,
+from vg_studio.report.palette import (HEATMAP_COLORMAP, LAYER_COLORMAP, TIME_HEATMAP_COLORMAP, layer_position,  # noqa: F401
                                       line_color, run_layer_color, theme_of)
 
 MAX_LINES = 12  # per-layer lines drawn; beyond, an even selection (the heatmap shows every layer)

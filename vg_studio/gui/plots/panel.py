@@ -27,6 +27,8 @@ from vg_studio.gui.plots.heatmap import HeatmapGrid
 from vg_studio.gui.plots.layers import LayerLinesPlot
 from vg_studio.gui.plots.optimizer import SdagdView, is_sdagd
 from vg_studio.gui.plots.time_heatmap import TimeHeatmapGrid
+from vg_studio.report import figures as F
+from vg_studio.safeio import atomic_path
 
 REDRAW_MS = 100
 FRAME_BUDGET_MS = 0  # the timer's redraw stops after this much work (and one plot); the rest go first next unit
@@ -39,10 +41,10 @@ pg.setConfigOptions(antialias=True)
 class PlotsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.loss = MetricPlot("loss", "Loss")
-        self.accuracy = MetricPlot("accuracy", "Accuracy")
-        self.gradients = LayerLinesPlot("grad_mean_abs", "Mean |∂L/∂w| per layer", "mean |∂L/∂w|")
-        self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖ per step", "relative update")
+        self.loss = MetricPlot(F.FIGURES["loss"])
+        self.accuracy = MetricPlot(F.FIGURES["accuracy"])
+        self.gradients = LayerLinesPlot(F.FIGURES["gradients"])
+        self.updates = LayerLinesPlot(F.FIGURES["weight-change"])
         self.heatmap = HeatmapGrid()
         self.time_heatmap = TimeHeatmapGrid()  # beside the layer heatmap, for recurrent networks only
         self._distributions = self._sdagd = None  # built when first needed: ~0.3 s of start-up saved
@@ -259,17 +261,38 @@ class PlotsPanel(QWidget):
         return boxes
 
     def export(self, path: str | Path) -> list[Path]:
-        """Write every plot that has data as `<stem>-<plot>.png|svg` (pyqtgraph's exporters); returns the files."""
+        """Write every figure that has data as `<stem>-<figure>.png|svg`; returns the files.
+
+        The described figures are drawn from their descriptions by the report's renderer (matplotlib): a landscape
+        picture with the runs' names above it, in the window's theme, and SVG that every renderer draws as the PNG
+        (pyqtgraph's SVG of these plots put curves and images off their axes). SDAGD's plots use pyqtgraph's
+        exporter."""
+        from vg_studio.report.draw import render
+        from vg_studio.report.figures import FIGURES, has_data
+        from vg_studio.report.palette import theme_of
+
         path = Path(path)
         svg = path.suffix.lower() == ".svg"
         self.redraw()
+        runs = [r for r in self.runs if r is not None]
+        theme = theme_of((self._colors or {}).get("plot_background", "#ffffff"))
+        layer = max(self._distributions.layer.currentIndex(), 0) if self._distributions is not None else 0
+        label = " vs ".join(r.name for r in runs)
         written = []
-        for name, box in self.plot_boxes.items():
-            if not box.has_data:
+        for key, figure in FIGURES.items():
+            if not runs or not has_data(figure, runs):
                 continue
-            target = path.with_name(f"{path.stem}-{name}{'.svg' if svg else '.png'}")
-            box.export(target, svg=svg)
+            target = path.with_name(f"{path.stem}-{key}{'.svg' if svg else '.png'}")
+            data = render(figure, runs, theme, "svg" if svg else "png", layer=layer, label=label,
+                          dpi=100 if svg else 150)
+            with atomic_path(target, suffix=target.suffix) as tmp:
+                Path(tmp).write_bytes(data)
             written.append(target)
+        for name, box in (self._sdagd.boxes.items() if self._sdagd is not None else ()):
+            if box.has_data:
+                target = path.with_name(f"{path.stem}-{name}{'.svg' if svg else '.png'}")
+                box.export(target, svg=svg)
+                written.append(target)
         return written
 
 
