@@ -44,8 +44,11 @@ def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png",
             draw(fig, ax, figure, panel, style, titles[i], shared, several=len(runs) > 1)
         else:
             draw(fig, ax, figure, panel, style, layer)
+    import matplotlib
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, facecolor=style["background"])
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: searchable, and small
+        fig.savefig(buffer, format=fmt, facecolor=style["background"])
     return buffer.getvalue()
 
 

@@ -477,8 +477,14 @@ class PlotBox(QWidget):
                 self.readout.setText(" ")
             return
         text = self.describe_point(*self._mouse_at) or " "
-        self.readout.setText(text)
         self.readout.setToolTip(text if text.strip() else "")
+        self.readout.setText(text)
+        width, metrics = max(self.readout.width(), 60), self.readout.fontMetrics()
+        room = 2 * width - 4 * metrics.averageCharWidth()
+        while self.readout.heightForWidth(width) > self.readout.height() and room > width // 2:
+            # longer than its two lines: cut with "…" (the whole text is the tooltip), never clipped unseen
+            self.readout.setText(metrics.elidedText(text, Qt.ElideRight, room))
+            room -= 4 * metrics.averageCharWidth()
 
     def describe_point(self, x: float, y: float) -> str:
         """The read-out at view coordinates (log10 units on a log axis)."""
