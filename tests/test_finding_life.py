@@ -216,3 +216,22 @@ def test_a_run_where_every_trial_failed_exits_non_zero_and_says_why(tmp_path, ca
     assert cli.run(_parser().parse_args([str(tmp_path), "--try-fixes"])) == 1
     err = capsys.readouterr().err
     assert "every trial failed" in err and "Not a directory" in err
+
+
+def test_preflight_findings_join_the_runs_and_come_back_from_its_report(tmp_path):
+    pre = Finding("poor_initialization", "warning", 0, 0, ("dense",), {"signal_change": 1e-9},
+                  "Before training, the signal collapses.", labels=("dense",), last_step=0)
+    listener, published = DiagnosisListener(), []
+    listener.attach(published.append)
+    listener(started())
+    listener.add_preflight([pre])
+    assert published[-1].new == [pre] and listener.findings == [pre]
+    items = listener.report_items()
+    assert [f["kind"] for f in items["findings"]] == ["poor_initialization"]
+    run_dir = _stored_run(tmp_path, grads=(1e-2, 1e-2, 1e-2))
+    report = json.loads((run_dir / "report.json").read_text())
+    (run_dir / "report.json").write_text(json.dumps({**report, **items}))
+    from vg_studio.diagnose.engine import diagnose_run
+
+    diagnoser, _ = diagnose_run(run_dir)
+    assert [f.kind for f in diagnoser.findings] == ["poor_initialization"] and diagnoser.warnings()[0] == pre

@@ -79,6 +79,7 @@ class Diagnoser:
         self._judged: dict[str, Judged] = {}
         self._findings: dict[str, Finding] = {}
         self._fixes_cache: dict = {}
+        self._preflight: dict[str, Finding] = {}
         self._finished = False
 
     # the run's facts, as attributes of the engine
@@ -175,6 +176,15 @@ class Diagnoser:
             for rule in self.rules:
                 self._take(rule, rule.on_epoch(int(epoch), logs))
             self._show()
+        return self._changed(before)
+
+    def add_preflight(self, findings) -> list[Finding]:
+        """Findings of the pre-flight check (`preflight.preflight` on the first batch, step 0) join the run's: they
+        are about the network as it started and hold as long as the run is judged."""
+        before = dict(self._findings)
+        for finding in findings:
+            self._preflight[finding.kind] = finding
+        self._findings.update({f"preflight:{k}": f for k, f in self._preflight.items()})
         return self._changed(before)
 
     def finish(self) -> list[Finding]:
@@ -349,6 +359,9 @@ def diagnose_run(run_dir, config=None) -> tuple[Diagnoser, dict]:
     num_classes = _num_classes(report, run.model_summary)
     diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, run.model_summary)
     diagnoser.notes = [str(note) for note in run.notes or ()]
+    from vg_studio.diagnose.findings import findings_from_report
+
+    diagnoser.add_preflight([f for f in findings_from_report(report) if f.step == 0 and f.kind == "poor_initialization"])
     return diagnoser, report
 
 

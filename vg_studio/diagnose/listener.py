@@ -51,6 +51,12 @@ class DiagnosisListener:
         elif isinstance(event, events.RunFinished):
             self._publish(self.diagnoser.finish())
 
+    def add_preflight(self, findings) -> None:
+        """The pre-flight check's findings (`vg_studio.diagnose.preflight.preflight(model, first_batch)`), called
+        after RunStarted: they join the run's findings and are published like them."""
+        if self.diagnoser is not None:
+            self._publish(self.diagnoser.add_preflight(findings))
+
     def report_items(self) -> dict:
         """What the trainer merges into report.json when the run ends: every finding as strict JSON."""
         if self.diagnoser is not None:
