@@ -9,6 +9,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -199,3 +200,36 @@ def test_preflight_finds_collapsing_and_exploding_scales_but_not_a_healthy_or_si
     before = [v.numpy().copy() for v in model.non_trainable_variables]
     preflight(model, x)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.non_trainable_variables))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["oscillating", "slow"])
+def test_oscillation_and_slow_convergence_on_real_training(tmp_path, case):
+    """A user's 3-layer ReLU MLP on digits: with BatchNorm under SGD+momentum at rate 1 its loss swings without
+    coming down (Keras's own epoch losses rise); under Adam at 1e-5 it falls 1-10 % of the way in its budget."""
+    import keras
+
+    from vg_studio.data import load_dataset
+    from vg_studio.monitor import GradientMonitor
+
+    data = load_dataset("digits", {"limit": 800})
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(data.input_shape)
+    h = keras.layers.Flatten()(inputs)
+    for _ in range(3):
+        h = keras.layers.Dense(64, kernel_initializer="he_normal", activation=None if case == "oscillating"
+                               else "relu")(h)
+        if case == "oscillating":
+            h = keras.layers.Activation("relu")(keras.layers.BatchNormalization()(h))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
+    optimizer = keras.optimizers.SGD(1.0, momentum=0.9) if case == "oscillating" else keras.optimizers.Adam(1e-5)
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    monitor = GradientMonitor(tmp_path / "run", record_every=1, probe_data=data.x_train[:64])
+    history = model.fit(data.x_train, data.y_train, epochs=4, batch_size=32, verbose=0, callbacks=[monitor])
+    losses = history.history["loss"]
+    found = {f.kind for f in monitor.findings if f.severity != "info" and f.state == "active"}
+    if case == "oscillating":
+        assert losses[-1] > min(losses) and "oscillating_loss" in found, (losses, found)
+    else:
+        drop = (losses[0] - losses[-1]) / (losses[0] - 0.5 * math.log(10))
+        assert 0 < drop < 0.1 and found == {"slow_convergence"}, (losses, found)
