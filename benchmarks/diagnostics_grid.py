@@ -16,7 +16,8 @@ vanishing was first reported (% of the run's steps), every healthy run that got 
 measured labels differ from its construction label.
 
 Spec runs (the app's networks: `grid/spec_sets.py`) are trained by `vg-studio reproduce`'s cells and measured
-afterwards (the network rebuilt from its spec and seed, and its saved model.keras); model runs (users' own Keras
+afterwards (the network rebuilt from its spec and seed, and its saved model.keras; the measurements are kept beside
+the run directory, never in it); model runs (users' own Keras
 models: `grid/models.py`) are measured in the worker around `model.fit`. Runs are kept under `--runs`: a second
 invocation re-diagnoses the stored histories with the current rules in seconds.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -65,14 +67,14 @@ def predicted_labels(findings) -> set[str]:
 
 def spec_checks(config: Config, run_dir: Path) -> dict:
     """Measure a trained spec run: its network as it started (rebuilt from the spec and seed) and as it ended
-    (model.keras); the pre-flight findings on its first batch are stored beside it. Cached in checks.json."""
+    (model.keras); the pre-flight findings on its first batch too. Cached beside the run directory."""
     import keras
 
     from vg_studio.data import load_dataset
     from vg_studio.diagnose.preflight import preflight
     from vg_studio.nn.build import build_model
 
-    stored = run_dir / "checks.json"
+    stored = Path(f"{run_dir}.checks.json")
     if stored.exists():
         return json.loads(stored.read_text())
     spec = config.spec()
@@ -81,13 +83,38 @@ def spec_checks(config: Config, run_dir: Path) -> dict:
     model = build_model(spec, data.input_shape, data.num_classes)
     found = preflight(model, data.x_train[:spec.training.batch_size], spec=spec)
     before = checks.measure(model, x, y, data.num_classes)
-    final = keras.saving.load_model(run_dir / "model.keras", compile=False)
-    after = checks.measure(final, x, y, data.num_classes, before=before)
-    measured = {"before": before.summary(), "after": after.summary(), "batch_losses": [],
+    if (run_dir / "model.keras").exists():
+        final = keras.saving.load_model(run_dir / "model.keras", compile=False)
+        after = checks.measure(final, x, y, data.num_classes, before=before)
+    else:  # a run stopped at a non-finite loss keeps no model: what it ended with is not a number
+        after = checks.Measured(math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
+                                finite=False)
+    measured = {"before": before.summary(), "after": after.summary(), "batch_losses": _batch_losses(run_dir),
                 "num_classes": data.num_classes}
     stored.write_text(json.dumps(measured, default=float))
-    (run_dir / "preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
+    Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
     return measured
+
+
+def _batch_losses(run_dir: Path) -> list:
+    """The loss of the batches between a run's records, from Keras's running means in its history: for records at
+    the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss when every step is
+    recorded). The epoch's first step is taken from the run's steps per epoch."""
+    from vg_studio.train.runstore import open_run
+
+    history = open_run(run_dir).history
+    per_epoch = int(history.attrs.get("steps_per_epoch") or 0)
+    if per_epoch < 1:
+        return []
+    out, previous = [], None
+    for step, epoch, mean in zip(history.steps, history.record_epochs, history.record_loss):
+        k = step - epoch * per_epoch  # the step's place in its epoch, 1-based
+        if previous is not None and previous[1] == epoch and 0 < previous[0] < k:
+            out.append((k * float(mean) - previous[0] * previous[2]) / (k - previous[0]))
+        elif k == 1:
+            out.append(float(mean))
+        previous = (k, epoch, float(mean))
+    return out
 
 
 def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = True) -> list[dict]:
@@ -99,7 +126,7 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
         run_cells([Cell(c.name, c.spec(), runs / c.name) for c in specs], jobs=jobs)
     models = [c for c in configs if train and isinstance(c, ModelConfig)
               and (read_report(runs / c.name).get("status") not in ("completed", "diverged")
-                   or not (runs / c.name / "checks.json").exists())]
+                   or not Path(f"{runs / c.name}.checks.json").exists())]
     if models:
         import concurrent.futures as cf
         import multiprocessing
@@ -116,8 +143,8 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
         try:
             diagnoser, report = diagnose_run(run_dir)
             measured = spec_checks(config, run_dir) if isinstance(config, Config) else \
-                json.loads((run_dir / "checks.json").read_text())
-            preflight = [Finding.from_dict(f) for f in json.loads((run_dir / "preflight.json").read_text())]
+                json.loads(Path(f"{run_dir}.checks.json").read_text())
+            preflight = [Finding.from_dict(f) for f in json.loads(Path(f"{run_dir}.preflight.json").read_text())]
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, the grid goes on
             rows.append({"name": config.name, "label": config.label, "truth": None, "predicted": ["no run"],
                          "status": str(exc).splitlines()[0] if str(exc) else type(exc).__name__, "steps": 0,

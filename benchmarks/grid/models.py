@@ -1,7 +1,7 @@
 """Runs of a user's own Keras models in the labelled grid: built and compiled as a user would, trained with plain
 `model.fit` and `GradientMonitor`, diagnosed from their model.json runs. Before and after training the worker
 measures what each run shows, independently of the rules (`checks.measure`), and runs the pre-flight check on the
-first batch; both are stored beside the run (checks.json, preflight.json).
+first batch; both are stored beside the run directory (NAME.checks.json, NAME.preflight.json), never in it.
 
 Sets: `model` — CNNs with and without BatchNorm, residual CNNs, small transformers with an Embedding, MLPs;
 sigmoid/tanh/ReLU/GELU; SGD, Adam, RMSprop, Nadam. `issues` — the classes that findings with a life, ranking by
@@ -214,8 +214,8 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         after = checks.measure(model, probe_x, probe_y, data.num_classes, before=before)
         measured = {"before": before.summary(), "after": after.summary(), "batch_losses": batches.losses,
                     "num_classes": data.num_classes}
-        Path(run_dir, "checks.json").write_text(json.dumps(measured, default=float))
-        Path(run_dir, "preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
+        Path(f"{run_dir}.checks.json").write_text(json.dumps(measured, default=float))
+        Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
         return {"status": "completed"}
     except Exception as exc:  # noqa: BLE001 - the grid reports the run as missing and goes on
         return {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0]}

@@ -42,6 +42,7 @@ EXPLAINED_BY = {
     "flat_weights": ROOT_CAUSES,
     "slow_convergence": ROOT_CAUSES + ("flat_weights", "oscillating_loss"),
     "oscillating_loss": ("exploding_gradient", "non_finite"),
+    "poor_initialization": ("exploding_gradient", "non_finite"),  # a loss kept far above chance by an explosion
     "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units", "saturated_units"),
     "dead_units": ("exploding_gradient", "non_finite"),
     "saturated_units": ("exploding_gradient", "non_finite"),
