@@ -374,6 +374,21 @@ def test_a_follower_reads_past_damage_and_says_so(tmp_path):
     follower.close()
 
 
+def test_what_was_skipped_is_still_said_once_a_dead_writers_run_is_ended(tmp_path):
+    from vg_studio.train.runstore import end_abandoned_run
+
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    a, b = log_frame_spans(log)[4]
+    (run / "history.log").write_bytes(log[:a + 20] + b"\xff" + log[a + 21:] + bytes(512))
+    ended = end_abandoned_run(run, "failed")
+    assert not (run / "history.log").exists() and ended.history.num_records == 11
+    again = open_run(run)
+    assert again.notes == ended.notes == again.report["notes"] and len(again.notes) == 2
+    assert "1 frame lost" in again.notes[0] and "512 bytes are zeros" in again.notes[1]
+
+
 def test_a_stretch_made_of_false_frame_marks_is_given_up_quickly(tmp_path):
     from vg_studio.train.history_log import SCAN_CANDIDATES
 

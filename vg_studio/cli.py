@@ -362,7 +362,7 @@ def _train_saved_model(args) -> int:
     import threading
     from pathlib import Path
 
-    from vg_studio.safeio import check_keras_file
+    from vg_studio.keras_file import check_keras_file
     from vg_studio.train.rundir import check_writable_target
 
     for flag, dest in _NETWORK_FLAGS:
@@ -556,7 +556,8 @@ def cmd_export(args) -> int:
     import shutil
     from pathlib import Path
 
-    from vg_studio.safeio import atomic_path, check_keras_file
+    from vg_studio.keras_file import check_keras_file
+    from vg_studio.safeio import atomic_path
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():

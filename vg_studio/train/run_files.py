@@ -55,11 +55,11 @@ def _plain(value):
 
 # ---- reading -----------------------------------------------------------------------------------------------
 def read_spec(path: Path):
+    """spec.json, read by the spec's own reader (ExperimentSpec.load: its size limit, strict JSON, the schema)."""
     from vg_studio.spec import ExperimentSpec, SpecError
 
-    data = _json_object(path, "spec")
     try:
-        return ExperimentSpec.from_dict(data)
+        return ExperimentSpec.load(path)
     except SpecError as exc:
         text = str(exc).splitlines()[0] if str(exc) else "not a valid spec"
         raise RunStoreError(text if str(path) in text else f"{path}: {text}") from None
@@ -123,7 +123,7 @@ REPORT_SCHEMA = {
     "status": Field(str, choices=FINISHED_OR_RUNNING), "message": str, "name": str, "device": str,
     "wall_time_s": Field((int, float, type(None)), 0), "epochs_completed": _COUNT, "steps": _COUNT,
     "param_count": _COUNT, "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
-    "versions": dict, "dataset": dict, "test_metrics": dict, "findings": Field(list, items=dict),
+    "versions": dict, "dataset": dict, "test_metrics": dict, "findings": Field(list, items=dict), "notes": _TEXTS,
 }
 DATASET_SCHEMA = {"name": str, "train": _COUNT, "val": _COUNT, "test": _COUNT,
                   "input_shape": Field(list, items=Field(int, 0, 2**31 - 1)), "classes": _TEXTS}

@@ -71,7 +71,7 @@ def _read_run(run_dir: Path) -> LoadedRun:
     history, notes = read_history(run_dir / "history.h5", LIMITS.history_bytes, LIMITS.history_layers)
     _check_same_layers(run_dir, spec, summary, history)
     report = read_report(run_dir / "report.json") if present(run_dir / "report.json") else {}
-    return LoadedRun(run_dir, spec, summary, history, report, notes)
+    return LoadedRun(run_dir, spec, summary, history, report, [*report.get("notes", []), *notes])
 
 
 def present(path: Path) -> bool:
@@ -130,6 +130,8 @@ def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", messag
         report = {"name": name, "status": status, "message": message or f"the run's process ended without a "
                   f"report after {h.num_epochs} completed epoch(s)", "epochs_completed": h.num_epochs,
                   "steps": h.steps[-1] if h.steps else 0}
+        if run.notes:  # what was skipped in the log is said after the log is gone too
+            report["notes"] = run.notes
         write_json(run_dir / "report.json", report)
     return open_run(run_dir)
 
