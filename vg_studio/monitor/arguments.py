@@ -2,8 +2,8 @@
 known, at `on_train_begin` (`check_probe_data`).
 
 Each problem is a ValueError (a value out of range, data that does not fit the model) or a TypeError (a value of
-the wrong kind) whose message is one line naming the argument: `GradientMonitor: record_every must be an integer
-between 1 and 2,147,483,647, got 1000000000000`. The ranges are those the run directory's readers accept
+the wrong kind) whose message is one line naming the argument: `GradientMonitor: record_every: must be an integer
+between 1 and 2,147,483,647, got 1,000,000,000,000`. The ranges are those the run directory's readers accept
 (`vg_studio.train.history_file`, `vg_studio.train.run_files`), so whatever the monitor writes can be read back.
 
     values = check_init_arguments(run_dir=run_dir, record_every=record_every, probe_data=probe_data, ...)
@@ -14,6 +14,7 @@ between 1 and 2,147,483,647, got 1000000000000`. The ranges are those the run di
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -24,10 +25,11 @@ WHO = "GradientMonitor"
 MAX_COUNT = 2**31 - 1  # record_every and sync_every: what history.h5, model.json and report.json accept
 MAX_PROBE_BATCH = 65_536  # rows of the probe batch run through the model at each unit measurement
 FLAGS = ("diagnose", "overwrite", "stop_on_nan", "save_model")
+ANSI_STYLE = re.compile("\x1b\\[[0-9;]*m")  # Keras's own bold/colour in its messages: dropped, not shown
 
 
 def _fail(kind: type, argument: str, problem: str):
-    raise kind(f"{WHO}: {argument} {problem}")
+    raise kind(f"{WHO}: {argument}: {problem}")
 
 
 def _shown(value, limit: int = 60) -> str:
@@ -40,9 +42,12 @@ def check_count(argument: str, value, low: int = 1, high: int = MAX_COUNT) -> in
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         _fail(TypeError, argument, f"must be an integer between {low:,} and {high:,}, got "
                                    f"{type(value).__name__} {_shown(value)}")
-    if not low <= int(value) <= high:
-        _fail(ValueError, argument, f"must be an integer between {low:,} and {high:,}, got {int(value):,}")
-    return int(value)
+    value = int(value)
+    if not low <= value <= high:
+        digits = len(str(abs(value)))
+        shown = f"{value:,}" if digits <= 24 else f"an integer of {digits:,} digits"
+        _fail(ValueError, argument, f"must be an integer between {low:,} and {high:,}, got {shown}")
+    return value
 
 
 def check_init_arguments(**kwargs) -> dict:
@@ -125,7 +130,7 @@ def check_probe_rows(data, rows: int = 128):
             _fail(ValueError, "probe_data", "is an empty dict; give at least one input's examples")
         for key in data:
             if not isinstance(key, str):
-                _fail(TypeError, "probe_data", f"keys must be input names (text), got {type(key).__name__}")
+                _fail(TypeError, "probe_data", f"its keys must be input names (text), got {type(key).__name__}")
         arrays = {key: _numbers(f"probe_data[{_shown(key, 40)!s}]", value, rows) for key, value in data.items()}
     elif isinstance(data, (list, tuple)) and data and not _is_scalar_rows(data):
         arrays = [_numbers(f"probe_data[{i}]", value, rows) for i, value in enumerate(data)]
@@ -133,7 +138,8 @@ def check_probe_rows(data, rows: int = 128):
         return _numbers("probe_data", data, rows)
     counts = {len(a) for a in (arrays.values() if isinstance(arrays, dict) else arrays)}
     if len(counts) > 1:
-        _fail(ValueError, "probe_data", f"inputs with different numbers of examples ({', '.join(map(str, sorted(counts)))})")
+        _fail(ValueError, "probe_data", "gives the inputs different numbers of examples "
+                                        f"({', '.join(map(str, sorted(counts)))})")
     return arrays if isinstance(arrays, dict) else type(data)(arrays)
 
 
@@ -192,7 +198,8 @@ def check_probe_data(model, data):
         arrays = [data[n] for n in names]
     elif isinstance(data, (list, tuple)):
         if len(data) != len(inputs):
-            _fail(ValueError, "probe_data", f"gives {len(data)} arrays but the model takes {len(inputs)} inputs")
+            _fail(ValueError, "probe_data", f"gives {len(data)} array{'s' * (len(data) != 1)} but the model takes "
+                                            f"{len(inputs)} input{'s' * (len(inputs) != 1)}")
         arrays = list(data)
     else:
         if len(inputs) != 1:
@@ -218,9 +225,10 @@ def _try_call(model, data):
     try:
         model(_head(data, 2), training=False)
     except Exception as exc:  # noqa: BLE001 - whatever the model says, it cannot take this data
-        message = " ".join(str(exc).split())
-        _fail(ValueError, "probe_data", f"cannot be given to the model ({type(exc).__name__}: "
-                                        f"{inert(message)[:160]})")
+        message = inert(" ".join(ANSI_STYLE.sub("", str(exc)).split()))
+        if len(message) > 200:
+            message = message[:200].rsplit(" ", 1)[0] + " …"
+        _fail(ValueError, "probe_data", f"cannot be given to the model ({type(exc).__name__}: {message})")
     return data
 
 
