@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 
 def _quit_at_once(signum, frame):  # pragma: no cover - exercised by the signal tests in a subprocess
@@ -30,6 +31,10 @@ import json  # noqa: E402
 
 from vg_studio import __version__, catalog  # noqa: E402
 from vg_studio.startup import Interrupted  # noqa: E402
+from vg_studio.text import inert, one_line  # noqa: E402
+
+if TYPE_CHECKING:
+    from vg_studio.spec import ExperimentSpec
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # a run that failed, or an error no check foresaw
@@ -65,7 +70,7 @@ def _main(argv: list[str]) -> int:
     if args.install_desktop_entry:
         from vg_studio.desktop import install_desktop_entry
 
-        print(install_desktop_entry())
+        print(inert(install_desktop_entry()))
         return 0
     command = args.command or "gui"
     if command != "gui":
@@ -108,8 +113,9 @@ def _guarded(action) -> int:
             return EXIT_USAGE
         if not isinstance(exc, Exception) or os.environ.get("VG_STUDIO_DEBUG", "") not in ("", "0"):
             raise  # SystemExit, or a developer asking for the traceback
-        # Input no check foresaw: still one line (the cause is usually what the user gave), not a traceback.
-        what = "not enough memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {exc}"
+        # Input no check foresaw: still one line (the cause is usually what the user gave), not a traceback. A
+        # library's message may span lines: they are joined, each inert.
+        what = "not enough memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {one_line(exc)}"
         _error(f"unexpected problem ({what}); VG_STUDIO_DEBUG=1 shows where")
         return EXIT_FAILED
 
@@ -136,8 +142,10 @@ def _user_errors() -> tuple:
 
 
 def _error(exc) -> None:
+    """One line on stderr. Every message is one line by design, so anything in it that could move the cursor,
+    start a line or reorder text came from outside (a path, a layer name, a file's text) and is shown escaped."""
     text = str(exc).strip()
-    print(f"vg-studio: error: {' '.join(text.split()) if text else type(exc).__name__}", file=sys.stderr)
+    print(f"vg-studio: error: {inert(text) if text else type(exc).__name__}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,7 +157,7 @@ class _Parser(argparse.ArgumentParser):
         positionals = [a.metavar or a.dest for a in self._actions
                        if not a.option_strings and a.dest not in ("command", argparse.SUPPRESS)]
         usage = " ".join([self.prog, *positionals, *required, "[options]"])
-        self.exit(EXIT_USAGE, f"usage: {usage}   ({self.prog} --help lists them)\nvg-studio: error: {message}\n")
+        self.exit(EXIT_USAGE, f"usage: {usage}   ({self.prog} --help lists them)\nvg-studio: error: {inert(message)}\n")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -219,13 +227,7 @@ def _add_optional(parser: argparse.ArgumentParser, module: str) -> None:
     """Subcommands whose arguments live beside their implementation."""
     import importlib
 
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        parser.set_defaults(_missing=module)
-        return
+    mod = importlib.import_module(module)
     mod.add_arguments(parser)
     parser.set_defaults(_module=mod)
 
@@ -444,6 +446,56 @@ def _run_until_signalled(trainer):
             signal.signal(sig, handler)
 
 
+class SignalStop:
+    """How `train` answers Ctrl-C (SIGINT) and SIGTERM, as a listener of the run it stops.
+
+    Before training has started (the data, the model or the backend still loading: no batch is coming to stop
+    after) a signal interrupts at once. Once the run has started (RunStarted), the first signal asks `cancel` to
+    stop after the current batch — the run is recorded as "cancelled" with its completed epochs — and a second
+    one interrupts at once (Interrupted; the run is still recorded as cancelled). Either way the command exits
+    128 + the first signal's number (130 for Ctrl-C, 143 for SIGTERM), like any program a signal ended."""
+
+    def __init__(self, cancel):
+        self.cancel = cancel
+        self.signum: int | None = None  # the first signal received
+        self.training = False
+
+    def __call__(self, event) -> None:
+        if type(event).__name__ == "RunStarted":
+            self.training = True
+
+    def handle(self, signum, frame=None) -> None:
+        first = self.signum is None
+        if first:
+            self.signum = signum
+        if not first or not self.training:
+            raise Interrupted(signum)
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
+        self.cancel()
+
+    @contextlib.contextmanager
+    def installed(self):
+        """The handler for SIGINT and SIGTERM during the block (left alone outside the main thread)."""
+        previous = {}
+        for sig in SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, self.handle)
+            except ValueError:  # not the main thread: signals behave as usual
+                break
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def exit_status(self, status: str) -> int:
+        """The command's exit status for a run that ended with `status`."""
+        if self.signum is not None:
+            return 128 + int(self.signum)
+        return 0 if status == "completed" else EXIT_FAILED
+
+
 def _record_interrupted_run(out) -> None:
     from vg_studio.train.runstore import RunStoreError, end_abandoned_run
 
@@ -510,10 +562,8 @@ class _TrainPrinter:
 
 
 def _format_finding(finding) -> str:
-    try:
-        from vg_studio.diagnose.cli import format_finding
-    except ImportError:
-        return str(finding)
+    from vg_studio.diagnose.cli import format_finding
+
     return format_finding(finding)
 
 
@@ -533,8 +583,8 @@ def cmd_spec(args) -> int:
         checked(spec)
     except SpecError as exc:
         raise SpecError(exc.problems, args.check) from None
-    print(f"{args.check}: valid ({len(spec.network.layers)} hidden layers, {spec.optimizer.name}, "
-          f"{spec.data.dataset})")
+    print(inert(f"{args.check}: valid ({len(spec.network.layers)} hidden layers, {spec.optimizer.name}, "
+                f"{spec.data.dataset})"))
     return 0
 
 
@@ -547,7 +597,7 @@ def cmd_info(args) -> int:
     info = versions()
     info["gpus"] = visible_gpus() or ["none visible"]
     for key, value in info.items():
-        print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+        print(f"{key}: {inert(', '.join(value) if isinstance(value, list) else value)}")
     return 0
 
 
@@ -580,13 +630,11 @@ def cmd_export(args) -> int:
             check_keras_file(Path(tmp), str(destination))  # what was written is what was checked
     except OSError as exc:
         raise CliError(f"{destination}: cannot write ({exc.strerror or exc})") from None
-    print(f"exported {destination}")
+    print(f"exported {inert(destination)}")
     return 0
 
 
 def _cmd_delegated(args) -> int:
-    if getattr(args, "_missing", None):
-        raise CliError(f"this command is not available in this build ({args._missing} is missing)")
     if args.command == "reproduce":
         from vg_studio.startup import quiet_backend_startup
 

@@ -14,18 +14,16 @@ between 1 and 2,147,483,647, got 1,000,000,000,000`. The ranges are those the ru
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from vg_studio.text import inert
+from vg_studio.text import inert, one_line
 
 WHO = "GradientMonitor"
 MAX_COUNT = 2**31 - 1  # record_every and sync_every: what history.h5, model.json and report.json accept
 MAX_PROBE_BATCH = 65_536  # rows of the probe batch run through the model at each unit measurement
 FLAGS = ("diagnose", "overwrite", "stop_on_nan", "save_model")
-ANSI_STYLE = re.compile("\x1b\\[[0-9;]*m")  # Keras's own bold/colour in its messages: dropped, not shown
 
 
 def _fail(kind: type, argument: str, problem: str):
@@ -225,7 +223,7 @@ def _try_call(model, data):
     try:
         model(_head(data, 2), training=False)
     except Exception as exc:  # noqa: BLE001 - whatever the model says, it cannot take this data
-        message = inert(" ".join(ANSI_STYLE.sub("", str(exc)).split()))
+        message = one_line(exc)
         if len(message) > 200:
             message = message[:200].rsplit(" ", 1)[0] + " …"
         _fail(ValueError, "probe_data", f"cannot be given to the model ({type(exc).__name__}: {message})")

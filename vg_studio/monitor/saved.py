@@ -126,7 +126,7 @@ def _keras_count(path: Path, layer: dict, shape) -> int:
     from keras.src.backend.common import global_state
 
     from vg_studio.keras_file import layer_name
-    from vg_studio.text import inert
+    from vg_studio.text import inert, one_line
 
     pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
     before = len(pending)
@@ -137,9 +137,9 @@ def _keras_count(path: Path, layer: dict, shape) -> int:
                 built.build(tuple(shape))
             return int(sum(math.prod(int(d) for d in v.shape) for v in built.weights))
     except Exception as exc:  # noqa: BLE001 - a layer Keras cannot build from its own config
-        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        reason = _cut(one_line(exc), 160) or type(exc).__name__
         raise SavedModelError(f"{path}: cannot count the weights of layer '{inert(layer_name(layer))}' "
-                              f"({inert(layer.get('class_name'))}) before loading it ({inert(reason)})") from None
+                              f"({inert(layer.get('class_name'))}) before loading it ({reason})") from None
     finally:
         del pending[before:]  # the deferred variables must never be created for real
 
@@ -167,14 +167,14 @@ def check_layer_names(model, path: Path) -> None:
 
 
 def _load(path: Path):
-    from vg_studio.text import inert
+    from vg_studio.text import one_line
 
     try:
         with warnings.catch_warnings():  # "Skipping variable loading for optimizer …": a fresh optimizer is fine
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every failure to deserialise becomes one line
-        text = inert(" ".join(str(exc).split()))
+        text = one_line(exc)
         located = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
         if located:
             raise SavedModelError(_custom_class_message(path, located.group(1), located.group(1))) from None
