@@ -11,7 +11,8 @@ import zipfile
 import pytest
 
 from vg_studio import text
-from vg_studio.cli import SignalStop, main
+from vg_studio.cli import main
+from vg_studio.interrupts import SignalStop
 from vg_studio.startup import Interrupted
 
 PAYLOADS = {
