@@ -969,3 +969,25 @@ def test_append_time_stays_flat_as_the_run_grows(tmp_path):
                 times.append(time.perf_counter() - started)
         medians[point] = statistics.median(times)
     assert medians[20_000] < 2 * medians[200], medians
+
+
+def test_a_packed_cell_brings_back_every_file_a_run_directory_holds(tmp_path, monkeypatch):
+    """A Ray cell trains on another node and returns its run directory's files: every file docs/file-formats.md
+    lists for a run (model.json of a model run, history.log of an interrupted one), none of the writer's own."""
+    import re
+
+    from vg_studio.train import cells
+
+    documented = re.findall(r"^\| `([\w.]+)` \|", (ROOT / "docs" / "file-formats.md").read_text(), re.M)
+    assert {"spec.json", "model.json", "history.h5", "history.log", "report.json", "model.keras"} <= set(documented)
+
+    def fake_cell(key, spec, run_dir, *args, **kwargs):
+        for name in [*documented, ".lock", ".reserve"]:
+            (Path(run_dir) / name).write_text(name)
+        return {"key": key, "status": "completed", "message": ""}
+
+    monkeypatch.setattr(cells, "run_cell", fake_cell)
+    outcome = cells.run_cell_packed("k", {})
+    assert sorted(outcome["files"]) == sorted(documented)
+    cells._unpack(outcome["files"], tmp_path / "back")
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(documented)

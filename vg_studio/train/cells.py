@@ -27,6 +27,7 @@ from pathlib import Path
 
 from vg_studio.safeio import atomic_write_bytes
 from vg_studio.spec import ExperimentSpec
+from vg_studio.text import inert, one_line
 from vg_studio.train.run_files import read_spec, report_in, write_json
 from vg_studio.train.rundir import RUN_FILES, RunStoreError
 
@@ -176,7 +177,7 @@ class Progress:
         self.epoch_of[key] = self.epochs_of[key]
         if status not in ("completed", "skipped"):
             self.failed += 1
-            self._write(f"cell {key} {status}: {message}\n")
+            self._write(f"cell {inert(key)} {status}: {one_line(message)}\n")
         self.draw(force=True)
 
     @property
