@@ -114,10 +114,10 @@ def _custom_class_message(path: Path, qualified: str, registered: str, more: int
     from vg_studio.text import inert
 
     others = f" (and {more} other class{'es' * (more > 1)})" if more else ""
-    return (f"{path}: needs the custom class {inert(qualified)}{others}, which Keras does not know here: train it in "
-            f"your own script with GradientMonitor, where the class is imported and registered with "
-            f"@keras.saving.register_keras_serializable() (registered name '{inert(registered)}') or passed to "
-            f"keras.saving.load_model(..., custom_objects={{...}})")
+    return (f"{path}: needs custom objects Keras does not know here: the class {inert(qualified)}{others} "
+            f"(registered name '{inert(registered)}'); train it in your own script with GradientMonitor, where the "
+            "class is imported and registered with @keras.saving.register_keras_serializable() or passed to "
+            "keras.saving.load_model(..., custom_objects={...})")
 
 
 def _keras_count(path: Path, layer: dict, shape) -> int:
