@@ -243,3 +243,16 @@ def test_a_file_checked_twice_is_decompressed_once(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(zipfile.ZipFile, "testzip", lambda self: calls.append(1))
     assert check_keras_file(path).weights == check_keras_file(path).weights == 10 and len(calls) == 1
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("record_every", 10**12, "--record-every: must be an integer between 1 and 1,000,000, got 1,000,000,000,000"),
+    ("epochs", 0, "--epochs: must be an integer between 1 and 100,000, got 0"),
+    ("batch_size", "32", "--batch-size: must be an integer"),
+])
+def test_fit_options_out_of_range_name_the_flag(option, value, needle, tmp_path):
+    from vg_studio.monitor.saved import FitOptions, SavedModelError, fit_saved_model
+
+    with pytest.raises(SavedModelError, match=needle.replace("(", r"\(")):
+        fit_saved_model(tmp_path / "never read.keras", "digits", tmp_path / "run", FitOptions(**{option: value}))
+    assert not (tmp_path / "run").exists()

@@ -47,6 +47,7 @@ def fit_saved_model(model_path, dataset, out, options: FitOptions | None = None,
     from vg_studio.data import load_dataset
 
     options = options or FitOptions()
+    check_fit_options(options)
     path = Path(model_path)
     data = load_dataset(dataset, dict(options.data_options)) if isinstance(dataset, str) else dataset
     data = data.with_validation(options.validation_split, options.seed)
@@ -57,6 +58,18 @@ def fit_saved_model(model_path, dataset, out, options: FitOptions | None = None,
     _compile(model, options, data.num_classes, path)
     labels = _labels_for(model, data.num_classes, path)
     return _train(model, path, data, (x_train, x_val, x_test), labels, out, options, listeners, overwrite, cancel)
+
+
+def check_fit_options(options: FitOptions) -> None:
+    """The counts among the options within what Keras and the run's readers take; SavedModelError names the flag."""
+    from vg_studio.monitor.arguments import MAX_PROBE_BATCH, check_count
+
+    for name, high in (("epochs", 100_000), ("batch_size", 1_000_000), ("record_every", 1_000_000),
+                       ("probe_batch_size", MAX_PROBE_BATCH)):
+        try:
+            check_count(f"--{name.replace('_', '-')}", getattr(options, name), 1, high)
+        except (TypeError, ValueError) as exc:
+            raise SavedModelError(str(exc).removeprefix("GradientMonitor: ")) from None
 
 
 def load_checked_model(path: Path):
