@@ -161,3 +161,15 @@ def test_the_largest_accepted_values_give_a_run_its_readers_accept(tmp_path):
     assert run.report["name"] == "名前 — ü" and run.status == "completed"
     assert run.history.steps == [1]  # the first step is always recorded; the next would be 2³¹ steps later
     assert run.history.num_epochs == 2
+
+
+def test_a_classifier_with_more_classes_than_a_dataset_may_have_is_still_readable(tmp_path):
+    """The `classes` limit bounds the labels of a dataset VG Studio loads; a user's model may have a wider output
+    (a 150,000-token vocabulary). The monitor writes its width as num_classes, and the readers take it."""
+    classes = 150_000
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(classes, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.ones((4, 2), "float32"), np.arange(4) * 30_000
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[CheckedMonitor(tmp_path / "run", diagnose=False)])
+    run = open_run(tmp_path / "run")
+    assert run.history.attrs["num_classes"] == classes and run.status == "completed"

@@ -70,12 +70,11 @@ def layers_problem(names: list, activations: list, max_layers: int) -> str:
 def attrs_problem(attrs: dict, layers: int) -> str:
     """What is wrong with the run facts and layer metadata a history carries ('' if nothing): the app and the
     rules read them (RunStarted, the network diagram, histogram axes)."""
-    from vg_studio.limits import LIMITS
 
     for key in RUN_FACTS:
         value = attrs.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                  or not 0 <= value <= (LIMITS.classes if key == "num_classes" else MAX_STEP)):
+                                  or not 0 <= value <= (MAX_EPOCH if key == "num_classes" else MAX_STEP)):
             return f"attribute {key!r} must be a count, got {str(value)[:40]!r}"
     if "device" in attrs and not isinstance(attrs["device"], str):
         return "attribute 'device' must be text"

@@ -122,7 +122,7 @@ FINISHED_OR_RUNNING = (*FINISHED, "running")
 REPORT_SCHEMA = {
     "status": Field(str, choices=FINISHED_OR_RUNNING), "message": str, "name": str, "device": str,
     "wall_time_s": Field((int, float, type(None)), 0), "epochs_completed": _COUNT, "steps": _COUNT,
-    "param_count": _COUNT, "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
+    "param_count": _COUNT, "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, 2**31 - 1),
     "versions": dict, "dataset": dict, "test_metrics": dict, "findings": Field(list, items=dict), "notes": _TEXTS,
 }
 DATASET_SCHEMA = {"name": str, "train": _COUNT, "val": _COUNT, "test": _COUNT,
@@ -139,7 +139,7 @@ FINDING_SCHEMA = {"kind": Field(str, choices=catalog.FINDING_KINDS),
 MODEL_SCHEMA = {"format": str, "version": Field(int, 1, None), "name": str, "class_name": str,
                 "param_count": Field((int, type(None)), 0, None), "trainable_param_count": Field((int, type(None)), 0),
                 "layers": Field(list, items=dict), "optimizer": (dict, type(None)), "config": (dict, type(None)),
-                "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, "classes"),
+                "record_every": Field(int, 1, 2**31 - 1), "num_classes": Field(int, 0, 2**31 - 1),
                 "input_shape": Field(list, items=Field((int, type(None)), 0, 2**31 - 1)), "dataset": dict}
 LAYER_SCHEMA = {"name": str, "kind": str, "units": Field((int, type(None)), 0, 2**31 - 1),
                 "activation": (str, type(None)), "keras_layers": _TEXTS, "params": Field((int, type(None)), 0)}
