@@ -122,7 +122,7 @@ class RunFollower:
                  "steps_per_epoch": 0, "param_count": 0, "device": "", "sample_count": 0, "num_classes": 0,
                  "layer_kinds": h.layer_kinds, "layer_units": h.layer_units}
         for key in ("epochs", "steps_per_epoch", "param_count", "device", "sample_count", "num_classes"):
-            if key in attrs:  # (app helper) h5 gives one-element arrays back: the event carries plain scalars
+            if key in attrs:  # h5 gives one-element arrays back: the event carries plain scalars
                 value = attrs[key]
                 known[key] = value.reshape(-1)[0].item() if getattr(value, "size", 0) == 1 else value
         return _event(events.RunStarted, known)
