@@ -256,3 +256,15 @@ def test_fit_options_out_of_range_name_the_flag(option, value, needle, tmp_path)
     with pytest.raises(SavedModelError, match=needle.replace("(", r"\(")):
         fit_saved_model(tmp_path / "never read.keras", "digits", tmp_path / "run", FitOptions(**{option: value}))
     assert not (tmp_path / "run").exists()
+
+
+def test_an_end_record_understating_the_members_is_caught_by_the_directory_size(tmp_path):
+    """The end record says 3 members, the directory holds 10,000: refused from the directory's declared size
+    before Python parses an entry."""
+    path = keras_zip(tmp_path / "liar.keras", sequential(layer("Dense", [4], units=2)),
+                     {f"assets/{i:0100d}": b"" for i in range(10_000)})
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 3, 3)  # members on this disk, members in all
+    path.write_bytes(bytes(data))
+    refused(path, "its zip directory is", "keras_members")

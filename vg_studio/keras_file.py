@@ -24,6 +24,7 @@ from vg_studio.safeio import UnreadableFile, loads_json, regular_file
 KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 METADATA_BYTES = 2**20
 BOMB_FLOOR = 64 * 2**20  # below this much unpacked data no ratio is suspicious
+DIRECTORY_BYTES_PER_MEMBER = 1024  # a directory entry is 46 bytes + its name + extras: room for any real name
 
 
 @dataclass
@@ -64,10 +65,13 @@ def _check(path: Path, shown: str, info) -> KerasFile:
         return UnreadableFile(f"{shown}: not a complete Keras model file ({problem})")
 
     try:
-        entries = _declared_entries(path, info.st_size)
-        if entries is not None and entries > limits.LIMITS.keras_members:
-            raise UnreadableFile(f"{shown}: a zip of {entries:,} members; the limit is {limits.LIMITS.keras_members:,} "
-                                 "(VG_STUDIO_LIMITS keras_members)")
+        declared = _declared_directory(path, info.st_size)
+        if declared is not None and declared[0] > limits.LIMITS.keras_members:
+            raise UnreadableFile(f"{shown}: a zip of {declared[0]:,} members; the limit is "
+                                 f"{limits.LIMITS.keras_members:,} (VG_STUDIO_LIMITS keras_members)")
+        if declared is not None and declared[1] > DIRECTORY_BYTES_PER_MEMBER * limits.LIMITS.keras_members:
+            raise UnreadableFile(f"{shown}: its zip directory is {declared[1]:,} bytes: more members than the "
+                                 f"{limits.LIMITS.keras_members:,} allowed (VG_STUDIO_LIMITS keras_members)")
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             _check_directory(shown, members, broken)
@@ -107,9 +111,10 @@ def check_weight_count(shown: str, weights: int) -> None:
                              f"{limits.LIMITS.model_params:,} (VG_STUDIO_LIMITS model_params)")
 
 
-def _declared_entries(path: Path, size: int) -> int | None:
-    """The member count the zip's end record declares (ZIP64 too), read before Python parses the directory (which
-    costs time per member); None where no end record is found (zipfile then says what is wrong)."""
+def _declared_directory(path: Path, size: int) -> tuple[int, int] | None:
+    """(members, bytes of the central directory) as the zip's end record declares them (ZIP64 too), read before
+    Python parses the directory (which costs time per member); None where no end record is found (zipfile then
+    says what is wrong)."""
     tail = min(size, 65_557)  # the end record (22 bytes) + the longest comment
     with open(path, "rb") as fh:
         fh.seek(size - tail)
@@ -117,15 +122,16 @@ def _declared_entries(path: Path, size: int) -> int | None:
         at = data.rfind(b"PK\x05\x06")
         if at < 0 or len(data) - at < 22:
             return None
-        entries = struct.unpack_from("<H", data, at + 10)[0]
-        if entries != 0xFFFF or at < 20 or data[at - 20: at - 16] != b"PK\x06\x07":
-            return entries
+        entries, directory = struct.unpack_from("<HI", data, at + 10)
+        zip64 = entries == 0xFFFF or directory == 0xFFFFFFFF
+        if not zip64 or at < 20 or data[at - 20: at - 16] != b"PK\x06\x07":
+            return entries, directory
         offset = struct.unpack_from("<Q", data, at - 20 + 8)[0]  # the ZIP64 end record
         if offset + 56 > size:
             return None
         fh.seek(offset)
         record = fh.read(56)
-        return struct.unpack_from("<Q", record, 32)[0] if record[:4] == b"PK\x06\x06" else None
+        return struct.unpack_from("<QQ", record, 32) if record[:4] == b"PK\x06\x06" else None
 
 
 def _check_directory(shown: str, members: list, broken) -> None:
