@@ -5,8 +5,13 @@ would act on — and signals end `train` with one documented exit status."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -142,9 +147,9 @@ def test_during_training_the_first_signal_cancels_the_second_interrupts_and_the_
     assert run.cancelled == 1 and "stopping after the current batch" in capsys.readouterr().err
     for status in ("cancelled", "completed", "failed"):  # whatever the run says once stopped
         assert stop.exit_status(status) == 128 + signum
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted) as info:
         stop.handle(second)
-    assert stop.exit_status("cancelled") == 128 + signum  # the first signal decides, as documented
+    assert info.value.signum == signum and stop.exit_status("cancelled") == 128 + signum  # the first decides
 
 
 def test_without_a_signal_the_status_is_the_runs():
@@ -165,3 +170,75 @@ def test_json_stays_json_whatever_the_names():
     document = {"name": PAYLOADS["clear screen + title"], "layers": [PAYLOADS["forged line"]]}
     dumped = json.dumps(document)
     assert dumped.isprintable() and json.loads(dumped) == document
+
+
+def test_an_error_a_library_makes_of_the_interrupt_is_still_the_interrupt():
+    stop = SignalStop(_Run().cancel)
+    with pytest.raises(Interrupted) as info:
+        with stop.installed():
+            stop.handle(signal.SIGTERM)  # before training: at once
+    assert info.value.signum == signal.SIGTERM
+    with pytest.raises(Interrupted) as info:
+        with stop.installed():
+            raise RuntimeError("a library's wrapper around the KeyboardInterrupt")
+    assert info.value.signum == signal.SIGTERM and isinstance(info.value.__cause__, RuntimeError)
+    fresh = SignalStop(_Run().cancel)
+    with pytest.raises(RuntimeError):  # without a signal an error stays itself
+        with fresh.installed():
+            raise RuntimeError("x")
+
+
+# ---- real signals to `vg-studio train` ---------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _train(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.Popen([sys.executable, "-m", "vg_studio.cli", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT),
+                                           pytest.param(signal.SIGTERM, signal.SIGINT, marks=pytest.mark.slow)])
+def test_two_signals_during_training_always_exit_with_the_first_signals_status(first, second, tmp_path):
+    from vg_studio.train.runstore import open_run
+
+    out = tmp_path / "run"
+    proc = _train("--dataset", "digits", "--layers", "2", "--units", "16", "--epochs", "500", "--out", str(out))
+    for line in proc.stdout:
+        if line.startswith("epoch 1:"):
+            break
+    proc.send_signal(first)
+    time.sleep(0.05)
+    proc.send_signal(second)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + first, (proc.returncode, stderr[-2000:])
+    assert "Traceback" not in stderr
+    run = open_run(out)
+    assert run.status == "cancelled" and run.history.num_epochs >= 1
+
+
+@pytest.mark.slow
+def test_a_signal_while_a_model_loads_ends_the_command_at_once(tmp_path):
+    """A Sequential of 1,500 layers (within the limit) takes Keras minutes to build; a SIGTERM meanwhile ends the
+    command within seconds — there is no batch to wait for."""
+    dense = {"module": "keras.layers", "class_name": "Dense", "config": {"units": 1},
+             "build_config": {"input_shape": [None, 1]}}
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "slow", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 64]}},
+        {"module": "keras.layers", "class_name": "Flatten", "config": {}},
+        *({**dense, "config": {"units": 1, "name": f"d{i}"}} for i in range(1500))]}}
+    model = tmp_path / "slow.keras"
+    with zipfile.ZipFile(model, "w") as z:
+        z.writestr("metadata.json", "{}")
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64))
+    proc = _train("--model", str(model), "--dataset", "digits", "--out", str(tmp_path / "run"))
+    time.sleep(12)  # the backend has started by now; Keras builds the layers one by one
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    started = time.perf_counter()
+    _, stderr = proc.communicate(timeout=120)
+    assert time.perf_counter() - started < 15 and proc.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "vg-studio: terminated" and "Traceback" not in stderr
+    assert not (tmp_path / "run").exists()

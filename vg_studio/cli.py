@@ -30,6 +30,7 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 
 from vg_studio import __version__, catalog  # noqa: E402
+from vg_studio.interrupts import SignalStop  # noqa: E402
 from vg_studio.startup import Interrupted  # noqa: E402
 from vg_studio.text import inert, one_line  # noqa: E402
 
@@ -345,9 +346,11 @@ def cmd_train(args) -> int:
         from vg_studio.train.trainer import Trainer
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer], dataset=data)
+        stop = SignalStop(lambda: trainer.cancel())
+        trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer, stop], dataset=data)
         try:
-            result = _run_until_signalled(trainer)
+            with stop.installed():
+                result = trainer.run()
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once; the run still says so
             _record_interrupted_run(out)
             raise
@@ -355,7 +358,7 @@ def cmd_train(args) -> int:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
-    return 0 if result.status in ("completed", "cancelled") else 1
+    return stop.exit_status(result.status)
 
 
 # Flags that describe a spec's network: a saved model brings its own.
@@ -397,23 +400,20 @@ def _train_saved_model(args) -> int:
                          epochs=args.epochs or 5, batch_size=args.batch_size or 32,
                          seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        stop = threading.Event()
-
-        class _Run:  # what _run_until_signalled drives: the first signal stops after the current batch
-            cancelled = property(lambda self: stop.is_set())
-            cancel = staticmethod(stop.set)
-
-            @staticmethod
-            def run():
-                return fit_saved_model(args.model, data, out, fit, listeners=[printer], overwrite=args.overwrite,
-                                       cancel=stop)
-
-        result = _run_until_signalled(_Run())
+        cancel = threading.Event()
+        stop = SignalStop(cancel.set)  # before the first batch (the model still loading) a signal ends at once
+        try:
+            with stop.installed():
+                result = fit_saved_model(args.model, data, out, fit, listeners=[printer, stop],
+                                         overwrite=args.overwrite, cancel=cancel)
+        except KeyboardInterrupt:  # stopped at once: a run that had started still says so
+            _record_interrupted_run(out)
+            raise
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
-    return 0 if result.status in ("completed", "cancelled") else 1
+    return stop.exit_status(result.status)
 
 
 def _early_dataset(spec):
@@ -425,29 +425,6 @@ def _early_dataset(spec):
     from vg_studio.data import load_dataset
 
     return load_dataset(name, dict(spec.data.options))
-
-
-def _run_until_signalled(trainer):
-    """The first Ctrl-C or SIGTERM stops training after the current batch — the run is recorded as "cancelled"
-    with its model and history; a second one interrupts at once (Interrupted)."""
-    def cancel(signum, frame):
-        if trainer.cancelled:
-            raise Interrupted(signum)
-        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
-        trainer.cancel()
-
-    previous = {}
-    for sig in SIGNALS:
-        try:
-            previous[sig] = signal.signal(sig, cancel)
-        except ValueError:  # not the main thread: signals behave as usual
-            break
-    try:
-        return trainer.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _record_interrupted_run(out) -> None:
@@ -486,7 +463,7 @@ class _TrainPrinter:
         if isinstance(event, events.RunStarted):
             self.layer_names = event.layer_names
             print(f"training {event.param_count:,} parameters on {event.sample_count:,} examples, "
-                  f"{event.epochs} epochs x {event.steps_per_epoch} steps, device: {event.device}", flush=True)
+                  f"{event.epochs} epochs x {event.steps_per_epoch} steps, device: {inert(event.device)}", flush=True)
         elif isinstance(event, events.EpochEnd):
             logs = event.logs
             parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
@@ -501,7 +478,7 @@ class _TrainPrinter:
 
     def summary(self, result) -> None:
         report = result.report
-        print(f"{result.status}: {result.message}")
+        print(f"{result.status}: {one_line(result.message)}")
         metrics = report.get("test_metrics")
         if metrics:
             print(f"test accuracy {metrics['accuracy']:.4f}, misclassification {metrics['misclassification_rate']:.4f}, "
@@ -510,9 +487,9 @@ class _TrainPrinter:
         if self.last_record is not None:
             g = self.last_record.stats["grad_mean_abs"]
             print("mean |gradient| per layer at the last record: " + ", ".join(
-                f"{name} {value:.2e}" for name, value in zip(result.history.layer_names, g)))
+                f"{inert(name)} {value:.2e}" for name, value in zip(result.history.layer_names, g)))
         if result.run_dir:
-            print(f"run written to {result.run_dir}")
+            print(f"run written to {inert(result.run_dir)}")
 
 
 def _format_finding(finding) -> str:

@@ -35,7 +35,7 @@ class SignalStop:
         if first:
             self.signum = signum
         if not first or not self.training:
-            raise Interrupted(signum)
+            raise Interrupted(self.signum)  # the command ends as the first signal asked
         what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
         self.cancel()
@@ -51,6 +51,12 @@ class SignalStop:
                 break
         try:
             yield self
+        except BaseException as exc:
+            # once a signal came, it is why the block ended, whatever the code it landed in made of it (a library
+            # may wrap the KeyboardInterrupt in an error of its own)
+            if self.signum is not None and not isinstance(exc, Interrupted):
+                raise Interrupted(self.signum) from exc
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
