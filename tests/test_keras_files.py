@@ -138,6 +138,7 @@ KINDS = [
     (keras.layers.GRU(5), (3, 4)),
     (keras.layers.GRU(5, reset_after=False), (3, 4)),
     (keras.layers.ConvLSTM2D(3, 2), (2, 5, 5, 4)),
+    (keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.LSTMCell(5), keras.layers.GRUCell(4)])), (3, 6)),
     (keras.layers.BatchNormalization(), (6,)),
     (keras.layers.Flatten(), (3, 4)),
     (keras.layers.Dropout(0.5), (3,)),

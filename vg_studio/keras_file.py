@@ -198,6 +198,8 @@ def layer_entries(config: dict):
         for key in WRAPPER_KEYS:
             if isinstance(inner.get(key), dict):
                 stack.append((inner[key], _inner_shape(node, key, _input_shape(node))))
+        if isinstance(inner.get("cells"), list):  # StackedRNNCells: each cell takes the previous one's output
+            stack.extend((cell, None) for cell in reversed(inner["cells"]))
 
 
 def _inner_shape(wrapper: dict, key: str, shape):
