@@ -9,7 +9,7 @@ their share; otherwise the window starts from the default layout.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QScrollArea, QWidget
 
 LEFT_SHARE, LEFT_RANGE = 0.3, (250, 520)  # the editor docks' width: a share of the window, within this range
@@ -61,6 +61,7 @@ def apply_default_layout(window) -> None:
     docks["Training"].raise_()
     docks["Diagnostics"].raise_()
     size_docks(window)
+    QTimer.singleShot(0, lambda: size_docks(window))  # again once the re-docked widgets are laid out
 
 
 def size_docks(window) -> None:

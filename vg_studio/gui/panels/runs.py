@@ -36,9 +36,10 @@ class RunsPanel(QWidget):
         self._filling = False
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.list.setEditTriggers(QAbstractItemView.EditKeyPressed)  # F2 (and the context menu's Rename)
+        self.list.setEditTriggers(QAbstractItemView.NoEditTriggers)  # F2 edits the name alone (edit_name)
         self.list.itemSelectionChanged.connect(lambda: self.selection_changed.emit(self.selected_runs()))
         self.list.itemChanged.connect(self._item_changed)
+        self.list.itemDelegate().closeEditor.connect(lambda *_: [self.refresh(r) for r in self.runs])  # Esc
         self.list.setContextMenuPolicy(Qt.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.remove_action = QAction("&Remove…", self.list)
@@ -46,6 +47,11 @@ class RunsPanel(QWidget):
         self.remove_action.setShortcutContext(Qt.WidgetShortcut)
         self.remove_action.triggered.connect(self._remove_selected)
         self.list.addAction(self.remove_action)
+        self.rename_action = QAction("Re&name", self.list)
+        self.rename_action.setShortcut(QKeySequence(Qt.Key_F2))
+        self.rename_action.setShortcutContext(Qt.WidgetShortcut)
+        self.rename_action.triggered.connect(self.edit_name)
+        self.list.addAction(self.rename_action)
         layout = QVBoxLayout(self)
         hint = QLabel("Select two or more runs (Ctrl/Shift-click) to overlay them. F2 renames, Delete removes.")
         hint.setWordWrap(True)
@@ -113,12 +119,6 @@ class RunsPanel(QWidget):
         self.list.setCurrentItem(item)
         self.list.editItem(item)
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.key() == Qt.Key_F2:
-            self.edit_name()
-            return
-        super().keyPressEvent(event)
-
     def _item_changed(self, item: QListWidgetItem) -> None:
         if self._filling:
             return
@@ -143,6 +143,6 @@ class RunsPanel(QWidget):
         if not item.isSelected():
             self.select([r for r in self.runs if id(r) == item.data(RUN_ROLE)])
         menu = QMenu(self)
-        menu.addAction("Re&name", self.edit_name)
+        menu.addAction(self.rename_action)
         menu.addAction(self.remove_action)
         menu.popup(self.list.viewport().mapToGlobal(position))

@@ -351,4 +351,4 @@ class _SortItem(QTableWidgetItem):
     def __lt__(self, other) -> bool:
         if isinstance(other, _SortItem) and self.value is not None and other.value is not None:
             return self.value < other.value
-        return super().__lt__(other)
+        return self.text() < other.text()
