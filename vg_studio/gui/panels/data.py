@@ -140,7 +140,8 @@ class DataPanel(QWidget):
     def _limit_changed(self) -> None:
         value = self.limit.value()
 
-        self.document.edit(f"Limit = {value or 'all'}", lambda spec: edits.set_data_option(spec, "limit", value or None))
+        self.document.edit(f"Limit = {value or 'all'}",
+                           lambda spec: edits.set_data_option(spec, "limit", value or None))
 
     def import_folder(self) -> None:
         settings = QSettings()
@@ -324,11 +325,13 @@ def sequence_preview(xs: np.ndarray, labels: list[str]) -> QPixmap:
         painter.drawText(0, top, CAPTION - 4, row_height, Qt.AlignRight | Qt.AlignVCenter, label)
         if features > 4:
             image = x if square else x.T  # square: rows are time steps, as in the picture
-            pixels = np.ascontiguousarray((np.clip(image / max(float(image.max()), 1e-9), 0, 1) * 255).astype(np.uint8))
+            scaled = np.clip(image / max(float(image.max()), 1e-9), 0, 1)
+            pixels = np.ascontiguousarray((scaled * 255).astype(np.uint8))
             h, w = pixels.shape
             qimage = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8).copy()
             width = row_height if square else SEQUENCE_WIDTH
-            painter.drawImage(CAPTION, top, qimage.scaled(width, row_height, Qt.IgnoreAspectRatio, Qt.FastTransformation))
+            painter.drawImage(CAPTION, top,
+                              qimage.scaled(width, row_height, Qt.IgnoreAspectRatio, Qt.FastTransformation))
             continue
         painter.fillRect(CAPTION, top, SEQUENCE_WIDTH, row_height, QColor(127, 127, 127, 30))
         for f in range(features):
