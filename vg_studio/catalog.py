@@ -1,16 +1,47 @@
 """Names the spec accepts, with their defaults — Keras-free so the GUI can read them before TensorFlow loads."""
 
+from dataclasses import dataclass
+
 ACTIVATIONS = (
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "prelu", "linear",
 )
 # Saturating activations (seed 001 §1.2) and the ReLU family (dead units) — used by probes and diagnostics.
 SATURATING = ("sigmoid", "tanh")
 
-# Hidden layer kinds and how the app labels them: a dense layer, or a recurrent one (SimpleRNN; LSTM/GRU gates).
-LAYER_KIND_LABELS = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
-LAYER_KINDS = tuple(LAYER_KIND_LABELS)
-GATED_KINDS = ("lstm", "gru")
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """A hidden layer kind: everything the spec, the builder (vg_studio.nn.build), the Keras-free parameter count
+    (vg_studio.nn.params) and the app need to know about it. A recurrent kind is one row here."""
+
+    label: str  # how the app shows it
+    keras_class: str = ""  # recurrent kinds: the keras.layers class; "" for the builder's Dense block
+    gates: int = 0  # recurrent kinds: weight sets (input kernel, recurrent kernel, bias) per unit
+    gated: bool = False  # takes only Keras's gated-cell activations (GATED_ACTIVATIONS)
+    second_bias: bool = False  # a second bias per gate (GRU's reset_after)
+
+    @property
+    def recurrent(self) -> bool:
+        return bool(self.keras_class)
+
+    def count_params(self, units: int, features: int) -> int:
+        """Weights of a recurrent layer of `units` fed `features` per time step, as Keras counts them."""
+        per_gate = units * (features + units + 1) + (units if self.second_bias else 0)
+        return self.gates * per_gate
+
+
+# Hidden layer kinds: a dense layer, or a recurrent one (SimpleRNN; LSTM/GRU gates).
+LAYER_KIND_TABLE = {
+    "dense": LayerKind("Dense"),
+    "simple_rnn": LayerKind("SimpleRNN", "SimpleRNN", gates=1),
+    "lstm": LayerKind("LSTM", "LSTM", gates=4, gated=True),
+    "gru": LayerKind("GRU", "GRU", gates=3, gated=True, second_bias=True),
+}
+LAYER_KIND_LABELS = {name: kind.label for name, kind in LAYER_KIND_TABLE.items()}
+LAYER_KINDS = tuple(LAYER_KIND_TABLE)
+RECURRENT_KINDS = tuple(name for name, kind in LAYER_KIND_TABLE.items() if kind.recurrent)
+GATED_KINDS = tuple(name for name, kind in LAYER_KIND_TABLE.items() if kind.gated)
 GATED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")  # what Keras's LSTM/GRU take
 # Layer options that exist for one family only (the builder disables them on the other; edits clear them).
 DENSE_ONLY_OPTIONS = ("attention", "batch_norm", "residual")

@@ -156,7 +156,7 @@ def _graph(spec, input_shape, num_classes, make, extras: bool, plan: GaussNewton
 
 
 def _recurrent_layer(layer: LayerSpec, i: int, seed: int, return_sequences: bool):
-    cls = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.kind]
+    cls = getattr(keras.layers, catalog.LAYER_KIND_TABLE[layer.kind].keras_class)
     return cls(layer.units, activation=layer.activation, return_sequences=return_sequences, dropout=layer.dropout,
                kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
                bias_initializer=keras.initializers.Constant(layer.bias_init), seed=seed,
