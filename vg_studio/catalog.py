@@ -101,7 +101,8 @@ DATASETS = {
               "option length, default 100)",
     "mnist-5k-rows": "mnist-5k as sequences: each image is 28 time steps of 28 pixels (offline)",
 }
-SEQUENCE_DATASETS = ("adding", "recall", "mnist-5k-rows")
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # keras.datasets: downloaded once, then cached
+SEQUENCE_TASKS = ("adding", "recall")  # generated sequence tasks: options length (time steps) and n (sequences)
 DATASET_PREFIXES = ("npz:", "folder:")
 
 
