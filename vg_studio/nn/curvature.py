@@ -75,7 +75,7 @@ def activation_derivative(kind: str, z, a, layer=None):
 def head_curvature(loss: str, activation: str, y):
     """Per example and output unit: the GN diagonal of the loss (summed over the units, one example) with respect
     to the output pre-activation, from the output y. Keras's "mse" is the mean over the K units of (y − t)², i.e.
-    seed 003's eq. (5) ½Σ(D − Y)² times 2/K."""
+    Tan & Lim's eq. (5) ½Σ(D − Y)² times 2/K."""
     if loss == "sparse_categorical_crossentropy":  # softmax: the exact Hessian diag(p) − ppᵀ, its diagonal
         return y * (1.0 - y)
     scale = 2.0 / float(y.shape[-1])

@@ -1,4 +1,4 @@
-"""Seed 003 (Tan & Lim), Table I and Figures 3–4: SGD vs SDAGD on 784-700×L-10 networks, L = 1…5.
+"""Tan & Lim (2019), Table I and Figures 3–4: SGD vs SDAGD on 784-700×L-10 networks, L = 1…5.
 
 Set-up as the paper gives it: 700 units per hidden layer, sigmoid or ReLU, Xavier (Glorot uniform) initialisation,
 mini-batches of 100, the squared-error objective of eq. (5) on one-hot targets, test misclassification rate
@@ -72,7 +72,7 @@ def cell_spec(depth: int, activation: str, optimizer: str, run: int, o: GridOpti
             params["batch_size"] = o.batch_size
         opt = OptimizerSpec(name=optimizer, learning_rate=defaults["learning_rate"], params=params)
     return ExperimentSpec(
-        name=f"seed003-hl{depth}-{activation}-{optimizer}",
+        name=f"sdagd-hl{depth}-{activation}-{optimizer}",
         data=DataSpec(dataset=o.dataset, options=options),
         network=NetworkSpec(layers=[LayerSpec(units=o.units, activation=activation, initializer="glorot_uniform")
                                     for _ in range(depth)],
@@ -102,7 +102,7 @@ def build_cells(o: GridOptions, out: Path) -> list[Cell]:
 def presets() -> dict[str, ExperimentSpec]:
     """One preset per cell family of the paper's table (optimizer × activation) at the deepest net, hl-5."""
     o = GridOptions()
-    return {f"seed003-hl5-{a}-{opt}": cell_spec(5, a, opt, 0, o) for opt in PAPER_OPTIMIZERS for a in ACTIVATIONS}
+    return {f"sdagd-hl5-{a}-{opt}": cell_spec(5, a, opt, 0, o) for opt in PAPER_OPTIMIZERS for a in ACTIVATIONS}
 
 
 # ---- results ------------------------------------------------------------------------------------------------
