@@ -234,6 +234,9 @@ class CurvatureSite:
     bias: object
     x_probe: object = None
     d_probe: object = None
+    # (activation layer, its kind, the next site) when z feeds only that activation and its output only the next
+    # site's Dense or head: the plain chain through which the layer-level coupling is measured
+    chain: tuple | None = None
 
     def curvature(self, x_factor, d_factor, direction=None):
         """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero).
@@ -253,6 +256,25 @@ class CurvatureSite:
             positive = ops.greater(diagonal, 0.0)
             full = full * ops.where(positive, block / ops.where(positive, diagonal, 1.0), 1.0)
         return full[:-1], full[-1]
+
+    def coupling(self, x_factor, d_factor, direction, next_d_factor):
+        """ρ_layer: the curvature along the whole layer's step `direction` one layer up (in the next site's
+        pre-activation, where the units of this layer meet: Σ_n Σ_k D'_nk (Δz'_nk)², Δz' = (f'(z) ⊙ Δz) W') over the
+        sum of its units' own curvatures along it (Σ_n Σ_i D_ni Δz_ni², Δz = x̃·direction). With D = f'² ⊙ D'(W'²)ᵀ
+        (the recursion) the ratio is 1 for units whose changes do not interact and grows with how coherently they
+        move the next layer (up to the layer's width); the truncation keeps only the denominator."""
+        activation, kind, following = self.chain
+        kernel = ops.cast(self.kernel, "float32")
+        bias = ops.zeros((1, kernel.shape[-1]), "float32") if self.bias is None else ops.reshape(
+            ops.cast(self.bias, "float32"), (1, -1))
+        z = ops.matmul(x_factor, ops.concatenate([kernel, bias], axis=0))
+        slope = activation_derivative(kind, z, activation.call(z), activation)
+        dz = ops.matmul(x_factor, direction)
+        dz_next = ops.matmul(slope * dz, ops.cast(following.kernel, "float32"))
+        coupled = ops.sum(next_d_factor * ops.square(dz_next))
+        separate = ops.sum(d_factor * ops.square(dz))
+        return ops.where(ops.greater(separate, 0.0), coupled / ops.where(ops.greater(separate, 0.0), separate, 1.0),
+                         1.0)
 
 
 class Untracked:
@@ -284,6 +306,20 @@ class DeltaProbe(keras.layers.Layer):
 def _rows(x, limit: int):
     n = ops.shape(x)[0]
     return min(n, limit) if isinstance(n, int) else ops.minimum(n, limit)
+
+
+def _consumed(op) -> list:
+    """The tensor indices an operation of the plan reads."""
+    kind = op[0]
+    if kind in ("dense", "fisher", "head"):
+        return [op[2]]
+    if kind in ("activation", "batch_norm"):
+        return [op[3] if kind == "activation" else op[2]]
+    if kind == "dropout":
+        return [op[1]]
+    if kind == "add":
+        return list(op[1])
+    return [op[1]]  # barrier
 
 
 class GaussNewtonTaps(keras.layers.Layer):
@@ -335,6 +371,22 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if live(op[2]):
                     reached.update(op[1])
         self._reached = reached - poisoned
+        # the plain chains Dense → activation → next Dense (or head), for the layer-level coupling
+        consumers: dict = {}
+        for op in self._ops.items:
+            for index in _consumed(op):
+                consumers.setdefault(index, []).append(op)
+        self._chains = {}
+        for op, kind, _, _ in self._site_ops:
+            if kind != "gauss_newton" or op[0] != "dense":
+                continue
+            after = consumers.get(op[3], [])
+            if len(after) != 1 or after[0][0] != "activation" or after[0][2] not in ACTIVATION_DERIVATIVES:
+                continue
+            following = consumers.get(after[0][4], [])
+            if len(following) == 1 and following[0][0] in ("dense", "head") and id(following[0]) in {
+                    id(o) for o, k, _, _ in self._site_ops if k == "gauss_newton"}:
+                self._chains[id(op)] = (after[0][1], after[0][2], id(following[0]))
 
     def build(self, input_shapes):
         self.refresh = self.add_weight(shape=(), initializer="ones", trainable=True, name="refresh")
@@ -350,6 +402,11 @@ class GaussNewtonTaps(keras.layers.Layer):
                                                trainable=True, name=f"d_{name}")
             site.x_probe.curvature_site = site.d_probe.curvature_site = site
             self.sites.append(site)
+        by_op = {id(op): site for (op, _, _, _), site in zip(self._site_ops, self.sites)}
+        for (op, _, _, _), site in zip(self._site_ops, self.sites):
+            if id(op) in self._chains:
+                activation, kind, following = self._chains[id(op)]
+                site.chain = (activation, kind, by_op[following])
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[self._through]

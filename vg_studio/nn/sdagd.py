@@ -37,7 +37,7 @@ from vg_studio.nn.curvature import Untracked
 
 NORM_SCOPES = ("rms", "unit", "tensor", "global")
 CURVATURES = ("gauss_newton", "difference", "second_moment")
-CURVATURE_SCALES = ("diagonal", "unit")
+CURVATURE_SCALES = ("diagonal", "unit", "layer")
 DEFAULT_CURVATURE = "gauss_newton"
 
 
@@ -255,11 +255,17 @@ class SDAGD(keras.optimizers.Optimizer):
 
             def refreshed():
                 values, new = {}, []
+                factors = {id(site): (ops.cast(probes[id(site.x_probe)], "float32") * unscale,
+                                      ops.cast(probes[id(site.d_probe)], "float32") * unscale) for site in self._sites}
                 for site in self._sites:
-                    x_factor = ops.cast(probes[id(site.x_probe)], "float32") * unscale
-                    d_factor = ops.cast(probes[id(site.d_probe)], "float32") * unscale
-                    values[id(site.kernel)], values[id(site.bias)] = site.curvature(
-                        x_factor, d_factor, self._unit_direction(site, gradients))
+                    x_factor, d_factor = factors[id(site)]
+                    direction = self._unit_direction(site, gradients)
+                    kernel, bias = site.curvature(x_factor, d_factor, direction)
+                    if self.curvature_scale == "layer" and direction is not None and site.chain is not None \
+                            and id(site.chain[2]) in factors:
+                        coupling = site.coupling(x_factor, d_factor, direction, factors[id(site.chain[2])][1])
+                        kernel, bias = kernel * coupling, bias * coupling
+                    values[id(site.kernel)], values[id(site.bias)] = kernel, bias
                 for (_, target), average in zip(targets, averages):
                     average = ops.convert_to_tensor(average)
                     new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
@@ -282,7 +288,7 @@ class SDAGD(keras.optimizers.Optimizer):
     def _unit_direction(self, site, gradients: dict):
         """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
         rescaling)."""
-        if self.curvature_scale != "unit" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
+        if self.curvature_scale == "diagonal" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
             return None
         kernel = ops.cast(gradients[id(site.kernel)], "float32")
         bias = gradients.get(id(site.bias)) if site.bias is not None else None
