@@ -1,4 +1,4 @@
-"""Every preset does what its description says (issue 13 defect 5: the SDAGD teaching preset did not learn).
+"""Every preset does what its description says (the SDAGD teaching preset included: it must learn).
 
 The fast checks train briefly on a few hundred examples; the slow ones train every preset with its own settings
 (at most a few epochs on a limited set) and check its claim: a vanishing first-layer gradient where it says so, a

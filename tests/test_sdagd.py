@@ -322,7 +322,7 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
     spec = edits.set_layers(spec, [LayerSpec(units=16, activation="sigmoid") for _ in range(3)])
     spec = edits.set_data_option(spec, "limit", 300)
     spec = edits.set_field(edits.set_field(spec, "training.epochs", 1), "monitoring.record_every", 1)
-    spec = edits.set_field(spec, "name", "Versuch über Sigmoid 🧪")  # a Unicode name trains (issue 17 item 4)
+    spec = edits.set_field(spec, "name", "Versuch über Sigmoid 🧪")  # a Unicode name trains
     result = Trainer(spec, run_dir=tmp_path / "run").run()
     assert result.status == "completed", result.message
     mu = np.asarray(result.history.optimizer["sdagd_mu"])

@@ -309,7 +309,7 @@ def test_below_an_attention_block_the_curvature_is_the_mean_squared_per_example_
 def test_deep_softmax_network_truncation_against_the_exact_gauss_newton_diagonal():
     """Below a softmax output the truncation drops the couplings between units (diag(p) − ppᵀ's off-diagonal and
     the cross-paths, whose contributions partly cancel): an approximation in both directions. Measured on 3×5
-    sigmoid and ReLU nets (seeds 0–3, session 3): layer totals 0.46–2.7× the exact ones, median per-weight ratio
+    sigmoid and ReLU nets (seeds 0–3): layer totals 0.46–2.7× the exact ones, median per-weight ratio
     0.55–3.4, smallest per-weight ratio 0.17 (docs/sdagd.md). Stated tolerance: totals within [0.4, 3.5]×, median
     ratio within [0.5, 6]×, no weight's curvature below 0.1× the exact one (a wrong orientation of W² or a missing
     f'² — a factor ≤ 1/16 per sigmoid layer — misses these by orders of magnitude)."""

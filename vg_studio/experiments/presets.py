@@ -32,7 +32,6 @@ def _sdagd(spec: ExperimentSpec) -> ExperimentSpec:
     """SDAGD with the settings for small networks (docs/sdagd.md, "Options"): the catalog's defaults are tuned for
     the 784-700×5 net and over 100 steps leave this 128-unit net at chance; η 0.01, R 0.2 constant learn at once."""
     spec = edits.set_field(edits.set_optimizer(spec, "sdagd"), "optimizer.learning_rate", 0.01)
-    # curvature_scale "diagonal": these settings were measured with the plain diagonal (sdagd helper, session 3)
     for key, value in {"radius": 0.2, "radius_growth_steps": 0.0, "curvature_scale": "diagonal"}.items():
         spec = edits.set_optimizer_param(spec, key, value)
     return spec
