@@ -53,8 +53,12 @@ def test_sdagd_tiny_grid_table_matches_the_trained_models(tmp_path, capsys):
         model = keras.saving.load_model(cell / "model.keras")
         predicted = model.predict(data.x_test, verbose=0).argmax(axis=1)
         assert float(row["mcr_mean_pct"]) == pytest.approx(100 * np.mean(predicted != data.y_test), abs=1e-3)
-    phase1 = open_run(out / "cells" / "sdagd-sigmoid-hl1-run0").history.optimizer["sdagd_phase1_fraction"]
+    history = open_run(out / "cells" / "sdagd-sigmoid-hl1-run0").history.optimizer
+    phase1 = history["sdagd_phase1_fraction"]
     assert float(rows["sdagd"]["sdagd_phase1_final"]) == pytest.approx(phase1[-1], abs=1e-4)
+    per_layer = [float(history[f"sdagd_phase1_fraction[{g}]"][-1]) for g in ("hidden_1", "output")]
+    expected = f"| Sigmoid hl-1 | {phase1[-1]:.2f} | {per_layer[0]:.2f} | {per_layer[1]:.2f} |"
+    assert expected in (out / "table.md").read_text()  # the phase-I share per layer, from the cell's history
     assert rows["sgd"]["sdagd_phase1_final"] == ""
     assert (out / "training_error_sigmoid.png").read_bytes()[:8] == PNG_MAGIC
 

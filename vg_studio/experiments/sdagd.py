@@ -117,6 +117,7 @@ class Measured:
     f1: float
     wall_s: float
     phase1_final: float = math.nan  # SDAGD: share of weights still in phase I at the last record (mean of runs)
+    phase1_layers: dict = field(default_factory=dict)  # SDAGD: the same per layer group (hidden_1 … output)
 
 
 def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
@@ -127,7 +128,7 @@ def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
     for optimizer in o.optimizers:
         for activation in o.activations:
             for depth in o.depths:
-                mcrs, accs, f1s, walls, curves, phase1 = [], [], [], [], [], []
+                mcrs, accs, f1s, walls, curves, phase1, layers = [], [], [], [], [], [], {}
                 for run in range(o.runs):
                     run_dir = out / "cells" / cell_key(depth, activation, optimizer, run)
                     report = read_report(run_dir)
@@ -146,10 +147,13 @@ def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
                     fractions = history.optimizer.get("sdagd_phase1_fraction", [])
                     if len(fractions):
                         phase1.append(float(fractions[-1]))
+                    for key, values in history.optimizer.items():
+                        if key.startswith("sdagd_phase1_fraction[") and len(values):
+                            layers.setdefault(key[len("sdagd_phase1_fraction["):-1], []).append(float(values[-1]))
                 mcr, std = mean_std(mcrs)
                 table[(optimizer, activation, depth)] = Measured(
                     mcr, std, len(mcrs), o.runs, curves, mean_std(accs)[0], mean_std(f1s)[0], mean_std(walls)[0],
-                    mean_std(phase1)[0])
+                    mean_std(phase1)[0], {name: mean_std(v)[0] for name, v in layers.items()})
     return table
 
 
@@ -188,9 +192,26 @@ def write_tables(o: GridOptions, table: dict, out: Path, input_size: int | str) 
     text = (f"# Table I {cite('tan-lim-2019')} — test misclassification rate (%)\n\n"
             f"Measured mean ± std over completed runs, the paper's value in brackets. Network "
             f"{input_size}-{o.units}×L-10, batch {o.batch_size}, {o.epochs} epochs, loss {o.loss}, dataset "
-            f"{o.dataset}.\n\n" + markdown_table(md_header, md_rows))
+            f"{o.dataset}.\n\n" + markdown_table(md_header, md_rows) + _phase1_table(o, table))
     atomic_write_text(out / "table.md", text)
     return text
+
+
+def _phase1_table(o: GridOptions, table: dict) -> str:
+    """SDAGD's share of weights still in phase I (μ > h: the relative step length, not a damped Newton step) at the
+    last record, per layer group, mean over runs."""
+    cells = [(act, d) for act in o.activations for d in o.depths if table.get(("sdagd", act, d)) is not None
+             and table[("sdagd", act, d)].phase1_layers]
+    if not cells:
+        return ""
+    groups = [f"hidden_{i}" for i in range(1, max(d for _, d in cells) + 1)] + ["output"]
+    rows = []
+    for act, depth in cells:
+        m = table[("sdagd", act, depth)]
+        rows.append([f"{LABEL[act]} hl-{depth}", fmt(m.phase1_final)]
+                    + [fmt(m.phase1_layers[g]) if g in m.phase1_layers else "" for g in groups])
+    return ("\nSDAGD's share of weights in phase I (μ > h) at the last record, all weights and per layer:\n\n"
+            + markdown_table(["cell", "all"] + groups, rows))
 
 
 def _num(value: float):
