@@ -399,6 +399,30 @@ def test_radius_growth_keeps_the_phase_one_step_and_weights_the_curvature_by_the
     assert float(opt.diagnostic_scalars()["sdagd_radius"]) == pytest.approx(0.3 * (1 + 6 / 2.0))
 
 
+def test_radius_decay_anneals_the_phase_one_step_and_keeps_the_newton_gain():
+    """R_k = R·γ_k/δ_k with δ_k = 1 + k/τ_d: far from the minimum a weight moves by η·R/δ_k; where the curvature
+    counts the step is η·g/(δ_k·μ + γ_k·h) (closed form, h read from the slot), so a phase-II step keeps its gain."""
+    rng = np.random.default_rng(8)
+    var = keras.Variable(np.zeros((12, 4), "float32"))
+    opt = SDAGD(learning_rate=0.5, radius=0.3, radius_growth_steps=4.0, radius_decay_steps=2.0, norm_scope="rms",
+                curvature="second_moment", batch_size=1)
+    for k in range(6):
+        g = rng.normal(1.0, 0.1, (12, 4)).astype("float32")
+        step = _step(opt, var, g)
+        growth, decay = 1.0 + k / 4.0, 1.0 + k / 2.0
+        h = np.asarray(opt.curvature(var))
+        mu = np.sqrt(np.mean(g.astype(np.float64) ** 2)) / 0.3
+        np.testing.assert_allclose(step, -0.5 * g / (decay * mu + growth * h + 1e-8), rtol=2e-4)
+    assert float(opt.diagnostic_scalars()["sdagd_radius"]) == pytest.approx(0.3 * (1 + 6 / 4.0) / (1 + 6 / 2.0))
+    tiny = SDAGD(learning_rate=0.5, radius=0.3, radius_decay_steps=2.0, norm_scope="rms", batch_size=1)
+    weights = keras.Variable(np.zeros((12, 4), "float32"))
+    for k in range(3):
+        g = 1e-3 * rng.normal(size=(12, 4)).astype("float32")  # the curvature (∝ g²) is negligible: phase I
+        step = _step(tiny, weights, g)
+        np.testing.assert_allclose(np.sqrt(np.mean(step.astype(np.float64) ** 2)), 0.5 * 0.3 / (1 + k / 2.0),
+                                   rtol=1e-3)
+
+
 def test_momentum_steps_along_the_bias_corrected_average_gradient():
     var = keras.Variable(np.zeros((10, 3), "float32"))
     opt = SDAGD(learning_rate=1.0, radius=0.2, momentum=0.8, norm_scope="rms", batch_size=1)

@@ -79,6 +79,8 @@ class SDAGD(keras.optimizers.Optimizer):
         momentum: β₁ ≥ 0 steps along Adam's bias-corrected running mean of the gradient instead of g (not in
             eq. 7; an option, docs/sdagd.md).
         radius_growth_steps: τ; R grows to R·(1 + k/τ) and η shrinks to η/(1 + k/τ) after k steps. 0: constant.
+        radius_decay_steps: τ_d; R shrinks to R/(1 + k/τ_d) after k steps (η stays): the phase-I step η·R anneals,
+            the damped Newton steps keep their gain. 0: no decay.
         curvature_scale: "diagonal" (the Gauss–Newton diagonal as it is) or "unit" (each output unit's diagonal
             rescaled, at every refresh, so that its quadratic form along the unit's gradient equals that of the
             unit's full Gauss–Newton block: the coupling of a unit's inputs that the diagonal drops). Gauss–Newton
@@ -97,6 +99,7 @@ class SDAGD(keras.optimizers.Optimizer):
         curvature_every=10,
         momentum=0.0,
         radius_growth_steps=200.0,
+        radius_decay_steps=0.0,
         curvature_scale="unit",
         weight_decay=None,
         clipnorm=None,
@@ -138,6 +141,8 @@ class SDAGD(keras.optimizers.Optimizer):
                 raise ValueError(f"{field}: must be in [0, 1), got {value!r}")
         if radius_growth_steps < 0:
             raise ValueError(f"radius_growth_steps: must be >= 0 (0: a constant radius), got {radius_growth_steps!r}")
+        if radius_decay_steps < 0:
+            raise ValueError(f"radius_decay_steps: must be >= 0 (0: no decay), got {radius_decay_steps!r}")
         if momentum and norm_scope == "global":
             raise ValueError("momentum: not available with norm_scope='global'")
         self.radius = radius
@@ -149,6 +154,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.curvature_every = int(curvature_every)
         self.momentum = momentum
         self.radius_growth_steps = radius_growth_steps
+        self.radius_decay_steps = radius_decay_steps
         self.curvature_scale = curvature_scale
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
@@ -205,6 +211,12 @@ class SDAGD(keras.optimizers.Optimizer):
         if not self.radius_growth_steps:
             return ops.cast(1.0, "float32")
         return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_growth_steps)
+
+    def radius_decay(self, steps_taken):
+        """δ_k = 1 + k/τ_d: the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k))."""
+        if not self.radius_decay_steps:
+            return ops.cast(1.0, "float32")
+        return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_decay_steps)
 
     def _momentum_scale(self, steps):
         """1 / (1 − β₁^k): the momentum average's bias correction after k steps."""
@@ -311,12 +323,13 @@ class SDAGD(keras.optimizers.Optimizer):
         self._step_gauss_newton_scale = self._gauss_newton_scale(self._refreshes)
         self._step_momentum_scale = self._momentum_scale(self.iterations + 1)
         self._step_radius_growth = self.radius_growth(self.iterations)
+        self._step_radius_decay = self.radius_decay(self.iterations)
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
         super()._backend_update_step(grads, trainable_variables, learning_rate)
         self._global_mu = self._step_curvature_scale = self._step_gauss_newton_scale = None
-        self._step_momentum_scale = self._step_radius_growth = None
+        self._step_momentum_scale = self._step_radius_growth = self._step_radius_decay = None
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -350,6 +363,8 @@ class SDAGD(keras.optimizers.Optimizer):
         else:
             mu = self._relative_step_length(direction)
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
+        if self.radius_decay_steps:
+            mu = mu * ops.cast(self._step_radius_decay, dtype)
         denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, direction * (ops.cast(learning_rate, dtype) / denominator))
 
@@ -374,8 +389,8 @@ class SDAGD(keras.optimizers.Optimizer):
             mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
             mus = [self._relative_step_length(g) for g in gradients]
-        growth = self.radius_growth(self.iterations)
-        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k
+        growth = self.radius_growth(self.iterations) / self.radius_decay(self.iterations)
+        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k/δ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
             h = self.curvature(variable)
@@ -421,6 +436,7 @@ class SDAGD(keras.optimizers.Optimizer):
             "curvature_every": self.curvature_every,
             "momentum": self.momentum,
             "radius_growth_steps": self.radius_growth_steps,
+            "radius_decay_steps": self.radius_decay_steps,
             "curvature_scale": self.curvature_scale,
         })
         return config
