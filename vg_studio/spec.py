@@ -250,6 +250,7 @@ class SDAGDParams(_Options):
     curvature_every: Annotated[Int, Field(ge=1, le=100_000)] = _SDAGD_DEFAULTS["curvature_every"]
     momentum: Unit = _SDAGD_DEFAULTS["momentum"]
     radius_growth_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_growth_steps"]
+    radius_decay_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_decay_steps"]
     curvature_scale: Literal["diagonal", "unit", "layer"] = _SDAGD_DEFAULTS["curvature_scale"]
 
 
