@@ -89,17 +89,17 @@ class SDAGD(keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate=3e-3,
-        radius=0.667,
+        learning_rate=1.0,
+        radius=0.002,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
         batch_size=100,
         curvature=DEFAULT_CURVATURE,
         curvature_every=10,
-        momentum=0.0,
-        radius_growth_steps=200.0,
-        radius_decay_steps=0.0,
+        momentum=0.9,
+        radius_growth_steps=0.0,
+        radius_decay_steps=100.0,
         curvature_scale="unit",
         weight_decay=None,
         clipnorm=None,
@@ -352,7 +352,8 @@ class SDAGD(keras.optimizers.Optimizer):
                 new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
             self.assign(half_sq, new_half_sq)
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
-        self.assign(previous, gradient)
+        if self._momentums is None or id(variable) not in self._site_of:  # the difference estimate, diagnostics
+            self.assign(previous, gradient)
         direction = gradient
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
             average = self._momentums[index]
