@@ -292,10 +292,12 @@ class SDAGD(keras.optimizers.Optimizer):
             upcoming = ops.equal(ops.mod(self.iterations + 1, self.curvature_every), 0)
             for variable in self._refresh_holder.items:
                 variable.assign(ops.cast(upcoming, variable.dtype))
-        # Re-state the probes as zero: on JAX an untouched variable would hand its donated input buffer back.
-        for variable in self._trainable_variables:
-            if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
-                variable.assign(ops.zeros(variable.shape, variable.dtype))
+        # Re-state the probes as zero on JAX, where an untouched variable would hand its donated input buffer back
+        # (elsewhere they keep their zeros: nothing ever updates them).
+        if keras.backend.backend() == "jax":
+            for variable in self._trainable_variables:
+                if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
+                    variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def _unit_direction(self, site, gradients: dict):
         """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
@@ -354,20 +356,24 @@ class SDAGD(keras.optimizers.Optimizer):
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
         if self._momentums is None or id(variable) not in self._site_of:  # the difference estimate, diagnostics
             self.assign(previous, gradient)
-        direction = gradient
+        direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
             average = self._momentums[index]
-            self.assign(average, average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average))
-            direction = ops.convert_to_tensor(average) * ops.cast(self._step_momentum_scale, dtype)
-        if self._global_mu is not None:
+            direction = average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average)
+            self.assign(average, direction)
+            scale = ops.cast(self._step_momentum_scale, dtype)  # the bias correction, applied to μ and the rate
+        if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
         else:
             mu = self._relative_step_length(direction)
+        rate = ops.cast(learning_rate, dtype)
+        if scale is not None:  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
+            mu, rate = mu * scale, rate * scale
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
         if self.radius_decay_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
         denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
-        self.assign_sub(variable, direction * (ops.cast(learning_rate, dtype) / denominator))
+        self.assign_sub(variable, direction * (rate / denominator))
 
     def diagnostic_scalars(self) -> dict:
         """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
