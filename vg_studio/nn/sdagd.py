@@ -283,10 +283,18 @@ class SDAGD(keras.optimizers.Optimizer):
                     new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
                 return tuple(new)
 
-            current = tuple(ops.convert_to_tensor(a) for a in averages)
-            # the assignments stay outside the cond: JAX's stateless scope allows no side effects in a branch
-            for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
-                self.assign(average, value)
+            if keras.backend.backend() == "jax":
+                # JAX's stateless scope allows no side effects in a branch: the assignments stay outside the cond
+                current = tuple(ops.convert_to_tensor(a) for a in averages)
+                for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
+                    self.assign(average, value)
+            else:  # elsewhere only a refresh step writes the averages (the others would rewrite every weight's)
+                def refresh_and_assign():
+                    for average, value in zip(averages, refreshed()):
+                        self.assign(average, value)
+                    return ops.convert_to_tensor(True)
+
+                ops.cond(fresh, refresh_and_assign, lambda: ops.convert_to_tensor(False))
             self._refreshes.assign_add(ops.cast(fresh, "float32"))
         if refresh is not None:
             upcoming = ops.equal(ops.mod(self.iterations + 1, self.curvature_every), 0)
