@@ -200,11 +200,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="versions, Keras backend and visible GPUs")
 
-    export = sub.add_parser("export", help="copy a run's trained model to a .keras file")
+    export = sub.add_parser("export", help="copy a run's model to a .keras file, or write it for TensorBoard")
     export.add_argument("run_dir", metavar="RUN_DIR")
-    export.add_argument("--to", required=True, metavar="FILE.keras", help="destination .keras path")
+    export.add_argument("--to", metavar="FILE.keras", help="destination .keras path")
+    export.add_argument("--tensorboard", metavar="LOGDIR", help="write the run as TensorBoard event files in LOGDIR")
 
     diagnose = sub.add_parser("diagnose", help="diagnose a run directory's history")
+    report = sub.add_parser("report", help="write a run's (or a compared pair's) self-contained HTML report")
     reproduce = sub.add_parser("reproduce", help="reproduce the papers' tables (Tan & Lim's SDAGD, Wu's attention)")
     # Their modules may import Keras: load them only when that command runs, so every other command stays fast.
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
@@ -212,6 +214,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _add_optional(diagnose, "vg_studio.diagnose.cli")
     elif chosen == "reproduce":
         _add_optional(reproduce, "vg_studio.experiments.cli")
+    elif chosen == "report":
+        _add_optional(report, "vg_studio.report.cli")
     return parser
 
 
@@ -558,6 +562,12 @@ def cmd_export(args) -> int:
 
     from vg_studio.safeio import atomic_path, check_keras_file
 
+    if args.tensorboard is not None or args.to is None:
+        if args.to is not None or args.tensorboard is None:
+            raise CliError("export: give one of --to FILE.keras (the model) and --tensorboard LOGDIR (the history)")
+        from vg_studio.report.cli import export_tensorboard_command
+
+        return export_tensorboard_command(args.run_dir, args.tensorboard)
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise CliError(f"{run_dir}: {'not a run directory' if run_dir.exists() else 'no such run directory'}")
@@ -611,7 +621,7 @@ def _precheck_reproduction(args) -> None:
 
 
 COMMANDS = {"gui": cmd_gui, "train": cmd_train, "spec": cmd_spec, "info": cmd_info, "export": cmd_export,
-            "diagnose": _cmd_delegated, "reproduce": _cmd_delegated}
+            "diagnose": _cmd_delegated, "reproduce": _cmd_delegated, "report": _cmd_delegated}
 
 if __name__ == "__main__":
     sys.exit(main())
