@@ -64,7 +64,7 @@ def _common(p: argparse.ArgumentParser, dataset: str, runs: int, out: str) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="reproduction", metavar="{sdagd,attention}", required=True)
-    from vg_studio.experiments.seed003 import ACTIVATIONS, OPTIMIZERS
+    from vg_studio.experiments.sdagd import ACTIVATIONS, OPTIMIZERS
 
     s = sub.add_parser("sdagd", help="Tan & Lim (2019) Table I: SGD vs SDAGD, sigmoid/ReLU, hl-1…hl-5",
                        description="Tan & Lim's (2019) grid hl-1…hl-5 (784-700×L-10) × {sigmoid, ReLU} × "
@@ -112,7 +112,7 @@ class _InputError(Exception):
 
 def _options(args):
     if args.reproduction == "sdagd":
-        from vg_studio.experiments import seed003 as module
+        from vg_studio.experiments import sdagd as module
 
         options = module.GridOptions(dataset=args.dataset, runs=args.runs, epochs=args.epochs, limit=args.limit,
                                      loss=args.loss)
@@ -121,7 +121,7 @@ def _options(args):
         options.activations = args.activations or options.activations
         options.optimizers = args.optimizers or options.optimizers
     else:
-        from vg_studio.experiments import seed000 as module
+        from vg_studio.experiments import attention as module
 
         options = module.AttentionOptions(dataset=args.dataset, runs=args.runs, epochs=args.epochs,
                                           limit=args.limit)
