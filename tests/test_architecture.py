@@ -58,7 +58,7 @@ def test_the_import_contract_keeps_the_core_free_of_the_gui():
 
 MAX_LINES = 650
 # modules still above the limit, each to be split; a module that is split comes off this list (the test says so)
-OVER_THE_LIMIT = {"vg_studio/diagnose/engine.py"}
+OVER_THE_LIMIT: set[str] = set()
 
 
 def test_no_module_grows_over_the_limit():
