@@ -23,6 +23,7 @@ def win(qtbot, tmp_path):
     window.show()
     qtbot.waitExposed(window)
     window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     yield window
     if window.training:
         window.worker.stop_and_wait()
@@ -76,6 +77,9 @@ def press(qtbot, key, modifier=Qt.NoModifier) -> None:
 
 
 def focus(qtbot, widget) -> None:
+    if QApplication.activeWindow() is not widget.window():  # keys go to the active window only
+        widget.window().activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window())
     widget.setFocus(Qt.TabFocusReason)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is widget or (
         QApplication.focusWidget() is not None and widget.isAncestorOf(QApplication.focusWidget())))
@@ -183,6 +187,7 @@ def test_dialog_buttons_answer_to_alt_letters(qtbot, win):
 
     close = dialog.findChild(QDialogButtonBox).buttons()[0]
     assert close.text() == "&Close"
+    dialog.close()
 
 
 def wheel(widget, notches: int = -1) -> None:

@@ -170,7 +170,7 @@ class Controller:
                         "); the run starts as soon as it is ready")
             else:
                 text = f"{following}starting: preparing data and model…"
-            return Progress(0, 0, text)  # a busy bar: nothing to count yet
+            return Progress(0, 1, text)  # nothing to count yet (a busy bar would hide the words)
         if run.status == "running":
             epoch = (run.step - 1) // max(run.steps_per_epoch, 1) + 1 if run.step else 1
             eta = run.eta_seconds(now)

@@ -380,8 +380,8 @@ class MainWindow(FilesMixin, QMainWindow):
                 if run is self.current_run:
                     self._waiting_since = None
                 self.runs.refresh(run)
-                if run is self.shown_run:  # a followed run's own network replaces what was shown before it began
-                    self.diagram.show_run(run)
+                if run is self.shown_run:  # its own network replaces what was shown before it began
+                    self._show_run_network(run)
                     findings_changed = True
             elif isinstance(event, events.FindingsUpdated):
                 run.findings = as_findings(run.findings)
@@ -438,14 +438,20 @@ class MainWindow(FilesMixin, QMainWindow):
         self.plots.show_runs(runs)
         self.controller.shown_run = runs[-1] if runs else None
         self._show_diagnostics(self.shown_run)
-        if self.shown_run is not None:
-            self.diagram.show_run(self.shown_run)
-        else:
-            self.diagram.run = None
-            self._show_editor_network()
+        self._show_run_network(self.shown_run)
         self._apply_flags()
         self._update_actions()
         self._update_progress()
+
+    def _show_run_network(self, run: RunData | None) -> None:
+        """The diagram of the shown run; before its first event, the network it trains (or the editor's)."""
+        if run is not None and run.layer_names:
+            self.diagram.show_run(run)
+        elif run is not None and run.spec is not None:
+            self.diagram.show_spec(run.spec, self.builder.num_classes, self.builder.input_shape)
+        else:
+            self.diagram.run = None
+            self._show_editor_network()
 
     def _show_shown_diagnostics(self) -> None:
         """A live run's new findings, in a unit of work of their own: never right after a unit of the plots, and

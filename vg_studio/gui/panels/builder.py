@@ -27,7 +27,7 @@ HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Drop", "
 # Relative column widths: the visible columns share the table's width (no horizontal scroll bar) as long as each
 # gets its readable minimum; a narrower table scrolls sideways instead of cutting every column.
 WIDTHS = (7, 6, 8, 8.5, 3.5, 3.5, 3.5, 5, 3.5, 3.5, 5)
-MIN_WIDTHS = (50, 40, 70, 70, 22, 22, 22, 36, 22, 22, 36)
+MIN_WIDTHS = (50, 40, 78, 78, 22, 22, 22, 36, 22, 22, 36)
 KIND_TEXT = catalog.LAYER_KIND_LABELS
 INIT_TEXT = {"glorot_uniform": "Glorot U", "glorot_normal": "Glorot N", "he_normal": "He N", "he_uniform": "He U",
              "lecun_normal": "LeCun N", "lecun_uniform": "LeCun U", "random_normal": "Normal σ", "zeros": "Zeros"}
