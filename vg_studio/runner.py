@@ -421,16 +421,9 @@ class _Child:
                 self.parent_gone = True
 
     def send_event(self, event) -> None:
-        """The trainer's listener: every event goes to the parent as it happens."""
-        try:
-            self.send("event", event)
-        except Exception:  # not picklable (e.g. findings holding callables): send their plain-data form
-            findings = getattr(event, "findings", None)
-            if findings is None:
-                raise
-            as_dicts = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
-            new = [f.to_dict() if hasattr(f, "to_dict") else f for f in getattr(event, "new", [])]
-            self.send("event", type(event)(as_dicts, new))
+        """The trainer's listener: every event goes to the parent as it happens (events are plain, picklable data;
+        a finding pickles by its fix ids)."""
+        self.send("event", event)
 
     def listen(self) -> None:
         """The control thread: runs go to the main thread's queue; cancel reaches the trainer at once."""

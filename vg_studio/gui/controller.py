@@ -327,7 +327,8 @@ class Controller:
     def export_model(self, run: RunData | None, path: str | Path) -> Path:
         """The run's trained model, copied to `path` (.keras) after checking it is a complete Keras file; written
         atomically: on any failure nothing is left at `path` or beside it."""
-        from vg_studio.safeio import UnreadableFile, atomic_path, check_keras_file
+        from vg_studio.keras_file import check_keras_file
+        from vg_studio.safeio import UnreadableFile, atomic_path
 
         if run is None or run.model_path is None:
             raise ActionError("export the model", "no trained model yet: train a run (or wait for it to finish)")

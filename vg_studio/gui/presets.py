@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vg_studio.resources import RESOURCES
+from vg_studio.resources import PRESET_GROUPS, RESOURCES
 from vg_studio.spec import ExperimentSpec, SpecError
 
-# Presets meant to be trained one after the other and compared share a submenu.
-PRESET_GROUPS = {"teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem",
-                 "seed003-": "Tan & Lim (2019): SGD vs SDAGD (Table I)",
-                 "seed000-": "Wu: attention in every hidden layer"}
 PRESET_TITLES = {
     "teach-deep-sigmoid": "Deep sigmoid network (the gradient vanishes)",
     "teach-deep-relu": "Deep ReLU network (the gradient flows)",
@@ -20,9 +16,9 @@ PRESET_TITLES = {
     "teach-dnn": "Small sigmoid network",
     "teach-dnn-attention": "Small sigmoid network with attention",
     "teach-rnn-simple": "SimpleRNN", "teach-rnn-lstm": "LSTM", "teach-rnn-gru": "GRU",
-    "seed003-hl5-sigmoid-sgd": "5 sigmoid layers, SGD", "seed003-hl5-sigmoid-sdagd": "5 sigmoid layers, SDAGD",
-    "seed003-hl5-relu-sgd": "5 ReLU layers, SGD", "seed003-hl5-relu-sdagd": "5 ReLU layers, SDAGD",
-    "seed000-plain": "Without attention", "seed000-attention": "With attention",
+    "sdagd-hl5-sigmoid-sgd": "5 sigmoid layers, SGD", "sdagd-hl5-sigmoid-sdagd": "5 sigmoid layers, SDAGD",
+    "sdagd-hl5-relu-sgd": "5 ReLU layers, SGD", "sdagd-hl5-relu-sdagd": "5 ReLU layers, SDAGD",
+    "attention-plain": "Without attention", "attention-every-layer": "With attention",
 }
 
 
@@ -35,7 +31,8 @@ def preset_title(path: Path) -> str:
 
 
 def preset_group(path: Path) -> str | None:
-    return next((title for prefix, title in PRESET_GROUPS.items() if path.stem.startswith(prefix)), None)
+    """The submenu of presets meant to be trained one after the other and compared (None: the menu itself)."""
+    return next((title for prefix, title in PRESET_GROUPS.items() if path.stem.startswith(prefix)), None) or None
 
 
 def preset_description(path: Path) -> str:
