@@ -4,7 +4,7 @@ run, errors in view, and a Train click before the training process is ready."""
 
 from __future__ import annotations
 
-import types
+import dataclasses
 
 import pytest
 from PySide6.QtCore import Qt
@@ -79,9 +79,7 @@ def test_diagnostics_name_their_run_and_badges_stay_on_its_network(qtbot, win):
 def test_resolved_findings_read_as_resolved_and_notes_are_shown(qtbot, win):
     spec = win.document.spec
     active = vanishing(spec)
-    resolved = types.SimpleNamespace(**{name: getattr(active, name) for name in (
-        "kind", "severity", "step", "epoch", "layers", "evidence", "message", "details", "fixes", "advice",
-        "labels")}, state="resolved", last_step=40)
+    resolved = dataclasses.replace(active, state="resolved", last_step=40)
     run = made_up_run("healing", spec, [resolved, active])
     run.notes = ["history.h5: the last record was cut short and is skipped"]
     shown(win, run)
