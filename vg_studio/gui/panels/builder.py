@@ -95,8 +95,8 @@ class BuilderPanel(QWidget):
         row.setSpacing(3)
         for key, text, tip, slot in (
                 ("add", "&Add", "Add a layer after the selected one (a copy of it)", self.add_layer),
-                ("remove", "Remo&ve", "Remove the selected layer", self.remove_layer),
-                ("duplicate", "Dup&licate", "Duplicate the selected layer", self.duplicate_layer),
+                ("remove", "Re&move", "Remove the selected layer", self.remove_layer),
+                ("duplicate", "D&uplicate", "Duplicate the selected layer", self.duplicate_layer),
                 ("up", "▲", "Move the selected layer towards the input", lambda: self.move_layer(-1)),
                 ("down", "▼", "Move the selected layer towards the output", lambda: self.move_layer(1))):
             button = QPushButton(text)
@@ -118,7 +118,7 @@ class BuilderPanel(QWidget):
         details.setSpacing(4)
         self.details_label.setToolTip("The selected layer's less common settings")
         details.addWidget(self.details_label)
-        for name, text in (("init_stddev", "&σ"), ("bias_init", "B&ias"), ("attention_tokens", "To&kens")):
+        for name, text in (("init_stddev", "σ"), ("bias_init", "B&ias"), ("attention_tokens", "To&kens")):
             editor = self.details[name]
             editor.setToolTip(DETAILS[name])
             editor.setMinimumWidth(44)
