@@ -32,7 +32,7 @@ from vg_studio.gui.panels.runs import RunsPanel
 from vg_studio.gui.plots.network import NetworkDiagram
 from vg_studio.gui.run_data import RunData
 from vg_studio.gui.theme import THEMES, apply_theme, configure_pyqtgraph, load_theme
-from vg_studio.gui.worker import TrainingService, TrainWorker, finished_event
+from vg_studio.gui.worker import TrainingService, TrainWorker, finished_event, running, stop_threads
 from vg_studio.spec import ExperimentSpec, example_spec
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class MainWindow(FilesMixin, QMainWindow):
 
     def _track(self, thread) -> None:
         """Remember a thread this window started (see `_threads`); the finished ones are forgotten."""
-        self._threads[:] = [t for t in self._threads if _running(t)] + [thread]
+        self._threads[:] = [t for t in self._threads if running(t)] + [thread]
 
     def _dataset_ready(self, data) -> None:
         self.builder.set_data_shape(data.input_shape, data.num_classes)
@@ -618,30 +618,3 @@ class MainWindow(FilesMixin, QMainWindow):
         self._closing_confirmed = True
         self.close()
 
-
-def _running(thread) -> bool:
-    try:
-        return thread.isRunning()
-    except RuntimeError:  # its C++ object is gone
-        return False
-
-
-def stop_threads(threads: list, data_panel) -> None:
-    """Stop and wait for the threads of a window that is being deleted (see MainWindow._threads)."""
-    for thread in threads:
-        try:
-            if not thread.isRunning():
-                continue
-            for stop in ("stop_and_wait", "stop"):
-                if hasattr(thread, stop):
-                    getattr(thread, stop)()
-                    break
-            if hasattr(thread, "cancel_event"):
-                thread.cancel_event.set()
-            thread.wait()
-        except RuntimeError:  # already deleted
-            continue
-    try:
-        data_panel.release_loaders()
-    except RuntimeError:
-        pass

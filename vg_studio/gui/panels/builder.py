@@ -287,6 +287,7 @@ class BuilderPanel(QWidget):
 
     def _create_row(self, i: int) -> None:
         def put(name: str, widget: QWidget) -> None:
+            widget.setMinimumWidth(0)  # as wide as its cell: never over the next one
             self.table.setCellWidget(i, COLUMNS.index(name), widget)
 
         for name, labels in (("kind", KIND_TEXT), ("activation", {a: a for a in catalog.ACTIVATIONS}),
