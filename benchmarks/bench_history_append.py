@@ -1,11 +1,11 @@
-"""How the run directory's history storage scales (issue 11 item 4): the cost of appending one record as the run
+"""How the run directory's history storage scales: the cost of appending one record as the run
 grows, against rewriting the whole history (what history.h5 used to do at every epoch end).
 
     nice -n 5 python benchmarks/bench_history_append.py                    # 50,000 records x 200 layers
     python benchmarks/bench_history_append.py --records 5000 --layers 50   # a quick look
 
 Each record carries what the probes record per layer: one (L,) statistic per LAYER_STATS name and the two (L, 28)
-histograms of contract 8. Reported: the median time of RunStore.write_history for one new record near several
+histograms (HIST_EDGES bins). Reported: the median time of RunStore.write_history for one new record near several
 points of the run (alternating nothing else: the whole loop is the measurement), the bytes each append writes,
 the time to rewrite the whole history once at those points (the old design, per epoch), the final fold into
 history.h5, and open_run of the killed (log) and finished (h5) run. Memory: records x layers x 500 bytes (5 GB at

@@ -414,8 +414,10 @@ def _train_saved_model(args) -> int:
 def _early_dataset(spec):
     """Load the dataset before TensorFlow when no Keras is needed for it (files, generated and bundled sets), so
     that a bad data file is refused in a fraction of a second; None leaves it to the trainer."""
+    from vg_studio import catalog
+
     name = spec.data.dataset
-    if name in ("mnist", "fashion_mnist", "cifar10"):
+    if name in catalog.KERAS_DATASETS:
         return None
     from vg_studio.data import load_dataset
 
@@ -529,11 +531,9 @@ def cmd_info(args) -> int:
 
 def cmd_export(args) -> int:
     """Copy a run's model.keras — after checking it is a complete Keras file (nothing in it is loaded or run)."""
-    import shutil
     from pathlib import Path
 
-    from vg_studio.keras_file import check_keras_file
-    from vg_studio.safeio import atomic_path
+    from vg_studio.keras_file import check_keras_file, copy_keras_file
 
     if args.tensorboard is not None or args.to is None:
         if args.to is not None or args.tensorboard is None:
@@ -557,9 +557,7 @@ def cmd_export(args) -> int:
     if destination.exists() and (destination.is_dir() or os.path.samefile(source, destination)):
         raise CliError(f"--to: {destination} is {'a folder' if destination.is_dir() else 'the model itself'}")
     try:
-        with atomic_path(destination) as tmp:
-            shutil.copyfile(source, tmp)
-            check_keras_file(Path(tmp), str(destination))  # what was written is what was checked
+        copy_keras_file(source, destination)
     except OSError as exc:
         raise CliError(f"{destination}: cannot write ({exc.strerror or exc})") from None
     print(f"exported {inert(destination)}")

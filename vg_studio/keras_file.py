@@ -59,6 +59,22 @@ def check_keras_file(path: str | os.PathLike, name: str | None = None) -> KerasF
 _last_checked: list = [None, None]
 
 
+def copy_keras_file(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Copy a checked `.keras` file to `destination`, atomically: the copy is checked again before it takes the
+    destination's name, so on any failure (a full disk, a damaged copy) nothing is left there or beside it.
+    Raises UnreadableFile for the source or the copy, OSError for the destination."""
+    import shutil
+
+    from vg_studio.safeio import atomic_path
+
+    destination = Path(destination)
+    check_keras_file(source)
+    with atomic_path(destination, suffix=".keras") as tmp:
+        shutil.copyfile(source, tmp)
+        check_keras_file(Path(tmp), str(destination))  # what was written is what was checked
+    return destination
+
+
 def _check(path: Path, shown: str, info) -> KerasFile:
 
     def broken(problem: str):
