@@ -4,7 +4,7 @@ A real training run of the example network (the deep sigmoid MLP of `vg-studio s
 training process) while a 5 ms QTimer heartbeat runs on the main thread. The largest gap between two beats, minus
 the period, is the longest the window could not respond. Measured from the click on Train (the warm training
 process is ready, as after start-up) through the end of the run, the first epoch's tracing included.
-Targets (issue 12): longest stall <= 50 ms, 99th percentile <= 25 ms.
+Targets: longest stall <= 50 ms, 99th percentile <= 25 ms.
 
 The GUI's own work is timed too (event batches and plot redraws, wall and CPU time on the main thread): on a busy
 machine the heartbeat also counts time the OS gave to other processes, so compare the two to see what dominates.

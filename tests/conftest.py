@@ -34,27 +34,15 @@ def tiny_spec():
 
 
 # ---- leaving the session ---------------------------------------------------------------------------------------
-_session_status: int | None = None
-
-
 def pytest_sessionfinish(session, exitstatus):
-    global _session_status
-    _session_status = int(exitstatus)
+    """End what the app tests started while everything is still alive: the warm training child, and every window
+    and widget (closed and deleted in Qt's own order, before the interpreter tears Python and the native thread
+    pools down)."""
     import sys
 
-    runner = sys.modules.get("vg_studio.runner")  # the warm training child of the app tests: ended while all is alive
+    runner = sys.modules.get("vg_studio.runner")
     if runner is not None and getattr(runner, "_POOL", None) is not None:
         runner._POOL.shutdown()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    """Leave with the session's verdict once it is printed. TensorFlow's, JAX's and Qt's native thread pools can
-    crash while the interpreter finalises a process that loaded all of them (exit 139 after every test passed);
-    that teardown is not the app's (the app's own exit paths are tested in subprocesses), so it is skipped."""
-    if _session_status is not None and os.environ.get("VG_STUDIO_TEST_FULL_TEARDOWN") != "1":
-        import sys
-
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_session_status)
+    gui = sys.modules.get("vg_studio.gui")
+    if gui is not None:
+        gui.release_qt()

@@ -55,6 +55,9 @@ def test_a_fresh_process_per_run_streams_the_events_and_exits(tmp_path):
         assert json.loads((tmp_path / "run" / "report.json").read_text())["status"] == "completed"
         assert child.wait_exit(60), "a finished run's process must exit (and free its memory)"
         pool.release(child)
+        deadline = time.monotonic() + 30
+        while pool._spare is None and time.monotonic() < deadline:  # the pool lets the child go in a thread
+            time.sleep(0.05)
         spare = pool._spare
         assert spare is not None and spare.pid != child.pid and spare.alive  # the next run's child is warming
         # warmed while nothing trains: not lowered; one warmed during a run starts lowered (see the next test)
@@ -177,5 +180,9 @@ def test_a_closing_app_ends_a_child_that_is_slow_to_exit(monkeypatch):
     child = runner.TrainingProcess()
     pool._busy = 1
     asked = []
+    started = time.monotonic()
     pool.release(child, hurry=lambda: asked.append(True) or True)
+    assert time.monotonic() - started < 1.0  # the run is over for the app at once; a pool thread ends the child
+    for thread in list(pool._threads):
+        thread.join(10)
     assert asked and child.process.poll() is not None and child.dead

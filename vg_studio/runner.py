@@ -319,18 +319,21 @@ class ProcessPool:
                 return spare
 
     def release(self, child: TrainingProcess, hurry=lambda: False) -> None:
-        """After a run (from the worker thread). A fresh-process pool waits (briefly) for the child to exit, so
-        its memory is free before the next child imports TensorFlow; once `hurry()` turns true (the app is
-        closing) the child is ended instead of waited for."""
+        """After a run (from the worker thread), at once: the run is over for the app (Train works again) while a
+        pool thread lets the child exit — waiting briefly, so its memory is free before the next child imports
+        TensorFlow; once `hurry()` turns true (the app is closing) the child is ended instead of waited for."""
         with self._lock:
             self._busy -= 1
             if self.reuse and child.alive and self._spare is None:
                 self._spare, self._spare_ready = child, threading.Event()
                 self._spare_ready.set()
                 return
+            self._thread(self._retire, "vg-studio-retire", child, hurry)
+
+    def _retire(self, child: TrainingProcess, hurry) -> None:
         deadline = time.monotonic() + 10.0
         while child.alive and not child.wait_exit(0.05):
-            if hurry() or time.monotonic() > deadline:
+            if hurry() or self._closed or time.monotonic() > deadline:
                 child.kill()
         child.close()
         self.warm_up()

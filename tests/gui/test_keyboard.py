@@ -23,6 +23,7 @@ def win(qtbot, tmp_path):
     window.show()
     qtbot.waitExposed(window)
     window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     yield window
     if window.training:
         window.worker.stop_and_wait()
@@ -76,6 +77,9 @@ def press(qtbot, key, modifier=Qt.NoModifier) -> None:
 
 
 def focus(qtbot, widget) -> None:
+    if QApplication.activeWindow() is not widget.window():  # keys go to the active window only
+        widget.window().activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window())
     widget.setFocus(Qt.TabFocusReason)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is widget or (
         QApplication.focusWidget() is not None and widget.isAncestorOf(QApplication.focusWidget())))
@@ -183,6 +187,7 @@ def test_dialog_buttons_answer_to_alt_letters(qtbot, win):
 
     close = dialog.findChild(QDialogButtonBox).buttons()[0]
     assert close.text() == "&Close"
+    dialog.close()
 
 
 def wheel(widget, notches: int = -1) -> None:
@@ -231,3 +236,51 @@ def test_undo_labels_name_the_value_taken_never_a_refused_one(qtbot, win):
     qtbot.keyClicks(units.lineEdit(), "-5")
     press(qtbot, Qt.Key_Return)
     assert "-5" not in undo.text() and win.document.spec.network.layers[1].units == 8
+
+
+def mnemonic_owners(window) -> dict:
+    """Alt+letter → what answers it in the main window: menu titles, buttons, and labels with a buddy (a letter
+    two of them share does nothing but move the focus between them)."""
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel, QMenu, QToolButton
+
+    owners: dict = {}
+
+    def add(text: str, who: str) -> None:
+        key = QKeySequence.mnemonic(text).toString()
+        if key:
+            owners.setdefault(key, []).append(who)
+
+    for action in window.menuBar().actions():
+        add(action.text(), f"menu {action.text()}")
+    for button in window.findChildren(QAbstractButton):
+        if not isinstance(button, QToolButton) and not isinstance(button.parent(), QMenu):
+            add(button.text(), f"button {button.text()}")
+    for label in window.findChildren(QLabel):
+        if label.buddy() is not None:
+            add(label.text(), f"label {label.text()}")
+    for box in window.findChildren(QGroupBox):
+        add(box.title(), f"group {box.title()}")
+    return owners
+
+
+def test_every_alt_letter_answers_one_thing(qtbot, win, tmp_path):
+    from vg_studio.gui.panels.trials import TrialsPanel
+
+    win.trials = TrialsPanel()  # the Try-fixes dock, as it joins the window
+    from vg_studio.gui import layout
+
+    layout.make_dock(win, "Fix trials", win.trials, Qt.RightDockWidgetArea)
+    shared = {key: who for key, who in mnemonic_owners(win).items() if len(who) > 1}
+    assert not shared, shared
+    calls = []
+    win.diagnostics.apply_fix_and_compare.disconnect()
+    win.diagnostics.apply_fix_and_compare.connect(calls.append)
+    from tests.gui.test_session import made_up_run, shown, vanishing
+
+    spec = win.document.spec
+    shown(win, made_up_run("deep", spec, [vanishing(spec)]))
+    win.diagnostics.tree.setCurrentItem(win.diagnostics.tree.topLevelItem(0).child(0))
+    focus(qtbot, win.diagnostics.tree)
+    press(qtbot, Qt.Key_X, Qt.AltModifier)  # "Apply fi&x and compare"
+    qtbot.waitUntil(lambda: len(calls) == 1)  # a mnemonic "animates" its click for a moment first

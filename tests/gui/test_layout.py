@@ -97,3 +97,13 @@ def test_a_restored_layout_never_leaves_a_dock_unreadable(qtbot, tmp_path):
             assert dock.width() >= 150 and dock.height() >= 80, (title, dock.size())
     close(second)
 
+
+
+def test_no_cell_editor_spills_over_the_next_cell(qtbot, tmp_path):
+    window = open_window(qtbot, tmp_path, (1024, 700))
+    table = window.builder.table
+    for column in range(table.columnCount()):
+        editor = table.cellWidget(0, column)
+        if editor is not None and not table.isColumnHidden(column):
+            assert editor.width() <= table.columnWidth(column), (column, editor.width(), table.columnWidth(column))
+    close(window)

@@ -25,17 +25,15 @@ def _pin_none() -> None:
 _pin_none()
 
 
-def _release_qt_before_pyside_exits() -> None:
-    """At interpreter exit PySide deletes every Qt object still wrapped, in no particular order; a pyqtgraph scene
-    deleted while one of its own items is being torn down crashes the process (SIGSEGV in QGraphicsScene::clear).
-    The app itself ends with os._exit; anything else that built widgets (tests, scripts) gets them closed and
-    deleted here first, in Qt's own order, while Python is whole."""
+def release_qt() -> None:
+    """Close and delete every window and widget, in Qt's own order, while Python is whole. At interpreter exit
+    PySide deletes every Qt object still wrapped, in no particular order; a pyqtgraph scene deleted while one of its
+    own items is being torn down crashes the process (SIGSEGV in QGraphicsScene::clear). The app itself ends with
+    os._exit; anything else that built widgets (tests, scripts) gets this at exit, or calls it earlier."""
     import gc
 
     from PySide6.QtCore import QCoreApplication, QEvent
-    from PySide6.QtWidgets import QApplication
-
-    from PySide6.QtWidgets import QMenu
+    from PySide6.QtWidgets import QApplication, QMenu
 
     app = QApplication.instance()
     if app is None:
@@ -61,4 +59,4 @@ import atexit  # noqa: E402
 
 import PySide6.QtCore  # noqa: E402,F401  (registers PySide's exit cleanup first: atexit runs ours before it)
 
-atexit.register(_release_qt_before_pyside_exits)
+atexit.register(release_qt)

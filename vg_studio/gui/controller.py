@@ -170,7 +170,7 @@ class Controller:
                         "); the run starts as soon as it is ready")
             else:
                 text = f"{following}starting: preparing data and model…"
-            return Progress(0, 0, text)  # a busy bar: nothing to count yet
+            return Progress(0, 1, text)  # nothing to count yet (a busy bar would hide the words)
         if run.status == "running":
             epoch = (run.step - 1) // max(run.steps_per_epoch, 1) + 1 if run.step else 1
             eta = run.eta_seconds(now)
@@ -325,19 +325,16 @@ class Controller:
         return path
 
     def export_model(self, run: RunData | None, path: str | Path) -> Path:
-        """The run's trained model, copied to `path` (.keras) after checking it is a complete Keras file; written
-        atomically: on any failure nothing is left at `path` or beside it."""
-        from vg_studio.keras_file import check_keras_file
-        from vg_studio.safeio import UnreadableFile, atomic_path
+        """The run's trained model, copied to `path` (.keras) by the one export path (`vg-studio export` uses it
+        too): checked, written atomically, the copy checked again; on any failure nothing is left behind."""
+        from vg_studio.keras_file import copy_keras_file
+        from vg_studio.safeio import UnreadableFile
 
         if run is None or run.model_path is None:
             raise ActionError("export the model", "no trained model yet: train a run (or wait for it to finish)")
         path = with_suffix(path, "model")
         try:
-            check_keras_file(run.model_path)
-            with atomic_path(path, suffix=".keras") as tmp:
-                shutil.copyfile(run.model_path, tmp)
-                check_keras_file(Path(tmp), str(path))  # what was written is what was checked
+            copy_keras_file(run.model_path, path)
         except UnreadableFile as exc:
             raise ActionError("export the model", str(exc)) from None
         except OSError as exc:

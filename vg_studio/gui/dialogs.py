@@ -146,7 +146,7 @@ class MessageBar(QFrame):
         self.label.setTextFormat(Qt.PlainText)  # messages name files and layers: never rendered as markup
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.dismiss = QPushButton("&Dismiss")
+        self.dismiss = QPushButton("Dismiss")
         self.dismiss.setToolTip("Hide this message")
         self.dismiss.clicked.connect(self.hide)
         self.dismiss.clicked.connect(self.closed.emit)

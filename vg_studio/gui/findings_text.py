@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 
+from vg_studio.diagnose.findings import layer_label as diagnosed_layer_label
 from vg_studio.text import inert
 
 
@@ -43,9 +44,9 @@ def ordered(findings: list) -> list:
 
 
 def layer_label(name: str) -> str:
-    """The builder's row label of a history column: hidden_3 → h3 (a user's own model keeps its layer names)."""
-    match = re.fullmatch(r"hidden_(\d+)", str(name))
-    return f"h{match.group(1)}" if match else inert(name)
+    """The builder's row label of a history column (hidden_3 → h3; a user's own model keeps its layer names), as
+    inert text."""
+    return inert(diagnosed_layer_label(str(name)))
 
 
 def user_text(text: str) -> str:

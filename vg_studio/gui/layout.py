@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QScrollArea, QWidget
 
 LEFT_SHARE, LEFT_RANGE = 0.3, (250, 520)  # the editor docks' width: a share of the window, within this range
+WIDE, WIDE_LEFT_SHARE = 1400, 0.31  # a wide window gives the layer table a little more
 RIGHT_SHARE, RIGHT_RANGE = 0.18, (180, 320)
 NETWORK_SHARE = 0.6  # the network dock's share of the left column's height (the rest: Training | Data)
 COMPACT_WIDTH = 1200  # below this, Diagnostics and Runs share one tab group
@@ -68,8 +69,9 @@ def size_docks(window) -> None:
     """The default widths and heights for the window's size (the plots get what the docks leave)."""
     docks = window.docks
     width, height = window.width(), window.height()
-    left, right = _clamp(LEFT_SHARE * width, LEFT_RANGE), _clamp(RIGHT_SHARE * width, RIGHT_RANGE)
-    left = min(left, int(0.3 * width))  # on a small window the shares win over the ranges' minimum
+    share = WIDE_LEFT_SHARE if width >= WIDE else LEFT_SHARE
+    left, right = _clamp(share * width, LEFT_RANGE), _clamp(RIGHT_SHARE * width, RIGHT_RANGE)
+    left = min(left, int(share * width))  # on a small window the shares win over the ranges' minimum
     right = min(right, int(0.19 * width))
     window.resizeDocks([docks["Network"], docks["Diagnostics"]], [left, right], Qt.Horizontal)
     window.resizeDocks([docks["Network"], docks["Training"]],

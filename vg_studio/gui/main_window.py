@@ -32,7 +32,7 @@ from vg_studio.gui.panels.runs import RunsPanel
 from vg_studio.gui.plots.network import NetworkDiagram
 from vg_studio.gui.run_data import RunData
 from vg_studio.gui.theme import THEMES, apply_theme, configure_pyqtgraph, load_theme
-from vg_studio.gui.worker import TrainingService, TrainWorker, finished_event
+from vg_studio.gui.worker import TrainingService, TrainWorker, finished_event, running, stop_threads
 from vg_studio.spec import ExperimentSpec, example_spec
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class MainWindow(FilesMixin, QMainWindow):
 
     def _track(self, thread) -> None:
         """Remember a thread this window started (see `_threads`); the finished ones are forgotten."""
-        self._threads[:] = [t for t in self._threads if _running(t)] + [thread]
+        self._threads[:] = [t for t in self._threads if running(t)] + [thread]
 
     def _dataset_ready(self, data) -> None:
         self.builder.set_data_shape(data.input_shape, data.num_classes)
@@ -380,8 +380,8 @@ class MainWindow(FilesMixin, QMainWindow):
                 if run is self.current_run:
                     self._waiting_since = None
                 self.runs.refresh(run)
-                if run is self.shown_run:  # a followed run's own network replaces what was shown before it began
-                    self.diagram.show_run(run)
+                if run is self.shown_run:  # its own network replaces what was shown before it began
+                    self._show_run_network(run)
                     findings_changed = True
             elif isinstance(event, events.FindingsUpdated):
                 run.findings = as_findings(run.findings)
@@ -438,14 +438,20 @@ class MainWindow(FilesMixin, QMainWindow):
         self.plots.show_runs(runs)
         self.controller.shown_run = runs[-1] if runs else None
         self._show_diagnostics(self.shown_run)
-        if self.shown_run is not None:
-            self.diagram.show_run(self.shown_run)
-        else:
-            self.diagram.run = None
-            self._show_editor_network()
+        self._show_run_network(self.shown_run)
         self._apply_flags()
         self._update_actions()
         self._update_progress()
+
+    def _show_run_network(self, run: RunData | None) -> None:
+        """The diagram of the shown run; before its first event, the network it trains (or the editor's)."""
+        if run is not None and run.layer_names:
+            self.diagram.show_run(run)
+        elif run is not None and run.spec is not None:
+            self.diagram.show_spec(run.spec, self.builder.num_classes, self.builder.input_shape)
+        else:
+            self.diagram.run = None
+            self._show_editor_network()
 
     def _show_shown_diagnostics(self) -> None:
         """A live run's new findings, in a unit of work of their own: never right after a unit of the plots, and
@@ -612,30 +618,3 @@ class MainWindow(FilesMixin, QMainWindow):
         self._closing_confirmed = True
         self.close()
 
-
-def _running(thread) -> bool:
-    try:
-        return thread.isRunning()
-    except RuntimeError:  # its C++ object is gone
-        return False
-
-
-def stop_threads(threads: list, data_panel) -> None:
-    """Stop and wait for the threads of a window that is being deleted (see MainWindow._threads)."""
-    for thread in threads:
-        try:
-            if not thread.isRunning():
-                continue
-            for stop in ("stop_and_wait", "stop"):
-                if hasattr(thread, stop):
-                    getattr(thread, stop)()
-                    break
-            if hasattr(thread, "cancel_event"):
-                thread.cancel_event.set()
-            thread.wait()
-        except RuntimeError:  # already deleted
-            continue
-    try:
-        data_panel.release_loaders()
-    except RuntimeError:
-        pass

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio import catalog
-from vg_studio.gui.plots.palette import next_run_color
-from vg_studio.gui.plots.series import Smoother, interval_means
+from vg_studio.report.palette import next_run_color
+from vg_studio.report.run import HIST_EDGES  # the probes' default bins of log10 |g| and log10 |ΔW|
+from vg_studio.report.series import Smoother, interval_means
 from vg_studio.history import History, Rows
 
 log = logging.getLogger(__name__)
-HIST_EDGES = np.linspace(-12, 2, 29)  # the default bins of log10 |g| and log10 |ΔW|
 _RECENT_BATCHES = 20_000  # batch logs kept to complete records that carry no metrics of their own
 PACE_WINDOW_S = 30.0  # the ETA divides the steps left by the pace over about this long
 PACE_MIN_S = 3.0  # … and says nothing before it has seen training go on for this long

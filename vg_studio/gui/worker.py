@@ -269,3 +269,31 @@ def _feed(listener, event) -> None:
     except Exception:  # a diagnosis bug must not stop the following
         log.exception("diagnosing a followed run failed")
 
+
+def running(thread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # its C++ object is gone
+        return False
+
+
+def stop_threads(threads: list, data_panel) -> None:
+    """Stop and wait for the threads of a window that is being deleted (see MainWindow._threads): Qt aborts the
+    process when a running QThread is destroyed with its parent."""
+    for thread in threads:
+        try:
+            if not thread.isRunning():
+                continue
+            for stop in ("stop_and_wait", "stop"):
+                if hasattr(thread, stop):
+                    getattr(thread, stop)()
+                    break
+            if hasattr(thread, "cancel_event"):
+                thread.cancel_event.set()
+            thread.wait()
+        except RuntimeError:  # already deleted
+            continue
+    try:
+        data_panel.release_loaders()
+    except RuntimeError:
+        pass

@@ -27,7 +27,7 @@ HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Drop", "
 # Relative column widths: the visible columns share the table's width (no horizontal scroll bar) as long as each
 # gets its readable minimum; a narrower table scrolls sideways instead of cutting every column.
 WIDTHS = (7, 6, 8, 8.5, 3.5, 3.5, 3.5, 5, 3.5, 3.5, 5)
-MIN_WIDTHS = (50, 40, 70, 70, 22, 22, 22, 36, 22, 22, 36)
+MIN_WIDTHS = (50, 40, 78, 78, 22, 22, 22, 36, 22, 22, 36)
 KIND_TEXT = catalog.LAYER_KIND_LABELS
 INIT_TEXT = {"glorot_uniform": "Glorot U", "glorot_normal": "Glorot N", "he_normal": "He N", "he_uniform": "He U",
              "lecun_normal": "LeCun N", "lecun_uniform": "LeCun U", "random_normal": "Normal σ", "zeros": "Zeros"}
@@ -95,8 +95,8 @@ class BuilderPanel(QWidget):
         row.setSpacing(3)
         for key, text, tip, slot in (
                 ("add", "&Add", "Add a layer after the selected one (a copy of it)", self.add_layer),
-                ("remove", "Remo&ve", "Remove the selected layer", self.remove_layer),
-                ("duplicate", "Dup&licate", "Duplicate the selected layer", self.duplicate_layer),
+                ("remove", "Re&move", "Remove the selected layer", self.remove_layer),
+                ("duplicate", "D&uplicate", "Duplicate the selected layer", self.duplicate_layer),
                 ("up", "▲", "Move the selected layer towards the input", lambda: self.move_layer(-1)),
                 ("down", "▼", "Move the selected layer towards the output", lambda: self.move_layer(1))):
             button = QPushButton(text)
@@ -118,7 +118,7 @@ class BuilderPanel(QWidget):
         details.setSpacing(4)
         self.details_label.setToolTip("The selected layer's less common settings")
         details.addWidget(self.details_label)
-        for name, text in (("init_stddev", "&σ"), ("bias_init", "B&ias"), ("attention_tokens", "To&kens")):
+        for name, text in (("init_stddev", "σ"), ("bias_init", "B&ias"), ("attention_tokens", "To&kens")):
             editor = self.details[name]
             editor.setToolTip(DETAILS[name])
             editor.setMinimumWidth(44)
@@ -287,6 +287,7 @@ class BuilderPanel(QWidget):
 
     def _create_row(self, i: int) -> None:
         def put(name: str, widget: QWidget) -> None:
+            widget.setMinimumWidth(0)  # as wide as its cell: never over the next one
             self.table.setCellWidget(i, COLUMNS.index(name), widget)
 
         for name, labels in (("kind", KIND_TEXT), ("activation", {a: a for a in catalog.ACTIVATIONS}),

@@ -104,9 +104,9 @@ class DiagnosticsPanel(QWidget):
         self.split.setStretchFactor(1, 2)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
-        self.fix_button = QPushButton("A&pply fix")
-        self.compare_button = QPushButton("Apply fix and co&mpare")
-        self.trials_button = QPushButton("Try &fixes…")
+        self.fix_button = QPushButton("Appl&y fix")
+        self.compare_button = QPushButton("Apply fi&x and compare")
+        self.trials_button = QPushButton("&Try fixes…")
         self.fix_button.setToolTip("Put the fixed network in the editor (undoable)")
         self.compare_button.setToolTip("Train the fixed network and overlay it on the run it fixes")
         self.trials_button.setToolTip("Train a short trial of every fix of this finding and rank them by what they "

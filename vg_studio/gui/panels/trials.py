@@ -132,9 +132,9 @@ class TrialsPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setFormat("idle")
         self.progress.setTextVisible(True)
-        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.stop)
-        self.again_button = QPushButton("Run a&gain")
+        self.again_button = QPushButton("Run again")
         self.again_button.clicked.connect(self._again)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -155,9 +155,9 @@ class TrialsPanel(QWidget):
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         self.verdict.setTextFormat(Qt.PlainText)
-        self.apply_button = QPushButton("&Apply the winner")
+        self.apply_button = QPushButton("Apply the &winner")
         self.apply_button.clicked.connect(lambda: self._emit(self.apply_fix))
-        self.compare_button = QPushButton("Apply and co&mpare")
+        self.compare_button = QPushButton("Apply and compare")
         self.compare_button.clicked.connect(lambda: self._emit(self.compare_fix))
         controls = QHBoxLayout()
         controls.addWidget(self.steps)
@@ -331,8 +331,8 @@ class TrialsPanel(QWidget):
         self.apply_button.setEnabled(result is not None)
         self.compare_button.setEnabled(result is not None)
         winner = self.winner()
-        self.apply_button.setText("&Apply the winner" if result is not None and result is winner else
-                                  "&Apply this fix")
+        self.apply_button.setText("Apply the &winner" if result is not None and result is winner else
+                                  "Apply this fix")
 
     def _emit(self, signal) -> None:
         result = self.selected_result()
