@@ -70,6 +70,10 @@ class _Signal:
         self.slots.append(slot)
 
 
+# Activation and focus arrive through the event loop: on a machine busy with other work that can take seconds.
+FOCUS_TIMEOUT_MS = 30_000
+
+
 def press(qtbot, key, modifier=Qt.NoModifier) -> None:
     """A key pressed where the keyboard focus is, as a user's key would be."""
     target = QApplication.focusWidget() or QApplication.activeWindow()
@@ -79,10 +83,11 @@ def press(qtbot, key, modifier=Qt.NoModifier) -> None:
 def focus(qtbot, widget) -> None:
     if QApplication.activeWindow() is not widget.window():  # keys go to the active window only
         widget.window().activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window())
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window(), timeout=FOCUS_TIMEOUT_MS)
     widget.setFocus(Qt.TabFocusReason)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is widget or (
-        QApplication.focusWidget() is not None and widget.isAncestorOf(QApplication.focusWidget())))
+        QApplication.focusWidget() is not None and widget.isAncestorOf(QApplication.focusWidget())),
+        timeout=FOCUS_TIMEOUT_MS)
 
 
 def test_esc_cancels_the_edit_and_never_stops_training_which_ctrl_period_does(qtbot, win, monkeypatch):
