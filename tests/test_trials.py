@@ -102,16 +102,47 @@ def test_rank_puts_what_trains_first_and_failures_last():
     assert json.loads(json.dumps([r.to_dict() for r in ranked], allow_nan=False))[-1]["loss_end"] is None
 
 
-def test_table_shows_training_accuracy_and_explains_batchnorm_lag(tmp_path):
+def test_rank_goes_by_test_accuracy_and_the_table_says_why_and_explains_batchnorm_lag(tmp_path):
     plan = trials.plan_trials(write_run(tmp_path / "run", VANISHING))
     bn = dataclasses.replace(result("batch_norm", 0.4, recovery=1e4), train_accuracy=0.95, test_accuracy=0.08)
     relu = dataclasses.replace(result("relu_he", 1.2, recovery=1e4), train_accuracy=0.6, test_accuracy=0.52)
-    ranked = trials.rank([result("unchanged", 2.29), relu, bn])
-    assert [r.key for r in ranked] == ["batch_norm", "relu_he", "unchanged"]
+    unchanged = dataclasses.replace(result("unchanged", 2.29), test_accuracy=0.31)
+    ranked = trials.rank([unchanged, bn, relu])
+    # the lower loss of BatchNorm does not put its 8 % test accuracy above 52 % and 31 %
+    assert [r.key for r in ranked] == ["relu_he", "unchanged", "batch_norm"]
+    assert trials.rank_reason(ranked[0], ranked) == "best test accuracy (52.0%)"
+    assert trials.rank_reason(bn, ranked) == "test accuracy 8.0%, 44.0% below the best"
     text = trials.format_table(plan, ranked, 100)
+    assert "Best: relu_he (relu_he), best test accuracy (52.0%)" in text
     assert "train acc" in text and "95%" in text and "BatchNorm's moving averages have not caught up" in text
-    assert "caught up" not in trials.format_table(plan, [relu, bn], 100)  # a winner without BatchNorm: no note
+    assert "caught up" not in trials.format_table(plan, [relu, unchanged], 100)  # no BatchNorm trial: no note
     assert json.loads(json.dumps(bn.to_dict(), allow_nan=False))["train_accuracy"] == 0.95
+
+
+def test_each_trial_is_handed_over_as_it_ends_measured_against_the_unchanged_run(tmp_path, monkeypatch):
+    """on_result gets every trial once, each fix after the unchanged run it is measured against, even when a
+    fix's trial ends first; the results returned are the same values, ranked."""
+    from vg_studio.train import cells
+
+    plan = trials.plan_trials(write_run(tmp_path / "run", VANISHING))
+    keys = [trials.BASELINE] + [fix.id for fix in plan.fixes]
+    order = keys[1:] + keys[:1]  # the fixes end before the unchanged network
+
+    def fake_run_cells(todo, jobs=1, ray_address=None, progress=None, stop=None, listeners=()):
+        by_key = {c.key: c for c in todo}
+        for key in order:
+            write_run(by_key[key].run_dir, VANISHING)
+            progress.done(key, "completed", "")
+        return [cells.CellOutcome(c.key, "completed", "", c.run_dir) for c in todo]
+
+    monkeypatch.setattr(cells, "run_cells", fake_run_cells)
+    seen = []
+    results = trials.run_trials(plan, steps=20, out_dir=tmp_path / "trials", on_result=seen.append)
+    assert sorted(r.key for r in seen) == sorted(keys) and len(seen) == len(keys)
+    assert seen[0].key == trials.BASELINE  # the fixes waited for it
+    for r in seen[1:]:
+        assert math.isfinite(r.loss_drop)  # measured against the unchanged run's first loss
+    assert {r.key: r.to_dict() for r in results} == {r.key: r.to_dict() for r in seen}  # NaN as None
 
 
 def shapes_sigmoid_spec():

@@ -22,6 +22,7 @@ import numpy as np
 
 from vg_studio.diagnose.engine import diagnose_run
 from vg_studio.diagnose.findings import Finding
+from vg_studio.text import inert
 
 BASELINE = "unchanged"  # the key of the trial that trains the run's own spec
 
@@ -105,10 +106,11 @@ def trial_spec(spec, steps: int, steps_per_epoch: int | None, name: str):
 
 
 def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: str | None = None,
-               out_dir=None, progress=None, cancel=None) -> list[TrialResult]:
-    """Train the unchanged spec and each fix for `steps` steps; return the results ranked best first (the
-    unchanged run last among those it does not beat). `progress(fraction, text)` is called as trials advance;
-    setting the `cancel` event stops them after the current batch (the results then say "cancelled")."""
+               out_dir=None, progress=None, cancel=None, on_result=None) -> list[TrialResult]:
+    """Train the unchanged spec and each fix for `steps` steps; return the results ranked best first (`rank`).
+    `progress(fraction, text)` is called as trials advance; `on_result(TrialResult)` as each trial ends (a fix's
+    result once the unchanged network's, which it is measured against, is in); setting the `cancel` event stops
+    the trials after the current batch (the results then say "cancelled")."""
     from vg_studio.train.cells import Cell, run_cells
 
     if steps < 1:
@@ -125,9 +127,11 @@ def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: st
                       root / key, max_steps=steps) for key, _, spec in candidates]
         for cell in cells:  # a trial always starts afresh: an earlier trial in the same folder is replaced
             shutil.rmtree(cell.run_dir, ignore_errors=True)
-        reporter = _CallbackProgress(cells, progress) if progress is not None else None
+        titles = {key: title for key, title, _ in candidates}
+        finished = _FinishedTrials(titles, plan, steps, keep, on_result)
+        reporter = _CallbackProgress(cells, progress, finished) if progress is not None or on_result else None
         outcomes = run_cells(cells, jobs=jobs, ray_address=ray_address, progress=reporter, stop=cancel)
-        measured = [_measure(key, title, outcome, plan, steps, keep)
+        measured = [finished.measured.get(key) or _measure(key, title, outcome, plan, steps, keep)
                     for (key, title, _), outcome in zip(candidates, outcomes)]
     finally:
         if not keep:
@@ -141,33 +145,87 @@ def try_fixes(run_dir, steps: int = 100, **options) -> list[TrialResult]:
     return run_trials(plan, steps, **options)
 
 
+# Test accuracies closer than this are a tie, decided by the loss reached (100-step trials on a few hundred test
+# examples cannot tell half a point apart).
+ACCURACY_TIE = 0.005
+
+
+def ran(result: TrialResult) -> bool:
+    return result.status in ("completed", "cancelled") and result.steps > 0
+
+
 def rank(results: list[TrialResult]) -> list[TrialResult]:
-    """Best first: trials that ran before those that failed; then the larger loss drop over the same steps (the
-    network actually trains: a lower loss after the same steps, measured against one reference); then the larger
-    recovery of the first layer's gradient."""
+    """Best first, on what a user cares about: trials that trained before those that failed; then the higher
+    test accuracy (ties within ACCURACY_TIE go to the lower loss reached over the same steps); then the larger
+    recovery of the first layer's gradient. A trial without a test accuracy comes after those with one."""
     def key(r: TrialResult):
-        ok = r.status == "completed"
-        drop = r.loss_drop if math.isfinite(r.loss_drop) else -math.inf
+        accuracy = r.test_accuracy if math.isfinite(r.test_accuracy) else -1.0
+        loss = r.loss_end if math.isfinite(r.loss_end) else math.inf
         recovery = r.gradient_recovery if math.isfinite(r.gradient_recovery) else 1.0
-        return (not ok, -round(drop, 3), -recovery)
+        return (not ran(r), -round(accuracy / ACCURACY_TIE), loss, -recovery)
     return sorted(results, key=key)
 
 
-class _CallbackProgress:
-    """run_cells' progress, turned into `callback(fraction, text)` calls."""
+def rank_reason(result: TrialResult, results: list[TrialResult]) -> str:
+    """Why a trial stands where `rank` puts it, in a few words."""
+    trained = [r for r in results if ran(r)]
+    if result not in trained:
+        return f"{result.status}: {inert(result.message)}" if result.message else result.status
+    if not math.isfinite(result.test_accuracy):
+        return "no test accuracy measured"
+    best = max((r.test_accuracy for r in trained if math.isfinite(r.test_accuracy)), default=result.test_accuracy)
+    if best - result.test_accuracy < ACCURACY_TIE:
+        tied = [r for r in trained if math.isfinite(r.test_accuracy) and best - r.test_accuracy < ACCURACY_TIE]
+        if len(tied) > 1:
+            return f"best test accuracy ({result.test_accuracy:.1%}), tied: loss at the end {_num(result.loss_end)}"
+        return f"best test accuracy ({result.test_accuracy:.1%})"
+    return f"test accuracy {result.test_accuracy:.1%}, {best - result.test_accuracy:.1%} below the best"
 
-    def __init__(self, cells, callback):
+
+class _FinishedTrials:
+    """Measures each trial as its cell ends and hands it to `on_result`, measured against the unchanged run (fix
+    trials that end before it wait for it)."""
+
+    def __init__(self, titles: dict, plan: TrialPlan, steps: int, keep: bool, on_result):
+        self.titles, self.plan, self.steps, self.keep, self.on_result = titles, plan, steps, keep, on_result
+        self.measured: dict[str, TrialResult] = {}
+        self._waiting: list[TrialResult] = []
+
+    def done(self, key: str, status: str, message: str, run_dir) -> None:
+        from vg_studio.train.cells import CellOutcome
+
+        result = _measure(key, self.titles[key], CellOutcome(key, status, message, Path(run_dir)), self.plan,
+                          self.steps, self.keep)
+        self.measured[key] = result
+        if self.on_result is None:
+            return
+        baseline = self.measured.get(BASELINE)
+        if baseline is None:
+            self._waiting.append(result)
+            return
+        for waiting in [result] + self._waiting:
+            self.on_result(_against(waiting, baseline))
+        self._waiting = []
+
+
+class _CallbackProgress:
+    """run_cells' progress, turned into `callback(fraction, text)` calls and finished trials."""
+
+    def __init__(self, cells, callback, finished: _FinishedTrials | None = None):
         from vg_studio.train.cells import Progress
 
         self._progress = Progress(cells, stream=_Discard())
         self._callback = callback
+        self._finished = finished
+        self._dirs = {cell.key: cell.run_dir for cell in cells}
 
     def __getattr__(self, name):
         return getattr(self._progress, name)
 
     def _report(self):
-        p = self._progress
-        self._callback(p.epochs_done / max(p.total_epochs, 1), p.line())
+        if self._callback is not None:
+            p = self._progress
+            self._callback(p.epochs_done / max(p.total_epochs, 1), p.line())
 
     def epoch(self, key, epoch):
         self._progress.epoch(key, epoch)
@@ -176,6 +234,8 @@ class _CallbackProgress:
     def done(self, key, status, message):
         self._progress.done(key, status, message)
         self._report()
+        if self._finished is not None and status != "skipped":
+            self._finished.done(key, status, message, self._dirs[key])
 
 
 class _Discard:
@@ -247,15 +307,17 @@ def format_table(plan: TrialPlan, results: list[TrialResult], steps: int) -> str
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [head, ""] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     best = results[0] if results else None
-    if best is not None and best.key != BASELINE:
-        lines += ["", f"Best: {best.title} ({best.key}) — apply it with the app's Apply fix, or edit the spec."]
-        batch_norm = best.key == "batch_norm" or any(layer.batch_norm for layer in plan.spec.network.layers)
-        if batch_norm and best.train_accuracy - best.test_accuracy > 0.2:
-            lines.append(f"Its test accuracy ({_pct(best.test_accuracy)}) trails its training accuracy "
-                         f"({_pct(best.train_accuracy)}): BatchNorm's moving averages have not caught up after "
-                         f"{steps} steps; they do over a full training.")
-    elif best is not None:
+    if best is not None and best.key != BASELINE and ran(best):
+        lines += ["", f"Best: {best.title} ({best.key}), {rank_reason(best, results)} — apply it with the app's "
+                      "Apply fix, or edit the spec."]
+    elif best is not None and ran(best):
         lines += ["", "No fix beat the unchanged network over these steps; try more --steps."]
+    any_bn = any(layer.batch_norm for layer in plan.spec.network.layers)
+    for r in results:  # a BatchNorm network's test accuracy lags in a short trial: say so where it shows
+        if (r.key == "batch_norm" or any_bn) and r.train_accuracy - r.test_accuracy > 0.2:
+            lines.append(f"{r.title}: its test accuracy ({_pct(r.test_accuracy)}) trails its training accuracy "
+                         f"({_pct(r.train_accuracy)}): BatchNorm's moving averages have not caught up after "
+                         f"{steps} steps; they do over a full training.")
     lines.append("(end: the median loss over the trial's last fifth; drop: the share of the unchanged network's "
                  "first loss gone by then; 1st-layer grad: "
                  "mean |gradient| of the first layer / the output layer's over the trial's last fifth; × unchanged: "

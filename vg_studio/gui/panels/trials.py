@@ -9,7 +9,6 @@ they are known, cancels, and lets any column sort the table (click its header)."
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import re
 import threading
@@ -18,6 +17,7 @@ from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from vg_studio.diagnose import trials
 from vg_studio.gui.findings_text import field, finding_title
 from vg_studio.gui.panels.editors import IntEdit
 from vg_studio.text import inert, inert_html
@@ -30,7 +30,6 @@ TIPS = ("The fix (the unchanged network is the reference)",
         "First layer's gradient relative to the output's, against the unchanged network's (1 = no change)",
         "Whether the finding is still there at the end of the trial",
         "How the trial ended")
-ACCURACY_TIE = 0.005  # test accuracies closer than this are a tie: the lower loss ranks first
 BASELINE_TITLE = "Unchanged network (reference)"
 
 
@@ -52,33 +51,6 @@ def _finite(value, default: float) -> float:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else default
 
 
-def ranked(results: list) -> list:
-    """Trials that ran first; then the higher test accuracy (ties within ACCURACY_TIE go by the lower loss at the
-    end); a trial without a test accuracy after those with one."""
-    def key(r):
-        ran = r.status in ("completed", "cancelled") and r.steps > 0
-        accuracy = _finite(r.test_accuracy, -1.0)
-        return (not ran, -round(accuracy / ACCURACY_TIE), _finite(r.loss_end, math.inf))
-    return sorted(results, key=key)
-
-
-def reason(result, results: list) -> str:
-    """Why a trial stands where it does, in a few words."""
-    ran = [r for r in results if r.status in ("completed", "cancelled") and r.steps > 0]
-    if result not in ran:
-        return f"{result.status}: {inert(result.message)}" if result.message else result.status
-    best = max((_finite(r.test_accuracy, -1.0) for r in ran), default=-1.0)
-    accuracy = _finite(result.test_accuracy, -1.0)
-    if accuracy < 0:
-        return "no test accuracy measured"
-    if best - accuracy < ACCURACY_TIE:
-        tied = [r for r in ran if best - _finite(r.test_accuracy, -1.0) < ACCURACY_TIE]
-        if len(tied) > 1:
-            return f"best test accuracy ({accuracy:.1%}), tied: loss at the end {_number(result.loss_end)}"
-        return f"best test accuracy ({accuracy:.1%})"
-    return f"test accuracy {accuracy:.1%}, {best - accuracy:.1%} below the best"
-
-
 def progress_text(text: str) -> str:
     """The trials' status line without its text-terminal bar ("[####....] cells 2/5 | …" → "cells 2/5 · …")."""
     return re.sub(r"^\[[#.]*\]\s*", "", text.strip()).replace(" | ", " · ")
@@ -98,17 +70,13 @@ class TrialsWorker(QThread):
 
     def run(self) -> None:
         try:
-            from vg_studio.diagnose import trials
-
             plan = trials.plan_trials(self.run_dir)
             fixes = tuple(field(self.finding, "fixes", ()) or ())
             if fixes and field(self.finding, "kind") != plan.finding.kind:  # the finding the user chose
                 plan = dataclasses.replace(plan, finding=self.finding, fixes=fixes)
             self.plan = plan
-            options = {"jobs": 2, "progress": self.progress.emit, "cancel": self.cancel_event}
-            if "on_result" in inspect.signature(trials.run_trials).parameters:
-                options["on_result"] = self.result.emit
-            results = trials.run_trials(plan, self.steps, **options)
+            results = trials.run_trials(plan, self.steps, jobs=2, progress=self.progress.emit,
+                                        cancel=self.cancel_event, on_result=self.result.emit)
         except Exception as exc:  # a run that cannot be tried, a trial process that failed: one line
             self.failed.emit(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
@@ -250,7 +218,7 @@ class TrialsPanel(QWidget):
         from vg_studio.diagnose.trials import BASELINE
 
         title = BASELINE_TITLE if result.key == BASELINE else inert(result.title)
-        why = reason(result, results)
+        why = trials.rank_reason(result, results)
         numbers = ((title, None), (_pct(result.test_accuracy), _finite(result.test_accuracy, -1.0)),
                    (_number(result.loss_end), _finite(result.loss_end, math.inf)),
                    (_pct(result.loss_drop), _finite(result.loss_drop, -math.inf)),
@@ -275,7 +243,7 @@ class TrialsPanel(QWidget):
         return f"{result.status} after {result.steps} steps" + (f": {message}" if message else "")
 
     def _done(self, results: list) -> None:
-        self.results = ranked(results)
+        self.results = trials.rank(results)
         cancelled = self.worker is not None and self.worker.cancel_event.is_set()
         self.progress.setValue(1000)
         self.progress.setFormat("cancelled" if cancelled else "done: every trial has ended")
@@ -290,7 +258,7 @@ class TrialsPanel(QWidget):
         winner = self.winner()
         steps = self.steps.value()
         if winner is not None:
-            self.verdict.setText(f"Best after {steps} steps: {inert(winner.title)} — {reason(winner, self.results)}, "
+            self.verdict.setText(f"Best after {steps} steps: {inert(winner.title)} — {trials.rank_reason(winner, self.results)}, "
                                  f"loss at the end {_number(winner.loss_end)}; the first layer's gradient is "
                                  f"{_times(winner.gradient_recovery)} the unchanged network's.")
             self.table.selectRow(0)
