@@ -43,7 +43,7 @@ def specs(draw):
     options = {"length": draw(st.integers(2, 300))} if dataset in ("adding", "recall") and draw(st.booleans()) \
         else {}
     name = draw(st.sampled_from(tuple(catalog.OPTIMIZERS)))
-    optimizer = OptimizerSpec(name=name, learning_rate=draw(st.sampled_from([0.0, 1e-4, 0.01, 1.0])),
+    optimizer = OptimizerSpec(name=name, learning_rate=draw(st.sampled_from([1e-8, 1e-4, 0.01, 1.0])),
                               params=catalog.OPTIMIZERS[name]["params"] if draw(st.booleans()) else {},
                               clipnorm=draw(st.sampled_from([None, 1.0])))
     return ExperimentSpec(name=draw(st.text(min_size=1, max_size=200).filter(str.isprintable)),

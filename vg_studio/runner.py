@@ -387,13 +387,14 @@ def record_abnormal_end(run_dir: str | os.PathLike, name: str, status: str, mess
     except RunStoreError:
         pass  # half a report from a process killed while writing it: replaced below
     try:
-        report = dict(end_abandoned_run(run_dir, status, message).report)
+        return dict(end_abandoned_run(run_dir, status, message, findings).report)
     except RunStoreError as exc:  # died before its first record: nothing to fold, only the end to say
         log.info("%s: %s", run_dir, exc)
-        report = {"name": name, "status": status, "message": message, "epochs_completed": 0, "steps": 0}
-    else:
-        if not findings:  # the run store's report stands as it wrote it
-            return report
+    report = {"name": name, "status": status, "message": message, "epochs_completed": 0, "steps": 0}
+    if findings:
+        report["findings"] = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
+    atomic_write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
+    return report
     if findings:
         report["findings"] = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
     atomic_write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")

@@ -105,7 +105,7 @@ class NetworkSpec(Section):
 
 class OptimizerSpec(Section):
     name: choice(catalog.OPTIMIZERS) = "adam"
-    learning_rate: Annotated[Float, Field(ge=0.0, le=1e6)] = 0.001
+    learning_rate: Annotated[Float, Field(gt=0.0, le=1e6)] = 0.001  # 0 would train nothing
     params: Annotated[FrozenDict, Field(
         description="hyperparameters besides the learning rate (see catalog.OPTIMIZERS)",
         json_schema_extra=schema_of(OPTIMIZER_PARAMS, "optimizer"))] = FrozenDict()

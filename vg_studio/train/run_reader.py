@@ -102,11 +102,13 @@ def _check_same_layers(run_dir: Path, spec, summary: dict | None, history: Histo
                             f"are not history.h5's columns ({', '.join(names)[:80]})")
 
 
-def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", message: str = "") -> LoadedRun:
+def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", message: str = "",
+                      findings: list | None = None) -> LoadedRun:
     """Finish a run whose writer died (a killed training process, a crashed script): fold history.log into
     history.h5 (so h5py alone reads every record), and write report.json saying how it ended, with the completed
-    epochs counted. The app calls this when its training child dies. A run that already has its report is left
-    as it is; a run whose writer is still alive is refused (RunStoreError)."""
+    epochs counted and the `findings` a watcher had received (Finding values or their dicts). The app calls this
+    when its training child dies. A run that already has its report is left as it is; a run whose writer is still
+    alive is refused (RunStoreError)."""
     if status not in FINISHED:
         raise ValueError(f"status: one of {', '.join(FINISHED)}")
     run_dir = Path(run_dir)
@@ -132,6 +134,8 @@ def end_abandoned_run(run_dir: str | os.PathLike, status: str = "failed", messag
                   "steps": h.steps[-1] if h.steps else 0}
         if run.notes:  # what was skipped in the log is said after the log is gone too
             report["notes"] = run.notes
+        if findings:
+            report["findings"] = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
         write_json(run_dir / "report.json", report)
     return open_run(run_dir)
 
