@@ -1,6 +1,7 @@
 """What the training engine tells its listeners: plain, picklable dataclasses — no Keras or Qt objects — because
 they cross a process boundary to the app (the GUI's worker turns them into signals). A listener is any callable
-taking one event; see `vg_studio.train.trainer.Trainer` for the optional `attach(emit)` / `report_items()`."""
+taking one event; see `vg_studio.train.recorder.RunRecorder` for the optional `attach(emit)` /
+`report_items()`."""
 
 from __future__ import annotations
 
@@ -43,9 +44,6 @@ class ProbeRecord:
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
     time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
     metrics: dict = field(default_factory=dict)  # Keras's logs at the record step (running epoch means)
-
-    def layer_values(self, name: str) -> np.ndarray:
-        return self.stats[name]
 
 
 @dataclass

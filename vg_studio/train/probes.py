@@ -14,13 +14,14 @@ through `optimizer.apply` (on JAX via `stateless_apply`, which carries the ring 
 
 Cost: with XLA (TensorFlow's and JAX's compiled steps) the five sums over a variable fuse into one pass over it,
 reading the weights before the update costs nothing (XLA writes the updated weights to a fresh buffer), and the
-ring write is a dynamic slice update of one slot. The histograms are taken on a fixed random sample of each
-variable's entries (`sample_size`: up to 4,096 per variable, fewer when a model has many variables, at most
-~131,000 in all per step) — a full pass of log10 and binning over millions of weights would cost as much as the
-update itself; the sample is drawn once (seeded) so successive records compare the same entries, and each
-variable's share of its layer's histogram is weighted by its size. On the steps between records a `cond` skips
-every reduction. PyTorch runs eagerly: there the record decision is made on the host (a tensor predicate would
-sync), and the weights are copied before the update only on record steps.
+ring write is a dynamic slice update of one slot. A variable with more than SUM_LIMIT (16,384) entries is read on
+a fixed systematic sample of that many entries (`Sample`: 61 evenly spaced contiguous runs, drawn once, so
+successive records compare the same entries) and its sums scaled up to the whole variable; its histograms take
+every k-th entry of those read, HIST_LIMIT (2,048) per variable, each variable's share of its column's histogram
+weighted by its size — a full pass of log10 and binning over millions of weights would cost as much as the update
+itself. On the steps between records a `cond` skips every reduction. PyTorch runs eagerly: there the record
+decision is made on the host (a tensor predicate would sync), and the weights are copied before the update only
+on record steps.
 
 JAX notes: the assignments stay outside `cond` (JAX's stateless scope allows no side effects in a branch); the
 time-step probe is re-stated every step, otherwise its donated input buffer would come back as an output.
@@ -388,9 +389,10 @@ def with_probes(optimizer: keras.optimizers.Optimizer, record_every: int = 1, ti
 
 
 def install_probes(optimizer: keras.optimizers.Optimizer, variables, record_every: int,
-                   ring_size: int = RING_SIZE) -> keras.optimizers.Optimizer:
+                   ring_size: int = RING_SIZE, time_probe=None) -> keras.optimizers.Optimizer:
     """Turn a user's (compiled, possibly already trained) optimizer into a probed one in place: same object, same
-    slots and state; the probe adds its own optimizer variables. Undo with `remove_probes`."""
+    slots and state; the probe adds its own optimizer variables. Undo with `remove_probes`. `time_probe`: a
+    TimeStepProbe layer of the training graph whose gradient gives the per-time-step probe."""
     if isinstance(optimizer, _ProbeMixin):
         optimizer.vg_record_every = int(record_every)
         return optimizer
@@ -399,6 +401,7 @@ def install_probes(optimizer: keras.optimizers.Optimizer, variables, record_ever
     optimizer.vg_original_class = original
     optimizer.vg_record_every = int(record_every)
     optimizer.vg_ring_size = int(ring_size)
+    optimizer.vg_time_probe = time_probe.probe if time_probe is not None else None
     if optimizer.built:
         optimizer._vg_build(list(optimizer._trainable_variables))
     else:

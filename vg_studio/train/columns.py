@@ -1,4 +1,6 @@
-"""A user's Keras model as probe columns: one per top-level layer that owns trainable weights, input → output.
+"""Probe columns: which Keras variables each column of a run groups, and the unit statistics' taps.
+
+A user's Keras model as probe columns: one per top-level layer that owns trainable weights, input → output.
 
 A nested model or a custom layer made of sublayers is one column under the name the user gave it (its variables
 grouped under the outermost named layer). Functional and Sequential models are ordered by their graph; a
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from vg_studio import catalog
-from vg_studio.train.recorder import Column, UnitTaps
+from vg_studio.train.units import dead_fraction, saturated_fraction
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,64 @@ ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "LeakyReLU": "leaky_rel
 # Layers whose output is activation(z) of their own pre-activation z: the unit statistics can be read off it.
 TAPPABLE = ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
             "DepthwiseConv1D", "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+
+
+@dataclass
+class Column:
+    """One probe column: a spec layer group or one of a user model's layers with trainable weights."""
+
+    name: str
+    activation: str  # "" when not known (then its unit statistics stay NaN)
+    kind: str  # "dense", "conv2d", "lstm", "batch_normalization", …
+    units: int  # output width: units / filters / features
+    variables: list  # the Keras variables it groups (host side only; never sent in an event)
+
+
+class UnitTaps:
+    """Dead/saturated fractions per column from a probe batch. `taps`: (column index, activation, post) where the
+    tapped values are pre-activations (post False) or the activation's outputs (post True)."""
+
+    def __init__(self, n_columns: int, taps: list, probe_x, predict):
+        self.n_columns, self.taps, self.probe_x, self.predict = n_columns, taps, probe_x, predict
+
+    @classmethod
+    def from_graph(cls, model: keras.Model, n_columns: int, taps: list, probe_x):
+        """`taps`: (column index, symbolic tensor of `model`'s graph, activation, post)."""
+        if not taps or probe_x is None:
+            return None
+        side = keras.Model(model.input, [t for _, t, _, _ in taps])
+        if len(taps) == 1:
+            def predict(x):
+                return [side.predict_on_batch(x)]  # the compiled predict step, not eager
+        else:
+            def predict(x):
+                return list(side.predict_on_batch(x))
+        return cls(n_columns, [(c, a, p) for c, _, a, p in taps], probe_x, predict)
+
+    def measure(self) -> dict:
+        values = self.predict(self.probe_x)
+        saturated, dead = np.full(self.n_columns, np.nan), np.full(self.n_columns, np.nan)
+        for (column, activation, post), z in zip(self.taps, values):
+            z = np.asarray(keras.ops.convert_to_numpy(z), dtype=np.float32)
+            saturated[column] = saturated_fraction(activation, z, post)
+            dead[column] = dead_fraction(activation, z, post)
+        return {"saturated_fraction": saturated, "dead_fraction": dead}
+
+
+def model_columns_and_taps(model: keras.Model, probe_x=None) -> tuple[list, "UnitTaps | None"]:
+    """The default column plan of a recorder: `model_columns` (ordered on the first two probe examples) and the
+    unit statistics on `probe_x` where the activations are known."""
+    example = first_rows(probe_x, 2) if probe_x is not None else None
+    columns, taps = model_columns(model, example)
+    return columns, unit_taps(model, len(columns), taps, probe_x)
+
+
+def first_rows(data, n: int):
+    if isinstance(data, dict):
+        return {k: np.asarray(v)[:n] for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [np.asarray(v)[:n] for v in data]
+    return np.asarray(data)[:n]
 
 
 def kind_of(layer) -> str:
