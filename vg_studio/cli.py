@@ -341,7 +341,7 @@ def cmd_train(args) -> int:
         printer = _TrainPrinter(quiet=args.quiet or args.json)
         trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer], dataset=data)
         try:
-            result = _run_until_signalled(trainer)
+            result = _run_until_signalled(trainer.run, trainer.cancel_event)
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once; the run still says so
             _record_interrupted_run(out)
             raise
@@ -392,17 +392,8 @@ def _train_saved_model(args) -> int:
                          seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
         printer = _TrainPrinter(quiet=args.quiet or args.json)
         stop = threading.Event()
-
-        class _Run:  # what _run_until_signalled drives: the first signal stops after the current batch
-            cancelled = property(lambda self: stop.is_set())
-            cancel = staticmethod(stop.set)
-
-            @staticmethod
-            def run():
-                return fit_saved_model(args.model, data, out, fit, listeners=[printer], overwrite=args.overwrite,
-                                       cancel=stop)
-
-        result = _run_until_signalled(_Run())
+        result = _run_until_signalled(lambda: fit_saved_model(args.model, data, out, fit, listeners=[printer],
+                                                              overwrite=args.overwrite, cancel=stop), stop)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
@@ -421,15 +412,16 @@ def _early_dataset(spec):
     return load_dataset(name, dict(spec.data.options))
 
 
-def _run_until_signalled(trainer):
-    """The first Ctrl-C or SIGTERM stops training after the current batch — the run is recorded as "cancelled"
-    with its model and history; a second one interrupts at once (Interrupted)."""
+def _run_until_signalled(run, stop):
+    """`run()` with the first Ctrl-C or SIGTERM setting `stop` (the threading.Event its recorder watches: training
+    stops after the current batch and the run is recorded as "cancelled" with its model and history); a second
+    one interrupts at once (Interrupted)."""
     def cancel(signum, frame):
-        if trainer.cancelled:
+        if stop.is_set():
             raise Interrupted(signum)
         what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
-        trainer.cancel()
+        stop.set()
 
     previous = {}
     for sig in SIGNALS:
@@ -438,7 +430,7 @@ def _run_until_signalled(trainer):
         except ValueError:  # not the main thread: signals behave as usual
             break
     try:
-        return trainer.run()
+        return run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
