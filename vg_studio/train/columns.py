@@ -1,11 +1,12 @@
 """Probe columns: which Keras variables each column of a run groups, and the unit statistics' taps.
 
-A user's Keras model as probe columns: one per top-level layer that owns trainable weights, input → output.
-
-A nested model or a custom layer made of sublayers is one column under the name the user gave it (its variables
-grouped under the outermost named layer). Functional and Sequential models are ordered by their graph; a
-subclassed model by the order its layers run in one forward pass (traced once on an example batch; attribute
-order if that fails).
+A user's Keras model as probe columns: one per layer that owns trainable weights, input → output. Inside a nested
+model or a block of the user's own made of sublayers, one per inner layer that owns weights, named by its path
+(`generator/conv2d_transpose_1`) and grouped under the top-level layer's name (`expand_nested=False`: the nested
+model or block is one column under its own name). Keras's own composite layers (recurrent layers, attention,
+wrappers) are one column each. Functional and Sequential models are ordered by their graph; a model or block
+without one by the order its layers run in one forward pass (traced once on an example batch; attribute order
+if that fails).
 
 Activations: a layer's own `activation`, or — when that is linear or absent — that of an activation layer
 (Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax) that alone consumes its output. Unit statistics are tapped only
@@ -44,6 +45,7 @@ class Column:
     kind: str  # "dense", "conv2d", "lstm", "batch_normalization", …
     units: int  # output width: units / filters / features
     variables: list  # the Keras variables it groups (host side only; never sent in an event)
+    group: str = ""  # the top-level layer it belongs to (a nested model's or block's name); "": its own name
 
 
 class UnitTaps:
@@ -77,11 +79,11 @@ class UnitTaps:
         return {"saturated_fraction": saturated, "dead_fraction": dead}
 
 
-def model_columns_and_taps(model: keras.Model, probe_x=None) -> tuple[list, "UnitTaps | None"]:
+def model_columns_and_taps(model: keras.Model, probe_x=None, expand_nested: bool = True) -> tuple:
     """The default column plan of a recorder: `model_columns` (ordered on the first two probe examples) and the
     unit statistics on `probe_x` where the activations are known."""
     example = first_rows(probe_x, 2) if probe_x is not None else None
-    columns, taps = model_columns(model, example)
+    columns, taps = model_columns(model, example, expand_nested)
     return columns, unit_taps(model, len(columns), taps, probe_x)
 
 
@@ -131,16 +133,44 @@ def units_of(layer, output_shape) -> int:
         return 0
 
 
-def model_columns(model: keras.Model, example=None) -> tuple[list[Column], list[tuple]]:
+def model_columns(model: keras.Model, example=None, expand_nested: bool = True) -> tuple[list, list]:
     """(columns, taps): taps are (column index, layer whose output is the activation's, activation) for the unit
-    statistics. `example`: a batch of inputs, to order a subclassed model's layers."""
-    layers, outputs, consumers = _ordered_layers(model, example)
-    columns, taps, seen = [], [], set()
-    for i, layer in enumerate(layers):
-        variables = [v for v in layer.trainable_variables if id(v) not in seen]
+    statistics. `example`: a batch of inputs, to order the layers of a model or block that has no graph.
+    `expand_nested`: one column per layer that owns weights inside nested models and custom blocks too (named by
+    their path, grouped by the top-level layer); else one column per top-level layer."""
+    descendants = list(model._flatten_layers(include_self=False))
+    traced = not _is_graph(model) or (expand_nested and any(_expandable(layer) and not _is_graph(layer)
+                                                            for layer in descendants))
+    order = _call_order(model, descendants, example) if traced else None
+    builder = _ColumnBuilder(expand_nested, order)
+    layers, outputs, consumers = _children(model, order)
+    for layer in layers:
+        builder.add(layer, layer.name, layer.name, outputs, consumers)
+    leftover = [v for v in model.trainable_variables if id(v) not in builder.seen]
+    if leftover:  # weights the model owns itself (a subclassed model's add_weight)
+        builder.columns.append(Column(model.name, "", kind_of(model), 0, leftover, model.name))
+    return builder.columns, builder.taps
+
+
+class _ColumnBuilder:
+    def __init__(self, expand_nested: bool, order):
+        self.expand, self.order = expand_nested, order
+        self.columns, self.taps, self.seen = [], [], set()
+
+    def add(self, layer, path: str, group: str, outputs: dict, consumers: dict) -> None:
+        if self.expand and _expandable(layer):
+            inner, inner_outputs, inner_consumers = _children(layer, self.order)
+            for sub in inner:
+                self.add(sub, f"{path}/{sub.name}", group, inner_outputs, inner_consumers)
+            own = [v for v in layer.trainable_variables if id(v) not in self.seen]
+            if own:  # weights the block holds itself, beside its sublayers'
+                self.seen.update(id(v) for v in own)
+                self.columns.append(Column(path, "", kind_of(layer), 0, own, group))
+            return
+        variables = [v for v in layer.trainable_variables if id(v) not in self.seen]
         if not variables:
-            continue
-        seen.update(id(v) for v in variables)
+            return
+        self.seen.update(id(v) for v in variables)
         own = activation_name(layer)
         activation, tap = own, layer if type(layer).__name__ in TAPPABLE else None
         after = consumers.get(id(layer), [])
@@ -150,14 +180,44 @@ def model_columns(model: keras.Model, example=None) -> tuple[list[Column], list[
             activation, tap = _common_activation(layer) or activation, None
         if activation not in catalog.SATURATING + catalog.DYING:
             tap = None  # nothing to saturate or die: NaN, not a made-up 0
-        column = Column(layer.name, activation, kind_of(layer), units_of(layer, outputs.get(id(layer))), variables)
         if tap is not None:
-            taps.append((len(columns), tap, activation))
-        columns.append(column)
-    leftover = [v for v in model.trainable_variables if id(v) not in seen]
-    if leftover:  # weights the model owns itself (a subclassed model's add_weight)
-        columns.append(Column(model.name, "", kind_of(model), 0, leftover))
-    return columns, taps
+            self.taps.append((len(self.columns), tap, activation))
+        self.columns.append(Column(path, activation, kind_of(layer), units_of(layer, outputs.get(id(layer))),
+                                   variables, group))
+
+
+def _is_graph(layer) -> bool:
+    """A Functional or Sequential model: its layers' order and connections are its graph."""
+    if isinstance(layer, keras.Sequential):
+        return True
+    return getattr(layer, "_operations", None) is not None and bool(getattr(layer, "inputs", None))
+
+
+def _expandable(layer) -> bool:
+    """A nested model, or a block of the user's own made of sublayers (Keras's composite layers — recurrent
+    layers, attention, wrappers — stay one column each)."""
+    if isinstance(layer, keras.Model):
+        return True
+    return _has_sublayers(layer) and not type(layer).__module__.startswith("keras.")
+
+
+def first_recurrent_layer(model):
+    """The model's first recurrent layer (input → output; inside nested models too), or None."""
+    def walk(container):
+        for layer in _children(container, None)[0]:
+            if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+                return layer
+            if _has_sublayers(layer):
+                found = walk(layer)
+                if found is not None:
+                    return found
+        return None
+
+    try:
+        return walk(model)
+    except Exception:  # a model whose layers cannot be listed: no time-step probe, nothing else lost
+        log.info("could not look for a recurrent layer in %s", model.name)
+        return None
 
 
 def _has_sublayers(layer) -> bool:
@@ -178,11 +238,25 @@ def _common_activation(layer) -> str:
     return names.pop() if len(names) == 1 else ""
 
 
-def _ordered_layers(model, example):
-    """(top-level layers input → output, {id(layer): output shape}, {id(layer): layers consuming its output})."""
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+def _children(container, order):
+    """(the container's direct sublayers input → output, {id(layer): output shape}, {id(layer): layers consuming
+    its output}): by the graph of a Functional or Sequential model, else by `order` (the first call of each layer in
+    one forward pass; attribute order where unknown)."""
+    if isinstance(container, keras.Model):
+        layers = [layer for layer in container.layers if not isinstance(layer, keras.layers.InputLayer)]
+    else:
+        layers = list(container._flatten_layers(include_self=False, recursive=False))
     outputs, consumers = {}, {}
-    if getattr(model, "_operations", None) is not None and hasattr(model, "inputs"):  # Functional / Sequential
+    if isinstance(container, keras.Sequential):  # its layers in order, each consuming the one before
+        for a, b in zip(layers, layers[1:]):
+            consumers[id(a)] = [b]
+        for layer in layers:
+            try:
+                outputs[id(layer)] = tuple(layer.output.shape)
+            except (AttributeError, ValueError):  # built without an Input: known once it ran
+                pass
+        return layers, outputs, consumers
+    if _is_graph(container):
         members = {id(layer) for layer in layers}
         for layer in layers:
             try:
@@ -194,14 +268,13 @@ def _ordered_layers(model, example):
                     if id(parent.operation) in members:
                         consumers.setdefault(id(parent.operation), []).append(layer)
         return layers, outputs, consumers
-    order = _call_order(model, layers, example)
-    if order is not None:
+    if order:
         ranked = sorted(layers, key=lambda layer: order.get(id(layer), (len(order), 0))[0])
         for layer in ranked:
             if id(layer) in order:
                 outputs[id(layer)] = order[id(layer)][1]
         called = [layer for layer in ranked if id(layer) in order]
-        for a, b in zip(called, called[1:]):  # a subclassed model has no graph: the next layer called
+        for a, b in zip(called, called[1:]):  # no graph: the next layer called
             consumers[id(a)] = [b]
         return ranked, outputs, consumers
     return layers, outputs, consumers

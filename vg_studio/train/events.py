@@ -26,6 +26,7 @@ class RunStarted:
     layer_kinds: list = field(default_factory=list)  # per column: "dense", "conv2d", "lstm", "batch_normalization" …
     layer_units: list = field(default_factory=list)  # per column: output width (units / filters / features)
     record_every: int = 1  # steps between probe records (the first step is always recorded)
+    layer_groups: list = field(default_factory=list)  # per column: the top-level layer it belongs to (for grouping)
 
 
 @dataclass

@@ -36,10 +36,11 @@ import numpy as np
 from vg_studio.history import History
 from vg_studio.safeio import atomic_path
 from vg_studio.train import events
-from vg_studio.train.columns import Column, UnitTaps, first_rows, model_columns_and_taps
+from vg_studio.train.columns import Column, UnitTaps, first_recurrent_layer, first_rows, model_columns_and_taps
 from vg_studio.train.device import describe_device, versions
-from vg_studio.train.probes import HIST_BINS, HIST_EDGES, HIST_STATS, LAYER_STATS, ProbeReader, column_stats, \
-    count_records, install_probes, probed_optimizer, remove_probes
+from vg_studio.train.probes import HIST_EDGES, ColumnIndex, ProbeReader, StepProbe, blank_stats, column_stats, \
+    count_records
+from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
 from vg_studio.train.summary import model_summary, spec_model_summary
 
@@ -71,7 +72,12 @@ class RunRecorder(keras.callbacks.Callback):
         save_model: also save the trained network as the run's model.keras.
         cancel: a threading.Event; once set, training stops after the current batch and the run is "cancelled"
             (its interrupted epoch is not counted as completed).
-        sync_every, sync_seconds: how often the host reads the device's ring of records (see the module).
+        sync_every, sync_seconds: how often the host reads the device's records (see the module).
+        expand_nested: one column per layer that owns weights, inside nested models and custom blocks too
+            (`generator/conv2d_transpose_1`, grouped by the outer layer's name); False: one column per top-level
+            layer, a nested model or block under its own name.
+        time_steps: where the gradient per input time step is recorded: "auto" (the input of the model's first
+            recurrent layer, if it has one), a layer (its input), or None.
 
     What a caller that knows the network better than its Keras layers say passes (the spec builder):
         spec: the ExperimentSpec the network was built from: written as spec.json (instead of model.json) and
@@ -80,17 +86,18 @@ class RunRecorder(keras.callbacks.Callback):
         network: the network the run describes when the fitted model wraps it (a training graph with auxiliary
             heads): its parameters are counted, summarised and saved.
         columns: the probe columns: a list of Column, or a callable `(model, probe_x) -> (columns, UnitTaps or
-            None)`; default: one column per layer with trainable weights.
+            None)`; only their variables are measured. Default: `expand_nested` decides.
         log_names: renames of Keras's log keys (auxiliary heads: {"output_accuracy": "accuracy", …}); with
             auxiliary heads "loss" becomes the main output's loss and the weighted sum `total_loss`.
-        time_probe: the TimeStepProbe layer of a recurrent training graph (vg_studio.nn.build): the gradient per
-            input time step is recorded from it.
         sample_count, num_classes: facts Keras does not tell callbacks (training examples, classes).
         on_finish: called as `on_finish(status)` when training ended, before report.json is written; the dict it
             returns is merged into the report (an exception ends the run as "failed", saying why).
 
-    `history`, `report`, `status`, `step` are the run's; `report_extras` (a dict) is merged into report.json.
-    One recorder records one `fit`: a second `fit` with it starts a new run in `run_dir`.
+    The loss of a step is Keras's "loss" log, or — for a custom train_step that returns none (a GAN's d_loss and
+    g_loss) — the sum of its `*_loss` logs; a step that returns neither has an unknown loss (NaN in the history,
+    `loss_source` "" in its attributes), never a non-finite one. `history`, `report`, `status`, `step` are the
+    run's; `report_extras` (a dict) is merged into report.json. One recorder records one `fit`: a second `fit`
+    with it starts a new run in `run_dir`.
     """
 
     async_safe = True  # see the module docstring: Keras converts the logs off the main thread (JAX, torch)
@@ -98,9 +105,9 @@ class RunRecorder(keras.callbacks.Callback):
     def __init__(self, run_dir=None, record_every: int = 10, probe_data=None, probe_batch_size: int = 128,
                  listeners=(), overwrite: bool = True, stop_on_nan: bool = False, name: str | None = None,
                  save_model: bool = False, cancel=None, sync_every: int | None = None,
-                 sync_seconds: float | None = None, *, spec=None, store: RunStore | None = None, network=None,
-                 columns=None, log_names: dict | None = None, time_probe=None, sample_count: int = 0,
-                 num_classes: int | None = None, on_finish=None):
+                 sync_seconds: float | None = None, *, expand_nested: bool = True, time_steps="auto", spec=None,
+                 store: RunStore | None = None, network=None, columns=None, log_names: dict | None = None,
+                 sample_count: int = 0, num_classes: int | None = None, on_finish=None):
         super().__init__()
         if int(record_every) < 1:
             raise ValueError(f"record_every: must be >= 1 (got {record_every})")
@@ -115,10 +122,10 @@ class RunRecorder(keras.callbacks.Callback):
         self.cancel_event = cancel
         self.sync_every = int(SYNC_EVERY if sync_every is None else sync_every)
         self.sync_seconds = float(SYNC_SECONDS if sync_seconds is None else sync_seconds)
+        self.expand_nested, self.time_steps = bool(expand_nested), time_steps
         self.spec, self.store, self.network = spec, store, network
         self.columns_plan = columns
         self.log_names = dict(log_names or {})
-        self.time_probe = time_probe
         self.sample_count, self.num_classes = int(sample_count), num_classes
         self.on_finish = on_finish
         self.report_extras: dict = {}
@@ -127,8 +134,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.status: str | None = None
         self.columns: list[Column] = []
         self.units: UnitTaps | None = None
-        self.optimizer = None
-        self._probed = None
+        self.step_probe: StepProbe | None = None
+        self.loss_source: str | None = None
         self._finished = True
         self._started = 0.0
         self._reset(1)
@@ -148,19 +155,19 @@ class RunRecorder(keras.callbacks.Callback):
     def _reset(self, first_step: int) -> None:
         """Count steps from `first_step` (1-based: the optimizer's iterations + 1 when training starts)."""
         self.first_step = int(first_step)
-        self.reader = ProbeReader(self.optimizer) if self.optimizer is not None else None
-        self._column_vars: list = []
-        self._sizes = None
+        self.reader = None
+        self._index = None
         self._logged = collections.deque()  # (step, epoch, logs) from on_train_batch_end, maybe another thread
         self._main = threading.get_ident()
         self._pending: list = []  # ProbeRecords waiting for their step's logs
-        # the logs of record steps whose record has not been read yet: a record read a block later still carries
-        # its own step's loss and metrics, not those of the step at which the ring was read
-        self._record_logs: dict[int, dict] = {}
+        # the logs of the steps whose record may still come: a record read a block later still carries its own
+        # step's loss and metrics, not those of the step at which the records were read
+        self._step_logs: dict[int, dict] = {}
         self.step = first_step - 1  # the last step whose logs were handled
         self._done = first_step - 1  # the last step known finished
         self._epoch_base = first_step - 1
         self._synced_upto = first_step - 1
+        self._recorded_upto = first_step - 1  # the step of the newest record read
         self._synced_at = time.perf_counter()
         self._units_at, self._units_cost = -math.inf, 0.0
         self.epoch = 0
@@ -169,6 +176,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.diverged_at = None
         self.diverged_loss = None
         self.epoch_started = 0.0
+        self._run_started = False
 
     # ---- events ---------------------------------------------------------------------------------------------
     def emit(self, event) -> None:
@@ -192,66 +200,98 @@ class RunRecorder(keras.callbacks.Callback):
     # ---- Keras hooks ----------------------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         model = self.model
-        if getattr(model, "optimizer", None) is None:
-            raise RuntimeError("GradientMonitor: compile the model (model.compile(optimizer=..., loss=...)) "
-                               "before fit")
-        network = self.network if self.network is not None else model
-        # the run directory first: a folder that cannot take the run fails before the model is touched
+        built = bool(model.built and model.trainable_variables)
+        if built:
+            self.columns, self.units = self._plan_columns(model)
+        if self.columns_plan is not None and built:
+            watched = {id(v) for c in self.columns for v in c.variables}
+            watch = lambda variable: id(variable) in watched  # noqa: E731
+        else:
+            watch = _everything
+        time_layer = first_recurrent_layer(model) if self.time_steps == "auto" else self.time_steps
+        # refuses (one line) what it cannot watch, before the model or the run directory is touched
+        probe = StepProbe.attach(model, watch, time_layer)
+        # the run directory next: a folder that cannot take the run fails before the model is probed
         if self.store is None and self.run_dir is not None:
             self.store = RunStore(self.run_dir, overwrite=self.overwrite)
             if self.spec is not None:
                 self.store.write_spec(self.spec)
-        target = probed_optimizer(model.optimizer)
-        install_probes(target, model.trainable_variables, self.record_every, time_probe=self.time_probe)
-        first = int(keras.ops.convert_to_numpy(target.iterations)) + 1
-        target.vg_start(first)
-        self._probed, self.optimizer = target, target
-        self._finished = False
-        model.make_train_function(force=True)  # trace the step again, now through the probed optimizer
+        optimizer = getattr(model, "optimizer", None)
+        first = steps_taken(optimizer) + 1 if optimizer is not None else 1
         self._reset(first)
+        self.step_probe = probe
+        self._finished = False
+        probe.start(self, first, self.record_every)
+        self.reader = ProbeReader(probe, first)
+        for listener in self.listeners:
+            attach = getattr(listener, "attach", None)
+            if callable(attach):
+                attach(self.emit)
+        self._started = time.perf_counter()
+        self._main = threading.get_ident()
+        if built:
+            self._start_run()
 
-        self.columns, self.units = self._plan_columns(model)
+    def _plan_columns(self, model) -> tuple[list[Column], UnitTaps | None]:
+        plan = self.columns_plan
+        if plan is None:
+            return model_columns_and_taps(model, self.probe_data, self.expand_nested)
+        if callable(plan):
+            return plan(model, self.probe_data)
+        return list(plan), None
+
+    def _start_run(self) -> None:
+        """The History, model.json and RunStarted: at on_train_begin, or — for a model built by its first batch —
+        once that batch has run."""
+        self._run_started = True
+        model = self.model
+        network = self.network if self.network is not None else model
+        if not self.columns:
+            self.columns, self.units = self._plan_columns(model)
         names = [c.name for c in self.columns]
         activations = [c.activation for c in self.columns]
         kinds, widths = [c.kind for c in self.columns], [c.units for c in self.columns]
+        groups = [c.group or c.name for c in self.columns]
         params = self.params or {}
         epochs, steps = int(params.get("epochs") or 0), int(params.get("steps") or 0)
         device = describe_device()
         classes = self.num_classes if self.num_classes is not None else _num_classes(model)
         self.history = History(names, activations, self.record_every, layer_kinds=kinds, layer_units=widths,
-                               attrs=run_facts(epochs, steps, network.count_params(), device, self.sample_count,
-                                               classes))
+                               layer_groups=groups, attrs=run_facts(epochs, steps, _param_count(network), device,
+                                                                    self.sample_count, classes))
+        optimizers = {p.label: p.optimizer for p in self.step_probe.probes}
+        owners = self._column_optimizers()
         if self.spec is not None:
             summary = spec_model_summary(network, self.spec, names, kinds, widths)
         else:
-            summary = model_summary(network, [{"name": c.name, "kind": c.kind, "units": c.units,
-                                               "activation": c.activation,
-                                               "keras_layers": sorted({v.path.split("/")[0] for v in c.variables}),
-                                               "params": int(sum(np.prod(v.shape) for v in c.variables))}
-                                              for c in self.columns], target, getattr(model, "loss", None))
+            rows = [{"name": c.name, "kind": c.kind, "units": c.units, "activation": c.activation,
+                     "group": group, "keras_layers": sorted({v.path.split("/")[0] for v in c.variables}),
+                     "params": int(sum(np.prod(v.shape) for v in c.variables))}
+                    for c, group in zip(self.columns, groups)]
+            for row, owner in zip(rows, owners):
+                if owner:
+                    row["optimizer"] = owner
+            summary = model_summary(network, rows, getattr(model, "optimizer", None), getattr(model, "loss", None))
+            if len(optimizers) > 1:
+                summary["optimizers"] = {label: model_summary(network, [], opt)["optimizer"]
+                                         for label, opt in optimizers.items()}
             summary["record_every"] = self.record_every
             if self.store is not None:
                 self.store.write_model_summary(summary)
-        for listener in self.listeners:
-            attach = getattr(listener, "attach", None)
-            if callable(attach):
-                attach(self.emit)
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir is not None else None, self.spec, names,
-                                    activations, epochs, steps, network.count_params(), device, self.sample_count,
-                                    classes, summary, kinds, widths, self.record_every))
-        self._started = time.perf_counter()
-        self._main = threading.get_ident()
-        slot_of = self.optimizer._vg_slot_of
-        self._column_vars = [[slot_of[id(v)] for v in c.variables if id(v) in slot_of] for c in self.columns]
-        self._sizes = np.asarray(self.optimizer.vg_sizes, dtype=np.float64)
+                                    activations, epochs, steps, _param_count(network), device, self.sample_count,
+                                    classes, summary, kinds, widths, self.record_every, layer_groups=groups))
 
-    def _plan_columns(self, model) -> tuple[list[Column], UnitTaps | None]:
-        plan = self.columns_plan
-        if plan is None:
-            plan = model_columns_and_taps
-        if callable(plan):
-            return plan(model, self.probe_data)
-        return list(plan), None
+    def _column_optimizers(self) -> list[str]:
+        """Per column, the optimizer that updates its variables ("" before the step has been traced, where the
+        optimizers build lazily)."""
+        labels = {}
+        for probe in self.step_probe.probes:
+            for variable in probe.variables or []:
+                labels.setdefault(id(variable), probe.label)
+        several = len(self.step_probe.probes) > 1
+        return [next((labels[id(v)] for v in c.variables if id(v) in labels), "") if several else ""
+                for c in self.columns]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -262,13 +302,15 @@ class RunRecorder(keras.callbacks.Callback):
         self._drain()
         if self.cancelled:
             self.model.stop_training = True
+        if self.step_probe is not None:
+            self.step_probe.arm()
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._epoch_base + batch + 1
         logs = logs or {}
         self._logged.append((step, self.epoch, logs))
-        loss = logs.get("loss")
-        if isinstance(loss, (int, float)) and not math.isfinite(loss) and self.stop_on_non_finite:
+        loss = _loss_of(logs)[0]
+        if isinstance(loss, float) and not math.isfinite(loss) and self.stop_on_non_finite:
             self.model.stop_training = True
         if self.cancelled:
             self.model.stop_training = True
@@ -283,7 +325,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_base = self._done
         logs = self._floats(logs)
         logs["epoch_time"] = time.perf_counter() - self.epoch_started
-        if self._keep_epoch():
+        if self._keep_epoch() and self.history is not None:
             self.history.add_epoch(epoch, logs)
             if self.store is not None:
                 self.store.write_history(self.history)
@@ -303,14 +345,19 @@ class RunRecorder(keras.callbacks.Callback):
 
     # ---- the end of a run -----------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:
-        """End the run: the model gets its own optimizer back, then the history and report.json are written and
-        RunFinished is emitted. Called by `on_train_end`; a caller whose `fit` raised calls it with the error (the
-        run is then "failed", with everything recorded kept). Calling it again does nothing."""
+        """End the run: the model gets its own train function back, then the history and report.json are written
+        and RunFinished is emitted. Called by `on_train_end`, and with the error when `fit` raised inside the step
+        (the run is then "failed", with everything recorded kept). Calling it again does nothing."""
         if self._finished:
             return
         self._finished = True
         try:
-            self._uninstall()  # first: a saved model gets the user's own optimizer
+            self._uninstall()  # first: whatever happens below, the model is the user's again
+            if error is not None and not self._run_started and self.model.trainable_variables:
+                try:
+                    self._start_run()
+                except Exception:  # a model that cannot even be described: the report still says why
+                    log.exception("describing the run failed")
             status, message = self._outcome(error)
             network = self.network if self.network is not None else self.model
             if self.save_model and self.store is not None and error is None:
@@ -324,7 +371,7 @@ class RunRecorder(keras.callbacks.Callback):
                       "wall_time_s": time.perf_counter() - self._started,
                       "epochs_completed": self.history.num_epochs if self.history is not None else 0,
                       "steps": max(self.step - self.first_step + 1, 0),
-                      "param_count": int(network.count_params()), "device": describe_device(),
+                      "param_count": _param_count(network), "device": describe_device(),
                       "versions": versions(), "record_every": self.record_every, **self.report_extras}
             self.status = status
             if self.on_finish is not None and error is None:
@@ -349,7 +396,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _outcome(self, error) -> tuple[str, str]:
         if error is not None:
-            return "failed", f"training failed: {type(error).__name__}: {error}"
+            text = " ".join(str(error).split())
+            return "failed", f"training failed: {type(error).__name__}: {text}"
         if self.diverged_at is not None:
             stopped = "; training stopped (see the diagnostics)" if self.stop_on_non_finite else ""
             return "diverged", f"the loss became {self.diverged_loss} at step {self.diverged_at}{stopped}"
@@ -358,56 +406,67 @@ class RunRecorder(keras.callbacks.Callback):
         return "completed", "training finished"
 
     def _uninstall(self) -> None:
-        if self._probed is not None:
-            remove_probes(self._probed)
-            self.model.train_function = None  # the next fit traces a plain step
-            self._probed = None
+        if self.step_probe is not None:
+            self.step_probe.detach()
 
     # ---- the work, on the main thread ---------------------------------------------------------------------
     def _drain(self, final: bool = False) -> None:
         items = []
         while self._logged:
             items.append(self._logged.popleft())
+        if not items and not final:
+            return
+        if not self._run_started:
+            self._start_run()  # a model built by its first batch: its columns exist now
         items.sort(key=lambda item: item[0])
-        diverging = any(not math.isfinite(_loss(logs)) for _, _, logs in items)
+        diverging = any(_non_finite(logs) for _, _, logs in items)
         if self.reader is not None and (final or diverging or self._sync_due()):
             self._sync(final)
         for step, epoch, logs in items:
             logs = self._floats(logs)
+            loss, source = _loss_of(logs)
+            if self.loss_source is None:
+                self.loss_source = self.history.attrs["loss_source"] = source
             self.step = step
             self.last_logs = logs
-            self.last_loss = logs.get("loss", float("nan"))
-            if count_records(step - 1, step, self.record_every, self.first_step):
-                self._record_logs[step] = logs
+            self.last_loss = float("nan") if loss is None else loss
+            self._step_logs[step] = logs
             self.emit(events.BatchEnd(step, epoch, logs))
             if self.cancelled:  # a listener may cancel at this very step
                 self.model.stop_training = True
-            if not math.isfinite(self.last_loss) and self.diverged_at is None:
-                self.diverged_at, self.diverged_loss = step, self.last_loss
+            if loss is not None and not math.isfinite(loss) and self.diverged_at is None:
+                self.diverged_at, self.diverged_loss = step, loss
                 self._diverged_record(step, epoch)
             self._emit_pending(step)
         if final:
             self._emit_pending(math.inf)
-            self._record_logs.clear()
+            self._step_logs.clear()
+        else:  # a step read and still without its record will not get one
+            for step in [s for s in self._step_logs if s <= min(self._synced_upto, self.step)]:
+                del self._step_logs[step]
 
     def _sync_due(self) -> bool:
-        waiting = count_records(self._synced_upto, self._done, self.record_every, self.first_step)
-        if waiting == 0:
+        waiting = count_records(self._recorded_upto, self._done, self.record_every, self.first_step)
+        if waiting == 0 or self._done <= self._synced_upto:
             return False
-        if self._synced_upto < self.first_step <= self._done:
+        if self._recorded_upto < self.first_step:
             return True  # the very first record: a broken initialization is found at once
         return (self._done - self._synced_upto >= self.sync_every
                 or time.perf_counter() - self._synced_at >= self.sync_seconds)
 
     def _sync(self, final: bool) -> None:
-        sync = getattr(self.model, "jax_state_sync", None)  # JAX keeps the state outside the variables mid-epoch
-        if callable(sync):
-            sync()
         raws = self.reader.read()
         self._synced_upto, self._synced_at = self._done, time.perf_counter()
+        if raws:
+            self._recorded_upto = max(self._recorded_upto, raws[-1].step)
+        if self._index is None and raws:
+            self._index = ColumnIndex(self.columns, self.step_probe.probes)
         records = [self._record(raw) for raw in raws]
         if records and self.units is not None and (final or self._units_due()):
             started = time.perf_counter()
+            sync = getattr(self.model, "jax_state_sync", None)  # JAX keeps the weights outside the variables
+            if callable(sync):
+                sync()
             try:
                 records[-1].stats.update(self.units.measure())
             except Exception:  # a model whose probe batch cannot run: keep the gradient records
@@ -421,7 +480,7 @@ class RunRecorder(keras.callbacks.Callback):
         return time.perf_counter() - self._units_at >= UNIT_BUDGET * self._units_cost
 
     def _record(self, raw) -> events.ProbeRecord:
-        stats = column_stats(raw, self._column_vars, self._sizes)
+        stats = column_stats(raw, self._index)
         return events.ProbeRecord(raw.step, self.epoch, float("nan"), stats, dict(raw.scalars), raw.time_grad)
 
     def _diverged_record(self, step: int, epoch: int) -> None:
@@ -436,10 +495,11 @@ class RunRecorder(keras.callbacks.Callback):
             return
         self._pending = [r for r in self._pending if r.step > upto]
         for record in sorted(ready, key=lambda r: r.step):
-            logs = self._record_logs.pop(record.step, None)
+            logs = self._step_logs.get(record.step)
             logs = self.last_logs if logs is None else logs
+            loss = _loss_of(logs)[0]
             record.epoch = self.epoch
-            record.loss = logs.get("loss", float("nan"))
+            record.loss = float("nan") if loss is None else loss
             record.metrics = dict(logs)
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
                                     record.time_grad, record.metrics)
@@ -464,17 +524,35 @@ class RunRecorder(keras.callbacks.Callback):
         return out
 
 
-def blank_stats(n_columns: int) -> dict:
-    stats = {name: np.full(n_columns, np.nan) for name in LAYER_STATS}
-    stats.update({name: np.full((n_columns, HIST_BINS), np.nan) for name in HIST_STATS})
-    return stats
+def _everything(variable) -> bool:
+    return True
 
 
-def _loss(logs) -> float:
+def _loss_of(logs) -> tuple[float | None, str]:
+    """(the step's loss, where it came from): Keras's "loss", else the sum of the `*_loss` entries a custom
+    train_step returns (a GAN's d_loss and g_loss), else (None, "") — unknown."""
     try:
-        return float(logs.get("loss", 0.0))
+        if "loss" in logs:
+            return float(np.asarray(keras.ops.convert_to_numpy(logs["loss"]))), "loss"
+        keys = sorted(k for k in logs if k.endswith("_loss") and not k.startswith("val_"))
+        if keys:
+            return float(sum(float(np.asarray(keras.ops.convert_to_numpy(logs[k]))) for k in keys)), " + ".join(keys)
     except (TypeError, ValueError):
-        return 0.0
+        return None, ""
+    return None, ""
+
+
+def _non_finite(logs) -> bool:
+    loss = _loss_of(logs)[0]
+    return loss is not None and not math.isfinite(loss)
+
+
+def _param_count(model) -> int:
+    """The model's parameters (also for a subclassed model Keras does not call built)."""
+    try:
+        return int(model.count_params())
+    except ValueError:
+        return int(sum(int(np.prod(v.shape)) for v in model.weights))
 
 
 def _num_classes(model) -> int | None:

@@ -142,7 +142,7 @@ class Trainer:
             cancel=self.cancel_event, spec=spec, store=store, network=models.user,
             probe_data=data.x_train if spec.monitoring.unit_stats else None,
             probe_batch_size=spec.monitoring.probe_batch_size, columns=columns,
-            log_names=AUX_HEAD_LOG_NAMES if models.aux_outputs else None, time_probe=models.time_probe,
+            log_names=AUX_HEAD_LOG_NAMES if models.aux_outputs else None, time_steps=models.time_probe,
             sample_count=len(data.x_train), num_classes=data.num_classes, on_finish=evaluate_and_export)
         recorder.report_extras["dataset"] = _dataset_summary(data)
         try:
