@@ -1,7 +1,7 @@
 """GradientMonitor overhead: training throughput of a user's small CNN with the monitor at its default record
 interval ÷ the same `model.fit` without it.
 
-    python benchmarks/bench_monitor_overhead.py [--mode epoch|whole-fit|refit|all] [--rounds 7] [--epochs 4]
+    python benchmarks/bench_monitor_overhead.py [--mode epoch|whole-fit|refit|all] [--rounds 7] [--epochs 20]
                                                 [--record-every 10] [--threads 0]
 
 A functional CNN (Conv2D 32 → BatchNorm → ReLU → MaxPool → Conv2D 64 → BatchNorm → ReLU → MaxPool → Dense 128 →
@@ -50,7 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("epoch", "whole-fit", "refit", "all"), default="all")
     parser.add_argument("--rounds", type=int, default=7, help="alternating pairs (whole-fit: 3 unless given)")
-    parser.add_argument("--epochs", type=int, default=4, help="whole-fit: epochs per fit (about a minute on 2 cores)")
+    parser.add_argument("--epochs", type=int, default=20, help="whole-fit: epochs per fit (about a minute on 2 cores)")
     parser.add_argument("--record-every", type=int, default=10, help="the monitor's default is 10")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: its default)")
     args = parser.parse_args()
