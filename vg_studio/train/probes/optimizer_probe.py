@@ -24,6 +24,8 @@ is recorded at its last update of the record step.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from typing import Callable
 
 import keras
 import numpy as np
@@ -98,31 +100,37 @@ class OptimizerProbe:
         picks = self._picks(grads, variables)
         with self.owner.inside():
             if self.owner.backend == "torch":
-                return self._eager(original, grads, trainable_variables, picks, variables)
-            return self._traced(grads, picks, variables, lambda: original(grads, trainable_variables))
+                return self._eager(original, grads, trainable_variables, picks)
+            current = _current
+            self._traced(picks, _Update(before=current, after=current, state=current, state_after=current,
+                                        run=lambda: original(grads, trainable_variables)))
 
     def stateless_apply(self, original, optimizer_variables, grads, trainable_variables):
         """JAX: `optimizer.stateless_apply(optimizer_variables, grads, trainable_variables)`."""
         if self.owner.busy:
             return original(optimizer_variables, grads, trainable_variables)
         opt = self.optimizer
+        built = list(opt._trainable_variables)  # the order of `trainable_variables`
+        self.plan(built)
         self.applied = True
-        built = list(opt._trainable_variables)
         picks = self._picks(grads, built)
+        index = {id(v): i for i, v in enumerate(built)}
         position = {id(v): i for i, v in enumerate(opt.variables)}
+        new = {}
 
-        def value_of(variable):  # an optimizer variable's value in this step
-            return optimizer_variables[position[id(variable)]]
+        def run():
+            new["trainable"], new["optimizer"] = original(optimizer_variables, grads, trainable_variables)
 
-        result = {}
-
-        def update():
-            result["new"] = original(optimizer_variables, grads, trainable_variables)
+        def after_scope():  # the optimizer's report reads its state, and the weights, after the update
+            return keras.StatelessScope(state_mapping=list(zip(opt.variables, new["optimizer"]))
+                                        + list(zip(built, new["trainable"])))
 
         with self.owner.inside():
-            self._traced(grads, picks, built, update, value_of=value_of, values=list(trainable_variables),
-                         after_values=lambda: result["new"][0], new_optimizer=lambda: (result["new"][1], position))
-        return result["new"]
+            self._traced(picks, _Update(
+                before=lambda v: trainable_variables[index[id(v)]], after=lambda v: new["trainable"][index[id(v)]],
+                state=lambda v: optimizer_variables[position[id(v)]],
+                state_after=lambda v: new["optimizer"][position[id(v)]], run=run, after_scope=after_scope))
+        return new["trainable"], new["optimizer"]
 
     def _picks(self, grads, variables) -> list:
         """(slot, gradient) of the measured variables that have a gradient, in slot order."""
@@ -133,60 +141,48 @@ class OptimizerProbe:
         return picks
 
     # ---- compiled steps (TensorFlow, JAX) -----------------------------------------------------------------
-    def _traced(self, grads, picks, variables, update, value_of=None, values=None, after_values=None,
-                new_optimizer=None):
-        opt, store, samples = self.optimizer, self.store, self.samples
-        value_of = value_of or (lambda variable: variable.value)
-        index_of = {id(v): i for i, v in enumerate(variables)}
-        # the weights as this step sees them: the variable (TensorFlow) or the value handed in (JAX)
-        weight = (lambda j: values[index_of[id(self.variables[j])]]) if values is not None else \
-            (lambda j: self.variables[j].value)
+    def _traced(self, picks, update: "_Update") -> None:
+        opt, store, samples, variables = self.optimizer, self.store, self.samples, self.variables
         step, record_now = self.owner.step_and_record()
         pending = ops.logical_or(store.get("pending") > 0, record_now)
         gate = pending
-        if self.accumulation > 1:
-            iterations = ops.cast(value_of(steps_counter(opt)), "int32")
-            gate = ops.logical_and(gate, ops.equal(ops.mod(iterations + 1, self.accumulation), 0))
-        scale_before = self._scale(value_of)
-        sampled = [(j, samples[j].take(ops.convert_to_tensor(g))) for j, g in picks]
-        reduced = self.owner.sum_across_replicas([g for _, g in sampled])
-        if reduced is not None:
-            sampled = [(j, g) for (j, _), g in zip(sampled, reduced)]
-        accumulators = self._accumulators(value_of, [j for j, _ in picks])
+        if self.accumulation > 1:  # only the k-th call applies an update
+            calls = ops.cast(update.state(steps_counter(opt)), "int32")
+            gate = ops.logical_and(gate, ops.equal(ops.mod(calls + 1, self.accumulation), 0))
+        scale = self._scale(update.state)
+        sampled = [samples[j].take(ops.convert_to_tensor(g)) for j, g in picks]
+        sampled = self.owner.sum_across_replicas(sampled) or sampled
+        accumulators = self._accumulators(update.state, [j for j, _ in picks])
 
         def read_before():
-            out = [ops.copy(samples[j].take(weight(j))) for j, _ in picks]
+            out = [ops.copy(samples[j].take(update.before(variables[j]))) for j, _ in picks]
             return out + [samples[j].take(a) for (j, _), a in zip(picks, accumulators)]
 
         def no_read():
-            out = [ops.zeros((samples[j].count,), self.variables[j].dtype) for j, _ in picks]
+            out = [ops.zeros((samples[j].count,), variables[j].dtype) for j, _ in picks]
             return out + [ops.zeros((samples[j].count,), a.dtype) for (j, _), a in zip(picks, accumulators)]
 
-        before = ops.cond(gate, read_before, no_read) if picks else []
+        before = ops.cond(gate, read_before, no_read) if picks else []  # copies only on record steps
         with _after(before):
-            update()
-        new_values = after_values() if after_values is not None else None
-        after = [samples[j].take(new_values[index_of[id(self.variables[j])]] if new_values is not None
-                                 else self.variables[j].value) for j, _ in picks]
+            update.run()
+        after = [samples[j].take(update.after(variables[j])) for j, _ in picks]
         ok = gate
         if self.loss_scaled:  # a step with non-finite gradients halves the scale and applies nothing
-            new_ov, position = new_optimizer() if new_optimizer is not None else (None, None)
-            scale_after = new_ov[position[id(opt.dynamic_scale)]] if new_ov is not None else opt.dynamic_scale.value
-            ok = ops.logical_and(ok, ops.greater_equal(scale_after, scale_before))
+            ok = ops.logical_and(ok, ops.greater_equal(update.state_after(opt.dynamic_scale), scale))
 
         def rows():
             weights_before, accumulated = before[:len(picks)], before[len(picks):]
-            qs = [None] * len(self.variables)
-            for k, ((j, g), w0, w1) in enumerate(zip(sampled, weights_before, after)):
+            qs = [None] * len(variables)
+            for k, ((j, _), g, w0, w1) in enumerate(zip(picks, sampled, weights_before, after)):
                 g = ops.cast(g, "float32")
                 if accumulated:  # the accumulated average the optimizer applies at its update step
                     g = (g + ops.cast(accumulated[k], "float32")) / float(self.accumulation)
-                if scale_before is not None:
-                    g = g / ops.cast(scale_before, "float32")
+                if scale is not None:
+                    g = g / ops.cast(scale, "float32")
                 qs[j] = quantities(g, w0, w1)
-            return measure(qs, samples), self._scalars(new_optimizer, values, after_values)
+            return measure(qs, samples), self._scalars(update.after_scope)
 
-        zeros = (ops.zeros((max(len(self.variables), 1), ROW_WIDTH), "float32"),
+        zeros = (ops.zeros((max(len(variables), 1), ROW_WIDTH), "float32"),
                  ops.zeros((max(len(self.scalar_names), 1),), "float32"))
         row, scalar_row = ops.cond(gate, rows, lambda: zeros) if picks else zeros
         slot = ops.mod(ops.cast(store.get("count"), "int32"), RING_SIZE)
@@ -215,21 +211,16 @@ class OptimizerProbe:
                               "not let the probes read them; fit without gradient_accumulation_steps")
         return [value_of(opt._accumulated_gradients[opt._get_variable_index(self.variables[j])]) for j in slots]
 
-    def _scalars(self, new_optimizer, values, after_values):
+    def _scalars(self, after_scope=contextlib.nullcontext):
+        """The optimizer's own report after its update (`diagnostic_scalars()`, e.g. SDAGD's μ), in name order."""
         if not self.scalar_names:
             return ops.zeros((1,), "float32")
-        opt = self.optimizer
-        scope = contextlib.nullcontext()
-        if new_optimizer is not None:  # JAX: the optimizer's and the model's state after the update
-            new_ov, _ = new_optimizer()
-            mapping = list(zip(opt.variables, new_ov)) + list(zip(opt._trainable_variables, after_values()))
-            scope = keras.StatelessScope(state_mapping=mapping)
-        with scope:
-            report = opt.diagnostic_scalars()
+        with after_scope():
+            report = self.optimizer.diagnostic_scalars()
             return ops.stack([ops.cast(report[name], "float32") for name in self.scalar_names])
 
     # ---- eager steps (PyTorch) ----------------------------------------------------------------------------
-    def _eager(self, original, grads, trainable_variables, picks, variables):
+    def _eager(self, original, grads, trainable_variables, picks):
         host = self.host
         host["iterations"] += 1
         step, record_now = self.owner.step_and_record()
@@ -256,7 +247,7 @@ class OptimizerProbe:
             if scale_before is not None:
                 g = g / scale_before
             qs[j] = quantities(g, w0, samples[j].take(self.variables[j].value))
-        scalars = self._scalars(None, None, None)
+        scalars = self._scalars()
         host["records"].append((step, measure(qs, samples), scalars))
         host["pending"] = False
         return result
@@ -281,6 +272,24 @@ class OptimizerProbe:
                    for slot in fresh[np.argsort(steps[fresh])]]
         return [(step, rows, {name: float(values[i]) for i, name in enumerate(self.scalar_names)})
                 for step, rows, values in out if step > after_step]
+
+
+@dataclass
+class _Update:
+    """One update as the probe sees it, whichever backend: the values of a measured variable before and after it,
+    of an optimizer variable before and after it, the update itself, and where the optimizer's state after it can
+    be read (TensorFlow: the variables themselves; JAX: the values handed in and out of `stateless_apply`)."""
+
+    before: Callable
+    after: Callable
+    state: Callable
+    state_after: Callable
+    run: Callable
+    after_scope: Callable = contextlib.nullcontext
+
+
+def _current(variable):
+    return variable.value
 
 
 def steps_counter(optimizer):
