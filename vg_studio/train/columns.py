@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 
 import keras
@@ -28,6 +29,8 @@ from vg_studio import catalog
 from vg_studio.train.units import dead_fraction, saturated_fraction
 
 log = logging.getLogger(__name__)
+
+_SIDE_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {taps: side model}
 
 ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu",
                      "Softmax": "softmax"}
@@ -57,13 +60,18 @@ class UnitTaps:
 
     @classmethod
     def from_graph(cls, model: keras.Model, n_columns: int, taps: list, probe_x):
-        """`taps`: (column index, symbolic tensor of `model`'s graph, activation, post)."""
+        """`taps`: (column index, symbolic tensor of `model`'s graph, activation, post). The side model reading
+        them is kept per model, so its compiled predict step is traced once for every run of that model."""
         if not taps or probe_x is None:
             return None
-        side = keras.Model(model.input, [t for _, t, _, _ in taps])
+        key = tuple(id(t) for _, t, _, _ in taps)
+        sides = _SIDE_MODELS.setdefault(model, {})
+        if key not in sides:
+            sides[key] = keras.Model(model.input, [t for _, t, _, _ in taps])
+        side = sides[key]
 
-        def predict(x):  # a direct call: measured rarely, it costs less than tracing a predict function per run
-            out = side(x, training=False)
+        def predict(x):
+            out = side.predict_on_batch(x)
             return list(out) if isinstance(out, (list, tuple)) else [out]
 
         return cls(n_columns, [(c, a, p) for c, _, a, p in taps], probe_x, predict)
