@@ -1,7 +1,7 @@
-"""The patterns on JAX (every step compiled by XLA): a functional CNN, gradient accumulation, a custom stateless
-train_step that returns its own loss name, nested models expanded, the gradient per input time step of a recurrent
-model, and a refit that traces nothing new — each against jax.grad, in one subprocess (the backend is chosen at
-import)."""
+"""The patterns on JAX (every step compiled by XLA): a functional CNN, a refit that traces nothing new and a fit that
+raises leaving the model as it was, gradient accumulation, a custom stateless train_step that returns its own
+loss name, nested models expanded, the gradient per input time step of a recurrent model — each against jax.grad,
+in one subprocess (the backend is chosen at import)."""
 
 import importlib.util
 import os
@@ -54,6 +54,21 @@ SCRIPT = textwrap.dedent("""
     cnn.fit(x, y, batch_size=16, epochs=1, callbacks=[GradientMonitor(None, diagnose=False)], verbose=0)
     assert probe.traces == traced, (probe.traces, traced)
     assert type(cnn.optimizer) is keras.optimizers.SGD and "stateless_apply" not in vars(cnn.optimizer)
+    # a fit that raises outside the step leaves the model as it was, and the next plain fit trains on
+    class Fails(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("a callback failed")
+    config, optimizer_config = cnn.get_config(), cnn.optimizer.get_config()
+    paths = [v.path for v in cnn.optimizer.variables]
+    try:
+        cnn.fit(x, y, batch_size=16, epochs=1, callbacks=[GradientMonitor(None, diagnose=False), Fails()], verbose=0)
+        raise AssertionError("the fit should have raised")
+    except RuntimeError:
+        pass
+    assert cnn.get_config() == config and cnn.optimizer.get_config() == optimizer_config
+    assert [v.path for v in cnn.optimizer.variables] == paths and "stateless_apply" not in vars(cnn.optimizer)
+    cnn.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert type(cnn.optimizer) is keras.optimizers.SGD
 
     # 2. gradient accumulation: the accumulated average, at the steps it is applied
     x, y = rng.normal(size=(36, 4)).astype("float32"), rng.normal(size=(36, 2)).astype("float32")
