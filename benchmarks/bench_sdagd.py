@@ -1,4 +1,4 @@
-"""SDAGD benchmarks on seed 003's 784-700×5-10 sigmoid network (Tan & Lim, 2019), built as the app builds it.
+"""SDAGD benchmarks on Tan & Lim's 784-700×5-10 sigmoid network (Tan & Lim, 2019), built as the app builds it.
 
     python benchmarks/bench_sdagd.py speed     # SDAGD step time ÷ Adam step time, side by side (target ≤ 1.15);
                                                # --optimizers A,B: any two variants, e.g.
@@ -205,6 +205,9 @@ def run_variant(config: dict, results: Path = RESULTS) -> dict:
             if line.strip() and json.loads(line)["key"] == key:
                 return json.loads(line)
     data = load_dataset(config["dataset"], {"seed": config.get("split", 0)})
+    if config.get("holdout"):  # tune on a validation part of the training digits: the test digits stay unseen
+        data = data.with_validation(float(config["holdout"]), config.get("holdout_seed", config.get("split", 0)))
+        data.x_test, data.y_test = data.x_val, data.y_val
     optimizer_spec = OptimizerSpec(name=config["opt"], learning_rate=config["lr"], params=config.get("params", {}))
     loss = config.get("loss", "sparse_categorical_crossentropy")
     spec = _spec(optimizer_spec, config.get("width", 700), config.get("depth", 5), config.get("act", "sigmoid"),

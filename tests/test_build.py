@@ -124,3 +124,15 @@ def test_parameter_count_needs_no_keras():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-1000:]
     assert int(result.stdout) == build_model(example_spec(), (28, 28, 1), 10).count_params()
+
+
+@pytest.mark.parametrize("kind", catalog.RECURRENT_KINDS)
+def test_every_recurrent_kind_of_the_table_builds_and_counts_like_keras(kind):
+    """A recurrent kind is one row of catalog.LAYER_KIND_TABLE: the builder takes its Keras class from the row and
+    the Keras-free count its weights; both must agree with Keras."""
+    spec = edits.set_kind(make_tiny_spec(layers=2, units=5, activation="tanh"), kind, 0)
+    model = build_model(spec, (7, 3), 4)
+    layer = model.get_layer(f"hidden_1_{kind}")
+    assert type(layer).__name__ == catalog.LAYER_KIND_TABLE[kind].keras_class
+    assert catalog.LAYER_KIND_TABLE[kind].count_params(5, 3) == layer.count_params()
+    assert count_params(spec, (7, 3), 4) == model.count_params()

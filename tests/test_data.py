@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
+from vg_studio import catalog
 from vg_studio.data import DatasetError, load_dataset
+
+KERAS_CACHE = {"mnist": "mnist.npz", "fashion_mnist": "fashion-mnist", "cifar10": "cifar-10-batches-py"}
 
 
 def test_mnist_5k_is_the_offline_default():
@@ -90,7 +93,10 @@ def test_keras_mnist_reads_a_hand_placed_cache_file(tmp_path, monkeypatch):
     assert data.x_train.shape == (30, 28, 28, 1) and data.num_classes == 10
 
 
-def test_keras_dataset_offline_names_the_cache_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", catalog.KERAS_DATASETS)
+def test_keras_dataset_offline_names_the_cache_file(name, tmp_path, monkeypatch):
+    """Every Keras dataset the catalog names is loaded through keras.datasets, and offline the error names the
+    file to place by hand."""
     import urllib.error
 
     import keras
@@ -100,11 +106,11 @@ def test_keras_dataset_offline_names_the_cache_file(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    monkeypatch.setattr(getattr(keras.datasets, name), "load_data", offline)
     with pytest.raises(DatasetError) as info:
-        load_dataset("fashion_mnist")
+        load_dataset(name)
     message = str(info.value)
-    assert "could not be downloaded" in message and str(tmp_path / "datasets" / "fashion-mnist") in message
+    assert "could not be downloaded" in message and str(tmp_path / "datasets" / KERAS_CACHE[name]) in message
 
 
 def test_npz_splits_are_scaled_together(tmp_path):

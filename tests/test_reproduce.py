@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vg_studio.cli import main
-from vg_studio.experiments import seed000, seed003
+from vg_studio.experiments import attention, sdagd
 from vg_studio.experiments.cells import Cell, Progress, run_cells
 from vg_studio.experiments.presets import PRESET_DIR, all_presets
 from vg_studio.spec import ExperimentSpec
@@ -34,7 +34,7 @@ def tiny_cell(tmp_path, key, **kwargs) -> Cell:
     return Cell(key, spec, tmp_path / "cells" / key)
 
 
-# ---- seed 003 -----------------------------------------------------------------------------------------------
+# ---- Tan & Lim: SDAGD--------------------------------------------------------------------------------------------
 def test_sdagd_tiny_grid_table_matches_the_trained_models(tmp_path, capsys):
     """The CI version: two 1-epoch cells; the table's MCR and SDAGD's phase-I share recomputed from the cells."""
     out = tmp_path / "sdagd"
@@ -53,8 +53,12 @@ def test_sdagd_tiny_grid_table_matches_the_trained_models(tmp_path, capsys):
         model = keras.saving.load_model(cell / "model.keras")
         predicted = model.predict(data.x_test, verbose=0).argmax(axis=1)
         assert float(row["mcr_mean_pct"]) == pytest.approx(100 * np.mean(predicted != data.y_test), abs=1e-3)
-    phase1 = open_run(out / "cells" / "sdagd-sigmoid-hl1-run0").history.optimizer["sdagd_phase1_fraction"]
+    history = open_run(out / "cells" / "sdagd-sigmoid-hl1-run0").history.optimizer
+    phase1 = history["sdagd_phase1_fraction"]
     assert float(rows["sdagd"]["sdagd_phase1_final"]) == pytest.approx(phase1[-1], abs=1e-4)
+    per_layer = [float(history[f"sdagd_phase1_fraction[{g}]"][-1]) for g in ("hidden_1", "output")]
+    expected = f"| Sigmoid hl-1 | {phase1[-1]:.2f} | {per_layer[0]:.2f} | {per_layer[1]:.2f} |"
+    assert expected in (out / "table.md").read_text()  # the phase-I share per layer, from the cell's history
     assert rows["sgd"]["sdagd_phase1_final"] == ""
     assert (out / "training_error_sigmoid.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -97,8 +101,8 @@ def test_sdagd_grid_writes_table_figures_and_report(tmp_path, capsys):
 
 
 def test_sdagd_cell_specs_follow_the_paper():
-    options = seed003.GridOptions()
-    cells = seed003.build_cells(options, Path("x"))
+    options = sdagd.GridOptions()
+    cells = sdagd.build_cells(options, Path("x"))
     assert len(cells) == 5 * 2 * 3 * 3  # depths × activations × {SGD, SDAGD, Adam} × runs
     spec = next(c.spec for c in cells if c.key == "sgd-sigmoid-hl4-run2")
     assert [layer.units for layer in spec.network.layers] == [700] * 4
@@ -112,29 +116,29 @@ def test_sdagd_cell_specs_follow_the_paper():
 
 def _table(values: dict) -> dict:
     """A measured table with the given MCR per (optimizer, activation) across hl-1…hl-5."""
-    return {(opt, act, d): seed003.Measured(v[d - 1], 0.0, 1, 1, [], 0, 0, 0)
+    return {(opt, act, d): sdagd.Measured(v[d - 1], 0.0, 1, 1, [], 0, 0, 0)
             for (opt, act), v in values.items() for d in range(1, 6)}
 
 
 def test_verdict_on_the_papers_own_numbers_holds_every_claim():
-    lines = seed003.verdict(seed003.GridOptions(), _table(seed003.PAPER_TABLE_I))
+    lines = sdagd.verdict(sdagd.GridOptions(), _table(sdagd.PAPER_TABLE_I))
     claims = [line for line in lines if line.startswith("- **")]
     assert len(claims) >= 6 and all("**HELD**" in line for line in claims), lines
     assert "- SGD Sigmoid: mean +0.00, largest |diff| 0.00" in lines
 
 
 def test_verdict_reports_claims_that_fail():
-    values = dict(seed003.PAPER_TABLE_I)
+    values = dict(sdagd.PAPER_TABLE_I)
     values[("sgd", "sigmoid")] = (10.0, 11.0, 12.0, 13.0, 14.0)  # SGD-sigmoid trains fine at every depth
     values[("sdagd", "relu")] = (15.0, 1.0, 2.0, 2.0, 2.0)  # not monotonic, and worse than SGD at hl-1
-    lines = "\n".join(seed003.verdict(seed003.GridOptions(), _table(values)))
+    lines = "\n".join(sdagd.verdict(sdagd.GridOptions(), _table(values)))
     assert "**DID NOT HOLD** — SGD with sigmoid fails to train at hl-4, hl-5" in lines
     assert "**DID NOT HOLD** — SDAGD with ReLU: MCR rises with depth" in lines
     assert "lower in 9 of 10; not in ReLU hl-1" in lines
     assert "SGD Sigmoid: mean -35.20" in lines  # (−0.73 −1.98 −21.71 −75.65 −75.91) / 5
 
 
-# ---- seed 000 -----------------------------------------------------------------------------------------------
+# ---- Wu: attention--------------------------------------------------------------------------------------------
 def test_attention_writes_tables_with_independent_gradient_means(tmp_path, capsys):
     out = tmp_path / "attention"
     code = main(["reproduce", "attention", "--epochs", "2", "--out", str(out), "--depth", "1", "--units", "16",
@@ -173,13 +177,13 @@ def test_attention_writes_tables_with_independent_gradient_means(tmp_path, capsy
 @pytest.mark.parametrize("ratio, score", [(1.0, 10), (0.5, 9), (0.1, 7), (0.01, 4), (1e-3, 1), (1e-6, 1),
                                           (10.0, 7), (0.0, None), (math.nan, None)])
 def test_stability_score(ratio, score):
-    assert seed000.stability_score(ratio) == score
+    assert attention.stability_score(ratio) == score
 
 
 def test_checkpoints_are_every_tenth_epoch():
-    assert seed000.checkpoints(100) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-    assert seed000.checkpoints(25) == [10, 20, 25]
-    assert seed000.checkpoints(3) == [1, 2, 3]
+    assert attention.checkpoints(100) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    assert attention.checkpoints(25) == [10, 20, 25]
+    assert attention.checkpoints(3) == [1, 2, 3]
 
 
 # ---- the cell runner ----------------------------------------------------------------------------------------
@@ -236,21 +240,22 @@ def test_bad_input_is_one_line_and_exit_2(args, expected, tmp_path, capsys):
     assert len(err) == 1 and expected in err[0] and "Traceback" not in err[0]
 
 
-def test_bad_option_value_exits_non_zero(capsys):
+def test_bad_option_value_exits_2_naming_the_option(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["reproduce", "sdagd", "--runs", "0"])
-    assert exc.value.code != 0
+    assert exc.value.code == 2
+    assert "--runs: expected a positive integer, got 0" in capsys.readouterr().err
 
 
 def test_presets_are_the_reproductions_experiments():
-    files = sorted(PRESET_DIR.glob("seed00[03]-*.json"))
+    files = sorted([*PRESET_DIR.glob("sdagd-*.json"), *PRESET_DIR.glob("attention-*.json")])
     assert {p.stem for p in files} == set(all_presets())
     for path in files:
         spec = ExperimentSpec.load(path)
         assert spec.to_dict() == all_presets()[path.stem].to_dict()
-        if path.stem.startswith("seed003"):
+        if path.stem.startswith("sdagd-"):
             assert [layer.units for layer in spec.network.layers] == [700] * 5
             assert spec.training.batch_size == 100
         else:
             assert spec.optimizer.name == "adam" and spec.training.batch_size == 64
-            assert all(layer.attention for layer in spec.network.layers) == path.stem.endswith("attention")
+            assert all(layer.attention for layer in spec.network.layers) == path.stem.endswith("every-layer")

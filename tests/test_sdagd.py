@@ -56,6 +56,11 @@ def _settle(opt, var, a, w_star, batch, rng, steps):
         step(n)
 
 
+def core_sdagd(**kwargs) -> SDAGD:
+    """SDAGD without momentum and with a constant radius unless asked: eq. 7's step, for closed-form checks."""
+    return SDAGD(**{"momentum": 0.0, "radius_decay_steps": 0.0, "radius_growth_steps": 0.0, **kwargs})
+
+
 def _step(opt, var, grad):
     before = np.array(var.numpy())
     opt.apply([keras.ops.convert_to_tensor(grad)], [var])
@@ -74,7 +79,7 @@ def test_far_from_minimum_every_step_has_length_radius(scope):
     # Columns 10× apart in distance: "unit" must still move every column by R.
     centre = 1000.0 * np.array([1.0, 3.0, 10.0, 0.5, 2.0]) if scope == "unit" else 1000.0
     var = keras.Variable(rng.normal(centre, 100.0, (10, 5)).astype("float32"))
-    opt = SDAGD(learning_rate=1.0, radius=0.3, batch_size=100, norm_scope=scope)
+    opt = core_sdagd(learning_rate=1.0, radius=0.3, batch_size=100, norm_scope=scope)
     for _ in range(5):
         g = _quadratic_gradient(var.numpy(), w_star, a, 100, rng)
         step = _step(opt, var, g)
@@ -100,7 +105,7 @@ def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope,
     var = keras.Variable(w_star.astype("float32"))
     # the same μ = ‖g‖/10 (over the tensor, or over each unit's column for "unit") in every parametrisation
     radius = {"rms": 10.0 / np.sqrt(n), "unit": 10.0 / np.sqrt(shape[0]), "tensor": 10.0}[scope]
-    opt = SDAGD(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope, curvature=curvature,
+    opt = core_sdagd(learning_rate=1e-4, radius=radius, batch_size=batch, norm_scope=scope, curvature=curvature,
                 radius_growth_steps=0)  # the constant-R core: μ and Newton's step compared in closed form
     _settle(opt, var, a, w_star, batch, rng, 400)  # the curvature average settles at the minimum (tiny steps)
     h = np.asarray(opt.curvature(var))
@@ -138,7 +143,7 @@ def test_curvature_of_linear_least_squares_is_the_hessian_diagonal():
 
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
-    opt = SDAGD(learning_rate=1.0, radius=0.5, norm_scope="tensor", batch_size=batch,
+    opt = core_sdagd(learning_rate=1.0, radius=0.5, norm_scope="tensor", batch_size=batch,
                 radius_growth_steps=0)  # full Newton steps (c below)
     model.compile(opt, loss=lambda t, p: 0.5 * keras.ops.mean(keras.ops.square(t - p), axis=-1))
     model.fit(x, y, batch_size=batch, epochs=2, verbose=0)
@@ -157,20 +162,20 @@ def test_curvature_of_linear_least_squares_is_the_hessian_diagonal():
 def test_scopes_global_tensor_and_rms_split_the_radius_differently():
     big = keras.Variable(np.full(100, 50.0, "float32"))
     small = keras.Variable(np.full(3, 50.0, "float32"))
-    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="global")
+    opt = core_sdagd(learning_rate=1.0, radius=0.4, norm_scope="global")
     before = np.concatenate([big.numpy(), small.numpy()])
     opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
     step = np.concatenate([big.numpy(), small.numpy()]) - before
     assert np.linalg.norm(step) == pytest.approx(0.4, rel=1e-3)
     assert np.linalg.norm(step[100:]) < 1e-3  # the small gradient's variable barely moves: vanishing persists
 
-    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="tensor")
+    opt = core_sdagd(learning_rate=1.0, radius=0.4, norm_scope="tensor")
     big.assign(np.full(100, 50.0, "float32"))
     small.assign(np.full(3, 50.0, "float32"))
     opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
     assert np.linalg.norm(50.0 - small.numpy()) == pytest.approx(0.4, rel=1e-3)
 
-    opt = SDAGD(learning_rate=1.0, radius=0.4, norm_scope="rms")  # per-weight radius: each weight moves by 0.4
+    opt = core_sdagd(learning_rate=1.0, radius=0.4, norm_scope="rms")  # per-weight radius: each weight moves by 0.4
     big.assign(np.full(100, 50.0, "float32"))
     small.assign(np.full(3, 50.0, "float32"))
     opt.apply([keras.ops.ones(100) * 3.0, keras.ops.ones(3) * 0.001], [big, small])
@@ -322,7 +327,7 @@ def test_trainer_records_sdagd_diagnostics_and_export_loads_without_vg_studio(tm
     spec = edits.set_layers(spec, [LayerSpec(units=16, activation="sigmoid") for _ in range(3)])
     spec = edits.set_data_option(spec, "limit", 300)
     spec = edits.set_field(edits.set_field(spec, "training.epochs", 1), "monitoring.record_every", 1)
-    spec = edits.set_field(spec, "name", "Versuch über Sigmoid 🧪")  # a Unicode name trains (issue 17 item 4)
+    spec = edits.set_field(spec, "name", "Versuch über Sigmoid 🧪")  # a Unicode name trains
     result = Trainer(spec, run_dir=tmp_path / "run").run()
     assert result.status == "completed", result.message
     mu = np.asarray(result.history.optimizer["sdagd_mu"])
@@ -387,7 +392,7 @@ def test_radius_growth_keeps_the_phase_one_step_and_weights_the_curvature_by_the
     where the curvature counts the step is η·g/(μ + γ_k·h), γ_k = 1 + k/τ (closed form, h read from the slot)."""
     rng = np.random.default_rng(5)
     var = keras.Variable(np.zeros((12, 4), "float32"))  # the gradients are given: only the step is checked
-    opt = SDAGD(learning_rate=0.5, radius=0.3, radius_growth_steps=2.0, norm_scope="rms", curvature="second_moment",
+    opt = core_sdagd(learning_rate=0.5, radius=0.3, radius_growth_steps=2.0, norm_scope="rms", curvature="second_moment",
                 batch_size=1)
     for k in range(6):
         g = rng.normal(1.0, 0.1, (12, 4)).astype("float32")
@@ -399,9 +404,33 @@ def test_radius_growth_keeps_the_phase_one_step_and_weights_the_curvature_by_the
     assert float(opt.diagnostic_scalars()["sdagd_radius"]) == pytest.approx(0.3 * (1 + 6 / 2.0))
 
 
+def test_radius_decay_anneals_the_phase_one_step_and_keeps_the_newton_gain():
+    """R_k = R·γ_k/δ_k with δ_k = 1 + k/τ_d: far from the minimum a weight moves by η·R/δ_k; where the curvature
+    counts the step is η·g/(δ_k·μ + γ_k·h) (closed form, h read from the slot), so a phase-II step keeps its gain."""
+    rng = np.random.default_rng(8)
+    var = keras.Variable(np.zeros((12, 4), "float32"))
+    opt = core_sdagd(learning_rate=0.5, radius=0.3, radius_growth_steps=4.0, radius_decay_steps=2.0, norm_scope="rms",
+                curvature="second_moment", batch_size=1)
+    for k in range(6):
+        g = rng.normal(1.0, 0.1, (12, 4)).astype("float32")
+        step = _step(opt, var, g)
+        growth, decay = 1.0 + k / 4.0, 1.0 + k / 2.0
+        h = np.asarray(opt.curvature(var))
+        mu = np.sqrt(np.mean(g.astype(np.float64) ** 2)) / 0.3
+        np.testing.assert_allclose(step, -0.5 * g / (decay * mu + growth * h + 1e-8), rtol=2e-4)
+    assert float(opt.diagnostic_scalars()["sdagd_radius"]) == pytest.approx(0.3 * (1 + 6 / 4.0) / (1 + 6 / 2.0))
+    tiny = core_sdagd(learning_rate=0.5, radius=0.3, radius_decay_steps=2.0, norm_scope="rms", batch_size=1)
+    weights = keras.Variable(np.zeros((12, 4), "float32"))
+    for k in range(3):
+        g = 1e-3 * rng.normal(size=(12, 4)).astype("float32")  # the curvature (∝ g²) is negligible: phase I
+        step = _step(tiny, weights, g)
+        np.testing.assert_allclose(np.sqrt(np.mean(step.astype(np.float64) ** 2)), 0.5 * 0.3 / (1 + k / 2.0),
+                                   rtol=1e-3)
+
+
 def test_momentum_steps_along_the_bias_corrected_average_gradient():
     var = keras.Variable(np.zeros((10, 3), "float32"))
-    opt = SDAGD(learning_rate=1.0, radius=0.2, momentum=0.8, norm_scope="rms", batch_size=1)
+    opt = core_sdagd(learning_rate=1.0, radius=0.2, momentum=0.8, norm_scope="rms", batch_size=1)
     rng = np.random.default_rng(6)
     g1, g2 = 1e-4 * rng.normal(size=(2, 10, 3)).astype("float32")  # small: the curvature (∝ g²) is negligible
     _step(opt, var, g1)
@@ -424,7 +453,7 @@ def test_diagnostics_are_the_medians_and_shares_numpy_computes():
         small = keras.Variable(np.zeros((40, 3), "float32"), name="kernel")
     variables = [big, bias, small]
     assert big.shape[0] * big.shape[1] > DIAGNOSTIC_SAMPLE
-    opt = SDAGD(learning_rate=0.0, radius=0.5, curvature="second_moment", batch_size=1, radius_growth_steps=0)
+    opt = core_sdagd(learning_rate=0.0, radius=0.5, curvature="second_moment", batch_size=1, radius_growth_steps=0)
     for _ in range(3):  # per-unit gradient scales spread over decades, so phase I and II both occur
         grads = [rng.normal(size=v.shape) * np.exp(rng.normal(0, 2, v.shape[-1:])) for v in variables]
         opt.apply([g.astype("float32") for g in grads], variables)

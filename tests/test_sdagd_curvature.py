@@ -189,6 +189,39 @@ def test_unit_scale_matches_each_units_exact_gauss_newton_block_along_the_gradie
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-9)
 
 
+def test_layer_scale_gives_the_whole_layer_its_exact_gauss_newton_curvature_along_the_gradient():
+    """curvature_scale="layer": on top of the unit scale, a hidden layer's diagonal is rescaled so that its quadratic
+    form along the layer's whole gradient V (every unit at once, their coupling in the next layer included) equals
+    VᵀGV with G the layer's exact Gauss–Newton matrix — exact one layer below a linear squared-error output, and
+    computed here from `tape.jacobian` of the outputs over kernel and bias. The output layer keeps its unit scale."""
+    x, _ = _data()
+    target = np.random.default_rng(1).normal(size=(BATCH, 3)).astype("float32")
+    spec = _spec([LayerSpec(units=5, activation="sigmoid")], loss="mse", output_activation="linear")
+    models, layer_scaled = _one_step(spec, x, target, curvature_scale="layer")
+    hidden, output = models.user.get_layer("hidden_1_dense"), models.user.get_layer("output")
+    with tf.GradientTape() as tape:
+        outputs = models.user(x)
+    jk, jb = tape.jacobian(outputs, [hidden.kernel, hidden.bias])  # (n, K) + shape
+    mse = _mse(models, x, target)
+    gradient = _kernel_and_bias_gradient(mse, hidden)  # (fan_in + 1) × units
+    jacobian = np.concatenate([jk.numpy(), jb.numpy()[:, :, None, :]], axis=2)  # (n, K, fan_in + 1, units)
+    along = np.einsum("nkju,ju->nk", jacobian.astype(np.float64), gradient.astype(np.float64))
+    exact = (2.0 / 3) * np.sum(np.square(along)) / BATCH  # VᵀGV, cross terms between units included
+    ours = np.concatenate([np.asarray(layer_scaled.curvature(hidden.kernel)),
+                           np.asarray(layer_scaled.curvature(hidden.bias))[None, :]], axis=0)
+    np.testing.assert_allclose(np.sum(ours * gradient.astype(np.float64) ** 2), exact, rtol=1e-3)
+    again, unit_scaled = _one_step(spec, x, target, curvature_scale="unit")  # the same weights (the spec's seed)
+    np.testing.assert_array_equal(again.user.get_layer("hidden_1_dense").kernel.numpy(), hidden.kernel.numpy())
+    hidden, output = again.user.get_layer("hidden_1_dense"), again.user.get_layer("output")
+    per_unit = np.concatenate([np.asarray(unit_scaled.curvature(hidden.kernel)),
+                               np.asarray(unit_scaled.curvature(hidden.bias))[None, :]], axis=0)
+    ratio = np.sum(per_unit * gradient ** 2) / exact
+    assert np.all(per_unit > 0)
+    assert ratio > 1.05 or ratio < 0.95  # the units interact here: without the layer scale the test fails
+    np.testing.assert_allclose(np.asarray(layer_scaled.curvature(models.user.get_layer("output").kernel)),
+                               np.asarray(unit_scaled.curvature(output.kernel)), rtol=1e-4)
+
+
 @pytest.mark.slow
 def test_curvature_at_a_fitted_minimum_is_close_to_the_hessian_diagonal():
     """At a minimum with (nearly) zero residuals the f''-terms the truncation drops vanish: the Hessian diagonal
@@ -276,7 +309,7 @@ def test_below_an_attention_block_the_curvature_is_the_mean_squared_per_example_
 def test_deep_softmax_network_truncation_against_the_exact_gauss_newton_diagonal():
     """Below a softmax output the truncation drops the couplings between units (diag(p) − ppᵀ's off-diagonal and
     the cross-paths, whose contributions partly cancel): an approximation in both directions. Measured on 3×5
-    sigmoid and ReLU nets (seeds 0–3, session 3): layer totals 0.46–2.7× the exact ones, median per-weight ratio
+    sigmoid and ReLU nets (seeds 0–3): layer totals 0.46–2.7× the exact ones, median per-weight ratio
     0.55–3.4, smallest per-weight ratio 0.17 (docs/sdagd.md). Stated tolerance: totals within [0.4, 3.5]×, median
     ratio within [0.5, 6]×, no weight's curvature below 0.1× the exact one (a wrong orientation of W² or a missing
     f'² — a factor ≤ 1/16 per sigmoid layer — misses these by orders of magnitude)."""

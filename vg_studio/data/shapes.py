@@ -1,4 +1,4 @@
-"""shapes10: a generated 10-class image set in the shape of seed 000's self-built one (10,000 images split
+"""shapes10: a generated 10-class image set in the shape of Wu's attention paper's self-built one (10,000 images split
 7,000 / 2,000 / 1,000), deterministic by seed. Each 28×28 grey image holds one shape of random size, position,
 stroke and brightness on a noisy background, so the classes are learnable but not trivially so."""
 

@@ -1,1 +1,1 @@
-"""Paper reproductions (seed 003 Table I, seed 000 Tables 1–2) as grids of independent training cells."""
+"""Paper reproductions (Tan & Lim's SDAGD Table I, Wu's attention Tables 1–2) as grids of independent training cells."""

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from vg_studio.text import inert
+
 HIDDEN = argparse.SUPPRESS  # test knobs for tiny CI grids; not part of the documented interface
 
 
@@ -62,7 +64,7 @@ def _common(p: argparse.ArgumentParser, dataset: str, runs: int, out: str) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="reproduction", metavar="{sdagd,attention}", required=True)
-    from vg_studio.experiments.seed003 import ACTIVATIONS, OPTIMIZERS
+    from vg_studio.experiments.sdagd import ACTIVATIONS, OPTIMIZERS
 
     s = sub.add_parser("sdagd", help="Tan & Lim (2019) Table I: SGD vs SDAGD, sigmoid/ReLU, hl-1…hl-5",
                        description="Tan & Lim's (2019) grid hl-1…hl-5 (784-700×L-10) × {sigmoid, ReLU} × "
@@ -93,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
         cells = module.build_cells(options, out)
         _check_inputs(cells, out)
     except _InputError as exc:
-        print(f"vg-studio: error: reproduce {args.reproduction}: {exc}", file=sys.stderr)
+        print(f"vg-studio: error: reproduce {args.reproduction}: {inert(str(exc))}", file=sys.stderr)
         return 2
     from vg_studio.experiments.cells import run_cells
 
     outcomes = run_cells(cells, jobs=args.jobs, ray_address=args.ray)
     report = module.write_report(options, out, outcomes, started)
     failed = [o for o in outcomes if o.status not in ("completed", "skipped")]
-    print(f"{report} ({len(outcomes) - len(failed)}/{len(outcomes)} cells completed)")
+    print(f"{inert(report)} ({len(outcomes) - len(failed)}/{len(outcomes)} cells completed)")
     return 1 if failed else 0
 
 
@@ -110,7 +112,7 @@ class _InputError(Exception):
 
 def _options(args):
     if args.reproduction == "sdagd":
-        from vg_studio.experiments import seed003 as module
+        from vg_studio.experiments import sdagd as module
 
         options = module.GridOptions(dataset=args.dataset, runs=args.runs, epochs=args.epochs, limit=args.limit,
                                      loss=args.loss)
@@ -119,7 +121,7 @@ def _options(args):
         options.activations = args.activations or options.activations
         options.optimizers = args.optimizers or options.optimizers
     else:
-        from vg_studio.experiments import seed000 as module
+        from vg_studio.experiments import attention as module
 
         options = module.AttentionOptions(dataset=args.dataset, runs=args.runs, epochs=args.epochs,
                                           limit=args.limit)

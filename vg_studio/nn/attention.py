@@ -1,4 +1,4 @@
-"""Seed 000's attention block (eq. 1–4), made only of Keras's own layers so an exported model loads in plain Keras.
+"""Wu's attention block (eq. 1–4), made only of Keras's own layers so an exported model loads in plain Keras.
 
 A hidden layer's input is a flat feature vector x of length D. The block splits it into T tokens of D/T features
 (for the first layer of an image network: the image rows), and then

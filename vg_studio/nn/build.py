@@ -16,7 +16,6 @@ import keras
 
 from vg_studio import catalog
 from vg_studio.nn.attention import attention_block, choose_tokens
-from vg_studio.nn.curvature import DeltaProbe, GaussNewtonPlan, GaussNewtonTaps
 from vg_studio.nn.params import count_params  # noqa: F401  (re-exported: build.count_params)
 from vg_studio.spec import ExperimentSpec, LayerSpec
 
@@ -62,8 +61,8 @@ class TrainingModels:
     """The network to train and the user's network, sharing every layer (and so every weight).
 
     `train` adds what only training needs: auxiliary classifier heads (extra outputs), for a recurrent network the
-    time-step probe on the input, and for SDAGD's Gauss–Newton curvature the taps (vg_studio.nn.curvature). Without
-    any of them, `train` is `user`."""
+    time-step probe on the input, and what the optimizer asks for (`vg_studio.nn.optimizers.training_graph_hooks`:
+    SDAGD's Gauss–Newton taps). Without any of them, `train` is `user`."""
 
     user: keras.Model
     train: keras.Model
@@ -74,39 +73,45 @@ class TrainingModels:
 
 def build_models(spec: ExperimentSpec, input_shape: tuple, num_classes: int, batch_size: int | None = None,
                  ) -> TrainingModels:
+    from vg_studio.nn.optimizers import training_graph_hooks
+
     keras.utils.set_random_seed(spec.training.seed)
     cache: dict = {}
-
-    def make(name, factory):
-        if name not in cache:
-            cache[name] = factory()
-        return cache[name]
-
     recurrent = any(layer.kind in catalog.RECURRENT_KINDS for layer in spec.network.layers)
     want_aux = any(layer.aux_head for layer in spec.network.layers)
-    user_out, _ = _graph(spec, input_shape, num_classes, make, extras=False)
+    user_out, _ = _graph(spec, input_shape, num_classes, _Maker(cache), extras=False)
     user = keras.Model(user_out[0], user_out[1], name=model_name(spec.name))
-    plan = GaussNewtonPlan() if _wants_curvature_taps(spec) else None
-    if not (want_aux or recurrent or plan):
-        return TrainingModels(user, user, [], [], None)
     batch_size = batch_size or spec.training.batch_size
+    hooks = training_graph_hooks(spec, batch_size)
+    if not (want_aux or recurrent or hooks):
+        return TrainingModels(user, user, [], [], None)
     probe = TimeStepProbe(name="time_step_probe") if recurrent else None
     cache["time_step_probe"] = probe
-    (inputs, main), aux = _graph(spec, input_shape, num_classes, make, extras=True, plan=plan, batch_size=batch_size)
+    (inputs, main), aux = _graph(spec, input_shape, num_classes, _Maker(cache, hooks), extras=True, hooks=hooks)
     train = keras.Model(inputs, [main] + [t for _, t, _ in aux], name=f"{user.name}_training")
     return TrainingModels(user, train, [n for n, _, _ in aux], [w for _, _, w in aux], probe)
 
 
-def _wants_curvature_taps(spec: ExperimentSpec) -> bool:
-    from vg_studio.nn.sdagd import uses_gauss_newton
+class _Maker:
+    """`make(name, factory)`: the layer called `name`, created once and shared by both graphs. With `hooks`
+    (the optimizer's training-graph additions) every application of it is shown to `hooks.applied`, which may
+    replace its output."""
 
-    return spec.optimizer.name == "sdagd" and uses_gauss_newton(spec.optimizer.params)
+    def __init__(self, cache: dict, hooks=None):
+        self.cache, self.hooks = cache, hooks
+
+    def __call__(self, name, factory):
+        if name not in self.cache:
+            self.cache[name] = factory()
+        layer = self.cache[name]
+        if self.hooks is None or layer is None:
+            return layer
+        return lambda inputs, **kwargs: self.hooks.applied(layer, inputs, layer(inputs, **kwargs))
 
 
-def _graph(spec, input_shape, num_classes, make, extras: bool, plan: GaussNewtonPlan | None = None,
-           batch_size: int = 0):
-    """One pass over the spec; with `extras` the auxiliary heads and the time-step probe are included, and with a
-    `plan` the Gauss–Newton taps (the plan records what the curvature flows back through)."""
+def _graph(spec, input_shape, num_classes, make, extras: bool, hooks=None):
+    """One pass over the spec; with `extras` the auxiliary heads and the time-step probe are included, and with
+    `hooks` what the optimizer adds (it sees every layer applied and may wrap the output layer's input)."""
     seed = spec.training.seed
     layers = spec.network.layers
     inputs = keras.Input(shape=tuple(input_shape), name="input")
@@ -132,31 +137,23 @@ def _graph(spec, input_shape, num_classes, make, extras: bool, plan: GaussNewton
             if len(x.shape) == 3 and (following is None or following.kind not in catalog.RECURRENT_KINDS):
                 x = make(f"hidden_{i}_flatten", lambda: keras.layers.Flatten(name=f"hidden_{i}_flatten"))(x)
         else:
-            # below an attention block the curvature recursion cannot reach: squared per-example gradients
-            delta = plan is not None and any(later.attention for later in layers[i:])
-            x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None, make=make,
-                              plan=plan, delta_probe=batch_size if delta else 0)
+            x = _hidden_layer(x, layer, i, seed=seed + i, image_rows=image_rows if i == 1 else None, make=make)
         if extras and layer.aux_head:
             head = x if len(x.shape) == 2 else make(f"aux_{i}_flatten", lambda: keras.layers.Flatten(
                 name=f"aux_{i}_flatten"))(x)
-            head_layer = make(f"aux_{i}_head", lambda: keras.layers.Dense(num_classes, activation="softmax",
-                                                                            name=f"aux_{i}_head"))
-            out = head_layer(head)
+            out = make(f"aux_{i}_head", lambda: keras.layers.Dense(num_classes, activation="softmax",
+                                                                     name=f"aux_{i}_head"))(head)
             aux.append((f"aux_{i}_head", out, layer.aux_weight))
-            if plan is not None:
-                plan.head(head_layer, head, out, "sparse_categorical_crossentropy", "softmax", layer.aux_weight,
-                          (f"aux_{i}_head", f"aux_{i}_head"))
     output_layer = make("output", lambda: keras.layers.Dense(
         num_classes, activation=spec.network.output_activation, name="output",
         kernel_initializer=make_initializer(spec.network.output_initializer, seed=seed + 10_000)))
-    if plan is not None:
-        plan.head(output_layer, x, None, spec.loss, spec.network.output_activation, 1.0, ("output", "output"))
-        x = GaussNewtonTaps(plan, x, batch_size, name="sdagd_curvature")(plan.tensors)
+    if hooks is not None:
+        x = hooks.before_output(make.cache["output"], x)
     return (inputs, output_layer(x)), aux
 
 
 def _recurrent_layer(layer: LayerSpec, i: int, seed: int, return_sequences: bool):
-    cls = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[layer.kind]
+    cls = getattr(keras.layers, catalog.LAYER_KIND_TABLE[layer.kind].keras_class)
     return cls(layer.units, activation=layer.activation, return_sequences=return_sequences, dropout=layer.dropout,
                kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
                bias_initializer=keras.initializers.Constant(layer.bias_init), seed=seed,
@@ -175,55 +172,30 @@ class TimeStepProbe(keras.layers.Layer):
         return input_shape
 
 
-class _NoPlan:
-    """Stands in for a GaussNewtonPlan when no curvature taps are built: records nothing."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
-def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None, make,
-                  plan: GaussNewtonPlan | None = None, delta_probe: int = 0):
-    """One hidden Dense block. With a `plan`, each step is recorded for the curvature recursion; `delta_probe`
-    (a batch size) puts a DeltaProbe on the Dense output, for a block the recursion cannot reach."""
+def _hidden_layer(x, layer: LayerSpec, i: int, seed: int, image_rows: int | None, make):
+    """One hidden Dense block: [attention] → Dense → [BatchNorm] → activation → [residual add] → [dropout]."""
     prefix = f"hidden_{i}"
-    record = plan if plan is not None else _NoPlan()
     block_input = x
     if layer.attention:
-        record.barrier(x)
         tokens = choose_tokens(x.shape[-1], layer.attention_tokens, image_rows)
         x = attention_block(x, tokens=tokens, value=layer.attention_value, name=f"{prefix}_attention", make=make)
-    dense = make(f"{prefix}_dense", lambda: keras.layers.Dense(
+    x = make(f"{prefix}_dense", lambda: keras.layers.Dense(
         layer.units, name=f"{prefix}_dense", use_bias=not layer.batch_norm,
         kernel_initializer=make_initializer(layer.initializer, layer.init_stddev, seed),
         bias_initializer=keras.initializers.Constant(layer.bias_init),
-    ))
-    dense_input, x = x, dense(x)
-    if delta_probe:
-        probe = make(f"sdagd_delta_{i}", lambda: DeltaProbe(delta_probe, name=f"sdagd_delta_{i}"))
-        x = probe(x)
-        record.fisher(dense, dense_input, (prefix, prefix), probe)
-    else:
-        record.dense(dense, dense_input, x, (prefix, prefix))
+    ))(x)
     if layer.batch_norm:
-        pre, x = x, make(f"{prefix}_bn", lambda: keras.layers.BatchNormalization(name=f"{prefix}_bn"))(x)
-        record.batch_norm(make(f"{prefix}_bn", None), pre, x)
-    activation = make(f"{prefix}_act", lambda: make_activation(layer.activation, f"{prefix}_act"))
-    pre, x = x, activation(x)
-    record.activation(activation, layer.activation, pre, x)
+        x = make(f"{prefix}_bn", lambda: keras.layers.BatchNormalization(name=f"{prefix}_bn"))(x)
+    x = make(f"{prefix}_act", lambda: make_activation(layer.activation, f"{prefix}_act"))(x)
     if layer.residual:
         shortcut = block_input
         if shortcut.shape[-1] != layer.units:  # a linear projection when widths differ (He et al. 2016)
-            projection = make(f"{prefix}_shortcut", lambda: keras.layers.Dense(
-                layer.units, use_bias=False, name=f"{prefix}_shortcut"))
-            shortcut = projection(block_input)
-            record.dense(projection, block_input, shortcut, (f"{prefix}_shortcut", prefix))
-        pre, x = x, make(f"{prefix}_residual", lambda: keras.layers.Add(name=f"{prefix}_residual"))([x, shortcut])
-        record.add([pre, shortcut], x)
+            shortcut = make(f"{prefix}_shortcut", lambda: keras.layers.Dense(
+                layer.units, use_bias=False, name=f"{prefix}_shortcut"))(block_input)
+        x = make(f"{prefix}_residual", lambda: keras.layers.Add(name=f"{prefix}_residual"))([x, shortcut])
     if layer.dropout > 0:
-        pre, x = x, make(f"{prefix}_dropout", lambda: keras.layers.Dropout(layer.dropout, seed=seed,
-                                                                           name=f"{prefix}_dropout"))(x)
-        record.dropout(pre, x)
+        x = make(f"{prefix}_dropout", lambda: keras.layers.Dropout(layer.dropout, seed=seed,
+                                                                    name=f"{prefix}_dropout"))(x)
     return x
 
 

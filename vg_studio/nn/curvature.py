@@ -16,8 +16,10 @@ batch statistics held fixed), Dropout (the mask, squared) and residual additions
 term is dropped). A Dense layer below an attention block (whose D cannot be propagated) gets the sum of squared
 per-example gradients instead, (1/n) Σ_n x² δ² (BackPACK's estimate; δ per example from a zero tensor added to z).
 
-How the optimizer gets these numbers inside the step, on every backend, without a second pass: the training graph
-(never the user's model) holds a `GaussNewtonTaps` layer, an identity on the output layer's input. Every
+How the optimizer gets these numbers inside the step, on every backend, without a second pass: while the builder
+puts the training graph together, a `GaussNewtonPlan` (the optimizer's training-graph hooks,
+`vg_studio.nn.optimizers.training_graph_hooks`) sees every layer it applies and records what the curvature flows
+back through; the training graph (never the user's model) then holds a `GaussNewtonTaps` layer, an identity on the output layer's input. Every
 `curvature_every` steps it computes, per site, the two factors [x, 1] (n × (fan-in + 1)) and D/n (n × units) and
 adds the loss term Σ stop_gradient(factor) ⊙ P with P ≡ 0 trainable "probe" variables: the loss is unchanged and
 the gradient of P is the factor itself. SDAGD recognises the probes (`curvature_site` on the variable), multiplies
@@ -29,7 +31,8 @@ and never updates the probes. A scalar `refresh` variable, set by SDAGD, tells t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 import keras
 from keras import ops
@@ -72,7 +75,7 @@ def activation_derivative(kind: str, z, a, layer=None):
 def head_curvature(loss: str, activation: str, y):
     """Per example and output unit: the GN diagonal of the loss (summed over the units, one example) with respect
     to the output pre-activation, from the output y. Keras's "mse" is the mean over the K units of (y − t)², i.e.
-    seed 003's eq. (5) ½Σ(D − Y)² times 2/K."""
+    Tan & Lim's eq. (5) ½Σ(D − Y)² times 2/K."""
     if loss == "sparse_categorical_crossentropy":  # softmax: the exact Hessian diag(p) − ppᵀ, its diagonal
         return y * (1.0 - y)
     scale = 2.0 / float(y.shape[-1])
@@ -85,13 +88,70 @@ def head_curvature(loss: str, activation: str, y):
 
 
 class GaussNewtonPlan:
-    """Records, while the training graph is built, the operations the curvature flows back through (tensors are
-    kept as indices into the taps layer's inputs). `GaussNewtonTaps(plan)` executes it in reverse."""
+    """Records, while the builder applies the training graph's layers, the operations the curvature flows back
+    through (tensors are kept as indices into the taps layer's inputs); `GaussNewtonTaps(plan)` executes it in
+    reverse. As the builder's hooks: `applied(layer, inputs, output)` for every layer application, and
+    `before_output(layer, x)`, which records the loss's head and puts the taps on the output layer's input.
 
-    def __init__(self):
+    Dense layers on flat inputs, activations, BatchNormalization, Dropout and Add are understood; any other layer
+    (an attention block, a reshape, a recurrent layer) is a barrier: the curvature does not flow back through it,
+    and a tensor it consumes gets an incomplete D. A Dense block below an attention block therefore gets a
+    DeltaProbe on its output (`below_attention`: the names of those Dense layers)."""
+
+    def __init__(self, loss: str = "sparse_categorical_crossentropy", output_activation: str = "softmax",
+                 batch_size: int = 0, aux_weights: dict | None = None, below_attention=()):
         self.tensors: list = []
         self.ops: list = []
         self._index: dict = {}
+        self.loss, self.output_activation, self.batch_size = loss, output_activation, int(batch_size)
+        self.aux_weights = dict(aux_weights or {})
+        self.below_attention = set(below_attention)
+        self.closed = False
+
+    @classmethod
+    def for_spec(cls, spec, batch_size: int) -> "GaussNewtonPlan":
+        layers = spec.network.layers
+        return cls(spec.loss, spec.network.output_activation, batch_size,
+                   {f"aux_{i}_head": layer.aux_weight for i, layer in enumerate(layers, start=1) if layer.aux_head},
+                   [f"hidden_{i}_dense" for i in range(1, len(layers) + 1) if any(later.attention
+                                                                                  for later in layers[i:])])
+
+    # -- the builder's hooks --
+    def applied(self, layer, inputs, output):
+        """Record one layer application; returns the tensor the graph continues with."""
+        if self.closed:
+            return output
+        xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        kind = _layer_kind(layer)
+        if kind == "dense" and len(xs[0].shape) == 2:
+            site = _site_names(layer.name)
+            if layer.name in self.aux_weights:  # an auxiliary classifier head (softmax, cross-entropy)
+                self.head(layer, xs[0], output, "sparse_categorical_crossentropy", "softmax",
+                          self.aux_weights[layer.name], site)
+            elif layer.name in self.below_attention:  # squared per-example gradients
+                probe = DeltaProbe(self.batch_size, name=f"sdagd_delta_{site[0].rsplit('_', 1)[-1]}")
+                self.fisher(layer, xs[0], site, probe)
+                return probe(output)
+            else:
+                self.dense(layer, xs[0], output, site)
+        elif kind in ACTIVATION_DERIVATIVES:
+            self.activation(layer, kind, xs[0], output)
+        elif kind == "batch_norm":
+            self.batch_norm(layer, xs[0], output)
+        elif kind == "dropout":
+            self.dropout(xs[0], output)
+        elif kind == "add":
+            self.add(xs, output)
+        else:
+            for x in xs:
+                self.barrier(x)
+        return output
+
+    def before_output(self, layer, x):
+        """The main output layer's head, and the taps on its input `x` (what the output layer is applied to)."""
+        self.head(layer, x, None, self.loss, self.output_activation, 1.0, ("output", "output"))
+        self.closed = True
+        return GaussNewtonTaps(self, x, self.batch_size, name="sdagd_curvature")(self.tensors)
 
     def tap(self, tensor) -> int:
         key = id(tensor)
@@ -132,6 +192,35 @@ class GaussNewtonPlan:
                          float(weight), site))
 
 
+def _layer_kind(layer) -> str:
+    """What the recursion does with a layer: "dense" (a Dense without its own activation: softmax heads are
+    recorded as heads), an activation name, "batch_norm", "dropout", "add", or "" (a barrier)."""
+    layers = keras.layers
+    if isinstance(layer, layers.Dense):
+        return "dense"
+    if isinstance(layer, layers.LeakyReLU):
+        return "leaky_relu"
+    if isinstance(layer, layers.PReLU):
+        return "prelu"
+    if isinstance(layer, layers.Activation):
+        return str(layer.get_config().get("activation", ""))
+    if isinstance(layer, layers.BatchNormalization):
+        return "batch_norm"
+    if isinstance(layer, layers.Dropout):
+        return "dropout"
+    if isinstance(layer, layers.Add):
+        return "add"
+    return ""
+
+
+def _site_names(layer_name: str) -> tuple:
+    """(site name, layer group) of a Dense layer: hidden_3_dense → (hidden_3, hidden_3), hidden_3_shortcut →
+    (hidden_3_shortcut, hidden_3); an auxiliary head or the output is its own group."""
+    name = layer_name[:-len("_dense")] if layer_name.endswith("_dense") else layer_name
+    group = re.match(r"(hidden_\d+)(?:_|$)", name)
+    return name, group.group(1) if group else name
+
+
 @dataclass(eq=False)
 class CurvatureSite:
     """One Dense layer whose kernel (and bias) get their curvature from the taps. The gradient of `x_probe` is
@@ -145,6 +234,9 @@ class CurvatureSite:
     bias: object
     x_probe: object = None
     d_probe: object = None
+    # (activation layer, its kind, the next site) when z feeds only that activation and its output only the next
+    # site's Dense or head: the plain chain through which the layer-level coupling is measured
+    chain: tuple | None = None
 
     def curvature(self, x_factor, d_factor, direction=None):
         """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero).
@@ -164,6 +256,25 @@ class CurvatureSite:
             positive = ops.greater(diagonal, 0.0)
             full = full * ops.where(positive, block / ops.where(positive, diagonal, 1.0), 1.0)
         return full[:-1], full[-1]
+
+    def coupling(self, x_factor, d_factor, direction, next_d_factor):
+        """ρ_layer: the curvature along the whole layer's step `direction` one layer up (in the next site's
+        pre-activation, where the units of this layer meet: Σ_n Σ_k D'_nk (Δz'_nk)², Δz' = (f'(z) ⊙ Δz) W') over the
+        sum of its units' own curvatures along it (Σ_n Σ_i D_ni Δz_ni², Δz = x̃·direction). With D = f'² ⊙ D'(W'²)ᵀ
+        (the recursion) the ratio is 1 for units whose changes do not interact and grows with how coherently they
+        move the next layer (up to the layer's width); the truncation keeps only the denominator."""
+        activation, kind, following = self.chain
+        kernel = ops.cast(self.kernel, "float32")
+        bias = ops.zeros((1, kernel.shape[-1]), "float32") if self.bias is None else ops.reshape(
+            ops.cast(self.bias, "float32"), (1, -1))
+        z = ops.matmul(x_factor, ops.concatenate([kernel, bias], axis=0))
+        slope = activation_derivative(kind, z, activation.call(z), activation)
+        dz = ops.matmul(x_factor, direction)
+        dz_next = ops.matmul(slope * dz, ops.cast(following.kernel, "float32"))
+        coupled = ops.sum(next_d_factor * ops.square(dz_next))
+        separate = ops.sum(d_factor * ops.square(dz))
+        return ops.where(ops.greater(separate, 0.0), coupled / ops.where(ops.greater(separate, 0.0), separate, 1.0),
+                         1.0)
 
 
 class Untracked:
@@ -195,6 +306,20 @@ class DeltaProbe(keras.layers.Layer):
 def _rows(x, limit: int):
     n = ops.shape(x)[0]
     return min(n, limit) if isinstance(n, int) else ops.minimum(n, limit)
+
+
+def _consumed(op) -> list:
+    """The tensor indices an operation of the plan reads."""
+    kind = op[0]
+    if kind in ("dense", "fisher", "head"):
+        return [op[2]]
+    if kind in ("activation", "batch_norm"):
+        return [op[3] if kind == "activation" else op[2]]
+    if kind == "dropout":
+        return [op[1]]
+    if kind == "add":
+        return list(op[1])
+    return [op[1]]  # barrier
 
 
 class GaussNewtonTaps(keras.layers.Layer):
@@ -246,6 +371,22 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if live(op[2]):
                     reached.update(op[1])
         self._reached = reached - poisoned
+        # the plain chains Dense → activation → next Dense (or head), for the layer-level coupling
+        consumers: dict = {}
+        for op in self._ops.items:
+            for index in _consumed(op):
+                consumers.setdefault(index, []).append(op)
+        self._chains = {}
+        for op, kind, _, _ in self._site_ops:
+            if kind != "gauss_newton" or op[0] != "dense":
+                continue
+            after = consumers.get(op[3], [])
+            if len(after) != 1 or after[0][0] != "activation" or after[0][2] not in ACTIVATION_DERIVATIVES:
+                continue
+            following = consumers.get(after[0][4], [])
+            if len(following) == 1 and following[0][0] in ("dense", "head") and id(following[0]) in {
+                    id(o) for o, k, _, _ in self._site_ops if k == "gauss_newton"}:
+                self._chains[id(op)] = (after[0][1], after[0][2], id(following[0]))
 
     def build(self, input_shapes):
         self.refresh = self.add_weight(shape=(), initializer="ones", trainable=True, name="refresh")
@@ -261,6 +402,11 @@ class GaussNewtonTaps(keras.layers.Layer):
                                                trainable=True, name=f"d_{name}")
             site.x_probe.curvature_site = site.d_probe.curvature_site = site
             self.sites.append(site)
+        by_op = {id(op): site for (op, _, _, _), site in zip(self._site_ops, self.sites)}
+        for (op, _, _, _), site in zip(self._site_ops, self.sites):
+            if id(op) in self._chains:
+                activation, kind, following = self._chains[id(op)]
+                site.chain = (activation, kind, by_op[following])
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[self._through]

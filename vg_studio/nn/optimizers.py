@@ -27,6 +27,20 @@ def optimizer_class(name: str):
         raise ValueError(f"optimizer.name: unknown optimizer {name!r}") from None
 
 
+def training_graph_hooks(spec, batch_size: int):
+    """What the spec's optimizer adds to the training graph (never to the user's network), as hooks the builder
+    calls while it applies the layers (`applied(layer, inputs, output)`, `before_output(layer, x)`); None:
+    nothing. SDAGD with its Gauss–Newton curvature: the taps of vg_studio.nn.curvature."""
+    if spec.optimizer.name == "sdagd":
+        from vg_studio.nn.sdagd import uses_gauss_newton
+
+        if uses_gauss_newton(spec.optimizer.params):
+            from vg_studio.nn.curvature import GaussNewtonPlan
+
+            return GaussNewtonPlan.for_spec(spec, batch_size)
+    return None
+
+
 def make_optimizer(spec: OptimizerSpec, batch_size: int | None = None) -> keras.optimizers.Optimizer:
     """`batch_size` (the training batch size, `training.batch_size`) is what SDAGD's curvature estimate is scaled
     by: it always wins over a `batch_size` an older spec still carries in SDAGD's params."""

@@ -42,9 +42,7 @@ def count_params(spec: ExperimentSpec, input_shape: tuple, num_classes: int) -> 
     layers = spec.network.layers
     for i, layer in enumerate(layers):
         if layer.kind in catalog.RECURRENT_KINDS:
-            per_gate = layer.units * (step_features + layer.units + 1)
-            total += {"simple_rnn": per_gate, "lstm": 4 * per_gate,
-                      "gru": 3 * (per_gate + layer.units)}[layer.kind]  # GRU's reset_after: a second bias
+            total += catalog.LAYER_KIND_TABLE[layer.kind].count_params(layer.units, step_features)
             step_features = layer.units
             following = layers[i + 1] if i + 1 < len(layers) else None
             last_of_stack = following is None or following.kind not in catalog.RECURRENT_KINDS

@@ -37,7 +37,7 @@ from vg_studio.nn.curvature import Untracked
 
 NORM_SCOPES = ("rms", "unit", "tensor", "global")
 CURVATURES = ("gauss_newton", "difference", "second_moment")
-CURVATURE_SCALES = ("diagonal", "unit")
+CURVATURE_SCALES = ("diagonal", "unit", "layer")
 DEFAULT_CURVATURE = "gauss_newton"
 
 
@@ -79,6 +79,8 @@ class SDAGD(keras.optimizers.Optimizer):
         momentum: β₁ ≥ 0 steps along Adam's bias-corrected running mean of the gradient instead of g (not in
             eq. 7; an option, docs/sdagd.md).
         radius_growth_steps: τ; R grows to R·(1 + k/τ) and η shrinks to η/(1 + k/τ) after k steps. 0: constant.
+        radius_decay_steps: τ_d; R shrinks to R/(1 + k/τ_d) after k steps (η stays): the phase-I step η·R anneals,
+            the damped Newton steps keep their gain. 0: no decay.
         curvature_scale: "diagonal" (the Gauss–Newton diagonal as it is) or "unit" (each output unit's diagonal
             rescaled, at every refresh, so that its quadratic form along the unit's gradient equals that of the
             unit's full Gauss–Newton block: the coupling of a unit's inputs that the diagonal drops). Gauss–Newton
@@ -87,16 +89,17 @@ class SDAGD(keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate=3e-3,
-        radius=0.667,
+        learning_rate=1.0,
+        radius=0.002,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
         batch_size=100,
         curvature=DEFAULT_CURVATURE,
         curvature_every=10,
-        momentum=0.0,
-        radius_growth_steps=200.0,
+        momentum=0.9,
+        radius_growth_steps=0.0,
+        radius_decay_steps=100.0,
         curvature_scale="unit",
         weight_decay=None,
         clipnorm=None,
@@ -138,6 +141,8 @@ class SDAGD(keras.optimizers.Optimizer):
                 raise ValueError(f"{field}: must be in [0, 1), got {value!r}")
         if radius_growth_steps < 0:
             raise ValueError(f"radius_growth_steps: must be >= 0 (0: a constant radius), got {radius_growth_steps!r}")
+        if radius_decay_steps < 0:
+            raise ValueError(f"radius_decay_steps: must be >= 0 (0: no decay), got {radius_decay_steps!r}")
         if momentum and norm_scope == "global":
             raise ValueError("momentum: not available with norm_scope='global'")
         self.radius = radius
@@ -149,6 +154,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.curvature_every = int(curvature_every)
         self.momentum = momentum
         self.radius_growth_steps = radius_growth_steps
+        self.radius_decay_steps = radius_decay_steps
         self.curvature_scale = curvature_scale
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
@@ -206,6 +212,12 @@ class SDAGD(keras.optimizers.Optimizer):
             return ops.cast(1.0, "float32")
         return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_growth_steps)
 
+    def radius_decay(self, steps_taken):
+        """δ_k = 1 + k/τ_d: the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k))."""
+        if not self.radius_decay_steps:
+            return ops.cast(1.0, "float32")
+        return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_decay_steps)
+
     def _momentum_scale(self, steps):
         """1 / (1 − β₁^k): the momentum average's bias correction after k steps."""
         decay = ops.cast(self.momentum, "float32")
@@ -255,34 +267,50 @@ class SDAGD(keras.optimizers.Optimizer):
 
             def refreshed():
                 values, new = {}, []
+                factors = {id(site): (ops.cast(probes[id(site.x_probe)], "float32") * unscale,
+                                      ops.cast(probes[id(site.d_probe)], "float32") * unscale) for site in self._sites}
                 for site in self._sites:
-                    x_factor = ops.cast(probes[id(site.x_probe)], "float32") * unscale
-                    d_factor = ops.cast(probes[id(site.d_probe)], "float32") * unscale
-                    values[id(site.kernel)], values[id(site.bias)] = site.curvature(
-                        x_factor, d_factor, self._unit_direction(site, gradients))
+                    x_factor, d_factor = factors[id(site)]
+                    direction = self._unit_direction(site, gradients)
+                    kernel, bias = site.curvature(x_factor, d_factor, direction)
+                    if self.curvature_scale == "layer" and direction is not None and site.chain is not None \
+                            and id(site.chain[2]) in factors:
+                        coupling = site.coupling(x_factor, d_factor, direction, factors[id(site.chain[2])][1])
+                        kernel, bias = kernel * coupling, bias * coupling
+                    values[id(site.kernel)], values[id(site.bias)] = kernel, bias
                 for (_, target), average in zip(targets, averages):
                     average = ops.convert_to_tensor(average)
                     new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
                 return tuple(new)
 
-            current = tuple(ops.convert_to_tensor(a) for a in averages)
-            # the assignments stay outside the cond: JAX's stateless scope allows no side effects in a branch
-            for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
-                self.assign(average, value)
+            if keras.backend.backend() == "jax":
+                # JAX's stateless scope allows no side effects in a branch: the assignments stay outside the cond
+                current = tuple(ops.convert_to_tensor(a) for a in averages)
+                for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
+                    self.assign(average, value)
+            else:  # elsewhere only a refresh step writes the averages (the others would rewrite every weight's)
+                def refresh_and_assign():
+                    for average, value in zip(averages, refreshed()):
+                        self.assign(average, value)
+                    return ops.convert_to_tensor(True)
+
+                ops.cond(fresh, refresh_and_assign, lambda: ops.convert_to_tensor(False))
             self._refreshes.assign_add(ops.cast(fresh, "float32"))
         if refresh is not None:
             upcoming = ops.equal(ops.mod(self.iterations + 1, self.curvature_every), 0)
             for variable in self._refresh_holder.items:
                 variable.assign(ops.cast(upcoming, variable.dtype))
-        # Re-state the probes as zero: on JAX an untouched variable would hand its donated input buffer back.
-        for variable in self._trainable_variables:
-            if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
-                variable.assign(ops.zeros(variable.shape, variable.dtype))
+        # Re-state the probes as zero on JAX, where an untouched variable would hand its donated input buffer back
+        # (elsewhere they keep their zeros: nothing ever updates them).
+        if keras.backend.backend() == "jax":
+            for variable in self._trainable_variables:
+                if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
+                    variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def _unit_direction(self, site, gradients: dict):
         """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
         rescaling)."""
-        if self.curvature_scale != "unit" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
+        if self.curvature_scale == "diagonal" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
             return None
         kernel = ops.cast(gradients[id(site.kernel)], "float32")
         bias = gradients.get(id(site.bias)) if site.bias is not None else None
@@ -305,12 +333,13 @@ class SDAGD(keras.optimizers.Optimizer):
         self._step_gauss_newton_scale = self._gauss_newton_scale(self._refreshes)
         self._step_momentum_scale = self._momentum_scale(self.iterations + 1)
         self._step_radius_growth = self.radius_growth(self.iterations)
+        self._step_radius_decay = self.radius_decay(self.iterations)
         if self.norm_scope == "global":
             squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
             self._global_mu = ops.sqrt(ops.sum(ops.stack(squares))) / self.radius
         super()._backend_update_step(grads, trainable_variables, learning_rate)
         self._global_mu = self._step_curvature_scale = self._step_gauss_newton_scale = None
-        self._step_momentum_scale = self._step_radius_growth = None
+        self._step_momentum_scale = self._step_radius_growth = self._step_radius_decay = None
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -333,19 +362,26 @@ class SDAGD(keras.optimizers.Optimizer):
                 new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
             self.assign(half_sq, new_half_sq)
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
-        self.assign(previous, gradient)
-        direction = gradient
+        if self._momentums is None or id(variable) not in self._site_of:  # the difference estimate, diagnostics
+            self.assign(previous, gradient)
+        direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
             average = self._momentums[index]
-            self.assign(average, average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average))
-            direction = ops.convert_to_tensor(average) * ops.cast(self._step_momentum_scale, dtype)
-        if self._global_mu is not None:
+            direction = average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average)
+            self.assign(average, direction)
+            scale = ops.cast(self._step_momentum_scale, dtype)  # the bias correction, applied to μ and the rate
+        if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
         else:
             mu = self._relative_step_length(direction)
+        rate = ops.cast(learning_rate, dtype)
+        if scale is not None:  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
+            mu, rate = mu * scale, rate * scale
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
+        if self.radius_decay_steps:
+            mu = mu * ops.cast(self._step_radius_decay, dtype)
         denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
-        self.assign_sub(variable, direction * (ops.cast(learning_rate, dtype) / denominator))
+        self.assign_sub(variable, direction * (rate / denominator))
 
     def diagnostic_scalars(self) -> dict:
         """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
@@ -368,8 +404,8 @@ class SDAGD(keras.optimizers.Optimizer):
             mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
             mus = [self._relative_step_length(g) for g in gradients]
-        growth = self.radius_growth(self.iterations)
-        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k
+        growth = self.radius_growth(self.iterations) / self.radius_decay(self.iterations)
+        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k/δ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
             h = self.curvature(variable)
@@ -415,6 +451,7 @@ class SDAGD(keras.optimizers.Optimizer):
             "curvature_every": self.curvature_every,
             "momentum": self.momentum,
             "radius_growth_steps": self.radius_growth_steps,
+            "radius_decay_steps": self.radius_decay_steps,
             "curvature_scale": self.curvature_scale,
         })
         return config

@@ -13,24 +13,32 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.palette import shade
+from vg_studio.report import figures as F
+from vg_studio.report.palette import LAYER_COLORMAP, line_color
 from vg_studio.safeio import atomic_path
+from vg_studio.text import inert_html
 
-_LAYER_MAP = pg.colormap.get("plasma")
+_LAYER_MAP = pg.colormap.get(LAYER_COLORMAP)
 MIN_WIDTH, MIN_HEIGHT = 170, 130  # a plot never asks for more: the window must fit a laptop screen
 LEGEND_SAMPLE_PX = 60  # a legend entry's width beyond its label's text (its line sample and margins; measured)
 THIN_ABOVE = 256  # points: Qt draws antialiased lines wider than one pixel ~40× slower (570 vs 13 ms a frame)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def layer_color(index: int, count: int):
-    """Early layers dark, late layers bright: the depth of a layer reads off its colour."""
-    return _LAYER_MAP.map(0.05 + 0.8 * index / max(count - 1, 1), mode="qcolor")
+def layer_color(index: int, count: int, background: str = "#ffffff"):
+    """Early layers at one end of the colour map, late layers at the other: the depth of a layer reads off its
+    colour; the stretch of the map used keeps every line readable on `background` (the figure descriptions')."""
+    return _LAYER_MAP.map(F.layer_color_position(index, count, background), mode="qcolor")
 
 
-def run_layer_color(run_color: str, index: int, count: int) -> str:
+def run_layer_color(run_color: str, index: int, count: int, background: str = "#ffffff") -> str:
     """Overlaid runs: the run's own hue, darker near the input and lighter near the output."""
-    return shade(run_color, -0.45 + 0.9 * index / max(count - 1, 1))
+    return F.run_layer_color(run_color, index, count, background)
+
+
+def run_line_color(run_color: str, background: str = "#ffffff") -> str:
+    """A run's colour as a line, readable on `background`."""
+    return line_color(run_color, background)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -88,6 +96,16 @@ class LogAxis(pg.AxisItem):
         levels = super().tickValues(minVal, maxVal, size)
         return levels if self.logMode else levels[:1]
 
+    def tickSpacing(self, minVal, maxVal, size):
+        """Linear horizontal axes: a 1-2-5 step wide enough for the labels (pyqtgraph's own step ignores their
+        width, and in narrow side-by-side plots "12000 14000 16000" ran together)."""
+        if self.logMode or self.orientation not in ("bottom", "top") or not maxVal > minVal:
+            return super().tickSpacing(minVal, maxVal, size)
+        digits = max(len(f"{v:.0f}") for v in (minVal, maxVal))
+        font = self.style.get("tickFont") or QFont()
+        label_px = QFontMetrics(font).horizontalAdvance("0" * digits + "0")
+        return [(F.tick_step(maxVal - minVal, size, label_px), 0)]
+
     def tickStrings(self, values, scale, spacing):
         if not self.logMode:
             return super().tickStrings(values, scale, spacing)
@@ -129,6 +147,7 @@ class PlotBox(QWidget):
         self.plot: pg.PlotItem = self.widget.addPlot(row=2, col=0, axisItems={side: LogAxis(side)
                                                                                   for side in ("left", "bottom")})
         self.title = self.full_title = title
+        self.swatch: str | None = None
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -142,7 +161,11 @@ class PlotBox(QWidget):
         self.readout = QLabel(" ")
         self.readout.setObjectName("readout")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.readout.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # long read-outs must not widen
+        self.readout.setTextFormat(Qt.PlainText)  # run and layer names shown as they are
+        self.readout.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)  # long read-outs must not widen
+        self.readout.setWordWrap(True)  # nor be cut: two lines, always reserved (the plot never jumps)
+        self.readout.setFixedHeight(2 * QFontMetrics(self.readout.font()).lineSpacing() + 2)
+        self._mouse_at = None  # data coordinates of the last hover, to refresh the read-out after a redraw
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -187,6 +210,7 @@ class PlotBox(QWidget):
         self.draw_count += 1
         self.complete = True
         self.draw(self.runs)
+        self._refresh_readout()
         # the view range and its transform settle now: left to the paint (pyqtgraph's prepareForPaint), they
         # changed during it and Qt painted the whole plot a second time, in the same event-loop pass
         self.plot.vb.prepareForPaint()
@@ -249,12 +273,28 @@ class PlotBox(QWidget):
         if getattr(item, "_pen_key", 0) != pen_key:  # setPen alone costs ~1 ms: only when it changed
             item.setPen(pen)
             item._pen_key = pen_key
+        if "symbol" not in style and pen is not None:
+            self._mark_lone_point(item, x, y, pen)
         # dense curves (a long run's envelopes) without antialiasing: a quarter less to paint, no visible loss
         extra = {} if brushes is None else {"symbolBrush": brushes}
         item.setData(x, y, antialias=bool(pg.getConfigOption("antialias")) and len(x) <= THIN_ABOVE, **extra)
         self._used.add(key)
         self.has_data = self.has_data or len(x) > 0
         return item
+
+    @staticmethod
+    def _mark_lone_point(item: pg.PlotDataItem, x, y, pen) -> None:
+        """A line through a single point draws nothing: a lone record gets a marker (and loses it once a second
+        record makes a line)."""
+        lone = len(x) <= 2 and F.marker_needed(int(np.sum(np.isfinite(np.asarray(x, float))
+                                                          & np.isfinite(np.asarray(y, float)))))
+        want = "o" if lone else None
+        if item.opts.get("symbol") != want:
+            item.setSymbol(want)
+            if lone:
+                item.setSymbolSize(7)
+                item.setSymbolPen(pen)
+                item.setSymbolBrush(pen.color())
 
     def _new_curve(self, style: dict) -> pg.PlotDataItem:
         item = pg.PlotDataItem(**style)
@@ -360,7 +400,7 @@ class PlotBox(QWidget):
     @staticmethod
     def _add_entries(legend: pg.LegendItem, entries: list) -> None:
         for label, pen, *rest in entries:
-            legend.addItem(pg.PlotDataItem(pen=pen, **(rest[0] if rest else {})), elide(label))
+            legend.addItem(pg.PlotDataItem(pen=pen, **(rest[0] if rest else {})), inert_html(elide(label)))
 
     def _replace_legend(self, legend) -> None:
         if self.legend is not None:
@@ -372,8 +412,9 @@ class PlotBox(QWidget):
                 self._style_legend()
 
     def run_entries(self, runs: list) -> list:
-        """One legend line per run, in its colour."""
-        return [(run.name, line_pen(run.color, width=3)) for run in runs]
+        """One legend line per run, in its colour (as drawn on this background)."""
+        ground = self.colors["plot_background"]
+        return [(run.name, line_pen(run_line_color(run.color, ground), width=3)) for run in runs]
 
     # ---- theme --------------------------------------------------------------------------------------------
     def apply_theme(self, colors: dict) -> None:
@@ -396,8 +437,11 @@ class PlotBox(QWidget):
             label.setText(label.text, color=foreground)
         self.legend.opts["labelTextColor"] = pg.mkColor(foreground)
 
-    def set_title(self, text: str) -> None:
+    def set_title(self, text: str, swatch: str | None = None) -> None:
+        """The title (plain text: a run's name is shown as it is, never as markup), after a square of the run's
+        colour `swatch` when runs are compared side by side."""
         self.full_title = text
+        self.swatch = swatch
         self._fit_to_width()
 
     def resizeEvent(self, event) -> None:
@@ -407,8 +451,10 @@ class PlotBox(QWidget):
     def _fit_to_width(self) -> None:
         """The title cut with "…" where the plot is narrower than its text (it may not widen the window), and
         the legend in as many columns as fit."""
-        room = max(int(self.widget.width()) - 12, 40)
-        text = QFontMetrics(_font(self.font(), 11)).elidedText(self.full_title, Qt.ElideRight, room)
+        room = max(int(self.widget.width()) - 12 - (16 if self.swatch else 0), 40)
+        text = inert_html(QFontMetrics(_font(self.font(), 11)).elidedText(self.full_title, Qt.ElideRight, room))
+        if self.swatch:
+            text = f"<span style=\"color:{self.swatch}\">■</span>&nbsp;{text}"
         if text != self.title_label.text:
             self.title_label.setText(text, color=self.colors["plot_foreground"])
         if self._legend_entries:
@@ -417,10 +463,32 @@ class PlotBox(QWidget):
     # ---- read-out -----------------------------------------------------------------------------------------
     def _mouse_moved(self, scene_pos) -> None:
         if not self.plot.vb.sceneBoundingRect().contains(scene_pos):
+            self._mouse_at = None  # off the data: a read-out of where the mouse was would be stale
+            self.readout.setText(" ")
             return
         point = self.plot.vb.mapSceneToView(scene_pos)
-        y = 10 ** point.y() if self.log_y else point.y()
-        self.readout.setText(self.describe(point.x(), y) or " ")
+        self._mouse_at = (point.x(), point.y())
+        self._refresh_readout()
+
+    def _refresh_readout(self) -> None:
+        """The read-out of the point under the mouse, for the data drawn now (after a redraw too)."""
+        if self._mouse_at is None:
+            if self.readout.text() != " ":
+                self.readout.setText(" ")
+            return
+        text = self.describe_point(*self._mouse_at) or " "
+        self.readout.setToolTip(text if text.strip() else "")
+        self.readout.setText(text)
+        width, metrics = max(self.readout.width(), 60), self.readout.fontMetrics()
+        room = 2 * width - 4 * metrics.averageCharWidth()
+        while self.readout.heightForWidth(width) > self.readout.height() and room > width // 2:
+            # longer than its two lines: cut with "…" (the whole text is the tooltip), never clipped unseen
+            self.readout.setText(metrics.elidedText(text, Qt.ElideRight, room))
+            room -= 4 * metrics.averageCharWidth()
+
+    def describe_point(self, x: float, y: float) -> str:
+        """The read-out at view coordinates (log10 units on a log axis)."""
+        return self.describe(x, 10 ** y if self.log_y else y)
 
     def describe(self, x: float, y: float) -> str:
         """Text for the read-out at data coordinates (x, y); subclasses name the nearest point."""

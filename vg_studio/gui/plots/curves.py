@@ -10,20 +10,25 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from vg_studio.gui.plots.base import PlotBox, fmt, line_pen
+from vg_studio.gui.plots.base import PlotBox, fmt, line_pen, run_line_color
 from vg_studio.gui.plots.decimate import Overviews
+from vg_studio.report import figures as F
+from vg_studio.report.figures import epoch_steps  # noqa: F401  (the read-out and older callers)
 
 MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
 
 
 class MetricPlot(PlotBox):
-    def __init__(self, metric: str, title: str, parent=None):
-        super().__init__(title, "training step", metric, legend=True)
-        self.metric = metric
+    def __init__(self, figure: F.Figure, parent=None):
+        if isinstance(figure, str):  # MetricPlot("accuracy", …): the described figure of that metric
+            figure = F.FIGURES[figure]
+        super().__init__(figure.title, figure.x_label, figure.y_label, legend=True)
+        self.figure = figure
+        self.metric = figure.source
         self.overviews = Overviews()
         self._epoch_lines: list[pg.InfiniteLine] = []
-        if metric == "accuracy":  # a fraction: never an axis from −0.3 to 0.5 around a flat line
-            self.plot.vb.setLimits(yMin=-0.02, yMax=1.02, minYRange=0.05)
+        if figure.y_limits:  # a fraction: never an axis from −0.3 to 0.5 around a flat line
+            self.plot.vb.setLimits(yMin=figure.y_limits[0], yMax=figure.y_limits[1], minYRange=0.05)
         else:
             self.plot.vb.setLimits(minYRange=1e-3)
 
@@ -32,11 +37,12 @@ class MetricPlot(PlotBox):
         zoom = self.zoomed_range()
         several, kinds = len(runs) > 1, set()
         for run in runs:
-            color = pg.mkColor(run.color)
+            ink_of_run = run_line_color(run.color, self.colors["plot_background"])
+            color = pg.mkColor(ink_of_run)
             steps, means, smooth = run.training_curve(self.metric)
             key = id(run)
             if np.isfinite(means).any():
-                faint = pg.mkColor(run.color)
+                faint = pg.mkColor(ink_of_run)
                 faint.setAlpha(70)
                 self.curve((key, "means"), *self.overviews.envelope((key, "means"), steps, means, zoom=zoom),
                            line_pen(faint, width=1))
@@ -56,11 +62,13 @@ class MetricPlot(PlotBox):
                            symbol="o", symbolSize=6, symbolBrush=color, symbolPen=line_pen(color))
         self.end()
         ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
-        entries = [("train (smoothed)", line_pen(ink, width=2))] if "smooth" in kinds else []
+        if not several and runs:
+            ink = run_line_color(ink, self.colors["plot_background"])
+        entries = [(F.METRIC_LEGEND["smooth"], line_pen(ink, width=2))] if "smooth" in kinds else []
         if "epoch-train" in kinds:
-            entries.append(("train (epoch mean)", line_pen(ink, width=2), {"symbol": "t", "symbolSize": 7,
-                                                                             "symbolBrush": ink}))
-        entries.append(("validation", line_pen(ink, width=1.5, style=Qt.DashLine),
+            entries.append((F.METRIC_LEGEND["epoch-train"], line_pen(ink, width=2),
+                            {"symbol": "t", "symbolSize": 7, "symbolBrush": ink}))
+        entries.append((F.METRIC_LEGEND["val"], line_pen(ink, width=1.5, style=Qt.DashLine),
                         {"symbol": "o", "symbolSize": 6, "symbolBrush": ink}))
         self.set_legend(entries + (self.run_entries(runs) if several else []))
         self.overviews.keep({(id(r), kind) for r in runs for kind in ("means", "smooth")})
@@ -69,12 +77,7 @@ class MetricPlot(PlotBox):
     def _draw_epoch_lines(self, runs: list) -> None:
         """Dotted lines where an epoch starts (the longest run's), so a change at a boundary reads as one."""
         run = max(runs, key=lambda r: r.num_records, default=None)
-        starts = []
-        if run is not None and run.steps_per_epoch and run.num_records:
-            last = run.record_steps[-1]  # epochs that have started by the last record
-            starts = list(np.arange(1, int((last - 1) // run.steps_per_epoch) + 1) * run.steps_per_epoch + 0.5)
-        if len(starts) > MAX_EPOCH_LINES:
-            starts = starts[:: -(-len(starts) // MAX_EPOCH_LINES)]
+        starts = F.epoch_starts(run, MAX_EPOCH_LINES)
         while len(self._epoch_lines) < len(starts):
             line = pg.InfiniteLine(angle=90, movable=False)
             line.setZValue(-10)
@@ -103,10 +106,3 @@ class MetricPlot(PlotBox):
                 parts.append(f"validation after epoch {j + 1}: {fmt(val[j])}")
         return "   ".join(parts)
 
-
-def epoch_steps(run, count: int) -> np.ndarray:
-    """x position (global step) of the end of each epoch."""
-    spe = run.steps_per_epoch
-    if not spe and run.num_records:
-        spe = run.record_steps[-1] / max(int(run.record_epochs[-1]) + 1, 1)
-    return (np.arange(count) + 1.0) * (spe or 1)

@@ -18,31 +18,14 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, line_pen, polygons_path, power_of_ten
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.history import Rows
+from vg_studio.report import figures as F
+from vg_studio.report.figures import (MAX_RIDGES, QUANTILES, first_histograms,  # noqa: F401
+                                      latest_histograms, quantiles_from_histograms)
 
-QUANTITIES = {"grad_log10_hist": "gradient |∂L/∂w|", "update_log10_hist": "weight update |ΔW|"}
-QUANTILES = (0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332)  # TensorBoard's: normal σ multiples
-MAX_RIDGES = 24
-LOOK = 64  # records searched for a layer's latest (or first) histogram
-
-
-def quantiles_from_histograms(hist: np.ndarray, edges: np.ndarray, qs=QUANTILES) -> np.ndarray:
-    """(n, bins) rows of bin fractions → (n, len(qs)) log10 values, linear within a bin; NaN rows stay NaN."""
-    hist = np.asarray(hist, dtype=np.float64)
-    totals = hist.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cdf = np.cumsum(hist, axis=1) / totals
-    out = np.full((len(hist), len(qs)), np.nan)
-    bins = hist.shape[1]
-    rows = np.arange(len(hist))
-    for k, q in enumerate(qs):
-        j = np.minimum((cdf < q).sum(axis=1), bins - 1)
-        before = np.where(j > 0, cdf[rows, np.maximum(j - 1, 0)], 0.0)
-        inside = hist[rows, j] / totals[:, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fraction = np.clip(np.where(inside > 0, (q - before) / inside, 0.5), 0, 1)
-        out[:, k] = edges[j] + fraction * (edges[j + 1] - edges[j])
-    out[~np.isfinite(totals[:, 0]) | (totals[:, 0] <= 0)] = np.nan
-    return out
+QUANTITIES = F.HISTOGRAMS
+NO_HISTOGRAMS = ("No distributions to show: the shown runs' records carry no gradient histograms (runs recorded "
+                 "by an older VG Studio).")
+NO_RECORDS = "No distributions yet: they appear with the run's first probe record."
 
 
 class QuantileCache:
@@ -64,8 +47,11 @@ class QuantileCache:
 
 
 class DistributionOverTime(PlotBox):
+    figure = F.FIGURES["distribution-over-time"]
+
     def __init__(self, parent=None):
-        super().__init__("Distribution over time", "training step", "|∂L/∂w|", log_y=True, legend=True)
+        figure = self.figure
+        super().__init__(figure.title, figure.x_label, figure.y_label, log_y=figure.log_y, legend=True)
         self.stat, self.layer = "grad_log10_hist", 0
         self.quantiles = QuantileCache()
         self.overviews = Overviews()
@@ -97,11 +83,12 @@ class DistributionOverTime(PlotBox):
         ink = self.colors["plot_foreground"] if several else (runs[0].color if runs else "#888888")
         self.set_legend([("median", line_pen(ink, width=2))] + (self.run_entries(runs) if several else []))
         self.overviews.keep({(id(r), self.stat, self.layer) for r in runs})
+        if not self.bands:  # nothing (yet): the axis follows what comes, not the runs shown before
+            self.plot.enableAutoRange()
         self.plot.setLabel("left", QUANTITIES[self.stat].split(" ", 1)[1])
         names = runs[0].display_names if runs else []
         layer = names[self.layer] if self.layer < len(names) else ""
-        self.set_title(f"{layer} over time: median, middle 38 / 68 / 87 %" if not several else
-                       f"{layer} over time: median, middle 38 %")
+        self.set_title(F.distribution_title(layer, several))
 
     def describe(self, x: float, y: float) -> str:
         parts = []
@@ -118,10 +105,11 @@ class DistributionOverTime(PlotBox):
 class DistributionPerLayer(PlotBox):
     """Ridges: one per layer (input at the bottom), the latest record filled, the first one as an outline."""
 
-    TITLE = "Distribution per layer: now (filled) and at the start (line)"
+    figure = F.FIGURES["distribution-per-layer"]
+    TITLE = figure.title
 
     def __init__(self, parent=None):
-        super().__init__(self.TITLE, "|∂L/∂w|", "layer")
+        super().__init__(self.figure.title, self.figure.x_label, self.figure.y_label)
         self.stat = "grad_log10_hist"
         self.run = None
         self.ridges: dict = {}  # layer -> (bin fractions now, at the first record) as drawn
@@ -132,14 +120,19 @@ class DistributionPerLayer(PlotBox):
     def draw(self, runs: list) -> None:
         self.begin()
         run = self.run = runs[0] if runs else None
-        self.set_title(f"{self.TITLE}: {run.name}" if run is not None and len(runs) > 1 else self.TITLE)
+        several = run is not None and len(runs) > 1
+        self.set_title(F.run_titles(self.TITLE, runs)[0] if several else self.TITLE, run.color if several else None)
         hist = run.stat(self.stat) if run is not None else np.empty((0, 0))
         self.ridges = {}
+        if not (hist.ndim == 3 and len(hist)):  # nothing (yet): no ticks or range left from the runs shown before
+            for side in ("left", "bottom"):
+                self.plot.getAxis(side).setTicks(None)
+            self.plot.enableAutoRange()
         if hist.ndim == 3 and len(hist):
             edges = run.hist_edges
             count = hist.shape[1]
-            layers = np.unique(np.round(np.linspace(0, count - 1, min(count, MAX_RIDGES))).astype(int))
-            latest, first = _last_finite(hist), _first_finite(hist)
+            layers = F.ridge_layers(count)
+            latest, first = latest_histograms(hist), first_histograms(hist)
             steps_x = np.repeat(edges, 2)  # a histogram's outline: up and down at every bin edge
             now_shapes, start_shapes = [], []
             for row, layer in enumerate(layers):
@@ -167,42 +160,18 @@ class DistributionPerLayer(PlotBox):
         if run is None or run.stat(self.stat).ndim != 3:
             return ""
         hist = run.stat(self.stat)
-        count = hist.shape[1]
-        layers = np.unique(np.round(np.linspace(0, count - 1, min(count, MAX_RIDGES))).astype(int))
+        layers = F.ridge_layers(hist.shape[1])
         row = int(np.floor(y)) - 1
         edges = run.hist_edges
         b = int(np.searchsorted(edges, x)) - 1
         if not (0 <= row < len(layers) and 0 <= b < len(edges) - 1):
             return ""
         layer = layers[row]
-        share = _last_finite(hist)[layer, b]
+        share = latest_histograms(hist)[layer, b]
         where = (f"below {power_of_ten(edges[1])} (or exactly 0)" if b == 0 else
                  f"above {power_of_ten(edges[-2])}" if b == len(edges) - 2 else
                  f"in [{power_of_ten(edges[b])}, {power_of_ten(edges[b + 1])})")
         return f"{run.name}  {run.display_names[layer]}: {fmt(100 * share)} % of |values| {where} now"
-
-
-def _last_finite(hist: np.ndarray) -> np.ndarray:
-    """(layers, bins): each layer's latest histogram that is not NaN (a layer may skip a record)."""
-    return _pick(hist, range(len(hist) - 1, max(len(hist) - 1 - LOOK, -1), -1))
-
-
-def _first_finite(hist: np.ndarray) -> np.ndarray:
-    return _pick(hist, range(min(LOOK, len(hist))))
-
-
-def _pick(hist: np.ndarray, order) -> np.ndarray:
-    """Row by row in `order` until every layer has one: usually a single row, never the whole run (a layer with
-    no histogram at all stays empty)."""
-    out = np.full(hist.shape[1:], np.nan)
-    missing = np.ones(hist.shape[1], dtype=bool)
-    for r in order:
-        found = missing & np.isfinite(hist[r]).all(axis=1)
-        out[found] = hist[r][found]
-        missing &= ~found
-        if not missing.any():
-            break
-    return out
 
 
 class DistributionsView(PlotGroup, QWidget):
@@ -214,8 +183,7 @@ class DistributionsView(PlotGroup, QWidget):
         for stat, label in QUANTITIES.items():
             self.quantity.addItem(label, stat)
         self.layer.setSizeAdjustPolicy(QComboBox.AdjustToContents)
-        self.empty = QLabel("No distributions to show: the shown runs' records carry no gradient histograms "
-                            "(runs recorded by an older VG Studio).")
+        self.empty = QLabel(NO_HISTOGRAMS)
         self.empty.setWordWrap(True)
         header = QHBoxLayout()
         header.addWidget(QLabel("Distribution of"))
@@ -253,7 +221,9 @@ class DistributionsView(PlotGroup, QWidget):
         stat = self.quantity.currentData()
         self.over_time.stat = self.per_layer.stat = stat
         self.over_time.layer = max(self.layer.currentIndex(), 0)
-        self.empty.setVisible(not any(stat in r.stat_names for r in runs))
+        recorded = [r for r in runs if r.num_records]
+        self.empty.setText(NO_RECORDS if runs and not recorded else NO_HISTOGRAMS)
+        self.empty.setVisible(bool(runs) and not any(stat in r.stat_names and len(r.stat(stat)) for r in recorded))
         return [(self.per_layer, runs), (self.over_time, runs)]
 
     @property

@@ -15,42 +15,23 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBox
 
 from vg_studio.gui.plots.base import PlotBox, PlotGroup, fmt, style_axis
 from vg_studio.gui.plots.decimate import Overviews
+from vg_studio.report import figures as F
+from vg_studio.report.figures import MAX_MAPS, PERCENTILES, log10_magnitude, robust_levels  # noqa: F401
 
-PERCENTILES = (2, 98)
-MAX_MAPS = 6  # runs compared side by side; more would be too small to read
-_SAMPLE = 20_000  # values the percentiles are taken over (a strided sample of the image)
-
-
-def log10_magnitude(values: np.ndarray) -> np.ndarray:
-    """log10 of positive values; an exact zero is below any scale (drawn darkest); NaN stays missing."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log10(np.where(values > 0, values, np.nan))
-    return np.where(values == 0, -np.inf, logs).astype(np.float32)
-
-
-def robust_levels(images: list) -> tuple | None:
-    """The 2nd and 98th percentiles of the finite values of the images, or None without any."""
-    samples = []
-    for image in images:
-        flat = image[np.isfinite(image)]
-        samples.append(flat[:: max(1, flat.size // _SAMPLE)])
-    values = np.concatenate(samples) if samples else np.empty(0)
-    if values.size == 0:
-        return None
-    low, high = (float(v) for v in np.percentile(values, PERCENTILES))
-    return (low, high) if high > low else (low - 0.5, high + 0.5)
+SCALES = ("shared", "per run")  # compared runs share one scale unless asked otherwise
+ROW_LABEL_PX = 13  # height a layer's tick label needs
 
 
 class HeatmapPlot(PlotBox):
     """One run's image: rows are the columns of `stat` (layers)."""
 
-    quantity = "log₁₀ mean |∂L/∂w|"
-    colormap = "viridis"
-    row_axis = "layer"
+    figure = F.FIGURES["heatmap"]
 
-    def __init__(self, stat: str = "grad_mean_abs", title: str = "Gradient flow", parent=None):
-        super().__init__(title, "training step", self.row_axis)
-        self.stat = stat
+    def __init__(self, parent=None):
+        figure = self.figure
+        self.quantity, self.colormap, self.row_axis = figure.quantity, figure.colormap, figure.y_label
+        super().__init__(figure.title, figure.x_label, figure.y_label)
+        self.stat = figure.source
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.bar = pg.ColorBarItem(values=(-8, 0), colorMap=pg.colormap.get(self.colormap), label=self.quantity,
@@ -68,10 +49,10 @@ class HeatmapPlot(PlotBox):
 
     def source(self, run) -> tuple[np.ndarray, np.ndarray]:
         """(record steps, (records, rows) values)."""
-        return run.record_steps, run.stat(self.stat)
+        return F.heatmap_source(self.figure, run)
 
     def row_labels(self, run, rows: int) -> list[str]:
-        return run.display_names[:rows]
+        return F.heatmap_row_labels(self.figure, run, rows)
 
     def signature(self, runs: list) -> tuple:
         return super().signature(runs) + (self.shared_levels, self.shared_steps)
@@ -102,15 +83,14 @@ class HeatmapPlot(PlotBox):
         width = max(x1 - x0, 1.0) * n / max(n - 1, 1) if n > 1 else max(x1 - x0, 1.0)
         self.image.setRect(x0 - width / n / 2 if n > 1 else x0 - 0.5, 0.5, width, self.logs.shape[0])
         self.bar.setLevels(levels)
-        scope = "all shown runs" if self.shared_levels else "this run"
-        label = f"{self.quantity}<br>{PERCENTILES[0]}–{PERCENTILES[1]} % of {scope}"
+        label = F.scale_label(self.quantity, bool(self.shared_levels)).replace(", ", "<br>", 1)
         title = self.bar.getAxis("left")  # pyqtgraph puts a colour bar's label on its left axis
         if title.labelText != label:
             title.setLabel(label, color=self.colors["plot_foreground"])
         labels = self.row_labels(run, self.logs.shape[0])
-        every = max(1, -(-len(labels) // 16))
-        self.plot.getAxis("left").setTicks([[(i + 1, name) for i, name in enumerate(labels) if i % every == 0
-                                             or i == len(labels) - 1]])
+        room = self.plot.vb.height() or self.widget.height() * 0.6  # before the first layout: an estimate
+        self.plot.getAxis("left").setTicks([[(i + 1, labels[i]) for i in F.labelled_rows(len(labels), room,
+                                                                                          ROW_LABEL_PX)]])
         self.overviews.keep({id(run)})
 
     def apply_theme(self, colors: dict) -> None:
@@ -144,7 +124,7 @@ class HeatmapGrid(PlotGroup, QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.scale = QComboBox()
-        self.scale.addItems(["per run", "shared"])
+        self.scale.addItems(list(SCALES))
         self.scale.setToolTip("Per run: each heatmap spans its own run's values (2nd–98th percentile), so a run "
                               "with extreme gradients does not wash the others out.\nShared: one scale over all "
                               "shown runs, so colours compare between runs.")
@@ -197,6 +177,7 @@ class HeatmapGrid(PlotGroup, QWidget):
             heatmap.setVisible(i < max(len(shown), 1))
         several = len(shown) > 1
         self.header.setVisible(several)
+        titles = F.run_titles(self.plot_class.figure.title, shown)
         extra = len([r for r in runs if r is not None]) - len(shown)
         self.note.setText(f"  {extra} more selected run(s) not shown" if extra > 0 else "")
         ends = [self.maps[0].source(r)[0] for r in shown]
@@ -210,7 +191,7 @@ class HeatmapGrid(PlotGroup, QWidget):
             heatmap = self.maps[i]
             heatmap.shared_levels, heatmap.shared_steps = shared, steps
             if run is not None:
-                heatmap.set_title(f"{heatmap.title}: {run.name}" if several else heatmap.title)
+                heatmap.set_title(titles[i], run.color if several else None)
             out.append((heatmap, [run] if run is not None else []))
         return out
 

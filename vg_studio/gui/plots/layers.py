@@ -6,32 +6,18 @@ lighter near the output. Beyond a dozen layers only an even selection is drawn (
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 
 from vg_studio.gui.plots.base import PlotBox, fmt, layer_color, line_pen, run_layer_color
 from vg_studio.gui.plots.decimate import Overviews
-
-MAX_LINES = 12
-
-
-def positive(values: np.ndarray) -> np.ndarray:
-    """A log axis cannot show 0 or NaN: those points are gaps."""
-    with np.errstate(invalid="ignore"):
-        return np.where(values > 0, values, np.nan)
-
-
-def chosen_layers(count: int, highlighted: set, most: int = MAX_LINES) -> list[int]:
-    """All layers, or `most` spread evenly from input to output, plus the flagged ones."""
-    if count <= most:
-        return list(range(count))
-    even = {int(i) for i in np.round(np.linspace(0, count - 1, max(most - 2, 2)))}
-    return sorted(even | {i for i in highlighted if 0 <= i < count})
+from vg_studio.report import figures as F
+from vg_studio.report.figures import MAX_LINES, chosen_layers, positive  # noqa: F401  (used by other plots)
 
 
 class LayerLinesPlot(PlotBox):
-    def __init__(self, stat: str, title: str, y_label: str, parent=None):
-        super().__init__(title, "training step", y_label, log_y=True, legend=True)
-        self.stat = stat
+    def __init__(self, figure: F.Figure, parent=None):
+        super().__init__(figure.title, figure.x_label, figure.y_label, log_y=figure.log_y, legend=True)
+        self.figure = figure
+        self.stat = figure.source
         self.highlighted: set[int] = set()  # spec layer indices flagged by the diagnostics: drawn thicker
         self.overviews = Overviews()
         self.shown: dict = {}  # id(run) -> layer indices drawn
@@ -48,31 +34,34 @@ class LayerLinesPlot(PlotBox):
             count = values.shape[1] if values.size else len(run.layer_names)
             if count == 0:
                 continue
-            layers = chosen_layers(count, self.highlighted, max(MAX_LINES // len(runs), 3))
+            layers = chosen_layers(count, self.highlighted, F.lines_per_run(runs))
             if len(layers) < count:
                 subset = (len(layers), count)
             self.shown[id(run)] = layers
             if values.size == 0:  # a run that started: its legend is built before its first record arrives
                 continue
             overview = self.overviews.view((id(run), self.stat), steps, values, zoom, positive)
+            ground = self.colors["plot_background"]
             for layer in layers:
-                color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
+                color = run_layer_color(run.color, layer, count, ground) if several else layer_color(layer, count,
+                                                                                                     ground)
                 width = 3.2 if layer in self.highlighted else 1.6
                 self.curve((id(run), layer), *overview.envelope(layer), line_pen(color, width=width))
         self.end()
         if several:
-            entries = self.run_entries(runs) + [("darker: nearer the input", None)]
+            entries = self.run_entries(runs) + [(F.DEPTH_NOTE, None)]
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            entries = [(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
+            ground = self.colors["plot_background"]
+            entries = [(run.display_names[layer], line_pen(layer_color(layer, count, ground), width=2))
                        for layer in reversed(self.shown.get(id(run), []))]  # output first, as drawn
         self.set_legend(entries)
         self.overviews.keep({(id(r), self.stat) for r in runs})
-        self.set_title(self.title + (f" ({subset[0]} of {subset[1]} layers)" if subset else ""))
+        self.set_title(F.layers_title(self.figure, subset))
 
     def spares_wanted(self, runs: list) -> int:
-        lines = sum(len(chosen_layers(len(run.layer_names), self.highlighted, max(MAX_LINES // len(runs), 3)))
+        lines = sum(len(chosen_layers(len(run.layer_names), self.highlighted, F.lines_per_run(runs)))
                     for run in runs)
         return max(0, lines - len(self._curves) - len(self._spare_curves.get(repr({}), [])))
 

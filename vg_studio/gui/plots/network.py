@@ -2,8 +2,9 @@
 colour of its current mean |gradient|, so a vanishing gradient shows on the architecture itself (dark near the
 input).
 
-Spec runs show h1…hL and out; a user's own Keras model shows its layer names and kinds (contract 8's
-`layer_kinds`/`layer_units`). Before a run there is no gradient: the boxes are drawn in the window's colours.
+Spec runs show h1…hL and out; a user's own Keras model shows its layer names and kinds (`layer_kinds`,
+`layer_units`). Compared runs share one colour scale (the figure description's), so a healthy run does not look as
+dark as a vanishing one. Before a run there is no gradient: the boxes are drawn in the window's colours.
 Painted with QPainter, no pyqtgraph import until a gradient is coloured: it is built with the editor, before the
 plots. Laid out left to right, or bottom to top when taller than wide (input at the bottom, as in the heatmap).
 """
@@ -17,10 +18,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-KIND_LABELS = {"dense": "Dense", "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "conv1d": "Conv1D",
-               "conv2d": "Conv2D", "conv3d": "Conv3D", "batch_normalization": "BatchNorm",
-               "layer_normalization": "LayerNorm", "embedding": "Embedding",
-               "multi_head_attention": "Attention", "depthwise_conv2d": "DepthwiseConv2D"}
+from vg_studio.report import figures as F
+
 REFRESH_MS = 250
 
 
@@ -38,6 +37,7 @@ class NetworkDiagram(QWidget):
         self.levels: tuple | None = None  # log10 range the colours span
         self.highlighted: set[int] = set()
         self.run = None
+        self.compared: list = []  # runs shown beside this one elsewhere: the colour scale spans them all
         self._seen = None
         self._boxes: list[QRectF] = []
         self.timer = QTimer(self)
@@ -57,9 +57,11 @@ class NetworkDiagram(QWidget):
         self.magnitudes, self.levels = np.full(len(self.names), np.nan), None
         self.update()
 
-    def show_run(self, run) -> None:
-        """A run's layers, coloured by their latest gradient; follows the run while it trains."""
+    def show_run(self, run, compared=()) -> None:
+        """A run's layers, coloured by their latest gradient; follows the run while it trains. The colour scale
+        spans `compared` runs too, and the run an "Apply fix and compare" started from."""
         self.run, self._seen = run, None
+        self.compared = [r for r in compared if r is not None and r is not run]
         shape = (run.model_summary or {}).get("input_shape") or (run.report.get("dataset") or {}).get("input_shape")
         self.input_label = "input" + (f" {'×'.join(str(d) for d in shape if d)}" if shape else "")
         self._follow()
@@ -71,16 +73,28 @@ class NetworkDiagram(QWidget):
 
     def _follow(self) -> None:
         run = self.run
-        if run is None or (run.revision, len(run.layer_names)) == self._seen:
+        scale_runs = self._scale_runs()
+        seen = tuple((id(r), r.revision, len(r.layer_names)) for r in scale_runs)
+        if run is None or seen == self._seen:
             return
-        self._seen = (run.revision, len(run.layer_names))
+        self._seen = seen
         self.names = run.display_names
         count = len(self.names)
         self.kinds = (list(run.layer_kinds) + ["dense"] * count)[:count]
         self.units = (list(run.layer_units) + [None] * count)[:count]
-        values = run.stat("grad_mean_abs")
-        self.magnitudes, self.levels = _latest(values, count), _levels(values)
+        self.magnitudes = F.latest_per_layer(run.stat(F.FIGURES["network"].source), count)
+        self.levels = F.network_levels(scale_runs, F.FIGURES["network"].source)
         self.update()
+
+    def _scale_runs(self) -> list:
+        run = self.run
+        if run is None:
+            return []
+        others = list(self.compared)
+        base = getattr(run, "compare_with", None)
+        if base is not None and base not in others:
+            others.append(base)
+        return [run] + [r for r in others if r is not run]
 
     # ---- drawing ------------------------------------------------------------------------------------------
     def paintEvent(self, event) -> None:
@@ -137,7 +151,7 @@ class NetworkDiagram(QWidget):
 
     def _label(self, layer: int, box: QRectF, metrics, vertical: bool) -> str:
         name = self.names[layer]
-        kind = KIND_LABELS.get(self.kinds[layer], self.kinds[layer]) if layer < len(self.kinds) else ""
+        kind = F.kind_label(self.kinds[layer]) if layer < len(self.kinds) else ""
         units = self.units[layer] if layer < len(self.units) else None
         lines = [name, f"{kind} {units}" if units else kind]
         value = self.magnitudes[layer] if layer < len(self.magnitudes) else np.nan
@@ -185,17 +199,14 @@ class NetworkDiagram(QWidget):
         value = self.magnitudes[layer]
         if not np.isfinite(value):
             return None
-        if value <= 0:
-            return _colormap(0.0)
-        low, high = self.levels
-        return _colormap(float(np.clip((math.log10(value) - low) / (high - low), 0, 1)))
+        return _colormap(F.colour_position(value, self.levels))
 
     # ---- hover --------------------------------------------------------------------------------------------
     def mouseMoveEvent(self, event) -> None:
         position = event.position()
         for layer, box in enumerate(self._boxes):
             if box.contains(position):
-                kind = KIND_LABELS.get(self.kinds[layer], self.kinds[layer]) if layer < len(self.kinds) else ""
+                kind = F.kind_label(self.kinds[layer]) if layer < len(self.kinds) else ""
                 units = self.units[layer] if layer < len(self.units) else None
                 value = self.magnitudes[layer] if layer < len(self.magnitudes) else np.nan
                 tip = f"{self.names[layer]}: {kind}" + (f", {units} units" if units else "")
@@ -225,26 +236,6 @@ def _units_scale(units, all_units: list) -> float:
     return math.sqrt(units) / math.sqrt(max(known))
 
 
-def _latest(values: np.ndarray, count: int) -> np.ndarray:
-    out = np.full(count, np.nan)
-    if values.ndim == 2 and len(values):
-        ok = np.isfinite(values)
-        for layer in range(min(count, values.shape[1])):
-            rows = np.flatnonzero(ok[:, layer])
-            if len(rows):
-                out[layer] = values[rows[-1], layer]
-    return out
-
-
-def _levels(values: np.ndarray) -> tuple | None:
-    """The colour range: 2nd–98th percentile of the run's recent log10 mean |gradient| (as the heatmap's)."""
-    if values.ndim != 2 or values.size == 0:
-        return None
-    from vg_studio.gui.plots.heatmap import log10_magnitude, robust_levels
-
-    return robust_levels([log10_magnitude(values[-4096:])])
-
-
 _VIRIDIS = []
 
 
@@ -252,7 +243,7 @@ def _colormap(position: float) -> QColor:
     if not _VIRIDIS:
         import pyqtgraph as pg
 
-        _VIRIDIS.append(pg.colormap.get("viridis"))
+        _VIRIDIS.append(pg.colormap.get(F.FIGURES["network"].colormap))
     return _VIRIDIS[0].map(position, mode="qcolor")
 
 

@@ -67,7 +67,9 @@ class MuAgainstH(PlotBox):
             h_path = 10.0 ** self.overviews.get((id(run), "h"), steps, h, log10_magnitude).means(layers)[1]
             now_x, now_y, now_colors = [], [], []
             for n, layer in enumerate(layers):
-                color = run_layer_color(run.color, layer, count) if several else layer_color(layer, count)
+                ground = self.colors["plot_background"]
+                color = run_layer_color(run.color, layer, count, ground) if several else layer_color(layer, count,
+                                                                                                     ground)
                 x, y = h_path[:, n], mu_path[:, n]
                 ok = np.isfinite(x) & np.isfinite(y)
                 if ok.any():
@@ -86,7 +88,8 @@ class MuAgainstH(PlotBox):
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
+            ground = self.colors["plot_background"]
+            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count, ground), width=2))
                              for layer in reversed(self.shown.get(id(run), []))] + [now])
         self.overviews.keep({(id(r), kind) for r in runs for kind in ("mu", "h")})
         self.diagonal.setPen(line_pen(self.colors["plot_foreground"], style=Qt.DashLine))
@@ -97,10 +100,8 @@ class MuAgainstH(PlotBox):
         phase = "phase I (μ > h)" if ratio > 1 else "phase II (h ≥ μ)"
         return f"h = {fmt(x)}, μ = {fmt(y)}: {phase}"
 
-    def _mouse_moved(self, scene_pos) -> None:
-        if self.plot.vb.sceneBoundingRect().contains(scene_pos):
-            point = self.plot.vb.mapSceneToView(scene_pos)
-            self.readout.setText(self.describe(10 ** point.x(), 10 ** point.y()))
+    def describe_point(self, x: float, y: float) -> str:
+        return self.describe(10 ** x, 10 ** y)  # both axes are log
 
 
 class PhaseShare(PlotBox):
@@ -121,7 +122,8 @@ class PhaseShare(PlotBox):
                 count = len(run.layer_names)
                 overview = self.overviews.get((id(run), "layers"), steps, layers)
                 for layer in self.shown.setdefault(id(run), chosen_layers(count, set())):
-                    self.curve((id(run), layer), *overview.envelope(layer), line_pen(layer_color(layer, count)))
+                    self.curve((id(run), layer), *overview.envelope(layer),
+                               line_pen(layer_color(layer, count, self.colors["plot_background"])))
             share = run.optimizer_series("sdagd_phase1_fraction")
             if len(share) and np.isfinite(share).any():
                 pen = line_pen(ink if id(run) in self.shown else run.color, width=2,
@@ -134,7 +136,8 @@ class PhaseShare(PlotBox):
         else:
             run = runs[0] if runs else None
             count = len(run.layer_names) if run is not None else 0
-            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count), width=2))
+            ground = self.colors["plot_background"]
+            self.set_legend([(run.display_names[layer], line_pen(layer_color(layer, count, ground), width=2))
                              for layer in reversed(self.shown.get(id(run), []))]
                             + [("all weights", line_pen(ink if self.shown else (run.color if run else ink),
                                                         width=2, style=Qt.DashLine if self.shown else Qt.SolidLine))])

@@ -27,6 +27,8 @@ from vg_studio.gui.plots.heatmap import HeatmapGrid
 from vg_studio.gui.plots.layers import LayerLinesPlot
 from vg_studio.gui.plots.optimizer import SdagdView, is_sdagd
 from vg_studio.gui.plots.time_heatmap import TimeHeatmapGrid
+from vg_studio.report import figures as F
+from vg_studio.safeio import atomic_path
 
 REDRAW_MS = 100
 FRAME_BUDGET_MS = 0  # the timer's redraw stops after this much work (and one plot); the rest go first next unit
@@ -35,14 +37,30 @@ NEW_ITEMS_PER_UNIT = 4  # new curves one unit may make (a plot's first draw of a
 LEGEND_ENTRIES_PER_UNIT = 3  # legend entries one unit may make (a new legend is shown once it is whole)
 pg.setConfigOptions(antialias=True)
 
+# Every view of the panel in drawing order: (attribute, factory, tab, cell on the Training tab's grid as (row,
+# column, rows, columns), or None). A new plot is its own module plus one line here. The Training tab's views are
+# built with the panel; the other tabs' when first shown. The time-step heatmaps share the layer heatmaps' cell,
+# and only while a recurrent run is shown.
+VIEWS = (
+    ("loss", lambda: MetricPlot(F.FIGURES["loss"]), 0, (0, 0, 1, 1)),
+    ("accuracy", lambda: MetricPlot(F.FIGURES["accuracy"]), 0, (0, 1, 1, 1)),
+    ("updates", lambda: LayerLinesPlot(F.FIGURES["weight-change"]), 0, (0, 2, 1, 1)),
+    ("gradients", lambda: LayerLinesPlot(F.FIGURES["gradients"]), 0, (1, 0, 1, 1)),
+    ("heatmap", HeatmapGrid, 0, (1, 1, 1, 2)),
+    ("time_heatmap", TimeHeatmapGrid, 0, None),
+    ("_distributions", DistributionsView, 1, None),
+    ("_sdagd", SdagdView, 2, None),
+)
+TABS = ("Training", "Distributions", "SDAGD")
+
 
 class PlotsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.loss = MetricPlot("loss", "Loss")
-        self.accuracy = MetricPlot("accuracy", "Accuracy")
-        self.gradients = LayerLinesPlot("grad_mean_abs", "Mean |∂L/∂w| per layer", "mean |∂L/∂w|")
-        self.updates = LayerLinesPlot("update_ratio", "Weight change ‖Δw‖/‖w‖ per step", "relative update")
+        self.loss = MetricPlot(F.FIGURES["loss"])
+        self.accuracy = MetricPlot(F.FIGURES["accuracy"])
+        self.gradients = LayerLinesPlot(F.FIGURES["gradients"])
+        self.updates = LayerLinesPlot(F.FIGURES["weight-change"])
         self.heatmap = HeatmapGrid()
         self.time_heatmap = TimeHeatmapGrid()  # beside the layer heatmap, for recurrent networks only
         self._distributions = self._sdagd = None  # built when first needed: ~0.3 s of start-up saved
@@ -64,9 +82,9 @@ class PlotsPanel(QWidget):
         self.time_heatmap.hide()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(training, "Training")
-        self.tabs.addTab(_Page(), "Distributions")
-        self.tabs.addTab(_Page(), "SDAGD")
+        self.tabs.addTab(training, TABS[0])
+        for title in TABS[1:]:
+            self.tabs.addTab(_Page(), title)
         self.tabs.setTabVisible(2, False)  # shown only for runs trained with SDAGD
         self.tabs.currentChanged.connect(self._tab_changed)
         layout = QVBoxLayout(self)
@@ -115,16 +133,14 @@ class PlotsPanel(QWidget):
 
     def _ensure_views(self, *tabs: int) -> None:
         """Build the views of these tabs if they do not exist yet."""
-        if 1 in tabs and self._distributions is None:
-            self._distributions = self._build(DistributionsView, 1)
-        if 2 in tabs and self._sdagd is None:
-            self._sdagd = self._build(SdagdView, 2)
+        for name, factory, tab, _cell in VIEWS:
+            if tab in tabs and tab > 0 and getattr(self, name) is None:
+                setattr(self, name, self._build(factory, tab))
 
     @property
     def views(self) -> list:
         """Everything that redraws from the shown runs, in drawing order (tabs never shown yet: not built)."""
-        return [self.loss, self.accuracy, self.updates, self.gradients, self.heatmap, self.time_heatmap] + [
-            v for v in (self._distributions, self._sdagd) if v is not None]
+        return [v for v in (getattr(self, name) for name, *_ in VIEWS) if v is not None]
 
     def show_runs(self, runs: list) -> None:
         """The runs to draw: one, or several overlaid (each in its own colour) with heatmaps side by side."""
@@ -249,27 +265,51 @@ class PlotsPanel(QWidget):
 
     @property
     def plot_boxes(self) -> dict:
-        boxes = {"loss": self.loss, "accuracy": self.accuracy, "gradients": self.gradients,
-                 "weight-change": self.updates}
-        for prefix, grid in (("heatmap", self.heatmap), ("time-heatmap", self.time_heatmap)):
-            for i, heatmap in enumerate(grid.visible_maps()):
-                boxes[f"{prefix}-{i + 1}"] = heatmap
-        for view in (self._distributions, self._sdagd):
-            boxes.update(view.boxes if view is not None else {})
+        """Every plot by name: a described figure's key (heatmaps numbered per shown run), or its group's name."""
+        boxes = {}
+        for view in self.views:
+            if isinstance(view, PlotBox):
+                boxes[view.figure.key] = view
+            elif isinstance(view, HeatmapGrid):
+                for i, heatmap in enumerate(view.visible_maps()):
+                    boxes[f"{view.plot_class.figure.key}-{i + 1}"] = heatmap
+            else:
+                boxes.update(view.boxes)
         return boxes
 
     def export(self, path: str | Path) -> list[Path]:
-        """Write every plot that has data as `<stem>-<plot>.png|svg` (pyqtgraph's exporters); returns the files."""
+        """Write every figure that has data as `<stem>-<figure>.png|svg`; returns the files.
+
+        The described figures are drawn from their descriptions by the report's renderer (matplotlib): a landscape
+        picture with the runs' names above it, in the window's theme, and SVG that every renderer draws as the PNG
+        (pyqtgraph's SVG of these plots put curves and images off their axes). SDAGD's plots use pyqtgraph's
+        exporter."""
+        from vg_studio.report.draw import render
+        from vg_studio.report.figures import FIGURES, has_data
+        from vg_studio.report.palette import theme_of
+
         path = Path(path)
         svg = path.suffix.lower() == ".svg"
         self.redraw()
+        runs = [r for r in self.runs if r is not None]
+        theme = theme_of((self._colors or {}).get("plot_background", "#ffffff"))
+        layer = max(self._distributions.layer.currentIndex(), 0) if self._distributions is not None else 0
+        label = " vs ".join(r.name for r in runs)
         written = []
-        for name, box in self.plot_boxes.items():
-            if not box.has_data:
+        for key, figure in FIGURES.items():
+            if not runs or not has_data(figure, runs):
                 continue
-            target = path.with_name(f"{path.stem}-{name}{'.svg' if svg else '.png'}")
-            box.export(target, svg=svg)
+            target = path.with_name(f"{path.stem}-{key}{'.svg' if svg else '.png'}")
+            data = render(figure, runs, theme, "svg" if svg else "png", layer=layer, label=label,
+                          dpi=100 if svg else 150)
+            with atomic_path(target, suffix=target.suffix) as tmp:
+                Path(tmp).write_bytes(data)
             written.append(target)
+        for name, box in (self._sdagd.boxes.items() if self._sdagd is not None else ()):
+            if box.has_data:
+                target = path.with_name(f"{path.stem}-{name}{'.svg' if svg else '.png'}")
+                box.export(target, svg=svg)
+                written.append(target)
         return written
 
 

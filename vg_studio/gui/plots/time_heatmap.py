@@ -4,21 +4,11 @@
 from __future__ import annotations
 
 from vg_studio.gui.plots.heatmap import HeatmapGrid, HeatmapPlot
+from vg_studio.report import figures as F
 
 
 class TimeHeatmapPlot(HeatmapPlot):
-    quantity = "log₁₀ mean |∂L/∂xₜ|"
-    colormap = "inferno"
-    row_axis = "input time step"
-
-    def __init__(self, parent=None):
-        super().__init__("time_grad", "Gradient through time", parent)
-
-    def source(self, run):
-        return run.time_grad()
-
-    def row_labels(self, run, rows: int) -> list[str]:
-        return [str(t + 1) for t in range(rows)]
+    figure = F.FIGURES["time-heatmap"]
 
 
 class TimeHeatmapGrid(HeatmapGrid):

@@ -1,4 +1,4 @@
-"""Seed 003 (Tan & Lim), Table I and Figures 3–4: SGD vs SDAGD on 784-700×L-10 networks, L = 1…5.
+"""Tan & Lim (2019), Table I and Figures 3–4: SGD vs SDAGD on 784-700×L-10 networks, L = 1…5.
 
 Set-up as the paper gives it: 700 units per hidden layer, sigmoid or ReLU, Xavier (Glorot uniform) initialisation,
 mini-batches of 100, the squared-error objective of eq. (5) on one-hot targets, test misclassification rate
@@ -72,7 +72,7 @@ def cell_spec(depth: int, activation: str, optimizer: str, run: int, o: GridOpti
             params["batch_size"] = o.batch_size
         opt = OptimizerSpec(name=optimizer, learning_rate=defaults["learning_rate"], params=params)
     return ExperimentSpec(
-        name=f"seed003-hl{depth}-{activation}-{optimizer}",
+        name=f"sdagd-hl{depth}-{activation}-{optimizer}",
         data=DataSpec(dataset=o.dataset, options=options),
         network=NetworkSpec(layers=[LayerSpec(units=o.units, activation=activation, initializer="glorot_uniform")
                                     for _ in range(depth)],
@@ -102,7 +102,7 @@ def build_cells(o: GridOptions, out: Path) -> list[Cell]:
 def presets() -> dict[str, ExperimentSpec]:
     """One preset per cell family of the paper's table (optimizer × activation) at the deepest net, hl-5."""
     o = GridOptions()
-    return {f"seed003-hl5-{a}-{opt}": cell_spec(5, a, opt, 0, o) for opt in PAPER_OPTIMIZERS for a in ACTIVATIONS}
+    return {f"sdagd-hl5-{a}-{opt}": cell_spec(5, a, opt, 0, o) for opt in PAPER_OPTIMIZERS for a in ACTIVATIONS}
 
 
 # ---- results ------------------------------------------------------------------------------------------------
@@ -117,6 +117,7 @@ class Measured:
     f1: float
     wall_s: float
     phase1_final: float = math.nan  # SDAGD: share of weights still in phase I at the last record (mean of runs)
+    phase1_layers: dict = field(default_factory=dict)  # SDAGD: the same per layer group (hidden_1 … output)
 
 
 def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
@@ -127,7 +128,7 @@ def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
     for optimizer in o.optimizers:
         for activation in o.activations:
             for depth in o.depths:
-                mcrs, accs, f1s, walls, curves, phase1 = [], [], [], [], [], []
+                mcrs, accs, f1s, walls, curves, phase1, layers = [], [], [], [], [], [], {}
                 for run in range(o.runs):
                     run_dir = out / "cells" / cell_key(depth, activation, optimizer, run)
                     report = read_report(run_dir)
@@ -146,10 +147,13 @@ def collect(o: GridOptions, out: Path) -> dict[tuple, Measured]:
                     fractions = history.optimizer.get("sdagd_phase1_fraction", [])
                     if len(fractions):
                         phase1.append(float(fractions[-1]))
+                    for key, values in history.optimizer.items():
+                        if key.startswith("sdagd_phase1_fraction[") and len(values):
+                            layers.setdefault(key[len("sdagd_phase1_fraction["):-1], []).append(float(values[-1]))
                 mcr, std = mean_std(mcrs)
                 table[(optimizer, activation, depth)] = Measured(
                     mcr, std, len(mcrs), o.runs, curves, mean_std(accs)[0], mean_std(f1s)[0], mean_std(walls)[0],
-                    mean_std(phase1)[0])
+                    mean_std(phase1)[0], {name: mean_std(v)[0] for name, v in layers.items()})
     return table
 
 
@@ -188,9 +192,26 @@ def write_tables(o: GridOptions, table: dict, out: Path, input_size: int | str) 
     text = (f"# Table I {cite('tan-lim-2019')} — test misclassification rate (%)\n\n"
             f"Measured mean ± std over completed runs, the paper's value in brackets. Network "
             f"{input_size}-{o.units}×L-10, batch {o.batch_size}, {o.epochs} epochs, loss {o.loss}, dataset "
-            f"{o.dataset}.\n\n" + markdown_table(md_header, md_rows))
+            f"{o.dataset}.\n\n" + markdown_table(md_header, md_rows) + _phase1_table(o, table))
     atomic_write_text(out / "table.md", text)
     return text
+
+
+def _phase1_table(o: GridOptions, table: dict) -> str:
+    """SDAGD's share of weights still in phase I (μ > h: the relative step length, not a damped Newton step) at the
+    last record, per layer group, mean over runs."""
+    cells = [(act, d) for act in o.activations for d in o.depths if table.get(("sdagd", act, d)) is not None
+             and table[("sdagd", act, d)].phase1_layers]
+    if not cells:
+        return ""
+    groups = [f"hidden_{i}" for i in range(1, max(d for _, d in cells) + 1)] + ["output"]
+    rows = []
+    for act, depth in cells:
+        m = table[("sdagd", act, depth)]
+        rows.append([f"{LABEL[act]} hl-{depth}", fmt(m.phase1_final)]
+                    + [fmt(m.phase1_layers[g]) if g in m.phase1_layers else "" for g in groups])
+    return ("\nSDAGD's share of weights in phase I (μ > h) at the last record, all weights and per layer:\n\n"
+            + markdown_table(["cell", "all"] + groups, rows))
 
 
 def _num(value: float):

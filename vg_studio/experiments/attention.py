@@ -1,4 +1,4 @@
-"""Seed 000 (Wu), Tables 1–2: a plain DNN against the same DNN with the attention block in every hidden layer.
+"""Wu's attention paper, Tables 1–2: a plain DNN against the same DNN with the attention block in every hidden layer.
 
 The paper gives the training set-up (Adam, learning rate 0.001, batch 64, 100 epochs, a 10-class image set split
 7,000/2,000/1,000, σ = ReLU in eq. 4) but not the network. We use 5 hidden ReLU layers of 256 units, Glorot-uniform
@@ -28,6 +28,7 @@ from vg_studio.safeio import atomic_write_text
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, TrainingSpec
 
 MODELS = ("plain", "attention")
+PRESET_NAMES = {"plain": "attention-plain", "attention": "attention-every-layer"}  # the preset file per model
 MODEL_LABEL = {"plain": "Traditional DNN", "attention": "Optimized model (attention)"}
 # Table 1: epoch -> (traditional DNN gradient mean, optimized model gradient mean, stability score)
 PAPER_TABLE_1 = {10: (0.052, 0.078, 8), 20: (0.031, 0.075, 8), 30: (0.018, 0.072, 7), 40: (0.009, 0.070, 7),
@@ -61,7 +62,7 @@ def cell_spec(model: str, run: int, o: AttentionOptions) -> ExperimentSpec:
     if o.limit:
         options["limit"] = o.limit
     return ExperimentSpec(
-        name=f"seed000-{model}",
+        name=f"attention-{model}",
         data=DataSpec(dataset=o.dataset, options=options),
         network=NetworkSpec(layers=[LayerSpec(units=o.units, activation="relu", initializer="glorot_uniform",
                                               attention=(model == "attention"), attention_value="input")
@@ -89,7 +90,7 @@ def build_cells(o: AttentionOptions, out: Path) -> list[Cell]:
 
 def presets() -> dict[str, ExperimentSpec]:
     o = AttentionOptions()
-    return {f"seed000-{m}": cell_spec(m, 0, o) for m in MODELS}
+    return {PRESET_NAMES[m]: cell_spec(m, 0, o) for m in MODELS}
 
 
 def stability_score(ratio: float) -> int | None:
