@@ -110,7 +110,7 @@ class RunRecorder(keras.callbacks.Callback):
                  sample_count: int = 0, num_classes: int | None = None, on_finish=None):
         super().__init__()
         if int(record_every) < 1:
-            raise ValueError(f"record_every: must be >= 1 (got {record_every})")
+            raise ValueError(f"GradientMonitor: record_every: must be >= 1, got {record_every}")
         self.run_dir = Path(run_dir) if run_dir is not None else (store.dir if store is not None else None)
         self.record_every = int(record_every)
         self.probe_data = first_rows(probe_data, probe_batch_size) if probe_data is not None else None

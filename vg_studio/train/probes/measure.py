@@ -21,43 +21,49 @@ def measure(quantities: list, samples: list):
     row). Returns the (V, ROW_WIDTH) float32 rows.
 
     The variables' entries are concatenated and every sum's terms computed once over all of them, then summed per
-    variable by one segment sum: the graph (and its trace) grows with the number of variables only by the slices
-    that pick each one's entries."""
+    variable by one segment sum; the histograms' entries are picked from them by one gather: the graph holds a few
+    operations per variable (its slices), whatever the number of statistics — on TensorFlow's CPU kernels each
+    operation's dispatch costs more than its arithmetic."""
     n = len(quantities)
     present = [j for j, q in enumerate(quantities) if q is not None]
     if not present:
         return ops.zeros((max(n, 1), ROW_WIDTH), "float32")
-    if len(present) == 1:
-        every = quantities[present[0]]
-    else:
-        every = Quantities(*(ops.concatenate([getattr(quantities[j], name) for j in present])
-                             for name in ("grad", "update", "weight")))
-    owner = _segments([(j, samples[j].count) for j in present])
+    layout = _Layout(present, samples, n)
+    every = quantities[present[0]] if len(present) == 1 else Quantities(
+        *(ops.concatenate([getattr(quantities[j], name) for j in present]) for name in ("grad", "update", "weight")))
     terms = ops.stack([s.term(every) for s in SUMS], axis=1)  # (entries, sums)
-    sums = ops.segment_sum(terms, owner, num_segments=n)
-    scale = np.ones((n, 1), dtype=np.float32)  # a sampled variable's sums estimate the whole variable's
-    for j in present:
-        scale[j] = samples[j].size / samples[j].count
-    if (scale != 1).any():
-        sums = sums * ops.convert_to_tensor(scale)
+    sums = ops.segment_sum(terms, ops.convert_to_tensor(layout.owner), num_segments=n)
+    if layout.scale is not None:  # a sampled variable's sums estimate the whole variable's
+        sums = sums * ops.convert_to_tensor(layout.scale)
+    values = ops.take(ops.concatenate([h.of(every) for h in HISTOGRAMS]), ops.convert_to_tensor(layout.picks))
+    bins = log10_bins(values)
     width = len(HISTOGRAMS) * HIST_BINS
-    pieces, slots, start = [], [], 0
-    for j in present:  # each variable's histogram entries: every hist_stride-th of those read
-        sample = samples[j]
-        for h, histogram in enumerate(HISTOGRAMS):
-            x = histogram.of(every)[start:start + sample.count:sample.hist_stride]
-            pieces.append(ops.reshape(x, (sample.hist_count,)))  # a static length
-            slots.append((j * len(HISTOGRAMS) + h, sample.hist_count))
-        start += sample.count
-    bins = log10_bins(ops.concatenate(pieces))
-    ids = ops.where(bins >= HIST_BINS, n * width, bins + _segments(slots) * HIST_BINS)  # NaN: dropped
+    ids = ops.where(bins >= HIST_BINS, n * width, bins + ops.convert_to_tensor(layout.offsets))  # NaN: dropped
     counts = ops.segment_sum(ops.ones_like(bins, "float32"), ids, num_segments=n * width + 1)[: n * width]
     return ops.concatenate([sums, ops.reshape(counts, (n, width))], axis=1)
 
 
-def _segments(spans: list):
-    """[(id, length), …] -> the id of each entry, int32: a fill per span (no constant as long as the entries)."""
-    return ops.concatenate([ops.full((length,), index, "int32") for index, length in spans])
+class _Layout:
+    """Where each variable's entries sit in the concatenation of the measured ones (computed once per trace)."""
+
+    def __init__(self, present: list, samples: list, n: int):
+        counts = [samples[j].count for j in present]
+        total = sum(counts)
+        self.owner = np.repeat(np.array(present, dtype=np.int32), counts)
+        scale = np.ones((n, 1), dtype=np.float32)
+        for j in present:
+            scale[j] = samples[j].size / samples[j].count
+        self.scale = scale if (scale != 1).any() else None
+        picks, offsets, start = [], [], 0
+        for j, count in zip(present, counts):
+            stride = samples[j].hist_stride
+            for h in range(len(HISTOGRAMS)):  # every hist_stride-th entry of each histogram's quantity
+                chosen = np.arange(start, start + count, stride) + h * total
+                picks.append(chosen)
+                offsets.append(np.full(len(chosen), (j * len(HISTOGRAMS) + h) * HIST_BINS))
+            start += count
+        self.picks = np.concatenate(picks).astype(np.int32)
+        self.offsets = np.concatenate(offsets).astype(np.int32)
 
 
 def quantities(grad, before, after) -> Quantities:
