@@ -13,7 +13,7 @@ from tests.conftest import make_tiny_spec
 
 
 def log10_histogram(values: np.ndarray) -> np.ndarray:
-    """Contract 8, in NumPy: the fraction of entries per bin of log10|x| (edges -12 … 2, 28 bins), zeros and
+    """The histograms' bins, in NumPy: the fraction of entries per bin of log10|x| (edges -12 … 2, 28 bins), zeros and
     values below -12 in the first bin, above 2 in the last."""
     with np.errstate(divide="ignore"):
         logs = np.log10(np.abs(values.astype(np.float64)))

@@ -171,7 +171,8 @@ AUX_HEAD_LOG_NAMES = {"output_accuracy": "accuracy", "val_output_accuracy": "val
 
 
 def _compile(train_model, models, spec: ExperimentSpec, optimizer) -> None:
-    """One loss for the user's network; with auxiliary heads a weighted sum (seed 001 §2.2, as in Inception)."""
+    """One loss for the user's network; with auxiliary heads a weighted sum (the auxiliary classifiers of
+    "Causes & Solutions" §2.2, as in Inception)."""
     if not models.aux_outputs:
         train_model.compile(optimizer=optimizer, loss=spec.loss, metrics=[_accuracy_metric(spec)])
         return
@@ -188,7 +189,7 @@ def _accuracy_metric(spec: ExperimentSpec):
 
 
 def _labels(spec: ExperimentSpec, y: np.ndarray, num_classes: int) -> np.ndarray:
-    """Seed 003's squared-error loss trains on one-hot targets; cross-entropy on class indices."""
+    """A squared-error loss (Tan & Lim's SDAGD experiments) trains on one-hot targets; cross-entropy on class indices."""
     if spec.loss == "mse":
         return keras.utils.to_categorical(y, num_classes).astype("float32")
     return y
