@@ -1,16 +1,24 @@
 """GradientMonitor overhead: training throughput of a user's small CNN with the monitor at its default record
 interval ÷ the same `model.fit` without it.
 
-    python benchmarks/bench_monitor_overhead.py [--rounds 7] [--record-every 10] [--threads 0]
+    python benchmarks/bench_monitor_overhead.py [--mode epoch|whole-fit|refit|all] [--rounds 7] [--epochs 20]
+                                                [--record-every 10] [--threads 0]
 
 A functional CNN (Conv2D 32 → BatchNorm → ReLU → MaxPool → Conv2D 64 → BatchNorm → ReLU → MaxPool → Dense 128 →
-Dense 10), Adam, batch 64, on mnist-5k (28×28, offline). Two identical models (same initial weights) alternate:
-each round, one `fit(epochs=2)` without and one with a fresh GradientMonitor; the first epoch of every fit (the
-step traced again, the probes installed) is dropped and the second timed. The ratio of the median epoch times is
-printed (target ≥ 0.95), with the same ratio from this process's CPU seconds, which is steadier on a busy
-machine. The monitored fits write a real run directory (history appended at every read, like a user's script)
-with unit statistics on a 128-example probe batch. `--threads 1` pins TensorFlow to one thread (steadier still).
-Works on any Keras backend: KERAS_BACKEND=jax python benchmarks/bench_monitor_overhead.py.
+Dense 10), Adam, batch 64, on mnist-5k (28×28, offline). Three measurements, each a ratio of medians of fits with
+and without the monitor that alternate (target ≥ 0.95), beside the same ratio of this process's CPU seconds
+(steadier on a busy machine):
+
+- epoch: the steady state — two identical models, each round one `fit(epochs=2)` without and one with a fresh
+  monitor; the second epoch of each is timed;
+- whole-fit: what a user waits for — a fresh model per fit, built, compiled, traced and trained for `--epochs`
+  epochs (about a minute on 2 cores), all timed;
+- refit: the same compiled model fitted again for one epoch, plainly and with a new monitor each time; the steps
+  the monitored refits trace are counted (a plain refit traces none).
+
+The monitored fits write a real run directory (history appended at every read, like a user's script) with unit
+statistics on a 128-example probe batch. `--threads 1` pins TensorFlow to one thread (steadier still). Works on
+any Keras backend: KERAS_BACKEND=jax python benchmarks/bench_monitor_overhead.py.
 """
 
 from __future__ import annotations
@@ -40,7 +48,9 @@ def build(keras):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--mode", choices=("epoch", "whole-fit", "refit", "all"), default="all")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating pairs (whole-fit: 3 unless given)")
+    parser.add_argument("--epochs", type=int, default=20, help="whole-fit: epochs per fit (about a minute on 2 cores)")
     parser.add_argument("--record-every", type=int, default=10, help="the monitor's default is 10")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: its default)")
     args = parser.parse_args()
@@ -56,44 +66,122 @@ def main():
     from vg_studio.monitor import GradientMonitor
 
     data = load_dataset("mnist-5k")
-    keras.utils.set_random_seed(0)
-    plain, watched = build(keras), build(keras)
-    watched.set_weights(plain.get_weights())
-    for model in (plain, watched):
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     folder = tempfile.mkdtemp(prefix="vg-bench-monitor-")
+    steps = -(-len(data.x_train) // 64)
+    print(f"small CNN, Adam, batch 64, mnist-5k ({steps} steps/epoch), {keras.backend.backend()} backend, "
+          f"GradientMonitor(record_every={args.record_every}) with unit statistics and a run directory; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
-    class EpochTimer(keras.callbacks.Callback):  # epoch hooks only: no per-step work of its own
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter(), time.process_time()
+    def monitor():
+        return GradientMonitor(os.path.join(folder, "run"), record_every=args.record_every,
+                               probe_data=data.x_train[:128])
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.last = time.perf_counter() - self.started[0], time.process_time() - self.started[1]
-
-    def epoch(model, monitored: bool):
-        timer = EpochTimer()
-        callbacks = [GradientMonitor(os.path.join(folder, "run"), record_every=args.record_every,
-                                     probe_data=data.x_train[:128])] if monitored else []
-        model.fit(data.x_train, data.y_train, batch_size=64, epochs=2, verbose=0, callbacks=callbacks + [timer])
-        return timer.last  # the second epoch: tracing and installing are behind it
+    def compiled():
+        model = build(keras)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
 
     try:
-        times = {"plain": [], "monitored": []}
-        for _ in range(args.rounds):
-            times["plain"].append(epoch(plain, False))
-            times["monitored"].append(epoch(watched, True))
+        if args.mode in ("epoch", "all"):
+            steady_state(keras, data, compiled, monitor, args.rounds)
+        if args.mode in ("whole-fit", "all"):
+            whole_fit(keras, data, compiled, monitor, args.rounds if args.mode == "whole-fit" else 3, args.epochs)
+        if args.mode in ("refit", "all"):
+            refit(keras, data, compiled, monitor, args.rounds)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class EpochTimer:
+    """Epoch hooks only: no per-step work of its own (a keras.callbacks.Callback made on first use)."""
+
+    @staticmethod
+    def make(keras):
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.perf_counter(), time.process_time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.last = time.perf_counter() - self.started[0], time.process_time() - self.started[1]
+
+        return Timer()
+
+
+def report(name: str, times: dict, unit: str) -> None:
     wall = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
-    steps = -(-len(data.x_train) // 64)
-    print(f"small CNN ({plain.count_params():,} parameters), Adam, batch 64, mnist-5k ({steps} steps/epoch), "
-          f"{keras.backend.backend()} backend, GradientMonitor(record_every={args.record_every}) with unit "
-          f"statistics, median of {args.rounds} alternating epochs")
-    print(f"  plain model.fit        {wall['plain']:7.3f} s/epoch")
-    print(f"  with GradientMonitor   {wall['monitored']:7.3f} s/epoch   throughput ratio "
+    print(f"{name}:")
+    print(f"  plain model.fit        {wall['plain']:7.3f} s/{unit}")
+    print(f"  with GradientMonitor   {wall['monitored']:7.3f} s/{unit}   throughput ratio "
           f"{wall['plain'] / wall['monitored']:.3f}   CPU-time ratio {cpu['plain'] / cpu['monitored']:.3f}"
           "   (target >= 0.95)")
+
+
+def steady_state(keras, data, compiled, monitor, rounds: int) -> None:
+    """Two identical models (same initial weights) alternate: each round one `fit(epochs=2)` without and one with
+    a fresh monitor; the second epoch of each is timed."""
+    keras.utils.set_random_seed(0)
+    plain, watched = compiled(), compiled()
+    watched.set_weights(plain.get_weights())
+
+    def epoch(model, monitored: bool):
+        timer = EpochTimer.make(keras)
+        callbacks = [monitor()] if monitored else []
+        model.fit(data.x_train, data.y_train, batch_size=64, epochs=2, verbose=0, callbacks=callbacks + [timer])
+        return timer.last
+
+    times = {"plain": [], "monitored": []}
+    for _ in range(rounds):
+        times["plain"].append(epoch(plain, False))
+        times["monitored"].append(epoch(watched, True))
+    report(f"steady state (median of {rounds} alternating epochs, the second of each fit)", times, "epoch")
+
+
+def whole_fit(keras, data, compiled, monitor, rounds: int, epochs: int) -> None:
+    """A fresh model per fit — building, compiling, the first trace and every epoch timed — alternating plain
+    and monitored."""
+    def fit(monitored: bool):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        start, cpu = time.perf_counter(), time.process_time()
+        model = compiled()
+        model.fit(data.x_train, data.y_train, batch_size=64, epochs=epochs, verbose=0,
+                  callbacks=[monitor()] if monitored else [])
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    times = {"plain": [], "monitored": []}
+    for _ in range(rounds):
+        times["plain"].append(fit(False))
+        times["monitored"].append(fit(True))
+    report(f"whole fit (fresh model, compile included, {epochs} epochs; median of {rounds} alternating fits)",
+           times, "fit")
+
+
+def refit(keras, data, compiled, monitor, rounds: int) -> None:
+    """The same compiled model fitted again for one epoch: plainly, and with a new monitor each time; the steps
+    the monitored refits trace are counted (a plain refit traces none)."""
+    from vg_studio.train.probes import step as step_probes
+
+    keras.utils.set_random_seed(0)
+    plain, watched = compiled(), compiled()
+    watched.set_weights(plain.get_weights())
+    plain.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0)
+    watched.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0, callbacks=[monitor()])
+    probe = step_probes._PROBES[watched]
+    traced = probe.traces
+
+    def once(model, monitored: bool):
+        start, cpu = time.perf_counter(), time.process_time()
+        model.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0,
+                  callbacks=[monitor()] if monitored else [])
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    times = {"plain": [], "monitored": []}
+    for _ in range(rounds):
+        times["plain"].append(once(plain, False))
+        times["monitored"].append(once(watched, True))
+    report(f"refit (one epoch, a new monitor each time; median of {rounds} alternating refits; steps traced by the "
+           f"monitored refits: {probe.traces - traced})", times, "refit")
 
 
 if __name__ == "__main__":

@@ -139,16 +139,16 @@ def test_functional_conv_batchnorm_dense_matches_gradient_tape(digits, tmp_path)
 def test_subclassed_model_columns_follow_the_call_order_and_match_gradient_tape(digits, tmp_path):
     x, y = digits
     model = Subclassed()
-    monitor, initial = monitored_fit(model, x, y, tmp_path / "run")
+    monitor, initial = monitored_fit(model, x, y, tmp_path / "run", expand_nested=False)
     assert monitor.history.layer_names == ["block", "head"]
     assert monitor.history.layer_kinds == ["block", "dense"]
     check_against_tape(monitor, model, initial, x, y)
 
 
-def test_nested_model_is_one_column_under_its_own_name(digits, tmp_path):
+def test_nested_model_is_one_column_under_its_own_name_when_not_expanded(digits, tmp_path):
     x, y = digits
     model = nested()
-    monitor, initial = monitored_fit(model, x, y, tmp_path / "run")
+    monitor, initial = monitored_fit(model, x, y, tmp_path / "run", expand_nested=False)
     history = monitor.history
     assert history.layer_names == ["stem", "trunk", "head"]
     assert history.activations[:2] == ["sigmoid", "relu"]  # a following Activation layer; the block's own

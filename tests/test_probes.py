@@ -13,7 +13,7 @@ from tests.conftest import make_tiny_spec
 
 
 def log10_histogram(values: np.ndarray) -> np.ndarray:
-    """Contract 8, in NumPy: the fraction of entries per bin of log10|x| (edges -12 … 2, 28 bins), zeros and
+    """The histograms' bins, in NumPy: the fraction of entries per bin of log10|x| (edges -12 … 2, 28 bins), zeros and
     values below -12 in the first bin, above 2 in the last."""
     with np.errstate(divide="ignore"):
         logs = np.log10(np.abs(values.astype(np.float64)))
@@ -113,7 +113,7 @@ def test_large_variables_are_sampled_within_a_percent_and_exact_on_request(monke
     g = tape.gradient(loss, model.get_layer("hidden_1_dense").kernel).numpy()
     assert g.size > probes.SUM_LIMIT
     estimated = Trainer(spec, dataset=data).run().history
-    monkeypatch.setattr(probes._ProbeMixin, "vg_sum_limit", None)
+    monkeypatch.setattr(probes.sampling, "SUM_LIMIT", None)
     exact = Trainer(spec, dataset=data).run().history
     # hidden_1 = kernel + bias (400 entries, exact either way): compare the column as a whole
     grads = [g, tape.gradient(loss, model.get_layer("hidden_1_dense").bias)]

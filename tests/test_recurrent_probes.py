@@ -1,4 +1,4 @@
-"""Seed 001's other fixes: recurrent stacks with per-time-step probes, and auxiliary classifier heads."""
+"""Recurrent stacks with per-time-step probes, and auxiliary classifier heads."""
 
 import os
 import subprocess
@@ -89,7 +89,7 @@ def test_time_steps_are_stored_and_exported_model_is_the_user_network(tmp_path):
 
 
 def test_auxiliary_head_lifts_the_first_layer_gradient():
-    """Seed 001 §2.2: a midway classifier carries the error signal into the early layers of a deep sigmoid net."""
+    """A midway classifier ("Causes & Solutions" §2.2) carries the error signal into the early layers of a deep sigmoid net."""
     def first_layer_gradient(aux):
         spec = make_tiny_spec(layers=6, units=32, activation="sigmoid", optimizer="sgd", lr=0.1, limit=400,
                               record_every=2)

@@ -63,10 +63,10 @@ def stat_dtype(row_shape: tuple):
 class History:
     """What a run recorded. `stats` maps any name to rows of shape (L,) or (L, k) (L = len(layer_names)); a name
     first seen late, or missing from a record, reads NaN there. `attrs` are run-level facts stored beside it
-    (e.g. `hist_edges`, `layer_kinds`, `layer_units`, `epochs`, `steps_per_epoch`)."""
+    (e.g. `hist_edges`, `layer_kinds`, `layer_units`, `layer_groups`, `epochs`, `steps_per_epoch`)."""
 
     def __init__(self, layer_names, activations, record_every: int = 1, status: str = "running", *,
-                 attrs: dict | None = None, layer_kinds=None, layer_units=None):
+                 attrs: dict | None = None, layer_kinds=None, layer_units=None, layer_groups=None):
         self.layer_names = [str(n) for n in layer_names]
         self.activations = [str(a) for a in activations]
         if len(self.activations) != len(self.layer_names):
@@ -78,6 +78,8 @@ class History:
             self.layer_kinds = layer_kinds
         if layer_units is not None:
             self.layer_units = layer_units
+        if layer_groups is not None:
+            self.layer_groups = layer_groups
         self.epochs: dict[str, list] = {}  # metric -> one value per completed epoch ("epoch": 0-based index)
         self.steps: list[int] = []
         self.record_epochs: list[int] = []
@@ -103,6 +105,17 @@ class History:
     @layer_units.setter
     def layer_units(self, units) -> None:
         self.attrs["layer_units"] = self._per_layer("layer_units", [int(u) for u in units])
+
+    @property
+    def layer_groups(self) -> list:
+        """Per column, the group it is shown in: the top-level layer it belongs to (a nested model's or block's
+        name); a history without groups has each column in a group of its own."""
+        groups = self.attrs.get("layer_groups")
+        return [str(g) for g in groups] if groups is not None and len(groups) else list(self.layer_names)
+
+    @layer_groups.setter
+    def layer_groups(self, groups) -> None:
+        self.attrs["layer_groups"] = self._per_layer("layer_groups", [str(g) for g in groups])
 
     def _per_layer(self, name: str, values: list) -> list:
         if len(values) != len(self.layer_names):

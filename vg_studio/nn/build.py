@@ -85,7 +85,7 @@ def build_models(spec: ExperimentSpec, input_shape: tuple, num_classes: int, bat
     hooks = training_graph_hooks(spec, batch_size)
     if not (want_aux or recurrent or hooks):
         return TrainingModels(user, user, [], [], None)
-    probe = TimeStepProbe(batch_size, name="time_step_probe") if recurrent else None
+    probe = TimeStepProbe(name="time_step_probe") if recurrent else None
     cache["time_step_probe"] = probe
     (inputs, main), aux = _graph(spec, input_shape, num_classes, _Maker(cache, hooks), extras=True, hooks=hooks)
     train = keras.Model(inputs, [main] + [t for _, t, _ in aux], name=f"{user.name}_training")
@@ -161,20 +161,12 @@ def _recurrent_layer(layer: LayerSpec, i: int, seed: int, return_sequences: bool
 
 
 class TimeStepProbe(keras.layers.Layer):
-    """Training-only identity on the input sequence, x + p with p ≡ 0, whose trainable zero tensor p (one row
-    per example of a batch) receives ∂L/∂x_t for every example and time step. The probed optimizer reduces that
-    gradient to mean |∂L/∂x_t| per time step at record steps and never updates p (vg_studio.train.probes)."""
-
-    def __init__(self, batch_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.batch_size = int(batch_size)
-
-    def build(self, input_shape):
-        self.probe = self.add_weight(shape=(self.batch_size, *input_shape[1:]), initializer="zeros",
-                                     trainable=True, name="probe")
+    """Training-only identity on the input sequence: the point where the recorder takes the gradient per input time
+    step, mean |∂L/∂x_t| (vg_studio.train.probes.time_steps taps the input of this layer). It has no weights and
+    is not part of the user's network."""
 
     def call(self, x):
-        return x + self.probe[: keras.ops.shape(x)[0]]
+        return x
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,6 +1,7 @@
 """What the training engine tells its listeners: plain, picklable dataclasses — no Keras or Qt objects — because
 they cross a process boundary to the app (the GUI's worker turns them into signals). A listener is any callable
-taking one event; see `vg_studio.train.trainer.Trainer` for the optional `attach(emit)` / `report_items()`."""
+taking one event; see `vg_studio.train.recorder.RunRecorder` for the optional `attach(emit)` /
+`report_items()`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class RunStarted:
     layer_kinds: list = field(default_factory=list)  # per column: "dense", "conv2d", "lstm", "batch_normalization" …
     layer_units: list = field(default_factory=list)  # per column: output width (units / filters / features)
     record_every: int = 1  # steps between probe records (the first step is always recorded)
+    layer_groups: list = field(default_factory=list)  # per column: the top-level layer it belongs to (for grouping)
 
 
 @dataclass
@@ -43,9 +45,6 @@ class ProbeRecord:
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
     time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
     metrics: dict = field(default_factory=dict)  # Keras's logs at the record step (running epoch means)
-
-    def layer_values(self, name: str) -> np.ndarray:
-        return self.stats[name]
 
 
 @dataclass

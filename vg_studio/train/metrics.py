@@ -1,4 +1,5 @@
-"""Seed 000 Table 2's test metrics: accuracy, macro recall, macro F1, misclassification rate, images/s."""
+"""Test metrics as Wu's attention paper reports them (its Table 2): accuracy, macro recall, macro F1,
+misclassification rate, images/s."""
 
 from __future__ import annotations
 

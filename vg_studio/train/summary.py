@@ -53,9 +53,7 @@ def _optimizer_summary(optimizer) -> dict | None:
     if isinstance(optimizer, str):
         return {"class_name": optimizer, "config": {}}
     inner = getattr(optimizer, "inner_optimizer", None)  # a LossScaleOptimizer names what it wraps
-    name = next((c.__name__ for c in type(optimizer).__mro__ if not c.__name__.startswith(("Probed", "_Probe"))),
-                type(optimizer).__name__)  # the user's class, not the probes' mix-in
-    summary = {"class_name": name, "config": _jsonable(optimizer.get_config())}
+    summary = {"class_name": type(optimizer).__name__, "config": _jsonable(optimizer.get_config())}
     if inner is not None:
         summary["inner"] = _optimizer_summary(inner)
     return summary

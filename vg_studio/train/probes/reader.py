@@ -1,0 +1,107 @@
+"""The host side of the probes: the records the device holds, read in one go, turned into per-column statistics.
+
+Each optimizer probe keeps its own records (its variables' rows, labelled with their steps), the time-step tap its
+own; a read takes every record of a step after the last one read and joins the parts of one step into one
+`RawRecord`. A column's statistics come from the rows of the variables it groups, added up (sums and entry
+counts, never averages of averages); a column no probe measured at that step reads NaN there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vg_studio.train.statistics import HIST_BINS, HISTOGRAMS, HIST_STATS, LAYER_STATS, SCALARS, SUMS
+
+
+@dataclass
+class RawRecord:
+    """One step's record as the probes hold it: per optimizer probe (by index) its (V, ROW_WIDTH) rows."""
+
+    step: int
+    rows: dict = field(default_factory=dict)  # probe index -> (V, ROW_WIDTH) array
+    scalars: dict = field(default_factory=dict)  # the optimizers' reported scalars
+    time_grad: np.ndarray | None = None
+
+
+class ProbeReader:
+    """Reads a StepProbe's records: those of the steps after the last read, oldest first."""
+
+    def __init__(self, step_probe, first_step: int = 1):
+        self.probe = step_probe
+        self.last_step = first_step - 1
+        self._last = {}  # per probe index (and "time"): the last step read
+
+    def read(self) -> list[RawRecord]:
+        records: dict[int, RawRecord] = {}
+        several = sum(1 for p in self.probe.probes if p.scalar_names) > 1
+        for probe in self.probe.probes:
+            for step, rows, scalars in probe.read(self._last.get(probe.index, self.last_step)):
+                record = records.setdefault(step, RawRecord(step))
+                record.rows[probe.index] = rows
+                record.scalars.update({f"{probe.label}/{k}" if several else k: v for k, v in scalars.items()})
+                self._last[probe.index] = max(self._last.get(probe.index, self.last_step), step)
+        tap = self.probe.time_tap
+        if tap is not None:
+            for step, row in tap.read(self._last.get("time", self.last_step)).items():
+                if step in records:
+                    records[step].time_grad = row
+                self._last["time"] = max(self._last.get("time", self.last_step), step)
+        out = [records[step] for step in sorted(records)]
+        if out:
+            self.last_step = max(self.last_step, out[-1].step)
+        return out
+
+
+class ColumnIndex:
+    """Where each column's variables sit in the probes' rows: (probe index, row) pairs, and their sizes."""
+
+    def __init__(self, columns: list, probes: list):
+        where = {}
+        for probe in probes:
+            for j, variable in enumerate(probe.variables or []):
+                if probe.measured[j]:  # a variable without a gradient is not one the optimizer updates
+                    where.setdefault(id(variable), (probe.index, j, float(probe.sizes[j])))
+        self.parts = [[where[id(v)] for v in column.variables if id(v) in where] for column in columns]
+        labels = {probe.index: probe.label for probe in probes}
+        self.optimizers = [labels[parts[0][0]] if parts else "" for parts in self.parts]
+
+
+def column_stats(raw: RawRecord, index: ColumnIndex) -> dict:
+    """Per-column statistics of one record: LAYER_STATS (unit statistics NaN; the recorder adds them) and the
+    (L, HIST_BINS) histograms, each row the estimated share of the column's entries per bin."""
+    n = len(index.parts)
+    out = {name: np.full(n, np.nan) for name in LAYER_STATS}
+    hists = {name: np.full((n, HIST_BINS), np.nan) for name in HIST_STATS}
+    sums = {s.name: np.full(n, np.nan) for s in SUMS}
+    count = np.full(n, np.nan)
+    for c, parts in enumerate(index.parts):
+        parts = [(p, j, size) for p, j, size in parts if p in raw.rows]
+        if not parts:
+            continue
+        rows = np.stack([raw.rows[p][j] for p, j, _ in parts])
+        sizes = np.array([size for _, _, size in parts])
+        for i, s in enumerate(SUMS):
+            sums[s.name][c] = rows[:, i].sum()
+        count[c] = sizes.sum()
+        for h, histogram in enumerate(HISTOGRAMS):
+            start = len(SUMS) + h * HIST_BINS
+            counts = rows[:, start:start + HIST_BINS]
+            seen = counts.sum(axis=1)
+            used = seen > 0
+            if used.any():  # each variable's share of its sample, weighted by its size
+                shares = counts[used] / seen[used, None]
+                hists[histogram.name][c] = (shares * sizes[used, None]).sum(axis=0) / sizes[used].sum()
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for scalar in SCALARS:
+            out[scalar.name] = np.asarray(scalar.value(sums, count), dtype=np.float64)
+    out.update(hists)
+    return out
+
+
+def blank_stats(n_columns: int) -> dict:
+    """A record of `n_columns` columns with nothing measured."""
+    stats = {name: np.full(n_columns, np.nan) for name in LAYER_STATS}
+    stats.update({name: np.full((n_columns, HIST_BINS), np.nan) for name in HIST_STATS})
+    return stats
