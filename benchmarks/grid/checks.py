@@ -87,12 +87,38 @@ def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Me
     return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, weights)
 
 
+def _layers(model) -> list:
+    """The model's layers in the order they are called: a subclassed model's own `stack` where it has no graph."""
+    return list(getattr(model, "stack", None) or model.layers)
+
+
+def _inputs_to(model, x, layers) -> list | None:
+    """What enters each of `layers` on x: through a side model of a functional graph, or by calling a subclassed
+    model's `stack` in turn (None where neither can be done)."""
+    import keras
+
+    try:
+        side = keras.Model(model.inputs, [layer.input for layer in layers])
+        reached = side(x, training=False)
+        return [reached] if len(layers) == 1 else list(reached)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    stack = getattr(model, "stack", None)
+    if not stack or any(all(layer is not s for s in stack) for layer in layers):
+        return None
+    seen, a = {}, x
+    for layer in stack:
+        seen[id(layer)] = a
+        a = layer(a)
+    return [seen[id(layer)] for layer in layers]
+
+
 def _sites(model):
     """(layer, activation name, how to get its pre-activations) for every hidden activation."""
     import keras
 
     out = []
-    for layer in model.layers[:-1]:
+    for layer in _layers(model)[:-1]:
         kind = type(layer).__name__
         if kind in KERNEL_LAYERS and hasattr(layer, "activation"):
             name = keras.activations.serialize(layer.activation)
@@ -134,17 +160,12 @@ def _slope(name):
 
 
 def _units(model, x) -> tuple[float, float]:
-    import keras
-
     sites = _sites(model)
     if not sites:
         return 0.0, 0.0
-    try:
-        side = keras.Model(model.inputs, [layer.input for layer, _, _ in sites])
-        inputs = side(x, training=False)
-    except (ValueError, TypeError, AttributeError):
+    inputs = _inputs_to(model, x, [layer for layer, _, _ in sites])
+    if inputs is None:
         return math.nan, math.nan
-    inputs = [inputs] if len(sites) == 1 else inputs
     dead = saturated = 0.0
     for (layer, name, how), a in zip(sites, inputs):
         z = _pre_activation(layer, np.asarray(a, dtype=np.float64), how)
@@ -163,13 +184,12 @@ def _init_scale(model, x) -> tuple[float, float]:
     """(spread entering the output layer / entering the first kernel layer, kernels' std vs the matching one)."""
     import keras
 
-    layers = [layer for layer in model.layers if type(layer).__name__ in ("Dense", "Conv2D", "Conv1D")]
+    order = _layers(model)
+    layers = [layer for layer in order if type(layer).__name__ in ("Dense", "Conv2D", "Conv1D")]
     if len(layers) < 3:
         return 1.0, 1.0
-    try:
-        side = keras.Model(model.inputs, [layer.input for layer in layers])
-        reached = side(x, training=False)
-    except (ValueError, TypeError, AttributeError):
+    reached = _inputs_to(model, x, layers)
+    if reached is None:
         return math.nan, math.nan
     spread = [float(np.sqrt(np.var(np.asarray(a).reshape(len(x), -1), axis=0).mean())) for a in reached]
     ratios = []
@@ -179,7 +199,7 @@ def _init_scale(model, x) -> tuple[float, float]:
         name = keras.activations.serialize(layer.activation)
         name = name if isinstance(name, str) else "linear"
         if name == "linear":  # Dense → [BatchNorm] → Activation: the activation layer that follows
-            later = model.layers[model.layers.index(layer) + 1:model.layers.index(layer) + 3]
+            later = order[order.index(layer) + 1:order.index(layer) + 3]
             name = next((keras.activations.serialize(lay.activation) for lay in later
                          if type(lay).__name__ == "Activation"), "linear")
         std = math.sqrt(2 / fan_in) if name in HE else math.sqrt(1 / fan_in) if name == "selu" \
@@ -223,7 +243,9 @@ def truth(checks: dict) -> set[str]:
     if np.isfinite(ratio) and (ratio < 1e-3 or (ratio < 1e-2 and still) or (ratio < 0.05 and blind)) \
             and not out & {"dead", "saturated", "exploding", "flat"}:
         out.add("vanishing")
-    scale_off = not (1e-2 <= before["signal_change"] <= 1e2) and not (0.5 <= before["weight_scale"] <= 2.0)
+    signal, scale = before["signal_change"], before["weight_scale"]  # (NaN: not measurable, never a label)
+    scale_off = np.isfinite(signal) and np.isfinite(scale) and not (1e-2 <= signal <= 1e2) \
+        and not (0.5 <= scale <= 2.0)
     if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
         out.add("poor_init")
     tail = losses[-100:]
