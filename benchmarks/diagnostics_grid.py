@@ -99,9 +99,10 @@ def spec_checks(config: Config, run_dir: Path) -> dict:
 
 
 def _batch_losses(run_dir: Path) -> list:
-    """The loss of the batches between a run's records, from Keras's running means in its history: for records at
-    the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss when every step is
-    recorded). The epoch's first step is taken from the run's steps per epoch."""
+    """[step, loss of the batches since the previous point] of a spec run, from Keras's running means in its
+    history: for records at the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss
+    when every step is recorded); an epoch's first record at its k-th step gives m_k, the mean of its first k
+    batches. The epoch's first step is taken from the run's steps per epoch."""
     from vg_studio.train.runstore import open_run
 
     history = open_run(run_dir).history
@@ -112,9 +113,9 @@ def _batch_losses(run_dir: Path) -> list:
     for step, epoch, mean in zip(history.steps, history.record_epochs, history.record_loss):
         k = step - epoch * per_epoch  # the step's place in its epoch, 1-based
         if previous is not None and previous[1] == epoch and 0 < previous[0] < k:
-            out.append((k * float(mean) - previous[0] * previous[2]) / (k - previous[0]))
-        elif k == 1:
-            out.append(float(mean))
+            out.append([int(step), (k * float(mean) - previous[0] * previous[2]) / (k - previous[0])])
+        elif k >= 1:
+            out.append([int(step), float(mean)])
         previous = (k, epoch, float(mean))
     return out
 
@@ -144,8 +145,10 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
         run_dir = runs / config.name
         try:
             diagnoser, report = diagnose_run(run_dir)
-            measured = spec_checks(config, run_dir) if isinstance(config, Config) else \
-                json.loads(Path(f"{run_dir}.checks.json").read_text())
+            if isinstance(config, Config):  # (the batch losses from the history as this version reads them)
+                measured = {**spec_checks(config, run_dir), "batch_losses": _batch_losses(run_dir)}
+            else:
+                measured = json.loads(Path(f"{run_dir}.checks.json").read_text())
             preflight = [Finding.from_dict(f) for f in json.loads(Path(f"{run_dir}.preflight.json").read_text())]
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, the grid goes on
             rows.append({"name": config.name, "label": config.label, "truth": None, "predicted": ["no run"],

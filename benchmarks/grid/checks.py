@@ -209,31 +209,50 @@ def _init_scale(model, x) -> tuple[float, float]:
     return change, float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-300)))))
 
 
+STARTUP_STEPS = 50  # the first steps of a run: what they show has not yet settled into what holds at the end
+
+
+def _loss_points(checks: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) of the batch losses: each batch's own for a user's model (every step), the loss of the
+    batches between two records for a spec run (with the step of the later record)."""
+    losses = checks.get("batch_losses") or []
+    if losses and isinstance(losses[0], (list, tuple)):
+        pairs = np.asarray(losses, dtype=np.float64).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+    return np.arange(1, len(losses) + 1, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+
+
 def truth(checks: dict) -> set[str]:
     """The labels a run shows at its end, and a poor initialisation at its start (empty: healthy — it trained and
     shows none)."""
     before, after, k = checks["before"], checks["after"], checks["num_classes"]
     chance = math.log(k)
-    losses = np.asarray(checks.get("batch_losses") or [], dtype=np.float64)
+    steps_at, losses = _loss_points(checks)
     out = set()
-    # the loss of the last batches still far above guessing and above where it started
-    climbed = losses.size > 20 and np.median(np.nan_to_num(losses[-20:], nan=np.inf)) > max(2 * chance,
-                                                                                           2 * before["loss"])
     steps = max(int(checks.get("steps") or 1), 1)
+    # the loss of the batches of the last 20 steps (at least the last three points where records are sparse, none
+    # from the run's first half); the final loss on the probe examples where there are fewer than three points
+    end = int(steps_at[-1]) if losses.size else steps
+    recent = np.flatnonzero(steps_at >= end - 20)
+    recent = recent if recent.size >= 3 else np.arange(max(losses.size - 3, losses.size // 2), losses.size)
+    last = float(np.median(np.nan_to_num(losses[recent], nan=np.inf))) if losses.size >= 3 else after["loss"]
+    # ... still far above guessing and above where it started
+    climbed = last > max(2 * chance, 2 * before["loss"])
     change = after["weight_change"]
     moved = np.isfinite(change) and change / steps >= 1e-5  # steps of some size: they can throw weights away
     # ... or far above guessing with large gradients: huge weights make the outputs huge and confidently wrong
-    high = losses.size > 20 and np.median(np.nan_to_num(losses[-20:], nan=np.inf)) > 2 * chance \
-        and after["max_grad_norm"] > 20
+    high = last > 2 * chance and after["max_grad_norm"] > 20
     if not after["finite"] or (moved and (climbed or high or after["max_grad_norm"] > 1e3)):
         out.add("exploding")
     stuck = after["loss"] >= 0.9 * before["loss"]
     if after["dead"] >= 0.9 or (after["dead"] >= 0.5 and stuck):  # (a network can learn around a few dead units)
         out.add("dead")
-    if after["saturated"] >= 0.5 and "exploding" not in out:
+    if after["saturated"] >= 0.5:  # (an explosion throws units into their tails: both hold)
         out.add("saturated")
-    # the weights changed by under 1e-5 of their size a step although they get gradients (not units that died)
-    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] > 1e-6:
+    # the weights changed by under 1e-5 of their size a step although their gradients are of ordinary size (the
+    # largest layer norm at least 0.01, the bottom of healthy training's): the steps are too small for them — not
+    # weights that get no gradient because it vanished on the way (dead or saturated units, tiny weights)
+    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] >= 1e-2:
         out.add("flat")
     ratio = after["grad_ratio"]
     still = abs(after["loss"] - before["loss"]) < 0.01 * before["loss"]  # (near the threshold: tiny weights hide it)
@@ -248,9 +267,14 @@ def truth(checks: dict) -> set[str]:
         and not (0.5 <= scale <= 2.0)
     if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
         out.add("poor_init")
-    tail = losses[-100:]
-    if tail.size >= 50 and np.all(np.isfinite(tail)) and "exploding" not in out:
-        smooth = np.convolve(tail, np.ones(5) / 5, "valid")
+    # the loss of the batches of the last 100 steps, past the first STARTUP_STEPS, spanning 50 steps or more
+    window = (steps_at > STARTUP_STEPS) & (steps_at > end - 100)
+    tail = losses[window]
+    span = float(steps_at[window][-1] - steps_at[window][0] + 1) if tail.size else 0.0
+    if tail.size >= 8 and span >= 50 and np.all(np.isfinite(tail)) and "exploding" not in out:
+        gap = max(1.0, float(np.median(np.diff(steps_at[window]))))
+        width = max(1, int(round(5 / gap)))  # five steps' worth of points
+        smooth = np.convolve(tail, np.ones(width) / width, "valid") if tail.size >= width + 3 else tail
         level = float(np.median(smooth))
         third = len(tail) // 3
         progress = (np.median(tail[:third]) - np.median(tail[-third:])) / max(np.median(tail[:third]), 1e-12)
