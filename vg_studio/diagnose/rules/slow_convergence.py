@@ -23,7 +23,7 @@ class SlowConvergence(Rule):
         if not finite or not budget or state.first_loss is None:
             return None
         elapsed = (state.step - state.first_step + 1) / budget
-        if elapsed < c.slow_budget_fraction or state.step - state.first_step < c.startup_steps:
+        if elapsed < c.slow_budget_fraction or state.step - state.first_step + 1 < c.startup_steps:
             return None  # (the first steps of a healthy network can be slow to start: not judged)
         if not state.early_losses or len(state.batch_losses.items) < 2:
             return None
@@ -64,7 +64,7 @@ class SlowConvergence(Rule):
         if not facts.budget_steps or state.first_loss is None:
             return None
         elapsed = (state.step - state.first_step + 1) / facts.budget_steps
-        if elapsed >= c.slow_budget_fraction and state.step - state.first_step >= c.startup_steps:
+        if elapsed >= c.slow_budget_fraction and state.step - state.first_step + 1 >= c.startup_steps:
             return None
         return (f"{c.slow_budget_fraction:.0%} of the run's budget and at least {c.startup_steps:g} steps; the "
                 f"records span {state.step - state.first_step} steps, {elapsed:.0%} of the {facts.budget_steps} "
