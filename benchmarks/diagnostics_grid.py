@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid import checks, spec_sets  # noqa: E402
+from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
 from grid.spec_sets import SETS as SPEC_SETS  # noqa: E402
@@ -44,7 +45,8 @@ from grid.spec_sets import Config  # noqa: E402
 
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
-SETS = {**SPEC_SETS, **MODEL_SETS}
+TUNING_SETS = {**SPEC_SETS, **MODEL_SETS}  # the rules and thresholds were chosen looking at these
+SETS = {**TUNING_SETS, **HELDOUT_SETS}  # the held-out sets are scored apart, never tuned on
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
 LABEL_KINDS = {"vanishing": ("vanishing_gradient", "vanishing_through_time"),
@@ -97,9 +99,10 @@ def spec_checks(config: Config, run_dir: Path) -> dict:
 
 
 def _batch_losses(run_dir: Path) -> list:
-    """The loss of the batches between a run's records, from Keras's running means in its history: for records at
-    the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss when every step is
-    recorded). The epoch's first step is taken from the run's steps per epoch."""
+    """[step, loss of the batches since the previous point] of a spec run, from Keras's running means in its
+    history: for records at the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss
+    when every step is recorded); an epoch's first record at its k-th step gives m_k, the mean of its first k
+    batches. The epoch's first step is taken from the run's steps per epoch."""
     from vg_studio.train.runstore import open_run
 
     history = open_run(run_dir).history
@@ -110,9 +113,9 @@ def _batch_losses(run_dir: Path) -> list:
     for step, epoch, mean in zip(history.steps, history.record_epochs, history.record_loss):
         k = step - epoch * per_epoch  # the step's place in its epoch, 1-based
         if previous is not None and previous[1] == epoch and 0 < previous[0] < k:
-            out.append((k * float(mean) - previous[0] * previous[2]) / (k - previous[0]))
-        elif k == 1:
-            out.append(float(mean))
+            out.append([int(step), (k * float(mean) - previous[0] * previous[2]) / (k - previous[0])])
+        elif k >= 1:
+            out.append([int(step), float(mean)])
         previous = (k, epoch, float(mean))
     return out
 
@@ -142,8 +145,10 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
         run_dir = runs / config.name
         try:
             diagnoser, report = diagnose_run(run_dir)
-            measured = spec_checks(config, run_dir) if isinstance(config, Config) else \
-                json.loads(Path(f"{run_dir}.checks.json").read_text())
+            if isinstance(config, Config):  # (the batch losses from the history as this version reads them)
+                measured = {**spec_checks(config, run_dir), "batch_losses": _batch_losses(run_dir)}
+            else:
+                measured = json.loads(Path(f"{run_dir}.checks.json").read_text())
             preflight = [Finding.from_dict(f) for f in json.loads(Path(f"{run_dir}.preflight.json").read_text())]
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, the grid goes on
             rows.append({"name": config.name, "label": config.label, "truth": None, "predicted": ["no run"],
@@ -205,8 +210,8 @@ def summarise(rows) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="issues",
-                        help=f"which configurations: {', '.join(SETS)}, several joined by commas, or all "
-                             "(default issues)")
+                        help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
+                             "tuning set) or heldout (both held-out sets) (default issues)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
@@ -218,10 +223,11 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
     args = parser.parse_args(argv)
-    chosen = list(SETS) if args.set == "all" else args.set.split(",")
+    chosen = list(TUNING_SETS) if args.set == "all" else list(HELDOUT_SETS) if args.set == "heldout" \
+        else args.set.split(",")
     unknown = [name for name in chosen if name not in SETS]
     if unknown:
-        parser.error(f"--set: unknown set {', '.join(unknown)} (expected {', '.join(SETS)} or all)")
+        parser.error(f"--set: unknown set {', '.join(unknown)} (expected {', '.join(SETS)}, all or heldout)")
     spec_sets.DATA_DIR = Path(args.runs) / "data"
     configs = [c for name in chosen for c in SETS[name]()]
     if args.record_every:

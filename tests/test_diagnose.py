@@ -219,18 +219,20 @@ def test_persistent_large_gradients_with_the_loss_far_above_chance_are_exploding
 
 def test_a_loss_that_climbs_far_above_its_start_is_an_explosion_of_the_steps():
     """SGD with momentum at rate 1 on a ReLU net: the loss climbs from 2.4 to ~10 within ten steps with moderate
-    gradient norms while the ReLUs die — the oversized step is the cause while it lasts; once the loss is back and
-    the explosion has ended, the units that stay dead are the finding that holds (an error at 95 %)."""
+    gradient norms while the ReLUs die — the oversized step is the cause, ranked first while it lasts, and the dead
+    units are said beside it; once the loss is back and the explosion has ended, the units that stay dead are the
+    finding that holds (an error at 95 %)."""
     d = diagnoser()
     losses = [2.4, 3.0, 4.5, 6.0, 8.0, 10.1, 9.5, 8.8, 7.8, 6.0, 5.0, 4.0]
     dead = [0.95, 0.7, 0.9, 0, 0, 0, np.nan]
     for s, loss in enumerate(losses, start=1):
         d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None))
-    d.finish()  # had the run ended here, the explosion holds and the dead units are its consequence
+    d.finish()  # had the run ended here, both hold: the explosion first, the dead units as its likely consequence
     found = {f.kind: f for f in d.findings}
     assert "climbed from 2.4" in found["exploding_gradient"].message
     assert found["exploding_gradient"].severity == "warning"
-    assert found["dead_units"].severity == "info" and "consequence of the exploding" in found["dead_units"].message
+    assert found["dead_units"].severity == "error" and "caused by the exploding" in found["dead_units"].message
+    assert [f.kind for f in d.warnings()][:2] == ["exploding_gradient", "dead_units"]
     d = diagnoser()
     for s, loss in enumerate(losses, start=1):
         d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None))

@@ -82,22 +82,63 @@ def test_ranking_puts_what_holds_at_the_end_first_and_a_brief_blip_is_info():
 
 
 def test_a_cause_that_has_ended_explains_nothing():
-    """An explosion from step 60 to 75 (past the start: no transient) kills the units; while it holds they are its
-    consequence; once it has ended the dead units are the finding to act on, and the explosion stays in the report
-    as what happened on the way."""
+    """An explosion from step 60 to 75 (past the start: no transient) kills the units. While both hold, the dead
+    units keep their own severity — their evidence holds — said as the explosion's likely consequence and ranked
+    right after it; once the explosion has ended the dead units are the finding to act on, and the explosion stays
+    in the report as what happened on the way."""
     d = Diagnoser.for_run(started())
     for s in range(1, 150):
         loss = 2.3 * 0.99 ** s if s < 60 else (12.0 if s < 75 else 2.3)
         norm = 500.0 if 60 <= s < 75 else 0.5
         dead = [0.98, 0.0, np.nan] if s >= 65 else [0.0, 0.0, np.nan]
         d.on_record(record(s, norm=norm, loss=loss, dead=dead))
-        if s == 74:
-            assert {f.kind: f.severity for f in d.findings}["dead_units"] == "info"  # the explosion holds
+        if s == 74:  # the explosion holds
+            ranked = [(f.kind, f.severity) for f in d.findings]
+            assert ranked[:2] == [("exploding_gradient", "warning"), ("dead_units", "error")]  # cause first
+            assert "most likely caused by the exploding gradient" in d.findings[1].message
+            assert d.main_finding().kind == "exploding_gradient"
     d.finish()
     found = {f.kind: f for f in d.findings}
     assert found["exploding_gradient"].state == "resolved" and found["exploding_gradient"].severity == "warning"
     assert (found["dead_units"].severity, found["dead_units"].state) == ("error", "active")
     assert "consequence" not in found["dead_units"].message and d.main_finding().kind == "dead_units"
+
+
+def test_a_run_too_short_for_a_rule_says_not_enough_records_with_what_they_showed():
+    """One record (every 20 steps over an 18-step run) with every unit of the first layer dead: the dead-units rule
+    needs them measured over 5 steps, so the diagnosis says it could not judge — and what the one record showed —
+    instead of silence or a guess. A run long enough says nothing of the kind."""
+    d = Diagnoser.for_run(started())
+    d.on_record(record(1, dead=[1.0, 0.0, np.nan]))
+    d.finish()
+    found = {f.kind: f for f in d.findings}
+    assert "dead_units" not in found and d.warnings() == []
+    note = found["not_judged"]
+    assert note.severity == "info" and "Not enough records to judge" in note.message and "dead units" in note.message
+    dead = next(line for line in note.details if line.startswith("Dead units needs"))
+    assert "at step 1 only" in dead and "100% of conv" in dead
+    assert json.loads(json.dumps(note.to_dict(), allow_nan=False))["kind"] == "not_judged"
+    d = Diagnoser.for_run(started())
+    for s in range(1, 121):
+        d.on_record(record(s, dead=[0.0, 0.0, np.nan]))
+    d.finish()
+    assert all(f.kind != "not_judged" for f in d.findings)
+
+
+def test_saturation_that_lasts_until_a_short_run_ends_is_a_warning():
+    """Saturation held for fewer than saturated_steps is info while it may still pass (a large initialisation
+    settling) — but when the run ends while it holds, it lasted as long as the run did."""
+    d = Diagnoser.for_run(started())
+    sat = [0.97, 0.0, np.nan]
+    for s in range(1, 13):
+        rec = record(s)
+        rec.stats["saturated_fraction"] = np.asarray(sat)
+        d.on_record(rec)
+        if s == 12:
+            assert {f.kind: f.severity for f in d.findings}["saturated_units"] == "info"
+    d.finish()
+    found = {f.kind: f for f in d.findings}["saturated_units"]
+    assert (found.severity, found.state) == ("error", "active") and "until the run ended" in found.details[-1]
 
 
 def test_live_warnings_say_each_finding_once_as_one_inert_line():
@@ -241,4 +282,5 @@ def test_preflight_findings_join_the_runs_and_come_back_from_its_report(tmp_path
     from vg_studio.diagnose.engine import diagnose_run
 
     diagnoser, _ = diagnose_run(run_dir)
-    assert [f.kind for f in diagnoser.findings] == ["poor_initialization"] and diagnoser.warnings()[0] == pre
+    assert [f.kind for f in diagnoser.findings if f.kind != "not_judged"] == ["poor_initialization"]
+    assert diagnoser.warnings()[0] == pre

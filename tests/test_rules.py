@@ -69,19 +69,20 @@ def test_every_rule_is_one_module_in_the_registry():
 
 def test_an_oscillating_loss_is_found_from_the_running_means_keras_logs():
     """Batch losses that swing between ~1.2 and ~3 without coming down, logged as Keras's running means (which
-    hide the swings late in an epoch): the engine recovers each batch's loss and finds the oscillation."""
+    hide the swings late in an epoch): the engine recovers each batch's loss and finds the oscillation once 50
+    steps past the run's first 50 show it."""
     rng = np.random.default_rng(0)
     per_epoch = 25
-    batches = [2.0 + 0.9 * math.sin(s / 2.0) + 0.1 * rng.normal() for s in range(1, 101)]
-    d = model_diagnoser(budget=100, per_epoch=per_epoch)
+    batches = [2.0 + 0.9 * math.sin(s / 2.0) + 0.1 * rng.normal() for s in range(1, 121)]
+    d = model_diagnoser(budget=120, per_epoch=per_epoch)
     found = feed(d, [record(s, loss=m, epoch=(s - 1) // per_epoch, update=[0.2] * 4)
                      for s, m in enumerate(running_means(batches, per_epoch), start=1)])
     f = found["oscillating_loss"]
     assert f.severity == "warning" and "learning rate is too high" in f.message
     assert "oscillation_swing" in f.rule and any("far above the ~1e-3" in line for line in f.details)
     assert any("lower" in advice.lower() for advice in f.advice)
-    steady = model_diagnoser(budget=100, per_epoch=per_epoch)  # a noisy loss that comes down: not oscillating
-    falling = [2.3 * 0.97 ** s * (1 + 0.3 * rng.normal()) for s in range(1, 101)]
+    steady = model_diagnoser(budget=120, per_epoch=per_epoch)  # a noisy loss that comes down: not oscillating
+    falling = [2.3 * 0.97 ** s * (1 + 0.3 * rng.normal()) for s in range(1, 121)]
     found = feed(steady, [record(s, loss=m, epoch=(s - 1) // per_epoch)
                           for s, m in enumerate(running_means(falling, per_epoch), start=1)])
     assert "oscillating_loss" not in found

@@ -171,5 +171,5 @@ LAYER_STATS = (
 # against these without importing the engine).
 FINDING_KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
                  "saturated_units", "non_finite", "vanishing_through_time", "oscillating_loss", "slow_convergence",
-                 "poor_initialization")
+                 "poor_initialization", "not_judged")
 FINDING_SEVERITIES = ("info", "warning", "error")

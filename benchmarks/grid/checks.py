@@ -87,12 +87,38 @@ def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Me
     return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, weights)
 
 
+def _layers(model) -> list:
+    """The model's layers in the order they are called: a subclassed model's own `stack` where it has no graph."""
+    return list(getattr(model, "stack", None) or model.layers)
+
+
+def _inputs_to(model, x, layers) -> list | None:
+    """What enters each of `layers` on x: through a side model of a functional graph, or by calling a subclassed
+    model's `stack` in turn (None where neither can be done)."""
+    import keras
+
+    try:
+        side = keras.Model(model.inputs, [layer.input for layer in layers])
+        reached = side(x, training=False)
+        return [reached] if len(layers) == 1 else list(reached)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    stack = getattr(model, "stack", None)
+    if not stack or any(all(layer is not s for s in stack) for layer in layers):
+        return None
+    seen, a = {}, x
+    for layer in stack:
+        seen[id(layer)] = a
+        a = layer(a)
+    return [seen[id(layer)] for layer in layers]
+
+
 def _sites(model):
     """(layer, activation name, how to get its pre-activations) for every hidden activation."""
     import keras
 
     out = []
-    for layer in model.layers[:-1]:
+    for layer in _layers(model)[:-1]:
         kind = type(layer).__name__
         if kind in KERNEL_LAYERS and hasattr(layer, "activation"):
             name = keras.activations.serialize(layer.activation)
@@ -134,17 +160,12 @@ def _slope(name):
 
 
 def _units(model, x) -> tuple[float, float]:
-    import keras
-
     sites = _sites(model)
     if not sites:
         return 0.0, 0.0
-    try:
-        side = keras.Model(model.inputs, [layer.input for layer, _, _ in sites])
-        inputs = side(x, training=False)
-    except (ValueError, TypeError, AttributeError):
+    inputs = _inputs_to(model, x, [layer for layer, _, _ in sites])
+    if inputs is None:
         return math.nan, math.nan
-    inputs = [inputs] if len(sites) == 1 else inputs
     dead = saturated = 0.0
     for (layer, name, how), a in zip(sites, inputs):
         z = _pre_activation(layer, np.asarray(a, dtype=np.float64), how)
@@ -163,13 +184,12 @@ def _init_scale(model, x) -> tuple[float, float]:
     """(spread entering the output layer / entering the first kernel layer, kernels' std vs the matching one)."""
     import keras
 
-    layers = [layer for layer in model.layers if type(layer).__name__ in ("Dense", "Conv2D", "Conv1D")]
+    order = _layers(model)
+    layers = [layer for layer in order if type(layer).__name__ in ("Dense", "Conv2D", "Conv1D")]
     if len(layers) < 3:
         return 1.0, 1.0
-    try:
-        side = keras.Model(model.inputs, [layer.input for layer in layers])
-        reached = side(x, training=False)
-    except (ValueError, TypeError, AttributeError):
+    reached = _inputs_to(model, x, layers)
+    if reached is None:
         return math.nan, math.nan
     spread = [float(np.sqrt(np.var(np.asarray(a).reshape(len(x), -1), axis=0).mean())) for a in reached]
     ratios = []
@@ -179,7 +199,7 @@ def _init_scale(model, x) -> tuple[float, float]:
         name = keras.activations.serialize(layer.activation)
         name = name if isinstance(name, str) else "linear"
         if name == "linear":  # Dense → [BatchNorm] → Activation: the activation layer that follows
-            later = model.layers[model.layers.index(layer) + 1:model.layers.index(layer) + 3]
+            later = order[order.index(layer) + 1:order.index(layer) + 3]
             name = next((keras.activations.serialize(lay.activation) for lay in later
                          if type(lay).__name__ == "Activation"), "linear")
         std = math.sqrt(2 / fan_in) if name in HE else math.sqrt(1 / fan_in) if name == "selu" \
@@ -189,31 +209,50 @@ def _init_scale(model, x) -> tuple[float, float]:
     return change, float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-300)))))
 
 
+STARTUP_STEPS = 50  # the first steps of a run: what they show has not yet settled into what holds at the end
+
+
+def _loss_points(checks: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, losses) of the batch losses: each batch's own for a user's model (every step), the loss of the
+    batches between two records for a spec run (with the step of the later record)."""
+    losses = checks.get("batch_losses") or []
+    if losses and isinstance(losses[0], (list, tuple)):
+        pairs = np.asarray(losses, dtype=np.float64).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+    return np.arange(1, len(losses) + 1, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+
+
 def truth(checks: dict) -> set[str]:
     """The labels a run shows at its end, and a poor initialisation at its start (empty: healthy — it trained and
     shows none)."""
     before, after, k = checks["before"], checks["after"], checks["num_classes"]
     chance = math.log(k)
-    losses = np.asarray(checks.get("batch_losses") or [], dtype=np.float64)
+    steps_at, losses = _loss_points(checks)
     out = set()
-    # the loss of the last batches still far above guessing and above where it started
-    climbed = losses.size > 20 and np.median(np.nan_to_num(losses[-20:], nan=np.inf)) > max(2 * chance,
-                                                                                           2 * before["loss"])
     steps = max(int(checks.get("steps") or 1), 1)
+    # the loss of the batches of the last 20 steps (at least the last three points where records are sparse, none
+    # from the run's first half); the final loss on the probe examples where there are fewer than three points
+    end = int(steps_at[-1]) if losses.size else steps
+    recent = np.flatnonzero(steps_at >= end - 20)
+    recent = recent if recent.size >= 3 else np.arange(max(losses.size - 3, losses.size // 2), losses.size)
+    last = float(np.median(np.nan_to_num(losses[recent], nan=np.inf))) if losses.size >= 3 else after["loss"]
+    # ... still far above guessing and above where it started
+    climbed = last > max(2 * chance, 2 * before["loss"])
     change = after["weight_change"]
     moved = np.isfinite(change) and change / steps >= 1e-5  # steps of some size: they can throw weights away
     # ... or far above guessing with large gradients: huge weights make the outputs huge and confidently wrong
-    high = losses.size > 20 and np.median(np.nan_to_num(losses[-20:], nan=np.inf)) > 2 * chance \
-        and after["max_grad_norm"] > 20
+    high = last > 2 * chance and after["max_grad_norm"] > 20
     if not after["finite"] or (moved and (climbed or high or after["max_grad_norm"] > 1e3)):
         out.add("exploding")
     stuck = after["loss"] >= 0.9 * before["loss"]
     if after["dead"] >= 0.9 or (after["dead"] >= 0.5 and stuck):  # (a network can learn around a few dead units)
         out.add("dead")
-    if after["saturated"] >= 0.5 and "exploding" not in out:
+    if after["saturated"] >= 0.5:  # (an explosion throws units into their tails: both hold)
         out.add("saturated")
-    # the weights changed by under 1e-5 of their size a step although they get gradients (not units that died)
-    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] > 1e-6:
+    # the weights changed by under 1e-5 of their size a step although their gradients are of ordinary size (the
+    # largest layer norm at least 0.01, the bottom of healthy training's): the steps are too small for them — not
+    # weights that get no gradient because it vanished on the way (dead or saturated units, tiny weights)
+    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] >= 1e-2:
         out.add("flat")
     ratio = after["grad_ratio"]
     still = abs(after["loss"] - before["loss"]) < 0.01 * before["loss"]  # (near the threshold: tiny weights hide it)
@@ -223,12 +262,19 @@ def truth(checks: dict) -> set[str]:
     if np.isfinite(ratio) and (ratio < 1e-3 or (ratio < 1e-2 and still) or (ratio < 0.05 and blind)) \
             and not out & {"dead", "saturated", "exploding", "flat"}:
         out.add("vanishing")
-    scale_off = not (1e-2 <= before["signal_change"] <= 1e2) and not (0.5 <= before["weight_scale"] <= 2.0)
+    signal, scale = before["signal_change"], before["weight_scale"]  # (NaN: not measurable, never a label)
+    scale_off = np.isfinite(signal) and np.isfinite(scale) and not (1e-2 <= signal <= 1e2) \
+        and not (0.5 <= scale <= 2.0)
     if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
         out.add("poor_init")
-    tail = losses[-100:]
-    if tail.size >= 50 and np.all(np.isfinite(tail)) and "exploding" not in out:
-        smooth = np.convolve(tail, np.ones(5) / 5, "valid")
+    # the loss of the batches of the last 100 steps, past the first STARTUP_STEPS, spanning 50 steps or more
+    window = (steps_at > STARTUP_STEPS) & (steps_at > end - 100)
+    tail = losses[window]
+    span = float(steps_at[window][-1] - steps_at[window][0] + 1) if tail.size else 0.0
+    if tail.size >= 8 and span >= 50 and np.all(np.isfinite(tail)) and "exploding" not in out:
+        gap = max(1.0, float(np.median(np.diff(steps_at[window]))))
+        width = max(1, int(round(5 / gap)))  # five steps' worth of points
+        smooth = np.convolve(tail, np.ones(width) / width, "valid") if tail.size >= width + 3 else tail
         level = float(np.median(smooth))
         third = len(tail) // 3
         progress = (np.median(tail[:third]) - np.median(tail[-third:])) / max(np.median(tail[:third]), 1e-12)

@@ -68,18 +68,21 @@ class ModelConfig:
         keras.utils.set_random_seed(self.seed)
         kernel = keras.initializers.RandomNormal(stddev=self.init_stddev) if self.init_stddev else self.kernel
         bias = keras.initializers.Constant(self.bias)
+        if self.arch == "subclassed":
+            return self._compile(keras, self._subclassed(keras, input_shape, num_classes, kernel, bias))
         inputs = keras.Input(input_shape, dtype="int32" if self.arch == "transformer" else None)
         x = inputs
         side = int(round(np.sqrt(np.prod(input_shape))))
         if self.arch in ("resnet", "transformer", "resmlp", "rnn"):
             x = getattr(self, f"_{self.arch}")(keras, x, side, kernel, bias)
         else:
-            x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else keras.layers.Flatten()(x)
-        for i in range(self.depth if self.arch in ("cnn", "mlp") else 0):
-            if self.arch == "cnn":
-                layer = keras.layers.Conv2D(self.width, 3, padding="same", kernel_initializer=kernel,
-                                            bias_initializer=bias,
-                                            activation=None if self.batch_norm else self.activation)
+            x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else \
+                keras.layers.Reshape((side, side))(x) if self.arch == "conv1d" else keras.layers.Flatten()(x)
+        for i in range(self.depth if self.arch in ("cnn", "mlp", "conv1d") else 0):
+            if self.arch in ("cnn", "conv1d"):
+                conv = keras.layers.Conv2D if self.arch == "cnn" else keras.layers.Conv1D
+                layer = conv(self.width, 3, padding="same", kernel_initializer=kernel, bias_initializer=bias,
+                             activation=None if self.batch_norm else self.activation)
             else:
                 layer = keras.layers.Dense(self.width, kernel_initializer=kernel, bias_initializer=bias,
                                            activation=None if self.batch_norm else self.activation)
@@ -89,7 +92,7 @@ class ModelConfig:
                 x = keras.layers.Activation(self.activation)(x)
             if self.arch == "cnn" and i == 0 and side > 16 and self.pool:
                 x = keras.layers.MaxPooling2D(2)(x)  # keeps mnist-sized CNNs quick on a CPU
-        if self.arch == "cnn":
+        if self.arch in ("cnn", "conv1d"):
             x = keras.layers.Flatten()(x)
             x = keras.layers.Dense(self.head, activation=self.activation, kernel_initializer=kernel)(x)
         output = keras.layers.Dense(num_classes, activation="softmax")
@@ -97,6 +100,34 @@ class ModelConfig:
         if self.out_scale != 1:
             output.kernel.assign(output.kernel * self.out_scale)
         return self._compile(keras, model)
+
+    def _subclassed(self, keras, input_shape, num_classes, kernel, bias):
+        """A user's `keras.Model` subclass: Flatten, `depth` × (Dense [→ BatchNorm → Activation]), a softmax Dense,
+        called in turn from `call` (no functional graph). `stack` lists them in that order."""
+        config = self
+
+        class UserNet(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.stack = [keras.layers.Flatten()]
+                for _ in range(config.depth):
+                    self.stack.append(keras.layers.Dense(config.width, kernel_initializer=kernel,
+                                                         bias_initializer=bias,
+                                                         activation=None if config.batch_norm else config.activation))
+                    if config.batch_norm:
+                        self.stack += [keras.layers.BatchNormalization(), keras.layers.Activation(config.activation)]
+                self.stack.append(keras.layers.Dense(num_classes, activation="softmax"))
+
+            def call(self, x, training=False):
+                for layer in self.stack:
+                    x = layer(x, training=training) if isinstance(layer, keras.layers.BatchNormalization) else layer(x)
+                return x
+
+        model = UserNet()
+        model(np.zeros((1, *input_shape), dtype="float32"))
+        if self.out_scale != 1:
+            model.stack[-1].kernel.assign(model.stack[-1].kernel * self.out_scale)
+        return model
 
     def _resnet(self, keras, x, side, kernel, bias):
         """A conv stem, `depth` residual blocks (conv → [BN] → act → conv → [BN], added to the block's input,

@@ -65,8 +65,9 @@ def run(args) -> int:
     if not findings:
         print(f"{where}: no problems found.")
         return 0
-    holding = [f for f in findings if f.state == "active"]
-    ended = [f for f in findings if f.state != "active"]
+    unjudged = [f for f in findings if f.kind == "not_judged"]  # what the records were too few to judge
+    holding = [f for f in findings if f.state == "active" and f.kind != "not_judged"]
+    ended = [f for f in findings if f.state != "active" and f.kind != "not_judged"]
     warnings = sum(f.severity != "info" for f in holding)
     print(f"{where}: {len(holding)} finding(s) hold at the end, {warnings} warning(s) or worse"
           + (f"; {len(ended)} ended on the way." if ended else ".") + "\n")
@@ -75,6 +76,9 @@ def run(args) -> int:
     if ended:
         print(("\n\n" if holding else "") + "On the way (resolved):\n")
         print("\n\n".join(str(f) for f in ended))
+    if unjudged:
+        print(("\n\n" if holding or ended else "") + "Not judged:\n")
+        print("\n\n".join(str(f) for f in unjudged))
     return 0
 
 

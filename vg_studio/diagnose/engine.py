@@ -28,7 +28,7 @@ from vg_studio.diagnose import fixes as fix_catalog
 from vg_studio.diagnose.findings import Finding, severity_rank
 from vg_studio.diagnose.rules import NOT_HELD, RULES, Verdict
 from vg_studio.diagnose.rules.base import Judged
-from vg_studio.diagnose.state import RunFacts, RunState
+from vg_studio.diagnose.state import RunFacts, RunState, join
 from vg_studio.spec import DiagnosticsSpec
 
 DEFAULTS = DiagnosticsSpec().values()
@@ -44,9 +44,14 @@ EXPLAINED_BY = {
     "oscillating_loss": ("exploding_gradient", "non_finite"),
     "poor_initialization": ("exploding_gradient", "non_finite"),  # a loss kept far above chance by an explosion
     "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units", "saturated_units"),
-    "dead_units": ("exploding_gradient", "non_finite"),
-    "saturated_units": ("exploding_gradient", "non_finite"),
 }
+# ... while units that an explosion threw into their dead region or flat tails are a problem of their own (a
+# LeakyReLU, a lower rate, a new start), never hidden while they hold: said as its likely cause, ranked after it
+CAUSED_BY = {"dead_units": ("exploding_gradient", "non_finite"),
+             "saturated_units": ("exploding_gradient", "non_finite")}
+NEEDS_WORDS = {"exploding_gradient": "exploding gradients", "dead_units": "dead units",
+               "saturated_units": "saturated units", "flat_weights": "flat weights", "loss_plateau": "a loss plateau",
+               "oscillating_loss": "an oscillating loss", "slow_convergence": "slow convergence"}
 
 
 def resolve_config(config, record_every: int = 1) -> dict:
@@ -81,6 +86,7 @@ class Diagnoser:
         self._findings: dict[str, Finding] = {}
         self._fixes_cache: dict = {}
         self._preflight: dict[str, Finding] = {}
+        self._consequence: dict[str, str] = {}  # kind -> the holding cause it is ranked after
         self._finished = False
 
     # the run's facts, as attributes of the engine
@@ -143,9 +149,16 @@ class Diagnoser:
     # ---- public interface -----------------------------------------------------------------------------------
     @property
     def findings(self) -> list[Finding]:
-        """Every finding, ranked: those that hold now first, then by severity, by how long they held, earliest
-        first."""
-        return sorted(self._findings.values(), key=_rank_key)
+        """Every finding, ranked: those that hold now first (a likely consequence right after its cause), then by
+        severity, by how long they held, earliest first."""
+        ranked = sorted(self._findings.values(), key=_rank_key)
+        for kind, cause in self._consequence.items():
+            effect = next((f for f in ranked if f.kind == kind), None)
+            origin = next((f for f in ranked if f.kind == cause), None)
+            if effect is not None and origin is not None and effect.state == origin.state == "active":
+                ranked.remove(effect)
+                ranked.insert(ranked.index(origin) + 1, effect)
+        return ranked
 
     def warnings(self) -> list[Finding]:
         """Findings of severity warning or error that hold now (at the end of a finished run)."""
@@ -192,8 +205,34 @@ class Diagnoser:
         """The run has ended: a finding that still holds is no longer waiting to see whether it persists."""
         before = dict(self._findings)
         self._finished = True
+        for kind, judged in self._judged.items():
+            # what holds at the end is what held at the last judgement: evidence that had stopped holding is over,
+            # even where the run ended before resolve_steps could pass
+            if judged.state == "active" and self.state.active.get(kind) is False:
+                judged.state = "resolved"
         self._show()
+        self._not_judged()
         return self._changed(before)
+
+    def _not_judged(self) -> None:
+        """The rules the run's records were too few or too short for: said as one info finding ("not enough
+        records"), with what each needed and what the records showed — never silence, never a guess."""
+        if self.state.first_loss is None or any(
+                f.kind == "non_finite" and f.state == "active" for f in self._findings.values()):
+            return  # nothing recorded, or a run that ended in overflow: nothing more to say about it
+        needs = [(rule.kind, need) for rule in self.rules if (need := rule.unmet_need())]
+        if not needs:
+            return
+        state = self.state
+        names = [NEEDS_WORDS.get(kind, kind.replace("_", " ")) for kind, _ in needs]
+        self._findings["not_judged"] = Finding(
+            "not_judged", "info", state.step, state.epoch, (),
+            {"records": state.records, "span_steps": state.step - state.first_step},
+            f"Not enough records to judge {join(names)}: the run's {state.records} record(s) span "
+            f"{state.step - state.first_step} steps.",
+            tuple(f"{name[0].upper()}{name[1:]} needs {need}." for name, (_, need) in zip(names, needs)),
+            advice=("Record more often (a smaller record_every) or train for more steps, then diagnose again.",),
+            last_step=state.step, rule="; ".join(f"{kind}: too few records" for kind, _ in needs))
 
     # ---- lives --------------------------------------------------------------------------------------------
     def _take(self, rule, verdict) -> None:
@@ -236,6 +275,8 @@ class Diagnoser:
             if held < c.resolve_steps and judged.peak != "error":  # a blip is not a problem of the run
                 return "info", f"A brief episode: it held from step {judged.first_step} to step {judged.last_step}."
             return judged.peak, life
+        if self._finished and judged.verdict.at_end:  # it waited to see whether it lasts: it lasted to the end
+            return judged.verdict.at_end, f"It held from step {judged.first_step} until the run ended."
         return judged.verdict.severity, None  # what holds now (the worst it reached stays in its evidence)
 
     def _show(self) -> None:
@@ -261,6 +302,13 @@ class Diagnoser:
             if cause is not None and severity != "info":
                 severity = "info"
                 message = message[:-1] + f", a consequence of the {cause.replace('_', ' ')} reported with it."
+            origin = next((k for k in CAUSED_BY.get(kind, ()) if k in holding), None) \
+                if judged.state == "active" else None
+            if origin is not None and cause is None:
+                message = message[:-1] + f", most likely caused by the {origin.replace('_', ' ')} reported with it."
+                self._consequence[kind] = origin
+            else:
+                self._consequence.pop(kind, None)
             details = verdict.details + ((life,) if life else ())
             names = tuple(self.facts.layer_names[i] for i in indices)
             fixes, advice = self._remedies(kind, indices)
@@ -301,7 +349,7 @@ class Diagnoser:
 
 def _rank_key(f: Finding):
     persisted = (f.last_step if f.last_step is not None else f.step) - f.step
-    return f.state != "active", -severity_rank(f.severity), -persisted, f.step, f.kind
+    return f.kind == "not_judged", f.state != "active", -severity_rank(f.severity), -persisted, f.step, f.kind
 
 
 def _budget(epochs, steps_per_epoch) -> int | None:

@@ -154,6 +154,8 @@ class RunState:
     batch_loss: float = math.nan  # the latest of them (the recorded loss where it cannot be recovered)
     epoch_losses: deque = None
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
+    records: int = 0  # finite records taken in
+    units_span: dict = field(default_factory=dict)  # unit statistic -> [first, last step it was measured]
     _epoch_start: dict = field(default_factory=dict)
     _previous: tuple | None = None  # (step, epoch, running mean) of the previous finite record
 
@@ -177,6 +179,7 @@ class RunState:
             return
         if self.first_loss is None:
             self.first_loss, self.first_grad, self.first_step = self.loss, self.stats["grad_mean_abs"], self.step
+        self.records += 1
         if not self.baseline or self.step <= c.baseline_steps:
             self.baseline.append(self.stats["grad_norm"])
         chance = facts.chance_loss
@@ -203,6 +206,7 @@ class RunState:
             last = self.units_last.get(stat)
             self.units_last[stat] = values if last is None else np.where(np.isfinite(values), values, last)
             self.units_measured.add(stat)
+            self.units_span.setdefault(stat, [self.step, self.step])[1] = self.step
 
     def _batch_loss(self, facts: RunFacts) -> None:
         """The recorded loss is Keras's running mean since the epoch began; with the epoch's first step known, the
@@ -254,6 +258,22 @@ class RunState:
             return False
         values = self.units_last[stat]
         return hits, held, values, max(hits, key=lambda i: values[i])
+
+    def units_need(self, facts: RunFacts, stat: str, steps: float, limit: float, words: str) -> str | None:
+        """What a unit rule needs once the run has ended: `stat` measured at records spanning `steps` steps (with
+        what its latest measurement showed, when that crossed `limit`); None when it had that, or was never
+        measured (no column's activation has the region: nothing to judge)."""
+        span = self.units_span.get(stat)
+        if span is None or span[1] - span[0] >= steps:
+            return None
+        need = f"unit statistics measured at records spanning {steps:g} steps; they were measured " + \
+            (f"at step {span[0]} only" if span[0] == span[1] else f"from step {span[0]} to step {span[1]}")
+        hits = self.unit_hits(facts, stat, limit)
+        if hits:
+            values = self.units_last[stat]
+            need += " (then " + ", ".join(f"{values[i]:.0%} of {facts.labels[i]}'s units" for i in hits) + \
+                f" were {words}: not yet known to last)"
+        return need
 
     def median_update_ratio(self) -> np.ndarray | None:
         """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""

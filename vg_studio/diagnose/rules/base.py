@@ -25,6 +25,9 @@ class Verdict:
     rule: str = ""  # the test that fired, with its figures
     because: str | None = None  # a finding kind the rule sees in the same data as this one's cause
     stands_alone: bool = False  # no other finding explains this one (the whole network is frozen)
+    # a verdict still waiting to see whether its evidence persists (its severity is info until then): the severity
+    # it has when the run ends while the evidence holds — it lasted as long as the run did
+    at_end: str | None = None
 
 
 class _NotHeld:
@@ -55,6 +58,20 @@ class Rule:
 
     def on_epoch(self, epoch: int, logs: dict) -> Verdict | _NotHeld | None:
         return None
+
+    def unmet_need(self) -> str | None:
+        """Once the run has ended: what this rule needed to judge it that the records did not give — a span of
+        steps, a number of records — in a few words (with what the records did show, where that is telling), or
+        None when it could judge (or there is nothing for it to judge, e.g. no recurrent layer)."""
+        return None
+
+    def span_need(self, steps: float, what: str = "records") -> str | None:
+        """The usual need: `what` spanning at least `steps` training steps, against the run's finite records."""
+        state = self.state
+        if state.first_loss is None or state.step - state.first_step >= steps:
+            return None
+        return (f"{what} spanning {steps:g} steps; the run's {state.records} record(s) span "
+                f"{state.step - state.first_step} steps")
 
 
 @dataclass

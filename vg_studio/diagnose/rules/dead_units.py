@@ -34,3 +34,7 @@ class DeadUnits(Rule):
                        f"example, so they pass no gradient and stop learning: these {activation} units are dead.",
                        tuple(details), rule=f"dead fraction {values[worst]:.0%} >= dead_fraction "
                                             f"{c.dead_fraction:g}, held {held} steps")
+
+    def unmet_need(self):
+        c = self.config
+        return self.state.units_need(self.facts, "dead_fraction", c.unit_steps, c.dead_fraction, "dead")

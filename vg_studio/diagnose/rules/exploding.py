@@ -79,6 +79,9 @@ class Exploding(Rule):
         fired = "; ".join(SIGNALS[name].format(**figures) for name, on in signals.items() if on)
         return self._verdict(signals, norms, max_norm, growth, update, reverse, loss, fired)
 
+    def unmet_need(self):
+        return self.span_need(self.config.exploding_steps)
+
     def _verdict(self, signals, norms, max_norm, growth, max_update, reverse, loss, fired):
         facts, state, c = self.facts, self.state, self.config
         chance = facts.chance_loss

@@ -47,6 +47,9 @@ class FlatWeights(Rule):
                        rule=f"update ratio {upd[worst]:.2g} < flat_update_ratio {c.flat_update_ratio:g} in "
                             f"{len(held)} of {len(upd)} layers for {c.flat_steps:g}+ steps")
 
+    def unmet_need(self):
+        return self.span_need(self.config.flat_steps, "update ratios at records")
+
 
 def _step_size(stats: dict, i: int) -> float:
     """‖ΔW‖ / ‖g‖ per step of column i — the learning rate the weights actually see (inf when unknown)."""

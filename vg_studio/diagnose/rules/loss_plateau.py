@@ -64,3 +64,11 @@ class LossPlateau(Rule):
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),
                        rule=f"loss moved {spread:.1%} < plateau_tolerance {c.plateau_tolerance:g} over {span}, "
                             f"still {mean / first:.0%} of its first value")
+
+    def unmet_need(self):
+        state, c = self.state, self.config
+        if state.first_loss is None or self.by_epochs is not None or \
+                (state.step - state.losses[0][0] >= c.plateau_steps and len(state.losses) >= 3):
+            return None
+        return (f"three or more records spanning {c.plateau_steps:g} steps, or {c.plateau_epochs:g} epochs; the "
+                f"run's {state.records} record(s) span {state.step - state.first_step} steps")

@@ -1,5 +1,6 @@
 """Oscillating loss: the loss of the batches swings up and down by a large share of its level without coming down,
-far above a good loss — the learning rate is too high (each step overshoots the minimum it aims at).
+far above a good loss — the learning rate is too high (each step overshoots the minimum it aims at). Judged on the
+steps past the run's first `startup_steps`: a loss that starts far too high swings on its way down.
 
 The recorded loss is Keras's running mean since the epoch began; the engine recovers from it the mean loss of the
 batches between two records (`RunState.batch_losses`), which is what swings. A large update ratio ‖ΔW‖/‖W‖ per
@@ -23,13 +24,13 @@ class OscillatingLoss(Rule):
 
     def on_record(self, finite: bool):
         facts, state, c = self.facts, self.state, self.config
-        window = state.batch_losses
         if not finite or state.first_loss is None:
             return None
-        if len(window.items) < MIN_POINTS or window.span() < c.oscillation_window_steps / 2:
+        items = self.settled()
+        if len(items) < MIN_POINTS or items[-1][0] - items[0][0] + 1 < c.oscillation_window_steps / 2:
             return None
-        steps = np.asarray([s for s, _ in window.items], dtype=np.float64)
-        values = np.asarray(window.values(), dtype=np.float64)
+        steps = np.asarray([s for s, _ in items], dtype=np.float64)
+        values = np.asarray([v for _, v in items], dtype=np.float64)
         if not np.all(np.isfinite(values)):
             return None
         gap = max(1.0, float(np.median(np.diff(steps))))
@@ -46,7 +47,7 @@ class OscillatingLoss(Rule):
         if not (level >= good and swing >= c.oscillation_swing and rises >= c.oscillation_rises
                 and progress < c.oscillation_progress):
             return NOT_HELD
-        span = window.span()
+        span = int(steps[-1] - steps[0])
         evidence = {"median_loss": level, "swing": swing, "share_of_rises": rises, "progress": progress,
                     "window_steps": span}
         details = [f"Over the last {span} steps the loss (averaged over {SMOOTH_STEPS} steps) ranged over "
@@ -65,3 +66,18 @@ class OscillatingLoss(Rule):
                        rule=f"loss swing {swing:.0%} >= oscillation_swing {c.oscillation_swing:g} with progress "
                             f"{progress:.0%} < oscillation_progress {c.oscillation_progress:g}, level {level:.3g} "
                             f">= {good:.3g}")
+
+    def settled(self) -> list:
+        """(step, loss of the batches) over the window, past the run's first startup_steps steps: a loss that
+        starts far too high and comes down swings too, and that is the start, not what holds."""
+        state = self.state
+        return [(s, v) for s, v in state.batch_losses.items if s - state.first_step >= self.config.startup_steps]
+
+    def unmet_need(self):
+        state, c = self.state, self.config
+        items = self.settled()
+        span = items[-1][0] - items[0][0] + 1 if items else 0  # the steps whose losses the points are
+        if state.first_loss is None or (len(items) >= MIN_POINTS and span >= c.oscillation_window_steps / 2):
+            return None
+        return (f"the loss of the batches at {MIN_POINTS}+ records spanning {c.oscillation_window_steps / 2:g} "
+                f"steps after the first {c.startup_steps:g}; the run gives {len(items)} spanning {span} steps")

@@ -1,6 +1,7 @@
 """Saturated units: most of a layer's values sit in its activation's flat tails, where the slope is under 3 % of
 its maximum, so the units learn slowly. Brief saturation (right after a large initialisation) is info; held for
-`saturated_steps` it slows learning whether or not the loss still falls, so it is a warning (an error from 90 %)."""
+`saturated_steps` — or until the run ends — it slows learning whether or not the loss still falls, so it is a
+warning (an error from 90 %)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class SaturatedUnits(Rule):
             return NOT_HELD
         hits, held, values, worst = found
         sustained = held >= c.saturated_steps
-        severity = ("error" if values[worst] >= 0.9 else "warning") if sustained else "info"
+        full = "error" if values[worst] >= 0.9 else "warning"
+        severity = full if sustained else "info"
         evidence = {f"saturated_fraction[{facts.layer_names[i]}]": float(values[i]) for i in hits}
         evidence.update(threshold=float(c.saturated_fraction), held_steps=held)
         details = [f"{facts.labels[i]}: {values[i]:.0%} of the {facts.activations[i]} values sit in its flat "
@@ -33,4 +35,10 @@ class SaturatedUnits(Rule):
                        f"{values[worst]:.0%} of the inputs to {facts.labels[worst]}'s {activation} units sit in its "
                        "flat tails, where the slope is almost zero: the units are saturated and learn slowly.",
                        tuple(details), rule=f"saturated fraction {values[worst]:.0%} >= saturated_fraction "
-                                            f"{c.saturated_fraction:g}, held {held} steps")
+                                            f"{c.saturated_fraction:g}, held {held} steps",
+                       at_end=None if sustained else full)
+
+    def unmet_need(self):
+        c = self.config
+        return self.state.units_need(self.facts, "saturated_fraction", c.unit_steps, c.saturated_fraction,
+                                     "saturated")

@@ -23,9 +23,9 @@ class SlowConvergence(Rule):
         if not finite or not budget or state.first_loss is None:
             return None
         elapsed = (state.step - state.first_step + 1) / budget
-        if elapsed < c.slow_budget_fraction or state.step - state.first_step < c.startup_steps:
+        if elapsed < c.slow_budget_fraction or state.step - state.first_step + 1 < c.startup_steps:
             return None  # (the first steps of a healthy network can be slow to start: not judged)
-        if len(state.early_losses) < 2 or len(state.batch_losses.items) < 2:
+        if not state.early_losses or len(state.batch_losses.items) < 2:
             return None
         chance = facts.chance_loss
         # the loss of the batches (not Keras's running mean): the median of the first baseline_steps steps, and of the
@@ -58,3 +58,14 @@ class SlowConvergence(Rule):
                        "steps.", tuple(details),
                        rule=f"progress {progress:.1%} < budget used {elapsed:.0%} / slow_progress_factor "
                             f"{c.slow_progress_factor:g}")
+
+    def unmet_need(self):
+        facts, state, c = self.facts, self.state, self.config
+        if not facts.budget_steps or state.first_loss is None:
+            return None
+        elapsed = (state.step - state.first_step + 1) / facts.budget_steps
+        if elapsed >= c.slow_budget_fraction and state.step - state.first_step + 1 >= c.startup_steps:
+            return None
+        return (f"{c.slow_budget_fraction:.0%} of the run's budget and at least {c.startup_steps:g} steps; the "
+                f"records span {state.step - state.first_step} steps, {elapsed:.0%} of the {facts.budget_steps} "
+                "planned")
