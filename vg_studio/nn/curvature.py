@@ -58,7 +58,7 @@ def activation_derivative(kind: str, z, a, layer=None):
     if kind == "leaky_relu":
         return positive + (1.0 - positive) * float(layer.negative_slope)
     if kind == "prelu":
-        return positive + (1.0 - positive) * ops.cast(layer.alpha, z.dtype)
+        return positive + (1.0 - positive) * ops.stop_gradient(ops.cast(layer.alpha, z.dtype))
     if kind == "elu":  # Keras's elu: alpha 1, f = e^z − 1 below 0
         return positive + (1.0 - positive) * (a + 1.0)
     if kind == "selu":
@@ -308,6 +308,11 @@ def _rows(x, limit: int):
     return min(n, limit) if isinstance(n, int) else ops.minimum(n, limit)
 
 
+def _constant(variable):
+    """A weight as the recursion reads it: float32, without a gradient path."""
+    return ops.stop_gradient(ops.cast(variable, "float32"))
+
+
 def _consumed(op) -> list:
     """The tensor indices an operation of the plan reads."""
     kind = op[0]
@@ -416,7 +421,9 @@ class GaussNewtonTaps(keras.layers.Layer):
         if not training or not self.sites:
             return through
         rows = _rows(through, self.batch_size)
-        tensors = [ops.cast(t[:rows], "float32") for t in tensors]
+        # nothing the factors are computed from may carry a gradient: the cond would otherwise add zeros to the
+        # gradients of every tapped tensor and every kernel on every step
+        tensors = [ops.stop_gradient(ops.cast(t[:rows], "float32")) for t in tensors]
         fresh = ops.greater(ops.convert_to_tensor(self.refresh), 0.5)
 
         def skip():
@@ -446,7 +453,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                 curv[index] = curv[index] + value if index in curv else value
 
         def back_through(layer, x, d):  # D_x += D_z @ (W²)ᵀ
-            accumulate(x, ops.matmul(d, ops.transpose(ops.square(ops.cast(layer.kernel, "float32")))))
+            accumulate(x, ops.matmul(d, ops.transpose(ops.square(_constant(layer.kernel)))))
 
         def with_ones(x):
             return ops.concatenate([x, ops.ones_like(x[:, :1])], axis=1)
@@ -459,9 +466,9 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if (loss, activation) not in HEAD_CURVATURES:
                     continue
                 if y is None:  # the main output: computed here from its input
-                    logits = ops.matmul(tensors[x], ops.cast(layer.kernel, "float32"))
+                    logits = ops.matmul(tensors[x], _constant(layer.kernel))
                     if layer.bias is not None:
-                        logits = logits + ops.cast(layer.bias, "float32")
+                        logits = logits + _constant(layer.bias)
                     y_value = layer.activation(logits)
                 else:
                     y_value = tensors[y]
@@ -484,7 +491,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if y in curv:  # y = γ(z − m_B)/√(σ²_B + ε) + β with the batch statistics held fixed
                     scale = 1.0 / (ops.var(tensors[z], axis=0) + float(layer.epsilon))
                     if layer.gamma is not None:
-                        scale = scale * ops.square(ops.cast(layer.gamma, "float32"))
+                        scale = scale * ops.square(_constant(layer.gamma))
                     accumulate(z, curv[y] * scale)
             elif kind == "dropout":
                 _, a, b = op
