@@ -1,4 +1,4 @@
-"""The engine stays Qt-free: only vg_studio/gui/ may import PySide6, shiboken6 or pyqtgraph."""
+"""The engine stays Qt-free: only vg_studio/gui/ may import PySide6, shiboken6 or pyqtgraph; modules stay small."""
 
 import ast
 import subprocess
@@ -54,3 +54,16 @@ def test_the_import_contract_keeps_the_core_free_of_the_gui():
                             timeout=300, cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "1 kept, 0 broken" in result.stdout
+
+
+MAX_LINES = 650
+# modules still above the limit, each to be split; a module that is split comes off this list (the test says so)
+OVER_THE_LIMIT: set[str] = set()
+
+
+def test_no_module_grows_over_the_limit():
+    sizes = {str(p.relative_to(PACKAGE.parent)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in PACKAGE.rglob("*.py")}
+    over = {name for name, lines in sizes.items() if lines > MAX_LINES}
+    assert over - OVER_THE_LIMIT == set(), {name: sizes[name] for name in over - OVER_THE_LIMIT}
+    assert OVER_THE_LIMIT - over == set(), f"split, so off the list: {sorted(OVER_THE_LIMIT - over)}"

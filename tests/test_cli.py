@@ -79,19 +79,18 @@ def test_train_never_overwrites_a_recorded_run_by_accident(tmp_path, capsys):
 
 def test_ctrl_c_cancels_and_records_the_run(tmp_path):
     import signal
-    import time
 
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen([sys.executable, "-m", "vg_studio.cli", "train", "--dataset", "digits", "--layers", "2",
                              "--units", "16", "--epochs", "500", "--out", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while not (out / "history.h5").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+    for line in proc.stdout:  # once an epoch is complete, a cancel keeps it
+        if line.startswith("epoch 1:"):
+            break
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=240)
-    assert proc.returncode == 0, stderr[-2000:]
+    assert proc.returncode == 130, stderr[-2000:]  # a run cancelled by Ctrl-C: 128 + SIGINT
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "cancelled" and report["epochs_completed"] >= 1
     assert (out / "model.keras").is_file() and "stopping after the current batch" in stderr

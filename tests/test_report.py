@@ -55,7 +55,7 @@ def test_the_page_holds_facts_findings_and_figures_and_fetches_nothing(compared)
 
 
 def test_a_finding_shows_its_life(runs):
-    """First and latest step, active or resolved (read with defaults: findings written before they had a life)."""
+    """First and latest step, active or resolved."""
     import dataclasses
 
     from vg_studio.report.html import finding_html
@@ -63,13 +63,7 @@ def test_a_finding_shows_its_life(runs):
     finding = vanishing_finding()
     assert "from step 5 —" not in finding_html(finding) and "resolved" not in finding_html(finding)
 
-    @dataclasses.dataclass(frozen=True)
-    class Lived(type(finding)):
-        last_step: int | None = None
-        state: str = "active"
-
-    lived = Lived(**{f.name: getattr(finding, f.name) for f in dataclasses.fields(finding)}, last_step=30,
-                  state="resolved")
+    lived = dataclasses.replace(finding, last_step=30, state="resolved")
     text = finding_html(lived)
     assert "from step 5 to step 30 (resolved)" in text and "vgs-finding warning resolved" in text
 

@@ -14,13 +14,15 @@ from tests.conftest import make_tiny_spec
 from vg_studio import runner
 
 
-def drain(child: runner.TrainingProcess, timeout: float = 300) -> tuple[list, object]:
-    """Every event of one run, and the payload of its "done" message."""
+def drain(child: runner.TrainingProcess, timeout: float = 300, on_event=None) -> tuple[list, object]:
+    """Every event of one run, and the payload of its "done" message (`on_event()` is called at each event)."""
     events, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline and not child.dead:
         for kind, payload in child.receive(0.1):
             if kind == "event":
                 events.append(payload)
+                if on_event is not None and not child.dead:
+                    on_event()
             elif kind == "done":
                 return events, payload
     raise AssertionError(f"no end of run: {child.death_message()}; {child.log_tail()}")
@@ -34,13 +36,14 @@ def test_a_fresh_process_per_run_streams_the_events_and_exits(tmp_path):
     try:
         child = pool.take()
         assert child.info["pid"] == child.pid != os.getpid() and child.info["backend"]
-        # training yields the CPU to the window, also where the kernel shares it between sessions first
-        assert os.getpriority(os.PRIO_PROCESS, child.pid) >= min(os.getpriority(os.PRIO_PROCESS, 0) + 1, 19)
-        if os.path.exists(f"/proc/{child.pid}/autogroup"):
-            assert open(f"/proc/{child.pid}/autogroup").read().split()[-1] == str(runner.TRAINING_NICE)
+        # started while nothing trained: it loaded TensorFlow at the app's own priority (as fast as it can)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == os.getpriority(os.PRIO_PROCESS, 0)
         spec = make_tiny_spec(epochs=2, record_every=1)
         assert child.start_run(spec.to_json(), tmp_path / "run", exit_after=True)
-        events, error = drain(child)
+        lowered = []
+        events, error = drain(child, on_event=lambda: lowered.append(_niceness(child.pid)))
+        # training yields the CPU to the window, also where the kernel shares it between sessions first
+        assert min(lowered) >= min(os.getpriority(os.PRIO_PROCESS, 0) + 1, 19)
         assert error is None
         kinds = [type(e).__name__ for e in events]
         assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
@@ -54,9 +57,47 @@ def test_a_fresh_process_per_run_streams_the_events_and_exits(tmp_path):
         pool.release(child)
         spare = pool._spare
         assert spare is not None and spare.pid != child.pid and spare.alive  # the next run's child is warming
+        # warmed while nothing trains: not lowered; one warmed during a run starts lowered (see the next test)
+        assert os.getpriority(os.PRIO_PROCESS, spare.pid) == os.getpriority(os.PRIO_PROCESS, 0)
     finally:
         pool.shutdown()
     assert spare.process.poll() is not None  # and it ends with the app
+
+
+def _niceness(pid: int) -> int:
+    try:
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError:  # it has just exited
+        return 19
+
+
+def test_a_child_started_while_another_trains_starts_lowered(monkeypatch):
+    """The next run's warm child imports TensorFlow while a run trains: it must not compete with the window."""
+    started = []
+    monkeypatch.setattr(runner, "TrainingProcess", lambda nice_at_start=False: started.append(nice_at_start) or
+                        _Stub())
+    pool = runner.ProcessPool(reuse=False)
+    monkeypatch.setattr(pool, "_thread", lambda *args: None)  # no waiting for a stub to load TensorFlow
+    pool.warm_up()
+    pool._busy = 1  # a run is training
+    pool._spare = None
+    pool.warm_up()
+    pool._spare = None
+    assert started == [False, True]
+    environment = runner._child_env(nice_at_start=True)
+    assert environment[runner.NICE_AT_START_ENV] == "1" and runner.NICE_AT_START_ENV not in runner._child_env()
+
+
+class _Stub:
+    """A training process that never starts (the pool only looks at it)."""
+
+    info = None
+    dead = False
+
+    class process:  # noqa: N801 (Popen's attribute)
+        @staticmethod
+        def poll():
+            return None
 
 
 def test_a_process_that_cannot_start_is_one_line(monkeypatch):

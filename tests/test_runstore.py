@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import h5py
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 
 from vg_studio.history import History
-from vg_studio.train.history_log import FRAME_HEAD, HEADER_SIZE
+from vg_studio.train.history_log import HEADER_SIZE
 from vg_studio.train.runstore import RunFollower, RunStore, RunStoreError, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,33 @@ def write_run(run_dir: Path, epochs: int = 3, steps: int = 4, finish: bool = Tru
         store.write_history(h)
         store.write_report({"name": "t", "status": "completed", "message": "done", "epochs_completed": epochs})
     return h
+
+
+# ---- history.log as docs/file-formats.md lays it out (written here from the document, not with the writer's code)
+LOG_HEAD = struct.Struct("<4sIII")  # mark, payload length, sequence number, CRC-32
+
+
+def log_frame(log_id: bytes, seq: int, payload: bytes, mark: bytes = b"\xf5VGF") -> bytes:
+    crc = zlib.crc32(log_id + struct.pack("<II", len(payload), seq) + payload)
+    return LOG_HEAD.pack(mark, len(payload), seq, crc) + payload
+
+
+def log_frame_spans(log: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each frame of an intact log."""
+    spans, offset = [], 24
+    while offset < len(log):
+        _, length, _, _ = LOG_HEAD.unpack_from(log, offset)
+        spans.append((offset, offset + LOG_HEAD.size + length))
+        offset = spans[-1][1]
+    return spans
+
+
+def append_log_frame(log: Path, meta: dict, arrays: dict | None = None) -> None:
+    """Append a frame with a right checksum and the next sequence number (what a writer would append)."""
+    from vg_studio.train.history_log import encode_payload
+
+    data = log.read_bytes()
+    log.write_bytes(data + log_frame(data[8:24], len(log_frame_spans(data)), encode_payload(meta, arrays)))
 
 
 def check_prefix(h: History, layers: int = 3) -> None:
@@ -233,12 +262,7 @@ def test_a_torn_last_write_is_ignored_byte_by_byte(tmp_path):
     run = tmp_path / "run"
     write_run(run, epochs=1, steps=2, finish=False)
     log = (run / "history.log").read_bytes()
-    ends, offset = [], HEADER_SIZE
-    while offset < len(log):
-        length, _ = FRAME_HEAD.unpack_from(log, offset)
-        offset += FRAME_HEAD.size + length
-        ends.append(offset)
-    last_start = ends[-2]
+    last_start = log_frame_spans(log)[-1][0]
     for cut in range(last_start, len(log), 7):  # every 7th byte of the last frame (the epoch)
         (run / "history.log").write_bytes(log[:cut])
         loaded = open_run(run)
@@ -248,6 +272,153 @@ def test_a_torn_last_write_is_ignored_byte_by_byte(tmp_path):
     flipped[-3] ^= 0xFF  # a damaged last frame: its checksum fails, the prefix before it stands
     (run / "history.log").write_bytes(bytes(flipped))
     assert open_run(run).history.num_epochs == 0
+
+
+# ---- a power cut: zeros, damage in the middle, the first format ----------------------------------------------
+def _frame_contents(log: bytes) -> list[tuple]:
+    """What each frame of an intact log holds — ("record", step) / ("epoch", n) / ("start",) / ("attrs",) — read
+    with json from the documented payload layout."""
+    out = []
+    for a, b in log_frame_spans(log):
+        payload = log[a + LOG_HEAD.size:b]
+        meta = json.loads(payload[4:4 + int.from_bytes(payload[:4], "little")])
+        out.append((meta["t"], meta.get("step", meta.get("epoch"))))
+    return out
+
+
+def _expect(history: History, contents: list[tuple]) -> None:
+    """`history` holds exactly the records and epochs of `contents`, with the values written for them."""
+    steps = [n for kind, n in contents if kind == "record"]
+    assert history.steps == steps
+    assert history.epochs.get("epoch", []) == [n for kind, n in contents if kind == "epoch"]
+    for r, step in enumerate(steps):
+        np.testing.assert_array_equal(history.stat("grad_mean_abs")[r], grad(step, 3))
+        assert history.optimizer["sdagd_mu"][r] == step / 100
+
+
+@pytest.mark.parametrize("tail", [1, 15, 16, 4096, 70_000])
+def test_zeros_after_the_last_write_keep_every_frame_and_say_so(tail, tmp_path):
+    """What a power cut can leave after the last fsync: a block of zeros (a zero frame head is never valid)."""
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    (run / "history.log").write_bytes(log + bytes(tail))
+    loaded = open_run(run)
+    _expect(loaded.history, _frame_contents(log))
+    assert loaded.history.num_epochs == 3
+    assert loaded.notes == [f"history.log: the last {tail:,} bytes are zeros (what a power cut can leave); ignored"]
+
+
+DAMAGE = {
+    "an absurd length": lambda log, a, b: log[:a + 4] + (0xFFFFFFF0).to_bytes(4, "little") + log[a + 8:],
+    "a length one too long": lambda log, a, b: log[:a + 4] + (b - a - 15).to_bytes(4, "little") + log[a + 8:],
+    "a zeroed head": lambda log, a, b: log[:a] + bytes(16) + log[a + 16:],
+    "4 KiB of zeros over it": lambda log, a, b: log[:a] + bytes(4096) + log[a + 4096:],
+    "a block of another file": lambda log, a, b: log[:a] + os.urandom(b - a) + log[b:],
+    "a frame of another log": lambda log, a, b: log[:a] + log_frame(b"\x07" * 16, 5, log[a + 16:b]) + log[b:],
+    "a frame repeated": lambda log, a, b: log[:b] + log[a:b] + log[b:],
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_damage_in_the_middle_costs_only_the_frames_it_touches(case, tmp_path):
+    run = tmp_path / "run"
+    write_run(run, epochs=6, finish=False)
+    log = (run / "history.log").read_bytes()
+    spans, contents = log_frame_spans(log), _frame_contents(log)
+    rng = np.random.default_rng(len(case))
+    middle = [i for i, (a, b) in enumerate(spans) if i >= 2 and a + 4096 < spans[-1][0]]  # after start and attrs
+    for index in rng.choice(middle, 3, replace=False):
+        a, b = spans[index]
+        damaged = DAMAGE[case](log, a, b)
+        (run / "history.log").write_bytes(damaged)
+        loaded = open_run(run)
+        lost = [i for i, (c, d) in enumerate(spans) if c < a + 4096 and d > a] if "4 KiB" in case else \
+            [] if case == "a frame repeated" else [index]
+        _expect(loaded.history, [c for i, c in enumerate(contents) if i not in lost])
+        if lost:
+            assert len(loaded.notes) == 1 and loaded.notes[0].startswith("history.log: ") and \
+                "damaged bytes skipped" in loaded.notes[0] and "\n" not in loaded.notes[0], loaded.notes
+            assert f"{len(lost)} frame{'s' * (len(lost) > 1)} lost" in loaded.notes[0]
+
+
+def test_one_flipped_bit_anywhere_costs_one_frame(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, epochs=2, finish=False)
+    log = (run / "history.log").read_bytes()
+    spans, contents = log_frame_spans(log), _frame_contents(log)
+    rng = np.random.default_rng(3)
+    for index in range(2, len(spans) - 1):
+        a, b = spans[index]
+        bit = int(rng.integers(a * 8, b * 8))
+        damaged = bytearray(log)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        (run / "history.log").write_bytes(bytes(damaged))
+        loaded = open_run(run)
+        _expect(loaded.history, contents[:index] + contents[index + 1:])
+        assert len(loaded.notes) == 1, (index, bit, loaded.notes)
+
+
+def test_a_follower_reads_past_damage_and_says_so(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    a, b = log_frame_spans(log)[7]
+    (run / "history.log").write_bytes(log[:a] + bytes(b - a) + log[b:])
+    follower = RunFollower(run)
+    events = follower.poll()
+    steps = [e.step for e in events if type(e).__name__ == "ProbeRecord"]
+    assert steps == [n for kind, n in _frame_contents(log[:a] + log[b:]) if kind == "record"] and len(steps) == 11
+    assert [e.epoch for e in events if type(e).__name__ == "EpochEnd"] == [0, 1, 2]
+    assert len(follower.notes) == 1 and "1 frame lost" in follower.notes[0]
+    follower.close()
+
+
+def test_what_was_skipped_is_still_said_once_a_dead_writers_run_is_ended(tmp_path):
+    from vg_studio.train.runstore import end_abandoned_run
+
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    a, b = log_frame_spans(log)[4]
+    (run / "history.log").write_bytes(log[:a + 20] + b"\xff" + log[a + 21:] + bytes(512))
+    ended = end_abandoned_run(run, "failed")
+    assert not (run / "history.log").exists() and ended.history.num_records == 11
+    again = open_run(run)
+    assert again.notes == ended.notes == again.report["notes"] and len(again.notes) == 2
+    assert "1 frame lost" in again.notes[0] and "512 bytes are zeros" in again.notes[1]
+
+
+def test_a_stretch_made_of_false_frame_marks_is_given_up_quickly(tmp_path):
+    from vg_studio.train.history_log import SCAN_CANDIDATES
+
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    a, _ = log_frame_spans(log)[6]
+    fake = (b"\xf5VGF" + (60).to_bytes(4, "little") + bytes(8)) * (SCAN_CANDIDATES + 10)  # heads of no frame
+    (run / "history.log").write_bytes(log[:a] + fake + log[a:])
+    started = time.perf_counter()
+    loaded = open_run(run)
+    assert time.perf_counter() - started < 5
+    _expect(loaded.history, _frame_contents(log)[:6])
+    assert len(loaded.notes) == 1 and "false frame marks" in loaded.notes[0]
+
+
+def test_a_log_of_the_first_format_still_reads_up_to_its_first_damage(tmp_path):
+    """Frames [u32 length][u32 crc32(payload)] after the header "VGSLOG1\n" + id (docs/file-formats.md)."""
+    run = tmp_path / "run"
+    write_run(run, finish=False)
+    log = (run / "history.log").read_bytes()
+    payloads = [log[a + LOG_HEAD.size:b] for a, b in log_frame_spans(log)]
+    old = b"VGSLOG1\n" + log[8:24] + b"".join(struct.pack("<II", len(p), zlib.crc32(p)) + p for p in payloads)
+    (run / "history.log").write_bytes(old)
+    loaded = open_run(run)
+    _expect(loaded.history, _frame_contents(log))
+    assert loaded.notes == []
+    cut = 24 + sum(8 + len(p) for p in payloads[:9])
+    (run / "history.log").write_bytes(old[:cut + 20] + b"\xff" + old[cut + 21:])
+    _expect(open_run(run).history, _frame_contents(log)[:9])
 
 
 # ---- a reader while another process writes -------------------------------------------------------------------
@@ -472,51 +643,50 @@ def test_a_bad_history_h5_is_one_line_naming_it(case, tmp_path):
 def _log_case(run: Path, case: str) -> None:
     log = run / "history.log"
     data = log.read_bytes()
-    from vg_studio.train.history_log import encode_frame
+    from vg_studio.train.history_log import encode_payload
+
+    def raw(meta_text: bytes, tail: bytes = b"") -> None:  # a payload whose JSON the writer could not produce
+        payload = len(meta_text).to_bytes(4, "little") + meta_text + tail
+        log.write_bytes(data + log_frame(data[8:24], len(log_frame_spans(data)), payload))
+
+    def first(meta: dict) -> None:  # a log whose first frame is `meta`, the others after it
+        frames = [encode_payload(meta)] + [data[a + LOG_HEAD.size:b] for a, b in log_frame_spans(data)]
+        log.write_bytes(data[:HEADER_SIZE] + b"".join(log_frame(data[8:24], i, p) for i, p in enumerate(frames)))
 
     if case == "not a log":
         log.write_bytes(b"PK\x03\x04 something else entirely")
     elif case == "another run's log":
         log.write_bytes(data[:8] + b"\x01" * 16 + data[24:])
     elif case == "array larger than its frame":  # declares 800 MB, holds 8 bytes: refused, nothing allocated
-        import zlib
-
-        text = json.dumps({"t": "epoch", "epoch": 1, "keys": ["loss"], "arrays": [["values", "<f8", [10**8]]]})
-        payload = len(text).to_bytes(4, "little") + text.encode() + bytes(8)
-        log.write_bytes(data + FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+        raw(json.dumps({"t": "epoch", "epoch": 1, "keys": ["loss"], "arrays": [["values", "<f8", [10**8]]]}).encode(),
+            bytes(8))
     elif case == "nested meta":
-        import zlib
-
-        text = ("[" * 5000 + "]" * 5000).encode()
-        payload = len(text).to_bytes(4, "little") + text
-        log.write_bytes(data + FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+        raw(("[" * 5000 + "]" * 5000).encode())
     elif case == "record of the wrong width":
-        frame = encode_frame({"t": "record", "step": 99, "epoch": 3, "optimizer": [], "metrics": []},
-                             {"s/grad_mean_abs": np.zeros(7), "scalars": np.zeros(1)})
-        log.write_bytes(data + frame)
+        append_log_frame(log, {"t": "record", "step": 99, "epoch": 3, "optimizer": [], "metrics": []},
+                         {"s/grad_mean_abs": np.zeros(7), "scalars": np.zeros(1)})
     elif case == "unknown frame":
-        log.write_bytes(data + encode_frame({"t": "exec", "code": "print(1)"}))
+        append_log_frame(log, {"t": "exec", "code": "print(1)"})
     # well-formed frames with a right checksum and absurd content
     elif case == "a step going back":
-        log.write_bytes(data + encode_frame({"t": "record", "step": 1, "epoch": 3, "optimizer": [], "metrics": []},
-                                            {"scalars": np.zeros(1)}))
+        append_log_frame(log, {"t": "record", "step": 1, "epoch": 3, "optimizer": [], "metrics": []},
+                         {"scalars": np.zeros(1)})
     elif case == "a step beyond int64":
-        log.write_bytes(data + encode_frame({"t": "record", "step": 2**70, "epoch": 3, "optimizer": [],
-                                             "metrics": []}, {"scalars": np.zeros(1)}))
+        append_log_frame(log, {"t": "record", "step": 2**70, "epoch": 3, "optimizer": [], "metrics": []},
+                         {"scalars": np.zeros(1)})
     elif case == "an epoch twice":
-        log.write_bytes(data + encode_frame({"t": "epoch", "epoch": 0, "keys": ["loss"]}, {"values": np.zeros(1)}))
+        append_log_frame(log, {"t": "epoch", "epoch": 0, "keys": ["loss"]}, {"values": np.zeros(1)})
     elif case == "a scalar named twice":
-        log.write_bytes(data + encode_frame({"t": "record", "step": 99, "epoch": 3, "optimizer": ["a"],
-                                             "metrics": ["a"]}, {"scalars": np.zeros(3)}))
+        append_log_frame(log, {"t": "record", "step": 99, "epoch": 3, "optimizer": ["a"], "metrics": ["a"]},
+                         {"scalars": np.zeros(3)})
     elif case == "layer kinds of the wrong length":
-        log.write_bytes(data + encode_frame({"t": "attrs", "texts": {"layer_kinds": ["dense"]}}))
+        append_log_frame(log, {"t": "attrs", "texts": {"layer_kinds": ["dense"]}})
     elif case == "a start recording every 0 steps":
-        start = encode_frame({"t": "start", "layer_names": ["hidden_1", "hidden_2", "output"],
-                              "activations": ["", "", ""], "record_every": 0})
-        log.write_bytes(data[:HEADER_SIZE] + start + data[HEADER_SIZE:])
+        first({"t": "start", "layer_names": ["hidden_1", "hidden_2", "output"], "activations": ["", "", ""],
+               "record_every": 0})
     elif case == "a start with layers twice":
-        start = encode_frame({"t": "start", "layer_names": ["a", "a"], "activations": ["", ""], "record_every": 1})
-        log.write_bytes(data[:HEADER_SIZE] + start)
+        log.write_bytes(data[:HEADER_SIZE] + log_frame(data[8:24], 0, encode_payload(
+            {"t": "start", "layer_names": ["a", "a"], "activations": ["", ""], "record_every": 1})))
 
 
 @pytest.mark.parametrize("case", ["not a log", "another run's log", "array larger than its frame", "nested meta",
@@ -799,3 +969,25 @@ def test_append_time_stays_flat_as_the_run_grows(tmp_path):
                 times.append(time.perf_counter() - started)
         medians[point] = statistics.median(times)
     assert medians[20_000] < 2 * medians[200], medians
+
+
+def test_a_packed_cell_brings_back_every_file_a_run_directory_holds(tmp_path, monkeypatch):
+    """A Ray cell trains on another node and returns its run directory's files: every file docs/file-formats.md
+    lists for a run (model.json of a model run, history.log of an interrupted one), none of the writer's own."""
+    import re
+
+    from vg_studio.train import cells
+
+    documented = re.findall(r"^\| `([\w.]+)` \|", (ROOT / "docs" / "file-formats.md").read_text(), re.M)
+    assert {"spec.json", "model.json", "history.h5", "history.log", "report.json", "model.keras"} <= set(documented)
+
+    def fake_cell(key, spec, run_dir, *args, **kwargs):
+        for name in [*documented, ".lock", ".reserve"]:
+            (Path(run_dir) / name).write_text(name)
+        return {"key": key, "status": "completed", "message": ""}
+
+    monkeypatch.setattr(cells, "run_cell", fake_cell)
+    outcome = cells.run_cell_packed("k", {})
+    assert sorted(outcome["files"]) == sorted(documented)
+    cells._unpack(outcome["files"], tmp_path / "back")
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(documented)

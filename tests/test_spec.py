@@ -24,7 +24,7 @@ def test_every_field_round_trips(tmp_path):
     spec = edits.set_clipping(edits.set_optimizer(spec, "sgd_momentum"), "clipnorm", 1.5)
     spec = edits.set_optimizer_param(spec, "momentum", 0.5)
     spec = edits.set_data_option(edits.set_data_option(spec, "limit", 100), "seed", 3)
-    spec = spec.model_copy(update={"diagnostics": {"vanishing_ratio": 1e-3}})
+    spec = edits.set_threshold(spec, "vanishing_ratio", 1e-4)
     assert spec.validate() == []
     path = tmp_path / "spec with spaces ü.json"
     spec.save(path)

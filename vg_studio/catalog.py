@@ -5,8 +5,56 @@ from dataclasses import dataclass
 ACTIVATIONS = (
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "prelu", "linear",
 )
-# Saturating activations (seed 001 §1.2) and the ReLU family (dead units) — used by probes and diagnostics.
-SATURATING = ("sigmoid", "tanh")
+
+
+@dataclass(frozen=True)
+class UnitRegions:
+    """Where an activation passes (almost) no gradient. `flat_below`/`flat_above`: pre-activations z whose slope is
+    under 2.7 % of the activation's largest slope (σ'(±5) against σ'(0), DeepDiagnosis's ±5) — saturated values;
+    `dead_at_most`: z at or below which the slope is exactly 0 and the output a constant, so a unit there for every
+    example is dead. The `out_*` bounds are the same regions on the activation's outputs y = f(z) (f is monotone on
+    them); `outputs` False where it is not, so only pre-activations can be judged."""
+
+    flat_below: float | None = None
+    flat_above: float | None = None
+    dead_at_most: float | None = None
+    out_flat_below: float | None = None
+    out_flat_above: float | None = None
+    out_dead_at_most: float | None = None
+    out_dead_at_least: float | None = None  # outputs below it are alive (hard_silu is negative just above -3)
+    outputs: bool = True
+
+
+# One table for every activation the unit statistics know (bounds measured on Keras's own functions); an activation
+# missing here is "not measured" (NaN), never 0. One with no region (linear, leaky_relu, prelu) measures 0.
+_NONE = UnitRegions()
+_ELU = UnitRegions(flat_below=-3.63, out_flat_below=-0.9735)
+UNIT_REGIONS: dict[str, UnitRegions] = {
+    "sigmoid": UnitRegions(-5.0, 5.0, out_flat_below=0.0066929, out_flat_above=0.9933071),
+    "tanh": UnitRegions(-2.5, 2.5, out_flat_below=-0.9866143, out_flat_above=0.9866143),
+    "softsign": UnitRegions(-5.14, 5.14, out_flat_below=-0.8372, out_flat_above=0.8372),
+    "hard_sigmoid": UnitRegions(-3.0, 3.0, out_flat_below=0.0, out_flat_above=1.0),
+    "hard_tanh": UnitRegions(-1.0, 1.0, out_flat_below=-1.0, out_flat_above=1.0),
+    "log_sigmoid": UnitRegions(flat_above=3.58, out_flat_above=-0.0275),
+    "softplus": UnitRegions(flat_below=-3.58, out_flat_below=0.0275),
+    "elu": _ELU, "celu": _ELU,
+    "selu": UnitRegions(flat_below=-3.63, out_flat_below=-1.7118),
+    "gelu": UnitRegions(flat_below=-2.61, outputs=False),  # not monotone there: outputs near 0 are ambiguous
+    "silu": UnitRegions(flat_below=-4.87, outputs=False),
+    "swish": UnitRegions(flat_below=-4.87, outputs=False),
+    "mish": UnitRegions(flat_below=-4.89, outputs=False),
+    "relu": UnitRegions(dead_at_most=0.0, out_dead_at_most=0.0),
+    "relu6": UnitRegions(flat_above=6.0, dead_at_most=0.0, out_flat_above=6.0, out_dead_at_most=0.0),
+    "sparse_plus": UnitRegions(flat_below=-0.95, dead_at_most=-1.0, out_flat_below=0.000625, out_dead_at_most=0.0),
+    # hard_silu(z) = 0 for z <= -3 (and at z = 0 alone): an output of exactly 0 on every example is a dead unit
+    "hard_silu": UnitRegions(dead_at_most=-3.0, out_dead_at_most=0.0, out_dead_at_least=0.0),
+    "hard_swish": UnitRegions(dead_at_most=-3.0, out_dead_at_most=0.0, out_dead_at_least=0.0),
+    "linear": _NONE, "leaky_relu": _NONE, "prelu": _NONE,
+}
+# Squashing activations (both tails flat: seed 001 §1.2), whose remedy is a non-saturating activation, and those
+# whose units can die (exactly zero gradient below a point; LeakyReLU/ELU/PReLU exist to avoid that).
+SATURATING = tuple(a for a, r in UNIT_REGIONS.items() if r.flat_below is not None and r.flat_above is not None)
+DYING = tuple(a for a, r in UNIT_REGIONS.items() if r.dead_at_most is not None)
 
 
 
@@ -47,14 +95,12 @@ GATED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")  # what Keras's LSTM/G
 DENSE_ONLY_OPTIONS = ("attention", "batch_norm", "residual")
 RECURRENT_ONLY_OPTIONS = ("return_sequences",)
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "prelu", "gelu", "swish")
-# Units that can die: only plain ReLU passes exactly zero gradient for every negative input; its variants
-# (LeakyReLU, ELU, PReLU, …) exist to avoid that, so flagging them would be a false alarm.
-DYING = ("relu",)
 
 # The initializer that keeps each activation's signal at its scale: He for the ReLU family (He et al. 2015),
 # LeCun normal for SELU, Xavier/Glorot for the saturating and linear ones (Glorot & Bengio 2010).
-MATCHING_INITIALIZER = {"sigmoid": "glorot_uniform", "tanh": "glorot_uniform", "linear": "glorot_uniform",
-                        "selu": "lecun_normal", **{a: "he_normal" for a in RELU_FAMILY if a != "selu"}}
+MATCHING_INITIALIZER = {**{a: "glorot_uniform" for a in SATURATING + ("linear", "log_sigmoid")},
+                        **{a: "he_normal" for a in RELU_FAMILY + DYING + ("silu", "mish", "celu", "softplus")},
+                        "selu": "lecun_normal"}
 
 INITIALIZERS = {
     "glorot_uniform": "Xavier/Glorot uniform (Tan & Lim's choice)",
@@ -124,5 +170,6 @@ LAYER_STATS = (
 # What a finding in report.json may be (vg_studio.diagnose.findings makes them; the run store checks a report
 # against these without importing the engine).
 FINDING_KINDS = ("vanishing_gradient", "exploding_gradient", "loss_plateau", "flat_weights", "dead_units",
-                 "saturated_units", "non_finite", "vanishing_through_time")
+                 "saturated_units", "non_finite", "vanishing_through_time", "oscillating_loss", "slow_convergence",
+                 "poor_initialization")
 FINDING_SEVERITIES = ("info", "warning", "error")

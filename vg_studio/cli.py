@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 
 def _quit_at_once(signum, frame):  # pragma: no cover - exercised by the signal tests in a subprocess
@@ -29,7 +30,12 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 
 from vg_studio import __version__, catalog  # noqa: E402
+from vg_studio.interrupts import SignalStop  # noqa: E402
 from vg_studio.startup import Interrupted  # noqa: E402
+from vg_studio.text import inert, one_line  # noqa: E402
+
+if TYPE_CHECKING:
+    from vg_studio.spec import ExperimentSpec
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # a run that failed, or an error no check foresaw
@@ -65,7 +71,7 @@ def _main(argv: list[str]) -> int:
     if args.install_desktop_entry:
         from vg_studio.desktop import install_desktop_entry
 
-        print(install_desktop_entry())
+        print(inert(install_desktop_entry()))
         return 0
     command = args.command or "gui"
     if command != "gui":
@@ -108,8 +114,9 @@ def _guarded(action) -> int:
             return EXIT_USAGE
         if not isinstance(exc, Exception) or os.environ.get("VG_STUDIO_DEBUG", "") not in ("", "0"):
             raise  # SystemExit, or a developer asking for the traceback
-        # Input no check foresaw: still one line (the cause is usually what the user gave), not a traceback.
-        what = "not enough memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {exc}"
+        # Input no check foresaw: still one line (the cause is usually what the user gave), not a traceback. A
+        # library's message may span lines: they are joined, each inert.
+        what = "not enough memory" if isinstance(exc, MemoryError) else f"{type(exc).__name__}: {one_line(exc)}"
         _error(f"unexpected problem ({what}); VG_STUDIO_DEBUG=1 shows where")
         return EXIT_FAILED
 
@@ -136,8 +143,10 @@ def _user_errors() -> tuple:
 
 
 def _error(exc) -> None:
+    """One line on stderr. Every message is one line by design, so anything in it that could move the cursor,
+    start a line or reorder text came from outside (a path, a layer name, a file's text) and is shown escaped."""
     text = str(exc).strip()
-    print(f"vg-studio: error: {' '.join(text.split()) if text else type(exc).__name__}", file=sys.stderr)
+    print(f"vg-studio: error: {inert(text) if text else type(exc).__name__}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,7 +158,7 @@ class _Parser(argparse.ArgumentParser):
         positionals = [a.metavar or a.dest for a in self._actions
                        if not a.option_strings and a.dest not in ("command", argparse.SUPPRESS)]
         usage = " ".join([self.prog, *positionals, *required, "[options]"])
-        self.exit(EXIT_USAGE, f"usage: {usage}   ({self.prog} --help lists them)\nvg-studio: error: {message}\n")
+        self.exit(EXIT_USAGE, f"usage: {usage}   ({self.prog} --help lists them)\nvg-studio: error: {inert(message)}\n")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -223,13 +232,7 @@ def _add_optional(parser: argparse.ArgumentParser, module: str) -> None:
     """Subcommands whose arguments live beside their implementation."""
     import importlib
 
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        parser.set_defaults(_missing=module)
-        return
+    mod = importlib.import_module(module)
     mod.add_arguments(parser)
     parser.set_defaults(_module=mod)
 
@@ -306,15 +309,10 @@ def spec_from_args(args) -> ExperimentSpec:
 
 
 def checked(spec: ExperimentSpec) -> ExperimentSpec:
-    """The spec if it is valid, including the names of its diagnostic thresholds (which the rules own)."""
-    from vg_studio.diagnose.engine import resolve_config
+    """The spec if it is valid (its diagnostic thresholds included)."""
     from vg_studio.spec import SpecError
 
     problems = spec.validate()
-    try:
-        resolve_config({name: 0.0 for name in spec.diagnostics})  # the names; the spec checked the values
-    except SpecError as exc:
-        problems += exc.problems
     if problems:
         raise SpecError(problems)
     return spec
@@ -343,9 +341,11 @@ def cmd_train(args) -> int:
         from vg_studio.train.trainer import Trainer
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer], dataset=data)
+        stop = SignalStop(lambda: trainer.cancel())
+        trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer, stop], dataset=data)
         try:
-            result = _run_until_signalled(trainer)
+            with stop.installed():
+                result = trainer.run()
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stopped at once; the run still says so
             _record_interrupted_run(out)
             raise
@@ -353,7 +353,7 @@ def cmd_train(args) -> int:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
-    return 0 if result.status in ("completed", "cancelled") else 1
+    return stop.exit_status(result.status)
 
 
 # Flags that describe a spec's network: a saved model brings its own.
@@ -366,7 +366,7 @@ def _train_saved_model(args) -> int:
     import threading
     from pathlib import Path
 
-    from vg_studio.safeio import check_keras_file
+    from vg_studio.keras_file import check_keras_file
     from vg_studio.train.rundir import check_writable_target
 
     for flag, dest in _NETWORK_FLAGS:
@@ -395,23 +395,20 @@ def _train_saved_model(args) -> int:
                          epochs=args.epochs or 5, batch_size=args.batch_size or 32,
                          seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        stop = threading.Event()
-
-        class _Run:  # what _run_until_signalled drives: the first signal stops after the current batch
-            cancelled = property(lambda self: stop.is_set())
-            cancel = staticmethod(stop.set)
-
-            @staticmethod
-            def run():
-                return fit_saved_model(args.model, data, out, fit, listeners=[printer], overwrite=args.overwrite,
-                                       cancel=stop)
-
-        result = _run_until_signalled(_Run())
+        cancel = threading.Event()
+        stop = SignalStop(cancel.set)  # before the first batch (the model still loading) a signal ends at once
+        try:
+            with stop.installed():
+                result = fit_saved_model(args.model, data, out, fit, listeners=[printer, stop],
+                                         overwrite=args.overwrite, cancel=cancel)
+        except KeyboardInterrupt:  # stopped at once: a run that had started still says so
+            _record_interrupted_run(out)
+            raise
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
     else:
         printer.summary(result)
-    return 0 if result.status in ("completed", "cancelled") else 1
+    return stop.exit_status(result.status)
 
 
 def _early_dataset(spec):
@@ -423,29 +420,6 @@ def _early_dataset(spec):
     from vg_studio.data import load_dataset
 
     return load_dataset(name, dict(spec.data.options))
-
-
-def _run_until_signalled(trainer):
-    """The first Ctrl-C or SIGTERM stops training after the current batch — the run is recorded as "cancelled"
-    with its model and history; a second one interrupts at once (Interrupted)."""
-    def cancel(signum, frame):
-        if trainer.cancelled:
-            raise Interrupted(signum)
-        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        print(f"\nstopping after the current batch ({what} again to stop at once)", file=sys.stderr, flush=True)
-        trainer.cancel()
-
-    previous = {}
-    for sig in SIGNALS:
-        try:
-            previous[sig] = signal.signal(sig, cancel)
-        except ValueError:  # not the main thread: signals behave as usual
-            break
-    try:
-        return trainer.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _record_interrupted_run(out) -> None:
@@ -484,7 +458,7 @@ class _TrainPrinter:
         if isinstance(event, events.RunStarted):
             self.layer_names = event.layer_names
             print(f"training {event.param_count:,} parameters on {event.sample_count:,} examples, "
-                  f"{event.epochs} epochs x {event.steps_per_epoch} steps, device: {event.device}", flush=True)
+                  f"{event.epochs} epochs x {event.steps_per_epoch} steps, device: {inert(event.device)}", flush=True)
         elif isinstance(event, events.EpochEnd):
             logs = event.logs
             parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
@@ -499,7 +473,7 @@ class _TrainPrinter:
 
     def summary(self, result) -> None:
         report = result.report
-        print(f"{result.status}: {result.message}")
+        print(f"{result.status}: {one_line(result.message)}")
         metrics = report.get("test_metrics")
         if metrics:
             print(f"test accuracy {metrics['accuracy']:.4f}, misclassification {metrics['misclassification_rate']:.4f}, "
@@ -508,16 +482,14 @@ class _TrainPrinter:
         if self.last_record is not None:
             g = self.last_record.stats["grad_mean_abs"]
             print("mean |gradient| per layer at the last record: " + ", ".join(
-                f"{name} {value:.2e}" for name, value in zip(result.history.layer_names, g)))
+                f"{inert(name)} {value:.2e}" for name, value in zip(result.history.layer_names, g)))
         if result.run_dir:
-            print(f"run written to {result.run_dir}")
+            print(f"run written to {inert(result.run_dir)}")
 
 
 def _format_finding(finding) -> str:
-    try:
-        from vg_studio.diagnose.cli import format_finding
-    except ImportError:
-        return str(finding)
+    from vg_studio.diagnose.cli import format_finding
+
     return format_finding(finding)
 
 
@@ -537,8 +509,8 @@ def cmd_spec(args) -> int:
         checked(spec)
     except SpecError as exc:
         raise SpecError(exc.problems, args.check) from None
-    print(f"{args.check}: valid ({len(spec.network.layers)} hidden layers, {spec.optimizer.name}, "
-          f"{spec.data.dataset})")
+    print(inert(f"{args.check}: valid ({len(spec.network.layers)} hidden layers, {spec.optimizer.name}, "
+                f"{spec.data.dataset})"))
     return 0
 
 
@@ -551,7 +523,7 @@ def cmd_info(args) -> int:
     info = versions()
     info["gpus"] = visible_gpus() or ["none visible"]
     for key, value in info.items():
-        print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+        print(f"{key}: {inert(', '.join(value) if isinstance(value, list) else value)}")
     return 0
 
 
@@ -560,7 +532,8 @@ def cmd_export(args) -> int:
     import shutil
     from pathlib import Path
 
-    from vg_studio.safeio import atomic_path, check_keras_file
+    from vg_studio.keras_file import check_keras_file
+    from vg_studio.safeio import atomic_path
 
     if args.tensorboard is not None or args.to is None:
         if args.to is not None or args.tensorboard is None:
@@ -589,13 +562,11 @@ def cmd_export(args) -> int:
             check_keras_file(Path(tmp), str(destination))  # what was written is what was checked
     except OSError as exc:
         raise CliError(f"{destination}: cannot write ({exc.strerror or exc})") from None
-    print(f"exported {destination}")
+    print(f"exported {inert(destination)}")
     return 0
 
 
 def _cmd_delegated(args) -> int:
-    if getattr(args, "_missing", None):
-        raise CliError(f"this command is not available in this build ({args._missing} is missing)")
     if args.command == "reproduce":
         from vg_studio.startup import quiet_backend_startup
 

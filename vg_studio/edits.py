@@ -27,7 +27,8 @@ def set_field(spec: ExperimentSpec, path: str, value: Any) -> ExperimentSpec:
     *sections, name = path.split(".")
     if not sections:
         return spec.model_copy(update={name: value})
-    if len(sections) != 1 or sections[0] not in ("data", "network", "optimizer", "training", "monitoring"):
+    if len(sections) != 1 or sections[0] not in ("data", "network", "optimizer", "training", "monitoring",
+                                                 "diagnostics"):
         raise ValueError(f"set_field: {path!r} is not a section field (use the layer edits for layers)")
     section = getattr(spec, sections[0])
     return spec.model_copy(update={sections[0]: section.model_copy(update={name: value})})
@@ -35,6 +36,14 @@ def set_field(spec: ExperimentSpec, path: str, value: Any) -> ExperimentSpec:
 
 def set_name(spec: ExperimentSpec, name: str) -> ExperimentSpec:
     return set_field(spec, "name", name)
+
+
+def set_threshold(spec: ExperimentSpec, name: str, value: float | None) -> ExperimentSpec:
+    """One diagnosis threshold (docs/diagnostics.md); None restores its default."""
+    fields = type(spec.diagnostics).model_fields
+    if name not in fields:
+        raise SpecError([f"diagnostics.{name}: unknown threshold"])
+    return set_field(spec, f"diagnostics.{name}", fields[name].default if value is None else value)
 
 
 # ---- data --------------------------------------------------------------------------------------------------

@@ -30,8 +30,13 @@ class Limits:
     dataset_values: int = 2**29  # numbers in a dataset's inputs (2 GiB as float32; CIFAR-10 is 0.18e9)
     images: int = 200_000  # image files in an image folder
     image_pixels: int = 2**26  # pixels one image declares (8192 x 8192); read from its header before decoding
+    # a user's .keras file (`train --model`, export): checked before Keras reads it
+    model_params: int = 2**29  # weights its config declares (2 GiB as float32); Keras allocates them at load
+    keras_members: int = 1000  # zip members (a model has 3, plus any assets of its layers)
+    keras_bytes: int = 16 * 2**30  # its members unpacked (weights + optimizer state of model_params as float64)
+    keras_config_bytes: int = 16 * 2**20  # config.json (a 1,000-layer functional model's is ~3 MB)
+    keras_layers: int = 2000  # layers in config.json (ResNet152: 517; Keras loads a Sequential in O(layers²))
     # run directories
-    model_params: int = 2**29  # weights a user's .keras file may declare (2 GiB as float32); checked before loading
     history_bytes: int = 8 * 2**30  # the arrays of one history (100 epochs x 50,000 records x 200 layers fit)
     history_layers: int = 100_000  # layer columns of a history (a user's model: every layer with weights)
 

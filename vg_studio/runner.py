@@ -7,7 +7,7 @@ waits, ready, for the next run), runs one run, and exits.
 
 Qt-free on both sides: `TrainingProcess` is the parent's handle on one child (the GUI's QThread drives it);
 `ProcessPool` keeps one warm child; `python -m vg_studio.runner FD` is the child. They talk over a socketpair with
-`multiprocessing.connection` (pickled plain data, contract 5):
+`multiprocessing.connection` (pickled plain data):
 
     child → parent   ("ready", info) · ("event", event) · ("cancelling", None) · ("done", error or None)
     parent → child   ("run", job) · ("cancel", None) · ("quit", None)
@@ -15,6 +15,11 @@ Qt-free on both sides: `TrainingProcess` is the parent's handle on one child (th
 The child is started with `subprocess` (fork+exec of a fresh interpreter: nothing of the parent's Qt state is
 inherited, and nothing of the parent's `__main__` is re-imported), in its own session so a Ctrl-C in the terminal
 reaches only the app, which decides what to do with the run.
+
+Priority: a child started while nothing trains (the app's start, or after a run) imports TensorFlow at normal
+priority, so it is ready as soon as a plain `python -c "import keras"` would be; it says "ready" right after Keras
+is imported and loads the trainer while it waits. A child lowers its priority when it starts training, and one
+started while another trains (the next run's warm child) starts lowered, so the window keeps the CPU it needs.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ log = logging.getLogger(__name__)
 # Set (to "1") by the GUI tests: one warm child serves every run of the session instead of one fresh process per
 # run, because each fresh child pays the TensorFlow import (~10 s on a 2-core machine). The app never sets it.
 REUSE_ENV = "VG_STUDIO_REUSE_TRAINING_PROCESS"
+NICE_AT_START_ENV = "VG_STUDIO_TRAINING_NICE_AT_START"  # set for a child started while another one trains
 FINAL_STATUSES = ("completed", "cancelled", "diverged", "failed")
 
 
@@ -63,8 +69,11 @@ def child_command(fd: int) -> list[str]:
     return [sys.executable, "-m", "vg_studio.runner", str(fd)]
 
 
-def _child_env() -> dict:
+def _child_env(nice_at_start: bool = False) -> dict:
     env = dict(os.environ)
+    env.pop(NICE_AT_START_ENV, None)
+    if nice_at_start:
+        env[NICE_AT_START_ENV] = "1"
     # the child imports the same vg_studio as the parent (a source checkout, not some other installed copy)
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
@@ -77,16 +86,17 @@ class TrainingProcess:
     """The parent's handle on one training child. `receive` and `wait_ready` belong to one thread at a time (the
     pool's warm-up thread, then the GUI's worker thread); `cancel` may be called from any thread."""
 
-    def __init__(self):
+    def __init__(self, nice_at_start: bool = False):
         self.log_file = tempfile.TemporaryFile(prefix="vg-studio-training-")  # the child's stdout/stderr
         parent_end, child_end = socket.socketpair()
         try:
             self.process = subprocess.Popen(child_command(child_end.fileno()), pass_fds=(child_end.fileno(),),
                                             stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                            env=_child_env(), start_new_session=True)
+                                            env=_child_env(nice_at_start), start_new_session=True)
         finally:
             child_end.close()
-        _nice_autogroup(self.process.pid)  # from its first instant (it nices itself too, once it runs)
+        if nice_at_start:  # a run trains meanwhile: lowered from its first instant (it nices itself too)
+            _nice_autogroup(self.process.pid)
         self.conn = Connection(parent_end.detach())
         self._send_lock = threading.Lock()
         self.info: dict | None = None  # from the child's "ready" message: pid, keras version, backend
@@ -253,7 +263,7 @@ class ProcessPool:
     def _start_spare(self) -> None:  # with the lock held
         old = self._spare
         try:
-            spare = TrainingProcess()
+            spare = TrainingProcess(nice_at_start=self._busy > 0)
         except OSError as exc:
             self._spare = None
             message = f"cannot start the training process: {exc.strerror or exc}"
@@ -378,6 +388,9 @@ def record_abnormal_end(run_dir: str | os.PathLike, name: str, status: str, mess
     except RunStoreError as exc:  # died before its first record: nothing to fold, only the end to say
         log.info("%s: %s", run_dir, exc)
         report = {"name": name, "status": status, "message": message, "epochs_completed": 0, "steps": 0}
+    else:
+        if not findings:  # the run store's report stands as it wrote it
+            return report
     if findings:
         report["findings"] = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
     atomic_write_text(report_path, json.dumps(report, indent=2, default=str) + "\n")
@@ -392,6 +405,7 @@ class _Child:
         self.trainer = None
         self.cancel_requested = False
         self.parent_gone = False
+        self.lowered = False
         self._send_lock = threading.Lock()
 
     def send(self, kind: str, payload=None) -> None:
@@ -404,16 +418,9 @@ class _Child:
                 self.parent_gone = True
 
     def send_event(self, event) -> None:
-        """The trainer's listener: every event goes to the parent as it happens."""
-        try:
-            self.send("event", event)
-        except Exception:  # not picklable (e.g. findings holding callables): send their plain-data form
-            findings = getattr(event, "findings", None)
-            if findings is None:
-                raise
-            as_dicts = [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]
-            new = [f.to_dict() if hasattr(f, "to_dict") else f for f in getattr(event, "new", [])]
-            self.send("event", type(event)(as_dicts, new))
+        """The trainer's listener: every event goes to the parent as it happens (events are plain, picklable data;
+        a finding pickles by its fix ids)."""
+        self.send("event", event)
 
     def listen(self) -> None:
         """The control thread: runs go to the main thread's queue; cancel reaches the trainer at once."""
@@ -452,14 +459,17 @@ class _Child:
             return 0
         import keras
 
-        import vg_studio.train.trainer  # noqa: F401
-
         self.send("ready", {"pid": os.getpid(), "keras": keras.__version__, "backend": keras.backend.backend(),
                             "import_s": round(time.monotonic() - started, 2)})
+        import vg_studio.train.trainer  # noqa: F401  (while the app shows "ready": a run waits for it if need be)
+
         while True:
             job = self.jobs.get()
             if job is None:
                 return 0
+            if not self.lowered:  # training yields the CPU to the window: its main thread is served first
+                lower_priority(TRAINING_NICE)
+                self.lowered = True
             self.run(job)
             if job.exit_after or self.parent_gone:
                 return 0
@@ -484,11 +494,9 @@ class _Child:
 
 
 def _diagnosis_listeners() -> list:
-    """The diagnosis listener (contract 4) where the engine does not diagnose by itself."""
-    try:
-        from vg_studio.diagnose.listener import DiagnosisListener
-    except ImportError:  # an engine that still runs its own diagnoser
-        return []
+    """The findings of the run as it trains (the trainer reports them to the app like every other event)."""
+    from vg_studio.diagnose.listener import DiagnosisListener
+
     return [DiagnosisListener()]
 
 
@@ -532,8 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.enable()  # a native crash leaves its stack in the log the parent reads
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    lower_priority(TRAINING_NICE)  # training yields the CPU to the window: its main thread is served first
     child = _Child(Connection(int(argv[0])))
+    if os.environ.get(NICE_AT_START_ENV) == "1":  # another run trains: this start-up waits for the window too
+        lower_priority(TRAINING_NICE)
+        child.lowered = True
     threading.Thread(target=child.listen, name="vg-studio-control", daemon=True).start()
     return child.serve()
 

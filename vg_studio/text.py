@@ -7,6 +7,7 @@ of these functions:
 - `inert(text)` for a terminal or a log: control characters (C0, DEL, C1) and the Unicode format characters that
   reorder or hide text (bidi overrides/isolates, zero-width joiners…) are written as visible escapes (`\\x1b`,
   `\\n`, `\\u202e`), so a name never moves the cursor, sets a title, starts a new line or reverses what follows.
+- `one_line(text)` for a library's message that may span lines: the lines joined by spaces, each `inert`.
 - `inert_html(text)` for a Qt label, tooltip or legend that renders rich text: `inert`, then HTML-escaped.
 
 Plain printable text, non-ASCII letters included, passes unchanged.
@@ -46,6 +47,13 @@ def inert(text: object) -> str:
     if value.isprintable() and not any(unicodedata.category(c) == "Cf" for c in value):
         return value  # the common case: nothing to escape
     return "".join(_escape(c) if _unsafe(c) else c for c in value)
+
+
+def one_line(text: object) -> str:
+    """A message that may span several lines (a library's, say) as one inert line: its lines joined by spaces,
+    each made inert."""
+    value = text if isinstance(text, str) else str(text)
+    return " ".join(inert(line.strip()) for line in value.splitlines() if line.strip())
 
 
 def inert_html(text: object) -> str:

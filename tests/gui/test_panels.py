@@ -35,7 +35,7 @@ def test_sdagd_parameters_are_checked_in_the_editor(qtbot, window):
     assert "optimizer.params.radius: must be > 0" in panel.problems_label.text()
     assert window.train() is None and "radius" in window.last_error  # refused with a message, no traceback
     enter_text(qtbot, editors["radius"], "abc")  # not a number at all: refused before it reaches the spec
-    assert window.document.spec.optimizer.params["radius"] == -3 and "'abc' is not a finite number" in \
+    assert window.document.spec.optimizer.params["radius"] == -3 and "radius: 'abc' is not a number" in \
         panel.problems_label.text()
     enter_text(qtbot, editors["radius"], "0.5")
     assert window.document.spec.validate() == [] and not editors["radius"].property("invalid")

@@ -215,7 +215,7 @@ def test_new_open_preset_and_quit_ask_before_discarding_changes(qtbot, window, t
     answer(qtbot, QMessageBox.Discard)
     assert window.document.spec.name == "deep-sigmoid-sgd" and window.document.undo_stack.isClean()
 
-    from vg_studio.gui.main_window import preset_paths
+    from vg_studio.gui.presets import preset_paths
 
     window.builder.depth.setValue(4)
     preset = next(p for p in preset_paths() if p.stem == "teach-rnn-lstm")
@@ -235,7 +235,7 @@ def test_new_open_preset_and_quit_ask_before_discarding_changes(qtbot, window, t
 
 # ---- 15 and 17: presets and the Help menu ------------------------------------------------------------------------
 def test_presets_have_titles_and_descriptions(window):
-    from vg_studio.gui.main_window import preset_description, preset_paths
+    from vg_studio.gui.presets import preset_description, preset_paths
 
     if not any(preset_description(p) for p in preset_paths()):
         pytest.skip("no preset has a description yet (the spec helper adds them)")

@@ -106,15 +106,38 @@ FIXES: dict[str, Fix] = {f.id: f for f in [
         "Fewer time steps mean fewer factors in the product the gradient is multiplied by on its way back.",
         "Train on shorter sequences"),
 ]}
-assert set(FIXES) == set(edits.FIX_EDITS), "every fix needs its spec edit in vg_studio.edits"
+
+
+# Which layers a piece of advice fits, by the Keras kind of the layer (`layer_kinds`): an activation or kernel
+# initializer only where the layer has one of its own (Dense, convolutions) — never an LSTM's gates or an
+# Embedding's table; a gated cell only in place of a SimpleRNN; a skip connection or an attention block around a
+# layer that transforms the signal (not an Embedding's lookup or a normalization). Fixes not listed concern the
+# whole network or its optimizer.
+ACTIVATION_KINDS = ("dense", "einsum_dense", "conv1d", "conv2d", "conv3d", "separable_conv1d", "separable_conv2d",
+                    "depthwise_conv1d", "depthwise_conv2d", "conv1d_transpose", "conv2d_transpose",
+                    "conv3d_transpose")
+FITS = {**{i: ACTIVATION_KINDS for i in ("relu_he", "leaky_relu_he", "elu_he", "he_init", "xavier_init",
+                                          "zero_bias", "leaky_relu", "batch_norm")},
+        "lstm": ("simple_rnn",), "gru": ("simple_rnn",), "shorter_sequence": catalog.RECURRENT_KINDS
+        + ("bidirectional",)}
+SIGNAL_FIXES = ("attention", "residual")  # any layer but a lookup table or a normalization
+
+
+def fits(fix_id: str, kind: str) -> bool:
+    """Whether a fix's advice applies to a layer of this Keras kind."""
+    if fix_id in SIGNAL_FIXES:
+        return kind != "embedding" and "normalization" not in kind
+    return fix_id not in FITS or kind in FITS[fix_id]
 
 
 def _candidates(kind: str, saturating: bool, optimizer: str | None, low_lr: bool) -> list[str]:
     """Fix ids for a finding kind, best first. `optimizer` None: unknown (a user's own model)."""
     plain_sgd = optimizer in (None, "sgd")
+    adaptive = [] if optimizer in ("adam", "sdagd") else ["adam", "sdagd"]
     if kind == "vanishing_gradient":
         ids = (["relu_he", "leaky_relu_he", "elu_he", "he_init"] if saturating else ["he_init"]) + [
-            "attention", "residual", "batch_norm", "aux_head"] + (["sdagd", "adam"] if plain_sgd else [])
+            "lstm", "gru", "attention", "residual", "batch_norm", "aux_head"] + (["sdagd", "adam"] if plain_sgd
+                                                                                 else [])
     elif kind == "vanishing_through_time":
         ids = ["lstm", "gru", "clip_gradients", "shorter_sequence"] + (["adam"] if plain_sgd else [])
     elif kind in ("exploding_gradient", "non_finite"):
@@ -124,9 +147,13 @@ def _candidates(kind: str, saturating: bool, optimizer: str | None, low_lr: bool
     elif kind == "saturated_units":
         ids = ["relu_he", "xavier_init", "batch_norm"]
     elif kind in ("flat_weights", "loss_plateau"):
-        ids = (["raise_lr"] if low_lr else []) + (["adam", "sdagd"] if optimizer not in ("adam", "sdagd") else [])
-        if saturating:
-            ids += ["relu_he"]
+        ids = (["raise_lr"] if low_lr else []) + adaptive + (["relu_he"] if saturating else [])
+    elif kind == "oscillating_loss":
+        ids = ["lower_lr", "clip_gradients", "batch_norm"]
+    elif kind == "slow_convergence":
+        ids = (["raise_lr"] if low_lr else []) + adaptive + ["batch_norm"] + (["relu_he"] if saturating else [])
+    elif kind == "poor_initialization":
+        ids = ["xavier_init" if saturating else "he_init", "batch_norm"]
     else:
         ids = []
     return ids
@@ -136,18 +163,42 @@ def fixes_for(kind: str, spec: ExperimentSpec | None, activations=None, optimize
               learning_rate: float | None = None) -> tuple[Fix, ...]:
     """The fixes for a finding kind, best first. With a spec: only those that change it and give a valid spec.
     Without one (a user's own model; `activations` of its layers, and where known its `optimizer` as a catalog
-    name and `learning_rate`): the candidates, as advice — "use Adam instead of plain SGD" is not offered to a
-    model trained with Adam."""
+    name and `learning_rate`): the candidates — "use Adam instead of plain SGD" is not offered to a model trained
+    with Adam. `advice_for` turns them into sentences for the layers each fits."""
     if spec is None:
         saturating = bool(set(activations or ()) & set(catalog.SATURATING))
-        default = catalog.OPTIMIZERS.get(optimizer or "", {}).get("learning_rate")
-        low_lr = learning_rate is not None and (learning_rate <= 0 or (default is not None
-                                                                       and learning_rate < default / 5))
-        return tuple(FIXES[i] for i in _candidates(kind, saturating, optimizer, low_lr))
+        return tuple(FIXES[i] for i in _candidates(kind, saturating, optimizer, _low_rate(optimizer, learning_rate)))
     saturating = any(layer.activation in catalog.SATURATING for layer in spec.network.layers)
     optimizer = spec.optimizer.name
     low_lr = spec.optimizer.learning_rate < catalog.OPTIMIZERS.get(optimizer, {}).get("learning_rate", 0) / 5
     return tuple(FIXES[i] for i in _candidates(kind, saturating, optimizer, low_lr) if _helps(spec, i))
+
+
+def advice_for(kind: str, columns, model_columns=(), optimizer: str | None = None,
+               learning_rate: float | None = None, small_steps: bool = False) -> tuple[str, ...]:
+    """Advice for a user's own model: one sentence per fix that fits. `columns`: (label, layer kind, activation)
+    of the layers the finding concerns; `model_columns`: those of every layer (a SimpleRNN elsewhere in the model
+    still gets "use LSTM"). Each fix names only the layers whose kind it fits, and is left out where none does (no
+    ReLU/He for an LSTM or an Embedding). `small_steps`: the weights barely move (raise the learning rate)."""
+    fitting = [a for _, k, a in columns if k in ACTIVATION_KINDS] or \
+        [a for _, k, a in model_columns if k in ACTIVATION_KINDS]
+    saturating = bool(set(fitting) & set(catalog.SATURATING))
+    low = _low_rate(optimizer, learning_rate) or small_steps
+    out = []
+    for fix_id in _candidates(kind, saturating, optimizer, low):
+        named = [label for label, k, _ in columns if fits(fix_id, k)]
+        if not named and fix_id in ("lstm", "gru", "shorter_sequence"):
+            named = [label for label, k, _ in model_columns if fits(fix_id, k)]
+        layered = fix_id in FITS or fix_id in SIGNAL_FIXES
+        if named or not layered:
+            out.append(FIXES[fix_id].advice(named if layered else [label for label, _, _ in columns]))
+    return tuple(dict.fromkeys(out))
+
+
+def _low_rate(optimizer: str | None, learning_rate: float | None) -> bool:
+    default = catalog.OPTIMIZERS.get(optimizer or "", {}).get("learning_rate")
+    return learning_rate is not None and (learning_rate <= 0 or (default is not None
+                                                                 and learning_rate < default / 5))
 
 
 def _helps(spec: ExperimentSpec, fix_id: str) -> bool:

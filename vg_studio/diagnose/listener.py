@@ -4,7 +4,8 @@ the app's child process all attach the same one).
 A listener is a callable taking one event. This one builds a fresh `Diagnoser` from each `RunStarted` (layer
 names, kinds, units, activations, the spec or the model summary, the number of classes), feeds it every
 `ProbeRecord` and `EpochEnd`, and publishes `FindingsUpdated` through the `emit` function the trainer gives it in
-`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}` — into report.json.
+`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand
+when the run ends — into report.json.
 `vg_studio.train` never imports this module: the dependency points from diagnosis to training only.
 """
 
@@ -14,6 +15,7 @@ import logging
 
 from vg_studio.diagnose.engine import Diagnoser
 from vg_studio.diagnose.findings import Finding
+from vg_studio.spec import DiagnosticsSpec
 from vg_studio.train import events
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,10 @@ log = logging.getLogger(__name__)
 
 class DiagnosisListener:
     def __init__(self, config: dict | None = None):
-        """`config` overrides thresholds (docs/diagnostics.md); None uses the spec's `diagnostics` for a spec run
-        and the defaults for a user's own model."""
-        self.config = config
+        """`config` overrides thresholds (a DiagnosticsSpec or a mapping, docs/diagnostics.md), checked here: a
+        misspelled name raises SpecError naming it. None uses the spec's `diagnostics` for a spec run and the
+        defaults for a user's own model."""
+        self.config = DiagnosticsSpec.of(config) if config is not None else None
         self.diagnoser: Diagnoser | None = None
         self._emit = None
 
@@ -45,9 +48,19 @@ class DiagnosisListener:
             self._publish(self.diagnoser.on_record(event))
         elif isinstance(event, events.EpochEnd):
             self._publish(self.diagnoser.on_epoch(event.epoch, event.logs))
+        elif isinstance(event, events.RunFinished):
+            self._publish(self.diagnoser.finish())
+
+    def add_preflight(self, findings) -> None:
+        """The pre-flight check's findings (`vg_studio.diagnose.preflight.preflight(model, first_batch)`), called
+        after RunStarted: they join the run's findings and are published like them."""
+        if self.diagnoser is not None:
+            self._publish(self.diagnoser.add_preflight(findings))
 
     def report_items(self) -> dict:
-        """What the trainer merges into report.json: every finding as strict JSON."""
+        """What the trainer merges into report.json when the run ends: every finding as strict JSON."""
+        if self.diagnoser is not None:
+            self._publish(self.diagnoser.finish())
         return {"findings": [f.to_dict() for f in self.findings]}
 
     def _publish(self, new: list[Finding]) -> None:

@@ -113,6 +113,8 @@ def run_trials(plan: TrialPlan, steps: int = 100, jobs: int = 1, ray_address: st
 
     if steps < 1:
         raise TrialError(f"--steps: must be at least 1 (got {steps})")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise TrialError(f"{out_dir}: not a directory (it is a file); give a folder to keep the trial runs in")
     keep = out_dir is not None
     root = Path(out_dir) if keep else Path(tempfile.mkdtemp(prefix="vg-trials-"))
     try:

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from vg_studio.text import inert
+
 HIDDEN = argparse.SUPPRESS  # test knobs for tiny CI grids; not part of the documented interface
 
 
@@ -93,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
         cells = module.build_cells(options, out)
         _check_inputs(cells, out)
     except _InputError as exc:
-        print(f"vg-studio: error: reproduce {args.reproduction}: {exc}", file=sys.stderr)
+        print(f"vg-studio: error: reproduce {args.reproduction}: {inert(str(exc))}", file=sys.stderr)
         return 2
     from vg_studio.experiments.cells import run_cells
 
     outcomes = run_cells(cells, jobs=args.jobs, ray_address=args.ray)
     report = module.write_report(options, out, outcomes, started)
     failed = [o for o in outcomes if o.status not in ("completed", "skipped")]
-    print(f"{report} ({len(outcomes) - len(failed)}/{len(outcomes)} cells completed)")
+    print(f"{inert(report)} ({len(outcomes) - len(failed)}/{len(outcomes)} cells completed)")
     return 1 if failed else 0
 
 

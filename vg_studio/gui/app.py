@@ -214,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
         window._update_title()
     install_excepthook(lambda: window)
     close_on_signals(window)
-    window.exit_without_waiting = True
     window.show()
     if kind == "run":
         QTimer.singleShot(0, lambda: window.open_run(str(path)))

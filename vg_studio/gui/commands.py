@@ -2,7 +2,9 @@
 
 Every user edit is one `SpecEdit` on the document's QUndoStack holding the spec before and after: undo/redo
 swap whole specs, so any edit (add a layer, apply a diagnostic fix, load a preset) is undoable the same way.
-Edits of one field typed in quick succession merge into one undo step (QUndoCommand.mergeWith).
+Edits of one field typed in quick succession merge into one undo step (QUndoCommand.mergeWith), labelled with
+the value the field holds after the last of them. A label names only a value the spec took: a refused entry
+never reaches the document.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class SpecEdit(QUndoCommand):
         if not isinstance(other, SpecEdit) or other.id() != self.id() or self.id() < 0:
             return False
         self.after = other.after
+        self.setText(other.text())  # "lr = 0.05", not the first value typed into the field
         return True
 
     def redo(self) -> None:

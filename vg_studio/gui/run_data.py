@@ -14,20 +14,22 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vg_studio import catalog
 from vg_studio.gui.plots.palette import next_run_color
 from vg_studio.gui.plots.series import Smoother, interval_means
 from vg_studio.history import History, Rows
 
 log = logging.getLogger(__name__)
-HIST_EDGES = np.linspace(-12, 2, 29)  # contract 8's default bins of log10 |g| and log10 |ΔW|
-RECURRENT_KINDS = ("simple_rnn", "lstm", "gru")
+HIST_EDGES = np.linspace(-12, 2, 29)  # the default bins of log10 |g| and log10 |ΔW|
 _RECENT_BATCHES = 20_000  # batch logs kept to complete records that carry no metrics of their own
+PACE_WINDOW_S = 30.0  # the ETA divides the steps left by the pace over about this long
+PACE_MIN_S = 3.0  # … and says nothing before it has seen training go on for this long
 
 
 def _padded(column: Rows | None, rows: int, row_shape: tuple, dtype) -> Rows:
@@ -66,9 +68,13 @@ class RunData:
     started_at: float = field(default_factory=time.monotonic)
     compare_with: "RunData | None" = None  # the run an "Apply fix and compare" started from
     revision: int = 0  # bumped whenever something the plots draw changed (not per batch)
+    notes: list = field(default_factory=list)  # what the run store says a reader must know (skipped parts …)
+    followed: bool = False  # written by another process, followed on disk
+    clock: object = field(default=time.monotonic, repr=False)  # the ETA's clock
 
     def __post_init__(self):
         self._history = None  # vg_studio.history.History once the run has started (or was opened)
+        self._pace: deque = deque(maxlen=256)  # (time, step) as steps arrive, at most a few a second
         self._reset_records()
 
     def _reset_records(self) -> None:
@@ -129,10 +135,6 @@ class RunData:
     def epoch_metric(self, name: str) -> np.ndarray:
         return np.asarray(self._epochs.get(name, []), dtype=float)
 
-    @property
-    def epoch_names(self) -> list:
-        return [k for k in self._epochs if k != "epoch"]
-
     def optimizer_series(self, name: str) -> np.ndarray:
         column = self._optimizer.get(name)
         return column.array if column is not None else np.empty(0)
@@ -150,7 +152,7 @@ class RunData:
 
     @property
     def is_recurrent(self) -> bool:
-        return self._time_grad is not None or any(k in RECURRENT_KINDS for k in self.layer_kinds)
+        return self._time_grad is not None or any(k in catalog.RECURRENT_KINDS for k in self.layer_kinds)
 
     @property
     def display_names(self) -> list:
@@ -167,11 +169,26 @@ class RunData:
             return self.batch_steps[-1]
         return int(self._steps.array[-1]) if self.num_records else 0
 
-    def eta_seconds(self) -> float | None:
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds to the last step at the pace of the last half minute (the first steps' tracing and compiling,
+        and a wait for the training process, do not count); None until training has gone on for a few seconds."""
         done, total = self.step, self.total_steps
-        if done < 2 or total <= done:
+        if total <= done or not self._pace:
             return None
-        return (time.monotonic() - self.started_at) / done * (total - done)
+        now = self.clock() if now is None else now
+        recent = [(t, s) for t, s in self._pace if now - t <= PACE_WINDOW_S]
+        first_t, first_step = recent[0] if recent else self._pace[-1]
+        last_t, last_step = self._pace[-1]
+        if last_t - first_t < PACE_MIN_S or last_step <= first_step:
+            return None
+        return (total - done) * (last_t - first_t) / (last_step - first_step)
+
+    def _paced(self, step: int) -> None:
+        now = self.clock()
+        if not self._pace or now - self._pace[-1][0] >= 0.2:
+            self._pace.append((now, step))
+        elif step > self._pace[-1][1]:
+            self._pace[-1] = (self._pace[-1][0], step)
 
     @property
     def model_path(self) -> Path | None:
@@ -190,6 +207,7 @@ class RunData:
         from vg_studio.train import events
 
         if isinstance(event, events.BatchEnd):
+            self._paced(event.step)
             self.batch_steps.append(event.step)
             self.batch_loss.append(event.logs.get("loss", np.nan))
             self.batch_accuracy.append(event.logs.get("accuracy", np.nan))
@@ -200,6 +218,8 @@ class RunData:
         if isinstance(event, events.RunStarted):
             self._started(event)
         elif isinstance(event, events.ProbeRecord):
+            if not self.batch_steps:  # a followed run has no batch events: its records give the pace
+                self._paced(event.step)
             metrics = dict(getattr(event, "metrics", None) or self._recent.get(event.step, {}))
             metrics.setdefault("loss", event.loss)
             self._add_record(event.step, event.epoch, metrics, event.stats, event.optimizer,
@@ -225,7 +245,8 @@ class RunData:
         self.hist_edges = np.asarray(edges, dtype=float) if edges is not None else HIST_EDGES.copy()
         self.device, self.epochs = str(_item(event.device) or ""), _whole(event.epochs)
         self.steps_per_epoch, self.param_count = _whole(event.steps_per_epoch), _whole(event.param_count)
-        self.status, self.started_at = "running", time.monotonic()
+        self.status, self.started_at = "running", self.clock()
+        self._pace.clear()
         self._reset_records()
         count = len(self.layer_names)
         kinds = self.layer_kinds if len(self.layer_kinds) == count else None  # stored only when whole
@@ -295,7 +316,8 @@ class RunData:
 
         loaded = open_run(run_dir)
         return cls.from_history(Path(run_dir).name, loaded.history, loaded.spec, loaded.report,
-                                loaded.model_summary, run_dir=Path(run_dir), status=loaded.status)
+                                loaded.model_summary, run_dir=Path(run_dir), status=loaded.status,
+                                notes=[str(note) for note in loaded.notes])
 
     @classmethod
     def from_history(cls, name: str, history, spec=None, report: dict | None = None, model_summary=None,

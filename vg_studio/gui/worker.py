@@ -184,11 +184,13 @@ class TrainWorker(QThread):
 
 
 def _read_report(run_dir: Path) -> dict:
-    import json
+    """The run's report.json through the run store's reader (its size limits and checks), {} when unreadable."""
+    from vg_studio.train.runstore import RunStoreError, read_report
 
+    path = Path(run_dir) / "report.json"
     try:
-        return json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_report(path) if path.is_file() else {}
+    except RunStoreError:
         return {}
 
 
@@ -247,13 +249,10 @@ class FollowWorker(QThread):
         emitted: list = []
         if not self.diagnose:
             return None, emitted
-        try:
-            from vg_studio.diagnose.listener import DiagnosisListener
-        except ImportError:
-            return None, emitted
+        from vg_studio.diagnose.listener import DiagnosisListener
+
         listener = DiagnosisListener()
-        if hasattr(listener, "attach"):
-            listener.attach(emitted.append)
+        listener.attach(emitted.append)
         return listener, emitted
 
 
@@ -270,17 +269,3 @@ def _feed(listener, event) -> None:
     except Exception:  # a diagnosis bug must not stop the following
         log.exception("diagnosing a followed run failed")
 
-
-class ParamCounterLoader(QThread):
-    """Imports vg_studio.nn.build (and TensorFlow with it) for the builder's parameter count, where the engine
-    offers no Keras-free counter."""
-
-    ready = Signal(object)  # count_params
-
-    def run(self) -> None:
-        try:
-            from vg_studio.nn.build import count_params
-        except Exception:
-            log.exception("the parameter counter could not be loaded")
-            return
-        self.ready.emit(count_params)

@@ -14,7 +14,6 @@ diagnosis this way).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import logging
 import multiprocessing
 import os
@@ -26,10 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vg_studio.safeio import atomic_write_bytes, atomic_write_text
+from vg_studio.safeio import atomic_write_bytes
 from vg_studio.spec import ExperimentSpec
-
-RUN_FILES = ("spec.json", "model.keras", "history.h5", "report.json")
+from vg_studio.text import inert, one_line
+from vg_studio.train.run_files import read_spec, report_in, write_json
+from vg_studio.train.rundir import RUN_FILES, RunStoreError
 
 
 @dataclass
@@ -53,10 +53,8 @@ class CellOutcome:
 
 
 def read_report(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """The cell's report.json as every reader sees it (run_files.read_report), or {} if it has none usable."""
+    return report_in(run_dir) or {}
 
 
 def is_finished(cell: Cell) -> bool:
@@ -65,8 +63,8 @@ def is_finished(cell: Cell) -> bool:
     if report.get("status") != "completed":
         return False
     try:
-        return ExperimentSpec.load(cell.run_dir / "spec.json").to_dict() == cell.spec.to_dict()
-    except ValueError:
+        return read_spec(Path(cell.run_dir) / "spec.json").to_dict() == cell.spec.to_dict()
+    except RunStoreError:
         return False
 
 
@@ -103,8 +101,7 @@ def run_cell(key: str, spec_dict: dict, run_dir: str, events=None, threads: int 
         try:  # the Trainer records its own failures; this covers those before it starts (e.g. the spec)
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             if not (Path(run_dir) / "report.json").exists():
-                atomic_write_text(Path(run_dir) / "report.json",
-                                  json.dumps({"name": key, "status": "failed", "message": message}, indent=2) + "\n")
+                write_json(Path(run_dir) / "report.json", {"name": key, "status": "failed", "message": message})
         except OSError:
             pass
         return {"key": key, "status": "failed", "message": message}
@@ -180,7 +177,7 @@ class Progress:
         self.epoch_of[key] = self.epochs_of[key]
         if status not in ("completed", "skipped"):
             self.failed += 1
-            self._write(f"cell {key} {status}: {message}\n")
+            self._write(f"cell {inert(key)} {status}: {one_line(message)}\n")
         self.draw(force=True)
 
     @property

@@ -24,13 +24,13 @@ import numpy as np
 from vg_studio import __version__
 from vg_studio.history import RESERVED_ATTRS, History, stat_dtype
 from vg_studio.safeio import UnreadableFile, atomic_path, regular_file
-from vg_studio.train.history_log import LogError, LogReader, encode_frame
+from vg_studio.train.history_log import LogError, LogReader, encode_payload
 from vg_studio.train.rundir import RunStoreError
 
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 RECORD_COLUMNS = ("step", "epoch", "loss", "time_grad")  # fixed datasets under /probes: not statistic names
-MAX_BINS = 4096  # histogram bins per layer (contract 8 uses 28)
+MAX_BINS = 4096  # histogram bins per layer (the probes record 28)
 MAX_GROUP_MEMBERS = 10_000  # statistics, metrics or optimizer scalars: a history has tens
 IN_MEMORY_IMAGE = 512 * 2**20  # histories up to this size are built in memory and written with plain file I/O
 
@@ -70,12 +70,11 @@ def layers_problem(names: list, activations: list, max_layers: int) -> str:
 def attrs_problem(attrs: dict, layers: int) -> str:
     """What is wrong with the run facts and layer metadata a history carries ('' if nothing): the app and the
     rules read them (RunStarted, the network diagram, histogram axes)."""
-    from vg_studio.limits import LIMITS
 
     for key in RUN_FACTS:
         value = attrs.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                  or not 0 <= value <= (LIMITS.classes if key == "num_classes" else MAX_STEP)):
+                                  or not 0 <= value <= (MAX_EPOCH if key == "num_classes" else MAX_STEP)):
             return f"attribute {key!r} must be a count, got {str(value)[:40]!r}"
     if "device" in attrs and not isinstance(attrs["device"], str):
         return "attribute 'device' must be text"
@@ -404,13 +403,13 @@ def _kind(dtype) -> str:
     return f"{dtype}"
 
 
-# ---- the log: frames from a History and back -------------------------------------------------------------------
-def start_frame(history: History) -> bytes:
-    return encode_frame({"t": "start", "schema": HISTORY_SCHEMA, "layer_names": history.layer_names,
+# ---- the log: frame payloads from a History and back -------------------------------------------------------------------
+def start_payload(history: History) -> bytes:
+    return encode_payload({"t": "start", "schema": HISTORY_SCHEMA, "layer_names": history.layer_names,
                          "activations": history.activations, "record_every": history.record_every})
 
 
-def attrs_frame(attrs: dict) -> bytes:
+def attrs_payload(attrs: dict) -> bytes:
     texts, arrays = {}, {}
     for key, value in attrs.items():
         if key in RESERVED_ATTRS:
@@ -420,23 +419,23 @@ def attrs_frame(attrs: dict) -> bytes:
             texts[key] = value
         else:
             arrays[key] = value
-    return encode_frame({"t": "attrs", "texts": texts}, arrays)
+    return encode_payload({"t": "attrs", "texts": texts}, arrays)
 
 
-def record_frame(history: History, r: int) -> bytes:
+def record_payload(history: History, r: int) -> bytes:
     arrays = {f"s/{name}": column[r] for name, column in history.stats.items()}
     if len(history.time_grad) > r:
         arrays["time_grad"] = history.time_grad[r]
     opt, metrics = list(history.optimizer), list(history.record_metrics)
     arrays["scalars"] = np.array([history.record_loss[r], *(history.optimizer[k][r] for k in opt),
                                   *(history.record_metrics[k][r] for k in metrics)], dtype=np.float64)
-    return encode_frame({"t": "record", "step": history.steps[r], "epoch": history.record_epochs[r],
+    return encode_payload({"t": "record", "step": history.steps[r], "epoch": history.record_epochs[r],
                          "optimizer": opt, "metrics": metrics}, arrays)
 
 
-def epoch_frame(history: History, i: int) -> bytes:
+def epoch_payload(history: History, i: int) -> bytes:
     keys = [k for k in history.epochs if k != "epoch"]
-    return encode_frame({"t": "epoch", "epoch": history.epochs["epoch"][i], "keys": keys},
+    return encode_payload({"t": "epoch", "epoch": history.epochs["epoch"][i], "keys": keys},
                         {"values": np.array([history.epochs[k][i] for k in keys], dtype=np.float64)})
 
 
@@ -577,9 +576,7 @@ def read_history(h5_path: str | os.PathLike, max_bytes: int, max_layers: int) ->
                 for meta, arrays in reader.frames():
                     replay.apply(meta, arrays)
                 history = replay.history
-                if reader.trailing_bytes:
-                    notes.append(f"{log_path.name}: the last {reader.trailing_bytes:,} bytes are an incomplete "
-                                 "write (the run was interrupted or is still writing); ignored")
+                notes.extend(reader.notes())
             except LogError as exc:
                 raise RunStoreError(str(exc)) from None
             except OSError as exc:

@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 
-
 class RunStoreError(ValueError):
     """A run directory or one of its files that cannot be read or written; one line naming the file."""
 

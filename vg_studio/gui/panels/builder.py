@@ -1,20 +1,22 @@
-"""Network builder: the hidden layers as a table (one row per layer, editors in the cells), a depth control,
-layer buttons, the live parameter count and the validation messages of the spec.
+"""Network builder: the hidden layers as a table (one row per layer, editors in the cells), a depth control and
+the output's activation, layer buttons, the selected layer's less common settings (σ of a normal initializer,
+starting bias, attention tokens), the live parameter count and the validation messages of the spec.
 
 Every change goes through `vg_studio.edits` as one undoable step of the document. Cells that the spec's
 validation names are tinted from the issue's location (layer index, field); numbers are committed when typed
-(see editors.py) and out-of-range input is refused with a message."""
+(see editors.py) and out-of-range input is refused with a message. Tab walks the cells and then leaves the table
+(it never cycles inside it); a cell that gets the keyboard focus selects its row."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QCheckBox, QComboBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
-from vg_studio.gui.panels.editors import FloatEdit, IntEdit
+from vg_studio.gui.panels.editors import FloatEdit, IntEdit, combo_box
 from vg_studio.limits import LIMITS
 from vg_studio.references import cite
 from vg_studio.spec import LayerSpec
@@ -22,8 +24,10 @@ from vg_studio.spec import LayerSpec
 COLUMNS = ("kind", "units", "activation", "initializer", "attention", "batch_norm", "residual", "dropout",
            "return_sequences", "aux_head", "aux_weight")
 HEADERS = ("Kind", "Units", "Activation", "Init", "Attn", "BN", "Res", "Drop", "Seq", "Aux", "Aux w")
-# Relative column widths: the visible columns share the table's width (no horizontal scroll bar).
+# Relative column widths: the visible columns share the table's width (no horizontal scroll bar) as long as each
+# gets its readable minimum; a narrower table scrolls sideways instead of cutting every column.
 WIDTHS = (7, 6, 8, 8.5, 3.5, 3.5, 3.5, 5, 3.5, 3.5, 5)
+MIN_WIDTHS = (50, 40, 70, 70, 22, 22, 22, 36, 22, 22, 36)
 KIND_TEXT = catalog.LAYER_KIND_LABELS
 INIT_TEXT = {"glorot_uniform": "Glorot U", "glorot_normal": "Glorot N", "he_normal": "He N", "he_uniform": "He U",
              "lecun_normal": "LeCun N", "lecun_uniform": "LeCun U", "random_normal": "Normal σ", "zeros": "Zeros"}
@@ -41,10 +45,16 @@ TIPS = {"kind": "Dense, or a recurrent layer (recurrent layers come first; image
 DENSE_ONLY, RECURRENT_ONLY = catalog.DENSE_ONLY_OPTIONS, catalog.RECURRENT_ONLY_OPTIONS
 INVALID = QColor(255, 120, 120, 110)
 FLAGGED = QColor(255, 170, 0, 90)
+ROW_HEIGHT = 28
+MIN_ROWS = 3  # the table never shrinks below this many rows (the dock scrolls instead)
+DETAILS = {"init_stddev": "σ of the normal initializer (Init “Normal σ”)",
+           "bias_init": "Constant every bias of this layer starts at",
+           "attention_tokens": "Tokens the attention block splits its input into (0 = chosen from the width)"}
 
 
 class BuilderPanel(QWidget):
     layer_selected = Signal(int)
+    fields_changed = Signal()  # an editor's problem appeared or went (the window re-checks Train)
 
     def __init__(self, document: SpecDocument, parent=None):
         super().__init__(parent)
@@ -60,7 +70,13 @@ class BuilderPanel(QWidget):
         self.depth.setToolTip(f"Number of hidden layers, 0–{LIMITS.layers} (new ones copy the last layer)")
         self.depth.valueChanged.connect(self._set_depth)
         self.depth.refused.connect(self._refused)
+        self.output_activation = combo_box()
+        for name in catalog.OUTPUT_ACTIVATIONS:
+            self.output_activation.addItem(name, name)
+        self.output_activation.setToolTip("Activation of the output layer (softmax for classes)")
+        self.output_activation.currentIndexChanged.connect(self._output_changed)
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab goes through the cells' editors and then out of the table
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -71,37 +87,77 @@ class BuilderPanel(QWidget):
             self.table.horizontalHeaderItem(column).setToolTip(TIPS.get(name, ""))
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.viewport().installEventFilter(self)
-        self.table.verticalHeader().setDefaultSectionSize(28)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + MIN_ROWS * ROW_HEIGHT + 4)
+        self.table.itemSelectionChanged.connect(self._show_details)
         self.buttons = {}
         row = QHBoxLayout()
+        row.setSpacing(3)
         for key, text, tip, slot in (
-                ("add", "Add", "Add a layer after the selected one (a copy of it)", self.add_layer),
-                ("remove", "Remove", "Remove the selected layer", self.remove_layer),
-                ("duplicate", "Duplicate", "Duplicate the selected layer", self.duplicate_layer),
+                ("add", "&Add", "Add a layer after the selected one (a copy of it)", self.add_layer),
+                ("remove", "Remo&ve", "Remove the selected layer", self.remove_layer),
+                ("duplicate", "Dup&licate", "Duplicate the selected layer", self.duplicate_layer),
                 ("up", "▲", "Move the selected layer towards the input", lambda: self.move_layer(-1)),
                 ("down", "▼", "Move the selected layer towards the output", lambda: self.move_layer(1))):
             button = QPushButton(text)
             button.setToolTip(tip)
+            if key in ("up", "down"):
+                button.setMaximumWidth(34)
+            else:  # as narrow as its text (Qt's own minimum is far wider)
+                button.setMinimumWidth(button.fontMetrics().horizontalAdvance(text.replace("&", "")) + 14)
             button.clicked.connect(slot)
             self.buttons[key] = button
-            row.addWidget(button)
+            row.addWidget(button, 0 if key in ("up", "down") else 1)
+        self.details_label = QLabel()
+        self.details = {"init_stddev": FloatEdit(0.0001, 1000.0, "σ", step=0.01, decimals=4),
+                        "bias_init": FloatEdit(-1000.0, 1000.0, "Bias init", step=0.1, decimals=3),
+                        "attention_tokens": IntEdit(0, LIMITS.units, "Attention tokens")}
+        self.details["attention_tokens"].setSpecialValueText("auto")
+        details = QHBoxLayout()  # one line: the dock keeps its height for the table
+        details.setContentsMargins(0, 0, 0, 0)
+        details.setSpacing(4)
+        self.details_label.setToolTip("The selected layer's less common settings")
+        details.addWidget(self.details_label)
+        for name, text in (("init_stddev", "&σ"), ("bias_init", "B&ias"), ("attention_tokens", "To&kens")):
+            editor = self.details[name]
+            editor.setToolTip(DETAILS[name])
+            editor.setMinimumWidth(44)
+            editor.valueChanged.connect(lambda v, name=name: self._set_detail(name, v))
+            editor.refused.connect(self._refused)
+            editor.setButtonSymbols(QAbstractSpinBox.NoButtons)
+            label = QLabel(text)
+            label.setBuddy(editor)
+            details.addWidget(label)
+            details.addWidget(editor, 1)
         depth_row = QHBoxLayout()
-        depth_row.addWidget(QLabel("Hidden layers:"))
+        depth_row.setSpacing(4)
+        depth_label = QLabel("Hidden &layers")
+        depth_label.setBuddy(self.depth)
+        depth_row.addWidget(depth_label)
         depth_row.addWidget(self.depth)
         depth_row.addStretch(1)
+        output_label = QLabel("&Output")
+        output_label.setBuddy(self.output_activation)
+        depth_row.addWidget(output_label)
+        depth_row.addWidget(self.output_activation)
         self.shape_label = QLabel()
+        self.shape_label.setWordWrap(True)
         self.params_label = QLabel()
         self.params_label.setObjectName("params")
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
         self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.PlainText)  # messages quote what was typed and file names
         self.problems_label.setStyleSheet("color: #d62728;")
         layout = QVBoxLayout(self)
         layout.addLayout(depth_row)
         layout.addWidget(self.table, 1)
         layout.addLayout(row)
-        layout.addWidget(self.shape_label)
-        layout.addWidget(self.params_label)
+        layout.addLayout(details)
+        summary = QHBoxLayout()
+        summary.addWidget(self.shape_label, 1)
+        summary.addWidget(self.params_label, 0, Qt.AlignTop)
+        layout.addLayout(summary)
         layout.addWidget(self.problems_label)
         document.changed.connect(self._document_changed)
         self.render()
@@ -129,6 +185,11 @@ class BuilderPanel(QWidget):
         wanted = min(max(selected, 0), len(layers) - 1)
         if layers and wanted != selected:  # re-selecting the same row would move the focus out of the editor
             self.table.selectRow(wanted)
+        self.output_activation.blockSignals(True)
+        self.output_activation.setCurrentIndex(max(self.output_activation.findData(spec.network.output_activation),
+                                                   0))
+        self.output_activation.blockSignals(False)
+        self._show_details()
         self._show_messages()
         self.update_params()
 
@@ -185,15 +246,33 @@ class BuilderPanel(QWidget):
             self.table.setColumnHidden(COLUMNS.index(name), not used)
         self._fit_columns()
 
-    def eventFilter(self, watched, event) -> bool:
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
         if watched is self.table.viewport() and event.type() == QEvent.Resize:
             self._fit_columns()
+        elif event.type() == QEvent.FocusIn:
+            row = self._row_of(watched)
+            if row >= 0 and row != self.selected_row():
+                self.table.selectRow(row)
+                watched.setFocus()  # selecting a row takes the focus to the table: give it back to the cell
         return super().eventFilter(watched, event)
 
+    def _row_of(self, editor: QWidget) -> int:
+        for row in range(self.table.rowCount()):
+            if any(self.editor(row, name) is editor for name in COLUMNS):
+                return row
+        return -1
+
     def _fit_columns(self) -> None:
-        """Share the table's width among the visible columns by WIDTHS: all of them are always in view."""
+        """Share the table's width among the visible columns by WIDTHS: all of them in view when each still gets
+        its readable minimum (MIN_WIDTHS); otherwise each gets its minimum and the table scrolls sideways."""
         visible = [c for c in range(len(COLUMNS)) if not self.table.isColumnHidden(c)]
         width = self.table.viewport().width()
+        narrow = sum(MIN_WIDTHS[c] for c in visible) > width
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded if narrow else Qt.ScrollBarAlwaysOff)
+        if narrow:
+            for column in visible:
+                self.table.setColumnWidth(column, MIN_WIDTHS[column])
+            return
         total = sum(WIDTHS[c] for c in visible)
         used = 0
         for n, column in enumerate(visible):
@@ -212,7 +291,7 @@ class BuilderPanel(QWidget):
 
         for name, labels in (("kind", KIND_TEXT), ("activation", {a: a for a in catalog.ACTIVATIONS}),
                              ("initializer", INIT_TEXT)):
-            combo = QComboBox()
+            combo = combo_box()
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(4)
             for key, text in labels.items():
@@ -238,6 +317,8 @@ class BuilderPanel(QWidget):
             spin.valueChanged.connect(lambda v, i=i, name=name: self.set_field(i, name, float(v)))
             spin.refused.connect(self._refused)
             put(name, spin)
+        for name in COLUMNS:
+            self.editor(i, name).installEventFilter(self)  # focus in a cell selects its row
 
     def _tint(self, row: int, column: int, invalid: bool, tip: str) -> None:
         """Mark one cell invalid (or not); the rule is scoped to the cell's own widget so that a checkbox inside a
@@ -256,6 +337,40 @@ class BuilderPanel(QWidget):
     def _refused(self, message: str) -> None:
         self.refusal = message
         self._show_messages()
+        self.fields_changed.emit()
+
+    def field_problems(self) -> list[str]:
+        """Editors that show a value a run would not train with (a refused one still on screen)."""
+        editors = [self.depth, *self.details.values()]
+        for row in range(self.table.rowCount()):
+            editors += [self.editor(row, name) for name in ("units", "dropout", "aux_weight")]
+        return [problem for problem in (e.problem() for e in editors if hasattr(e, "problem")) if problem]
+
+    # ---- the selected layer's less common settings -----------------------------------------------------------
+    def _show_details(self) -> None:
+        layers = self.document.spec.network.layers
+        row = self.selected_row()
+        layer = layers[row] if 0 <= row < len(layers) else None
+        self.details_label.setText(f"h{row + 1}:" if layer is not None else "—")
+        for name, editor in self.details.items():
+            editor.blockSignals(True)
+            if layer is not None:
+                editor.setValue(getattr(layer, name))
+            editor.blockSignals(False)
+            applies = layer is not None and (
+                name != "init_stddev" or layer.initializer == "random_normal") and (
+                name != "attention_tokens" or layer.attention)
+            editor.setEnabled(applies)
+
+    def _set_detail(self, name: str, value) -> None:
+        row = self.selected_row()
+        if row >= 0:
+            self.set_field(row, name, int(value) if name == "attention_tokens" else float(value))
+
+    def _output_changed(self) -> None:
+        value = self.output_activation.currentData()
+        self.document.edit(f"Output activation = {value}",
+                           lambda spec: edits.set_field(spec, "network.output_activation", value))
 
     def _show_messages(self) -> None:
         lines = ([self.refusal] if self.refusal else []) + self.problems
@@ -264,7 +379,7 @@ class BuilderPanel(QWidget):
     def update_params(self) -> None:
         spec = self.document.spec
         if self.input_shape is None:
-            self.shape_label.setText("Input/output: loading the dataset…")
+            self.shape_label.setText("Loading the dataset…")
         else:
             self.shape_label.setText(f"Input {'×'.join(map(str, self.input_shape))} → "
                                      f"{len(spec.network.layers)} hidden → output {self.num_classes} classes")
@@ -293,12 +408,15 @@ class BuilderPanel(QWidget):
         return rows[0].row() if rows else -1
 
     def set_field(self, i: int, name: str, value) -> None:
-        self.document.edit(f"Layer {i + 1}: {name} = {value}", lambda spec: edits.set_layer_field(spec, i, name, value),
-                           merge_key=f"layer{i}.{name}")
+        shown = {"kind": KIND_TEXT, "initializer": INIT_TEXT}.get(name, {}).get(value, value)
+        label = {"init_stddev": "σ", "bias_init": "bias init", "attention_tokens": "attention tokens",
+                 "aux_weight": "aux weight", "return_sequences": "sequences", "batch_norm": "BatchNorm"}.get(name, name)
+        self.document.edit(f"h{i + 1} {label} = {_value_text(shown)}",
+                           lambda spec: edits.set_layer_field(spec, i, name, value), merge_key=f"layer{i}.{name}")
 
     def set_kind(self, i: int, kind: str) -> None:
         """Change a layer's kind and, in the same undo step, clear the options the new kind does not have."""
-        self.document.edit(f"Layer {i + 1}: kind = {KIND_TEXT.get(kind, kind)}", lambda spec: edits.set_kind(spec, kind, i))
+        self.document.edit(f"h{i + 1} kind = {KIND_TEXT.get(kind, kind)}", lambda spec: edits.set_kind(spec, kind, i))
 
     def _set_depth(self, depth: int) -> None:
         self.document.edit(f"Depth = {depth}", lambda spec: edits.set_depth(spec, depth), merge_key="depth")
@@ -325,6 +443,12 @@ class BuilderPanel(QWidget):
             return
         self.document.edit(f"Move layer {at + 1}", lambda spec: edits.move_layer(spec, at, to))
         self.table.selectRow(to)
+
+
+def _value_text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _centered(widget: QWidget) -> QWidget:

@@ -8,12 +8,13 @@ import atexit
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
 
 from vg_studio import catalog, edits
 from vg_studio.gui.commands import SpecDocument
-from vg_studio.gui.panels.editors import IntEdit, show_refusal
+from vg_studio.gui.panels.editors import IntEdit, combo_box, show_refusal
+from vg_studio.text import inert, inert_html
 
 GRID_ROWS, GRID_COLUMNS, THUMB = 3, 6, 44
 
@@ -51,6 +52,7 @@ DEFAULT_LENGTH = 100
 
 class DataPanel(QWidget):
     dataset_ready = Signal(object)  # Dataset of the current spec
+    fields_changed = Signal()  # an editor's problem appeared or went (the window re-checks Train)
 
     def __init__(self, document: SpecDocument, parent=None):
         super().__init__(parent)
@@ -59,7 +61,7 @@ class DataPanel(QWidget):
         self._loaders: list[DatasetLoader] = []
         self._wanted = None
         self.loading_enabled = False  # the main window enables it once it is on screen (fast first paint)
-        self.choice = QComboBox()
+        self.choice = combo_box()
         for name, text in catalog.DATASETS.items():
             self.choice.addItem(name, name)
             self.choice.setItemData(self.choice.count() - 1, text, Qt.ToolTipRole)
@@ -73,17 +75,20 @@ class DataPanel(QWidget):
         self.length.setSuffix(" steps")
         self.length.setToolTip("Time steps per sequence: the longer, the further the gradient must travel back")
         self.length.editingFinished.connect(self._length_changed)
-        folder, npz = QPushButton("Import folder…"), QPushButton("Import .npz…")
+        folder, npz = QPushButton("Import &folder…"), QPushButton("Import .&npz…")
         folder.clicked.connect(self.import_folder)
         npz.clicked.connect(self.import_npz)
         self.info = QLabel()
         self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.PlainText)  # dataset names and paths come from outside
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
         self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.PlainText)  # messages quote what was typed and file names
         self.problems_label.setStyleSheet("color: #d62728;")
         for editor in (self.limit, self.length):
             editor.refused.connect(lambda message: show_refusal(self.problems_label, message))
+            editor.refused.connect(lambda _: self.fields_changed.emit())
         self.grid = QGridLayout()
         self.grid.setSpacing(2)
         self.thumbs = []
@@ -95,9 +100,9 @@ class DataPanel(QWidget):
                 self.grid.addWidget(label, r, c)
                 self.thumbs.append(label)
         form = QFormLayout()
-        form.addRow("Dataset", self.choice)
-        form.addRow("Limit", self.limit)
-        form.addRow("Length", self.length)
+        form.addRow("Data&set", self.choice)
+        form.addRow("Li&mit", self.limit)
+        form.addRow("Len&gth", self.length)
         buttons = QHBoxLayout()
         buttons.addWidget(folder)
         buttons.addWidget(npz)
@@ -113,6 +118,9 @@ class DataPanel(QWidget):
         layout.addStretch(1)
         document.changed.connect(self.render)
         self.render()
+
+    def field_problems(self) -> list[str]:
+        return [p for p in (self.limit.problem(), self.length.problem() if self.length.isEnabled() else "") if p]
 
     # ---- edits ------------------------------------------------------------------------------------------
     def _choice_changed(self) -> None:
@@ -132,7 +140,8 @@ class DataPanel(QWidget):
     def _limit_changed(self) -> None:
         value = self.limit.value()
 
-        self.document.edit(f"Limit = {value or 'all'}", lambda spec: edits.set_data_option(spec, "limit", value or None))
+        self.document.edit(f"Limit = {value or 'all'}",
+                           lambda spec: edits.set_data_option(spec, "limit", value or None))
 
     def import_folder(self) -> None:
         settings = QSettings()
@@ -173,7 +182,7 @@ class DataPanel(QWidget):
             if key in _RECENT:
                 QTimer.singleShot(0, self, lambda key=key: self._loaded(key, _RECENT[key]) if key in _RECENT else None)
             elif catalog.is_known_dataset(name):
-                self.info.setText(f"Loading {name}…")
+                self.info.setText(f"Loading {inert(name)}…")
                 loader = DatasetLoader(name, spec.data.options)  # no parent: see _RUNNING
                 loader.loaded.connect(self._loaded)
                 loader.failed.connect(self._failed)
@@ -188,16 +197,19 @@ class DataPanel(QWidget):
         issues = [issue for issue in spec.issues() if issue.loc[:1] == ("data",)]
         for name, editor in (("limit", self.limit), ("length", self.length)):
             messages = [str(i) for i in issues if i.loc[1:3] == ("options", name)]
+            tip = editor.property("tip") or editor.toolTip()
+            editor.setProperty("tip", tip)
             editor.setStyleSheet(f"{type(editor).__name__} {{ background-color: rgba(255,120,120,110); }}"
                                  if messages else "")
             editor.setProperty("invalid", bool(messages))
-            editor.setToolTip("\n".join(messages) or editor.toolTip())
+            editor.setToolTip("\n".join(messages) or tip)
         self.problems_label.setText("\n".join(f"⚠ {issue}" for issue in issues))
 
     def _failed(self, key: str, message: str) -> None:
         if key == self._wanted:
             self.dataset = None
-            self.info.setText(f"<span style='color:#d62728'>⚠ {message}</span>")
+            self.info.setStyleSheet("color: #d62728;")
+            self.info.setText(f"⚠ {inert(message)}")
 
     def _loaded(self, key: str, data) -> None:
         if key != self._wanted and self.loading_enabled:
@@ -209,20 +221,21 @@ class DataPanel(QWidget):
                 _RECENT.pop(next(iter(_RECENT)))
         self.dataset = data
         shape = "×".join(map(str, data.input_shape))
-        self.info.setText(f"{data.name}: {len(data.x_train):,} train / {len(data.x_test):,} test, "
+        self.info.setStyleSheet("")
+        self.info.setText(f"{inert(data.name)}: {len(data.x_train):,} train / {len(data.x_test):,} test, "
                           f"{shape} inputs, {data.num_classes} classes")
         is_sequence = data.x_train.ndim == 3  # (examples, time steps, features)
         for i, label in enumerate(self.thumbs):
             label.setVisible(not is_sequence)
             if i < len(data.x_train) and not is_sequence:
-                name = str(data.class_names[int(data.y_train[i])])
-                label.setToolTip(name)
+                name = inert(data.class_names[int(data.y_train[i])])
+                label.setToolTip(inert_html(name))
                 label.setPixmap(with_caption(thumbnail(data.x_train[i]), name))
             else:
                 label.clear()
         self.sequences.setVisible(is_sequence)
         if is_sequence:
-            labels = [str(data.class_names[int(y)]) for y in data.y_train[:SEQUENCE_ROWS]]
+            labels = [inert(data.class_names[int(y)]) for y in data.y_train[:SEQUENCE_ROWS]]
             self.sequences.setPixmap(sequence_preview(data.x_train[:SEQUENCE_ROWS], labels))
             self.sequences.setToolTip(f"The first {len(labels)} training sequences, time running left to right")
         self.dataset_ready.emit(data)
@@ -312,11 +325,13 @@ def sequence_preview(xs: np.ndarray, labels: list[str]) -> QPixmap:
         painter.drawText(0, top, CAPTION - 4, row_height, Qt.AlignRight | Qt.AlignVCenter, label)
         if features > 4:
             image = x if square else x.T  # square: rows are time steps, as in the picture
-            pixels = np.ascontiguousarray((np.clip(image / max(float(image.max()), 1e-9), 0, 1) * 255).astype(np.uint8))
+            scaled = np.clip(image / max(float(image.max()), 1e-9), 0, 1)
+            pixels = np.ascontiguousarray((scaled * 255).astype(np.uint8))
             h, w = pixels.shape
             qimage = QImage(pixels.data, w, h, w, QImage.Format_Grayscale8).copy()
             width = row_height if square else SEQUENCE_WIDTH
-            painter.drawImage(CAPTION, top, qimage.scaled(width, row_height, Qt.IgnoreAspectRatio, Qt.FastTransformation))
+            painter.drawImage(CAPTION, top,
+                              qimage.scaled(width, row_height, Qt.IgnoreAspectRatio, Qt.FastTransformation))
             continue
         painter.fillRect(CAPTION, top, SEQUENCE_WIDTH, row_height, QColor(127, 127, 127, 30))
         for f in range(features):

@@ -1,16 +1,17 @@
-"""Diagnostics panel: the findings of the run being shown, coloured by severity, each with its fixes.
+"""Diagnostics panel: the findings of the run being shown — named at the top — coloured by severity, each with its
+fixes; findings that no longer hold are listed after the active ones, greyed and marked resolved.
 
 Every finding line is shown in full (wrapped, never cut), the selected finding's evidence and the selected fix's
-explanation sit below the list, layers are named as the builder shows them (h1 … hL), and a finished run without
-a problem says so. Findings are `vg_studio.diagnose` Finding values; a run opened from disk gives report.json
-dicts, rebuilt into Findings (with working fixes) by `as_findings`.
+explanation sit below the list (a pane that never collapses), layers are named as the builder shows them (h1 …
+hL), a run read from disk shows what the run store noted about it (skipped or damaged parts), and a finished run
+without a problem says so. Findings are `vg_studio.diagnose` Finding values; a run opened from disk gives
+report.json dicts, rebuilt into Findings (with working fixes) by `findings_text.as_findings`. Layer names and
+messages come from run files: rich text shows them through inert_html.
 """
 
 from __future__ import annotations
 
 import html
-import math
-import re
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QTextDocument
@@ -18,92 +19,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGridLayout, QHeaderVi
                                QScrollArea, QSplitter, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from vg_studio.gui.findings_text import (as_findings, field, finding_title, format_number, layer_indices, layer_label,
+                                         ordered, resolved_note, same_findings, state, user_text)
+from vg_studio.text import inert, inert_html
+
 SEVERITY_COLORS = {"info": QColor(70, 130, 200, 70), "warning": QColor(255, 165, 0, 90),
                    "error": QColor(220, 50, 50, 100), "critical": QColor(220, 50, 50, 130)}
+RESOLVED_COLOR = QColor(128, 128, 128, 45)
 FIX_ROLE = Qt.UserRole + 1
 FINISHED = ("completed", "cancelled", "diverged", "failed")
-
-
-def field(value, name: str, default=None):
-    return value.get(name, default) if isinstance(value, dict) else getattr(value, name, default)
-
-
-def as_findings(findings: list) -> list:
-    """Findings as values with working fixes: report.json dicts are rebuilt (contract 3: fixes by id)."""
-    out = []
-    for finding in findings or []:
-        if isinstance(finding, dict):
-            finding = _from_dict(finding)
-        out.append(finding)
-    return out
-
-
-def _from_dict(data: dict):
-    if any(not isinstance(fix, dict) for fix in data.get("fixes", []) or []):
-        return data  # it already holds Fix values (not a report's plain data): nothing to rebuild
-    try:
-        from vg_studio.diagnose.findings import Finding
-
-        return Finding.from_dict(data)
-    except (ImportError, AttributeError):  # an engine without from_dict: rebuild the fixes by id ourselves
-        from vg_studio.diagnose.fixes import FIXES
-
-        fixes = [FIXES.get(field(f, "id"), f) if isinstance(f, dict) else f for f in data.get("fixes", [])]
-        return {**data, "fixes": fixes}
-    except (KeyError, TypeError, ValueError):  # a report from another version: show it, without fixes
-        return {**data, "fixes": []}
-
-
-def layer_label(name: str) -> str:
-    """The builder's row label of a history column: hidden_3 → h3 (a user's own model keeps its layer names)."""
-    match = re.fullmatch(r"hidden_(\d+)", str(name))
-    return f"h{match.group(1)}" if match else str(name)
-
-
-def user_text(text: str) -> str:
-    """Layer references as the user sees them: `hidden_2` and `network.layers[1]` both become h2."""
-    text = re.sub(r"\bhidden_(\d+)\b", r"h\1", str(text))
-    return re.sub(r"network\.layers\[(\d+)\]", lambda m: f"h{int(m.group(1)) + 1}", text)
-
-
-def layer_indices(finding, layer_names: list) -> set[int]:
-    """Spec layer indices (0-based) a finding names: 'hidden_3' → 2; the output layer is not a spec layer."""
-    out = set()
-    for layer in field(finding, "layers", []) or []:
-        name = layer_names[layer] if isinstance(layer, int) and 0 <= layer < len(layer_names) else str(layer)
-        match = re.fullmatch(r"hidden_(\d+)", name)
-        if match:
-            out.add(int(match.group(1)) - 1)
-    return out
-
-
-def format_number(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
-
-
-def finding_title(finding) -> str:
-    kind = str(field(finding, "kind", "finding")).replace("_", " ")
-    layers = list(field(finding, "labels", None) or [layer_label(n) for n in field(finding, "layers", []) or []])
-    where = ""
-    if layers:
-        where = f" in {layers[0]}–{layers[-1]}" if len(layers) > 3 else f" in {', '.join(layers)}"
-    step = field(finding, "step", None)
-    return f"{str(field(finding, 'severity', 'info')).upper()} · {kind}{where}" + (f" · from step {step}" if step
-                                                                                    else "")
-
-
-def _same(a: list, b: list) -> bool:
-    """The same findings (values crossing from the training process are new objects each time)."""
-    try:
-        return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b))
-    except Exception:  # values that cannot be compared: redraw
-        return False
+DETAILS_MIN_HEIGHT = 96  # the evidence and the fix's explanation always keep a few lines
 
 
 class WrappingDelegate(QStyledItemDelegate):
@@ -128,13 +53,22 @@ class WrappingDelegate(QStyledItemDelegate):
 
 
 class DiagnosticsPanel(QWidget):
-    apply_fix = Signal(object)  # a Fix (contract 2: id, title, why, apply(spec))
+    apply_fix = Signal(object)  # a Fix (id, title, why, apply(spec))
     apply_fix_and_compare = Signal(object)
     try_fixes = Signal(object)  # the selected Finding
     layers_flagged = Signal(object)  # set of spec layer indices
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.heading = QLabel()  # which run the findings describe
+        self.heading.setObjectName("diagnostics-run")
+        self.heading.setWordWrap(True)
+        self.heading.setTextFormat(Qt.RichText)
+        self.notes = QLabel()  # what the run store noted about a run read from disk
+        self.notes.setObjectName("run-notes")
+        self.notes.setWordWrap(True)
+        self.notes.setTextFormat(Qt.PlainText)
+        self.notes.hide()
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         self.tree.setColumnCount(1)
@@ -159,6 +93,9 @@ class DiagnosticsPanel(QWidget):
         details_area.setWidgetResizable(True)
         details_area.setFrameShape(QFrame.NoFrame)
         details_area.setWidget(self.details)
+        details_area.setMinimumHeight(DETAILS_MIN_HEIGHT)
+        self.tree.setMinimumHeight(60)
+        self.details_area = details_area
         self.split = QSplitter(Qt.Vertical)
         self.split.setChildrenCollapsible(False)
         self.split.addWidget(self.tree)
@@ -167,9 +104,9 @@ class DiagnosticsPanel(QWidget):
         self.split.setStretchFactor(1, 2)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
-        self.fix_button = QPushButton("Apply fix")
-        self.compare_button = QPushButton("Apply fix and compare")
-        self.trials_button = QPushButton("Try fixes…")
+        self.fix_button = QPushButton("A&pply fix")
+        self.compare_button = QPushButton("Apply fix and co&mpare")
+        self.trials_button = QPushButton("Try &fixes…")
         self.fix_button.setToolTip("Put the fixed network in the editor (undoable)")
         self.compare_button.setToolTip("Train the fixed network and overlay it on the run it fixes")
         self.trials_button.setToolTip("Train a short trial of every fix of this finding and rank them by what they "
@@ -180,11 +117,14 @@ class DiagnosticsPanel(QWidget):
         self.reason = QLabel()  # why the buttons are disabled, when they are
         self.reason.setWordWrap(True)
         self.reason.setObjectName("fix-disabled-reason")
-        buttons = QGridLayout()  # two rows: the panel stays narrow enough for its dock
+        buttons = QGridLayout()  # one column: the panel stays narrow enough for a laptop's dock
+        buttons.setSpacing(3)
         buttons.addWidget(self.fix_button, 0, 0)
-        buttons.addWidget(self.compare_button, 0, 1)
-        buttons.addWidget(self.trials_button, 1, 0, 1, 2)
+        buttons.addWidget(self.compare_button, 1, 0)
+        buttons.addWidget(self.trials_button, 2, 0)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.notes)
         layout.addWidget(self.empty)
         layout.addWidget(self.split, 1)
         layout.addWidget(self.reason)
@@ -193,13 +133,15 @@ class DiagnosticsPanel(QWidget):
         self.layer_names: list = []
         self.status = ""
         self.fixable_reason = ""  # "" when fixes can be applied to the run shown, else why not
+        self.run_name = ""
         self._flagged: set = set()
+        self._show_heading()
         self._render_empty()
         self._selection_changed()
 
     def warm_up(self) -> None:
         """Qt's first rich-text layout in a process costs ~10 ms more than the next ones: paid here, while the
-        window is idle after start-up, not when a training run's first finding arrives (issue 12)."""
+        window is idle after start-up, not when a training run's first finding arrives."""
         document = QTextDocument()
         document.setDefaultFont(self.details.font())
         document.setHtml("<b>Evidence</b><table><tr><td>ratio</td><td>&nbsp;1.0e-04</td></tr></table>"
@@ -208,12 +150,17 @@ class DiagnosticsPanel(QWidget):
         document.size()
 
     # ---- content ----------------------------------------------------------------------------------------------
-    def show_findings(self, findings: list, layer_names: list, status: str = "", fixable_reason: str = "") -> None:
-        """The findings of the run shown. `status` is that run's (an empty panel reads differently while it runs
-        and once it ended); `fixable_reason` says why its fixes cannot be applied ("" when they can)."""
-        findings = as_findings(findings)
-        same = _same(findings, self.findings) and list(layer_names) == self.layer_names
-        self.status, self.fixable_reason = status, fixable_reason
+    def show_findings(self, findings: list, layer_names: list, status: str = "", fixable_reason: str = "",
+                      run_name: str = "", notes: list | None = None) -> None:
+        """The findings of the run `run_name`. `status` is that run's (an empty panel reads differently while it
+        runs and once it ended); `fixable_reason` says why its fixes cannot be applied ("" when they can); `notes`
+        are the run store's lines about a run read from disk."""
+        findings = ordered(as_findings(findings))
+        same = same_findings(findings, self.findings) and list(layer_names) == self.layer_names
+        self.status, self.fixable_reason, self.run_name = status, fixable_reason, run_name
+        self._show_heading()
+        self.notes.setText("\n".join(f"Note: {inert(n)}" for n in notes or []))
+        self.notes.setVisible(bool(notes))
         if same:
             self._render_empty()
             self._selection_changed()
@@ -231,20 +178,33 @@ class DiagnosticsPanel(QWidget):
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
         self._selection_changed()
 
+    def _show_heading(self) -> None:
+        if not self.run_name:
+            self.heading.setText("<i>No run selected</i>")
+            return
+        status = f" ({inert_html(self.status)})" if self.status else ""
+        self.heading.setText(f"Findings of <b>{inert_html(self.run_name)}</b>{status}")
+
     def _finding_item(self, finding) -> QTreeWidgetItem:
         message = user_text(field(finding, "message", "") or "")
+        resolved = state(finding) == "resolved"
+        if resolved:
+            message = f"{message}\n{resolved_note(finding)}"
         item = QTreeWidgetItem([f"{finding_title(finding)}\n{message}"])
         item.setData(0, Qt.UserRole, finding)
-        color = SEVERITY_COLORS.get(str(field(finding, "severity", "info")).lower(), SEVERITY_COLORS["info"])
+        color = RESOLVED_COLOR if resolved else SEVERITY_COLORS.get(str(field(finding, "severity", "info")).lower(),
+                                                                    SEVERITY_COLORS["info"])
         item.setBackground(0, QBrush(color))
+        if resolved:
+            item.setForeground(0, QBrush(self.palette().placeholderText().color()))
         for fix in field(finding, "fixes", []) or []:
-            child = QTreeWidgetItem([f"Fix: {field(fix, 'title', str(fix))}"])
-            child.setToolTip(0, user_text(field(fix, "why", "") or ""))
+            child = QTreeWidgetItem([f"Fix: {inert(field(fix, 'title', str(fix)))}"])
+            child.setToolTip(0, inert_html(user_text(field(fix, "why", "") or "")))
             child.setData(0, FIX_ROLE, fix)
             item.addChild(child)
         for advice in field(finding, "advice", []) or []:  # a user's own model: what to change in their code
             child = QTreeWidgetItem([f"In your code: {user_text(advice)}"])
-            child.setToolTip(0, user_text(advice))
+            child.setToolTip(0, inert_html(user_text(advice)))
             item.addChild(child)
         return item
 
@@ -299,8 +259,8 @@ class DiagnosticsPanel(QWidget):
 
     def _details(self, finding, fix) -> str:
         evidence = field(finding, "evidence", {}) or {}
-        rows = "".join(f"<tr><td>{html.escape(str(k).replace('_', ' '))}</td><td>&nbsp;{format_number(v)}</td></tr>"
-                       for k, v in evidence.items())
+        rows = "".join(f"<tr><td>{inert_html(str(k).replace('_', ' '))}</td><td>&nbsp;{html.escape(format_number(v))}"
+                       "</td></tr>" for k, v in evidence.items())
         text = f"<b>Evidence</b><table>{rows}</table>" if rows else ""
         advice = [user_text(a) for a in field(finding, "advice", []) or []]
         if advice:  # a run without a spec: the fixes are advice for the user's own code
@@ -308,14 +268,14 @@ class DiagnosticsPanel(QWidget):
                 f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>"
         if fix is not None:
             why = user_text(field(fix, "why", "") or "")
-            text += f"<p><b>Fix: {html.escape(str(field(fix, 'title', '')))}</b><br>{html.escape(why)}</p>"
+            text += f"<p><b>Fix: {inert_html(field(fix, 'title', ''))}</b><br>{html.escape(why)}</p>"
             advice = self._advice(fix, finding)
             if advice:
                 text += f"<p><b>In your own code:</b> {html.escape(advice)}</p>"
         return text
 
     def _advice(self, fix, finding) -> str:
-        """For a run without a spec (a user's own model) the fix is advice for their code (contract 2)."""
+        """For a run without a spec (a user's own model) the fix is advice for their code."""
         advise = getattr(fix, "advice", None)
         if not self.fixable_reason or not callable(advise):
             return ""

@@ -1,0 +1,236 @@
+"""What a grid run shows, measured independently of the rules: `tf.GradientTape` gradients and NumPy statistics of
+the network before and after training, and the loss of every batch from a plain Keras callback. `truth` turns the
+measurements into the run's labels (several can hold: an explosion that kills the ReLUs is both). Nothing here
+uses vg_studio's probes, unit tables or rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LABELS = ("vanishing", "exploding", "dead", "saturated", "flat", "oscillating", "slow", "poor_init")
+KERNEL_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "EinsumDense")
+RESTING = ("relu", "relu6", "hard_silu", "hard_swish", "sparse_plus")  # activations that switch a unit off at 0
+HE = ("relu", "leaky_relu", "elu", "gelu", "silu", "swish", "relu6", "hard_silu", "mish", "prelu", "celu")
+
+
+class BatchLosses:
+    """A Keras callback recording the loss of every training batch (Keras logs its running mean since the epoch
+    began: batch b's own loss is (b + 1) m_b - b m_(b-1))."""
+
+    def __new__(cls):
+        import keras
+
+        class Recorder(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.losses, self._previous = [], 0.0
+
+            def on_train_batch_end(self, batch, logs=None):
+                mean = float((logs or {}).get("loss", math.nan))
+                self.losses.append(mean if batch == 0 else (batch + 1) * mean - batch * self._previous)
+                self._previous = mean
+
+        return Recorder()
+
+
+@dataclass
+class Measured:
+    loss: float
+    grad_ratio: float  # mean |dL/dW| of the first kernel / the output kernel's (GradientTape)
+    max_grad_norm: float
+    dead: float  # the largest share of a hidden layer's units with zero slope and zero output on every example
+    saturated: float  # the largest share of a hidden layer's values where the slope is under 3 % of its maximum
+    signal_change: float  # spread of the signal entering the output layer / entering the first kernel layer
+    weight_scale: float  # kernels' std / that of the initializer suiting their activation (geometric mean)
+    weight_change: float = math.nan  # ‖W - W_before‖ / ‖W_before‖ over every weight
+    finite: bool = True
+    weights: list = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "weights"}
+
+
+def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Measured:
+    import keras
+    import tensorflow as tf
+
+    kept = [(v, np.array(v.numpy())) for v in model.non_trainable_variables]  # BatchNorm's moving averages
+    try:
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p))
+        kernels = [v for v in model.trainable_variables
+                   if v.path.endswith("/kernel") and len(v.shape) >= 2 and "embedding" not in v.path]
+        grads = tape.gradient(loss, kernels)
+    finally:
+        for variable, value in kept:
+            variable.assign(value)
+    g = [np.abs(np.asarray(gr, dtype=np.float64)) if gr is not None else np.zeros(1) for gr in grads]
+    ratio = float(g[0].mean() / g[-1].mean()) if len(g) >= 2 and g[-1].mean() > 0 else math.nan
+    norm = max((float(np.sqrt((a ** 2).sum())) for a in g), default=0.0)
+    weights = [np.asarray(w) for w in model.get_weights()]
+    finite = bool(np.isfinite(float(loss)) and all(np.all(np.isfinite(w)) for w in weights))
+    dead, saturated = _units(model, x)
+    signal, scale = _init_scale(model, x)
+    change = math.nan
+    if before is not None and before.weights:
+        num = sum(float(((a - b) ** 2).sum()) for a, b in zip(weights, before.weights))
+        den = sum(float((b ** 2).sum()) for b in before.weights)
+        change = math.sqrt(num / den) if den > 0 else math.nan
+    return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, weights)
+
+
+def _sites(model):
+    """(layer, activation name, how to get its pre-activations) for every hidden activation."""
+    import keras
+
+    out = []
+    for layer in model.layers[:-1]:
+        kind = type(layer).__name__
+        if kind in KERNEL_LAYERS and hasattr(layer, "activation"):
+            name = keras.activations.serialize(layer.activation)
+            if isinstance(name, str) and name not in ("linear", "softmax"):
+                out.append((layer, name, "kernel"))
+        elif kind in ("Activation", "ReLU"):
+            name = "relu" if kind == "ReLU" else keras.activations.serialize(layer.activation)
+            if isinstance(name, str) and name not in ("linear", "softmax"):
+                out.append((layer, name, "input"))
+    return out
+
+
+def _pre_activation(layer, a, how):
+    import keras
+
+    if how == "input":
+        return a
+    kernel, bias = layer.kernel, getattr(layer, "bias", None)
+    if type(layer).__name__ == "Dense":
+        z = a @ np.asarray(kernel)
+    else:
+        z = np.asarray(keras.ops.conv(a.astype("float32"), kernel, strides=layer.strides, padding=layer.padding),
+                       dtype=np.float64)
+    return z + (np.asarray(bias) if bias is not None else 0.0)
+
+
+def _slope(name):
+    import keras
+
+    f = keras.activations.get(name)
+
+    def value(z):
+        return np.asarray(keras.ops.convert_to_numpy(f(keras.ops.convert_to_tensor(z, "float32"))), np.float64)
+
+    grid = np.linspace(-20, 20, 40001)
+    biggest = float(np.max(np.abs(np.gradient(value(grid), grid))))
+    h = 1e-3
+    return value, (lambda z: (value(z + h) - value(z - h)) / (2 * h)), biggest
+
+
+def _units(model, x) -> tuple[float, float]:
+    import keras
+
+    sites = _sites(model)
+    if not sites:
+        return 0.0, 0.0
+    try:
+        side = keras.Model(model.inputs, [layer.input for layer, _, _ in sites])
+        inputs = side(x, training=False)
+    except (ValueError, TypeError, AttributeError):
+        return math.nan, math.nan
+    inputs = [inputs] if len(sites) == 1 else inputs
+    dead = saturated = 0.0
+    for (layer, name, how), a in zip(sites, inputs):
+        z = _pre_activation(layer, np.asarray(a, dtype=np.float64), how)
+        value, slope, biggest = _slope(name)
+        d = np.abs(slope(z))
+        flat = d < 0.03 * biggest
+        if name in RESTING:  # a zero output with zero slope is a unit switched off: dead, not saturated
+            off = (d < 1e-9) & (np.abs(value(z)) < 1e-9)
+            dead = max(dead, float(np.mean(np.all(off.reshape(-1, off.shape[-1]), axis=0))))
+            flat &= ~off
+        saturated = max(saturated, float(np.mean(flat)))
+    return dead, saturated
+
+
+def _init_scale(model, x) -> tuple[float, float]:
+    """(spread entering the output layer / entering the first kernel layer, kernels' std vs the matching one)."""
+    import keras
+
+    layers = [layer for layer in model.layers if type(layer).__name__ in ("Dense", "Conv2D", "Conv1D")]
+    if len(layers) < 3:
+        return 1.0, 1.0
+    try:
+        side = keras.Model(model.inputs, [layer.input for layer in layers])
+        reached = side(x, training=False)
+    except (ValueError, TypeError, AttributeError):
+        return math.nan, math.nan
+    spread = [float(np.sqrt(np.var(np.asarray(a).reshape(len(x), -1), axis=0).mean())) for a in reached]
+    ratios = []
+    for layer in layers[:-1]:
+        w = np.asarray(layer.kernel)
+        fan_in, fan_out = int(np.prod(w.shape[:-1])), int(np.prod(w.shape[:-2] or (1,))) * w.shape[-1]
+        name = keras.activations.serialize(layer.activation)
+        name = name if isinstance(name, str) else "linear"
+        if name == "linear":  # Dense → [BatchNorm] → Activation: the activation layer that follows
+            later = model.layers[model.layers.index(layer) + 1:model.layers.index(layer) + 3]
+            name = next((keras.activations.serialize(lay.activation) for lay in later
+                         if type(lay).__name__ == "Activation"), "linear")
+        std = math.sqrt(2 / fan_in) if name in HE else math.sqrt(1 / fan_in) if name == "selu" \
+            else math.sqrt(2 / (fan_in + fan_out))
+        ratios.append(float(np.std(w)) / std)
+    change = spread[-1] / spread[0] if spread[0] > 0 else math.nan
+    return change, float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-300)))))
+
+
+def truth(checks: dict) -> set[str]:
+    """The labels a run shows at its end, and a poor initialisation at its start (empty: healthy — it trained and
+    shows none)."""
+    before, after, k = checks["before"], checks["after"], checks["num_classes"]
+    chance = math.log(k)
+    losses = np.asarray(checks.get("batch_losses") or [], dtype=np.float64)
+    out = set()
+    # the loss of the last batches still far above guessing and above where it started
+    climbed = losses.size > 20 and np.median(np.nan_to_num(losses[-20:], nan=np.inf)) > max(2 * chance,
+                                                                                           2 * before["loss"])
+    steps = max(int(checks.get("steps") or 1), 1)
+    change = after["weight_change"]
+    moved = np.isfinite(change) and change / steps >= 1e-5  # steps of some size: they can throw weights away
+    if not after["finite"] or (moved and (climbed or after["max_grad_norm"] > 1e3)):
+        out.add("exploding")
+    stuck = after["loss"] >= 0.9 * before["loss"]
+    if after["dead"] >= 0.9 or (after["dead"] >= 0.5 and stuck):  # (a network can learn around a few dead units)
+        out.add("dead")
+    if after["saturated"] >= 0.5 and "exploding" not in out:
+        out.add("saturated")
+    # the weights changed by under 1e-5 of their size a step although they get gradients (not units that died)
+    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] > 1e-6:
+        out.add("flat")
+    ratio = after["grad_ratio"]
+    still = abs(after["loss"] - before["loss"]) < 0.01 * before["loss"]  # (near the threshold: tiny weights hide it)
+    if np.isfinite(ratio) and (ratio < 1e-3 or (ratio < 1e-2 and still)) \
+            and not out & {"dead", "saturated", "exploding", "flat"}:
+        out.add("vanishing")
+    scale_off = not (1e-2 <= before["signal_change"] <= 1e2) and not (0.5 <= before["weight_scale"] <= 2.0)
+    if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
+        out.add("poor_init")
+    tail = losses[-100:]
+    if tail.size >= 50 and np.all(np.isfinite(tail)) and "exploding" not in out:
+        smooth = np.convolve(tail, np.ones(5) / 5, "valid")
+        level = float(np.median(smooth))
+        third = len(tail) // 3
+        progress = (np.median(tail[:third]) - np.median(tail[-third:])) / max(np.median(tail[:third]), 1e-12)
+        if level >= 0.5 * chance and (smooth.max() - smooth.min()) / level >= 0.5 and progress < 0.1:
+            out.add("oscillating")
+    if not out and after["loss"] > 0.5 * chance and before["loss"] > 0.5 * chance:
+        progress = (before["loss"] - after["loss"]) / (before["loss"] - 0.5 * chance)
+        if progress < 0.1 and before["loss"] - after["loss"] >= 0.01 * before["loss"]:  # it moves, too slowly
+            out.add("slow")
+    return out
+
+
+def trained(checks: dict) -> bool:
+    return checks["after"]["loss"] < 0.5 * math.log(checks["num_classes"])

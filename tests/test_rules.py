@@ -1,0 +1,235 @@
+"""The rules added beside the gradient rules — oscillating loss, slow convergence, poor initialisation (at run time
+and before training) — and the cases the older rules must not mistake: large gradients on weights that do not
+move, tiny weights that make a large relative step, advice that fits each layer's kind. Synthetic records (fast);
+the pre-flight check runs on small Keras models."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from vg_studio.diagnose.engine import Diagnoser  # noqa: E402
+from vg_studio.diagnose.rules import RULES  # noqa: E402
+from vg_studio.train import events  # noqa: E402
+
+NAMES = ["dense", "dense_1", "dense_2", "dense_3"]
+CHANCE = math.log(10)
+
+
+def record(step, n=4, *, loss=2.0, grad=None, norm=None, update=None, epoch=0):
+    stats = {"grad_mean_abs": np.asarray(grad if grad is not None else [1e-2] * n, dtype=float),
+             "grad_norm": np.asarray(norm if norm is not None else [0.5] * n, dtype=float),
+             "weight_norm": np.full(n, 5.0),
+             "update_ratio": np.asarray(update if update is not None else [1e-3] * n, dtype=float),
+             "dead_fraction": np.full(n, np.nan), "saturated_fraction": np.full(n, np.nan)}
+    return events.ProbeRecord(step, epoch, loss, stats)
+
+
+def model_diagnoser(activations=("relu", "relu", "relu", "softmax"), kinds=("dense",) * 4, budget=None,
+                    per_epoch=None, optimizer="SGD", rate=0.1):
+    summary = {"loss": "sparse_categorical_crossentropy",
+               "optimizer": {"class_name": optimizer, "config": {"learning_rate": rate}}}
+    return Diagnoser(NAMES[:len(kinds)], list(activations), None, num_classes=10, layer_kinds=list(kinds),
+                     layer_units=[64] * (len(kinds) - 1) + [10], model_summary=summary, budget_steps=budget,
+                     steps_per_epoch=per_epoch)
+
+
+def feed(d, records):
+    for r in records:
+        d.on_record(r)
+    d.finish()
+    return {f.kind: f for f in d.findings}
+
+
+def warned(found) -> set:
+    return {k for k, f in found.items() if f.severity != "info"}
+
+
+def running_means(batch_losses, per_epoch):
+    """What Keras logs: the mean of the epoch's batches so far."""
+    out = []
+    for i, _ in enumerate(batch_losses):
+        start = i - i % per_epoch
+        out.append(float(np.mean(batch_losses[start:i + 1])))
+    return out
+
+
+def test_every_rule_is_one_module_in_the_registry():
+    kinds = [rule.kind for rule in RULES]
+    assert len(kinds) == len(set(kinds)) and {"oscillating_loss", "slow_convergence", "poor_initialization"} <= set(
+        kinds)
+    assert all(rule.__module__.rsplit(".", 1)[-1] in rule.kind or rule.__module__.endswith("exploding")
+               or rule.__module__.endswith("vanishing") for rule in RULES)
+
+
+def test_an_oscillating_loss_is_found_from_the_running_means_keras_logs():
+    """Batch losses that swing between ~1.2 and ~3 without coming down, logged as Keras's running means (which
+    hide the swings late in an epoch): the engine recovers each batch's loss and finds the oscillation."""
+    rng = np.random.default_rng(0)
+    per_epoch = 25
+    batches = [2.0 + 0.9 * math.sin(s / 2.0) + 0.1 * rng.normal() for s in range(1, 101)]
+    d = model_diagnoser(budget=100, per_epoch=per_epoch)
+    found = feed(d, [record(s, loss=m, epoch=(s - 1) // per_epoch, update=[0.2] * 4)
+                     for s, m in enumerate(running_means(batches, per_epoch), start=1)])
+    f = found["oscillating_loss"]
+    assert f.severity == "warning" and "learning rate is too high" in f.message
+    assert "oscillation_swing" in f.rule and any("far above the ~1e-3" in line for line in f.details)
+    assert any("lower" in advice.lower() for advice in f.advice)
+    steady = model_diagnoser(budget=100, per_epoch=per_epoch)  # a noisy loss that comes down: not oscillating
+    falling = [2.3 * 0.97 ** s * (1 + 0.3 * rng.normal()) for s in range(1, 101)]
+    found = feed(steady, [record(s, loss=m, epoch=(s - 1) // per_epoch)
+                          for s, m in enumerate(running_means(falling, per_epoch), start=1)])
+    assert "oscillating_loss" not in found
+
+
+def test_slow_convergence_compares_progress_with_the_budget_spent():
+    """The loss falls 2.5 % of the way to a good loss over the whole budget: it needs ~40x the budget. The same
+    fall within the first tenth of a ten-times-longer budget is not judged yet."""
+    losses = [2.65 - 0.0005 * s for s in range(1, 101)]
+    d = model_diagnoser(budget=100, per_epoch=100, optimizer="Adam", rate=1e-5)
+    found = feed(d, [record(s, loss=m, update=[3e-5] * 4) for s, m in enumerate(running_means(losses, 100), 1)])
+    f = found["slow_convergence"]
+    assert f.severity == "warning" and f.evidence["budgets_needed"] > 10
+    assert f.advice[0] == "Raise the optimizer's learning rate"  # far below the usual rate, and tiny updates
+    assert any("far below the ~1e-3" in line for line in f.details)
+    early = model_diagnoser(budget=1000, per_epoch=100)
+    assert "slow_convergence" not in feed(early, [record(s, loss=m) for s, m in
+                                                  enumerate(running_means(losses, 100), 1)])
+    fast = model_diagnoser(budget=100, per_epoch=100)  # a healthy fall
+    assert "slow_convergence" not in feed(fast, [record(s, loss=2.3 * 0.98 ** s) for s in range(1, 101)])
+
+
+def test_large_gradients_on_weights_that_do_not_move_are_flat_not_exploding():
+    """A residual MLP at lr 1e-8: the loss sits at 11 (4.8x guessing) with gradient norms near 50, and the weights
+    change by 1e-8 of their size per step. Flat weights and a poor initialisation — not an explosion."""
+    d = model_diagnoser(kinds=("dense",) * 4)
+    found = feed(d, [record(s, loss=11.0, norm=[50.0] * 4, update=[1e-8] * 4) for s in range(1, 120)])
+    assert "exploding_gradient" not in found
+    assert {"flat_weights", "poor_initialization"} <= warned(found)
+    assert "4.8× the loss of guessing" in found["poor_initialization"].message
+    moving = model_diagnoser()  # the same loss and gradients on weights that move: an explosion
+    assert "exploding_gradient" in warned(feed(moving, [record(s, loss=11.0, norm=[50.0] * 4, update=[1e-2] * 4)
+                                                        for s in range(1, 120)]))
+
+
+def test_a_loss_far_above_chance_that_comes_down_is_an_early_transient():
+    """A residual ReLU+BN net under SGD+momentum starts at a loss of 10 with large gradients, climbs to 15, then
+    trains: what happened on the way is reported, resolved and as info; nothing holds at the end."""
+    losses = [10.3, 12, 14, 15, 15, 14, 13, 11, 9, 8, 7, 6, 5, 4.5, 4, 3.5, 3, 2.5] + [2.0 * 0.98 ** s for s in
+                                                                                      range(100)]
+    norms = [31, 25, 22] + [12] * 5 + [4] * 110
+    d = model_diagnoser(kinds=("dense", "batch_normalization", "dense", "dense"))
+    found = feed(d, [record(2 * i + 1, loss=m, norm=[n] * 4, update=[0.05] * 4)
+                     for i, (m, n) in enumerate(zip(losses, norms))])
+    assert warned(found) == set() and d.warnings() == []
+    for kind in ("exploding_gradient", "poor_initialization"):
+        assert found[kind].state == "resolved" and found[kind].severity == "info"
+        assert any("early transient" in line for line in found[kind].details)
+
+
+def test_tiny_weights_that_take_a_large_relative_step_are_not_an_explosion():
+    """N(0, 0.001) weights on a deep sigmoid net: the update ratio is large because the weights are tiny, the
+    gradients vanish (first/output 3e-20): vanishing, not exploding, and not hidden by anything."""
+    grads = [1e-22, 1e-18, 1e-14, 1e-10, 1e-6, 1e-4, 3e-2]
+    names = [f"dense_{i}" for i in range(7)]
+    d = Diagnoser(names, ["sigmoid"] * 6 + ["softmax"], None, num_classes=10, layer_kinds=["dense"] * 7,
+                  layer_units=[64] * 6 + [10], model_summary={"loss": "sparse_categorical_crossentropy"})
+    for s in range(1, 80):
+        d.on_record(events.ProbeRecord(s, 0, CHANCE + 1e-5, {
+            "grad_mean_abs": np.asarray(grads), "grad_norm": np.asarray(grads) * 30, "weight_norm": np.full(7, 0.06),
+            "update_ratio": np.full(7, 0.8), "dead_fraction": np.full(7, np.nan),
+            "saturated_fraction": np.full(7, np.nan)}))
+    d.finish()
+    found = {f.kind: f for f in d.findings}
+    assert "exploding_gradient" not in found
+    assert found["vanishing_gradient"].severity == "error" and d.main_finding().kind == "vanishing_gradient"
+
+
+def test_advice_fits_the_layer_kind():
+    """No ReLU/He for an LSTM or an Embedding; LSTM/GRU for a user's SimpleRNN; the finding names the rule that
+    fired (the loss at chance), not a threshold that did not."""
+    kinds = ["embedding", "simple_rnn", "simple_rnn", "dense"]
+    d = Diagnoser(["embedding", "simple_rnn", "simple_rnn_1", "dense"], ["", "tanh", "tanh", "softmax"], None,
+                  num_classes=10, layer_kinds=kinds, layer_units=[32, 32, 32, 10],
+                  model_summary={"loss": "sparse_categorical_crossentropy"})
+    grads = [1e-9, 4e-5, 2e-4, 1e-2]  # first/output 4e-3: near the threshold, with the loss at guessing
+    new = d.on_record(record(1, loss=CHANCE + 1e-4, grad=grads))
+    f = next(f for f in new if f.kind == "vanishing_gradient")
+    assert "loss" in f.rule and "guessing" in f.rule and "vanishing_ratio" not in f.rule
+    assert not any("threshold is" in line for line in f.details)
+    advice = " ".join(f.advice)
+    assert "Replace SimpleRNN with LSTM in simple_rnn" in advice and "GRU" in advice
+    assert "relu" not in advice.lower() and "he_normal" not in advice and "embedding" not in advice
+    lstm = Diagnoser(["lstm", "dense"], ["tanh", "softmax"], None, num_classes=10, layer_kinds=["lstm", "dense"],
+                     layer_units=[32, 10], model_summary={"loss": "sparse_categorical_crossentropy"})
+    f = next(f for f in lstm.on_record(record(1, n=2, loss=CHANCE + 1e-4, grad=[1e-8, 1e-2]))
+             if f.kind == "vanishing_gradient")
+    assert not any("relu" in a.lower() or "LSTM" in a for a in f.advice) and f.advice
+
+
+def test_preflight_finds_collapsing_and_exploding_scales_but_not_a_healthy_or_sigmoid_net():
+    import keras
+
+    from vg_studio.diagnose.preflight import preflight
+
+    x = np.random.default_rng(0).uniform(0, 1, size=(64, 32)).astype("float32")
+
+    def mlp(activation, init, depth=6, batch_norm=False):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((32,))
+        h = inputs
+        for _ in range(depth):
+            h = keras.layers.Dense(32, activation=None if batch_norm else activation, kernel_initializer=init)(h)
+            if batch_norm:
+                h = keras.layers.Activation(activation)(keras.layers.BatchNormalization()(h))
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
+
+    tiny = preflight(mlp("relu", keras.initializers.RandomNormal(0, 0.005)), x)
+    assert [f.kind for f in tiny] == ["poor_initialization"] and tiny[0].evidence["signal_change"] < 1e-2
+    assert "collapses" in tiny[0].message and any("he_normal" in a for a in tiny[0].advice)
+    huge = preflight(mlp("relu", keras.initializers.RandomNormal(0, 1.0), depth=4), x)
+    assert huge and huge[0].evidence["signal_change"] > 100 and "blows up" in huge[0].message
+    assert preflight(mlp("relu", "he_normal"), x) == []
+    assert preflight(mlp("sigmoid", "glorot_uniform", depth=8), x) == []  # the activation's doing, not init's
+    model = mlp("relu", "he_normal", batch_norm=True)
+    before = [v.numpy().copy() for v in model.non_trainable_variables]
+    preflight(model, x)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.non_trainable_variables))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["oscillating", "slow"])
+def test_oscillation_and_slow_convergence_on_real_training(tmp_path, case):
+    """A user's 3-layer ReLU MLP on digits: with BatchNorm under SGD+momentum at rate 1 its loss swings without
+    coming down (Keras's own epoch losses rise); under Adam at 1e-5 it falls 1-10 % of the way in its budget."""
+    import keras
+
+    from vg_studio.data import load_dataset
+    from vg_studio.monitor import GradientMonitor
+
+    data = load_dataset("digits", {"limit": 800})
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(data.input_shape)
+    h = keras.layers.Flatten()(inputs)
+    for _ in range(3):
+        h = keras.layers.Dense(64, kernel_initializer="he_normal", activation=None if case == "oscillating"
+                               else "relu")(h)
+        if case == "oscillating":
+            h = keras.layers.Activation("relu")(keras.layers.BatchNormalization()(h))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
+    optimizer = keras.optimizers.SGD(1.0, momentum=0.9) if case == "oscillating" else keras.optimizers.Adam(1e-5)
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    monitor = GradientMonitor(tmp_path / "run", record_every=1, probe_data=data.x_train[:64])
+    history = model.fit(data.x_train, data.y_train, epochs=4, batch_size=32, verbose=0, callbacks=[monitor])
+    losses = history.history["loss"]
+    found = {f.kind for f in monitor.findings if f.severity != "info" and f.state == "active"}
+    if case == "oscillating":
+        assert losses[-1] > min(losses) and "oscillating_loss" in found, (losses, found)
+    else:
+        drop = (losses[0] - losses[-1]) / (losses[0] - 0.5 * math.log(10))
+        assert 0 < drop < 0.1 and found == {"slow_convergence"}, (losses, found)

@@ -1,0 +1,125 @@
+"""Exploding gradients: gradients (or the steps they cause) so large that each step throws the weights away.
+
+Judged on medians over the records of the last `exploding_window_steps` steps, once that window spans
+`exploding_steps` steps: a single large first step is not an explosion. Large gradients while the weights do not
+move are not one either (a learning rate of 1e-8 on a network whose loss starts far above chance): that is flat
+weights, and the starting loss an initialisation problem (`poor_initialization`). A non-finite loss or gradient
+is an explosion's end point and an error at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vg_studio.diagnose.rules.base import NOT_HELD, Rule, Verdict
+from vg_studio.diagnose.rules.non_finite import non_finite_columns, non_finite_details
+from vg_studio.diagnose.state import Window, update_ratio_words
+
+SIGNALS = {"norm": "largest layer gradient norm {norm:.3g} > exploding_norm {exploding_norm:g}",
+           "growth": "gradient norm grew {growth:.3g}x > exploding_growth {exploding_growth:g}",
+           "update": "largest update ratio {update:.2g} > exploding_update_ratio {exploding_update_ratio:g} with "
+                     "gradient norms above {exploding_growth_norm:g}",
+           "reverse": "first/output gradient ratio {reverse:.3g} > exploding_ratio {exploding_ratio:g}",
+           "loss": "loss {loss:.3g} > exploding_loss_factor {exploding_loss_factor:g} x guessing with gradient "
+                   "norms above exploding_loss_norm {exploding_loss_norm:g}",
+           "climb": "loss {loss:.3g} > exploding_loss_growth {exploding_loss_growth:g} x its first value"}
+
+
+class Exploding(Rule):
+    kind = "exploding_gradient"
+    transient_at_start = True
+
+    def __init__(self, facts, state):
+        super().__init__(facts, state)
+        self.window = Window(self.config.exploding_window_steps)
+
+    def on_record(self, finite: bool):
+        facts, state, c = self.facts, self.state, self.config
+        if not finite:
+            bad = non_finite_columns(state, len(facts.layer_names)) or list(range(len(facts.layer_names)))
+            return Verdict("error", tuple(bad), {"loss": state.loss},
+                           "The gradients grew until they overflowed to infinity or NaN, which wrecks the weights: "
+                           "the gradients exploded.", non_finite_details(state, facts),
+                           rule=f"non-finite loss or gradient at step {state.step}")
+        stats = state.stats
+        if "grad_mean_abs" not in stats or "grad_norm" not in stats:
+            return None
+        g, norm = stats["grad_mean_abs"], stats["grad_norm"]
+        upd = stats.get("update_ratio")
+        reverse = g[facts.first] / g[facts.last] if g[facts.last] > 0 else 0.0
+        max_update = float(np.nanmax(upd)) if upd is not None and np.any(np.isfinite(upd)) else np.nan
+        self.window.add(state.step, np.concatenate([norm, [reverse, max_update, state.batch_loss]]))
+        if self.window.span() < c.exploding_steps:
+            return None
+        med = self.window.median()
+        norms, reverse, max_update, loss = med[:-3], float(med[-3]), float(med[-2]), float(med[-1])
+        base = np.median(np.asarray(state.baseline), axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth_per_layer = np.where(base > 0, norms / base, np.nan)
+        growth_per_layer = np.where(norms > c.exploding_growth_norm, growth_per_layer, np.nan)
+        growth = float(np.nanmax(growth_per_layer)) if np.any(np.isfinite(growth_per_layer)) else 1.0
+        max_norm = float(np.nanmax(norms))
+        chance = facts.chance_loss
+        # large gradients on weights that hardly move throw nothing away: an explosion needs steps of some size (an
+        # update ratio not measured counts as moving: the first records have none)
+        moving = not np.isfinite(max_update) or max_update >= c.update_ratio_low
+        update = max_update if np.isfinite(max_update) else 0.0
+        signals = {"norm": max_norm > c.exploding_norm, "growth": growth > c.exploding_growth,
+                   # tiny weights make a large relative step out of a small gradient: not an explosion
+                   "update": update > c.exploding_update_ratio and max_norm > c.exploding_growth_norm,
+                   "reverse": reverse > c.exploding_ratio,
+                   "loss": chance is not None and loss > c.exploding_loss_factor * chance
+                   and max_norm > c.exploding_loss_norm,
+                   "climb": loss > c.exploding_loss_growth * state.first_loss > 0
+                   and (chance is None or loss > c.exploding_loss_factor * chance)}
+        if not moving or not any(signals.values()):
+            return NOT_HELD
+        figures = {"norm": max_norm, "growth": growth, "update": update, "reverse": reverse, "loss": loss,
+                   **c.values()}
+        fired = "; ".join(SIGNALS[name].format(**figures) for name, on in signals.items() if on)
+        return self._verdict(signals, norms, max_norm, growth, update, reverse, loss, fired)
+
+    def _verdict(self, signals, norms, max_norm, growth, max_update, reverse, loss, fired):
+        facts, state, c = self.facts, self.state, self.config
+        chance = facts.chance_loss
+        layers = [i for i in range(len(norms)) if norms[i] > c.exploding_norm] or [int(np.nanargmax(norms))]
+        span = self.window.span() + 1
+        evidence = {"median_max_grad_norm": max_norm, "max_grad_norm_growth": growth,
+                    "median_max_update_ratio": max_update, "first_to_last_grad_ratio": reverse,
+                    "median_loss": loss, "window_steps": span}
+        details = [f"Over the last {span} steps the largest layer gradient norm was {max_norm:.3g} (median; "
+                   f"threshold {c.exploding_norm:.3g}), {growth:.3g}× its size in the first steps."]
+        upd = state.stats.get("update_ratio")
+        if signals["update"] and upd is not None:
+            details.append(f"One step changes {facts.label([int(np.nanargmax(upd))])}'s weights by "
+                           f"{max_update:.0%} of their size (threshold {c.exploding_update_ratio:.0%}).")
+        elif update_ratio_words(max_update, c):
+            details.append(update_ratio_words(max_update, c))
+        if signals["reverse"]:
+            details.append(f"{facts.labels[facts.first]}'s gradients are {reverse:.3g}× "
+                           f"{facts.labels[facts.last]}'s: they grow on their way back.")
+        if chance is not None:
+            evidence["chance_loss"] = chance
+            details.append(f"The loss is {loss:.3g} (median), {loss / chance:.2g}× the {chance:.3g} of "
+                           f"guessing among {facts.num_classes} classes.")
+        if signals["climb"]:
+            evidence["loss_vs_first"] = loss / state.first_loss
+            details.append(f"It started at {state.first_loss:.3g}: it has grown {loss / state.first_loss:.2g}×.")
+        severe = max_norm > 100 * c.exploding_norm or max_update > 10 * c.exploding_update_ratio
+        if signals["norm"] or signals["growth"] or signals["update"]:
+            message = (f"The gradients of {{layers}} are huge (norm about {max_norm:.3g}, {growth:.3g}× their size "
+                       "in the first steps), so each step throws the weights far away instead of improving them: "
+                       "the gradients explode.")
+        elif signals["loss"]:
+            message = (f"The loss stays at {loss:.3g}, {loss / chance:.2g}× the loss of guessing, with large "
+                       f"gradients in {{layers}} (norm about {max_norm:.3g}): the outputs are huge and confidently "
+                       "wrong and each step overshoots — the gradients explode.")
+        elif signals["climb"]:
+            message = (f"The loss climbed from {state.first_loss:.3g} to {loss:.3g} (median of the last {span} "
+                       "steps): each step overshoots and makes things worse instead of better — the updates "
+                       f"explode (largest step {max_update:.0%} of a layer's weights).")
+        else:
+            message = (f"{facts.labels[facts.first]}'s gradients are {reverse:.3g}× {facts.labels[facts.last]}'s: "
+                       "they grow on their way back to the input, so the early layers take huge steps — the "
+                       "gradients explode.")
+        return Verdict("error" if severe else "warning", tuple(layers), evidence, message, tuple(details), fired)

@@ -1,0 +1,58 @@
+"""Flat weights (SNS notes, method 2): per layer, ‖ΔW‖/‖W‖ per step below `flat_update_ratio` held for
+`flat_steps` steps. A warning when the output layer (so the whole network) is frozen or at least half the layers
+are; info for a few early layers (a symptom of vanishing)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vg_studio.diagnose.rules.base import NOT_HELD, Rule, Verdict
+from vg_studio.references import cite
+
+
+class FlatWeights(Rule):
+    kind = "flat_weights"
+
+    def on_record(self, finite: bool):
+        upd = self.state.stats.get("update_ratio")
+        facts, state, c = self.facts, self.state, self.config
+        if not finite or upd is None or len(upd) != len(facts.layer_names):
+            return None
+        held = []
+        for i in range(len(upd)):
+            if not np.isfinite(upd[i]):
+                continue  # not measured at this record (e.g. the first): neither flat nor moving
+            steps = state.since.held(f"flat{i}", bool(upd[i] < c.flat_update_ratio), state.step)
+            if steps is not None and steps >= c.flat_steps:
+                held.append(i)
+        if not held:
+            return NOT_HELD
+        frozen_network = facts.last in held  # even the output layer does not move: nothing learns
+        # ... because the steps are tiny for the gradients it gets (a learning rate of 0 or 1e-8), not because no
+        # gradient reaches it (dead units, vanishing): then nothing else explains it
+        alone = frozen_network and _step_size(state.stats, facts.last) < c.flat_update_ratio
+        evidence = {f"update_ratio[{facts.layer_names[i]}]": float(upd[i]) for i in held}
+        evidence["threshold"] = float(c.flat_update_ratio)
+        details = [f"{facts.labels[i]}: each step changes the weights by {upd[i]:.2g} of their size" for i in held]
+        if frozen_network:
+            message = ("No layer's weights change from step to step (relative change below "
+                       f"{c.flat_update_ratio:.0e}), so the network is not learning at all "
+                       f"{cite('sns-recognise')}.")
+        else:
+            message = "The weights of {layers} hardly change from step to step, so those layers are " \
+                      f"not learning {cite('sns-recognise')}."
+        worst = min(held, key=lambda i: upd[i])
+        return Verdict("warning" if frozen_network or len(held) * 2 >= len(upd) else "info", tuple(held), evidence,
+                       message, tuple(details), stands_alone=alone,
+                       rule=f"update ratio {upd[worst]:.2g} < flat_update_ratio {c.flat_update_ratio:g} in "
+                            f"{len(held)} of {len(upd)} layers for {c.flat_steps:g}+ steps")
+
+
+def _step_size(stats: dict, i: int) -> float:
+    """‖ΔW‖ / ‖g‖ per step of column i — the learning rate the weights actually see (inf when unknown)."""
+    try:
+        step = float(stats["update_ratio"][i]) * float(stats["weight_norm"][i])
+        grad = float(stats["grad_norm"][i])
+    except (KeyError, IndexError):
+        return float("inf")
+    return step / grad if grad > 0 and np.isfinite(step) else float("inf")

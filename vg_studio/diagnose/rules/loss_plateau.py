@@ -1,0 +1,66 @@
+"""Loss plateau (SNS notes, method 1): the loss varies by less than `plateau_tolerance` over the records spanning
+at least `plateau_steps` steps (or the last `plateau_epochs` epochs) while it is still far from a good loss — at
+least `plateau_progress` of the first recorded loss and, for cross-entropy with known classes, `plateau_far` of
+the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vg_studio.diagnose.rules.base import NOT_HELD, Rule, Verdict
+from vg_studio.references import cite
+
+
+class LossPlateau(Rule):
+    kind = "loss_plateau"
+
+    def __init__(self, facts, state):
+        super().__init__(facts, state)
+        self.by_epochs = None  # the last epoch-window judgement (None before the first)
+
+    def on_record(self, finite: bool):
+        state = self.state
+        if not finite or state.first_loss is None:
+            return None
+        losses = state.losses
+        if state.step - losses[0][0] < self.config.plateau_steps or len(losses) < 3:
+            return self.by_epochs
+        verdict = self.judge([v for _, v in losses], f"{state.step - losses[0][0]} steps")
+        return verdict if verdict is not NOT_HELD or self.by_epochs is None else self.by_epochs
+
+    def on_epoch(self, epoch: int, logs: dict):
+        loss = logs.get("loss")
+        if loss is None or not math.isfinite(float(loss)):
+            return None
+        state, c = self.state, self.config
+        state.epoch_losses.append(float(loss))
+        if len(state.epoch_losses) < max(2, int(c.plateau_epochs)) or state.first_loss is None:
+            return None
+        self.by_epochs = self.judge(list(state.epoch_losses), f"{len(state.epoch_losses)} epochs")
+        return self.by_epochs
+
+    def judge(self, losses: list, span: str):
+        facts, state, c = self.facts, self.state, self.config
+        values = np.asarray(losses)
+        mean = float(values.mean())
+        spread = float(values.max() - values.min()) / max(abs(mean), 1e-12)
+        first = state.first_loss
+        far = mean >= c.plateau_progress * first
+        chance = facts.chance_loss
+        if chance is not None:
+            far = far and mean >= c.plateau_far * chance
+        if not (spread < c.plateau_tolerance and far):
+            return NOT_HELD
+        evidence = {"loss": mean, "relative_change": spread, "first_loss": first, "window": len(values)}
+        details = [f"Over the last {span} the loss moved by {spread:.1%} of its value (threshold "
+                   f"{c.plateau_tolerance:.0%}); it started at {first:.3g}."]
+        if chance is not None:
+            evidence["chance_loss"] = chance
+            details.append(f"Guessing among {facts.num_classes} classes gives a loss of {chance:.3g}.")
+        return Verdict("warning", (), evidence,
+                       f"The loss has stayed at about {mean:.3g} over the last {span} (it started at {first:.3g}), "
+                       f"so training has stalled {cite('sns-recognise')}.", tuple(details),
+                       rule=f"loss moved {spread:.1%} < plateau_tolerance {c.plateau_tolerance:g} over {span}, "
+                            f"still {mean / first:.0%} of its first value")

@@ -1,0 +1,297 @@
+"""What the rules read: the facts of a run (`RunFacts`: its layer columns, their kinds and activations, the loss and
+optimizer, the number of classes, the step budget) and the running values the engine keeps up to date record by
+record (`RunState`: the first steps' baseline, short windows in steps, each column's latest unit statistics, the
+losses of the batches between records).
+
+Every window is measured in training steps, never in records, so a rule behaves the same whatever `record_every`
+is. Nothing here re-reads the history: each record updates a few values, so a judgement costs the same at step 10
+and step 100 000.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vg_studio import catalog
+from vg_studio.diagnose.findings import layer_label
+from vg_studio.spec import DiagnosticsSpec
+
+SPARSE_GRADIENT_KINDS = ("embedding",)  # only the rows of the tokens in the batch get a gradient
+UNIT_STATS = ("dead_fraction", "saturated_fraction")
+
+
+def is_main_kind(kind: str) -> bool:
+    """A layer that transforms the signal with its own weights (Dense, Conv, recurrent, attention, embedding…),
+    as opposed to a normalization layer's scale and shift."""
+    return "normalization" not in str(kind)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """A run as the rules see it. `spec` is None for a user's own Keras model: the rules do not need it, and the
+    remedies then come as advice text instead of spec edits."""
+
+    layer_names: tuple
+    activations: tuple
+    layer_kinds: tuple
+    layer_units: tuple
+    labels: tuple  # the columns as the user sees them: h1 … out, or Keras names
+    main: tuple  # columns of layers with their own weights (not normalization)
+    first: int  # the first main column with a dense gradient: the "first layer" of the ratio
+    last: int  # the output layer
+    unit_layers: tuple  # columns whose unit statistics are judged: all but the output
+    num_classes: int | None
+    loss_name: str
+    spec: object = None
+    optimizer: str | None = None  # catalog name of a user's optimizer (model.json), None when unknown
+    learning_rate: float | None = None
+    budget_steps: int | None = None  # epochs × steps per epoch the run was started for, when known
+    steps_per_epoch: int | None = None
+
+    @property
+    def chance_loss(self) -> float | None:
+        """The loss of guessing uniformly (cross-entropy with known classes), else None."""
+        if self.num_classes and self.num_classes >= 2 and "crossentropy" in self.loss_name.replace("_", ""):
+            return math.log(self.num_classes)
+        return None
+
+    def label(self, indices) -> str:
+        return join([self.labels[i] for i in indices])
+
+    def recurrent(self) -> list[int]:
+        return [i for i, kind in enumerate(self.layer_kinds) if kind in catalog.RECURRENT_KINDS]
+
+    @classmethod
+    def build(cls, layer_names, activations, spec=None, num_classes=None, *, layer_kinds=None, layer_units=None,
+              loss=None, optimizer=None, learning_rate=None, budget_steps=None, steps_per_epoch=None) -> "RunFacts":
+        names = [str(n) for n in layer_names]
+        n = len(names)
+        activations = [str(a) for a in activations] + ["linear"] * (n - len(activations))
+        if layer_kinds is None or len(layer_kinds) != n:
+            layer_kinds = _spec_kinds(spec, n)
+        kinds = [str(k) for k in layer_kinds]
+        units = list(layer_units) if layer_units is not None else []
+        main = [i for i, kind in enumerate(kinds) if is_main_kind(kind)] or list(range(n))
+        last = main[-1]
+        loss_name = str(loss or "")
+        if num_classes is None and "crossentropy" in loss_name.replace("_", "") and len(units) == n:
+            # a user's model: the classes are the output layer's width (one sigmoid unit: two classes)
+            num_classes = max(2, int(units[last])) if units[last] else None
+        dense_first = [i for i in main if kinds[i] not in SPARSE_GRADIENT_KINDS and i != last]
+        return cls(tuple(names), tuple(activations), tuple(kinds), tuple(units),
+                   tuple(layer_label(name, spec is not None) for name in names), tuple(main),
+                   dense_first[0] if dense_first else main[0], last, tuple(i for i in range(n) if i != last),
+                   num_classes, loss_name, spec, optimizer, learning_rate,
+                   int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None)
+
+
+class Window:
+    """The values of the last `steps` training steps (at least the latest one)."""
+
+    def __init__(self, steps: float):
+        self.steps = max(0.0, float(steps))
+        self.items: deque = deque()
+
+    def add(self, step: int, value) -> None:
+        self.items.append((step, value))
+        while len(self.items) > 1 and step - self.items[0][0] >= self.steps:
+            self.items.popleft()
+
+    def span(self) -> int:
+        return self.items[-1][0] - self.items[0][0] if self.items else 0
+
+    def values(self) -> list:
+        return [v for _, v in self.items]
+
+    def median(self):
+        with warnings.catch_warnings():  # a column without any finite value stays NaN, silently
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(np.asarray(self.values(), dtype=np.float64), axis=0)
+
+
+class Since:
+    """For each condition, the step of the record since which it has held at every record."""
+
+    def __init__(self):
+        self.start: dict = {}
+
+    def held(self, name: str, condition: bool, step: int) -> int | None:
+        """Steps the condition has held (0 at its first record), or None when it does not hold now."""
+        if not condition:
+            self.start.pop(name, None)
+            return None
+        return step - self.start.setdefault(name, step)
+
+
+@dataclass
+class RunState:
+    """The running values every rule may read; the engine updates them before the rules judge a record."""
+
+    config: DiagnosticsSpec
+    step: int = 0
+    epoch: int = 0
+    loss: float = math.nan
+    stats: dict = field(default_factory=dict)  # this record's per-column statistics
+    time_grad: np.ndarray | None = None  # recurrent networks: this record's mean |dL/dx_t| per input time step
+    first_loss: float | None = None
+    first_grad: np.ndarray | None = None  # the first finite record's mean |g| per column
+    first_step: int = 0
+    baseline: list = field(default_factory=list)  # grad_norm rows of the first baseline_steps steps
+    at_chance: bool = True  # every loss so far within vanishing_chance_band of the loss of guessing
+    units_last: dict = field(default_factory=dict)  # unit statistic -> each column's latest measured value
+    units_measured: set = field(default_factory=set)  # the unit statistics measured at this record
+    since: Since = field(default_factory=Since)
+    grad_window: Window = None
+    update_window: Window = None  # each column's update ratio, for the evidence of several rules
+    losses: deque = field(default_factory=deque)  # (step, recorded loss) spanning the last plateau_steps steps
+    batch_losses: Window = None  # (step, mean loss of the batches since the previous record in its epoch)
+    early_losses: list = field(default_factory=list)  # those of the first baseline_steps steps
+    batch_loss: float = math.nan  # the latest of them (the recorded loss where it cannot be recovered)
+    epoch_losses: deque = None
+    active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
+    _epoch_start: dict = field(default_factory=dict)
+    _previous: tuple | None = None  # (step, epoch, running mean) of the previous finite record
+
+    def __post_init__(self):
+        c = self.config
+        self.grad_window = Window(c.vanishing_window_steps)
+        self.update_window = Window(max(c.flat_steps, c.exploding_window_steps))
+        self.batch_losses = Window(c.oscillation_window_steps)
+        self.epoch_losses = deque(maxlen=max(2, int(c.plateau_epochs)))
+
+    def update(self, record, facts: RunFacts, finite: bool) -> None:
+        """Take in one record (the engine calls this before the rules judge it)."""
+        c = self.config
+        self.step, self.epoch = int(record.step), int(record.epoch)
+        self.loss = float(record.loss)
+        self.stats = {k: np.asarray(v, dtype=np.float64) for k, v in record.stats.items()
+                      if k != "steps" and np.ndim(v) == 1}
+        self.units_measured = set()
+        self.time_grad = getattr(record, "time_grad", None)
+        if not finite or "grad_mean_abs" not in self.stats or "grad_norm" not in self.stats:
+            return
+        if self.first_loss is None:
+            self.first_loss, self.first_grad, self.first_step = self.loss, self.stats["grad_mean_abs"], self.step
+        if not self.baseline or self.step <= c.baseline_steps:
+            self.baseline.append(self.stats["grad_norm"])
+        chance = facts.chance_loss
+        self.at_chance = self.at_chance and chance is not None \
+            and abs(self.loss - chance) <= c.vanishing_chance_band * chance
+        self.grad_window.add(self.step, self.stats["grad_mean_abs"])
+        update = self.stats.get("update_ratio")
+        if update is not None and len(update) == len(facts.layer_names):
+            self.update_window.add(self.step, update)
+        self._measure_units(facts)
+        self.losses.append((self.step, self.loss))
+        while len(self.losses) > 2 and self.step - self.losses[1][0] >= c.plateau_steps:
+            self.losses.popleft()
+        self.batch_loss = self.loss
+        self._batch_loss(facts)
+
+    def _measure_units(self, facts: RunFacts) -> None:
+        """Unit statistics are measured on a probe batch now and then (NaN in the records between): keep each
+        column's latest measurement."""
+        for stat in UNIT_STATS:
+            values = self.stats.get(stat)
+            if values is None or len(values) != len(facts.layer_names) or not np.any(np.isfinite(values)):
+                continue
+            last = self.units_last.get(stat)
+            self.units_last[stat] = values if last is None else np.where(np.isfinite(values), values, last)
+            self.units_measured.add(stat)
+
+    def _batch_loss(self, facts: RunFacts) -> None:
+        """The recorded loss is Keras's running mean since the epoch began; with the epoch's first step known, the
+        mean over the batches since the previous record is (n_k m_k - n_j m_j) / (n_k - n_j)."""
+        start = self._epoch_start.get(self.epoch)
+        if start is None:
+            spe = facts.steps_per_epoch
+            if spe and (self.step - 1) // spe == self.epoch:  # steps counted from the first epoch's first step
+                start = self.step - (self.step - 1) % spe
+            elif self._previous is None or self._previous[1] != self.epoch:
+                start = self.step  # the epoch's first record: taken as its first step
+            self._epoch_start[self.epoch] = start
+        n = self.step - start + 1
+        previous = self._previous
+        self._previous = (self.step, self.epoch, self.loss)
+        if n < 1:
+            return
+        if previous is None or previous[1] != self.epoch or previous[0] < start:
+            if n == 1:
+                self._add_batch_loss(self.loss)  # the epoch's first batch: the mean is that batch's
+            return
+        done = previous[0] - start + 1
+        if n > done:
+            self._add_batch_loss((n * self.loss - done * previous[2]) / (n - done))
+
+    def _add_batch_loss(self, value: float) -> None:
+        self.batch_loss = value
+        self.batch_losses.add(self.step, value)
+        if self.step - self.first_step < self.config.baseline_steps:
+            self.early_losses.append(value)
+
+    # ---- questions the rules ask ------------------------------------------------------------------------
+    def unit_hits(self, facts: RunFacts, stat: str, limit: float) -> list[int]:
+        """Columns whose latest measured `stat` is at or above `limit`."""
+        values = self.units_last.get(stat)
+        if values is None:
+            return []
+        return [i for i in facts.unit_layers if np.isfinite(values[i]) and values[i] >= limit]
+
+    def held_units(self, facts: RunFacts, stat: str, limit: float):
+        """Judged at the records where `stat` was measured (None between: those neither break nor extend a
+        streak): (columns at or above `limit`, steps held, the values, the worst column) once held for
+        unit_steps, else False."""
+        if stat not in self.units_measured:
+            return None
+        hits = self.unit_hits(facts, stat, limit)
+        held = self.since.held(stat, bool(hits), self.step)
+        if held is None or held < self.config.unit_steps:
+            return False
+        values = self.units_last[stat]
+        return hits, held, values, max(hits, key=lambda i: values[i])
+
+    def median_update_ratio(self) -> np.ndarray | None:
+        """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""
+        return self.update_window.median() if self.update_window.items else None
+
+    def recent_loss(self) -> float:
+        """The median loss of the batches of the last baseline_steps steps (not Keras's running mean, which a
+        single huge batch keeps high for the rest of its epoch)."""
+        recent = [v for s, v in self.batch_losses.items if self.step - s < self.config.baseline_steps]
+        return float(np.median(recent)) if recent and np.all(np.isfinite(recent)) else self.batch_loss
+
+    def loss_vs_first(self) -> float:
+        return self.recent_loss() / self.first_loss if self.first_loss else math.nan
+
+
+def update_ratio_words(ratio: float, config: DiagnosticsSpec) -> str | None:
+    """The update ratio as evidence: healthy training changes a layer's weights by about 1e-3 of their size per
+    step; far below or above, the learning rate is the first suspect. None within the usual range."""
+    if not np.isfinite(ratio):
+        return None
+    if ratio < config.update_ratio_low:
+        return (f"Each step changes the weights by {ratio:.1e} of their size, far below the ~1e-3 of healthy "
+                "training: the steps are too small.")
+    if ratio > config.update_ratio_high:
+        return (f"Each step changes the weights by {ratio:.2g} of their size, far above the ~1e-3 of healthy "
+                "training: the steps are too large.")
+    return None
+
+
+def _spec_kinds(spec, n: int) -> list[str]:
+    if spec is not None and len(spec.network.layers) + 1 == n:
+        return [layer.kind for layer in spec.network.layers] + ["dense"]
+    return ["dense"] * n
+
+
+def join(names: list[str]) -> str:
+    if len(names) <= 2:
+        return " and ".join(names)
+    if len(names) > 6:
+        return f"{', '.join(names[:3])}, … and {names[-1]} ({len(names)} layers)"
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
