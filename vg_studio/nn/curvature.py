@@ -109,9 +109,10 @@ class GaussNewtonPlan:
         self.closed = False
 
     @classmethod
-    def for_spec(cls, spec, batch_size: int) -> "GaussNewtonPlan":
+    def for_spec(cls, spec, batch_size: int, examples: int = 0) -> "GaussNewtonPlan":
+        """`examples`: how many examples of each batch the curvature is computed from (0: all)."""
         layers = spec.network.layers
-        return cls(spec.loss, spec.network.output_activation, batch_size,
+        return cls(spec.loss, spec.network.output_activation, min(batch_size, examples or batch_size),
                    {f"aux_{i}_head": layer.aux_weight for i, layer in enumerate(layers, start=1) if layer.aux_head},
                    [f"hidden_{i}_dense" for i in range(1, len(layers) + 1) if any(later.attention
                                                                                   for later in layers[i:])])
@@ -434,7 +435,8 @@ class GaussNewtonTaps(keras.layers.Layer):
                     zeros.append(ops.zeros((rows, layer.kernel.shape[-1]), "float32"))
             return tuple(zeros)
 
-        factors = list(ops.cond(fresh, lambda: self._factors(tensors, rows), skip))
+        batch = ops.cast(ops.shape(through)[0], "float32")
+        factors = list(ops.cond(fresh, lambda: self._factors(tensors, rows, batch), skip))
         loss = 0.0 * ops.convert_to_tensor(self.refresh)  # a zero gradient, so `refresh` is never "unconnected"
         for site in self.sites:
             probes = (site.x_probe,) if site.kind == "fisher" else (site.x_probe, site.d_probe)
@@ -443,8 +445,9 @@ class GaussNewtonTaps(keras.layers.Layer):
         self.add_loss(loss)
         return through
 
-    def _factors(self, tensors, rows):
-        """Runs the plan backwards: D per tapped tensor; per site the factors [x, 1] and D/n, or n·[x², 1]."""
+    def _factors(self, tensors, rows, batch):
+        """Runs the plan backwards over the first `rows` examples of a batch of `batch`: D per tapped tensor; per
+        site the factors [x, 1] and D/n (n = rows), or (batch²/n)·[x², 1] (the DeltaProbe's gradient is δ/batch)."""
         n = ops.cast(rows, "float32")
         curv: dict = {}
 
@@ -481,7 +484,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                     out[id(op)] = (with_ones(tensors[x]), curv[z] / n)
                     back_through(layer, x, curv[z])
             elif kind == "fisher":
-                out[id(op)] = (ops.square(with_ones(tensors[op[2]])) * n,)
+                out[id(op)] = (ops.square(with_ones(tensors[op[2]])) * (batch * batch / n),)
             elif kind == "activation":
                 _, layer, act, z, a = op
                 if a in curv and act in ACTIVATION_DERIVATIVES:

@@ -90,7 +90,7 @@ class SDAGD(keras.optimizers.Optimizer):
     def __init__(
         self,
         learning_rate=1.0,
-        radius=0.002,
+        radius=0.003,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
@@ -101,6 +101,9 @@ class SDAGD(keras.optimizers.Optimizer):
         radius_growth_steps=0.0,
         radius_decay_steps=100.0,
         curvature_scale="unit",
+        preactivation_radius=0.1,
+        radius_warmup_steps=20.0,
+        curvature_examples=0,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -131,6 +134,10 @@ class SDAGD(keras.optimizers.Optimizer):
             raise ValueError(f"curvature: must be one of {', '.join(CURVATURES)}, got {curvature!r}")
         if curvature_scale not in CURVATURE_SCALES:
             raise ValueError(f"curvature_scale: must be one of {', '.join(CURVATURE_SCALES)}, got {curvature_scale!r}")
+        for field, value in (("preactivation_radius", preactivation_radius),
+                             ("radius_warmup_steps", radius_warmup_steps), ("curvature_examples", curvature_examples)):
+            if not value >= 0:
+                raise ValueError(f"{field}: must be >= 0 (0: off), got {value!r}")
         if norm_scope not in NORM_SCOPES:
             raise ValueError(f"norm_scope: must be one of {', '.join(NORM_SCOPES)}, got {norm_scope!r}")
         for field, value in (("radius", radius), ("batch_size", batch_size), ("curvature_every", curvature_every)):
@@ -156,6 +163,9 @@ class SDAGD(keras.optimizers.Optimizer):
         self.radius_growth_steps = radius_growth_steps
         self.radius_decay_steps = radius_decay_steps
         self.curvature_scale = curvature_scale
+        self.preactivation_radius = preactivation_radius
+        self.radius_warmup_steps = radius_warmup_steps
+        self.curvature_examples = int(curvature_examples)  # read by the training graph's taps (curvature.py)
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
 
@@ -191,8 +201,20 @@ class SDAGD(keras.optimizers.Optimizer):
         self._site_of = {id(t): s for s in self._sites for t in (s.kernel, s.bias) if t is not None and id(t) in known}
         if self.curvature_estimate != "gauss_newton":
             self._site_of = {}
+        # update_step receives the backend's variables (TensorFlow: the tf.Variable inside the Keras variable), so
+        # it recognises the sites by index, never by the Keras variable's id
+        self._site_indices = frozenset(self._get_variable_index(v) for v in var_list if id(v) in self._site_of)
         self._refreshes = self.add_variable(shape=(), initializer="zeros", dtype="float32",
                                             name="curvature_refreshes")
+        # preactivation_radius: per output unit of a Gauss–Newton site's kernel, the running average of
+        # s = mean_n (x_n·d)² / mean_j d_j², the squared pre-activation change per squared per-weight step
+        self._preactivation_scales = {}
+        if self.preactivation_radius:
+            for site in self._sites:
+                if site.kind == "gauss_newton" and id(site.kernel) in self._site_of:
+                    self._preactivation_scales[self._get_variable_index(site.kernel)] = self.add_variable(
+                        shape=(site.kernel.shape[-1],), initializer="zeros", dtype="float32",
+                        name=scope_safe(f"{site.kernel.path}_preactivation_scale"))
 
     def _curvature_scale(self, errors_seen):
         """B / (1 − β^n): turns the running mean of ½Δḡ² over n differences into the per-example variance."""
@@ -213,10 +235,13 @@ class SDAGD(keras.optimizers.Optimizer):
         return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_growth_steps)
 
     def radius_decay(self, steps_taken):
-        """δ_k = 1 + k/τ_d: the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k))."""
-        if not self.radius_decay_steps:
-            return ops.cast(1.0, "float32")
-        return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_decay_steps)
+        """δ_k = (1 + k/τ_d) / min(1, (k + 1)/τ_w): the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k)):
+        it grows linearly over the first τ_w steps (radius_warmup_steps), then anneals."""
+        steps = ops.cast(steps_taken, "float32")
+        decay = 1.0 + steps / float(self.radius_decay_steps) if self.radius_decay_steps else ops.cast(1.0, "float32")
+        if self.radius_warmup_steps:
+            decay = decay / ops.minimum(1.0, (steps + 1.0) / float(self.radius_warmup_steps))
+        return decay
 
     def _momentum_scale(self, steps):
         """1 / (1 − β₁^k): the momentum average's bias correction after k steps."""
@@ -236,7 +261,7 @@ class SDAGD(keras.optimizers.Optimizer):
         """The current Hessian-diagonal estimate h for `variable` (zeros before the first estimate)."""
         index = self._get_variable_index(variable)
         average = ops.cast(self._half_sq_errors[index], "float32")
-        if id(variable) in self._site_of:
+        if index in self._site_indices:
             return self._gauss_newton_scale(self._refreshes) * average
         return self._curvature_scale(self._terms_averaged(self.iterations)) * average
 
@@ -262,6 +287,8 @@ class SDAGD(keras.optimizers.Optimizer):
         if refresh is not None and targets:
             fresh = ops.greater(ops.convert_to_tensor(refresh), 0.5)
             averages = [self._half_sq_errors[self._get_variable_index(t)] for _, t in targets]
+            scaled = [s for s in self._sites if self._get_variable_index(s.kernel) in self._preactivation_scales]
+            averages += [self._preactivation_scales[self._get_variable_index(s.kernel)] for s in scaled]
             unscale = 1.0 if self.loss_scale_factor is None else 1.0 / self.loss_scale_factor
             rate = 1.0 - self._refresh_decay()
 
@@ -278,9 +305,11 @@ class SDAGD(keras.optimizers.Optimizer):
                         coupling = site.coupling(x_factor, d_factor, direction, factors[id(site.chain[2])][1])
                         kernel, bias = kernel * coupling, bias * coupling
                     values[id(site.kernel)], values[id(site.bias)] = kernel, bias
-                for (_, target), average in zip(targets, averages):
+                values = [values[id(target)] for _, target in targets]
+                values += [self._preactivation_scale(site, factors[id(site)][0], gradients) for site in scaled]
+                for value, average in zip(values, averages):
                     average = ops.convert_to_tensor(average)
-                    new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
+                    new.append(average + rate * (ops.reshape(value, average.shape) - average))
                 return tuple(new)
 
             if keras.backend.backend() == "jax":
@@ -307,6 +336,23 @@ class SDAGD(keras.optimizers.Optimizer):
                 if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
                     variable.assign(ops.zeros(variable.shape, variable.dtype))
 
+    def _preactivation_scale(self, site, x_factor, gradients: dict):
+        """Per output unit: s = mean_n (x_n·d)² / mean_j d_j² — how far a per-weight step of 1 along the step's
+        direction d moves the unit's pre-activation (RMS over the batch's examples). With inputs that move together
+        (all-positive activations) s approaches fan-in × the inputs' mean square, with independent ones it is the
+        mean square alone. d: the momentum average as this step will update it (else the gradient)."""
+        gradient = ops.cast(gradients[id(site.kernel)], "float32")
+        direction = gradient
+        if self._momentums is not None:
+            average = ops.cast(self._momentums[self._get_variable_index(site.kernel)], "float32")
+            direction = average + (1.0 - float(self.momentum)) * (gradient - average)
+        x = x_factor[:, :-1]
+        examples = ops.maximum(ops.sum(x_factor[:, -1]), 1.0)  # the ones column: rows past the batch are zero
+        moved = ops.sum(ops.square(ops.matmul(x, direction)), axis=0) / examples
+        per_weight = ops.mean(ops.square(direction), axis=0)
+        positive = ops.greater(per_weight, 0.0)
+        return ops.where(positive, moved / ops.where(positive, per_weight, 1.0), 0.0)
+
     def _unit_direction(self, site, gradients: dict):
         """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
         rescaling)."""
@@ -316,6 +362,18 @@ class SDAGD(keras.optimizers.Optimizer):
         bias = gradients.get(id(site.bias)) if site.bias is not None else None
         bias = ops.zeros((1, kernel.shape[-1]), "float32") if bias is None else ops.cast(bias, "float32")
         return ops.concatenate([kernel, ops.reshape(bias, (1, -1))], axis=0)
+
+    def _sphere_scale(self, variable, in_step=False):
+        """With a preactivation radius R_z, for a Gauss–Newton site's kernel: max(1, √s·R/R_z) per output unit, so
+        that the phase-I step moves no weight by more than R and no unit's pre-activation by more than R_z (RMS over
+        the examples); 1 elsewhere."""
+        scales = getattr(self, "_preactivation_scales", None)
+        slot = scales.get(self._get_variable_index(variable)) if scales else None
+        if slot is None:
+            return 1.0
+        scale = self._step_gauss_newton_scale if in_step else self._gauss_newton_scale(self._refreshes)
+        ratio = float(self.radius) / float(self.preactivation_radius)
+        return ops.maximum(ops.sqrt(ops.maximum(ops.convert_to_tensor(slot) * scale, 0.0)) * ratio, 1.0)
 
     def _relative_step_length(self, gradient):
         """μ for one variable (norm_scope "tensor" or "rms"); "global" is computed once per step."""
@@ -348,7 +406,7 @@ class SDAGD(keras.optimizers.Optimizer):
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
 
-        if id(variable) in self._site_of:  # Gauss–Newton: the average was updated from the taps in `apply`
+        if index in self._site_indices:  # Gauss–Newton: the average was updated from the taps in `apply`
             curvature = ops.convert_to_tensor(half_sq) * ops.cast(self._step_gauss_newton_scale, dtype)
         else:
             # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of
@@ -362,7 +420,7 @@ class SDAGD(keras.optimizers.Optimizer):
                 new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
             self.assign(half_sq, new_half_sq)
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
-        if self._momentums is None or id(variable) not in self._site_of:  # the difference estimate, diagnostics
+        if self._momentums is None or index not in self._site_indices:  # the difference estimate, diagnostics
             self.assign(previous, gradient)
         direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
@@ -373,12 +431,12 @@ class SDAGD(keras.optimizers.Optimizer):
         if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
         else:
-            mu = self._relative_step_length(direction)
+            mu = self._relative_step_length(direction) * ops.cast(self._sphere_scale(variable, True), dtype)
         rate = ops.cast(learning_rate, dtype)
         if scale is not None:  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
             mu, rate = mu * scale, rate * scale
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
-        if self.radius_decay_steps:
+        if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
         denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, direction * (rate / denominator))
@@ -403,7 +461,7 @@ class SDAGD(keras.optimizers.Optimizer):
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
             mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
-            mus = [self._relative_step_length(g) for g in gradients]
+            mus = [self._relative_step_length(g) * self._sphere_scale(v) for g, v in zip(gradients, variables)]
         growth = self.radius_growth(self.iterations) / self.radius_decay(self.iterations)
         mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k/δ_k
         layers: dict = {}
@@ -453,6 +511,9 @@ class SDAGD(keras.optimizers.Optimizer):
             "radius_growth_steps": self.radius_growth_steps,
             "radius_decay_steps": self.radius_decay_steps,
             "curvature_scale": self.curvature_scale,
+            "preactivation_radius": self.preactivation_radius,
+            "radius_warmup_steps": self.radius_warmup_steps,
+            "curvature_examples": self.curvature_examples,
         })
         return config
 
