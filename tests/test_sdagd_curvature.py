@@ -382,8 +382,8 @@ def test_each_step_divides_by_the_gauss_newton_curvature(compiled):
     gradients = [g.numpy() for g in tape.gradient(loss, variables)]
     exact = [_gauss_newton_diagonal(lambda: models.user(x), v, 2.0 / 3) for v in variables]
     before = [v.numpy() for v in variables]
-    optimizer = SDAGD(learning_rate=0.01, radius=1e9, momentum=0.0, curvature_scale="diagonal",
-                      radius_decay_steps=0.0, batch_size=BATCH)
+    optimizer = SDAGD(learning_rate=0.01, radius=1e9, preactivation_radius=0.0, momentum=0.0,
+                      curvature_scale="diagonal", radius_decay_steps=0.0, radius_warmup_steps=0.0, batch_size=BATCH)
     models.train.compile(optimizer, "mse", run_eagerly=not compiled)
     models.train.train_on_batch(x, target)
     for variable, start, gradient, h in zip(variables, before, gradients, exact):
@@ -404,7 +404,7 @@ def test_preactivation_radius_bounds_each_units_preactivation_change():
         kernels = {name: models.user.get_layer(name).kernel for name in inputs}
         before = {name: kernel.numpy() for name, kernel in kernels.items()}
         optimizer = SDAGD(learning_rate=1.0, radius=radius, preactivation_radius=preactivation_radius, momentum=0.0,
-                          radius_decay_steps=0.0, batch_size=BATCH)
+                          radius_decay_steps=0.0, radius_warmup_steps=0.0, batch_size=BATCH)
         models.train.compile(optimizer, spec.loss)
         models.train.train_on_batch(x, y)
         for name, kernel in kernels.items():

@@ -239,20 +239,23 @@ class CurvatureSite:
     # site's Dense or head: the plain chain through which the layer-level coupling is measured
     chain: tuple | None = None
 
-    def curvature(self, x_factor, d_factor, direction=None):
+    def curvature(self, x_factor, d_factor, direction=None, projected=None):
         """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero).
 
         `direction` ((fan-in + 1) × units: the kernel's gradient with the bias's as its last row), Gauss–Newton
         sites only: rescale each output unit's diagonal so that its quadratic form along `direction` equals the
         unit's full Gauss–Newton block's, (1/n) Σ_n D_ni (x̃_n·v_i)² (x̃ = [x, 1]; one more matmul). The diagonal
         drops the coupling of a unit's inputs; the factor ρ_i = v_iᵀH_i v_i / Σ_j h_ji v_ji² (0 ≤ ρ ≤ fan-in + 1)
-        restores its size along the step (docs/sdagd.md, "The scale of h")."""
+        restores its size along the step (docs/sdagd.md, "The scale of h"). `projected`: x_factor @ direction, when
+        the caller has it already."""
         if self.kind == "fisher":
             full = ops.matmul(ops.transpose(x_factor), ops.square(d_factor))
             return full[:-1], full[-1]
         full = ops.matmul(ops.transpose(ops.square(x_factor)), d_factor)
         if direction is not None:
-            block = ops.sum(d_factor * ops.square(ops.matmul(x_factor, direction)), axis=0)  # v_iᵀ H_i v_i
+            if projected is None:
+                projected = ops.matmul(x_factor, direction)
+            block = ops.sum(d_factor * ops.square(projected), axis=0)  # v_iᵀ H_i v_i
             diagonal = ops.sum(full * ops.square(direction), axis=0)  # Σ_j h_ji v_ji²
             positive = ops.greater(diagonal, 0.0)
             full = full * ops.where(positive, block / ops.where(positive, diagonal, 1.0), 1.0)

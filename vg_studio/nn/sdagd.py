@@ -90,7 +90,7 @@ class SDAGD(keras.optimizers.Optimizer):
     def __init__(
         self,
         learning_rate=1.0,
-        radius=0.003,
+        radius=0.0015,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
@@ -259,11 +259,16 @@ class SDAGD(keras.optimizers.Optimizer):
 
     def curvature(self, variable):
         """The current Hessian-diagonal estimate h for `variable` (zeros before the first estimate)."""
+        average, scale = self._curvature_parts(variable)
+        return scale * average
+
+    def _curvature_parts(self, variable):
+        """h = scale · average: the running average (a slot) and its bias correction (a scalar)."""
         index = self._get_variable_index(variable)
         average = ops.cast(self._half_sq_errors[index], "float32")
         if index in self._site_indices:
-            return self._gauss_newton_scale(self._refreshes) * average
-        return self._curvature_scale(self._terms_averaged(self.iterations)) * average
+            return average, self._gauss_newton_scale(self._refreshes)
+        return average, self._curvature_scale(self._terms_averaged(self.iterations))
 
     # -- Gauss–Newton taps ----------------------------------------------------------------------------------
     def apply(self, grads, trainable_variables=None):
@@ -296,17 +301,25 @@ class SDAGD(keras.optimizers.Optimizer):
                 values, new = {}, []
                 factors = {id(site): (ops.cast(probes[id(site.x_probe)], "float32") * unscale,
                                       ops.cast(probes[id(site.d_probe)], "float32") * unscale) for site in self._sites}
+                moved = {}
                 for site in self._sites:
                     x_factor, d_factor = factors[id(site)]
-                    direction = self._unit_direction(site, gradients)
-                    kernel, bias = site.curvature(x_factor, d_factor, direction)
+                    direction = self._step_direction(site, gradients)
+                    projected = None  # x̃·d per example and unit: the unit scale's and the pre-activation radius's
+                    if direction is not None and (self.curvature_scale != "diagonal" or site in scaled):
+                        projected = ops.matmul(x_factor, direction)
+                    if site in scaled:
+                        moved[id(site)] = _preactivation_scale(x_factor, direction, projected)
+                    if self.curvature_scale == "diagonal":
+                        direction = None
+                    kernel, bias = site.curvature(x_factor, d_factor, direction, projected)
                     if self.curvature_scale == "layer" and direction is not None and site.chain is not None \
                             and id(site.chain[2]) in factors:
                         coupling = site.coupling(x_factor, d_factor, direction, factors[id(site.chain[2])][1])
                         kernel, bias = kernel * coupling, bias * coupling
                     values[id(site.kernel)], values[id(site.bias)] = kernel, bias
                 values = [values[id(target)] for _, target in targets]
-                values += [self._preactivation_scale(site, factors[id(site)][0], gradients) for site in scaled]
+                values += [moved[id(site)] for site in scaled]
                 for value, average in zip(values, averages):
                     average = ops.convert_to_tensor(average)
                     new.append(average + rate * (ops.reshape(value, average.shape) - average))
@@ -336,32 +349,22 @@ class SDAGD(keras.optimizers.Optimizer):
                 if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
                     variable.assign(ops.zeros(variable.shape, variable.dtype))
 
-    def _preactivation_scale(self, site, x_factor, gradients: dict):
-        """Per output unit: s = mean_n (x_n·d)² / mean_j d_j² — how far a per-weight step of 1 along the step's
-        direction d moves the unit's pre-activation (RMS over the batch's examples). With inputs that move together
-        (all-positive activations) s approaches fan-in × the inputs' mean square, with independent ones it is the
-        mean square alone. d: the momentum average as this step will update it (else the gradient)."""
-        gradient = ops.cast(gradients[id(site.kernel)], "float32")
-        direction = gradient
-        if self._momentums is not None:
-            average = ops.cast(self._momentums[self._get_variable_index(site.kernel)], "float32")
-            direction = average + (1.0 - float(self.momentum)) * (gradient - average)
-        x = x_factor[:, :-1]
-        examples = ops.maximum(ops.sum(x_factor[:, -1]), 1.0)  # the ones column: rows past the batch are zero
-        moved = ops.sum(ops.square(ops.matmul(x, direction)), axis=0) / examples
-        per_weight = ops.mean(ops.square(direction), axis=0)
-        positive = ops.greater(per_weight, 0.0)
-        return ops.where(positive, moved / ops.where(positive, per_weight, 1.0), 0.0)
-
-    def _unit_direction(self, site, gradients: dict):
-        """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
-        rescaling)."""
-        if self.curvature_scale == "diagonal" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
+    def _step_direction(self, site, gradients: dict):
+        """(fan-in + 1) × units: the direction this step takes for the site's kernel and (last row) bias — the
+        momentum average as this step updates it, else the gradient; None for a site without one."""
+        if site.kind != "gauss_newton" or id(site.kernel) not in gradients:
             return None
-        kernel = ops.cast(gradients[id(site.kernel)], "float32")
-        bias = gradients.get(id(site.bias)) if site.bias is not None else None
-        bias = ops.zeros((1, kernel.shape[-1]), "float32") if bias is None else ops.cast(bias, "float32")
-        return ops.concatenate([kernel, ops.reshape(bias, (1, -1))], axis=0)
+        parts = []
+        for variable in (site.kernel, site.bias):
+            if variable is None or id(variable) not in gradients:
+                parts.append(ops.zeros((1, site.kernel.shape[-1]), "float32"))
+                continue
+            direction = ops.cast(gradients[id(variable)], "float32")
+            if self._momentums is not None:
+                average = ops.cast(self._momentums[self._get_variable_index(variable)], "float32")
+                direction = average + (1.0 - float(self.momentum)) * (direction - average)
+            parts.append(ops.reshape(direction, (-1, site.kernel.shape[-1])))
+        return ops.concatenate(parts, axis=0)
 
     def _sphere_scale(self, variable, in_step=False):
         """With a preactivation radius R_z, for a Gauss–Newton site's kernel: max(1, √s·R/R_z) per output unit, so
@@ -456,25 +459,28 @@ class SDAGD(keras.optimizers.Optimizer):
         variables = [v for v in self._trainable_variables if id(v) not in getattr(self, "_tap_ids", ())]
         slots = self._previous_gradients if self._momentums is None else self._momentums
         scale = 1.0 if self._momentums is None else self._momentum_scale(self.iterations)
-        gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") * scale for v in variables]
+        # μ is homogeneous in the gradient: computed from the slots as they are and scaled per unit afterwards, and
+        # μ > h compared as μ/scale_h > average: no pass over every weight beyond the two that read the slots
+        gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") for v in variables]
         if self.norm_scope == "global":
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
             mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
             mus = [self._relative_step_length(g) * self._sphere_scale(v) for g, v in zip(gradients, variables)]
         growth = self.radius_growth(self.iterations) / self.radius_decay(self.iterations)
-        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k/δ_k
+        mus = [mu * (scale / growth) for mu in mus]  # relative to the current radius R·γ_k/δ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
-            h = self.curvature(variable)
+            average, h_scale = self._curvature_parts(variable)
             size = math.prod(gradient.shape)
             mu_count = size // max(math.prod(mu.shape), 1)  # how many weights share each μ
             sample = _diagnostic_sample(gradient.shape)
-            h_sample = ops.take(ops.reshape(h, (-1,)), sample) if sample is not None else ops.reshape(h, (-1,))
+            flat = ops.reshape(average, (-1,))
+            h_sample = (ops.take(flat, sample) if sample is not None else flat) * h_scale
             entry = layers.setdefault(self._layer_label(variable), {"mu": [], "h": [], "phase1": [], "size": 0})
             entry["mu"].append((ops.reshape(mu, (-1,)), float(mu_count)))
             entry["h"].append((h_sample, size / float(h_sample.shape[0])))
-            entry["phase1"].append(ops.sum(ops.cast(ops.greater(mu, h), "float32")))
+            entry["phase1"].append(ops.sum(ops.cast(ops.greater(mu / h_scale, average), "float32")))
             entry["size"] += size
         out, in_phase1, count = {"sdagd_radius": self.radius * growth}, 0.0, 0
         for label, entry in layers.items():
@@ -531,6 +537,19 @@ def _diagnostic_sample(shape) -> np.ndarray | None:
     while math.gcd(stride, columns) != 1:
         stride += 1
     return np.arange(0, size, stride, dtype=np.int32)
+
+
+def _preactivation_scale(x_factor, direction, projected):
+    """Per output unit: s = mean_n (x_n·d)² / mean_j d_j², d the kernel part of the unit's step direction — how far a
+    per-weight step of 1 along d moves the unit's pre-activation, RMS over the examples (`projected` = [x, 1]·[d; b]
+    per example: the bias entry b is taken off again). With inputs that move together (all-positive activations) s
+    approaches fan-in × their mean square; with independent inputs it is their mean square."""
+    examples = ops.maximum(ops.sum(x_factor[:, -1]), 1.0)  # the ones column: rows past the batch are zero
+    kernel_rows = x_factor[:, -1:] * (projected - direction[-1:])  # rows past the batch stay zero
+    moved = ops.sum(ops.square(kernel_rows), axis=0) / examples
+    per_weight = ops.mean(ops.square(direction[:-1]), axis=0)
+    positive = ops.greater(per_weight, 0.0)
+    return ops.where(positive, moved / ops.where(positive, per_weight, 1.0), 0.0)
 
 
 def _weighted_median(parts):
