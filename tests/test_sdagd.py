@@ -58,7 +58,8 @@ def _settle(opt, var, a, w_star, batch, rng, steps):
 
 def core_sdagd(**kwargs) -> SDAGD:
     """SDAGD without momentum and with a constant radius unless asked: eq. 7's step, for closed-form checks."""
-    return SDAGD(**{"momentum": 0.0, "radius_decay_steps": 0.0, "radius_growth_steps": 0.0, **kwargs})
+    return SDAGD(**{"momentum": 0.0, "radius_decay_steps": 0.0, "radius_growth_steps": 0.0, "radius_warmup_steps": 0.0,
+                    **kwargs})
 
 
 def _step(opt, var, grad):
@@ -426,6 +427,19 @@ def test_radius_decay_anneals_the_phase_one_step_and_keeps_the_newton_gain():
         step = _step(tiny, weights, g)
         np.testing.assert_allclose(np.sqrt(np.mean(step.astype(np.float64) ** 2)), 0.5 * 0.3 / (1 + k / 2.0),
                                    rtol=1e-3)
+
+
+def test_radius_warms_up_linearly_then_anneals():
+    """R_k = R·min(1, (k + 1)/τ_w)/(1 + k/τ_d): far from the minimum the k-th step moves each weight by η·R_k."""
+    rng = np.random.default_rng(9)
+    opt = core_sdagd(learning_rate=0.5, radius=0.3, radius_warmup_steps=4.0, radius_decay_steps=10.0,
+                     norm_scope="rms", batch_size=1)
+    weights = keras.Variable(np.zeros((12, 4), "float32"))
+    for k in range(7):
+        g = 1e-3 * rng.normal(size=(12, 4)).astype("float32")  # the curvature (∝ g²) is negligible: phase I
+        step = _step(opt, weights, g)
+        expected = 0.5 * 0.3 * min(1.0, (k + 1) / 4.0) / (1 + k / 10.0)
+        np.testing.assert_allclose(np.sqrt(np.mean(step.astype(np.float64) ** 2)), expected, rtol=1e-3)
 
 
 def test_momentum_steps_along_the_bias_corrected_average_gradient():

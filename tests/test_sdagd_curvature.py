@@ -362,3 +362,58 @@ def test_the_taps_refresh_every_n_steps_and_leave_the_loss_and_the_user_model_al
     assert float(optimizer._refreshes.numpy()) == 3.0  # steps 1, 4 and 7 (every 3)
     probes = [v for v in models.train.trainable_variables if v.path.startswith("sdagd_curvature")]
     assert probes and all(not np.any(v.numpy()) for v in probes if "refresh" not in v.path)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_each_step_divides_by_the_gauss_newton_curvature(compiled):
+    """The update itself (not only what `curvature()` reports) uses the Gauss–Newton diagonal: with a radius so
+    large that μ ≈ 0 (every weight in phase II), no momentum and no rescaling, one step from the initial weights is
+    −η·g/h with g the batch gradient and h the exact Gauss–Newton diagonal (`tape.jacobian`, a sigmoid hidden layer
+    under a linear squared-error output, where the truncation is exact) — in an eager and in a compiled step (where
+    the optimizer sees the backend's variables, not Keras's)."""
+    x, _ = _data()
+    target = np.random.default_rng(1).normal(size=(BATCH, 3)).astype("float32")
+    spec = _spec([LayerSpec(units=5, activation="sigmoid")], loss="mse", output_activation="linear")
+    models = build_models(spec, x.shape[1:], 3)
+    variables = models.user.trainable_variables
+    mse = _mse(models, x, target)
+    with tf.GradientTape() as tape:
+        loss = mse()
+    gradients = [g.numpy() for g in tape.gradient(loss, variables)]
+    exact = [_gauss_newton_diagonal(lambda: models.user(x), v, 2.0 / 3) for v in variables]
+    before = [v.numpy() for v in variables]
+    optimizer = SDAGD(learning_rate=0.01, radius=1e9, preactivation_radius=0.0, momentum=0.0,
+                      curvature_scale="diagonal", radius_decay_steps=0.0, radius_warmup_steps=0.0, batch_size=BATCH)
+    models.train.compile(optimizer, "mse", run_eagerly=not compiled)
+    models.train.train_on_batch(x, target)
+    for variable, start, gradient, h in zip(variables, before, gradients, exact):
+        np.testing.assert_allclose(variable.numpy() - start, -0.01 * gradient / h, rtol=2e-3, atol=1e-9)
+
+
+def test_preactivation_radius_bounds_each_units_preactivation_change():
+    """preactivation_radius R_z: far from the minimum (μ ≫ h) one step moves each unit's pre-activation by R_z, RMS
+    over the batch's examples (kernel part; the bias moves by R_z on its own), wherever that is tighter than R per
+    weight — measured in NumPy from the layer inputs and the weight change; with a loose R_z the per-weight radius
+    R binds instead (each unit's kernel step has RMS R)."""
+    x, y = _data()
+    spec = _spec([LayerSpec(units=5, activation="sigmoid")])
+    for radius, preactivation_radius in ((1.0, 1e-3), (1e-3, 1e3)):
+        models = build_models(spec, x.shape[1:], 3)
+        inputs = {"hidden_1_dense": x, "output": keras.ops.convert_to_numpy(
+            models.user.get_layer("hidden_1_act")(models.user.get_layer("hidden_1_dense")(x)))}
+        kernels = {name: models.user.get_layer(name).kernel for name in inputs}
+        before = {name: kernel.numpy() for name, kernel in kernels.items()}
+        optimizer = SDAGD(learning_rate=1.0, radius=radius, preactivation_radius=preactivation_radius, momentum=0.0,
+                          radius_decay_steps=0.0, radius_warmup_steps=0.0, batch_size=BATCH)
+        models.train.compile(optimizer, spec.loss)
+        models.train.train_on_batch(x, y)
+        for name, kernel in kernels.items():
+            step = kernel.numpy() - before[name]
+            moved = np.sqrt(np.mean(np.square(inputs[name] @ step), axis=0))  # per unit, RMS over examples
+            per_weight = np.sqrt(np.mean(np.square(step), axis=0))
+            if preactivation_radius < radius:
+                np.testing.assert_allclose(moved, preactivation_radius, rtol=0.02)
+                assert np.all(per_weight < radius)
+            else:
+                np.testing.assert_allclose(per_weight, radius, rtol=0.02)
+                assert np.all(moved < preactivation_radius)

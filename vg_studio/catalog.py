@@ -126,9 +126,11 @@ OPTIMIZERS = {
     "rmsprop": {"learning_rate": 0.001, "params": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}},
     "adam": {"learning_rate": 0.001, "params": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}},
     # SDAGD's defaults: measured on Tan & Lim's whole Table I (docs/sdagd.md); test_sdagd checks class == catalog
-    "sdagd": {"learning_rate": 1.0, "params": {"radius": 0.002, "radius_decay_steps": 100.0, "momentum": 0.9,
-                                                "radius_growth_steps": 0.0, "curvature": "gauss_newton",
-                                                "curvature_every": 10, "curvature_decay": 0.99, "epsilon": 1e-8,
+    "sdagd": {"learning_rate": 1.0, "params": {"radius": 0.0015, "preactivation_radius": 0.1,
+                                                "radius_warmup_steps": 20.0, "radius_decay_steps": 100.0,
+                                                "momentum": 0.9, "radius_growth_steps": 0.0,
+                                                "curvature": "gauss_newton", "curvature_every": 10,
+                                                "curvature_decay": 0.99, "curvature_examples": 0, "epsilon": 1e-8,
                                                 "norm_scope": "unit", "curvature_scale": "unit"}},
     # batch size: training.batch_size
 }

@@ -58,7 +58,7 @@ def activation_derivative(kind: str, z, a, layer=None):
     if kind == "leaky_relu":
         return positive + (1.0 - positive) * float(layer.negative_slope)
     if kind == "prelu":
-        return positive + (1.0 - positive) * ops.cast(layer.alpha, z.dtype)
+        return positive + (1.0 - positive) * ops.stop_gradient(ops.cast(layer.alpha, z.dtype))
     if kind == "elu":  # Keras's elu: alpha 1, f = e^z − 1 below 0
         return positive + (1.0 - positive) * (a + 1.0)
     if kind == "selu":
@@ -109,9 +109,10 @@ class GaussNewtonPlan:
         self.closed = False
 
     @classmethod
-    def for_spec(cls, spec, batch_size: int) -> "GaussNewtonPlan":
+    def for_spec(cls, spec, batch_size: int, examples: int = 0) -> "GaussNewtonPlan":
+        """`examples`: how many examples of each batch the curvature is computed from (0: all)."""
         layers = spec.network.layers
-        return cls(spec.loss, spec.network.output_activation, batch_size,
+        return cls(spec.loss, spec.network.output_activation, min(batch_size, examples or batch_size),
                    {f"aux_{i}_head": layer.aux_weight for i, layer in enumerate(layers, start=1) if layer.aux_head},
                    [f"hidden_{i}_dense" for i in range(1, len(layers) + 1) if any(later.attention
                                                                                   for later in layers[i:])])
@@ -238,20 +239,23 @@ class CurvatureSite:
     # site's Dense or head: the plain chain through which the layer-level coupling is measured
     chain: tuple | None = None
 
-    def curvature(self, x_factor, d_factor, direction=None):
+    def curvature(self, x_factor, d_factor, direction=None, projected=None):
         """(kernel, bias) curvature from the probes' gradients (rows past the batch are zero).
 
         `direction` ((fan-in + 1) × units: the kernel's gradient with the bias's as its last row), Gauss–Newton
         sites only: rescale each output unit's diagonal so that its quadratic form along `direction` equals the
         unit's full Gauss–Newton block's, (1/n) Σ_n D_ni (x̃_n·v_i)² (x̃ = [x, 1]; one more matmul). The diagonal
         drops the coupling of a unit's inputs; the factor ρ_i = v_iᵀH_i v_i / Σ_j h_ji v_ji² (0 ≤ ρ ≤ fan-in + 1)
-        restores its size along the step (docs/sdagd.md, "The scale of h")."""
+        restores its size along the step (docs/sdagd.md, "The scale of h"). `projected`: x_factor @ direction, when
+        the caller has it already."""
         if self.kind == "fisher":
             full = ops.matmul(ops.transpose(x_factor), ops.square(d_factor))
             return full[:-1], full[-1]
         full = ops.matmul(ops.transpose(ops.square(x_factor)), d_factor)
         if direction is not None:
-            block = ops.sum(d_factor * ops.square(ops.matmul(x_factor, direction)), axis=0)  # v_iᵀ H_i v_i
+            if projected is None:
+                projected = ops.matmul(x_factor, direction)
+            block = ops.sum(d_factor * ops.square(projected), axis=0)  # v_iᵀ H_i v_i
             diagonal = ops.sum(full * ops.square(direction), axis=0)  # Σ_j h_ji v_ji²
             positive = ops.greater(diagonal, 0.0)
             full = full * ops.where(positive, block / ops.where(positive, diagonal, 1.0), 1.0)
@@ -306,6 +310,11 @@ class DeltaProbe(keras.layers.Layer):
 def _rows(x, limit: int):
     n = ops.shape(x)[0]
     return min(n, limit) if isinstance(n, int) else ops.minimum(n, limit)
+
+
+def _constant(variable):
+    """A weight as the recursion reads it: float32, without a gradient path."""
+    return ops.stop_gradient(ops.cast(variable, "float32"))
 
 
 def _consumed(op) -> list:
@@ -416,7 +425,9 @@ class GaussNewtonTaps(keras.layers.Layer):
         if not training or not self.sites:
             return through
         rows = _rows(through, self.batch_size)
-        tensors = [ops.cast(t[:rows], "float32") for t in tensors]
+        # nothing the factors are computed from may carry a gradient: the cond would otherwise add zeros to the
+        # gradients of every tapped tensor and every kernel on every step
+        tensors = [ops.stop_gradient(ops.cast(t[:rows], "float32")) for t in tensors]
         fresh = ops.greater(ops.convert_to_tensor(self.refresh), 0.5)
 
         def skip():
@@ -427,7 +438,8 @@ class GaussNewtonTaps(keras.layers.Layer):
                     zeros.append(ops.zeros((rows, layer.kernel.shape[-1]), "float32"))
             return tuple(zeros)
 
-        factors = list(ops.cond(fresh, lambda: self._factors(tensors, rows), skip))
+        batch = ops.cast(ops.shape(through)[0], "float32")
+        factors = list(ops.cond(fresh, lambda: self._factors(tensors, rows, batch), skip))
         loss = 0.0 * ops.convert_to_tensor(self.refresh)  # a zero gradient, so `refresh` is never "unconnected"
         for site in self.sites:
             probes = (site.x_probe,) if site.kind == "fisher" else (site.x_probe, site.d_probe)
@@ -436,8 +448,9 @@ class GaussNewtonTaps(keras.layers.Layer):
         self.add_loss(loss)
         return through
 
-    def _factors(self, tensors, rows):
-        """Runs the plan backwards: D per tapped tensor; per site the factors [x, 1] and D/n, or n·[x², 1]."""
+    def _factors(self, tensors, rows, batch):
+        """Runs the plan backwards over the first `rows` examples of a batch of `batch`: D per tapped tensor; per
+        site the factors [x, 1] and D/n (n = rows), or (batch²/n)·[x², 1] (the DeltaProbe's gradient is δ/batch)."""
         n = ops.cast(rows, "float32")
         curv: dict = {}
 
@@ -446,7 +459,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                 curv[index] = curv[index] + value if index in curv else value
 
         def back_through(layer, x, d):  # D_x += D_z @ (W²)ᵀ
-            accumulate(x, ops.matmul(d, ops.transpose(ops.square(ops.cast(layer.kernel, "float32")))))
+            accumulate(x, ops.matmul(d, ops.transpose(ops.square(_constant(layer.kernel)))))
 
         def with_ones(x):
             return ops.concatenate([x, ops.ones_like(x[:, :1])], axis=1)
@@ -459,9 +472,9 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if (loss, activation) not in HEAD_CURVATURES:
                     continue
                 if y is None:  # the main output: computed here from its input
-                    logits = ops.matmul(tensors[x], ops.cast(layer.kernel, "float32"))
+                    logits = ops.matmul(tensors[x], _constant(layer.kernel))
                     if layer.bias is not None:
-                        logits = logits + ops.cast(layer.bias, "float32")
+                        logits = logits + _constant(layer.bias)
                     y_value = layer.activation(logits)
                 else:
                     y_value = tensors[y]
@@ -474,7 +487,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                     out[id(op)] = (with_ones(tensors[x]), curv[z] / n)
                     back_through(layer, x, curv[z])
             elif kind == "fisher":
-                out[id(op)] = (ops.square(with_ones(tensors[op[2]])) * n,)
+                out[id(op)] = (ops.square(with_ones(tensors[op[2]])) * (batch * batch / n),)
             elif kind == "activation":
                 _, layer, act, z, a = op
                 if a in curv and act in ACTIVATION_DERIVATIVES:
@@ -484,7 +497,7 @@ class GaussNewtonTaps(keras.layers.Layer):
                 if y in curv:  # y = γ(z − m_B)/√(σ²_B + ε) + β with the batch statistics held fixed
                     scale = 1.0 / (ops.var(tensors[z], axis=0) + float(layer.epsilon))
                     if layer.gamma is not None:
-                        scale = scale * ops.square(ops.cast(layer.gamma, "float32"))
+                        scale = scale * ops.square(_constant(layer.gamma))
                     accumulate(z, curv[y] * scale)
             elif kind == "dropout":
                 _, a, b = op

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from vg_studio.catalog import OPTIMIZERS
 from vg_studio.spec import OptimizerSpec, SpecError
 
+SDAGD_DEFAULTS = OPTIMIZERS["sdagd"]["params"]
 _KERAS_CLASSES = {
     "sgd": keras.optimizers.SGD,
     "sgd_momentum": keras.optimizers.SGD,
@@ -37,7 +39,8 @@ def training_graph_hooks(spec, batch_size: int):
         if uses_gauss_newton(spec.optimizer.params):
             from vg_studio.nn.curvature import GaussNewtonPlan
 
-            return GaussNewtonPlan.for_spec(spec, batch_size)
+            examples = spec.optimizer.params.get("curvature_examples", SDAGD_DEFAULTS["curvature_examples"])
+            return GaussNewtonPlan.for_spec(spec, batch_size, int(examples))
     return None
 
 

@@ -90,7 +90,7 @@ class SDAGD(keras.optimizers.Optimizer):
     def __init__(
         self,
         learning_rate=1.0,
-        radius=0.002,
+        radius=0.0015,
         curvature_decay=0.99,
         epsilon=1e-8,
         norm_scope="unit",
@@ -101,6 +101,9 @@ class SDAGD(keras.optimizers.Optimizer):
         radius_growth_steps=0.0,
         radius_decay_steps=100.0,
         curvature_scale="unit",
+        preactivation_radius=0.1,
+        radius_warmup_steps=20.0,
+        curvature_examples=0,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -131,6 +134,10 @@ class SDAGD(keras.optimizers.Optimizer):
             raise ValueError(f"curvature: must be one of {', '.join(CURVATURES)}, got {curvature!r}")
         if curvature_scale not in CURVATURE_SCALES:
             raise ValueError(f"curvature_scale: must be one of {', '.join(CURVATURE_SCALES)}, got {curvature_scale!r}")
+        for field, value in (("preactivation_radius", preactivation_radius),
+                             ("radius_warmup_steps", radius_warmup_steps), ("curvature_examples", curvature_examples)):
+            if not value >= 0:
+                raise ValueError(f"{field}: must be >= 0 (0: off), got {value!r}")
         if norm_scope not in NORM_SCOPES:
             raise ValueError(f"norm_scope: must be one of {', '.join(NORM_SCOPES)}, got {norm_scope!r}")
         for field, value in (("radius", radius), ("batch_size", batch_size), ("curvature_every", curvature_every)):
@@ -156,6 +163,9 @@ class SDAGD(keras.optimizers.Optimizer):
         self.radius_growth_steps = radius_growth_steps
         self.radius_decay_steps = radius_decay_steps
         self.curvature_scale = curvature_scale
+        self.preactivation_radius = preactivation_radius
+        self.radius_warmup_steps = radius_warmup_steps
+        self.curvature_examples = int(curvature_examples)  # read by the training graph's taps (curvature.py)
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
 
@@ -191,8 +201,20 @@ class SDAGD(keras.optimizers.Optimizer):
         self._site_of = {id(t): s for s in self._sites for t in (s.kernel, s.bias) if t is not None and id(t) in known}
         if self.curvature_estimate != "gauss_newton":
             self._site_of = {}
+        # update_step receives the backend's variables (TensorFlow: the tf.Variable inside the Keras variable), so
+        # it recognises the sites by index, never by the Keras variable's id
+        self._site_indices = frozenset(self._get_variable_index(v) for v in var_list if id(v) in self._site_of)
         self._refreshes = self.add_variable(shape=(), initializer="zeros", dtype="float32",
                                             name="curvature_refreshes")
+        # preactivation_radius: per output unit of a Gauss–Newton site's kernel, the running average of
+        # s = mean_n (x_n·d)² / mean_j d_j², the squared pre-activation change per squared per-weight step
+        self._preactivation_scales = {}
+        if self.preactivation_radius:
+            for site in self._sites:
+                if site.kind == "gauss_newton" and id(site.kernel) in self._site_of:
+                    self._preactivation_scales[self._get_variable_index(site.kernel)] = self.add_variable(
+                        shape=(site.kernel.shape[-1],), initializer="zeros", dtype="float32",
+                        name=scope_safe(f"{site.kernel.path}_preactivation_scale"))
 
     def _curvature_scale(self, errors_seen):
         """B / (1 − β^n): turns the running mean of ½Δḡ² over n differences into the per-example variance."""
@@ -213,10 +235,13 @@ class SDAGD(keras.optimizers.Optimizer):
         return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_growth_steps)
 
     def radius_decay(self, steps_taken):
-        """δ_k = 1 + k/τ_d: the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k))."""
-        if not self.radius_decay_steps:
-            return ops.cast(1.0, "float32")
-        return 1.0 + ops.cast(steps_taken, "float32") / float(self.radius_decay_steps)
+        """δ_k = (1 + k/τ_d) / min(1, (k + 1)/τ_w): the radius is R·γ_k/δ_k after k steps (μ_k = RMS(g)·δ_k/(R·γ_k)):
+        it grows linearly over the first τ_w steps (radius_warmup_steps), then anneals."""
+        steps = ops.cast(steps_taken, "float32")
+        decay = 1.0 + steps / float(self.radius_decay_steps) if self.radius_decay_steps else ops.cast(1.0, "float32")
+        if self.radius_warmup_steps:
+            decay = decay / ops.minimum(1.0, (steps + 1.0) / float(self.radius_warmup_steps))
+        return decay
 
     def _momentum_scale(self, steps):
         """1 / (1 − β₁^k): the momentum average's bias correction after k steps."""
@@ -234,11 +259,16 @@ class SDAGD(keras.optimizers.Optimizer):
 
     def curvature(self, variable):
         """The current Hessian-diagonal estimate h for `variable` (zeros before the first estimate)."""
+        average, scale = self._curvature_parts(variable)
+        return scale * average
+
+    def _curvature_parts(self, variable):
+        """h = scale · average: the running average (a slot) and its bias correction (a scalar)."""
         index = self._get_variable_index(variable)
         average = ops.cast(self._half_sq_errors[index], "float32")
-        if id(variable) in self._site_of:
-            return self._gauss_newton_scale(self._refreshes) * average
-        return self._curvature_scale(self._terms_averaged(self.iterations)) * average
+        if index in self._site_indices:
+            return average, self._gauss_newton_scale(self._refreshes)
+        return average, self._curvature_scale(self._terms_averaged(self.iterations))
 
     # -- Gauss–Newton taps ----------------------------------------------------------------------------------
     def apply(self, grads, trainable_variables=None):
@@ -262,6 +292,8 @@ class SDAGD(keras.optimizers.Optimizer):
         if refresh is not None and targets:
             fresh = ops.greater(ops.convert_to_tensor(refresh), 0.5)
             averages = [self._half_sq_errors[self._get_variable_index(t)] for _, t in targets]
+            scaled = [s for s in self._sites if self._get_variable_index(s.kernel) in self._preactivation_scales]
+            averages += [self._preactivation_scales[self._get_variable_index(s.kernel)] for s in scaled]
             unscale = 1.0 if self.loss_scale_factor is None else 1.0 / self.loss_scale_factor
             rate = 1.0 - self._refresh_decay()
 
@@ -269,18 +301,28 @@ class SDAGD(keras.optimizers.Optimizer):
                 values, new = {}, []
                 factors = {id(site): (ops.cast(probes[id(site.x_probe)], "float32") * unscale,
                                       ops.cast(probes[id(site.d_probe)], "float32") * unscale) for site in self._sites}
+                moved = {}
                 for site in self._sites:
                     x_factor, d_factor = factors[id(site)]
-                    direction = self._unit_direction(site, gradients)
-                    kernel, bias = site.curvature(x_factor, d_factor, direction)
+                    direction = self._step_direction(site, gradients)
+                    projected = None  # x̃·d per example and unit: the unit scale's and the pre-activation radius's
+                    if direction is not None and (self.curvature_scale != "diagonal" or site in scaled):
+                        projected = ops.matmul(x_factor, direction)
+                    if site in scaled:
+                        moved[id(site)] = _preactivation_scale(x_factor, direction, projected)
+                    if self.curvature_scale == "diagonal":
+                        direction = None
+                    kernel, bias = site.curvature(x_factor, d_factor, direction, projected)
                     if self.curvature_scale == "layer" and direction is not None and site.chain is not None \
                             and id(site.chain[2]) in factors:
                         coupling = site.coupling(x_factor, d_factor, direction, factors[id(site.chain[2])][1])
                         kernel, bias = kernel * coupling, bias * coupling
                     values[id(site.kernel)], values[id(site.bias)] = kernel, bias
-                for (_, target), average in zip(targets, averages):
+                values = [values[id(target)] for _, target in targets]
+                values += [moved[id(site)] for site in scaled]
+                for value, average in zip(values, averages):
                     average = ops.convert_to_tensor(average)
-                    new.append(average + rate * (ops.reshape(values[id(target)], average.shape) - average))
+                    new.append(average + rate * (ops.reshape(value, average.shape) - average))
                 return tuple(new)
 
             if keras.backend.backend() == "jax":
@@ -307,15 +349,34 @@ class SDAGD(keras.optimizers.Optimizer):
                 if id(variable) in self._tap_ids and not getattr(variable, "curvature_refresh", False):
                     variable.assign(ops.zeros(variable.shape, variable.dtype))
 
-    def _unit_direction(self, site, gradients: dict):
-        """(fan-in + 1) × units: the site's kernel gradient with its bias gradient as the last row (None: no
-        rescaling)."""
-        if self.curvature_scale == "diagonal" or site.kind != "gauss_newton" or id(site.kernel) not in gradients:
+    def _step_direction(self, site, gradients: dict):
+        """(fan-in + 1) × units: the direction this step takes for the site's kernel and (last row) bias — the
+        momentum average as this step updates it, else the gradient; None for a site without one."""
+        if site.kind != "gauss_newton" or id(site.kernel) not in gradients:
             return None
-        kernel = ops.cast(gradients[id(site.kernel)], "float32")
-        bias = gradients.get(id(site.bias)) if site.bias is not None else None
-        bias = ops.zeros((1, kernel.shape[-1]), "float32") if bias is None else ops.cast(bias, "float32")
-        return ops.concatenate([kernel, ops.reshape(bias, (1, -1))], axis=0)
+        parts = []
+        for variable in (site.kernel, site.bias):
+            if variable is None or id(variable) not in gradients:
+                parts.append(ops.zeros((1, site.kernel.shape[-1]), "float32"))
+                continue
+            direction = ops.cast(gradients[id(variable)], "float32")
+            if self._momentums is not None:
+                average = ops.cast(self._momentums[self._get_variable_index(variable)], "float32")
+                direction = average + (1.0 - float(self.momentum)) * (direction - average)
+            parts.append(ops.reshape(direction, (-1, site.kernel.shape[-1])))
+        return ops.concatenate(parts, axis=0)
+
+    def _sphere_scale(self, variable, in_step=False):
+        """With a preactivation radius R_z, for a Gauss–Newton site's kernel: max(1, √s·R/R_z) per output unit, so
+        that the phase-I step moves no weight by more than R and no unit's pre-activation by more than R_z (RMS over
+        the examples); 1 elsewhere."""
+        scales = getattr(self, "_preactivation_scales", None)
+        slot = scales.get(self._get_variable_index(variable)) if scales else None
+        if slot is None:
+            return 1.0
+        scale = self._step_gauss_newton_scale if in_step else self._gauss_newton_scale(self._refreshes)
+        ratio = float(self.radius) / float(self.preactivation_radius)
+        return ops.maximum(ops.sqrt(ops.maximum(ops.convert_to_tensor(slot) * scale, 0.0)) * ratio, 1.0)
 
     def _relative_step_length(self, gradient):
         """μ for one variable (norm_scope "tensor" or "rms"); "global" is computed once per step."""
@@ -348,7 +409,7 @@ class SDAGD(keras.optimizers.Optimizer):
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
 
-        if id(variable) in self._site_of:  # Gauss–Newton: the average was updated from the taps in `apply`
+        if index in self._site_indices:  # Gauss–Newton: the average was updated from the taps in `apply`
             curvature = ops.convert_to_tensor(half_sq) * ops.cast(self._step_gauss_newton_scale, dtype)
         else:
             # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of
@@ -362,7 +423,7 @@ class SDAGD(keras.optimizers.Optimizer):
                 new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
             self.assign(half_sq, new_half_sq)
             curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
-        if self._momentums is None or id(variable) not in self._site_of:  # the difference estimate, diagnostics
+        if self._momentums is None or index not in self._site_indices:  # the difference estimate, diagnostics
             self.assign(previous, gradient)
         direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
@@ -373,12 +434,12 @@ class SDAGD(keras.optimizers.Optimizer):
         if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
         else:
-            mu = self._relative_step_length(direction)
+            mu = self._relative_step_length(direction) * ops.cast(self._sphere_scale(variable, True), dtype)
         rate = ops.cast(learning_rate, dtype)
         if scale is not None:  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
             mu, rate = mu * scale, rate * scale
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
-        if self.radius_decay_steps:
+        if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
         denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, direction * (rate / denominator))
@@ -398,25 +459,28 @@ class SDAGD(keras.optimizers.Optimizer):
         variables = [v for v in self._trainable_variables if id(v) not in getattr(self, "_tap_ids", ())]
         slots = self._previous_gradients if self._momentums is None else self._momentums
         scale = 1.0 if self._momentums is None else self._momentum_scale(self.iterations)
-        gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") * scale for v in variables]
+        # μ is homogeneous in the gradient: computed from the slots as they are and scaled per unit afterwards, and
+        # μ > h compared as μ/scale_h > average: no pass over every weight beyond the two that read the slots
+        gradients = [ops.cast(slots[self._get_variable_index(v)], "float32") for v in variables]
         if self.norm_scope == "global":
             total = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in gradients])))
             mus = [ops.reshape(total / self.radius, (1,) * len(g.shape)) for g in gradients]
         else:
-            mus = [self._relative_step_length(g) for g in gradients]
+            mus = [self._relative_step_length(g) * self._sphere_scale(v) for g, v in zip(gradients, variables)]
         growth = self.radius_growth(self.iterations) / self.radius_decay(self.iterations)
-        mus = [mu / growth for mu in mus]  # relative to the current radius R·γ_k/δ_k
+        mus = [mu * (scale / growth) for mu in mus]  # relative to the current radius R·γ_k/δ_k
         layers: dict = {}
         for variable, gradient, mu in zip(variables, gradients, mus):
-            h = self.curvature(variable)
+            average, h_scale = self._curvature_parts(variable)
             size = math.prod(gradient.shape)
             mu_count = size // max(math.prod(mu.shape), 1)  # how many weights share each μ
             sample = _diagnostic_sample(gradient.shape)
-            h_sample = ops.take(ops.reshape(h, (-1,)), sample) if sample is not None else ops.reshape(h, (-1,))
+            flat = ops.reshape(average, (-1,))
+            h_sample = (ops.take(flat, sample) if sample is not None else flat) * h_scale
             entry = layers.setdefault(self._layer_label(variable), {"mu": [], "h": [], "phase1": [], "size": 0})
             entry["mu"].append((ops.reshape(mu, (-1,)), float(mu_count)))
             entry["h"].append((h_sample, size / float(h_sample.shape[0])))
-            entry["phase1"].append(ops.sum(ops.cast(ops.greater(mu, h), "float32")))
+            entry["phase1"].append(ops.sum(ops.cast(ops.greater(mu / h_scale, average), "float32")))
             entry["size"] += size
         out, in_phase1, count = {"sdagd_radius": self.radius * growth}, 0.0, 0
         for label, entry in layers.items():
@@ -453,6 +517,9 @@ class SDAGD(keras.optimizers.Optimizer):
             "radius_growth_steps": self.radius_growth_steps,
             "radius_decay_steps": self.radius_decay_steps,
             "curvature_scale": self.curvature_scale,
+            "preactivation_radius": self.preactivation_radius,
+            "radius_warmup_steps": self.radius_warmup_steps,
+            "curvature_examples": self.curvature_examples,
         })
         return config
 
@@ -470,6 +537,19 @@ def _diagnostic_sample(shape) -> np.ndarray | None:
     while math.gcd(stride, columns) != 1:
         stride += 1
     return np.arange(0, size, stride, dtype=np.int32)
+
+
+def _preactivation_scale(x_factor, direction, projected):
+    """Per output unit: s = mean_n (x_n·d)² / mean_j d_j², d the kernel part of the unit's step direction — how far a
+    per-weight step of 1 along d moves the unit's pre-activation, RMS over the examples (`projected` = [x, 1]·[d; b]
+    per example: the bias entry b is taken off again). With inputs that move together (all-positive activations) s
+    approaches fan-in × their mean square; with independent inputs it is their mean square."""
+    examples = ops.maximum(ops.sum(x_factor[:, -1]), 1.0)  # the ones column: rows past the batch are zero
+    kernel_rows = x_factor[:, -1:] * (projected - direction[-1:])  # rows past the batch stay zero
+    moved = ops.sum(ops.square(kernel_rows), axis=0) / examples
+    per_weight = ops.mean(ops.square(direction[:-1]), axis=0)
+    positive = ops.greater(per_weight, 0.0)
+    return ops.where(positive, moved / ops.where(positive, per_weight, 1.0), 0.0)
 
 
 def _weighted_median(parts):

@@ -101,6 +101,9 @@ class SDAGDParams(Options):
     radius_growth_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_growth_steps"]
     radius_decay_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_decay_steps"]
     curvature_scale: Literal["diagonal", "unit", "layer"] = _SDAGD_DEFAULTS["curvature_scale"]
+    preactivation_radius: Annotated[Float, Field(ge=0.0, le=1e6)] = _SDAGD_DEFAULTS["preactivation_radius"]
+    curvature_examples: Annotated[Int, Field(ge=0, le=1_000_000)] = _SDAGD_DEFAULTS["curvature_examples"]
+    radius_warmup_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_warmup_steps"]
 
 
 OPTIMIZER_PARAMS: dict[str, type[Options]] = {
