@@ -32,7 +32,7 @@ def _spec(layers, loss="sparse_categorical_crossentropy", output_activation="sof
     return ExperimentSpec(
         name="curvature", data=DataSpec(dataset="digits"),
         network=NetworkSpec(layers=layers, output_activation=output_activation),
-        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=0.0, params=params),
+        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=1.0, params=params),  # (unused: each test makes its SDAGD)
         training=TrainingSpec(batch_size=BATCH, seed=seed))
 
 
