@@ -1,4 +1,4 @@
-"""The newcomer's defects of the window itself (issue 13: 2, 4, 6, 7, 8, 11, 14, 15, 17), each driven through the
+"""Defects a newcomer meets in the window itself, each driven through the
 real widgets. Runs are trained once per module in the shared training process and opened from disk."""
 
 from __future__ import annotations
