@@ -298,6 +298,6 @@ def _train(model, path, data, xs, labels, out, options: FitOptions, listeners, o
     validation = (x_val, labels(data.y_val)) if x_val is not None and len(x_val) else None
     model.fit(x_train, labels(data.y_train), validation_data=validation, epochs=options.epochs,
               batch_size=options.batch_size, callbacks=[_Evaluate(), monitor], verbose=0)
-    report = monitor.report or {}
+    report = monitor.report_data or {}
     return RunResult(report.get("status", "failed"), report.get("message", ""), report, monitor.history, model,
                      Path(out) if out is not None else None)

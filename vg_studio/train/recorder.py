@@ -95,8 +95,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     The loss of a step is Keras's "loss" log, or — for a custom train_step that returns none (a GAN's d_loss and
     g_loss) — the sum of its `*_loss` logs; a step that returns neither has an unknown loss (NaN in the history,
-    `loss_source` "" in its attributes), never a non-finite one. `history`, `report`, `status`, `step` are the
-    run's; `report_extras` (a dict) is merged into report.json. One recorder records one `fit`: a second `fit`
+    `loss_source` "" in its attributes), never a non-finite one. `history`, `report_data` (report.json's content
+    once the run ended), `status`, `step` are the run's; `report_extras` (a dict) is merged into report.json. One recorder records one `fit`: a second `fit`
     with it starts a new run in `run_dir`.
     """
 
@@ -129,7 +129,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.sample_count, self.num_classes = int(sample_count), num_classes
         self.on_finish = on_finish
         self.report_extras: dict = {}
-        self.report: dict | None = None
+        self.report_data: dict | None = None  # report.json's content, once the run ended
         self.report_written = False  # report.json is on disk
         self.history: History | None = None
         self.status: str | None = None
@@ -220,7 +220,7 @@ class RunRecorder(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         first = steps_taken(optimizer) + 1 if optimizer is not None else 1
         self._reset(first)
-        self.report, self.report_written = None, False
+        self.report_data, self.report_written = None, False
         self.step_probe = probe
         self._finished = False
         probe.start(self, first, self.record_every)
@@ -383,7 +383,7 @@ class RunRecorder(keras.callbacks.Callback):
                     status = report["status"] = "failed"
                     message = report["message"] = f"training finished but {type(exc).__name__}: {exc}"
             report.update(self._report_items())
-            self.report, self.status = report, status
+            self.report_data, self.status = report, status
             if self.history is not None:
                 self.history.status = status
             if self.store is not None:

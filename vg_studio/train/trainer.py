@@ -157,7 +157,7 @@ class Trainer:
             recorder.finish(exc)
             if store is not None and not recorder.report_written:
                 raise  # not even report.json could be written: say so, as one line (CLI: exit 2)
-        report = recorder.report
+        report = recorder.report_data
         return RunResult(report["status"], report["message"], report, recorder.history, models.user,
                          self.run_dir)
 
