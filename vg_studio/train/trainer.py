@@ -77,7 +77,7 @@ class Trainer:
     attaches `vg_studio.diagnose.listener.DiagnosisListener`."""
 
     def __init__(self, spec: ExperimentSpec, run_dir=None, listeners=(), dataset: Dataset | None = None):
-        self.spec = spec.copy().check()
+        self.spec = spec.check()  # frozen: nothing to copy
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.listeners = list(listeners)
         self.dataset = dataset
