@@ -209,10 +209,17 @@ class DiagnosticsPanel(QWidget):
         return item
 
     def _render_empty(self) -> None:
-        if self.findings:
+        """Says so when no problem holds: no finding at all, or only notes (info findings, resolved ones)."""
+        holding = [f for f in self.findings if str(field(f, "severity", "info")).lower() != "info"
+                   and state(f) != "resolved"]
+        if holding or (self.findings and self.status not in FINISHED):
             self.empty.hide()
             return
-        if self.status in FINISHED:
+        if self.status in FINISHED and self.findings:
+            text = ("No problem holds at the end of the run: the notes below say what happened on the way or what "
+                    "could not be judged." if self.status == "completed"
+                    else f"No problem held when the run ended ({self.status}); the notes below say more.")
+        elif self.status in FINISHED:
             text = ("No problem found: the gradient reached every layer at a healthy size and no rule fired."
                     if self.status == "completed" else f"No problem was found before the run ended ({self.status}).")
         elif self.status:
