@@ -137,6 +137,10 @@ class GradientMonitor(RunRecorder):
         batch for a model that batch builds); a model without a layer graph (subclassed) has nothing to check."""
         from vg_studio.diagnose.preflight import preflight
 
+        if not getattr(self.model, "inputs", None):
+            log.info("the pre-flight check needs a model with a layer graph (Functional or Sequential); %s has none: "
+                     "skipped", self.model.name)
+            return
         data = self.probe_data
         if isinstance(data, np.ndarray) and len(getattr(self.model, "inputs", None) or ()) == 1:
             data = [data]  # the check's side model takes its inputs as the list model.inputs is
