@@ -203,7 +203,7 @@ class DiagnosticsPanel(QWidget):
             child.setData(0, FIX_ROLE, fix)
             item.addChild(child)
         for advice in field(finding, "advice", []) or []:  # a user's own model: what to change in their code
-            child = QTreeWidgetItem([f"In your code: {user_text(advice)}"])
+            child = QTreeWidgetItem([f"{self._advice_label()}: {user_text(advice)}"])
             child.setToolTip(0, inert_html(user_text(advice)))
             item.addChild(child)
         return item
@@ -270,8 +270,8 @@ class DiagnosticsPanel(QWidget):
                        "</td></tr>" for k, v in evidence.items())
         text = f"<b>Evidence</b><table>{rows}</table>" if rows else ""
         advice = [user_text(a) for a in field(finding, "advice", []) or []]
-        if advice:  # a run without a spec: the fixes are advice for the user's own code
-            text += "<p><b>In your own code:</b></p><ul>" + "".join(
+        if advice:  # what to change by hand: in a user's own code, or in how a spec run is trained
+            text += f"<p><b>{self._advice_label('In your own code')}:</b></p><ul>" + "".join(
                 f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>"
         if fix is not None:
             why = user_text(field(fix, "why", "") or "")
@@ -280,6 +280,10 @@ class DiagnosticsPanel(QWidget):
             if advice:
                 text += f"<p><b>In your own code:</b> {html.escape(advice)}</p>"
         return text
+
+    def _advice_label(self, own: str = "In your code") -> str:
+        """A user's own model (its fixes cannot be applied) is changed in their code; a spec run by hand."""
+        return own if self.fixable_reason else "Advice"
 
     def _advice(self, fix, finding) -> str:
         """For a run without a spec (a user's own model) the fix is advice for their code."""
