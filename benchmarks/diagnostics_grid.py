@@ -1,7 +1,8 @@
 """Labelled grid for the diagnostics: short training runs, each label measured independently of the rules.
 
     nice -n 10 python benchmarks/diagnostics_grid.py [--set dev|holdout|stress|fresh|unseen|model|issues|all]
-                                                     [--quick] [--jobs J] [--runs DIR] [--no-train] [--verbose]
+                                                     [--quick] [--jobs J] [--runs DIR] [--no-train] [--redo-preflight]
+                                                     [--verbose]
                                                      [--json OUT]
 
 Each run is built to show one problem (its construction label) — vanishing, exploding, dead, saturated, flat,
@@ -42,10 +43,11 @@ from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
 from grid.spec_sets import SETS as SPEC_SETS  # noqa: E402
 from grid.spec_sets import Config  # noqa: E402
+from grid.weak import SETS as WEAK_SETS  # noqa: E402
 
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
-TUNING_SETS = {**SPEC_SETS, **MODEL_SETS}  # the rules and thresholds were chosen looking at these
+TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS}  # the rules and thresholds were chosen looking at these
 SETS = {**TUNING_SETS, **HELDOUT_SETS}  # the held-out sets are scored apart, never tuned on
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
@@ -96,6 +98,32 @@ def spec_checks(config: Config, run_dir: Path) -> dict:
     stored.write_text(json.dumps(measured, default=float))
     Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
     return measured
+
+
+def redo_preflight(config, run_dir: Path) -> None:
+    """Run the pre-flight check again on the network as the run started (rebuilt from its config and seed) and
+    store it beside the run: the check's findings as the current code gives them."""
+    from vg_studio.data import load_dataset
+    from vg_studio.diagnose.preflight import preflight
+
+    if not run_dir.exists():
+        return
+    if isinstance(config, Config):
+        from vg_studio.nn.build import build_model
+
+        spec = config.spec()
+        data = load_dataset(spec.data.dataset, dict(spec.data.options))
+        model = build_model(spec, data.input_shape, data.num_classes)
+        found = preflight(model, data.x_train[:spec.training.batch_size], spec=spec)
+    else:
+        import numpy as np
+
+        data = load_dataset(config.dataset, {"limit": config.limit})
+        x = data.x_train
+        if config.arch == "transformer":
+            x = np.round(x / max(float(x.max()), 1e-12) * 16).astype("int32")
+        found = preflight(config.build(x.shape[1:], data.num_classes), x[:config.batch_size])
+    Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
 
 
 def _batch_losses(run_dir: Path) -> list:
@@ -220,6 +248,8 @@ def main(argv=None) -> int:
                         help="override every run's record interval (rules must not depend on it)")
     parser.add_argument("--no-train", action="store_true",
                         help="only re-diagnose the runs already stored under --runs (missing ones are listed)")
+    parser.add_argument("--redo-preflight", action="store_true",
+                        help="run the pre-flight check again on every chosen run's initial network before scoring")
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
     args = parser.parse_args(argv)
@@ -238,6 +268,12 @@ def main(argv=None) -> int:
         configs = [next(c for c in configs if c.label == label) for label in LABELS
                    if any(c.label == label for c in configs)]
     started = time.perf_counter()
+    if args.redo_preflight:
+        for config in configs:
+            try:
+                redo_preflight(config, Path(args.runs) / config.name)
+            except Exception as exc:  # noqa: BLE001 - the run is scored (or listed as unreadable) as it is
+                print(f"{config.name}: pre-flight not redone ({exc})".splitlines()[0], file=sys.stderr)
     rows = run_grid(configs, Path(args.runs), args.jobs, args.verbose, train=not args.no_train)
     print(summarise(rows))
     print(f"\n{len(rows)} runs ({args.set}) in {time.perf_counter() - started:.0f} s; runs in {args.runs}")

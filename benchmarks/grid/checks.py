@@ -265,7 +265,9 @@ def truth(checks: dict) -> set[str]:
     signal, scale = before["signal_change"], before["weight_scale"]  # (NaN: not measurable, never a label)
     scale_off = np.isfinite(signal) and np.isfinite(scale) and not (1e-2 <= signal <= 1e2) \
         and not (0.5 <= scale <= 2.0)
-    if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
+    # ... or a loss far above guessing from the start that never came down: still there at the end, or the run
+    # ended in overflow (its final loss is no number to compare, but it certainly did not come down)
+    if scale_off or (before["loss"] >= 3 * chance and (after["loss"] >= 3 * chance or not after["finite"])):
         out.add("poor_init")
     # the loss of the batches of the last 100 steps, past the first STARTUP_STEPS, spanning 50 steps or more
     window = (steps_at > STARTUP_STEPS) & (steps_at > end - 100)
