@@ -134,6 +134,24 @@ def test_a_loss_far_above_guessing_from_the_first_step_stays_a_poor_initialisati
     assert (found["poor_initialization"].severity, found["poor_initialization"].state) == ("warning", "active")
 
 
+def test_dead_units_warn_when_the_loss_has_not_come_down_from_where_it_started():
+    """85 % of a layer's ReLUs dead (below the 90 % that is an error at once). The first batch's loss is 2.7, the
+    next ones 2.27, the last ones 2.33: the loss has not come down, so the dead units are a warning; the same
+    dead units while the loss falls to 1.2 are info (a network can learn around them)."""
+    def run(late):
+        d = model_diagnoser()
+        for s in range(1, 81):
+            loss = 2.7 if s == 1 else 2.27 if s <= 40 else late
+            r = record(s, loss=loss, epoch=s - 1)
+            r.stats["dead_fraction"] = np.array([0.1, 0.2, 0.85, np.nan]) if s > 40 else np.full(4, np.nan)
+            d.on_record(r)
+        d.finish()
+        return {f.kind: f for f in d.findings}["dead_units"]
+
+    assert run(2.33).severity == "warning"
+    assert run(1.2).severity == "info"
+
+
 def test_large_gradients_on_weights_that_do_not_move_are_flat_not_exploding():
     """A residual MLP at lr 1e-8: the loss sits at 11 (4.8x guessing) with gradient norms near 50, and the weights
     change by 1e-8 of their size per step. Flat weights and a poor initialisation — not an explosion."""
