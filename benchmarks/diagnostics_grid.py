@@ -183,7 +183,8 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
                          "status": str(exc).splitlines()[0] if str(exc) else type(exc).__name__, "steps": 0,
                          "vanishing_at_pct": None, "findings": []})
             continue
-        findings = diagnoser.findings + preflight
+        diagnoser.add_preflight(preflight)  # as the monitor and the app hand it over before training
+        findings = diagnoser.findings
         steps = max(int(report.get("steps", 1) or 1), 1)
         vanishing = [f for f in findings if f.kind == "vanishing_gradient" and severity_rank(f.severity) >= 1
                      and f.state == "active"]

@@ -117,6 +117,16 @@ def test_a_loss_that_hardly_moves_within_the_budget_is_slow_convergence_not_a_ba
     assert found["slow_convergence"].severity == "warning", found
     assert "hardly come down" in found["slow_convergence"].message
     assert found["loss_plateau"].severity == "info" and "slow convergence" in found["loss_plateau"].message
+    from vg_studio.diagnose.findings import Finding
+
+    collapsed = model_diagnoser(budget=100, per_epoch=25, optimizer="Adam", rate=1e-5)
+    for s, m in enumerate(running_means(batches, 25), 1):
+        collapsed.on_record(record(s, loss=m, update=[3e-5] * 4, epoch=(s - 1) // 25))
+    collapsed.finish()
+    collapsed.add_preflight([Finding("poor_initialization", "warning", 0, 0, ("dense",), {}, "collapses.", (),
+                                     last_step=0, state="active")])  # the signal collapsed before training
+    slow = next(f for f in collapsed.findings if f.kind == "slow_convergence")
+    assert slow.severity == "info" and "poor initialization" in slow.message
     frozen = model_diagnoser(budget=100, per_epoch=25)  # weights that do not move: flat, not slow
     found = feed(frozen, [record(s, loss=m, update=[1e-8] * 4, epoch=(s - 1) // 25)
                           for s, m in enumerate(running_means(batches, 25), 1)])

@@ -47,6 +47,11 @@ def weak_spec_set() -> list[Config]:
         _S("healthy", 1, 3, 48, "tanh", "glorot_uniform", "rmsprop", 0.001, record_every=1, **e4),
         _S("healthy", 2, 4, 40, "elu", "he_normal", "sgd_momentum", 0.02, record_every=2, momentum=0.9),
         _S("healthy", 3, 2, 64, "sigmoid", "glorot_uniform", "adam", 0.003, record_every=1, **e4),
+        # slow at rates that move the loss a few per cent
+        _S("slow", 8, 3, 48, "relu", "he_normal", "adam", 6e-5, record_every=2, **e4),
+        _S("slow", 9, 2, 56, "tanh", "glorot_uniform", "sgd", 4e-3, record_every=1, **e4),
+        _S("slow", 10, 3, 40, "elu", "he_normal", "rmsprop", 5e-5, record_every=3, **e4),
+        _S("slow", 11, 2, 64, "relu", "he_uniform", "sgd_momentum", 4e-4, record_every=2, momentum=0.9, **e4),
     ]
 
 
@@ -101,6 +106,20 @@ def weak_model_set() -> list[ModelConfig]:
         _M("healthy", 1, "conv1d", 2, 32, "relu", "adam", 0.002, record_every=2),
         _M("healthy", 2, "cnn", 2, 16, "sigmoid", "adam", 0.003, batch_norm=True, record_every=2),
         _M("healthy", 3, "resnet", 2, 16, "relu", "adam", 0.002, batch_norm=True, record_every=2),
+        # sigmoid SimpleRNN stacks over 28 rows, a tanh one beside them
+        _M("vanishing", 1, "rnn", 2, 32, "sigmoid", "sgd", 0.05, rnn="simple_rnn", record_every=2,
+           dataset="mnist-5k"),
+        _M("vanishing", 2, "rnn", 3, 24, "sigmoid", "sgd", 0.1, rnn="simple_rnn", record_every=1,
+           dataset="mnist-5k"),
+        _M("vanishing", 3, "rnn", 3, 32, "sigmoid", "sgd", 0.02, rnn="simple_rnn", record_every=3),
+        _M("healthy", 0, "rnn", 2, 32, "tanh", "adam", 0.002, rnn="simple_rnn", record_every=2, dataset="mnist-5k"),
+        # slow at rates that move the loss a few per cent, budgets past the start-up steps
+        _M("slow", 0, "transformer", 1, 32, "relu", "adam", 5e-5, batch_size=64, record_every=2, epochs=6),
+        _M("slow", 1, "conv1d", 2, 24, "relu", "adam", 5e-5, record_every=2, **e4),
+        _M("slow", 2, "cnn", 2, 16, "relu", "sgd", 4e-3, record_every=1, **e4),
+        _M("slow", 3, "rnn", 1, 32, "tanh", "sgd", 0.01, rnn="gru", record_every=2, **e4),
+        _M("slow", 0, "subclassed", 3, 48, "tanh", "adam", 6e-5, record_every=2, **e4),
+        _M("healthy", 1, "transformer", 1, 32, "relu", "adam", 0.002, batch_size=64, record_every=2, epochs=6),
     ]
 
 

@@ -41,7 +41,8 @@ EXPLAINED_BY = {
     # (a plateau at the end of a budgeted run is the slow convergence's evidence seen again)
     "loss_plateau": ROOT_CAUSES + ("slow_convergence",),
     "flat_weights": ROOT_CAUSES,
-    "slow_convergence": ROOT_CAUSES + ("flat_weights", "oscillating_loss"),
+    # (a network whose initial weights collapse or blow up its signal trains slowly: the initialisation is the cause)
+    "slow_convergence": ROOT_CAUSES + ("flat_weights", "oscillating_loss", "poor_initialization"),
     "oscillating_loss": ("exploding_gradient", "non_finite"),
     "poor_initialization": ("exploding_gradient", "non_finite"),  # a loss kept far above chance by an explosion
     "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units", "saturated_units"),
@@ -199,6 +200,7 @@ class Diagnoser:
         before = dict(self._findings)
         for finding in findings:
             self._preflight[finding.kind] = finding
+        self._show()  # (a poor initialisation explains a slow loss judged before it came)
         self._findings.update({f"preflight:{k}": f for k, f in self._preflight.items()})
         return self._changed(before)
 
@@ -287,6 +289,7 @@ class Diagnoser:
         # a cause explains while it holds, even while it still waits to see whether it persists
         holding = {kind for kind, judged in self._judged.items()
                    if severity_rank(judged.peak) >= 1 and judged.state == "active"}
+        holding |= {kind for kind, f in self._preflight.items() if severity_rank(f.severity) >= 1}  # (step 0 on)
         for kind, judged in self._judged.items():
             severity, life = own[kind]
             verdict = judged.verdict
