@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid import checks, spec_sets  # noqa: E402
 from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
+from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
 from grid.spec_sets import SETS as SPEC_SETS  # noqa: E402
@@ -48,7 +49,7 @@ from grid.weak import SETS as WEAK_SETS  # noqa: E402
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
 TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS}  # the rules and thresholds were chosen looking at these
-SETS = {**TUNING_SETS, **HELDOUT_SETS}  # the held-out sets are scored apart, never tuned on
+SETS = {**TUNING_SETS, **HELDOUT_SETS, **HELDOUT3_SETS}  # the held-out sets are scored apart, never tuned on
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
 LABEL_KINDS = {"vanishing": ("vanishing_gradient", "vanishing_through_time"),
@@ -240,7 +241,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="issues",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
-                             "tuning set) or heldout (both held-out sets) (default issues)")
+                             "tuning set), heldout (both held-out sets of seeds 11-19) or heldout3 (both of seeds "
+                             "31-37) (default issues)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
@@ -255,10 +257,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
     args = parser.parse_args(argv)
     chosen = list(TUNING_SETS) if args.set == "all" else list(HELDOUT_SETS) if args.set == "heldout" \
-        else args.set.split(",")
+        else list(HELDOUT3_SETS) if args.set == "heldout3" else args.set.split(",")
     unknown = [name for name in chosen if name not in SETS]
     if unknown:
-        parser.error(f"--set: unknown set {', '.join(unknown)} (expected {', '.join(SETS)}, all or heldout)")
+        parser.error(f"--set: unknown set {', '.join(unknown)} (expected {', '.join(SETS)}, all, heldout or "
+                     "heldout3)")
     spec_sets.DATA_DIR = Path(args.runs) / "data"
     configs = [c for name in chosen for c in SETS[name]()]
     if args.record_every:
