@@ -187,8 +187,8 @@ def run_grid(configs: list, runs: Path, jobs: int, verbose: bool, train: bool = 
         diagnoser.add_preflight(preflight)  # as the monitor and the app hand it over before training
         findings = diagnoser.findings
         steps = max(int(report.get("steps", 1) or 1), 1)
-        vanishing = [f for f in findings if f.kind == "vanishing_gradient" and severity_rank(f.severity) >= 1
-                     and f.state == "active"]
+        vanishing = sorted((f for f in findings if f.kind in LABEL_KINDS["vanishing"]
+                            and severity_rank(f.severity) >= 1 and f.state == "active"), key=lambda f: f.step)
         truth = checks.truth({**measured, "steps": report.get("steps")})
         row = {"name": config.name, "label": config.label, "truth": sorted(truth) or ["healthy"],
                "trained": checks.trained(measured), "predicted": sorted(predicted_labels(findings)) or ["healthy"],

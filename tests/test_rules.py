@@ -127,6 +127,17 @@ def test_a_loss_that_hardly_moves_within_the_budget_is_slow_convergence_not_a_ba
                                      last_step=0, state="active")])  # the signal collapsed before training
     slow = next(f for f in collapsed.findings if f.kind == "slow_convergence")
     assert slow.severity == "info" and "poor initialization" in slow.message
+    recurrent = model_diagnoser(activations=("sigmoid", "sigmoid", "sigmoid", "softmax"),
+                                kinds=("simple_rnn", "simple_rnn", "simple_rnn", "dense"), budget=100, per_epoch=25)
+    time_grad = np.logspace(-16, 0, 28)  # the first rows get 1e-16 of the last row's gradient
+    for s, m in enumerate(running_means(batches, 25), 1):
+        r = record(s, loss=m, update=[3e-5] * 4, epoch=(s - 1) // 25)
+        recurrent.on_record(events.ProbeRecord(r.step, r.epoch, r.loss, r.stats, time_grad=time_grad))
+    recurrent.finish()
+    found = {f.kind: f for f in recurrent.findings}
+    assert found["vanishing_through_time"].severity == "error"
+    assert found["slow_convergence"].severity == "info" and "vanishing through time" in found[
+        "slow_convergence"].message
     frozen = model_diagnoser(budget=100, per_epoch=25)  # weights that do not move: flat, not slow
     found = feed(frozen, [record(s, loss=m, update=[1e-8] * 4, epoch=(s - 1) // 25)
                           for s, m in enumerate(running_means(batches, 25), 1)])

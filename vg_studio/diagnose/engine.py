@@ -36,7 +36,8 @@ DEFAULTS = DiagnosticsSpec().values()
 # A finding is lowered to info while one of the causes that explain it holds as a warning or worse: a plateau,
 # frozen layers, a slow or oscillating loss are what the root causes look like; dead ReLUs, saturated units and an
 # explosion also shrink the early gradients; an explosion kills ReLUs by throwing their biases far below zero.
-ROOT_CAUSES = ("vanishing_gradient", "exploding_gradient", "non_finite", "dead_units", "saturated_units")
+ROOT_CAUSES = ("vanishing_gradient", "vanishing_through_time", "exploding_gradient", "non_finite", "dead_units",
+               "saturated_units")
 EXPLAINED_BY = {
     # (a plateau at the end of a budgeted run is the slow convergence's evidence seen again)
     "loss_plateau": ROOT_CAUSES + ("slow_convergence",),
