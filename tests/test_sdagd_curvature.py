@@ -32,7 +32,7 @@ def _spec(layers, loss="sparse_categorical_crossentropy", output_activation="sof
     return ExperimentSpec(
         name="curvature", data=DataSpec(dataset="digits"),
         network=NetworkSpec(layers=layers, output_activation=output_activation),
-        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=0.0, params=params),
+        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=1.0, params=params),  # (unused: each test makes its SDAGD)
         training=TrainingSpec(batch_size=BATCH, seed=seed))
 
 
@@ -91,7 +91,7 @@ def test_output_layer_curvature_is_the_exact_hessian_diagonal():
     def cross_entropy(p):
         return keras.ops.mean(-keras.ops.log(keras.ops.take_along_axis(p, y[:, None], axis=1)))
 
-    def loss():  # the training loss: the output's plus 0.3 × the auxiliary head's (seed 001 §2.2)
+    def loss():  # the training loss: the output's plus 0.3 × the auxiliary head's (Causes & Solutions §2.2)
         main, aux = models.train(x)
         return cross_entropy(main) + 0.3 * cross_entropy(aux)
 
