@@ -46,8 +46,12 @@ def apply_theme(app: QApplication, name: str) -> dict:
     colors = load_theme(name)
     # Each of these re-polishes every widget of every window: skipped when nothing changes (a new window with
     # the theme already applied costs nothing here).
-    if app.style().name().lower() != "fusion":
+    # The style is set once: with a style sheet applied, app.style() is Qt's style-sheet wrapper (its name is
+    # empty), and replacing the style again on every theme switch re-created every widget's style under windows
+    # that are being closed (a crash).
+    if app.property("vg_studio_style") != "fusion":
         app.setStyle("Fusion")
+        app.setProperty("vg_studio_style", "fusion")
     palette = QPalette()
     for key, role in _ROLES.items():
         if key in colors:
