@@ -409,27 +409,29 @@ class SDAGD(keras.optimizers.Optimizer):
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
 
+        # h = h_scale · average; every scalar of the step is folded before it meets a full-size tensor (TensorFlow
+        # runs the step op by op: each elementwise operation is a pass over every weight)
         if index in self._site_indices:  # Gauss–Newton: the average was updated from the taps in `apply`
-            curvature = ops.convert_to_tensor(half_sq) * ops.cast(self._step_gauss_newton_scale, dtype)
+            average_h, h_scale = ops.convert_to_tensor(half_sq), self._step_gauss_newton_scale
         else:
             # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of
             # variance σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton
             # diagonal). The optimizer's own noise-driven steps inflate it by up to ~1.8× in phase II
             # (docs/sdagd.md). The first step has no g_{k−1}.
             if self.curvature_estimate == "second_moment":
-                new_half_sq = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
+                average_h = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
             else:
                 rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
-                new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
-            self.assign(half_sq, new_half_sq)
-            curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
+                average_h = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+            self.assign(half_sq, average_h)
+            h_scale = self._step_curvature_scale
         if self._momentums is None or index not in self._site_indices:  # the difference estimate, diagnostics
             self.assign(previous, gradient)
         direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
             average = self._momentums[index]
-            direction = average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average)
-            self.assign(average, direction)
+            self.assign_add(average, (gradient - average) * (1 - ops.cast(self.momentum, dtype)))
+            direction = ops.convert_to_tensor(average)
             scale = ops.cast(self._step_momentum_scale, dtype)  # the bias correction, applied to μ and the rate
         if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
@@ -441,7 +443,8 @@ class SDAGD(keras.optimizers.Optimizer):
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
         if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
-        denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
+        h_scale = ops.cast(h_scale, dtype) * ops.cast(self._step_radius_growth, dtype)
+        denominator = average_h * h_scale + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, direction * (rate / denominator))
 
     def diagnostic_scalars(self) -> dict:
