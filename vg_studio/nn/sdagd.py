@@ -1,13 +1,16 @@
 """Stochastic Diagonal Approximate Greatest Descent (SDAGD), Tan & Lim (2019) §III eq. (7), as a Keras 3 optimizer.
 
-    w ← w − η_k · g / (μ_k + h + ε),   μ_k = RMS(g) / R_k  (per output unit),   h = truncated Gauss–Newton diagonal
-    R_k = R·(1 + k/τ),  η_k = η/(1 + k/τ)   (the phase-I step η·R stays; τ = radius_growth_steps, 0: constant)
+    w ← w − η · d_k / (μ_k + h + ε),   d_k = the bias-corrected running mean of g (momentum β₁; g with β₁ = 0)
+    μ_k = RMS(d_k) / R_k · max(1, √s·R/R_z)   per output unit,   h = truncated Gauss–Newton diagonal
+    R_k = R · min(1, (k+1)/τ_w) / (1 + k/τ_d)   (warm-up over τ_w steps, then annealed; τ = radius_growth_steps
+    optionally grows R_k by (1 + k/τ) and divides η by it)
 
-Phase I (μ ≫ h, the diagonal Newton step |g|/h is longer than the search radius R): every weight moves by ≈ η·R
-along −g/RMS(g), whatever its layer's width and however small (vanishing) its gradient — Goh's spherical search
-region. Phase II (h ≫ μ, the Newton step is shorter than R): the damped diagonal Newton step η·g/h — stochastic
-diagonal Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). The growing radius moves weights into
-phase II as training goes on and gives their Newton steps the 1/k gain of stochastic Newton methods.
+Phase I (μ ≫ h, the diagonal Newton step |d|/h is longer than the search radius): every weight of a unit moves by
+≈ η·R_k along −d/RMS(d), whatever its layer's width and however small (vanishing) its gradient — Goh's spherical
+search region — and, with the pre-activation radius R_z, the unit's pre-activation moves by at most R_z (RMS over the
+batch; s is the squared pre-activation change per squared per-weight step, refreshed with the curvature). Phase II
+(h ≫ μ, the Newton step is shorter than the radius): the damped diagonal Newton step η·d/h — stochastic diagonal
+Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). As R_k anneals, weights move into phase II.
 
 Curvature h, per weight:
 - "gauss_newton" (default): LeCun's truncated Gauss–Newton diagonal of the batch, computed inside the compiled
@@ -85,6 +88,10 @@ class SDAGD(keras.optimizers.Optimizer):
             rescaled, at every refresh, so that its quadratic form along the unit's gradient equals that of the
             unit's full Gauss–Newton block: the coupling of a unit's inputs that the diagonal drops). Gauss–Newton
             sites only.
+        preactivation_radius: R_z, per Gauss–Newton site unit: the phase-I step also moves the unit's
+            pre-activation by at most R_z (RMS over the batch). 0: off.
+        radius_warmup_steps: τ_w; R_k grows linearly over the first τ_w steps. 0: no warm-up.
+        curvature_examples: the Gauss–Newton curvature from the first n examples of each batch (0: all).
     """
 
     def __init__(
