@@ -5,7 +5,7 @@ grows by engine events shaped as the trainer's; the benchmark plays F frames as 
 records arrive, the panel draws one unit of its frame (one plot, or part of a new legend) as its timers do, and
 Qt repaints what changed. It prints, per tab and run length, the median and the largest wall-clock time of the redraw
 and of the repaint (both on the main thread), and the median main-thread CPU time of each (what the GUI itself
-spent: steadier than wall time on a busy machine). Issue 12's target: a few milliseconds per frame whatever the
+spent: steadier than wall time on a busy machine). The target: a few milliseconds per frame whatever the
 run length; what matters is that the columns stay flat as the run grows.
 
     QT_QPA_PLATFORM=offscreen nice -n 5 python benchmarks/bench_redraw.py [--layers 200] \\

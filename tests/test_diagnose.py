@@ -594,7 +594,7 @@ GRID = {
                                OptimizerSpec(name="sgd", learning_rate=0.5)),
     "dead": lambda: _spec(_layers(3, "relu", "he_normal", bias_init=-10.0), OptimizerSpec(name="adam")),
     "saturated": lambda: _spec(_layers(1, "sigmoid", "glorot_uniform", bias_init=8.0), OptimizerSpec(name="adam")),
-    "flat": lambda: _spec(_layers(3, "relu", "he_normal"), OptimizerSpec(name="adam", learning_rate=0.0)),
+    "flat": lambda: _spec(_layers(3, "relu", "he_normal"), OptimizerSpec(name="adam", learning_rate=1e-9)),
     "healthy": lambda: _spec(_layers(3, "relu", "he_normal"), OptimizerSpec(name="adam", learning_rate=0.003)),
 }
 EXPECTED = {"vanishing": {"vanishing_gradient"}, "exploding": {"exploding_gradient", "non_finite"},

@@ -92,7 +92,7 @@ def test_output_layer_curvature_is_the_exact_hessian_diagonal():
     def cross_entropy(p):
         return keras.ops.mean(-keras.ops.log(keras.ops.take_along_axis(p, y[:, None], axis=1)))
 
-    def loss():  # the training loss: the output's plus 0.3 × the auxiliary head's (seed 001 §2.2)
+    def loss():  # the training loss: the output's plus 0.3 × the auxiliary head's (Causes & Solutions §2.2)
         main, aux = models.train(x)
         return cross_entropy(main) + 0.3 * cross_entropy(aux)
 

@@ -51,7 +51,7 @@ UNIT_REGIONS: dict[str, UnitRegions] = {
     "hard_swish": UnitRegions(dead_at_most=-3.0, out_dead_at_most=0.0, out_dead_at_least=0.0),
     "linear": _NONE, "leaky_relu": _NONE, "prelu": _NONE,
 }
-# Squashing activations (both tails flat: seed 001 §1.2), whose remedy is a non-saturating activation, and those
+# Squashing activations (both tails flat: Causes & Solutions §1.2), whose remedy is a non-saturating activation, and those
 # whose units can die (exactly zero gradient below a point; LeakyReLU/ELU/PReLU exist to avoid that).
 SATURATING = tuple(a for a, r in UNIT_REGIONS.items() if r.flat_below is not None and r.flat_above is not None)
 DYING = tuple(a for a, r in UNIT_REGIONS.items() if r.dead_at_most is not None)
@@ -163,7 +163,7 @@ LAYER_STATS = (
     "grad_mean_abs",  # mean |dL/dw| over the group's weights at the record step (backpropagated, before clipping)
     "grad_norm",  # L2 norm of the group's gradient at the record step
     "weight_norm",  # L2 norm of the group's weights at the record
-    "update_mean_abs",  # mean |W_now - W_previous record| / steps between: seed 002's flat-weight signal
+    "update_mean_abs",  # mean |W_now - W_previous record| / steps between: the SNS notes' flat-weight signal
     "update_ratio",  # ‖W_now - W_previous record‖ / steps / ‖W_now‖: the relative change per step
     "saturated_fraction",  # share of (example, unit) pre-activations in sigmoid/tanh's flat tails
     "dead_fraction",  # share of ReLU units inactive on every probe example

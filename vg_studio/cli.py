@@ -27,6 +27,10 @@ if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") i
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+# pydantic's compiled core imports `datetime` through the C API when it is first loaded; a Ctrl-C landing inside
+# that import makes the Rust extension panic and print its own lines. Loaded here, while Ctrl-C still ends the
+# program at once, the later import finds it ready and runs no Python code.
+import datetime  # noqa: E402, F401
 import json  # noqa: E402
 
 from vg_studio import __version__, catalog  # noqa: E402

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import threading
 
+from vg_studio.text import one_line
+
 CHATTER = re.compile("|".join([
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"failed call to cuInit",
@@ -122,18 +124,22 @@ class _captured_stderr:
         self.replay()
 
 
-class _OneLine(logging.Formatter):
-    def __init__(self, debug: bool):
+class OneLineFormatter(logging.Formatter):
+    """A log record as one inert line on a terminal ("vg-studio: warning: ..."); an exception adds its type and
+    first line, or its traceback where `debug` (VG_STUDIO_DEBUG=1) asks for it. The CLI and the app use it."""
+
+    def __init__(self, debug: bool = False):
         super().__init__()
         self.debug = debug
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"vg-studio: {'warning' if record.levelno < logging.CRITICAL else 'error'}: {record.getMessage()}"
+        level = "warning" if record.levelno < logging.ERROR else "error"
+        text = f"vg-studio: {level}: {one_line(record.getMessage())}"
         if record.exc_info and record.exc_info[1] is not None:
             if self.debug:
                 return text + "\n" + self.formatException(record.exc_info)
             exc = record.exc_info[1]
-            first = str(exc).splitlines()[0] if str(exc) else ""
+            first = one_line(str(exc).splitlines()[0]) if str(exc).strip() else ""
             text += f" ({type(exc).__name__}: {first})" if first else f" ({type(exc).__name__})"
         return text
 
@@ -146,7 +152,7 @@ def install_logging() -> None:
         return
     handler = logging.StreamHandler()
     handler.vg_studio_cli = True
-    handler.setFormatter(_OneLine(debug))
+    handler.setFormatter(OneLineFormatter(debug))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     logger.propagate = False

@@ -1,4 +1,4 @@
-"""Issue 12: the app follows runs that other processes write — `vg-studio train` in a terminal, and a user's own
+"""The app follows runs that other processes write — `vg-studio train` in a terminal, and a user's own
 `model.fit` with the GradientMonitor callback — live, and marks them finished when their report says so.
 
 One writer process (one TensorFlow import) writes both runs one after the other: first `vg_studio.cli train`

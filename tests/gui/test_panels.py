@@ -20,7 +20,7 @@ def enter_text(qtbot, edit: QLineEdit, text: str) -> None:
 
 
 def test_sdagd_parameters_are_checked_in_the_editor(qtbot, window):
-    """Issue 13 defect 9: norm_scope "nope" and a negative batch size passed the editor and failed at Train."""
+    """norm_scope "nope" and a negative batch size are refused by the editor, not at Train."""
     panel = window.optimizer_panel
     choose(panel.name, "sdagd")
     assert window.document.spec.optimizer.name == "sdagd"

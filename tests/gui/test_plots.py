@@ -90,7 +90,7 @@ def test_log_axis_labels_powers_of_ten_only_and_never_crowds(qtbot):
     assert axis.tickStrings([-3.0, 0.0, 1.0], 1, 1.0) == ["10⁻³", "1", "10"]
 
 
-# ---- cheap drawing (issue 12 item 4) -------------------------------------------------------------------------
+# ---- cheap drawing -------------------------------------------------------------------------
 def test_points_drawn_stay_bounded_however_long_the_run(panel):
     run = synthetic_run("long", layers=5, records=2500, steps_per_epoch=500, histograms=False, batch_events=False)
     panel.show_runs([run])
@@ -152,7 +152,7 @@ def test_a_frame_under_budget_draws_a_few_plots_and_the_rest_follow(panel):
 
 
 def test_a_frame_is_done_in_small_units_each_making_few_new_items(qapp, monkeypatch):
-    """Issue 12: a run's first frame (new curves for a dozen layers, new legends) is spread over timer events of
+    """A run's first frame (new curves for a dozen layers, new legends) is spread over timer events of
     their own; no unit makes more than a few new pyqtgraph items (each costs a few ms, and its first paint more)."""
     import pyqtgraph as pg
 
@@ -289,7 +289,7 @@ def test_a_redrawn_plot_is_painted_once(panel, qapp):
             box.widget.viewport().removeEventFilter(paints)
 
 
-# ---- issue 13 defects ----------------------------------------------------------------------------------------
+# ---- a newcomer's defects ----------------------------------------------------------------------------------------
 def test_comparing_runs_does_not_widen_the_plots(panel):
     """Defect 2: 1, 2 and 4 compared runs (with long names) need the same minimum width."""
     widths = []

@@ -1,5 +1,5 @@
 """A run opened from disk, or followed while another process writes it, gives the plots the same arrays as the
-live run did (issue 13 defect 12), through the run store's own writer and readers."""
+live run did, through the run store's own writer and readers."""
 
 import dataclasses
 
@@ -145,7 +145,7 @@ def test_a_real_training_run_opens_with_the_arrays_it_had_live(tmp_path):
 
 
 def test_new_findings_do_not_redraw_the_plots():
-    """Issue 12: only what the plots draw bumps the run's revision (every plot redraws on a new revision)."""
+    """Only what the plots draw bumps the run's revision (every plot redraws on a new revision)."""
     run = RunData(name="r")
     for event in synthetic_events(layers=3, records=4):
         run.apply_event(event)

@@ -1,4 +1,4 @@
-"""The views issue 13 asks for: distributions over time, the network diagram, SDAGD's μ against h."""
+"""The views beyond the curves: distributions over time, the network diagram, SDAGD's μ against h."""
 
 import numpy as np
 import pytest

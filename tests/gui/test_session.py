@@ -258,6 +258,21 @@ def test_the_eta_follows_the_recent_pace_not_the_start_up():
     assert f"about {eta:.0f} s left" in controller.progress(None, now[0]).text
 
 
+def test_a_completed_run_shows_every_step_done_though_its_last_record_came_earlier():
+    from vg_studio.gui.controller import Controller
+    from vg_studio.gui.run_data import RunData
+
+    run = RunData(name="r")
+    for event in synthetic_events(layers=2, records=20, steps_per_epoch=13, batch_events=False):  # 20 of 26 steps
+        run.apply_event(event)
+    run.status = "completed"
+    controller = Controller("/nowhere", {})
+    controller.current_run = run
+    progress = controller.progress(None)
+    assert run.step < run.total_steps
+    assert progress.text == f"completed: step {run.total_steps}/{run.total_steps}" and progress.value == progress.maximum
+
+
 def test_a_followed_run_shows_its_status_device_and_own_network(qtbot, win):
     from vg_studio.gui.run_data import RunData
 

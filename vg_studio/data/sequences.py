@@ -1,7 +1,7 @@
-"""Sequence datasets for recurrent networks (seed 001 §1.3), generated offline and deterministic by seed.
+"""Sequence datasets for recurrent networks (Causes & Solutions §1.3), generated offline and deterministic by seed.
 
 Both tasks hinge on the first steps of a long sequence, so a network only solves them if the gradient survives the
-trip back through time: the measurable difference between SimpleRNN and the gated LSTM/GRU (seed 001 §2.3).
+trip back through time: the measurable difference between SimpleRNN and the gated LSTM/GRU (Causes & Solutions §2.3).
 - adding: two channels, values U(0, 1) and a marker; one marker within the first 10 % of the steps, one in the
   second half. Class 1 when the two marked values sum to more than 1 (the classic regression target, thresholded
   at its median so the classes are balanced).

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vg_studio.startup import OneLineFormatter
+
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -113,14 +115,6 @@ def log_path() -> Path:
     return base / "vg-studio" / "vg-studio.log"
 
 
-class _OneLine(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"vg-studio: {record.levelname.lower()}: {record.getMessage().splitlines()[0]}"
-
-    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
-        return ""
-
-
 def configure_logging() -> Path | None:
     """Warnings reach the terminal as one line; the details (tracebacks included) go to the log file."""
     root = logging.getLogger()
@@ -128,7 +122,7 @@ def configure_logging() -> Path | None:
         return None
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setLevel(logging.WARNING)
-    terminal.setFormatter(_OneLine())
+    terminal.setFormatter(OneLineFormatter())
     terminal._vg_studio = True
     root.addHandler(terminal)
     path = log_path()

@@ -177,6 +177,8 @@ class Controller:
             eta_text = f" · about {format_seconds(eta)} left" if eta is not None else ""
             return Progress(value, total, f"{following}epoch {epoch}/{run.epochs} · step {run.step}/{run.total_steps}"
                                           f"{eta_text}")
+        if run.status == "completed":  # every step ran; the last record may be a few steps before the end
+            return Progress(total, total, f"completed: step {run.total_steps}/{run.total_steps}")
         return Progress(value, total, f"{run.status}: step {run.step}/{run.total_steps}")
 
     def device_text(self) -> str:

@@ -260,7 +260,7 @@ class RunData:
             layer_kinds=kinds, layer_units=units)
 
     def _layer_metadata(self, kinds, units) -> None:
-        """Contract 8's layer_kinds/layer_units; for spec runs that predate them, read off the spec."""
+        """The run's layer_kinds/layer_units; for spec runs that predate them, read off the spec."""
         names = self.layer_names
         layers = list(self.spec.network.layers) if self.spec is not None else []
         if not kinds:

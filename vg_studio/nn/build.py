@@ -44,7 +44,7 @@ def make_initializer(name: str, stddev: float = 0.05, seed: int | None = None):
 
 
 def make_activation(name: str, layer_name: str):
-    if name == "leaky_relu":  # seed 001's 0.01x slope (Keras's Activation default would be 0.2)
+    if name == "leaky_relu":  # Causes & Solutions' 0.01x slope (Keras's Activation default would be 0.2)
         return keras.layers.LeakyReLU(negative_slope=0.01, name=layer_name)
     if name == "prelu":
         return keras.layers.PReLU(name=layer_name)

@@ -203,16 +203,23 @@ class DiagnosticsPanel(QWidget):
             child.setData(0, FIX_ROLE, fix)
             item.addChild(child)
         for advice in field(finding, "advice", []) or []:  # a user's own model: what to change in their code
-            child = QTreeWidgetItem([f"In your code: {user_text(advice)}"])
+            child = QTreeWidgetItem([f"{self._advice_label()}: {user_text(advice)}"])
             child.setToolTip(0, inert_html(user_text(advice)))
             item.addChild(child)
         return item
 
     def _render_empty(self) -> None:
-        if self.findings:
+        """Says so when no problem holds: no finding at all, or only notes (info findings, resolved ones)."""
+        holding = [f for f in self.findings if str(field(f, "severity", "info")).lower() != "info"
+                   and state(f) != "resolved"]
+        if holding or (self.findings and self.status not in FINISHED):
             self.empty.hide()
             return
-        if self.status in FINISHED:
+        if self.status in FINISHED and self.findings:
+            text = ("No problem holds at the end of the run: the notes below say what happened on the way or what "
+                    "could not be judged." if self.status == "completed"
+                    else f"No problem held when the run ended ({self.status}); the notes below say more.")
+        elif self.status in FINISHED:
             text = ("No problem found: the gradient reached every layer at a healthy size and no rule fired."
                     if self.status == "completed" else f"No problem was found before the run ended ({self.status}).")
         elif self.status:
@@ -263,8 +270,8 @@ class DiagnosticsPanel(QWidget):
                        "</td></tr>" for k, v in evidence.items())
         text = f"<b>Evidence</b><table>{rows}</table>" if rows else ""
         advice = [user_text(a) for a in field(finding, "advice", []) or []]
-        if advice:  # a run without a spec: the fixes are advice for the user's own code
-            text += "<p><b>In your own code:</b></p><ul>" + "".join(
+        if advice:  # what to change by hand: in a user's own code, or in how a spec run is trained
+            text += f"<p><b>{self._advice_label('In your own code')}:</b></p><ul>" + "".join(
                 f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>"
         if fix is not None:
             why = user_text(field(fix, "why", "") or "")
@@ -273,6 +280,10 @@ class DiagnosticsPanel(QWidget):
             if advice:
                 text += f"<p><b>In your own code:</b> {html.escape(advice)}</p>"
         return text
+
+    def _advice_label(self, own: str = "In your code") -> str:
+        """A user's own model (its fixes cannot be applied) is changed in their code; a spec run by hand."""
+        return own if self.fixable_reason else "Advice"
 
     def _advice(self, fix, finding) -> str:
         """For a run without a spec (a user's own model) the fix is advice for their code."""
