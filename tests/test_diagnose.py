@@ -223,10 +223,12 @@ def test_a_loss_that_climbs_far_above_its_start_is_an_explosion_of_the_steps():
     units are said beside it; once the loss is back and the explosion has ended, the units that stay dead are the
     finding that holds (an error at 95 %)."""
     d = diagnoser()
+    # each record the first step of its epoch: the recorded loss is that batch's own (not a running mean)
     losses = [2.4, 3.0, 4.5, 6.0, 8.0, 10.1, 9.5, 8.8, 7.8, 6.0, 5.0, 4.0]
     dead = [0.95, 0.7, 0.9, 0, 0, 0, np.nan]
     for s, loss in enumerate(losses, start=1):
-        d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None))
+        d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None,
+                           epoch=s - 1))
     d.finish()  # had the run ended here, both hold: the explosion first, the dead units as its likely consequence
     found = {f.kind: f for f in d.findings}
     assert "climbed from 2.4" in found["exploding_gradient"].message
@@ -235,9 +237,10 @@ def test_a_loss_that_climbs_far_above_its_start_is_an_explosion_of_the_steps():
     assert [f.kind for f in d.warnings()][:2] == ["exploding_gradient", "dead_units"]
     d = diagnoser()
     for s, loss in enumerate(losses, start=1):
-        d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None))
+        d.on_record(record(s, norm=[6.0] * 7, update=[0.2] * 7, loss=loss, dead=dead if s > 6 else None,
+                           epoch=s - 1))
     for s in range(13, 80):  # the loss settles near chance; the dead units stay dead
-        d.on_record(record(s, norm=[6.0] * 7, update=[1e-3] * 7, loss=2.3, dead=dead))
+        d.on_record(record(s, norm=[6.0] * 7, update=[1e-3] * 7, loss=2.3, dead=dead, epoch=s - 1))
     d.finish()
     found = {f.kind: f for f in d.findings}
     assert found["exploding_gradient"].state == "resolved" and found["exploding_gradient"].last_step <= 30

@@ -1,11 +1,12 @@
 """GradientMonitor's own arguments, driven like an attacker would: every bad value is one ValueError or TypeError
 whose one-line message names the argument — at construction, or at on_train_begin for probe data that does not fit
 the model, before the model is touched — and every accepted value gives a run its readers accept.
-
-`CheckedMonitor` calls the checks where GradientMonitor calls them (its constructor, the start of on_train_begin)."""
+"""
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 
 import keras
@@ -13,17 +14,8 @@ import numpy as np
 import pytest
 
 from vg_studio.monitor import GradientMonitor
-from vg_studio.monitor.arguments import MAX_COUNT, check_init_arguments, check_probe_data, check_probe_rows
+from vg_studio.monitor.arguments import MAX_COUNT, check_init_arguments, check_probe_rows
 from vg_studio.train.runstore import open_run
-
-
-class CheckedMonitor(GradientMonitor):
-    def __init__(self, run_dir=None, **kwargs):
-        super().__init__(**check_init_arguments(run_dir=run_dir, **kwargs))
-
-    def on_train_begin(self, logs=None):
-        self.probe_data = check_probe_data(self.model, self.probe_data)
-        super().on_train_begin(logs)
 
 
 class Unprintable:
@@ -50,6 +42,10 @@ BAD = {
     "overwrite": ["no", 0],
     "stop_on_nan": [1.0],
     "save_model": ["True"],
+    "preflight": ["no", 0],
+    "warnings": ["warning", "print", "", 5, ["warnings"], logging, Unprintable()],
+    "on_finding": ["Stop", "stop ", "", 5, ["stop"], b"stop", Unprintable()],
+    "tensorboard_dir": ["", "a\0b", b"logs", 5, ["logs"]],
 }
 
 
@@ -64,7 +60,7 @@ def _assert_one_line(exc: BaseException, argument: str) -> None:
 def test_every_bad_argument_is_one_line_naming_it(argument, value, tmp_path):
     kwargs = {"run_dir": tmp_path / "run", argument: value}
     with pytest.raises((ValueError, TypeError)) as info:
-        CheckedMonitor(**kwargs)
+        GradientMonitor(**kwargs)
     assert type(info.value) in (ValueError, TypeError)  # not a subclass some library raised on the way
     _assert_one_line(info.value, argument if argument != "probe_data" else "probe_data")
     assert not (tmp_path / "run").exists()
@@ -73,10 +69,25 @@ def test_every_bad_argument_is_one_line_naming_it(argument, value, tmp_path):
 @pytest.mark.parametrize("argument, value, expected", [
     ("record_every", np.int64(7), 7), ("record_every", MAX_COUNT, MAX_COUNT), ("sync_every", None, None),
     ("probe_batch_size", np.int32(2), 2), ("diagnose", np.bool_(False), False), ("name", "日本 — ü", "日本 — ü"),
+    ("warnings", True, "warnings"), ("warnings", False, None), ("warnings", None, None),
+    ("warnings", "logging", "logging"), ("on_finding", "stop", "stop"), ("preflight", np.bool_(True), True),
 ])
 def test_accepted_values_come_back_normalised(argument, value, expected):
     values = check_init_arguments(**{argument: value})
     assert values[argument] == expected and type(values[argument]) is type(expected)
+
+
+def test_a_stream_a_logger_and_a_callable_are_kept_as_given():
+    stream, logger = io.StringIO(), logging.getLogger("mine")
+    values = check_init_arguments(warnings=stream, on_finding=print)
+    assert values["warnings"] is stream and values["on_finding"] is print
+    assert check_init_arguments(warnings=logger)["warnings"] is logger
+
+
+def test_on_finding_needs_the_diagnosis(tmp_path):
+    with pytest.raises(ValueError) as info:
+        GradientMonitor(tmp_path / "run", diagnose=False, on_finding="stop")
+    _assert_one_line(info.value, "on_finding")
 
 
 def test_probe_rows_are_cut_and_kept_as_given():
@@ -138,7 +149,7 @@ def test_probe_data_that_does_not_fit_the_model_stops_fit_before_the_model_is_to
     before = [w.copy() for w in model.get_weights()]
     optimizer = type(model.optimizer)
     with pytest.raises(ValueError) as info:
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[CheckedMonitor(tmp_path / "run", probe_data=probe)])
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[GradientMonitor(tmp_path / "run", probe_data=probe)])
     _assert_one_line(info.value, "probe_data")
     assert needle in str(info.value), str(info.value)
     assert type(model.optimizer) is optimizer and not (tmp_path / "run").exists()
@@ -152,7 +163,7 @@ def test_the_largest_accepted_values_give_a_run_its_readers_accept(tmp_path):
     model = one_input()
     model.compile("adam", "sparse_categorical_crossentropy")
     x, y = _data(one_input)
-    monitor = CheckedMonitor(tmp_path / "run", record_every=MAX_COUNT, sync_every=MAX_COUNT,
+    monitor = GradientMonitor(tmp_path / "run", record_every=MAX_COUNT, sync_every=MAX_COUNT,
                              probe_data=x.reshape(8, 2, 2), probe_batch_size=MAX_COUNT // MAX_COUNT * 3,
                              name="名前 — ü", diagnose=False)
     model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[monitor])
@@ -170,6 +181,6 @@ def test_a_classifier_with_more_classes_than_a_dataset_may_have_is_still_readabl
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(classes, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
     x, y = np.ones((4, 2), "float32"), np.arange(4) * 30_000
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[CheckedMonitor(tmp_path / "run", diagnose=False)])
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[GradientMonitor(tmp_path / "run", diagnose=False)])
     run = open_run(tmp_path / "run")
     assert run.history.attrs["num_classes"] == classes and run.status == "completed"

@@ -32,6 +32,9 @@ def test_the_example_notebook_runs_and_shows_the_report_inline(tmp_path, monkeyp
     assert shown[0].count("data:image/png;base64,") >= 6  # the figures, inline
     assert "vanishing gradient" in shown[0]  # six sigmoid layers: the diagnosis says so in the report
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    said = [line for o in outputs if o.output_type == "stream" and o.name == "stderr"
+            for line in o.text.splitlines() if "vg-studio: [WARNING] vanishing gradient" in line]
+    assert len(said) == 1  # the live warning, in the training cell's own output, once
     logdir = printed.split("tensorboard --logdir", 1)[1].split()[0]
     assert list(Path(logdir).glob("events.out.tfevents.*"))  # the live TensorBoard listener wrote its events
     assert took < 60, f"the example notebook took {took:.0f} s"

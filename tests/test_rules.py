@@ -105,6 +105,74 @@ def test_slow_convergence_compares_progress_with_the_budget_spent():
     assert "slow_convergence" not in feed(fast, [record(s, loss=2.3 * 0.98 ** s) for s in range(1, 101)])
 
 
+def test_a_loss_that_hardly_moves_within_the_budget_is_slow_convergence_not_a_bare_plateau():
+    """Adam at 1e-5: the loss goes from 2.35 to 2.34 (0.4 %) over the whole budget while the weights move 3e-5 of
+    their size a step (not frozen). The budget says it converges far too slowly; the plateau is that evidence
+    again (info)."""
+    rng = np.random.default_rng(3)
+    batches = [2.35 - 0.0001 * s + 0.005 * rng.normal() for s in range(1, 101)]
+    d = model_diagnoser(budget=100, per_epoch=25, optimizer="Adam", rate=1e-5)
+    found = feed(d, [record(s, loss=m, update=[3e-5] * 4, epoch=(s - 1) // 25)
+                     for s, m in enumerate(running_means(batches, 25), 1)])
+    assert found["slow_convergence"].severity == "warning", found
+    assert "hardly come down" in found["slow_convergence"].message
+    assert found["loss_plateau"].severity == "info" and "slow convergence" in found["loss_plateau"].message
+    from vg_studio.diagnose.findings import Finding
+
+    collapsed = model_diagnoser(budget=100, per_epoch=25, optimizer="Adam", rate=1e-5)
+    for s, m in enumerate(running_means(batches, 25), 1):
+        collapsed.on_record(record(s, loss=m, update=[3e-5] * 4, epoch=(s - 1) // 25))
+    collapsed.finish()
+    collapsed.add_preflight([Finding("poor_initialization", "warning", 0, 0, ("dense",), {}, "collapses.", (),
+                                     last_step=0, state="active")])  # the signal collapsed before training
+    slow = next(f for f in collapsed.findings if f.kind == "slow_convergence")
+    assert slow.severity == "info" and "poor initialization" in slow.message
+    recurrent = model_diagnoser(activations=("sigmoid", "sigmoid", "sigmoid", "softmax"),
+                                kinds=("simple_rnn", "simple_rnn", "simple_rnn", "dense"), budget=100, per_epoch=25)
+    time_grad = np.logspace(-16, 0, 28)  # the first rows get 1e-16 of the last row's gradient
+    for s, m in enumerate(running_means(batches, 25), 1):
+        r = record(s, loss=m, update=[3e-5] * 4, epoch=(s - 1) // 25)
+        recurrent.on_record(events.ProbeRecord(r.step, r.epoch, r.loss, r.stats, time_grad=time_grad))
+    recurrent.finish()
+    found = {f.kind: f for f in recurrent.findings}
+    assert found["vanishing_through_time"].severity == "error"
+    assert found["slow_convergence"].severity == "info" and "vanishing through time" in found[
+        "slow_convergence"].message
+    frozen = model_diagnoser(budget=100, per_epoch=25)  # weights that do not move: flat, not slow
+    found = feed(frozen, [record(s, loss=m, update=[1e-8] * 4, epoch=(s - 1) // 25)
+                          for s, m in enumerate(running_means(batches, 25), 1)])
+    assert found["flat_weights"].severity != "info" and found["slow_convergence"].severity == "info"
+
+
+def test_a_loss_far_above_guessing_from_the_first_step_stays_a_poor_initialisation_beside_its_explosion():
+    """An output layer scaled 25x: the loss starts at 12x guessing and stays above 3x with gradient norms of 25.
+    The explosion the loss signals is reported; the initialisation that put the loss there from the first step is
+    not hidden by it."""
+    losses = [28.0 * 0.97 ** s + 8.0 for s in range(60)]
+    d = model_diagnoser(optimizer="Adam", rate=2e-4)
+    found = feed(d, [record(s, loss=loss, norm=[25.0] * 4, epoch=s - 1) for s, loss in enumerate(losses, 1)])
+    assert found["exploding_gradient"].severity == "warning" and found["exploding_gradient"].state == "active"
+    assert (found["poor_initialization"].severity, found["poor_initialization"].state) == ("warning", "active")
+
+
+def test_dead_units_warn_when_the_loss_has_not_come_down_from_where_it_started():
+    """85 % of a layer's ReLUs dead (below the 90 % that is an error at once). The first batch's loss is 2.7, the
+    next ones 2.27, the last ones 2.33: the loss has not come down, so the dead units are a warning; the same
+    dead units while the loss falls to 1.2 are info (a network can learn around them)."""
+    def run(late):
+        d = model_diagnoser()
+        for s in range(1, 81):
+            loss = 2.7 if s == 1 else 2.27 if s <= 40 else late
+            r = record(s, loss=loss, epoch=s - 1)
+            r.stats["dead_fraction"] = np.array([0.1, 0.2, 0.85, np.nan]) if s > 40 else np.full(4, np.nan)
+            d.on_record(r)
+        d.finish()
+        return {f.kind: f for f in d.findings}["dead_units"]
+
+    assert run(2.33).severity == "warning"
+    assert run(1.2).severity == "info"
+
+
 def test_large_gradients_on_weights_that_do_not_move_are_flat_not_exploding():
     """A residual MLP at lr 1e-8: the loss sits at 11 (4.8x guessing) with gradient norms near 50, and the weights
     change by 1e-8 of their size per step. Flat weights and a poor initialisation — not an explosion."""
@@ -201,6 +269,44 @@ def test_preflight_finds_collapsing_and_exploding_scales_but_not_a_healthy_or_si
     before = [v.numpy().copy() for v in model.non_trainable_variables]
     preflight(model, x)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.non_trainable_variables))
+
+
+def test_preflight_measures_a_subclassed_model_through_its_calls():
+    """A keras.Model subclass has no graph to probe: its layers' inputs are caught as the forward pass reaches
+    them. The signal's collapse is checked against NumPy on the same kernels."""
+    import keras
+
+    from vg_studio.diagnose.preflight import preflight
+
+    x = np.random.default_rng(1).uniform(0, 1, size=(64, 32)).astype("float32")
+
+    class Net(keras.Model):
+        def __init__(self, init):
+            super().__init__()
+            self.blocks = [keras.layers.Dense(32, activation="relu", kernel_initializer=init) for _ in range(5)]
+            self.head = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, inputs):
+            for block in reversed(self.blocks):  # not the order they were made in
+                inputs = block(inputs)
+            return self.head(inputs)
+
+    keras.utils.set_random_seed(0)
+    tiny = Net(keras.initializers.RandomNormal(0, 0.005))
+    tiny(x[:1])
+    found = preflight(tiny, x)
+    h = x.astype(np.float64)
+    spread = [np.sqrt(np.var(h, axis=0).mean())]
+    for block in reversed(tiny.blocks):
+        h = np.maximum(h @ np.asarray(block.kernel) + np.asarray(block.bias), 0)
+        spread.append(np.sqrt(np.var(h, axis=0).mean()))
+    assert [f.kind for f in found] == ["poor_initialization"]
+    assert found[0].evidence["signal_change"] == pytest.approx(spread[-1] / spread[0], rel=1e-3)
+    assert "call" not in vars(tiny.blocks[0])  # the watch is removed again
+    keras.utils.set_random_seed(0)
+    healthy = Net("he_normal")
+    healthy(x[:1])
+    assert preflight(healthy, x) == []
 
 
 @pytest.mark.slow

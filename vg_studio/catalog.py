@@ -2,6 +2,13 @@
 
 from dataclasses import dataclass
 
+import numpy as np
+
+# The bins of the gradient and update histograms, in log10 |x| (28 bins from 1e-12 to 1e2; 0 and anything smaller
+# count in the first, anything larger in the last): the probes count into them, and a reader of a history that
+# does not carry its own edges uses these.
+HIST_EDGES = np.linspace(-12.0, 2.0, 29)
+
 ACTIVATIONS = (
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "prelu", "linear",
 )

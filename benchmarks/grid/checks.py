@@ -48,6 +48,9 @@ class Measured:
     weight_scale: float  # kernels' std / that of the initializer suiting their activation (geometric mean)
     weight_change: float = math.nan  # ‖W - W_before‖ / ‖W_before‖ over every weight
     finite: bool = True
+    # a recurrent network: mean |dL/dx_t| over the first 5 % of the time steps / at the last (GradientTape on the
+    # input); NaN without a recurrent layer
+    time_ratio: float = math.nan
     weights: list = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -79,12 +82,44 @@ def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Me
     finite = bool(np.isfinite(float(loss)) and all(np.all(np.isfinite(w)) for w in weights))
     dead, saturated = _units(model, x)
     signal, scale = _init_scale(model, x)
+    time_ratio = _time_ratio(model, x, y)
     change = math.nan
     if before is not None and before.weights:
         num = sum(float(((a - b) ** 2).sum()) for a, b in zip(weights, before.weights))
         den = sum(float((b ** 2).sum()) for b in before.weights)
         change = math.sqrt(num / den) if den > 0 else math.nan
-    return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, weights)
+    return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, time_ratio=time_ratio,
+                    weights=weights)
+
+
+RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+
+
+def _time_ratio(model, x, y) -> float:
+    """Mean |dL/dx_t| of the first 5 % of the time steps over that of the last step, the input taken as the first
+    recurrent layer's sequence (the grid's recurrent models only reshape their input into rows before it)."""
+    import keras
+    import tensorflow as tf
+
+    first = next((layer for layer in _layers(model) if type(layer).__name__ in RECURRENT), None)
+    if first is None:
+        return math.nan
+    try:
+        steps = int(first.input.shape[1])
+    except (AttributeError, ValueError, TypeError):
+        return math.nan
+    kept = [(v, np.array(v.numpy())) for v in model.non_trainable_variables]
+    inputs = tf.convert_to_tensor(x, dtype=tf.float32)
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(inputs, training=True)))
+        g = np.abs(np.asarray(tape.gradient(loss, inputs), dtype=np.float64)).reshape(len(x), steps, -1)
+    finally:
+        for variable, value in kept:
+            variable.assign(value)
+    head = g[:, :max(1, int(round(0.05 * steps)))].mean()
+    return float(head / g[:, -1].mean()) if g[:, -1].mean() > 0 else math.nan
 
 
 def _layers(model) -> list:
@@ -259,13 +294,19 @@ def truth(checks: dict) -> set[str]:
     # the output ignores the input from start to end (the loss is that of guessing) and the first layer's share of
     # the gradient is small: tiny weights shrink the forward signal too
     blind = all(abs(m["loss"] - chance) < 0.002 * chance for m in (before, after))
-    if np.isfinite(ratio) and (ratio < 1e-3 or (ratio < 1e-2 and still) or (ratio < 0.05 and blind)) \
-            and not out & {"dead", "saturated", "exploding", "flat"}:
+    # ... or, through a recurrent network, the gradient reaching the first time steps is under 1e-3 of the last's
+    # (without it every finding of vanishing through time would count as a false alarm: the decay is real)
+    through_time = after.get("time_ratio", math.nan)
+    through_time = through_time is not None and np.isfinite(through_time) and through_time < 1e-3
+    if ((np.isfinite(ratio) and (ratio < 1e-3 or (ratio < 1e-2 and still) or (ratio < 0.05 and blind)))
+            or through_time) and not out & {"dead", "saturated", "exploding", "flat"}:
         out.add("vanishing")
     signal, scale = before["signal_change"], before["weight_scale"]  # (NaN: not measurable, never a label)
     scale_off = np.isfinite(signal) and np.isfinite(scale) and not (1e-2 <= signal <= 1e2) \
         and not (0.5 <= scale <= 2.0)
-    if scale_off or (before["loss"] >= 3 * chance and after["loss"] >= 3 * chance):
+    # ... or a loss far above guessing from the start that never came down: still there at the end, or the run
+    # ended in overflow (its final loss is no number to compare, but it certainly did not come down)
+    if scale_off or (before["loss"] >= 3 * chance and (after["loss"] >= 3 * chance or not after["finite"])):
         out.add("poor_init")
     # the loss of the batches of the last 100 steps, past the first STARTUP_STEPS, spanning 50 steps or more
     window = (steps_at > STARTUP_STEPS) & (steps_at > end - 100)

@@ -389,7 +389,8 @@ def test_each_run_has_its_own_colour_in_every_plot_and_legends_sit_above_the_dat
         assert val.opts["pen"].color() == ink
         hues = {panel.gradients._curves[(id(run), layer)].opts["pen"].color().hsvHue()
                 for layer in panel.gradients.shown[id(run)]}
-        assert max(abs(h - QColor(run.color).hsvHue()) for h in hues) <= 12  # shades of the run's own hue
+        own = QColor(run.color).hsvHue()
+        assert max(min(abs(h - own), 360 - abs(h - own)) for h in hues) <= 12  # shades of the run's own hue
     qapp.processEvents()  # lay the legends out
     for box in (panel.loss, panel.accuracy, panel.gradients, panel.updates):
         legend = box.legend.mapToScene(box.legend.boundingRect()).boundingRect()

@@ -114,7 +114,7 @@ def test_a_step_that_reports_no_loss_has_an_unknown_loss_not_a_divergence():
     model.compile(optimizer="sgd")
     monitor = GradientMonitor(None, record_every=1, diagnose=False, stop_on_nan=True)
     model.fit(x, y, batch_size=8, epochs=2, callbacks=[monitor], verbose=0)
-    assert monitor.status == "completed" and monitor.history.num_epochs == 2 and monitor.report["steps"] == 4
+    assert monitor.status == "completed" and monitor.history.num_epochs == 2 and monitor.report_data["steps"] == 4
     assert monitor.history.attrs["loss_source"] == "" and np.isnan(monitor.history.record_loss).all()
     assert np.isfinite(monitor.history.stat("grad_norm")).all()
 

@@ -36,11 +36,14 @@ DEFAULTS = DiagnosticsSpec().values()
 # A finding is lowered to info while one of the causes that explain it holds as a warning or worse: a plateau,
 # frozen layers, a slow or oscillating loss are what the root causes look like; dead ReLUs, saturated units and an
 # explosion also shrink the early gradients; an explosion kills ReLUs by throwing their biases far below zero.
-ROOT_CAUSES = ("vanishing_gradient", "exploding_gradient", "non_finite", "dead_units", "saturated_units")
+ROOT_CAUSES = ("vanishing_gradient", "vanishing_through_time", "exploding_gradient", "non_finite", "dead_units",
+               "saturated_units")
 EXPLAINED_BY = {
-    "loss_plateau": ROOT_CAUSES,
+    # (a plateau at the end of a budgeted run is the slow convergence's evidence seen again)
+    "loss_plateau": ROOT_CAUSES + ("slow_convergence",),
     "flat_weights": ROOT_CAUSES,
-    "slow_convergence": ROOT_CAUSES + ("flat_weights", "oscillating_loss"),
+    # (a network whose initial weights collapse or blow up its signal trains slowly: the initialisation is the cause)
+    "slow_convergence": ROOT_CAUSES + ("flat_weights", "oscillating_loss", "poor_initialization"),
     "oscillating_loss": ("exploding_gradient", "non_finite"),
     "poor_initialization": ("exploding_gradient", "non_finite"),  # a loss kept far above chance by an explosion
     "vanishing_gradient": ("exploding_gradient", "non_finite", "dead_units", "saturated_units"),
@@ -198,6 +201,7 @@ class Diagnoser:
         before = dict(self._findings)
         for finding in findings:
             self._preflight[finding.kind] = finding
+        self._show()  # (a poor initialisation explains a slow loss judged before it came)
         self._findings.update({f"preflight:{k}": f for k, f in self._preflight.items()})
         return self._changed(before)
 
@@ -286,6 +290,7 @@ class Diagnoser:
         # a cause explains while it holds, even while it still waits to see whether it persists
         holding = {kind for kind, judged in self._judged.items()
                    if severity_rank(judged.peak) >= 1 and judged.state == "active"}
+        holding |= {kind for kind, f in self._preflight.items() if severity_rank(f.severity) >= 1}  # (step 0 on)
         for kind, judged in self._judged.items():
             severity, life = own[kind]
             verdict = judged.verdict
@@ -294,7 +299,7 @@ class Diagnoser:
                                         and frozen.verdict.stands_alone):
                 cause = None  # nothing moves: the frozen weights and their plateau are the problem itself
             else:
-                cause = next((k for k in EXPLAINED_BY.get(kind, ()) if k in holding), None)
+                cause = next((k for k in self._explainers(kind) if k in holding), None)
             if cause is None and verdict.because and judged.state == "active":
                 cause = verdict.because
             indices = sorted(judged.layers)
@@ -316,6 +321,15 @@ class Diagnoser:
                                            verdict.evidence, message, details, fixes, advice,
                                            tuple(self.facts.labels[i] for i in indices), judged.last_step,
                                            judged.state, verdict.rule)
+
+    def _explainers(self, kind: str) -> tuple:
+        """The kinds that explain `kind` while they hold. A loss far above guessing at a first record taken before
+        an explosion could show (within `exploding_steps` of the start) is the initialisation's: no explosion
+        that follows explains it (the outputs started huge; the loss that stays there is the same evidence)."""
+        causes = EXPLAINED_BY.get(kind, ())
+        if kind == "poor_initialization" and self.state.first_step <= self.config.exploding_steps:
+            causes = tuple(k for k in causes if k not in ("exploding_gradient", "non_finite"))
+        return causes
 
     def _changed(self, before: dict) -> list[Finding]:
         """Findings that are new, got more severe, name more layers, or changed state since before this update."""

@@ -15,6 +15,7 @@ in `GradientMonitor(listeners=[...])`. Layer names and messages came from the us
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 from vg_studio.diagnose.findings import SEVERITIES, Finding, severity_rank
@@ -80,7 +81,7 @@ class LiveWarnings:
     def _say(self, finding: Finding) -> None:
         text = line(finding)
         if self.stream is None:
-            warnings.warn(text, DiagnosisWarning, stacklevel=2)
+            _warn_at_callers_line(text)
         elif self.stream == "logging" or isinstance(self.stream, logging.Logger):
             logger = self.stream if isinstance(self.stream, logging.Logger) else log
             logger.log(logging.ERROR if finding.severity == "error" else logging.WARNING, text)
@@ -89,6 +90,23 @@ class LiveWarnings:
             flush = getattr(self.stream, "flush", None)
             if callable(flush):
                 flush()
+
+
+# Frames of these packages are the machinery between the user's `fit` call and the finding; a warning names the
+# first frame outside them (the script's or notebook cell's line), as Python 3.12's skip_file_prefixes would.
+_MACHINERY = ("vg_studio", "keras", "tensorflow", "tf_keras", "jax", "jaxlib", "torch", "optree", "absl")
+
+
+def _warn_at_callers_line(text: str) -> None:
+    frame = sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] in _MACHINERY:
+        frame = frame.f_back
+    if frame is None:  # called from the machinery alone (a test driving a listener directly)
+        warnings.warn(text, DiagnosisWarning, stacklevel=3)
+        return
+    registry = frame.f_globals.setdefault("__warningregistry__", {})
+    warnings.warn_explicit(text, DiagnosisWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry=registry)
 
 
 def line(finding: Finding) -> str:

@@ -10,9 +10,10 @@ SELU) is a poor initialisation: the network starts with early layers whose outpu
 with huge, saturating activations). A collapse with well-scaled weights (sigmoid's slope of at most 1/4 per layer)
 is the activation's doing, the vanishing-gradient rule's business, not this one's.
 
-    findings = preflight(model, x_batch)        # a built Keras model (Functional or Sequential)
+    findings = preflight(model, x_batch)        # a built Keras model (Functional, Sequential or subclassed)
 
-Subclassed models without a graph give no finding (nothing to measure layer by layer).
+A subclassed model without a graph is measured by watching each layer's `call` during the forward pass (the layers
+in the order it reaches them); a layer called twice (shared weights) leaves the model unmeasured: no finding.
 """
 
 from __future__ import annotations
@@ -54,20 +55,21 @@ def preflight(model, inputs, config=None, spec=None, batch_size: int = 256) -> l
     layers = _kernel_layers(model)
     if len(layers) < 3:
         return []  # two weight layers or fewer: no depth for a scale to collapse across
-    try:
-        probe = keras.Model(model.inputs, [layer.input for layer in layers])
-    except (AttributeError, ValueError, TypeError):  # a subclassed model, a layer used twice: not measurable
-        return []
     x = inputs[:batch_size] if hasattr(inputs, "__getitem__") and not isinstance(inputs, dict) else inputs
     kept = [(v, v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v))
             for v in model.non_trainable_variables]
     try:  # as the first training step sees it (BatchNorm with the batch's statistics) ...
-        reached = [np.asarray(keras.ops.convert_to_numpy(v)) for v in probe(x, training=True)]
+        measured = _reached(model, layers, x)
     except (ValueError, TypeError):
         return []
     finally:  # ... without touching the model: BatchNorm's moving averages are put back
         for variable, value in kept:
             variable.assign(value)
+    if measured is None:
+        return []
+    layers, reached = measured
+    if len(layers) < 3:
+        return []
     scales = [signal_scale(v) for v in reached]
     if not all(np.isfinite(scales)) or scales[0] <= 0:
         return []
@@ -103,6 +105,50 @@ def preflight(model, inputs, config=None, spec=None, batch_size: int = 256) -> l
     return [Finding("poor_initialization", "warning", 0, 0, names, evidence, message, details, fixes, advice,
                     names, 0, "active", f"signal change {total:.2g}x beyond init_scale_total "
                                         f"{config.init_scale_total:g} with kernels {weights:.2g}x the matching scale")]
+
+
+def _reached(model, layers, x) -> tuple[list, list] | None:
+    """(the kernel layers in the order the forward pass reaches them, the input each receives on x): through a side
+    model of a functional graph, or — a subclassed model without one — by watching each layer's `call` during
+    one forward pass. None where a layer is called more than once (shared: its input is not one signal)."""
+    import keras
+
+    try:
+        probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    except (AttributeError, ValueError, TypeError):
+        return _traced(model, layers, x)
+    return layers, [np.asarray(keras.ops.convert_to_numpy(v)) for v in probe(x, training=True)]
+
+
+def _traced(model, layers, x) -> tuple[list, list] | None:
+    import keras
+
+    seen: list = []  # (layer, its input) in call order
+
+    def watch(layer):
+        original = layer.call
+
+        def call(inputs, *args, **kwargs):
+            seen.append((layer, np.asarray(keras.ops.convert_to_numpy(inputs))))
+            return original(inputs, *args, **kwargs)
+        return call
+
+    # an instance attribute shadows the class's `call` (Keras's __call__ looks it up on the instance); put back below
+    shadowed = [(layer, layer.__dict__.get("call")) for layer in layers]
+    for layer in layers:
+        object.__setattr__(layer, "call", watch(layer))
+    try:
+        model(x, training=True)
+    finally:
+        for layer, original in shadowed:
+            if original is None:
+                layer.__dict__.pop("call", None)
+            else:
+                object.__setattr__(layer, "call", original)
+    called = [layer for layer, _ in seen]
+    if len({id(layer) for layer in called}) != len(called):
+        return None
+    return called, [value for _, value in seen]
 
 
 def _kernel_layers(model) -> list:

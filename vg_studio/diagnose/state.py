@@ -285,6 +285,15 @@ class RunState:
         recent = [v for s, v in self.batch_losses.items if self.step - s < self.config.baseline_steps]
         return float(np.median(recent)) if recent and np.all(np.isfinite(recent)) else self.batch_loss
 
+    def start_loss(self) -> float | None:
+        """Where the loss started: the lower of the first record's loss and the median of the first baseline_steps
+        steps' batches (one first batch is a noisy reference; the median alone would include an early explosion)."""
+        if self.first_loss is None:
+            return None
+        if not self.early_losses or not np.all(np.isfinite(self.early_losses)):
+            return self.first_loss
+        return min(self.first_loss, float(np.median(self.early_losses)))
+
     def loss_vs_first(self) -> float:
         return self.recent_loss() / self.first_loss if self.first_loss else math.nan
 

@@ -13,6 +13,7 @@ between 1 and 2,147,483,647, got 1,000,000,000,000`. The ranges are those the ru
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 
@@ -23,7 +24,8 @@ from vg_studio.text import inert, one_line
 WHO = "GradientMonitor"
 MAX_COUNT = 2**31 - 1  # record_every and sync_every: what history.h5, model.json and report.json accept
 MAX_PROBE_BATCH = 65_536  # rows of the probe batch run through the model at each unit measurement
-FLAGS = ("diagnose", "overwrite", "stop_on_nan", "save_model")
+FLAGS = ("diagnose", "overwrite", "stop_on_nan", "save_model", "preflight")
+WARNINGS = ("warnings", "logging")  # where live findings are said, besides a logging.Logger or a text stream
 
 
 def _fail(kind: type, argument: str, problem: str):
@@ -54,6 +56,12 @@ def check_init_arguments(**kwargs) -> dict:
     values = dict(kwargs)
     if "run_dir" in values:
         values["run_dir"] = check_run_dir(values["run_dir"])
+    if values.get("tensorboard_dir") is not None:
+        values["tensorboard_dir"] = check_run_dir(values["tensorboard_dir"], "tensorboard_dir")
+    if "warnings" in values:
+        values["warnings"] = check_warnings(values["warnings"])
+    if values.get("on_finding") is not None:
+        values["on_finding"] = check_on_finding(values["on_finding"])
     if "record_every" in values:
         values["record_every"] = check_count("record_every", values["record_every"])
     if values.get("sync_every") is not None:
@@ -76,23 +84,50 @@ def check_init_arguments(**kwargs) -> dict:
     return values
 
 
-def check_run_dir(value):
+def check_run_dir(value, argument: str = "run_dir"):
     """None (record without writing), or a folder path: text or os.PathLike, not empty, no NUL."""
     if value is None:
         return None
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
-        _fail(TypeError, "run_dir", f"must be a folder path (text or pathlib.Path) or None, got "
-                                    f"{type(value).__name__}")
+        _fail(TypeError, argument, f"must be a folder path (text or pathlib.Path) or None, got "
+                                   f"{type(value).__name__}")
     text = os.fspath(value)
     if not isinstance(text, str) or not text.strip():
-        _fail(ValueError, "run_dir", "is an empty path; give a folder name")
+        _fail(ValueError, argument, "is an empty path; give a folder name")
     if "\0" in text:
-        _fail(ValueError, "run_dir", f"holds a NUL character: {_shown(text)}")
+        _fail(ValueError, argument, f"holds a NUL character: {_shown(text)}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        _fail(ValueError, "run_dir", f"is not valid text (a lone surrogate): {_shown(text)}")
+        _fail(ValueError, argument, f"is not valid text (a lone surrogate): {_shown(text)}")
     return value
+
+
+def check_warnings(value):
+    """Where live findings are said: "warnings" (or True), "logging", a logging.Logger, a text stream (with
+    write()); None or False: nowhere. Returns None for quiet, else the target."""
+    if value is None or value is False or (isinstance(value, np.bool_) and not value):
+        return None
+    if value is True or (isinstance(value, np.bool_) and value):
+        return "warnings"
+    if isinstance(value, str):
+        if value not in WARNINGS:
+            _fail(ValueError, "warnings", f"must be 'warnings', 'logging', a logging.Logger, a text stream or "
+                                          f"None (quiet), got {_shown(value)}")
+        return value
+    if isinstance(value, logging.Logger) or callable(getattr(value, "write", None)):
+        return value
+    _fail(TypeError, "warnings", f"must be 'warnings', 'logging', a logging.Logger, a text stream or None "
+                                 f"(quiet), got {type(value).__name__}")
+
+
+def check_on_finding(value):
+    """None, "stop" (end training at the first warning-or-worse finding) or a callable taking each new one."""
+    if value is None or value == "stop" or (callable(value) and not isinstance(value, (str, bytes))):
+        return value
+    _fail(ValueError if isinstance(value, str) else TypeError, "on_finding",
+          f"must be None, 'stop' or a callable taking each new finding, got "
+          f"{_shown(value) if isinstance(value, str) else type(value).__name__}")
 
 
 def check_text(argument: str, value) -> str:
@@ -173,12 +208,13 @@ def check_probe_data(model, data):
     """`data` (as check_probe_rows gave it, or None) for `model`, whose inputs are known by now: one array per
     input, in the input's shape. Returns what the model is called with (an array, a list or a dict by input
     name); raises ValueError / TypeError naming `probe_data`. A model without a static input signature (a
-    subclassed model) is called once on two examples instead."""
+    subclassed model) is called once on two examples instead, once built (a model built by its first batch is
+    left to it)."""
     if data is None:
         return None
     inputs = list(getattr(model, "inputs", None) or [])
-    if not inputs:
-        return _try_call(model, data)
+    if not inputs:  # a model built by its first batch is not called here: that would build it before fit does
+        return _try_call(model, data) if model.built else data
     names = [getattr(getattr(t, "_keras_history", None), "operation", None) for t in inputs]
     names = [getattr(op, "name", None) or getattr(t, "name", f"input_{i}") for i, (op, t) in
              enumerate(zip(names, inputs))]

@@ -280,7 +280,8 @@ def _train(model, path, data, xs, labels, out, options: FitOptions, listeners, o
     x_train, x_val, x_test = xs
     monitor = GradientMonitor(out, record_every=options.record_every, probe_data=x_train,
                               probe_batch_size=options.probe_batch_size, listeners=listeners, overwrite=overwrite,
-                              stop_on_nan=True, name=path.stem, save_model=True, cancel=cancel)
+                              stop_on_nan=True, name=path.stem, save_model=True, cancel=cancel,
+                              warnings=None)  # the caller's listeners say the findings (the CLI prints them)
     monitor.sample_count = len(x_train)
 
     class _Evaluate(keras.callbacks.Callback):  # runs before the monitor's on_train_end writes the report
@@ -298,6 +299,6 @@ def _train(model, path, data, xs, labels, out, options: FitOptions, listeners, o
     validation = (x_val, labels(data.y_val)) if x_val is not None and len(x_val) else None
     model.fit(x_train, labels(data.y_train), validation_data=validation, epochs=options.epochs,
               batch_size=options.batch_size, callbacks=[_Evaluate(), monitor], verbose=0)
-    report = monitor.report or {}
+    report = monitor.report_data or {}
     return RunResult(report.get("status", "failed"), report.get("message", ""), report, monitor.history, model,
                      Path(out) if out is not None else None)

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vg_studio.catalog import RECURRENT_KINDS
+from vg_studio.catalog import HIST_EDGES, RECURRENT_KINDS
 from vg_studio.diagnose.findings import findings_from_report, layer_label
 from vg_studio.report.palette import run_color
 from vg_studio.report.series import interval_means, smoothed
-
-HIST_EDGES = np.linspace(-12, 2, 29)  # the probes' default bins of log10 |g| where a history does not say
 
 
 class RunView:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vg_studio.catalog import HIST_EDGES
+
 EXTRA = "vg-studio[tensorboard]"
 SCALAR_STATS = ("grad_mean_abs", "grad_norm", "update_ratio", "update_mean_abs", "weight_norm", "dead_fraction",
                 "saturated_fraction")
@@ -114,7 +116,7 @@ class TensorBoardWriter:
         self.logdir = Path(logdir)
         self.file: EventFile | None = None
         self.layer_names: list = []
-        self.edges = np.linspace(-12, 2, 29)
+        self.edges = HIST_EDGES.copy()  # until RunStarted's history says otherwise
         self._step = 0
 
     def __call__(self, event) -> None:

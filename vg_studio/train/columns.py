@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from vg_studio import catalog
-from vg_studio.train.units import dead_fraction, saturated_fraction
+from vg_studio.train.units import dead_fraction, is_measurable, saturated_fraction
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +184,8 @@ class _ColumnBuilder:
             activation, tap = activation_name(after[0]), after[0]  # e.g. Conv2D → BatchNormalization → ReLU
         if isinstance(layer, keras.Model) or _has_sublayers(layer):
             activation, tap = _common_activation(layer) or activation, None
-        if activation not in catalog.SATURATING + catalog.DYING:
-            tap = None  # nothing to saturate or die: NaN, not a made-up 0
+        if not is_measurable(activation, post_activation=True):
+            tap = None  # an activation whose flat and dead regions are not known on its outputs: NaN, never 0
         if tap is not None:
             self.taps.append((len(self.columns), tap, activation))
         self.columns.append(Column(path, activation, kind_of(layer), units_of(layer, outputs.get(id(layer))),

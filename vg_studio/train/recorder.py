@@ -95,8 +95,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     The loss of a step is Keras's "loss" log, or — for a custom train_step that returns none (a GAN's d_loss and
     g_loss) — the sum of its `*_loss` logs; a step that returns neither has an unknown loss (NaN in the history,
-    `loss_source` "" in its attributes), never a non-finite one. `history`, `report`, `status`, `step` are the
-    run's; `report_extras` (a dict) is merged into report.json. One recorder records one `fit`: a second `fit`
+    `loss_source` "" in its attributes), never a non-finite one. `history`, `report_data` (report.json's content
+    once the run ended), `status`, `step` are the run's; `report_extras` (a dict) is merged into report.json. One recorder records one `fit`: a second `fit`
     with it starts a new run in `run_dir`.
     """
 
@@ -129,7 +129,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.sample_count, self.num_classes = int(sample_count), num_classes
         self.on_finish = on_finish
         self.report_extras: dict = {}
-        self.report: dict | None = None
+        self.report_data: dict | None = None  # report.json's content, once the run ended
+        self.report_written = False  # report.json is on disk
         self.history: History | None = None
         self.status: str | None = None
         self.columns: list[Column] = []
@@ -219,6 +220,7 @@ class RunRecorder(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         first = steps_taken(optimizer) + 1 if optimizer is not None else 1
         self._reset(first)
+        self.report_data, self.report_written = None, False
         self.step_probe = probe
         self._finished = False
         probe.start(self, first, self.record_every)
@@ -327,8 +329,7 @@ class RunRecorder(keras.callbacks.Callback):
         logs["epoch_time"] = time.perf_counter() - self.epoch_started
         if self._keep_epoch() and self.history is not None:
             self.history.add_epoch(epoch, logs)
-            if self.store is not None:
-                self.store.write_history(self.history)
+            self._write_history()
             self.emit(events.EpochEnd(epoch, logs))
 
     def on_train_end(self, logs=None):
@@ -382,13 +383,21 @@ class RunRecorder(keras.callbacks.Callback):
                     status = report["status"] = "failed"
                     message = report["message"] = f"training finished but {type(exc).__name__}: {exc}"
             report.update(self._report_items())
-            self.report, self.status = report, status
+            self.report_data, self.status = report, status
             if self.history is not None:
                 self.history.status = status
             if self.store is not None:
                 if self.history is not None:
-                    self.store.write_history(self.history)
-                self.store.write_report(report)
+                    try:
+                        self.store.write_history(self.history)
+                    except OSError as exc:  # a full disk: the records and epochs already on disk stay readable
+                        log.exception("writing the history failed")
+                        if status != "failed":
+                            status, message = "failed", f"training finished but writing the history failed: {exc}"
+                        report["status"], report["message"] = status, message
+                        self.status = self.history.status = status
+                self.store.write_report(report)  # written into the space kept in reserve for it
+                self.report_written = True
             self.emit(events.RunFinished(status, message, report,
                                          str(self.run_dir) if self.run_dir is not None else None))
         finally:
@@ -504,8 +513,19 @@ class RunRecorder(keras.callbacks.Callback):
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
                                     record.time_grad, record.metrics)
             self.emit(record)
-        if self.store is not None:  # O(new records): lets any process follow the run, and a killed epoch's
-            self.store.write_history(self.history)  # records survive
+        self._write_history()  # O(new records): lets any process follow the run, and a killed epoch's records survive
+
+    def _write_history(self) -> None:
+        """Append what is new to the run directory while training runs. A write that fails (a full disk) ends the
+        run there — "failed", saying which file, every record and epoch written before kept — and the error goes
+        on out of `fit`."""
+        if self.store is None or self.history is None:
+            return
+        try:
+            self.store.write_history(self.history)
+        except OSError as exc:
+            self.finish(exc)
+            raise
 
     def _floats(self, logs) -> dict:
         """Keras's logs as floats, renamed by `log_names`; with auxiliary heads "loss" is the main output's loss

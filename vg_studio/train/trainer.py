@@ -77,7 +77,7 @@ class Trainer:
     attaches `vg_studio.diagnose.listener.DiagnosisListener`."""
 
     def __init__(self, spec: ExperimentSpec, run_dir=None, listeners=(), dataset: Dataset | None = None):
-        self.spec = spec.copy().check()
+        self.spec = spec.check()  # frozen: nothing to copy
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.listeners = list(listeners)
         self.dataset = dataset
@@ -155,7 +155,9 @@ class Trainer:
             if recorder.history is None:
                 raise
             recorder.finish(exc)
-        report = recorder.report
+            if store is not None and not recorder.report_written:
+                raise  # not even report.json could be written: say so, as one line (CLI: exit 2)
+        report = recorder.report_data
         return RunResult(report["status"], report["message"], report, recorder.history, models.user,
                          self.run_dir)
 

@@ -22,8 +22,9 @@ class DeadUnits(Rule):
         evidence = {f"dead_fraction[{facts.layer_names[i]}]": float(values[i]) for i in hits}
         evidence.update(threshold=float(c.dead_fraction), held_steps=held, loss_vs_first=state.loss_vs_first())
         # Below 90 % a network can still learn around its dead units (Adam at lr 0.01 leaves ~60 % of an MNIST
-        # first layer dead and reaches 89 %): warn only while the loss is not falling either.
-        stalled = state.recent_loss() >= c.plateau_progress * state.first_loss
+        # first layer dead and reaches 89 %): warn only while the loss is not falling either — measured from where
+        # it started (a single first batch's loss alone can sit 20 % above the next ones)
+        stalled = state.recent_loss() >= c.plateau_progress * state.start_loss()
         severity = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
         details = [f"{facts.labels[i]}: {values[i]:.0%} of the units are in the {facts.activations[i]} dead region "
                    "for every probe example" for i in hits]

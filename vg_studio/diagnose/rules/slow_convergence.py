@@ -1,9 +1,10 @@
 """Slow convergence: the loss falls, but at its pace it would need far more than the run's budget to get anywhere
 near a good loss (below `plateau_far` × the loss of guessing, or half its first value without classes).
 
-Judged once `slow_budget_fraction` of the budget (epochs × steps per epoch) and the start-up steps have passed: the share of the way to the
-target covered so far is compared with the share of the budget spent. A flat loss is a plateau, a rising one an
-explosion; this rule is for the loss that moves, too slowly (a learning rate far too small, a poor optimizer).
+Judged once `slow_budget_fraction` of the budget (epochs × steps per epoch) and the start-up steps have passed: the
+share of the way to the target covered so far is compared with the share of the budget spent. A loss that has
+hardly moved at all is the extreme of the same problem (the loss of a short run's batches cannot tell a fall of
+0.5 % from one of 1 %): the finding then says the loss has not come down. Weights that do not move (`flat_weights`), an explosion or dead units explain it when they hold.
 """
 
 from __future__ import annotations
@@ -22,49 +23,63 @@ class SlowConvergence(Rule):
         budget = facts.budget_steps
         if not finite or not budget or state.first_loss is None:
             return None
-        elapsed = (state.step - state.first_step + 1) / budget
-        if elapsed < c.slow_budget_fraction or state.step - state.first_step + 1 < c.startup_steps:
+        if not self._judgeable():
             return None  # (the first steps of a healthy network can be slow to start: not judged)
+        elapsed = (state.step - state.first_step + 1) / budget
         if not state.early_losses or len(state.batch_losses.items) < 2:
             return None
         chance = facts.chance_loss
         # the loss of the batches (not Keras's running mean): the median of the first baseline_steps steps, and of the
         # last twice as many
         first = float(np.median(state.early_losses))
+        # (where records are too sparse to recover the batches' loss, the latest recorded loss: the epoch's mean)
         recent = [v for s, v in state.batch_losses.items if state.step - s < 2 * c.baseline_steps]
-        now = float(np.median(recent))
+        now = float(np.median(recent)) if recent else float(state.batch_loss)
+        if not (np.isfinite(first) and np.isfinite(now)):
+            return None
         target = c.plateau_far * chance if chance is not None else 0.5 * first
         if first <= target or now <= target:
             return NOT_HELD
         progress = (first - now) / (first - target)
-        moved = (first - now) / max(abs(first), 1e-12) >= c.plateau_tolerance
-        if not moved or progress >= elapsed / c.slow_progress_factor:
+        if progress >= elapsed / c.slow_progress_factor:
             return NOT_HELD
+        moved = (first - now) / max(abs(first), 1e-12) >= c.plateau_tolerance
         needed = elapsed / progress if progress > 0 else float("inf")
         evidence = {"loss": now, "first_loss": first, "target_loss": target, "progress": progress,
                     "budget_used": elapsed, "budgets_needed": needed}
         details = [f"After {elapsed:.0%} of the {budget} steps the loss went from {first:.3g} to {now:.3g}: "
-                   f"{progress:.1%} of the way to {target:.3g}.",
-                   f"At this pace it needs about {needed:.0f}× the budget (threshold {c.slow_progress_factor:g}×)."]
+                   f"{max(progress, 0.0):.1%} of the way to {target:.3g}.",
+                   f"At this pace it needs about {needed:.0f}× the budget (threshold {c.slow_progress_factor:g}×)."
+                   if moved else f"It has not come down by {c.plateau_tolerance:.0%} of its value: at this pace "
+                                 "no budget is enough."]
         update = state.median_update_ratio()
         if update is not None and np.any(np.isfinite(update)):
             typical = float(np.nanmedian(update))
             evidence["median_update_ratio"] = typical
             if update_ratio_words(typical, c):
                 details.append(update_ratio_words(typical, c))
-        return Verdict("warning", (), evidence,
-                       f"The loss falls, but far too slowly: after {elapsed:.0%} of the training budget it has come "
-                       f"{progress:.1%} of the way to a good loss — at this pace it needs about {needed:.0f}× the "
-                       "steps.", tuple(details),
+        message = (f"The loss falls, but far too slowly: after {elapsed:.0%} of the training budget it has come "
+                   f"{progress:.1%} of the way to a good loss — at this pace it needs about {needed:.0f}× the "
+                   "steps.") if moved else (
+                   f"The loss has hardly come down: after {elapsed:.0%} of the training budget it is {now:.3g} "
+                   f"(from {first:.3g}), still far from a good loss — training converges far too slowly.")
+        return Verdict("warning", (), evidence, message, tuple(details),
                        rule=f"progress {progress:.1%} < budget used {elapsed:.0%} / slow_progress_factor "
                             f"{c.slow_progress_factor:g}")
+
+    def _judgeable(self) -> bool:
+        """Half the budget spent and the start-up steps covered (a healthy BatchNorm CNN under Adam can take 24
+        steps to move 10 % of the way: a run shorter than the start-up steps is not judged)."""
+        facts, state, c = self.facts, self.state, self.config
+        covered = state.step - state.first_step + 1
+        return covered / facts.budget_steps >= c.slow_budget_fraction and covered >= c.startup_steps
 
     def unmet_need(self):
         facts, state, c = self.facts, self.state, self.config
         if not facts.budget_steps or state.first_loss is None:
             return None
         elapsed = (state.step - state.first_step + 1) / facts.budget_steps
-        if elapsed >= c.slow_budget_fraction and state.step - state.first_step + 1 >= c.startup_steps:
+        if self._judgeable():
             return None
         return (f"{c.slow_budget_fraction:.0%} of the run's budget and at least {c.startup_steps:g} steps; the "
                 f"records span {state.step - state.first_step} steps, {elapsed:.0%} of the {facts.budget_steps} "

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
 from vg_studio.gui.plots.base import FRAME, MIN_WIDTH, PlotBox
@@ -37,16 +37,16 @@ NEW_ITEMS_PER_UNIT = 4  # new curves one unit may make (a plot's first draw of a
 LEGEND_ENTRIES_PER_UNIT = 3  # legend entries one unit may make (a new legend is shown once it is whole)
 pg.setConfigOptions(antialias=True)
 
-# Every view of the panel in drawing order: (attribute, factory, tab). A new plot is its own module plus one line
-# here (and its cell in `training_cells` when it goes on the Training tab). The Training tab's views are built with
-# the panel; the other tabs' when first shown.
+# Every view of the panel in drawing order: (attribute, factory of a view built when its tab is first shown, tab).
+# The Training tab's views are built in __init__ (in a fixed order) and placed by `training_cells`; a new plot is
+# its own module plus one line here (and its cell there when it goes on the Training tab).
 VIEWS = (
-    ("loss", lambda: MetricPlot(F.FIGURES["loss"]), 0),
-    ("accuracy", lambda: MetricPlot(F.FIGURES["accuracy"]), 0),
-    ("updates", lambda: LayerLinesPlot(F.FIGURES["weight-change"]), 0),
-    ("gradients", lambda: LayerLinesPlot(F.FIGURES["gradients"]), 0),
-    ("heatmap", HeatmapGrid, 0),
-    ("time_heatmap", TimeHeatmapGrid, 0),
+    ("loss", None, 0),
+    ("accuracy", None, 0),
+    ("updates", None, 0),
+    ("gradients", None, 0),
+    ("heatmap", None, 0),
+    ("time_heatmap", None, 0),
     ("_distributions", DistributionsView, 1),
     ("_sdagd", SdagdView, 2),
 )
@@ -73,9 +73,13 @@ def training_cells(columns: int, recurrent: bool) -> dict:
 class PlotsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        # the Training tab's views now; the other tabs' when first needed (~0.3 s of start-up saved)
-        for name, factory, tab in VIEWS:
-            setattr(self, name, factory() if tab == 0 else None)
+        self.loss = MetricPlot(F.FIGURES["loss"])
+        self.accuracy = MetricPlot(F.FIGURES["accuracy"])
+        self.gradients = LayerLinesPlot(F.FIGURES["gradients"])
+        self.updates = LayerLinesPlot(F.FIGURES["weight-change"])
+        self.heatmap = HeatmapGrid()
+        self.time_heatmap = TimeHeatmapGrid()  # beside the layer heatmap, for recurrent networks only
+        self._distributions = self._sdagd = None  # built when first needed: ~0.3 s of start-up saved
 
         training = QWidget()
         grid = QGridLayout(training)
@@ -86,7 +90,6 @@ class PlotsPanel(QWidget):
         self.time_heatmap.setParent(training)  # placed in the grid only while a recurrent run is shown
         self.time_heatmap.hide()
         self._arrange(columns=3, recurrent=False)
-        self._watched = None  # the scroll area's viewport, whose width decides the columns
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(training, TABS[0])
@@ -246,31 +249,20 @@ class PlotsPanel(QWidget):
         grid = self.training_grid
         for name, cell in training_cells(columns, recurrent).items():
             widget = getattr(self, name)
+            grid.removeWidget(widget)  # a widget added again without this would hold two items of the grid
             if cell is None:
-                grid.removeWidget(widget)
                 widget.hide()
             else:
                 grid.addWidget(widget, *cell)
-                widget.show()
+                if widget is self.time_heatmap:
+                    widget.show()
         for i in range(3):
             grid.setColumnStretch(i, 1 if i < columns else 0)
             grid.setRowStretch(i, 1 if i < (2 if columns == 3 else 3) else 0)
         self.columns, self.recurrent = columns, recurrent
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        viewport = self.parentWidget()
-        if viewport is not None and viewport is not self._watched:
-            viewport.installEventFilter(self)
-            self._watched = viewport
-        self._fit_columns((viewport or self).width())
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        if watched is self._watched and event.type() == QEvent.Resize:
-            self._fit_columns(event.size().width())
-        return False
-
-    def _fit_columns(self, width: int) -> None:
+    def fit_columns(self, width: int) -> None:
+        """Three columns where `width` (the room the plots area has) holds three plots, else two."""
         self._arrange(3 if width >= THREE_COLUMNS_WIDTH else 2, self.recurrent)
 
     def apply_theme(self, colors: dict) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 from keras import ops
 
-HIST_EDGES = np.linspace(-12.0, 2.0, 29)  # bins of log10|x|; below -12 (and 0) -> bin 0, above 2 -> the last
+from vg_studio.catalog import HIST_EDGES  # bins of log10|x|; below -12 (and 0) -> bin 0, above 2 -> the last
+
 HIST_BINS = len(HIST_EDGES) - 1
 _BINS_PER_DECADE = HIST_BINS / (HIST_EDGES[-1] - HIST_EDGES[0])
 
