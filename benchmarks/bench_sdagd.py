@@ -50,13 +50,13 @@ def default_optimizer(name: str) -> OptimizerSpec:
 
 
 def _training_model(spec: ExperimentSpec, input_shape, classes):
-    """The training graph and optimizer exactly as the Trainer builds them (SDAGD's curvature taps, probes)."""
+    """The training graph and optimizer as the Trainer builds them (SDAGD's curvature taps), without the run
+    recorder's probes: they cost both optimizers alike, so the ratio is the optimizers' own."""
     from vg_studio.nn.build import build_models
     from vg_studio.nn.optimizers import make_optimizer
-    from vg_studio.train.probes import with_probes
 
     models = build_models(spec, input_shape, classes)
-    optimizer = with_probes(make_optimizer(spec.optimizer, spec.training.batch_size), 10)
+    optimizer = make_optimizer(spec.optimizer, spec.training.batch_size)
     models.train.compile(optimizer, spec.loss)
     return models, optimizer
 
@@ -92,8 +92,8 @@ def speed(width=700, depth=5, steps=40, repeats=21, optimizers=("sdagd", "adam")
     pairs = sorted(a / b for a, b in zip(times[first], times[second]))
     quartiles = statistics.quantiles(pairs, n=4)
     ratio, paired = medians[first] / medians[second], statistics.median(pairs)
-    print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them (probes recording "
-          f"every 10 steps), {repeats} alternating repetitions (ABBA order) of {steps} steps after a traced and an "
+    print(f"784-{width}x{depth}-10 sigmoid, batch 100, training graphs as the app builds them (no probes), "
+          f"{repeats} alternating repetitions (ABBA order) of {steps} steps after a traced and an "
           f"untimed pass, backend {keras.backend.backend()}, load average {os.getloadavg()[0]:.2f}")
     print(f"{first} {1000 * medians[first]:.2f} ms/step, {second} {1000 * medians[second]:.2f} ms/step (medians); "
           f"{first}/{second}: ratio of medians {ratio:.3f}, median of paired ratios {paired:.3f} (quartiles "

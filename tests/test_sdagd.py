@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -521,3 +522,19 @@ def test_builder_layers_are_labelled_even_under_a_scope_left_open():
         own = keras.Variable(np.ones(2, "float32"), name="bias")
     opt.build([gamma, kernel, own])
     assert [opt._layer_label(v) for v in (gamma, kernel, own)] == ["hidden_2", "output", "my_dense"]
+
+
+def test_reproduction_table_reports_the_median_of_runs(tmp_path):
+    """Table I's report (`vg-studio reproduce sdagd`): each cell is the median of its runs with every run listed,
+    and the comparison with Adam goes by the medians (a mean would rank these two cells the other way round)."""
+    from vg_studio.experiments import sdagd as grid
+
+    o = grid.GridOptions(runs=3, depths=(3,), activations=("relu",), optimizers=("sdagd", "adam"))
+    runs = {"sdagd": [6.2, 7.4, 6.3], "adam": [5.8, 6.1, 8.5]}
+    table = {(opt, "relu", 3): grid.Measured(float(np.mean(v)), float(np.std(v)), 3, 3, [], math.nan, math.nan,
+                                             math.nan, mcrs=v) for opt, v in runs.items()}
+    text = grid.write_tables(o, table, tmp_path, 784)
+    for v in runs.values():
+        assert f"{np.median(v):.2f} [{', '.join(f'{x:.2f}' for x in v)}]" in text
+    assert "(paper 2.09)" in text
+    assert "SDAGD's median MCR ≤ Adam's in 0 of 1 cells: ReLU hl-3 6.30 vs 6.10" in "\n".join(grid.verdict(o, table))

@@ -32,7 +32,8 @@ def _spec(layers, loss="sparse_categorical_crossentropy", output_activation="sof
     return ExperimentSpec(
         name="curvature", data=DataSpec(dataset="digits"),
         network=NetworkSpec(layers=layers, output_activation=output_activation),
-        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=1.0, params=params),  # (unused: each test makes its SDAGD)
+        loss=loss, optimizer=OptimizerSpec(name="sdagd", learning_rate=1.0, params=params),  # the network only:
+        # each test builds its own SDAGD (learning rate 0 where the weights must stay where the curvature was taken)
         training=TrainingSpec(batch_size=BATCH, seed=seed))
 
 

@@ -1,13 +1,16 @@
 """Stochastic Diagonal Approximate Greatest Descent (SDAGD), Tan & Lim (2019) §III eq. (7), as a Keras 3 optimizer.
 
-    w ← w − η_k · g / (μ_k + h + ε),   μ_k = RMS(g) / R_k  (per output unit),   h = truncated Gauss–Newton diagonal
-    R_k = R·(1 + k/τ),  η_k = η/(1 + k/τ)   (the phase-I step η·R stays; τ = radius_growth_steps, 0: constant)
+    w ← w − η · d_k / (μ_k + h + ε),   d_k = the bias-corrected running mean of g (momentum β₁; g with β₁ = 0)
+    μ_k = RMS(d_k) / R_k · max(1, √s·R/R_z)   per output unit,   h = truncated Gauss–Newton diagonal
+    R_k = R · min(1, (k+1)/τ_w) / (1 + k/τ_d)   (warm-up over τ_w steps, then annealed; τ = radius_growth_steps
+    optionally grows R_k by (1 + k/τ) and divides η by it)
 
-Phase I (μ ≫ h, the diagonal Newton step |g|/h is longer than the search radius R): every weight moves by ≈ η·R
-along −g/RMS(g), whatever its layer's width and however small (vanishing) its gradient — Goh's spherical search
-region. Phase II (h ≫ μ, the Newton step is shorter than R): the damped diagonal Newton step η·g/h — stochastic
-diagonal Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). The growing radius moves weights into
-phase II as training goes on and gives their Newton steps the 1/k gain of stochastic Newton methods.
+Phase I (μ ≫ h, the diagonal Newton step |d|/h is longer than the search radius): every weight of a unit moves by
+≈ η·R_k along −d/RMS(d), whatever its layer's width and however small (vanishing) its gradient — Goh's spherical
+search region — and, with the pre-activation radius R_z, the unit's pre-activation moves by at most R_z (RMS over the
+batch; s is the squared pre-activation change per squared per-weight step, refreshed with the curvature). Phase II
+(h ≫ μ, the Newton step is shorter than the radius): the damped diagonal Newton step η·d/h — stochastic diagonal
+Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). As R_k anneals, weights move into phase II.
 
 Curvature h, per weight:
 - "gauss_newton" (default): LeCun's truncated Gauss–Newton diagonal of the batch, computed inside the compiled
@@ -85,6 +88,10 @@ class SDAGD(keras.optimizers.Optimizer):
             rescaled, at every refresh, so that its quadratic form along the unit's gradient equals that of the
             unit's full Gauss–Newton block: the coupling of a unit's inputs that the diagonal drops). Gauss–Newton
             sites only.
+        preactivation_radius: R_z, per Gauss–Newton site unit: the phase-I step also moves the unit's
+            pre-activation by at most R_z (RMS over the batch). 0: off.
+        radius_warmup_steps: τ_w; R_k grows linearly over the first τ_w steps. 0: no warm-up.
+        curvature_examples: the Gauss–Newton curvature from the first n examples of each batch (0: all).
     """
 
     def __init__(
@@ -409,27 +416,29 @@ class SDAGD(keras.optimizers.Optimizer):
         previous = self._previous_gradients[index]
         half_sq = self._half_sq_errors[index]
 
+        # h = h_scale · average; every scalar of the step is folded before it meets a full-size tensor (TensorFlow
+        # runs the step op by op: each elementwise operation is a pass over every weight)
         if index in self._site_indices:  # Gauss–Newton: the average was updated from the taps in `apply`
-            curvature = ops.convert_to_tensor(half_sq) * ops.cast(self._step_gauss_newton_scale, dtype)
+            average_h, h_scale = ops.convert_to_tensor(half_sq), self._step_gauss_newton_scale
         else:
             # Curvature: running mean of ½(g_k − g_{k−1})². Successive batches carry independent noise of
             # variance σ²/B each, so B·½·E[Δg²] = σ², the per-example gradient variance (Fisher / Gauss–Newton
             # diagonal). The optimizer's own noise-driven steps inflate it by up to ~1.8× in phase II
             # (docs/sdagd.md). The first step has no g_{k−1}.
             if self.curvature_estimate == "second_moment":
-                new_half_sq = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
+                average_h = half_sq + (1 - ops.cast(self.curvature_decay, dtype)) * (ops.square(gradient) - half_sq)
             else:
                 rate = (1 - ops.cast(self.curvature_decay, dtype)) * ops.cast(ops.greater(self.iterations, 0), dtype)
-                new_half_sq = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
-            self.assign(half_sq, new_half_sq)
-            curvature = new_half_sq * ops.cast(self._step_curvature_scale, dtype)
+                average_h = half_sq + rate * (0.5 * ops.square(gradient - previous) - half_sq)
+            self.assign(half_sq, average_h)
+            h_scale = self._step_curvature_scale
         if self._momentums is None or index not in self._site_indices:  # the difference estimate, diagnostics
             self.assign(previous, gradient)
         direction, scale = gradient, None
         if self._momentums is not None:  # the running mean of the gradient, bias-corrected like Adam's
             average = self._momentums[index]
-            direction = average + (1 - ops.cast(self.momentum, dtype)) * (gradient - average)
-            self.assign(average, direction)
+            self.assign_add(average, (gradient - average) * (1 - ops.cast(self.momentum, dtype)))
+            direction = ops.convert_to_tensor(average)
             scale = ops.cast(self._step_momentum_scale, dtype)  # the bias correction, applied to μ and the rate
         if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
@@ -441,7 +450,8 @@ class SDAGD(keras.optimizers.Optimizer):
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
         if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
-        denominator = curvature * ops.cast(self._step_radius_growth, dtype) + (mu + ops.cast(self.epsilon, dtype))
+        h_scale = ops.cast(h_scale, dtype) * ops.cast(self._step_radius_growth, dtype)
+        denominator = average_h * h_scale + (mu + ops.cast(self.epsilon, dtype))
         self.assign_sub(variable, direction * (rate / denominator))
 
     def diagnostic_scalars(self) -> dict:
