@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid import checks, spec_sets  # noqa: E402
+from grid.edges import SETS as EDGE_SETS  # noqa: E402
 from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
 from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
@@ -48,7 +49,8 @@ from grid.weak import SETS as WEAK_SETS  # noqa: E402
 
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
-TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS}  # the rules and thresholds were chosen looking at these
+# the rules and thresholds were chosen looking at these
+TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS}
 SETS = {**TUNING_SETS, **HELDOUT_SETS, **HELDOUT3_SETS}  # the held-out sets are scored apart, never tuned on
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs

@@ -275,6 +275,15 @@ class RunState:
                 f" were {words}: not yet known to last)"
         return need
 
+    def output_moves(self, facts: RunFacts) -> bool:
+        """Whether the output layer's weights move at this record (an update ratio of at least flat_update_ratio, or
+        none measured yet). Where they do not, nothing learns whatever the gradients do: a gradient's decay, through
+        depth or through time, is then no finding of its own — the learning rate is."""
+        upd = self.stats.get("update_ratio")
+        if upd is None or len(upd) <= facts.last or not np.isfinite(upd[facts.last]):
+            return True
+        return bool(upd[facts.last] >= self.config.flat_update_ratio)
+
     def median_update_ratio(self) -> np.ndarray | None:
         """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""
         return self.update_window.median() if self.update_window.items else None

@@ -22,9 +22,12 @@ class DeadUnits(Rule):
         evidence = {f"dead_fraction[{facts.layer_names[i]}]": float(values[i]) for i in hits}
         evidence.update(threshold=float(c.dead_fraction), held_steps=held, loss_vs_first=state.loss_vs_first())
         # Below 90 % a network can still learn around its dead units (Adam at lr 0.01 leaves ~60 % of an MNIST
-        # first layer dead and reaches 89 %): warn only while the loss is not falling either — measured from where
-        # it started (a single first batch's loss alone can sit 20 % above the next ones)
-        stalled = state.recent_loss() >= c.plateau_progress * state.start_loss()
+        # first layer dead and reaches 89 %): warn only while the loss is still far from good — not below
+        # plateau_far of where it started or of guessing, whichever is lower (a loss that came down from above
+        # guessing to guessing has learned nothing; a BatchNorm net at SGD 5 swings ±20 % around it)
+        chance = facts.chance_loss
+        reference = min(state.start_loss(), chance) if chance is not None else state.start_loss()
+        stalled = state.recent_loss() >= c.plateau_far * reference
         severity = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
         details = [f"{facts.labels[i]}: {values[i]:.0%} of the units are in the {facts.activations[i]} dead region "
                    "for every probe example" for i in hits]

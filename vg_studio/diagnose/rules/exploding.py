@@ -3,7 +3,8 @@
 Judged on medians over the records of the last `exploding_window_steps` steps, once that window spans
 `exploding_steps` steps: a single large first step is not an explosion. Large gradients while the weights do not
 move are not one either (a learning rate of 1e-8 on a network whose loss starts far above chance): that is flat
-weights, and the starting loss an initialisation problem (`poor_initialization`). A non-finite loss or gradient
+weights, and the starting loss an initialisation problem (`poor_initialization`). Nor is a loss far above chance
+that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
 is an explosion's end point and an error at once.
 """
 
@@ -32,6 +33,7 @@ class Exploding(Rule):
     def __init__(self, facts, state):
         super().__init__(facts, state)
         self.window = Window(self.config.exploding_window_steps)
+        self.losses = Window(2 * self.config.exploding_window_steps)  # the batches' loss, two windows' worth
 
     def on_record(self, finite: bool):
         facts, state, c = self.facts, self.state, self.config
@@ -49,6 +51,7 @@ class Exploding(Rule):
         reverse = g[facts.first] / g[facts.last] if g[facts.last] > 0 else 0.0
         max_update = float(np.nanmax(upd)) if upd is not None and np.any(np.isfinite(upd)) else np.nan
         self.window.add(state.step, np.concatenate([norm, [reverse, max_update, state.batch_loss]]))
+        self.losses.add(state.step, state.batch_loss)
         if self.window.span() < c.exploding_steps:
             return None
         med = self.window.median()
@@ -69,7 +72,7 @@ class Exploding(Rule):
                    "update": update > c.exploding_update_ratio and max_norm > c.exploding_growth_norm,
                    "reverse": reverse > c.exploding_ratio,
                    "loss": chance is not None and loss > c.exploding_loss_factor * chance
-                   and max_norm > c.exploding_loss_norm,
+                   and max_norm > c.exploding_loss_norm and not self.coming_down(loss),
                    "climb": loss > c.exploding_loss_growth * state.first_loss > 0
                    and (chance is None or loss > c.exploding_loss_factor * chance)}
         if not moving or not any(signals.values()):
@@ -78,6 +81,17 @@ class Exploding(Rule):
                    **c.values()}
         fired = "; ".join(SIGNALS[name].format(**figures) for name, on in signals.items() if on)
         return self._verdict(signals, norms, max_norm, growth, update, reverse, loss, fired)
+
+    def coming_down(self, loss: float) -> bool:
+        """The loss of the last exploding_window_steps steps (median) is a tenth (1 − plateau_progress) or more
+        below that of the window before: the steps improve the network, so a loss still far above guessing is
+        where it started (an output layer scaled 30× under Adam), not steps that throw the weights away."""
+        c, now = self.config, self.state.step
+        width = c.exploding_window_steps
+        earlier = [v for s, v in self.losses.items if width <= now - s < 2 * width]
+        if not earlier or not np.all(np.isfinite(earlier)):
+            return False
+        return loss <= c.plateau_progress * float(np.median(earlier))
 
     def unmet_need(self):
         return self.span_need(self.config.exploding_steps)

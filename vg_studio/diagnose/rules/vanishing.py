@@ -10,8 +10,6 @@ forward signal too, which hides the decay). Each finding names the test that fir
 
 from __future__ import annotations
 
-import numpy as np
-
 from vg_studio.diagnose.rules.base import NOT_HELD, Rule, Verdict
 from vg_studio.references import cite
 
@@ -43,9 +41,7 @@ class Vanishing(Rule):
         base = state.first_grad
         first_ratio = base[first] / max(base[last], 1e-300)
         trend = first_ratio / ratio if ratio > 0 else float("inf")
-        upd = state.stats.get("update_ratio")
-        output_moves = upd is None or not np.isfinite(upd[last]) or upd[last] >= c.flat_update_ratio
-        if not output_moves:
+        if not state.output_moves(facts):
             return NOT_HELD  # nothing moves: the problem is the learning rate, not the gradients' decay
         near = ratio < 10 * c.vanishing_ratio
         stalled = bool(state.active.get("loss_plateau"))
