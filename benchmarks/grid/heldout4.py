@@ -79,7 +79,7 @@ def heldout4_spec_set() -> list[Config]:
 
 
 def heldout4_model_set() -> list[ModelConfig]:
-    """Users' own Keras models, trained with `model.fit` and `GradientMonitor` (46 runs)."""
+    """Users' own Keras models, trained with `model.fit` and `GradientMonitor` (47 runs)."""
     e4, long = {"epochs": 4}, {"epochs": 5, "limit": 1000}
     return [
         _M("vanishing", 0, "cnn", 5, 16, "sigmoid", "sgd", 0.1, record_every=1),
