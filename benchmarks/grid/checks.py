@@ -46,8 +46,8 @@ class Measured:
     saturated: float  # the largest share of a hidden layer's values where the slope is under 3 % of its maximum
     signal_change: float  # spread of the signal entering the output layer / entering the first kernel layer
     weight_scale: float  # kernels' std / that of the initializer suiting their activation (geometric mean)
-    weight_change: float = math.nan  # ‖W - W_before‖ / ‖W_before‖ over every weight
-    finite: bool = True
+    weight_change: float = math.nan  # ‖W - W_before‖ / ‖W_before‖ over every trainable weight
+    finite: bool = True  # the loss and every trainable weight
     # a recurrent network: mean |dL/dx_t| over the first 5 % of the time steps / at the last (GradientTape on the
     # input); NaN without a recurrent layer
     time_ratio: float = math.nan
@@ -78,7 +78,10 @@ def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Me
     g = [np.abs(np.asarray(gr, dtype=np.float64)) if gr is not None else np.zeros(1) for gr in grads]
     ratio = float(g[0].mean() / g[-1].mean()) if len(g) >= 2 and g[-1].mean() > 0 else math.nan
     norm = max((float(np.sqrt((a ** 2).sum())) for a in g), default=0.0)
-    weights = [np.asarray(w) for w in model.get_weights()]
+    # the weights the steps move: not BatchNorm's moving statistics, which record the activations of past batches
+    # (one exploded batch can overflow a moving variance in float32 while every weight stays finite, the loss in
+    # training and in inference too) and which move at any learning rate
+    weights = [np.asarray(v.numpy()) for v in model.trainable_variables]
     finite = bool(np.isfinite(float(loss)) and all(np.all(np.isfinite(w)) for w in weights))
     dead, saturated = _units(model, x)
     signal, scale = _init_scale(model, x)
@@ -190,8 +193,12 @@ def _slope(name):
 
     grid = np.linspace(-20, 20, 40001)
     biggest = float(np.max(np.abs(np.gradient(value(grid), grid))))
-    h = 1e-3
-    return value, (lambda z: (value(z + h) - value(z - h)) / (2 * h)), biggest
+
+    def slope(z):  # a step relative to |z|: past |z| ~ 1e4 a step of 1e-3 is below float32's resolution
+        h = 1e-3 * np.maximum(1.0, np.abs(z))
+        return (value(z + h) - value(z - h)) / (2 * h)
+
+    return value, slope, biggest
 
 
 def _units(model, x) -> tuple[float, float]:
