@@ -183,6 +183,23 @@ def test_an_untrained_gru_where_nothing_moves_is_flat_not_vanishing_through_time
     assert moving["vanishing_through_time"].state == "active"
 
 
+def test_a_large_output_layer_taking_small_relative_steps_is_not_a_frozen_network():
+    """An output layer scaled 40x under Adam 1.5e-4: its steps are 7e-6 of its large weights while every other layer
+    moves 1e-3 a step and the loss comes down. One layer of four with small relative steps is info, not "no layer's
+    weights change"; when every layer takes such steps, the network is frozen (a warning)."""
+    losses = [20.0 * 0.97 ** s + 2.0 for s in range(60)]
+
+    def flat(update):
+        d = model_diagnoser(optimizer="Adam", rate=1.5e-4)
+        return feed(d, [record(s, loss=loss, update=update, epoch=s - 1)
+                        for s, loss in enumerate(losses, 1)])["flat_weights"]
+
+    one = flat([1e-3, 1e-3, 1e-3, 7e-6])
+    assert one.severity == "info" and "No layer" not in one.message
+    every = flat([7e-6] * 4)
+    assert every.severity == "warning" and every.message.startswith("No layer")
+
+
 def test_dead_units_warn_while_the_loss_is_far_from_good():
     """85 % of a layer's ReLUs dead (below the 90 % that is an error at once). Between 50 % and 90 % the units are a
     warning while the loss is still at least half of where it started or of guessing, whichever is lower: a loss

@@ -1,6 +1,8 @@
 """Flat weights (SNS notes, method 2): per layer, ‖ΔW‖/‖W‖ per step below `flat_update_ratio` held for
-`flat_steps` steps. A warning when the output layer (so the whole network) is frozen or at least half the layers
-are; info for a few early layers (a symptom of vanishing)."""
+`flat_steps` steps. A warning when the whole network is frozen (no layer moves, the output layer included) or at
+least half the layers are; info for a few layers — early ones (a symptom of vanishing), or an output layer whose
+weights are so large that Adam's steps of about the learning rate are a tiny share of them (an output scaled 30×
+while every other layer moves and the loss comes down)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,10 @@ class FlatWeights(Rule):
                 held.append(i)
         if not held:
             return NOT_HELD
-        frozen_network = facts.last in held  # even the output layer does not move: nothing learns
+        # nothing moves, the output layer included: nothing learns (a large output layer alone can take steps that
+        # are a small share of its weights while the layers before it learn)
+        moving = [i for i in range(len(upd)) if np.isfinite(upd[i]) and upd[i] >= c.flat_update_ratio]
+        frozen_network = facts.last in held and not moving
         # ... because the steps are tiny for the gradients it gets (a learning rate of 0 or 1e-8), not because no
         # gradient reaches it (dead units, vanishing): then nothing else explains it
         alone = frozen_network and _step_size(state.stats, facts.last) < c.flat_update_ratio
