@@ -227,7 +227,8 @@ def test_a_signal_while_a_model_loads_ends_the_command_at_once(tmp_path):
     config = {"module": "keras", "class_name": "Sequential", "config": {"name": "slow", "layers": [
         {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 64]}},
         {"module": "keras.layers", "class_name": "Flatten", "config": {}},
-        *({**dense, "config": {"units": 1, "name": f"d{i}"}} for i in range(1500))]}}
+        *({**dense, "config": {"units": 1, "name": f"d{i}"},
+           "build_config": {"input_shape": [None, 64 if i == 0 else 1]}} for i in range(1500))]}}
     model = tmp_path / "slow.keras"
     with zipfile.ZipFile(model, "w") as z:
         z.writestr("metadata.json", "{}")
