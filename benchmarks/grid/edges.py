@@ -80,6 +80,23 @@ def edges_model_set() -> list[ModelConfig]:
         _M("healthy", 3, "rnn", 1, 32, "tanh", "adam", 0.005, rnn="lstm", record_every=2, epochs=5),
         _M("healthy", 0, "subclassed", 3, 48, "relu", "sgd", 0.1, batch_norm=True, record_every=2),
         _M("healthy", 1, "mlp", 3, 64, "relu", "adam", 3e-4, kernel="he_normal", out_scale=3.0, record_every=2),
+        # the same classes again, other kinds and seeds
+        _M("poor_init", 2, "resmlp", 4, 48, "relu", "adam", 2e-4, kernel="he_normal", out_scale=25.0, record_every=2),
+        _M("poor_init", 3, "subclassed", 2, 48, "tanh", "nadam", 1e-4, out_scale=35.0, record_every=1),
+        _M("poor_init", 0, "cnn", 3, 16, "relu", "rmsprop", 1e-4, out_scale=30.0, record_every=2),
+        _M("exploding", 1, "mlp", 3, 48, "relu", "adam", 0.001, kernel="he_normal", spike=(30, 2.0, 4), epochs=5,
+           record_every=1),
+        _M("dead", 2, "resnet", 2, 16, "relu", "sgd", 4.0, batch_norm=True, record_every=2, **LONG),
+        _M("dead", 3, "subclassed", 4, 32, "relu", "sgd", 5.0, batch_norm=True, record_every=1, **LONG),
+        _M("exploding", 0, "cnn", 2, 16, "relu", "sgd", 5.0, batch_norm=True, record_every=1, **LONG),
+        _M("exploding", 1, "conv1d", 3, 16, "relu", "sgd", 3.0, batch_norm=True, record_every=2, **LONG),
+        _M("flat", 2, "rnn", 1, 32, "tanh", "nadam", 1e-10, rnn="lstm", record_every=1),
+        _M("flat", 3, "rnn", 2, 24, "tanh", "adam", 1e-9, rnn="simple_rnn", record_every=2),
+        _M("vanishing", 1, "rnn", 2, 32, "sigmoid", "sgd", 0.1, rnn="simple_rnn", record_every=1),
+        _M("healthy", 2, "rnn", 1, 32, "tanh", "rmsprop", 0.003, rnn="gru", record_every=2, epochs=5),
+        _M("healthy", 3, "cnn", 3, 16, "relu", "adam", 0.001, batch_norm=True, record_every=2),
+        _M("healthy", 0, "resmlp", 4, 48, "relu", "adam", 0.001, batch_norm=True, kernel="he_normal",
+           record_every=1),
     ]
 
 
