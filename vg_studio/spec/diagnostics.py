@@ -67,8 +67,12 @@ class DiagnosticsSpec(Section):
     plateau_steps: Steps = 50.0
     plateau_epochs: Annotated[Float, Field(ge=0.0, le=1e6)] = 3.0
     plateau_tolerance: Threshold = Field(0.01, description="(max - min) / mean of the loss over the window")
-    plateau_progress: Threshold = Field(0.9, description="still at this share of the first recorded loss ...")
-    plateau_far: Threshold = Field(0.5, description="... and at this share of the loss of guessing")
+    plateau_progress: Threshold = Field(0.9, description=(
+        "a loss still at this share of its first value has not come down (the plateau; an explosion's loss test: the "
+        "last window at this share of the one before)"))
+    plateau_far: Threshold = Field(0.5, description=(
+        "a loss at this share of the loss of guessing (or of its start, if lower) is still far from good (plateau, "
+        "dead units, slow convergence, oscillation)"))
     # vanishing through time (recurrent networks)
     time_vanishing_ratio: Threshold = Field(
         1e-3, description="mean |dL/dx_t| of the first 5 % of time steps / the last step's")
