@@ -291,7 +291,7 @@ def test_a_redrawn_plot_is_painted_once(panel, qapp):
 
 # ---- a newcomer's defects ----------------------------------------------------------------------------------------
 def test_comparing_runs_does_not_widen_the_plots(panel):
-    """Defect 2: 1, 2 and 4 compared runs (with long names) need the same minimum width."""
+    """1, 2 and 4 compared runs (with long names) need the same minimum width."""
     widths = []
     for count in (1, 2, 4):
         runs = [synthetic_run(f"deep-sigmoid-sgd with a very long experiment name #{i}", records=20, seed=i,
@@ -304,7 +304,7 @@ def test_comparing_runs_does_not_widen_the_plots(panel):
 
 
 def test_theme_switch_restyles_legends_titles_axes_and_colour_bars(panel):
-    """Defect 6: after a switch every text is in the new theme's colour (was: legends and colour-bar labels kept
+    """after a switch every text is in the new theme's colour (was: legends and colour-bar labels kept
     the old one)."""
     panel.show_runs([synthetic_run("r", records=20)])
     panel.redraw()
@@ -328,7 +328,7 @@ def test_theme_switch_restyles_legends_titles_axes_and_colour_bars(panel):
 
 
 def test_export_writes_only_plots_with_data(panel, tmp_path):
-    """Defect 10: no empty "Optimizer state (SDAGD)" image for a run without SDAGD; every image shows something."""
+    """no empty "Optimizer state (SDAGD)" image for a run without SDAGD; every image shows something."""
     panel.show_runs([synthetic_run("plain", records=20, histograms=False)])
     files = panel.export(tmp_path / "plain.png")
     names = {f.name for f in files}
@@ -374,7 +374,7 @@ def test_a_flat_accuracy_gets_a_narrow_honest_axis(panel):
 
 
 def test_each_run_has_its_own_colour_in_every_plot_and_legends_sit_above_the_data(panel, qapp):
-    """Defect 14."""
+    """Each run has its own colour in every plot, and legends sit above the data."""
     runs = [synthetic_run(f"run {i}", records=30, seed=i, histograms=False) for i in range(3)]
     assert len({r.color for r in runs}) == 3 and all(r.color in RUN_COLORS for r in runs)
     panel.show_runs(runs)

@@ -56,7 +56,7 @@ def answer(qtbot, button) -> None:
     box.button(button).click()
 
 
-# ---- 2: a compare never widens the window ---------------------------------------------------------------------
+# ---- a compare never widens the window ---------------------------------------------------------------------
 def test_comparing_four_runs_does_not_widen_the_window(qtbot, window, runs):
     first = window.open_run(str(runs["deep"]))
     window.plots.redraw()
@@ -71,14 +71,14 @@ def test_comparing_four_runs_does_not_widen_the_window(qtbot, window, runs):
     assert window.minimumSizeHint().width() <= max(minimum, 1600)
     right = window.docks["Diagnostics"].geometry()
     assert window.rect().contains(right), "the right-hand docks stay inside the window"
-    # each run its own colour, the same in the runs list as in the plots (14)
+    # each run its own colour, the same in the runs list as in the plots
     colours = [run.color for run in opened]
     assert len(set(colours)) == 4
     icon = window.runs.list.item(3).icon().pixmap(8, 8).toImage()
     assert QColor(icon.pixel(4, 4)).name() == colours[3]
 
 
-# ---- 7: a restored layout leaves the plots their room ----------------------------------------------------------
+# ---- a restored layout leaves the plots their room ----------------------------------------------------------
 def test_a_restored_layout_gives_the_plots_their_room(qtbot, tmp_path):
     from vg_studio.gui.main_window import MainWindow
 
@@ -99,7 +99,7 @@ def test_a_restored_layout_gives_the_plots_their_room(qtbot, tmp_path):
     second.close()
 
 
-# ---- 6: theme at run time ----------------------------------------------------------------------------------------
+# ---- theme at run time ----------------------------------------------------------------------------------------
 def luminance(color: QColor) -> float:
     return 0.299 * color.red() + 0.587 * color.green() + 0.114 * color.blue()
 
@@ -145,7 +145,7 @@ def test_flagged_builder_rows_draw_unchecked_boxes_empty(qtbot, window, theme):
     assert abs(luminance(centre) - luminance(QColor(load_theme(theme)["base"]))) < 40, centre.name()
 
 
-# ---- 8: diagnostics text ---------------------------------------------------------------------------------------
+# ---- diagnostics text ---------------------------------------------------------------------------------------
 def test_findings_are_shown_in_full_with_evidence_and_fix_explanations(qtbot, window, runs):
     run = window.open_run(str(runs["deep"]))
     window.runs.select([run])
@@ -182,7 +182,7 @@ def test_a_finished_run_without_a_problem_says_so(qtbot, window, runs):
     assert window.diagnostics.empty.isVisibleTo(window.diagnostics)
 
 
-# ---- 4: the fix goes to the run being compared -----------------------------------------------------------------
+# ---- the fix goes to the run being compared -----------------------------------------------------------------
 def test_apply_fix_and_compare_fixes_the_compared_runs_spec(qtbot, window, runs):
     from vg_studio.diagnose.fixes import FIXES
 
@@ -204,7 +204,7 @@ def test_apply_fix_and_compare_fixes_the_compared_runs_spec(qtbot, window, runs)
     assert len(window.document.spec.network.layers) == 2
 
 
-# ---- 11: unsaved changes ----------------------------------------------------------------------------------------
+# ---- unsaved changes ----------------------------------------------------------------------------------------
 def test_new_open_preset_and_quit_ask_before_discarding_changes(qtbot, window, tmp_path):
     window.builder.depth.setValue(5)
     assert not window.document.undo_stack.isClean()
@@ -233,12 +233,11 @@ def test_new_open_preset_and_quit_ask_before_discarding_changes(qtbot, window, t
     assert len(json.loads(target.read_text())["network"]["layers"]) == 3
 
 
-# ---- 15 and 17: presets and the Help menu ------------------------------------------------------------------------
+# ---- presets and the Help menu ------------------------------------------------------------------------
 def test_presets_have_titles_and_descriptions(window):
     from vg_studio.gui.presets import preset_description, preset_paths
 
-    if not any(preset_description(p) for p in preset_paths()):
-        pytest.skip("no preset has a description yet (the spec helper adds them)")
+    assert all(preset_description(p) for p in preset_paths()), "every preset says what it shows"
     actions = [a for menu in [window.presets_menu] + [a.menu() for a in window.presets_menu.actions() if a.menu()]
                for a in menu.actions() if not a.menu()]
     assert actions

@@ -135,7 +135,7 @@ def test_history_csv_plots_model_export_and_open_run(qtbot, window, tmp_path):
         assert window.export_history(str(csv))
         rows = csv.read_text().strip().splitlines()
         header = rows[0].split(",")
-        assert {"step", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)  # defect 10
+        assert {"step", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)
         files = window.export_plots(str(tmp_path / "plots.png"))
         assert files and all(f.is_file() and f.stat().st_size > 1000 for f in files)
         assert not any("optimizer" in f.name or "sdagd" in f.name for f in files), "an SGD run has no SDAGD state"
