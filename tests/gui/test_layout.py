@@ -54,20 +54,6 @@ def test_at_1024x700_the_plots_keep_half_the_width_and_most_of_the_height(qtbot,
     close(window)
 
 
-@pytest.mark.parametrize("size", [(1024, 700), (1920, 1080)])
-def test_no_plot_is_cut_sideways_at_laptop_or_desktop_width(qtbot, tmp_path, size):
-    """Every Training plot lies wholly inside the plots area's width (two columns where three do not fit)."""
-    window = open_window(qtbot, tmp_path, size)
-    panel, area = window.plots, window.plots_area
-    qtbot.waitUntil(lambda: area.horizontalScrollBar().maximum() == 0, timeout=5000)
-    for name in ("loss", "accuracy", "updates", "gradients", "heatmap"):
-        view = getattr(panel, name)
-        right = view.mapTo(area.viewport(), view.rect().topRight()).x()
-        assert view.isVisible() and view.width() >= 150 and right <= area.viewport().width(), (name, view.geometry())
-    assert panel.columns == (2 if size[0] == 1024 else 3)
-    close(window)
-
-
 def test_at_1280x720_the_layer_table_shows_more_than_two_rows(qtbot, tmp_path):
     window = open_window(qtbot, tmp_path, (1280, 720), layers=6)
     table = window.builder.table

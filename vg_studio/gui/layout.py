@@ -21,23 +21,6 @@ MIN_PLOTS_SHARE = 0.5  # of the window's width
 READABLE = (150, 80)  # a docked dock smaller than this (width, height) is unreadable
 
 
-class PlotsArea(QScrollArea):
-    """The window's centre: the plots, scrolling where they need more room than the window has. Its width decides
-    how many columns the plots take (`fit_columns` of the panel it holds): the panel itself never gets narrower
-    than its columns' minimum, so only the area sees the room really available."""
-
-    def __init__(self):
-        super().__init__()
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.NoFrame)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        fit = getattr(self.widget(), "fit_columns", None)
-        if fit is not None:
-            fit(self.viewport().width() if event is None else event.size().width())
-        super().resizeEvent(event)
-
-
 def make_dock(window, title: str, widget: QWidget, area) -> QDockWidget:
     """A dock whose panel scrolls when the dock is smaller than the panel would like: a small screen or a
     restored layout never pushes another dock (or the plots) off the window."""

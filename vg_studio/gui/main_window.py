@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QLabel, QMainWindow, QSizePolicy, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QFrame, QLabel, QMainWindow,
+                               QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 from vg_studio import __version__
 from vg_studio.gui import dialogs, layout, menus
@@ -70,8 +70,10 @@ class MainWindow(FilesMixin, QMainWindow):
         # They live in a scroll area: however wide side-by-side heatmaps need to be, the window never grows
         # beyond the screen and never pushes the docks off it; the plots scroll instead.
         self._plots = None
-        self.plots_area = layout.PlotsArea()
+        self.plots_area = QScrollArea()
         self.plots_area.setObjectName("plots-area")
+        self.plots_area.setWidgetResizable(True)
+        self.plots_area.setFrameShape(QFrame.NoFrame)
         self.plots_area.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         placeholder = QLabel("Preparing the plots…")
         placeholder.setAlignment(Qt.AlignCenter)
@@ -188,7 +190,6 @@ class MainWindow(FilesMixin, QMainWindow):
 
             self._plots = PlotsPanel()
             self.plots_area.setWidget(self._plots)
-            self._plots.fit_columns(self.plots_area.viewport().width())
             self._plots.apply_theme(load_theme(self.theme))
             QTimer.singleShot(0, self._check_layout)  # once the layout knows the plots' size hints
         return self._plots

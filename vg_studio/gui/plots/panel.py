@@ -7,8 +7,8 @@ tab) and something it shows changed; each costs a bounded amount however long th
 
 A frame is done in units, each a timer event of its own: one plot's redraw (with at most a few new graphics items)
 or one plot's new legend. Qt repaints what a unit changed right after it, and the window handles input and its
-other timers before the next unit, so the window never waits for several plots at once (what matters is the
-longest main-thread stall while training; a repaint of one plot alone costs 10-15 ms on a slow machine).
+other timers before the next unit, so the window never waits for several plots at once (issue 12: the longest
+main-thread stall while training; a repaint of one plot alone costs 10-15 ms on a slow machine).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
-from vg_studio.gui.plots.base import FRAME, MIN_WIDTH, PlotBox
+from vg_studio.gui.plots.base import FRAME, PlotBox
 from vg_studio.gui.plots.curves import MetricPlot
 from vg_studio.gui.plots.distributions import DistributionsView
 from vg_studio.gui.plots.heatmap import HeatmapGrid
@@ -37,37 +37,21 @@ NEW_ITEMS_PER_UNIT = 4  # new curves one unit may make (a plot's first draw of a
 LEGEND_ENTRIES_PER_UNIT = 3  # legend entries one unit may make (a new legend is shown once it is whole)
 pg.setConfigOptions(antialias=True)
 
-# Every view of the panel in drawing order: (attribute, factory of a view built when its tab is first shown, tab).
-# The Training tab's views are built in __init__ (in a fixed order) and placed by `training_cells`; a new plot is
-# its own module plus one line here (and its cell there when it goes on the Training tab).
+# Every view of the panel in drawing order: (attribute, factory, tab, cell on the Training tab's grid as (row,
+# column, rows, columns), or None). A new plot is its own module plus one line here. The Training tab's views are
+# built with the panel; the other tabs' when first shown. The time-step heatmaps share the layer heatmaps' cell,
+# and only while a recurrent run is shown.
 VIEWS = (
-    ("loss", None, 0),
-    ("accuracy", None, 0),
-    ("updates", None, 0),
-    ("gradients", None, 0),
-    ("heatmap", None, 0),
-    ("time_heatmap", None, 0),
-    ("_distributions", DistributionsView, 1),
-    ("_sdagd", SdagdView, 2),
+    ("loss", lambda: MetricPlot(F.FIGURES["loss"]), 0, (0, 0, 1, 1)),
+    ("accuracy", lambda: MetricPlot(F.FIGURES["accuracy"]), 0, (0, 1, 1, 1)),
+    ("updates", lambda: LayerLinesPlot(F.FIGURES["weight-change"]), 0, (0, 2, 1, 1)),
+    ("gradients", lambda: LayerLinesPlot(F.FIGURES["gradients"]), 0, (1, 0, 1, 1)),
+    ("heatmap", HeatmapGrid, 0, (1, 1, 1, 2)),
+    ("time_heatmap", TimeHeatmapGrid, 0, None),
+    ("_distributions", DistributionsView, 1, None),
+    ("_sdagd", SdagdView, 2, None),
 )
 TABS = ("Training", "Distributions", "SDAGD")
-GRID_SPACING, GRID_MARGIN = 4, 2
-# Below this width (a laptop's plots area beside the docks) the Training tab has two columns instead of three, so
-# no plot is cut off or scrolled out of view: three plots of MIN_WIDTH, the spacing, the margins, a scroll bar.
-THREE_COLUMNS_WIDTH = 3 * MIN_WIDTH + 2 * GRID_SPACING + 2 * GRID_MARGIN + 20
-
-
-def training_cells(columns: int, recurrent: bool) -> dict:
-    """Where each view of the Training tab goes, as (row, column, rows, columns), on a grid of 3 or 2 columns;
-    the layer heatmaps span the bottom, or share it with the time-step heatmaps of a recurrent run."""
-    if columns == 3:
-        cells = {"loss": (0, 0, 1, 1), "accuracy": (0, 1, 1, 1), "updates": (0, 2, 1, 1), "gradients": (1, 0, 1, 1)}
-        maps = ((1, 1, 1, 1), (1, 2, 1, 1)) if recurrent else ((1, 1, 1, 2), None)
-    else:
-        cells = {"loss": (0, 0, 1, 1), "accuracy": (0, 1, 1, 1), "updates": (1, 0, 1, 1), "gradients": (1, 1, 1, 1)}
-        maps = ((2, 0, 1, 1), (2, 1, 1, 1)) if recurrent else ((2, 0, 1, 2), None)
-    cells["heatmap"], cells["time_heatmap"] = maps
-    return cells
 
 
 class PlotsPanel(QWidget):
@@ -83,13 +67,19 @@ class PlotsPanel(QWidget):
 
         training = QWidget()
         grid = QGridLayout(training)
-        grid.setContentsMargins(GRID_MARGIN, GRID_MARGIN, GRID_MARGIN, GRID_MARGIN)
-        grid.setSpacing(GRID_SPACING)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        for column, widget in enumerate((self.loss, self.accuracy, self.updates)):
+            grid.addWidget(widget, 0, column)
+        grid.addWidget(self.gradients, 1, 0)
+        grid.addWidget(self.heatmap, 1, 1, 1, 2)
+        for i in range(3):
+            grid.setColumnStretch(i, 1)
+        for i in range(2):
+            grid.setRowStretch(i, 1)
         self.training_grid = grid
-        self.columns, self.recurrent = 0, False
         self.time_heatmap.setParent(training)  # placed in the grid only while a recurrent run is shown
         self.time_heatmap.hide()
-        self._arrange(columns=3, recurrent=False)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(training, TABS[0])
@@ -143,7 +133,7 @@ class PlotsPanel(QWidget):
 
     def _ensure_views(self, *tabs: int) -> None:
         """Build the views of these tabs if they do not exist yet."""
-        for name, factory, tab in VIEWS:
+        for name, factory, tab, _cell in VIEWS:
             if tab in tabs and tab > 0 and getattr(self, name) is None:
                 setattr(self, name, self._build(factory, tab))
 
@@ -240,30 +230,19 @@ class PlotsPanel(QWidget):
         return drew
 
     def _place_heatmaps(self, recurrent: bool) -> None:
-        self._arrange(self.columns, recurrent)
-
-    def _arrange(self, columns: int, recurrent: bool) -> None:
-        """Place the Training tab's views for `columns` (3, or 2 on a narrow plots area) and a recurrent run or not."""
-        if (columns, recurrent) == (self.columns, self.recurrent):
-            return
+        """The layer heatmaps take two columns, or share them with the time-step heatmaps of recurrent runs."""
         grid = self.training_grid
-        for name, cell in training_cells(columns, recurrent).items():
-            widget = getattr(self, name)
-            grid.removeWidget(widget)  # a widget added again without this would hold two items of the grid
-            if cell is None:
-                widget.hide()
-            else:
-                grid.addWidget(widget, *cell)
-                if widget is self.time_heatmap:
-                    widget.show()
-        for i in range(3):
-            grid.setColumnStretch(i, 1 if i < columns else 0)
-            grid.setRowStretch(i, 1 if i < (2 if columns == 3 else 3) else 0)
-        self.columns, self.recurrent = columns, recurrent
-
-    def fit_columns(self, width: int) -> None:
-        """Three columns where `width` (the room the plots area has) holds three plots, else two."""
-        self._arrange(3 if width >= THREE_COLUMNS_WIDTH else 2, self.recurrent)
+        want = ((1, 1, 1, 1), (1, 2, 1, 1)) if recurrent else ((1, 1, 1, 2), None)
+        index = grid.indexOf(self.heatmap)
+        if index >= 0 and grid.getItemPosition(index) == want[0]:
+            return
+        grid.addWidget(self.heatmap, *want[0])
+        if recurrent:
+            grid.addWidget(self.time_heatmap, *want[1])
+            self.time_heatmap.show()
+        else:
+            grid.removeWidget(self.time_heatmap)
+            self.time_heatmap.hide()
 
     def apply_theme(self, colors: dict) -> None:
         """Restyle every plot, legend and colour bar for a theme's colours (resources/themes/*.json)."""
