@@ -61,6 +61,8 @@ def test_a_vanishing_gradient_is_said_once_while_fit_runs():
                   callbacks=[GradientMonitor(None, record_every=1, probe_data=X[:64]), watch])
     said = [str(w.message) for w in caught.list if issubclass(w.category, DiagnosisWarning)]
     assert watch.seen[0] >= 1  # said during the first epoch, not afterwards
+    # shown at the line of the user's code that called fit (here: this test), not inside vg_studio or Keras
+    assert {w.filename for w in caught.list if issubclass(w.category, DiagnosisWarning)} == {__file__}
     assert sum("vanishing gradient" in line for line in said) == 1 and all("\n" not in line for line in said)
 
 
