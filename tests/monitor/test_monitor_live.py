@@ -129,6 +129,37 @@ def test_a_poor_initialisation_is_said_before_the_first_step():
     assert sum(f.kind == "poor_initialization" for f, _ in said) == 1
 
 
+class Stack(keras.Model):
+    """The same network as a keras.Model subclass (no layer graph: the check watches its layers' calls)."""
+
+    def __init__(self, reference):
+        super().__init__()
+        self.stack = [keras.layers.Dense(layer.units, activation=layer.get_config()["activation"])
+                      for layer in reference.layers]
+
+    def call(self, x):
+        for layer in self.stack:
+            x = layer(x)
+        return x
+
+
+def test_a_subclassed_models_poor_initialisation_is_said_before_the_first_step():
+    reference = network("tanh", 4, keras.initializers.RandomNormal(stddev=0.001))
+    model = Stack(reference)
+    model(X[:1])
+    for mine, theirs in zip(model.stack, reference.layers):
+        mine.set_weights(theirs.get_weights())
+    model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
+    change = (lambda s: s[-1] / s[0])(tanh_forward_scales(reference, X[:64]))
+    said = []
+    monitor = GradientMonitor(None, record_every=4, probe_data=X[:64], warnings=None,
+                              on_finding=lambda finding: said.append((finding, monitor.step)))
+    model.fit(X, Y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    first, at_step = said[0]
+    assert first.kind == "poor_initialization" and first.step == 0 and at_step == 0
+    assert first.evidence["signal_change"] == pytest.approx(change, rel=1e-3)
+
+
 def test_without_probe_data_there_is_no_preflight():
     model = network("tanh", 4, keras.initializers.RandomNormal(stddev=0.001))
     said = []

@@ -134,13 +134,9 @@ class GradientMonitor(RunRecorder):
 
     def _preflight(self) -> None:
         """The pre-flight check on the probe batch: once the model is built (at on_train_begin, or after the first
-        batch for a model that batch builds); a model without a layer graph (subclassed) has nothing to check."""
+        batch for a model that batch builds). A subclassed model is checked by watching its layers' calls."""
         from vg_studio.diagnose.preflight import preflight
 
-        if not getattr(self.model, "inputs", None):
-            log.info("the pre-flight check needs a model with a layer graph (Functional or Sequential); %s has none: "
-                     "skipped", self.model.name)
-            return
         data = self.probe_data
         if isinstance(data, np.ndarray) and len(getattr(self.model, "inputs", None) or ()) == 1:
             data = [data]  # the check's side model takes its inputs as the list model.inputs is
