@@ -288,12 +288,89 @@ def test_brief_saturation_is_info_and_sustained_saturation_a_warning():
 
 
 def test_dead_units_need_a_few_steps_and_name_the_layer():
+    """Dead units measured for fewer than unit_steps wait (info) to see whether they last; held that long, they
+    warn, naming the layer."""
     d = diagnoser()
     dead = [0.0, 0.8, 0.1, 0.0, 0.0, 0.0, np.nan]
-    assert feed(d, [record(s, dead=dead) for s in (1, 2, 3)]) == []
+    early = feed(d, [record(s, dead=dead) for s in (1, 2, 3)])
+    assert {(f.kind, f.severity) for f in early} == {("dead_units", "info")} and d.warnings() == []
     new = feed(d, [record(s, dead=dead) for s in (6, 7)])
-    assert [(f.kind, f.layers, f.labels) for f in new] == [("dead_units", ("hidden_2",), ("h2",))]
+    assert [(f.kind, f.severity, f.layers, f.labels) for f in new] == [("dead_units", "warning", ("hidden_2",),
+                                                                          ("h2",))]
     assert {"leaky_relu", "he_init"} <= set(new[0].fix_ids)
+
+
+def test_dead_units_first_measured_at_the_last_probe_hold_at_the_end():
+    """Unit statistics are measured now and then, and always at the run's last record: dead units that cross the
+    threshold only there (38 %, 47 %, 50 % of a layer at the probes) had no time left to make a streak — they are
+    what the network ends with, so they hold at the end. Until the run ends they only wait (info)."""
+    d = diagnoser()
+    probes = {20: 0.38, 40: 0.47, 60: 0.47, 80: 0.50}
+    for s in range(1, 81):
+        fraction = probes.get(s, np.nan)
+        d.on_record(record(s, dead=[0.0, 0.0, fraction, 0.0, 0.0, 0.0, np.nan], loss=2.25))
+    assert [f.severity for f in d.findings if f.kind == "dead_units"] == ["info"]
+    d.finish()
+    dead = next(f for f in d.findings if f.kind == "dead_units")
+    assert (dead.severity, dead.state, dead.layers, dead.step) == ("warning", "active", ("hidden_3",), 80)
+    assert any("until the run ended" in line for line in dead.details)
+    plateau = next(f for f in d.findings if f.kind == "loss_plateau")  # what the dead units do to the loss
+    assert plateau.severity == "info" and "consequence of the dead units" in plateau.message
+    # ... but not where the records after that probe could not be judged (the network overflowed)
+    d = diagnoser()
+    for s in range(1, 21):
+        fraction = 0.8 if s == 18 else np.nan
+        d.on_record(record(s, dead=[fraction, 0.0, 0.0, 0.0, 0.0, 0.0, np.nan],
+                           loss=2.25 if s <= 18 else math.nan))
+    d.finish()
+    assert [f.severity for f in d.findings if f.kind == "dead_units"] == ["info"]
+
+
+def keras_running_means(batch_losses, per_epoch):
+    """What Keras logs after each batch: the mean of its epoch's batches so far (steps counted from 1)."""
+    return [float(np.mean(batch_losses[i - i % per_epoch:i + 1])) for i in range(len(batch_losses))]
+
+
+def recorded(batch_losses, per_epoch, every, **stats):
+    """Probe records every `every` steps of a run whose batches had these losses, as Keras logs them."""
+    means = keras_running_means(batch_losses, per_epoch)
+    return [record(s, loss=means[s - 1], epoch=(s - 1) // per_epoch, **stats)
+            for s in range(every, len(batch_losses) + 1, every)]
+
+
+def test_the_loss_of_the_batches_is_recovered_at_every_record_an_epoch_s_first_included():
+    """Records every 2 steps with 29 steps an epoch fall on an epoch's first step in one epoch and on its second in
+    the next: at every record the engine's loss of the batches is the mean of the batches' own losses since the
+    previous record of its epoch, or since the epoch began (NumPy on the losses themselves)."""
+    rng = np.random.default_rng(5)
+    per_epoch, every = 29, 2
+    batches = list(2.0 + rng.normal(size=3 * per_epoch))
+    d = Diagnoser(NAMES, ["relu"] * HIDDEN + ["softmax"], make_spec("relu"), num_classes=10,
+                  steps_per_epoch=per_epoch)
+    feed(d, recorded(batches, per_epoch, every))
+    expected, previous = [], 0
+    for step in range(every, len(batches) + 1, every):
+        since = max(previous, (step - 1) // per_epoch * per_epoch)  # batches after the previous record or the start
+        expected.append((step, float(np.mean(batches[since:step]))))
+        previous = step
+    got = d.state.batch_losses.items
+    assert [s for s, _ in got] == [s for s, _ in expected[-len(got):]] and len(got) >= 40
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in expected[-len(got):]], rtol=1e-9)
+
+
+def test_an_oscillation_whose_spikes_open_each_epoch_is_found_when_records_fall_on_an_epoch_s_second_step():
+    """A BatchNorm network at SGD 3–4.5: the first batches of each epoch spike to twice the level and the rest swing
+    little. Recorded every 2 steps with 28 steps an epoch, every epoch's first record is at its second step, where
+    Keras's running mean is the mean of those two spiking batches: the oscillation is there to see."""
+    rng = np.random.default_rng(7)
+    per_epoch = 28
+    batches = [(4.5 if (s - 1) % per_epoch < 2 else 2.2) + 0.15 * rng.normal() for s in range(1, 6 * per_epoch + 1)]
+    d = Diagnoser(NAMES, ["relu"] * HIDDEN + ["softmax"], make_spec("relu"), num_classes=10,
+                  steps_per_epoch=per_epoch, budget_steps=6 * per_epoch)
+    feed(d, recorded(batches, per_epoch, 2, update=[0.2] * 7))
+    d.finish()
+    found = {f.kind: f for f in d.warnings()}
+    assert "oscillating_loss" in found and found["oscillating_loss"].state == "active"
 
 
 def test_unit_statistics_measured_now_and_then():
@@ -306,10 +383,10 @@ def test_unit_statistics_measured_now_and_then():
         dead = [1.0, 1.0, 1.0, 0, 0, 0, np.nan] if s in (1, 33, 51) else unmeasured
         d.on_record(record(s, grad=grads, dead=dead, saturated=unmeasured if s not in (1, 33, 51) else None,
                            loss=2.3026))
-        if s < 33:
-            assert "dead_units" not in kinds(d.findings, "info")
+        if s < 33:  # measured once: waiting to see whether it lasts
+            assert "dead_units" not in kinds(d.findings, "warning")
     found = {f.kind: f for f in d.findings}
-    assert (found["dead_units"].severity, found["dead_units"].step) == ("error", 33)
+    assert (found["dead_units"].severity, found["dead_units"].step) == ("error", 1)  # first held at step 1
     assert found["vanishing_gradient"].severity == "info"  # explained by the dead units at every record
 
 

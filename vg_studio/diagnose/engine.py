@@ -279,7 +279,9 @@ class Diagnoser:
             if held < c.resolve_steps and judged.peak != "error":  # a blip is not a problem of the run
                 return "info", f"A brief episode: it held from step {judged.first_step} to step {judged.last_step}."
             return judged.peak, life
-        if self._finished and judged.verdict.at_end:  # it waited to see whether it lasts: it lasted to the end
+        # it waited to see whether it lasts, and it held at the run's last record: it lasted to the end (not when
+        # the records after it could not be judged — a run that overflowed has no units left to measure)
+        if self._finished and judged.verdict.at_end and judged.last_step == self.state.step:
             return judged.verdict.at_end, f"It held from step {judged.first_step} until the run ended."
         return judged.verdict.severity, None  # what holds now (the worst it reached stays in its evidence)
 
@@ -288,8 +290,8 @@ class Diagnoser:
         holds as a warning or worse."""
         own = {kind: self._own_severity(kind) for kind in self._judged}
         # a cause explains while it holds, even while it still waits to see whether it persists
-        holding = {kind for kind, judged in self._judged.items()
-                   if severity_rank(judged.peak) >= 1 and judged.state == "active"}
+        holding = {kind for kind, judged in self._judged.items() if judged.state == "active"
+                   and max(severity_rank(judged.peak), severity_rank(own[kind][0])) >= 1}  # (waited, lasted)
         holding |= {kind for kind, f in self._preflight.items() if severity_rank(f.severity) >= 1}  # (step 0 on)
         for kind, judged in self._judged.items():
             severity, life = own[kind]

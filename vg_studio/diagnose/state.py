@@ -155,7 +155,6 @@ class RunState:
     epoch_losses: deque = None
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
     records: int = 0  # finite records taken in
-    units_span: dict = field(default_factory=dict)  # unit statistic -> [first, last step it was measured]
     _epoch_start: dict = field(default_factory=dict)
     _previous: tuple | None = None  # (step, epoch, running mean) of the previous finite record
 
@@ -206,11 +205,11 @@ class RunState:
             last = self.units_last.get(stat)
             self.units_last[stat] = values if last is None else np.where(np.isfinite(values), values, last)
             self.units_measured.add(stat)
-            self.units_span.setdefault(stat, [self.step, self.step])[1] = self.step
 
     def _batch_loss(self, facts: RunFacts) -> None:
         """The recorded loss is Keras's running mean since the epoch began; with the epoch's first step known, the
-        mean over the batches since the previous record is (n_k m_k - n_j m_j) / (n_k - n_j)."""
+        mean over the batches since the previous record is (n_k m_k - n_j m_j) / (n_k - n_j), and at the epoch's
+        first record, m_k itself."""
         start = self._epoch_start.get(self.epoch)
         if start is None:
             spe = facts.steps_per_epoch
@@ -225,8 +224,9 @@ class RunState:
         if n < 1:
             return
         if previous is None or previous[1] != self.epoch or previous[0] < start:
-            if n == 1:
-                self._add_batch_loss(self.loss)  # the epoch's first batch: the mean is that batch's
+            # the epoch's first record, at its n-th step: the running mean is the mean of its first n batches (a
+            # record every other step falls on an epoch's second step, and those batches are the ones that spike)
+            self._add_batch_loss(self.loss)
             return
         done = previous[0] - start + 1
         if n > done:
@@ -248,32 +248,18 @@ class RunState:
 
     def held_units(self, facts: RunFacts, stat: str, limit: float):
         """Judged at the records where `stat` was measured (None between: those neither break nor extend a
-        streak): (columns at or above `limit`, steps held, the values, the worst column) once held for
-        unit_steps, else False."""
+        streak): (columns at or above `limit`, steps held, the values, the worst column, whether the streak has
+        held for unit_steps) while some column is at or above `limit`, else False. A streak shorter than unit_steps
+        waits to see whether it lasts — one the run's end cuts short holds at the end (the units are what the last
+        probe measured)."""
         if stat not in self.units_measured:
             return None
         hits = self.unit_hits(facts, stat, limit)
         held = self.since.held(stat, bool(hits), self.step)
-        if held is None or held < self.config.unit_steps:
+        if held is None:
             return False
         values = self.units_last[stat]
-        return hits, held, values, max(hits, key=lambda i: values[i])
-
-    def units_need(self, facts: RunFacts, stat: str, steps: float, limit: float, words: str) -> str | None:
-        """What a unit rule needs once the run has ended: `stat` measured at records spanning `steps` steps (with
-        what its latest measurement showed, when that crossed `limit`); None when it had that, or was never
-        measured (no column's activation has the region: nothing to judge)."""
-        span = self.units_span.get(stat)
-        if span is None or span[1] - span[0] >= steps:
-            return None
-        need = f"unit statistics measured at records spanning {steps:g} steps; they were measured " + \
-            (f"at step {span[0]} only" if span[0] == span[1] else f"from step {span[0]} to step {span[1]}")
-        hits = self.unit_hits(facts, stat, limit)
-        if hits:
-            values = self.units_last[stat]
-            need += " (then " + ", ".join(f"{values[i]:.0%} of {facts.labels[i]}'s units" for i in hits) + \
-                f" were {words}: not yet known to last)"
-        return need
+        return hits, held, values, max(hits, key=lambda i: values[i]), held >= self.config.unit_steps
 
     def output_moves(self, facts: RunFacts) -> bool:
         """Whether the output layer's weights move at this record (an update ratio of at least flat_update_ratio, or

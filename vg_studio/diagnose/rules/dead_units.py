@@ -18,7 +18,7 @@ class DeadUnits(Rule):
             return None
         if found is False:
             return NOT_HELD
-        hits, held, values, worst = found
+        hits, held, values, worst, lasted = found
         evidence = {f"dead_fraction[{facts.layer_names[i]}]": float(values[i]) for i in hits}
         evidence.update(threshold=float(c.dead_fraction), held_steps=held, loss_vs_first=state.loss_vs_first())
         # Below 90 % a network can still learn around its dead units (Adam at lr 0.01 leaves ~60 % of an MNIST
@@ -28,17 +28,17 @@ class DeadUnits(Rule):
         chance = facts.chance_loss
         reference = min(state.start_loss(), chance) if chance is not None else state.start_loss()
         stalled = state.recent_loss() >= c.plateau_far * reference
-        severity = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
+        full = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
+        severity = full if lasted else "info"  # not yet held for unit_steps: it waits (and holds if the run ends)
         details = [f"{facts.labels[i]}: {values[i]:.0%} of the units are in the {facts.activations[i]} dead region "
                    "for every probe example" for i in hits]
-        details.append(f"Held for {held} steps; the loss is {evidence['loss_vs_first']:.0%} of its first value.")
+        details.append(f"Held for {held} steps" + ("" if lasted else f" (it counts once it has held "
+                                                               f"{c.unit_steps:g}, or until the run ends)") +
+                       f"; the loss is {evidence['loss_vs_first']:.0%} of its first value.")
         activation = facts.activations[worst]
         return Verdict(severity, tuple(hits), evidence,
                        f"{values[worst]:.0%} of the units in {facts.labels[worst]} output zero for every "
                        f"example, so they pass no gradient and stop learning: these {activation} units are dead.",
                        tuple(details), rule=f"dead fraction {values[worst]:.0%} >= dead_fraction "
-                                            f"{c.dead_fraction:g}, held {held} steps")
-
-    def unmet_need(self):
-        c = self.config
-        return self.state.units_need(self.facts, "dead_fraction", c.unit_steps, c.dead_fraction, "dead")
+                                            f"{c.dead_fraction:g}, held {held} steps",
+                       at_end=None if lasted else full)

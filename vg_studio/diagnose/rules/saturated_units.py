@@ -20,7 +20,7 @@ class SaturatedUnits(Rule):
             return None
         if found is False:
             return NOT_HELD
-        hits, held, values, worst = found
+        hits, held, values, worst, _ = found
         sustained = held >= c.saturated_steps
         full = "error" if values[worst] >= 0.9 else "warning"
         severity = full if sustained else "info"
@@ -37,8 +37,3 @@ class SaturatedUnits(Rule):
                        tuple(details), rule=f"saturated fraction {values[worst]:.0%} >= saturated_fraction "
                                             f"{c.saturated_fraction:g}, held {held} steps",
                        at_end=None if sustained else full)
-
-    def unmet_need(self):
-        c = self.config
-        return self.state.units_need(self.facts, "saturated_fraction", c.unit_steps, c.saturated_fraction,
-                                     "saturated")
