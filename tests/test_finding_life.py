@@ -105,18 +105,20 @@ def test_a_cause_that_has_ended_explains_nothing():
 
 
 def test_a_run_too_short_for_a_rule_says_not_enough_records_with_what_they_showed():
-    """One record (every 20 steps over an 18-step run) with every unit of the first layer dead: the dead-units rule
-    needs them measured over 5 steps, so the diagnosis says it could not judge — and what the one record showed —
-    instead of silence or a guess. A run long enough says nothing of the kind."""
+    """One record (every 20 steps over an 18-step run): the rules that need a span of steps (flat weights: update
+    ratios over 5 steps) say they could not judge — and what the records gave — instead of silence or a guess. The
+    units that record measured dead are what the run ended with: they hold at the end. A run long enough says
+    nothing of the kind."""
     d = Diagnoser.for_run(started())
     d.on_record(record(1, dead=[1.0, 0.0, np.nan]))
     d.finish()
     found = {f.kind: f for f in d.findings}
-    assert "dead_units" not in found and d.warnings() == []
+    assert (found["dead_units"].severity, found["dead_units"].state) == ("error", "active")
     note = found["not_judged"]
-    assert note.severity == "info" and "Not enough records to judge" in note.message and "dead units" in note.message
-    dead = next(line for line in note.details if line.startswith("Dead units needs"))
-    assert "at step 1 only" in dead and "100% of conv" in dead
+    assert note.severity == "info" and "Not enough records to judge" in note.message and "flat weights" in note.message
+    assert "dead units" not in note.message
+    flat = next(line for line in note.details if line.startswith("Flat weights needs"))
+    assert "spanning 5 steps" in flat and "1 record(s) span 0 steps" in flat
     assert json.loads(json.dumps(note.to_dict(), allow_nan=False))["kind"] == "not_judged"
     d = Diagnoser.for_run(started())
     for s in range(1, 121):
