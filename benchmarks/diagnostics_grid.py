@@ -43,6 +43,7 @@ from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
 from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
 from grid.heldout4 import SETS as HELDOUT4_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
+from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
 from grid.spec_sets import SETS as SPEC_SETS  # noqa: E402
 from grid.spec_sets import Config  # noqa: E402
@@ -51,7 +52,7 @@ from grid.weak import SETS as WEAK_SETS  # noqa: E402
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
 # the rules and thresholds were chosen looking at these
-TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS}
+TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATION_SETS}
 # the held-out sets are scored apart, never tuned on
 SETS = {**TUNING_SETS, **HELDOUT_SETS, **HELDOUT3_SETS, **HELDOUT4_SETS}
 LABELS = checks.LABELS + ("healthy",)
