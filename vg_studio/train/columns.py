@@ -10,9 +10,12 @@ if that fails).
 
 Activations: a layer's own `activation`, or — when that is linear or absent — that of an activation layer
 (Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax) that alone consumes its output. Unit statistics are tapped only
-where the activation's output is what the layer (or that activation layer) returns — Dense, convolutions, the
-activation layers — and read on the activation's outputs (σ(z) beyond σ(±5), a ReLU output of exactly 0): for
-recurrent cells, attention, normalization, embeddings and nested blocks they stay NaN (not measured), never 0.
+where the activation is the last thing the layer (or that activation layer) applies — Dense, EinsumDense,
+convolutions, the activation layers. They are read on the activation's outputs (σ(z) beyond σ(±5), a ReLU output of
+exactly 0) where the activation is monotone on its flat and dead regions; for one that is not (swish/silu, GELU,
+mish) on the pre-activations z: the activation layer's input, or the layer's input put through the layer's own
+linear part (`pre_activation`: its kernel and bias with Keras's ops, the user's layer untouched). For recurrent
+cells, attention, normalization, embeddings and nested blocks they stay NaN (not measured), never 0.
 """
 
 from __future__ import annotations
@@ -52,13 +55,15 @@ class Column:
 
 class UnitTaps:
     """Dead/saturated fractions per column from a probe batch. `taps`: (column index, activation, post) where the
-    tapped values are pre-activations (post False) or the activation's outputs (post True)."""
+    tapped values are pre-activations (post False) or the activation's outputs (post True). `transforms`: per tap,
+    None or a function turning the tapped tensor into those values (a layer's input into its pre-activations)."""
 
-    def __init__(self, n_columns: int, taps: list, probe_x, predict):
+    def __init__(self, n_columns: int, taps: list, probe_x, predict, transforms: list | None = None):
         self.n_columns, self.taps, self.probe_x, self.predict = n_columns, taps, probe_x, predict
+        self.transforms = transforms or [None] * len(taps)
 
     @classmethod
-    def from_graph(cls, model: keras.Model, n_columns: int, taps: list, probe_x):
+    def from_graph(cls, model: keras.Model, n_columns: int, taps: list, probe_x, transforms: list | None = None):
         """`taps`: (column index, symbolic tensor of `model`'s graph, activation, post). The side model reading
         them is kept per model, so its compiled predict step is traced once for every run of that model."""
         if not taps or probe_x is None:
@@ -73,12 +78,14 @@ class UnitTaps:
             out = side.predict_on_batch(x)
             return list(out) if isinstance(out, (list, tuple)) else [out]
 
-        return cls(n_columns, [(c, a, p) for c, _, a, p in taps], probe_x, predict)
+        return cls(n_columns, [(c, a, p) for c, _, a, p in taps], probe_x, predict, transforms)
 
     def measure(self) -> dict:
         values = self.predict(self.probe_x)
         saturated, dead = np.full(self.n_columns, np.nan), np.full(self.n_columns, np.nan)
-        for (column, activation, post), z in zip(self.taps, values):
+        for (column, activation, post), z, transform in zip(self.taps, values, self.transforms):
+            if transform is not None:
+                z = transform(z)
             z = np.asarray(keras.ops.convert_to_numpy(z), dtype=np.float32)
             saturated[column] = saturated_fraction(activation, z, post)
             dead[column] = dead_fraction(activation, z, post)
@@ -140,8 +147,9 @@ def units_of(layer, output_shape) -> int:
 
 
 def model_columns(model: keras.Model, example=None, expand_nested: bool = True) -> tuple[list, list]:
-    """(columns, taps): taps are (column index, layer whose output is the activation's, activation) for the unit
-    statistics. `example`: a batch of inputs, to order the layers of a model or block that has no graph.
+    """(columns, taps): taps are (column index, tapped layer, activation, post) for the unit statistics: read on
+    the tapped layer's output (post True), or on its pre-activations (post False: an activation layer's input, a
+    weighted layer's input through `pre_activation`). `example`: a batch of inputs, to order the layers of a model or block that has no graph.
     `expand_nested`: one column per layer that owns weights inside nested models and custom blocks too (named by
     their path, grouped by the top-level layer); else one column per top-level layer."""
     descendants = list(model._flatten_layers(include_self=False))
@@ -184,10 +192,12 @@ class _ColumnBuilder:
             activation, tap = activation_name(after[0]), after[0]  # e.g. Conv2D → BatchNormalization → ReLU
         if isinstance(layer, keras.Model) or _has_sublayers(layer):
             activation, tap = _common_activation(layer) or activation, None
-        if not is_measurable(activation, post_activation=True):
-            tap = None  # an activation whose flat and dead regions are not known on its outputs: NaN, never 0
+        post = is_measurable(activation, post_activation=True)
+        if not post and not (is_measurable(activation) and tap is not None
+                             and (tap is not layer or pre_activation_known(layer))):
+            tap = None  # an activation whose flat and dead regions are not known where it can be read: NaN, never 0
         if tap is not None:
-            self.taps.append((len(self.columns), tap, activation))
+            self.taps.append((len(self.columns), tap, activation, post))
         self.columns.append(Column(path, activation, kind_of(layer), units_of(layer, outputs.get(id(layer))),
                                    variables, group))
 
@@ -288,29 +298,87 @@ def _children(container, order):
 
 def unit_taps(model: keras.Model, n_columns: int, taps: list, probe_x):
     """The unit statistics of a user's model on `probe_x` (None without a probe batch or taps): a compiled side
-    model for a graph model, one eager forward pass recording the tapped layers' outputs otherwise."""
+    model for a graph model, one eager forward pass recording the tapped layers' inputs or outputs otherwise."""
     if probe_x is None or not taps:
         return None
+    transforms = [None if post or type(layer).__name__ in ACTIVATION_LAYERS else _pre_activation_of(layer)
+                  for _, layer, _, post in taps]
     if getattr(model, "_operations", None) is not None and getattr(model, "inputs", None):
         try:
-            return UnitTaps.from_graph(model, n_columns, [(c, layer.output, a, True) for c, layer, a in taps],
-                                       probe_x)
-        except (AttributeError, ValueError) as exc:  # a tapped layer used twice has no single output
+            return UnitTaps.from_graph(model, n_columns, [(c, layer.output if post else layer.input, a, post)
+                                                          for c, layer, a, post in taps], probe_x, transforms)
+        except (AttributeError, ValueError) as exc:  # a tapped layer used twice has no single input or output
             log.info("unit statistics through a side model failed (%s); reading them in an eager pass", exc)
 
     def predict(x):
         captured = {}
-        layers = [layer for _, layer, _ in taps]
-        with _recording_calls(layers, lambda layer, out: captured.setdefault(id(layer), out)):
+        layers = [layer for _, layer, _, _ in taps]
+        posts = {id(layer): post for _, layer, _, post in taps}
+        with _recording_calls(layers, lambda layer, inputs, out: captured.setdefault(
+                id(layer), out if posts[id(layer)] else inputs)):
             model(x, training=False)
         return [captured.get(id(layer), np.full((1, 1), np.nan)) for layer in layers]
 
-    return UnitTaps(n_columns, [(c, a, True) for c, _, a in taps], probe_x, predict)
+    return UnitTaps(n_columns, [(c, a, post) for c, _, a, post in taps], probe_x, predict, transforms)
+
+
+def _pre_activation_of(layer):
+    return lambda x: pre_activation(layer, x)
+
+
+def _kinds(layer) -> set:
+    return {cls.__name__ for cls in type(layer).__mro__}
+
+
+def pre_activation_known(layer) -> bool:
+    """Whether `pre_activation` knows the layer's linear part (not for a quantized layer: its kernel is stored
+    in another form)."""
+    if getattr(layer, "quantization_mode", None):
+        return False
+    return bool(_kinds(layer) & {"Dense", "EinsumDense", "BaseConv", "BaseConvTranspose", "BaseDepthwiseConv",
+                                 "BaseSeparableConv"})
+
+
+def pre_activation(layer, x):
+    """The layer's output before its own activation for the input `x`, with its current weights: the layer's own
+    linear part (matmul/einsum/convolution, then bias) computed with Keras's ops, channels last."""
+    ops, kinds = keras.ops, _kinds(layer)
+    x = ops.convert_to_tensor(x)
+    if "Dense" in kinds:
+        z = ops.matmul(x, layer.kernel)
+    elif "EinsumDense" in kinds:
+        z = ops.einsum(layer.equation, x, layer.kernel)
+    elif "BaseConvTranspose" in kinds:
+        z = ops.conv_transpose(x, layer.kernel, strides=list(layer.strides), padding=layer.padding,
+                               output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+                               data_format=layer.data_format)
+    elif "BaseDepthwiseConv" in kinds:
+        z = ops.depthwise_conv(x, layer.kernel, strides=layer.strides, padding=layer.padding,
+                               dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+    elif "BaseSeparableConv" in kinds:
+        z = ops.separable_conv(x, layer.depthwise_kernel, layer.pointwise_kernel, strides=layer.strides,
+                               padding=layer.padding, dilation_rate=layer.dilation_rate,
+                               data_format=layer.data_format)
+    elif "BaseConv" in kinds:
+        z = layer.convolution_op(x, layer.kernel)  # strides, padding, dilation and groups as the layer has them
+    else:
+        raise ValueError(f"no known linear part for a {type(layer).__name__} layer")
+    bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", True) else None
+    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    if bias is not None:
+        if "EinsumDense" in kinds:
+            z = ops.add(z, bias)
+        else:
+            rank = len(z.shape) - 2
+            z = ops.add(z, ops.reshape(bias, (1, -1) + (1,) * rank if channels_first else (1,) * (rank + 1) + (-1,)))
+    if channels_first:  # the unit statistics take a unit's values along the last axis
+        z = ops.moveaxis(z, 1, -1)
+    return z
 
 
 class _recording_calls:
-    """Within the block, every call of `layers` also hands (layer, output) to `record` (an instance attribute
-    shadows the class's `call`; Keras's `__call__` looks `call` up on the instance)."""
+    """Within the block, every call of `layers` also hands (layer, its first input, output) to `record` (an instance
+    attribute shadows the class's `call`; Keras's `__call__` looks `call` up on the instance)."""
 
     def __init__(self, layers, record):
         self.layers, self.record, self.originals = list(layers), record, {}
@@ -324,7 +392,7 @@ class _recording_calls:
     def _wrap(self, layer, call):
         def wrapped(*args, **kwargs):
             out = call(*args, **kwargs)
-            self.record(layer, out)
+            self.record(layer, args[0] if args else next(iter(kwargs.values()), None), out)
             return out
         return wrapped
 
@@ -345,7 +413,7 @@ def _call_order(model, layers, example):
         return None
     order = {}
 
-    def record(layer, out):
+    def record(layer, inputs, out):
         if id(layer) not in order:
             order[id(layer)] = (len(order), tuple(getattr(out, "shape", ()) or ()))
 
