@@ -43,6 +43,7 @@ from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
 from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
 from grid.heldout4 import SETS as HELDOUT4_SETS  # noqa: E402
 from grid.heldout5 import SETS as HELDOUT5_SETS  # noqa: E402
+from grid.heldout6 import SETS as HELDOUT6_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
@@ -55,7 +56,9 @@ from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 # the rules and thresholds were chosen looking at these
 TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATION_SETS}
 # the held-out sets are scored apart, never tuned on
-SETS = {**TUNING_SETS, **HELDOUT_SETS, **HELDOUT3_SETS, **HELDOUT4_SETS, **HELDOUT5_SETS}
+HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4": HELDOUT4_SETS,
+                  "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS}
+SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
 LABEL_KINDS = {"vanishing": ("vanishing_gradient", "vanishing_through_time"),
@@ -248,7 +251,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="issues",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (both of seeds 51-57) or heldout5 (both of seeds 61-67) (default issues)")
+                             "31-37), heldout4 (51-57), heldout5 (61-67) or heldout6 (71-77) (default issues)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
@@ -262,13 +265,12 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every run's findings")
     parser.add_argument("--json", metavar="OUT", help="also write the per-run rows as JSON")
     args = parser.parse_args(argv)
-    chosen = list(TUNING_SETS) if args.set == "all" else list(HELDOUT_SETS) if args.set == "heldout" \
-        else list(HELDOUT3_SETS) if args.set == "heldout3" else list(HELDOUT4_SETS) if args.set == "heldout4" \
-        else list(HELDOUT5_SETS) if args.set == "heldout5" else args.set.split(",")
+    chosen = list(TUNING_SETS) if args.set == "all" else list(HELDOUT_GROUPS[args.set]) \
+        if args.set in HELDOUT_GROUPS else args.set.split(",")
     unknown = [name for name in chosen if name not in SETS]
     if unknown:
         parser.error(f"--set: unknown set {', '.join(unknown)} (expected {', '.join(SETS)}, all, heldout, "
-                     "heldout3, heldout4 or heldout5)")
+                     f"{', '.join(HELDOUT_GROUPS)})")
     spec_sets.DATA_DIR = Path(args.runs) / "data"
     configs = [c for name in chosen for c in SETS[name]()]
     if args.record_every:

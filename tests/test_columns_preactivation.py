@@ -39,7 +39,7 @@ def test_dense_pre_activation_is_x_times_kernel_plus_bias():
 
 def _numpy_conv1d(x, kernel, bias, stride, dilation):
     """'valid' 1-D convolution (cross-correlation), channels last."""
-    width, c_in, c_out = kernel.shape
+    width, _, c_out = kernel.shape
     span = (width - 1) * dilation + 1
     steps = (x.shape[1] - span) // stride + 1
     out = np.zeros((x.shape[0], steps, c_out), dtype=np.float64)
@@ -54,7 +54,7 @@ def test_conv_pre_activation_matches_numpy_and_keras_conv_with_strides_dilation_
     conv.build((None, 11, 2))
     x = _x((3, 11, 2))
     z = keras.ops.convert_to_numpy(pre_activation(conv, x))
-    kernel, bias = (w.numpy() if hasattr(w, "numpy") else np.asarray(w) for w in conv.get_weights())
+    kernel, bias = conv.get_weights()
     np.testing.assert_allclose(z, _numpy_conv1d(x, kernel, bias, 2, 1), rtol=1e-4, atol=1e-5)
 
     dilated = keras.layers.Conv1D(4, 3, dilation_rate=2, activation="gelu")
