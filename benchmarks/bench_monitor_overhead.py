@@ -140,6 +140,10 @@ def steady_state(keras, data, compiled, monitor, rounds: int) -> None:
 def whole_fit(keras, data, compiled, monitor, rounds: int, epochs: int) -> None:
     """A fresh model per fit — building, compiling, the first trace and every epoch timed — alternating plain
     and monitored."""
+    from vg_studio.train.probes import step as step_probes
+
+    traces = []
+
     def fit(monitored: bool):
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
@@ -147,14 +151,18 @@ def whole_fit(keras, data, compiled, monitor, rounds: int, epochs: int) -> None:
         model = compiled()
         model.fit(data.x_train, data.y_train, batch_size=64, epochs=epochs, verbose=0,
                   callbacks=[monitor()] if monitored else [])
-        return time.perf_counter() - start, time.process_time() - cpu
+        took = time.perf_counter() - start, time.process_time() - cpu
+        if monitored:
+            traces.append(step_probes._PROBES[model].traces)
+        return took
 
     times = {"plain": [], "monitored": []}
     for _ in range(rounds):
         times["plain"].append(fit(False))
         times["monitored"].append(fit(True))
-    report(f"whole fit (fresh model, compile included, {epochs} epochs; median of {rounds} alternating fits)",
-           times, "fit")
+    report(f"whole fit (fresh model, compile included, {epochs} epochs; median of {rounds} alternating fits; "
+           f"traces of the probed step per monitored fit: {sorted(set(traces))}; load average now "
+           f"{os.getloadavg()[0]:.1f})", times, "fit")
 
 
 def refit(keras, data, compiled, monitor, rounds: int) -> None:
