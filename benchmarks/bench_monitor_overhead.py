@@ -110,11 +110,15 @@ class EpochTimer:
 def report(name: str, times: dict, unit: str) -> None:
     wall = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+    pairs = list(zip(times["plain"], times["monitored"]))  # each monitored run beside the plain one before it
     print(f"{name}:")
     print(f"  plain model.fit        {wall['plain']:7.3f} s/{unit}")
     print(f"  with GradientMonitor   {wall['monitored']:7.3f} s/{unit}   throughput ratio "
           f"{wall['plain'] / wall['monitored']:.3f}   CPU-time ratio {cpu['plain'] / cpu['monitored']:.3f}"
           "   (target >= 0.95)")
+    print(f"  median of paired ratios: wall {statistics.median(p[0] / m[0] for p, m in pairs):.3f}, CPU time "
+          f"{statistics.median(p[1] / m[1] for p, m in pairs):.3f}; each pair (plain/monitored, wall s | CPU s): "
+          + ", ".join(f"{p[0]:.1f}/{m[0]:.1f} | {p[1]:.1f}/{m[1]:.1f}" for p, m in pairs))
 
 
 def steady_state(keras, data, compiled, monitor, rounds: int) -> None:
