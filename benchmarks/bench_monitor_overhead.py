@@ -110,11 +110,15 @@ class EpochTimer:
 def report(name: str, times: dict, unit: str) -> None:
     wall = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+    pairs = list(zip(times["plain"], times["monitored"]))  # each monitored run beside the plain one before it
     print(f"{name}:")
     print(f"  plain model.fit        {wall['plain']:7.3f} s/{unit}")
     print(f"  with GradientMonitor   {wall['monitored']:7.3f} s/{unit}   throughput ratio "
           f"{wall['plain'] / wall['monitored']:.3f}   CPU-time ratio {cpu['plain'] / cpu['monitored']:.3f}"
           "   (target >= 0.95)")
+    print(f"  median of paired ratios: wall {statistics.median(p[0] / m[0] for p, m in pairs):.3f}, CPU time "
+          f"{statistics.median(p[1] / m[1] for p, m in pairs):.3f}; each pair (plain/monitored, wall s | CPU s): "
+          + ", ".join(f"{p[0]:.1f}/{m[0]:.1f} | {p[1]:.1f}/{m[1]:.1f}" for p, m in pairs))
 
 
 def steady_state(keras, data, compiled, monitor, rounds: int) -> None:
@@ -140,6 +144,10 @@ def steady_state(keras, data, compiled, monitor, rounds: int) -> None:
 def whole_fit(keras, data, compiled, monitor, rounds: int, epochs: int) -> None:
     """A fresh model per fit — building, compiling, the first trace and every epoch timed — alternating plain
     and monitored."""
+    from vg_studio.train.probes import step as step_probes
+
+    traces = []
+
     def fit(monitored: bool):
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
@@ -147,14 +155,18 @@ def whole_fit(keras, data, compiled, monitor, rounds: int, epochs: int) -> None:
         model = compiled()
         model.fit(data.x_train, data.y_train, batch_size=64, epochs=epochs, verbose=0,
                   callbacks=[monitor()] if monitored else [])
-        return time.perf_counter() - start, time.process_time() - cpu
+        took = time.perf_counter() - start, time.process_time() - cpu
+        if monitored:
+            traces.append(step_probes._PROBES[model].traces)
+        return took
 
     times = {"plain": [], "monitored": []}
     for _ in range(rounds):
         times["plain"].append(fit(False))
         times["monitored"].append(fit(True))
-    report(f"whole fit (fresh model, compile included, {epochs} epochs; median of {rounds} alternating fits)",
-           times, "fit")
+    report(f"whole fit (fresh model, compile included, {epochs} epochs; median of {rounds} alternating fits; "
+           f"traces of the probed step per monitored fit: {sorted(set(traces))}; load average now "
+           f"{os.getloadavg()[0]:.1f})", times, "fit")
 
 
 def refit(keras, data, compiled, monitor, rounds: int) -> None:

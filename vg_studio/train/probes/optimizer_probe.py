@@ -54,10 +54,14 @@ class OptimizerProbe:
         self.accumulation = int(getattr(optimizer, "gradient_accumulation_steps", None) or 0)
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.host: dict = {}  # PyTorch: the counters kept on the host
-        if optimizer.built and getattr(optimizer, "_trainable_variables", None):
-            self.plan(list(optimizer._trainable_variables))
+        self.plan_built()
 
     # ---- planning -----------------------------------------------------------------------------------------
+    def plan_built(self) -> None:
+        """Plan now if the optimizer is built (else its first update plans)."""
+        if self.optimizer.built and getattr(self.optimizer, "_trainable_variables", None):
+            self.plan(list(self.optimizer._trainable_variables))
+
     def plan(self, variables) -> None:
         """Decide, once, which variables are measured and make the record store for them."""
         if self.variables is not None:
@@ -150,8 +154,11 @@ class OptimizerProbe:
             calls = ops.cast(update.state(steps_counter(opt)), "int32")
             gate = ops.logical_and(gate, ops.equal(ops.mod(calls + 1, self.accumulation), 0))
         scale = self._scale(update.state)
-        sampled = [samples[j].take(ops.convert_to_tensor(g)) for j, g in picks]
-        sampled = self.owner.sum_across_replicas(sampled) or sampled
+        # Under several replicas the gradients' sample is summed across them on every step (a collective must
+        # not sit in a branch some replica might skip); otherwise it is taken on record steps only.
+        several = self.owner.several_replicas()
+        summed = self.owner.sum_across_replicas([samples[j].take(ops.convert_to_tensor(g)) for j, g in picks]) \
+            if several else None
         accumulators = self._accumulators(update.state, [j for j, _ in picks])
 
         def read_before():
@@ -165,12 +172,17 @@ class OptimizerProbe:
         before = ops.cond(gate, read_before, no_read) if picks else []  # copies only on record steps
         with _after(before):
             update.run()
-        after = [samples[j].take(update.after(variables[j])) for j, _ in picks]
-        ok = gate
-        if self.loss_scaled:  # a step with non-finite gradients halves the scale and applies nothing
-            ok = ops.logical_and(ok, ops.greater_equal(update.state_after(opt.dynamic_scale), scale))
+
+        def applied():
+            ok = gate
+            if self.loss_scaled:  # a step with non-finite gradients halves the scale and applies nothing
+                ok = ops.logical_and(ok, ops.greater_equal(update.state_after(opt.dynamic_scale), scale))
+            return ok
 
         def rows():
+            sampled = summed if summed is not None else \
+                [samples[j].take(ops.convert_to_tensor(g)) for j, g in picks]
+            after = [samples[j].take(update.after(variables[j])) for j, _ in picks]
             weights_before, accumulated = before[:len(picks)], before[len(picks):]
             qs = [None] * len(variables)
             for k, ((j, _), g, w0, w1) in enumerate(zip(picks, sampled, weights_before, after)):
@@ -182,14 +194,27 @@ class OptimizerProbe:
                 qs[j] = quantities(g, w0, w1)
             return measure(qs, samples), self._scalars(update.after_scope)
 
+        def write(ok, row, scalar_row):
+            slot = ops.mod(ops.cast(store.get("count"), "int32"), RING_SIZE)
+            store.write_slot("rows", slot, row)
+            store.write_slot("steps", slot, ops.where(ok, step, ops.zeros_like(step)))
+            store.write_slot("scalars", slot, scalar_row)
+            store.set("count", store.get("count") + ops.cast(ok, "int32"))
+
         zeros = (ops.zeros((max(len(variables), 1), ROW_WIDTH), "float32"),
                  ops.zeros((max(len(self.scalar_names), 1),), "float32"))
-        row, scalar_row = ops.cond(gate, rows, lambda: zeros) if picks else zeros
-        slot = ops.mod(ops.cast(store.get("count"), "int32"), RING_SIZE)
-        store.write_slot("rows", slot, row)
-        store.write_slot("steps", slot, ops.where(ok, step, ops.zeros_like(step)))
-        store.write_slot("scalars", slot, scalar_row)
-        store.set("count", store.get("count") + ops.cast(ok, "int32"))
+        if store.writes_in_branches and not several:
+            # TensorFlow: the whole record — its reads, reductions and ring writes — is one branch, so a step
+            # between records runs none of it
+            def record():
+                write(applied(), *(rows() if picks else zeros))
+                return ops.zeros((), "int32")
+
+            ok = applied()
+            ops.cond(gate, record, lambda: ops.zeros((), "int32"))
+        else:  # JAX's carry is written outside the branch: the branch returns the row
+            ok = applied()
+            write(ok, *(ops.cond(gate, rows, lambda: zeros) if picks else zeros))
         store.set("pending", ops.cast(ops.logical_and(pending, ops.logical_not(ok)), "int32"))
 
     def _scale(self, value_of):

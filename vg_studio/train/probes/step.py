@@ -23,6 +23,7 @@ compiled model, so that a refit with a new monitor traces nothing a plain refit 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
 
@@ -33,6 +34,8 @@ from keras import ops
 from vg_studio.train.probes.optimizer_probe import OptimizerProbe
 from vg_studio.train.probes.stores import CarryStore, VariableStore
 from vg_studio.train.probes.time_steps import TimeStepTap
+
+log = logging.getLogger(__name__)
 
 _PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its StepProbe
 
@@ -203,15 +206,22 @@ class StepProbe:
             return float(ops.convert_to_numpy(value)) if self.backend == "torch" else value
         return getattr(optimizer, "loss_scale_factor", None)
 
+    def several_replicas(self) -> bool:
+        """Whether the step being traced is one replica of several (a tf.distribute step)."""
+        if self.backend != "tensorflow":
+            return False
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        return context is not None and context.num_replicas_in_sync > 1
+
     def sum_across_replicas(self, tensors: list):
         """The tensors summed across the replicas of a tf.distribute step (None with one replica)."""
-        if self.backend != "tensorflow" or not tensors:
+        if not tensors or not self.several_replicas():
             return None
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync < 2:
-            return None
         sizes = [int(np.prod(t.shape)) for t in tensors]
         flat = tf.concat([tf.reshape(tf.cast(t, tf.float32), (-1,)) for t in tensors], axis=0)
         total = context.all_reduce(tf.distribute.ReduceOp.SUM, flat)
@@ -272,6 +282,30 @@ class StepProbe:
             self._host_record = step == self._first or step % self._every == 0
         else:
             self._state.set("step", self._state.get("step") + 1)
+
+    def build_before_trace(self, args) -> None:
+        """TensorFlow, a model trained by Keras's own `train_step`: build what its first step would build (the
+        optimizer's, the metrics' and the loss's state, and an unbuilt model) from the batch's spec before the
+        probed step is first traced, as Keras itself does under a distribution strategy. A `tf.function` that
+        creates variables while it traces is traced twice — the second time without them — so this halves the
+        tracing (and graph optimisation) of the probed step; it builds exactly what that first step would have.
+        A custom `train_step` is left alone (its optimizers may update other variables than the model's)."""
+        model = self.model
+        if self.backend != "tensorflow" or model.run_eagerly:
+            return
+        spec = getattr(args[0], "element_spec", None) if args else None
+        optimizer = getattr(model, "optimizer", None)
+        unbuilt = (optimizer is not None and not optimizer.built) or any(
+            part is not None and not part.built
+            for part in (getattr(model, "_compile_metrics", None), getattr(model, "_compile_loss", None)))
+        if unbuilt and spec is not None and _keras_train_step(model):
+            try:
+                with model.distribute_strategy.scope():
+                    model._symbolic_build(data_batch=spec)
+            except Exception:  # the first trace builds it instead, as without the monitor
+                log.debug("building %s before its first step failed; its step builds it", model.name, exc_info=True)
+        for probe in self.probes:  # the probes' own state too: variables made while tracing also cost a retrace
+            probe.plan_built()
 
     def _check_applied(self) -> None:
         """At the first traced step: refuse a step that applied gradients through none of the model's optimizers
@@ -358,6 +392,8 @@ class ProbedTrainFunction:
                 model.make_train_function()
             return model.train_function(*args)
         probe.armed = False
+        if probe.traces == 0:
+            probe.build_before_trace(args)
         try:
             with probe.installed():
                 return self.inner(*args)
@@ -370,6 +406,14 @@ class ProbedTrainFunction:
                 owner.finish(exc)  # the run says why it failed, and the model is given back first
             probe.detach()
             raise
+
+
+def _keras_train_step(model) -> bool:
+    """Whether the model trains with Keras's own `train_step` (not one a class of the user's defines)."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return cls.__module__.startswith("keras.")
+    return False
 
 
 def _bound(method, original):

@@ -17,6 +17,8 @@ from keras import ops
 class VariableStore:
     """Named Keras variables (TensorFlow)."""
 
+    writes_in_branches = True  # a `cond` branch may assign them (the step's writes are ordered by TensorFlow)
+
     def __init__(self, specs: dict, strategy=None):
         import tensorflow as tf
 
@@ -60,6 +62,8 @@ class VariableStore:
 class CarryStore:
     """Named arrays in the JAX step's carry: `owner.carry` between steps (device arrays), the traced values while
     the step is traced (`owner.tracing`), at `path` (a key, or a ("probes", index) pair)."""
+
+    writes_in_branches = False  # a traced value set inside a `cond` branch would leak out of it
 
     def __init__(self, owner, path, specs: dict):
         self.owner, self.path = owner, path
