@@ -17,10 +17,8 @@ The ring is read once at least `sync_every` steps (or `sync_seconds`) have passe
 first record (a network broken at initialization is diagnosed at once), when the loss stops being finite, and at
 each epoch's end. Unit statistics (dead / saturated fractions) need activations: they are measured on the fixed
 probe batch at such a read when the time since the last measurement is at least UNIT_BUDGET times what that
-measurement cost (≤ 1 % of training time), at the first record and at the end of the fit's last epoch (so the
-measurements span the run); they go on the newest record of the read. The records in between carry NaN for them
-(not measured, as opposed to 0). An epoch's end is no reason of its own: a forward pass of the probe batch costs
-about a training step, and a fit of many short epochs would pay it every epoch.
+measurement cost (≤ 2 % of training time), and always at an epoch's end; they go on the newest record of the
+read. The records in between carry NaN for them (not measured, as opposed to 0).
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY = 32  # steps between two reads of the ring (it holds probes.RING_SIZE records)
 SYNC_SECONDS = 1.0  # ... or this long, so a slow network still draws live
-UNIT_BUDGET = 100.0  # measure unit statistics when the time since the last measurement ≥ 100 × its cost
+UNIT_BUDGET = 50.0  # measure unit statistics when the time since the last measurement ≥ 50 × its cost
 
 CLASSIFICATION_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
                          "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
@@ -173,7 +171,6 @@ class RunRecorder(keras.callbacks.Callback):
         self._recorded_upto = first_step - 1  # the step of the newest record read
         self._synced_at = time.perf_counter()
         self._units_at, self._units_cost = -math.inf, 0.0
-        self._ending = False  # on_train_end is reading the last records
         self.epoch = 0
         self.last_loss = float("nan")
         self.last_logs: dict = {}
@@ -337,7 +334,6 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._done = max([self._done] + [s for s, _, _ in self._logged])
-        self._ending = True
         self._drain(final=True)
         self.finish()
 
@@ -475,7 +471,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self._index is None and raws:
             self._index = ColumnIndex(self.columns, self.step_probe.probes)
         records = [self._record(raw) for raw in raws]
-        if records and self.units is not None and (self._units_due() or (final and self._last_epoch())):
+        if records and self.units is not None and (final or self._units_due()):
             started = time.perf_counter()
             sync = getattr(self.model, "jax_state_sync", None)  # JAX keeps the weights outside the variables
             if callable(sync):
@@ -491,13 +487,6 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _units_due(self) -> bool:
         return time.perf_counter() - self._units_at >= UNIT_BUDGET * self._units_cost
-
-    def _last_epoch(self) -> bool:
-        """Whether the epoch ending now is the fit's last one (as far as is known: its planned last, or training
-        was told to stop)."""
-        epochs = int((self.params or {}).get("epochs") or 0)
-        return (self._ending or self.epoch >= epochs - 1 or bool(getattr(self.model, "stop_training", False))
-                or self.cancelled or self.diverged_at is not None)
 
     def _record(self, raw) -> events.ProbeRecord:
         stats = column_stats(raw, self._index)
