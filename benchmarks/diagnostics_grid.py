@@ -1,6 +1,6 @@
 """Labelled grid for the diagnostics: short training runs, each label measured independently of the rules.
 
-    nice -n 10 python benchmarks/diagnostics_grid.py [--set dev|holdout|stress|fresh|unseen|model|issues|all]
+    nice -n 10 python benchmarks/diagnostics_grid.py [--set dev|holdout|stress|fresh|unseen|model|findings|all]
                                                      [--quick] [--jobs J] [--runs DIR] [--no-train] [--redo-preflight]
                                                      [--verbose]
                                                      [--json OUT]
@@ -248,10 +248,10 @@ def summarise(rows) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="issues",
+    parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) or heldout6 (71-77) (default issues)")
+                             "31-37), heldout4 (51-57), heldout5 (61-67) or heldout6 (71-77) (default findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")

@@ -4,7 +4,7 @@ measures what each run shows, independently of the rules (`checks.measure`), and
 first batch; both are stored beside the run directory (NAME.checks.json, NAME.preflight.json), never in it.
 
 Sets: `model` — CNNs with and without BatchNorm, residual CNNs, small transformers with an Embedding, MLPs;
-sigmoid/tanh/ReLU/GELU; SGD, Adam, RMSprop, Nadam. `issues` — the classes that findings with a life, ranking by
+sigmoid/tanh/ReLU/GELU; SGD, Adam, RMSprop, Nadam. `findings` — the classes that findings with a life, ranking by
 persistence, layer-kind advice and the rules for oscillation, slow convergence and poor initialisation are about: a
 residual ReLU+BN MLP under SGD+momentum whose loss starts far above chance and then trains; a tiny-init deep
 sigmoid; an Adam learning-rate spike that leaves dead ReLUs; a residual MLP at lr 1e-8; hard_sigmoid and softsign
@@ -303,7 +303,7 @@ def model_set() -> list[ModelConfig]:
     return out
 
 
-def issues_set() -> list[ModelConfig]:
+def findings_set() -> list[ModelConfig]:
     """The classes of findings with a life, causes not hidden by transients, unknown activations, layer-kind
     advice and the rules for oscillation, slow convergence and poor initialisation."""
     M = ModelConfig
@@ -361,4 +361,4 @@ def issues_set() -> list[ModelConfig]:
     ]
 
 
-SETS = {"model": model_set, "issues": issues_set}
+SETS = {"model": model_set, "findings": findings_set}

@@ -7,7 +7,7 @@ tab) and something it shows changed; each costs a bounded amount however long th
 
 A frame is done in units, each a timer event of its own: one plot's redraw (with at most a few new graphics items)
 or one plot's new legend. Qt repaints what a unit changed right after it, and the window handles input and its
-other timers before the next unit, so the window never waits for several plots at once (issue 12: the longest
+other timers before the next unit, so the window never waits for several plots at once (what bounds the longest
 main-thread stall while training; a repaint of one plot alone costs 10-15 ms on a slow machine).
 """
 
