@@ -234,6 +234,35 @@ def test_large_gradients_on_weights_that_do_not_move_are_flat_not_exploding():
                                                         for s in range(1, 120)]))
 
 
+def test_an_explosion_whose_loss_never_recovers_holds_to_the_end_and_is_not_an_oscillation():
+    """An Adam learning-rate spike to 1.0 for 5 steps at step 40 of a ReLU MLP: the loss jumps to 1e4, then swings over
+    9-17 around 13 (5.6x guessing, 14x the 0.9 it had before) to the end, while the weights, thrown 13x larger, take
+    relative steps of 7e-5 and pass back gradient norms of 13. The explosion has not ended — its damage holds — and
+    the swing is what it left, not an oscillating learning rate. The same spike after which the loss comes back to
+    0.8 by step 70 is an explosion on the way, resolved."""
+    def run(after):
+        d = model_diagnoser(optimizer="Adam", rate=1e-3)
+        records = []
+        for s in range(1, 103):
+            if s < 40:
+                loss, norm, update = 2.3 - 1.4 * s / 40, 1.5, 5e-3
+            elif s < 45:
+                loss, norm, update = 9000.0, 1500.0, 0.9
+            else:
+                loss, norm, update = after(s), 13.0, 7e-5
+            records.append(record(s, loss=loss, norm=[norm] * 4, update=[update] * 4, epoch=s - 1))
+        return feed(d, records)
+
+    stuck = run(lambda s: 13.0 + 4.0 * math.sin(1.7 * s))
+    assert (stuck["exploding_gradient"].state, stuck["exploding_gradient"].severity) == ("active", "warning")
+    assert "has not recovered" in stuck["exploding_gradient"].message
+    assert "oscillating_loss" not in warned(stuck)
+    recovered = run(lambda s: 13.0 + 4.0 * math.sin(1.7 * s) if s < 70 else 0.8 + 0.1 * math.sin(1.7 * s))
+    assert recovered["exploding_gradient"].state == "resolved"
+    assert "exploding_gradient" not in {f.kind for f in recovered.values() if f.state == "active"
+                                        and f.severity != "info"}
+
+
 def test_a_loss_far_above_chance_that_comes_down_is_an_early_transient():
     """A residual ReLU+BN net under SGD+momentum starts at a loss of 10 with large gradients, climbs to 15, then
     trains: what happened on the way is reported, resolved and as info; nothing holds at the end."""

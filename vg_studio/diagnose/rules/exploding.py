@@ -6,6 +6,13 @@ move are not one either (a learning rate of 1e-8 on a network whose loss starts 
 weights, and the starting loss an initialisation problem (`poor_initialization`). Nor is a loss far above chance
 that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
 is an explosion's end point and an error at once.
+
+An explosion has ended when the network has recovered from it, not when its gradients or steps have shrunk: weights
+thrown to a huge scale take small relative steps and can pass back small gradients (their ReLUs dead) while the loss
+stays where the explosion left it. So once the evidence has held, it goes on holding while the loss (the median of
+the last `exploding_window_steps` steps) stays above both `exploding_loss_factor` x guessing and
+`exploding_loss_growth` x its level before the explosion (the median of the window before the evidence first held,
+or the first loss when it held from the start).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ class Exploding(Rule):
         super().__init__(facts, state)
         self.window = Window(self.config.exploding_window_steps)
         self.losses = Window(2 * self.config.exploding_window_steps)  # the batches' loss, two windows' worth
+        self.onset: tuple[int, float] | None = None  # (step, loss level before it) where the evidence first held
+        self.held_layers: tuple = ()
 
     def on_record(self, finite: bool):
         facts, state, c = self.facts, self.state, self.config
@@ -76,7 +85,9 @@ class Exploding(Rule):
                    "climb": loss > c.exploding_loss_growth * state.first_loss > 0
                    and (chance is None or loss > c.exploding_loss_factor * chance)}
         if not moving or not any(signals.values()):
-            return NOT_HELD
+            return self._lasting_damage(loss)
+        if self.onset is None:
+            self.onset = (state.step, self._level_before())
         figures = {"norm": max_norm, "growth": growth, "update": update, "reverse": reverse, "loss": loss,
                    **c.values()}
         fired = "; ".join(SIGNALS[name].format(**figures) for name, on in signals.items() if on)
@@ -92,6 +103,46 @@ class Exploding(Rule):
         if not earlier or not np.all(np.isfinite(earlier)):
             return False
         return loss <= c.plateau_progress * float(np.median(earlier))
+
+    def _level_before(self) -> float:
+        """The loss before the evidence first held: the median of the window before the current one, or the first
+        loss where there is none (it held from the start)."""
+        c, now = self.config, self.state.step
+        width = c.exploding_window_steps
+        earlier = [v for s, v in self.losses.items if width <= now - s < 2 * width]
+        if earlier and np.all(np.isfinite(earlier)):
+            return float(np.median(earlier))
+        return float(self.state.first_loss)
+
+    def _lasting_damage(self, loss: float):
+        """The explosion's evidence no longer holds, but the loss has not recovered: still far above guessing and
+        above where it was before the explosion. The explosion is what holds."""
+        facts, c = self.facts, self.config
+        if self.onset is None or not np.isfinite(loss):
+            return NOT_HELD
+        step, before = self.onset
+        chance = facts.chance_loss
+        if not (loss > c.exploding_loss_growth * before and (chance is None or loss > c.exploding_loss_factor * chance)):
+            self.onset = None  # recovered: a later explosion is measured from where the loss is then
+            return NOT_HELD
+        span = self.window.span() + 1
+        evidence = {"median_loss": loss, "loss_before_explosion": before, "explosion_step": step,
+                    "window_steps": span}
+        details = [f"The loss is {loss:.3g} (median of the last {span} steps), {loss / before:.2g}× the {before:.3g} "
+                   f"it had before the gradients exploded at step {step}."]
+        if chance is not None:
+            evidence["chance_loss"] = chance
+            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing among {facts.num_classes} "
+                           "classes: the network has not recovered.")
+        fired = (f"loss {loss:.3g} > exploding_loss_growth {c.exploding_loss_growth:g} x its level before the "
+                 f"explosion at step {step} ({before:.3g})"
+                 + (f" and > exploding_loss_factor {c.exploding_loss_factor:g} x guessing" if chance else ""))
+        layers = self.held_layers or (facts.last,)
+        return Verdict("warning", layers, evidence,
+                       f"The gradients exploded at step {step} and the network has not recovered: the loss stays at "
+                       f"{loss:.3g}, {loss / before:.2g}× where it was before, although the gradients of {{layers}} "
+                       "have come down — the weights the explosion threw away are still where it left them.",
+                       tuple(details), fired)
 
     def unmet_need(self):
         return self.span_need(self.config.exploding_steps)
@@ -139,4 +190,5 @@ class Exploding(Rule):
             message = (f"{facts.labels[facts.first]}'s gradients are {reverse:.3g}× {facts.labels[facts.last]}'s: "
                        "they grow on their way back to the input, so the early layers take huge steps — the "
                        "gradients explode.")
+        self.held_layers = tuple(layers)
         return Verdict("error" if severe else "warning", tuple(layers), evidence, message, tuple(details), fired)
