@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid import checks, spec_sets  # noqa: E402
+from grid.aftermath import SETS as AFTERMATH_SETS  # noqa: E402
 from grid.edges import SETS as EDGE_SETS  # noqa: E402
 from grid.heldout import SETS as HELDOUT_SETS  # noqa: E402
 from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
@@ -54,7 +55,7 @@ from grid.weak import SETS as WEAK_SETS  # noqa: E402
 from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 
 # the rules and thresholds were chosen looking at these
-TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATION_SETS}
+TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATION_SETS, **AFTERMATH_SETS}
 # the held-out sets are scored apart, never tuned on
 HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4": HELDOUT4_SETS,
                   "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS}
