@@ -45,6 +45,7 @@ from grid.heldout3 import SETS as HELDOUT3_SETS  # noqa: E402
 from grid.heldout4 import SETS as HELDOUT4_SETS  # noqa: E402
 from grid.heldout5 import SETS as HELDOUT5_SETS  # noqa: E402
 from grid.heldout6 import SETS as HELDOUT6_SETS  # noqa: E402
+from grid.heldout7 import SETS as HELDOUT7_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
@@ -58,7 +59,7 @@ from vg_studio.diagnose.findings import Finding, severity_rank  # noqa: E402
 TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATION_SETS, **AFTERMATH_SETS}
 # the held-out sets are scored apart, never tuned on
 HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4": HELDOUT4_SETS,
-                  "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS}
+                  "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS, "heldout7": HELDOUT7_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
@@ -252,7 +253,8 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) or heldout6 (71-77) (default findings)")
+                             "31-37), heldout4 (51-57), heldout5 (61-67), heldout6 (71-77) or heldout7 (81-87) (default "
+                             "findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
