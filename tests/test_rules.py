@@ -88,6 +88,19 @@ def test_an_oscillating_loss_is_found_from_the_running_means_keras_logs():
     assert "oscillating_loss" not in found
 
 
+def test_a_single_burst_of_the_loss_at_guessing_is_an_oscillation():
+    """A network stuck at the loss of guessing whose loss bursts to ~100 for ten steps and comes back (RMSprop at 0.05):
+    its loss rises only on the burst's way up, a few percent of the window's steps, yet the burst is a swing of
+    thousands of percent of its level with no progress — each step overshoots, the learning rate is too high."""
+    burst = {s: CHANCE + 97.0 * math.sin(math.pi * (s - 110) / 10) for s in range(111, 120)}
+    losses = [burst.get(s, CHANCE * (1 - 1e-4 * s)) for s in range(1, 161)]  # drifting down by 1e-4 a step
+    d = model_diagnoser(budget=160, per_epoch=160, optimizer="RMSprop", rate=0.05)
+    found = feed(d, [record(s, loss=m, update=[0.2] * 4) for s, m in enumerate(running_means(losses, 160), 1)])
+    f = found["oscillating_loss"]
+    assert f.severity == "warning" and f.state == "active" and f.evidence["share_of_rises"] < 0.1
+    assert any("lower" in advice.lower() for advice in f.advice)
+
+
 def test_slow_convergence_compares_progress_with_the_budget_spent():
     """The loss falls 2.5 % of the way to a good loss over the whole budget: it needs ~40x the budget. The same
     fall within the first tenth of a ten-times-longer budget is not judged yet."""

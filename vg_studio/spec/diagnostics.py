@@ -80,7 +80,9 @@ class DiagnosticsSpec(Section):
     # oscillating loss (the learning rate is too high)
     oscillation_window_steps: Steps = 100.0
     oscillation_swing: Threshold = Field(0.5, description="range of the loss over the window / its level")
-    oscillation_rises: Fraction = 0.3
+    oscillation_rises: Fraction = Field(
+        0.0, description="share of the window's steps where the averaged loss must rise (0: a single burst that "
+                         "comes back counts, as a swing)")
     oscillation_progress: Fraction = 0.1
     # slow convergence (the loss falls, but far too slowly for the run's budget)
     slow_budget_fraction: Fraction = 0.5

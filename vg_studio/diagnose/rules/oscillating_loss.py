@@ -50,9 +50,10 @@ class OscillatingLoss(Rule):
         span = int(steps[-1] - steps[0])
         evidence = {"median_loss": level, "swing": swing, "share_of_rises": rises, "progress": progress,
                     "window_steps": span}
+        rises_needed = f", {c.oscillation_rises:.0%}" if c.oscillation_rises else ""
         details = [f"Over the last {span} steps the loss (averaged over {SMOOTH_STEPS} steps) ranged over "
-                   f"{swing:.0%} of its level ({level:.3g}), rising {rises:.0%} of the time (thresholds "
-                   f"{c.oscillation_swing:.0%}, {c.oscillation_rises:.0%}).",
+                   f"{swing:.0%} of its level ({level:.3g}), rising {rises:.0%} of the time (threshold"
+                   f"{'s' if rises_needed else ''} {c.oscillation_swing:.0%}{rises_needed}).",
                    f"It went from {early:.3g} to {late:.3g} over that window: no progress."]
         update = state.median_update_ratio()
         if update is not None and np.any(np.isfinite(update)):
