@@ -276,6 +276,22 @@ def test_an_explosion_whose_loss_never_recovers_holds_to_the_end_and_is_not_an_o
                                         and f.severity != "info"}
 
 
+def test_gradients_growing_on_their_way_back_are_an_explosion_only_where_they_are_large():
+    """An output kernel scaled 40x multiplies the backward signal: the first layer's mean |g| is 84x the output's, yet
+    every gradient norm is ~8 and the loss sits below guessing: no step throws weights away, no explosion. The same
+    ratio with gradient norms of 60 is one."""
+    def run(norm):
+        d = model_diagnoser(optimizer="RMSprop", rate=1e-4)
+        return feed(d, [record(s, loss=2.2 - 0.001 * s, grad=[0.84, 0.1, 0.05, 0.01], norm=[norm] * 4,
+                               update=[2e-4] * 4) for s in range(1, 60)])
+
+    assert "exploding_gradient" not in warned(run(8.0))
+    found = run(60.0)
+    assert "exploding_gradient" in warned(found)
+    assert "exploding_ratio" in found["exploding_gradient"].rule and "exploding_loss_norm" in found[
+        "exploding_gradient"].rule
+
+
 def test_a_loss_far_above_chance_that_comes_down_is_an_early_transient():
     """A residual ReLU+BN net under SGD+momentum starts at a loss of 10 with large gradients, climbs to 15, then
     trains: what happened on the way is reported, resolved and as info; nothing holds at the end."""

@@ -27,7 +27,8 @@ SIGNALS = {"norm": "largest layer gradient norm {norm:.3g} > exploding_norm {exp
            "growth": "gradient norm grew {growth:.3g}x > exploding_growth {exploding_growth:g}",
            "update": "largest update ratio {update:.2g} > exploding_update_ratio {exploding_update_ratio:g} with "
                      "gradient norms above {exploding_growth_norm:g}",
-           "reverse": "first/output gradient ratio {reverse:.3g} > exploding_ratio {exploding_ratio:g}",
+           "reverse": "first/output gradient ratio {reverse:.3g} > exploding_ratio {exploding_ratio:g} with gradient "
+                      "norms above exploding_loss_norm {exploding_loss_norm:g}",
            "loss": "loss {loss:.3g} > exploding_loss_factor {exploding_loss_factor:g} x guessing with gradient "
                    "norms above exploding_loss_norm {exploding_loss_norm:g}",
            "climb": "loss {loss:.3g} > exploding_loss_growth {exploding_loss_growth:g} x its first value"}
@@ -79,7 +80,9 @@ class Exploding(Rule):
         signals = {"norm": max_norm > c.exploding_norm, "growth": growth > c.exploding_growth,
                    # tiny weights make a large relative step out of a small gradient: not an explosion
                    "update": update > c.exploding_update_ratio and max_norm > c.exploding_growth_norm,
-                   "reverse": reverse > c.exploding_ratio,
+                   # gradients that grow on their way back throw weights away only where they are large: an
+                   # output kernel scaled 40x multiplies the backward signal without any step being too long
+                   "reverse": reverse > c.exploding_ratio and max_norm > c.exploding_loss_norm,
                    "loss": chance is not None and loss > c.exploding_loss_factor * chance
                    and max_norm > c.exploding_loss_norm and not self.coming_down(loss),
                    "climb": loss > c.exploding_loss_growth * state.first_loss > 0
