@@ -105,6 +105,12 @@ class StepProbe:
         _PROBES[model] = probe
         return probe
 
+    @staticmethod
+    def owner_of(model):
+        """The recorder of the model's fit in progress (or of one that raised outside its step), or None."""
+        probe = _PROBES.get(model)
+        return probe.owner if probe is not None else None
+
     def __init__(self, model, optimizers, watch, time_layer):
         self.model = model
         self.backend = keras.backend.backend()
