@@ -17,8 +17,8 @@ Records follow the step counter of the probed step (vg_studio.train.probes.step)
 step and every `record_every` steps; it is taken at the next update the optimizer really applies (with gradient
 accumulation: the step that applies the accumulated gradient; with loss scaling: not a step skipped for
 non-finite gradients), labelled with that step. On the steps between records a `cond` skips every copy and
-reduction (PyTorch decides on the host). An optimizer applied several times in one step (a critic's extra steps)
-is recorded at its last update of the record step.
+reduction (PyTorch decides on the host). An optimizer applied several times in one step (a critic's extra steps,
+or one part of the model after another) records each variable at its last update of the record step, in one slot.
 """
 
 from __future__ import annotations
@@ -77,12 +77,14 @@ class OptimizerProbe:
         v, s = max(len(self.variables), 1), max(len(self.scalar_names), 1)
         self.store = self.owner.make_store(self.index, {
             "rows": ((RING_SIZE, v, ROW_WIDTH), "float32", 0), "steps": ((RING_SIZE,), "int32", 0),
-            "count": ((), "int32", 0), "pending": ((), "int32", 0), "scalars": ((RING_SIZE, s), "float32", 0)})
+            "count": ((), "int32", 0), "pending": ((), "int32", 0), "scalars": ((RING_SIZE, s), "float32", 0),
+            "last": ((), "int32", 0)})
 
     def start(self) -> None:
         """A new run: nothing pending; PyTorch's host counters from the optimizer's state."""
         if self.store is not None:
             self.store.reset("pending", 0)
+            self.store.reset("last", 0)
         if self.owner.backend == "torch":
             self.host = {"iterations": steps_taken(self.optimizer), "pending": False, "records": []}
 
@@ -195,11 +197,18 @@ class OptimizerProbe:
             return measure(qs, samples), self._scalars(update.after_scope)
 
         def write(ok, row, scalar_row):
-            slot = ops.mod(ops.cast(store.get("count"), "int32"), RING_SIZE)
+            # a further update of the step already recorded (a critic's extra updates, or another part of the
+            # model) goes into that step's slot: per variable its last update, and one slot per step in the ring
+            count = ops.cast(store.get("count"), "int32")
+            again = ops.logical_and(ok, ops.logical_and(count > 0, ops.equal(store.get("last"), step)))
+            slot = ops.mod(count - ops.cast(again, "int32"), RING_SIZE)
+            untouched = ops.logical_not(ops.any(ops.not_equal(row, 0), axis=1, keepdims=True))
+            row = ops.where(ops.logical_and(again, untouched), ops.take(store.get("rows"), slot, axis=0), row)
             store.write_slot("rows", slot, row)
             store.write_slot("steps", slot, ops.where(ok, step, ops.zeros_like(step)))
             store.write_slot("scalars", slot, scalar_row)
-            store.set("count", store.get("count") + ops.cast(ok, "int32"))
+            store.set("count", count + ops.cast(ops.logical_and(ok, ops.logical_not(again)), "int32"))
+            store.set("last", ops.where(ok, step, store.get("last")))
 
         zeros = (ops.zeros((max(len(variables), 1), ROW_WIDTH), "float32"),
                  ops.zeros((max(len(self.scalar_names), 1),), "float32"))
