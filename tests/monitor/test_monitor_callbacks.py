@@ -1,6 +1,6 @@
-"""The monitor among the other callbacks of a fit: a checkpoint restored by a callback listed after it (Keras's
-BackupAndRestore resuming an interrupted fit) and a fit given two monitors — each against the weights Keras leaves
-after each batch."""
+"""The monitor among the other callbacks and fits of a script: a checkpoint restored by a callback listed after it
+(Keras's BackupAndRestore resuming an interrupted fit), a fit given two monitors, one monitor given to fit after fit,
+a model with every layer frozen — each against the weights Keras leaves after each batch."""
 
 import keras
 import numpy as np
@@ -92,3 +92,33 @@ def test_a_fit_given_two_monitors_is_refused_in_one_line_and_the_model_trains_as
     np.testing.assert_allclose(monitor.history.stat("grad_norm")[0],
                                [np.linalg.norm(np.concatenate([g.ravel() for g in grads[:2]])),
                                 np.linalg.norm(np.concatenate([g.ravel() for g in grads[2:]]))], rtol=2e-3)
+
+
+def test_one_monitor_given_to_fit_after_fit_writes_each_fit_as_a_new_run(tmp_path):
+    from vg_studio.train.runstore import open_run
+
+    x, y = data()
+    model = compiled()
+    monitor = GradientMonitor(tmp_path / "run", record_every=1, diagnose=False)
+    for epoch in range(2):  # a loop of one-epoch fits, as a script with its own per-epoch work writes it
+        weights = Weights()
+        model.fit(x, y, batch_size=8, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+                  callbacks=[monitor, weights])
+        run = open_run(tmp_path / "run")
+        assert run.status == "completed" and run.history.steps == [3 * epoch + 1, 3 * epoch + 2, 3 * epoch + 3]
+        assert run.history.num_epochs == 1
+        grads = [(b - a) / 0.1 for a, b in zip(weights.after[1], weights.after[0])]
+        np.testing.assert_allclose(run.history.stat("grad_norm")[0],
+                                   [np.linalg.norm(np.concatenate([g.ravel() for g in grads[:2]])),
+                                    np.linalg.norm(np.concatenate([g.ravel() for g in grads[2:]]))], rtol=2e-3)
+
+
+def test_a_model_with_every_layer_frozen_is_refused_in_one_line_before_anything_is_written(tmp_path):
+    x, y = data()
+    model = compiled()
+    model.trainable = False
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    with pytest.raises(CannotWatch) as refused:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientMonitor(tmp_path / "run")])
+    assert "no trainable weights" in str(refused.value) and "\n" not in str(refused.value)
+    assert not (tmp_path / "run").exists()

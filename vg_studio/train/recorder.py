@@ -124,6 +124,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.sync_seconds = float(SYNC_SECONDS if sync_seconds is None else sync_seconds)
         self.expand_nested, self.time_steps = bool(expand_nested), time_steps
         self.spec, self.store, self.network = spec, store, network
+        self._own_store = False  # the store was made here (a new one for each fit), not handed in
         self.columns_plan = columns
         self.log_names = dict(log_names or {})
         self.sample_count, self.num_classes = int(sample_count), num_classes
@@ -218,8 +219,8 @@ class RunRecorder(keras.callbacks.Callback):
         # refuses (one line) what it cannot watch, before the model or the run directory is touched
         probe = StepProbe.attach(model, watch, time_layer)
         # the run directory next: a folder that cannot take the run fails before the model is probed
-        if self.store is None and self.run_dir is not None:
-            self.store = RunStore(self.run_dir, overwrite=self.overwrite)
+        if self.run_dir is not None and (self.store is None or self._own_store):  # each fit of its own a new run
+            self.store, self._own_store = RunStore(self.run_dir, overwrite=self.overwrite), True
             if self.spec is not None:
                 self.store.write_spec(self.spec)
         optimizer = getattr(model, "optimizer", None)

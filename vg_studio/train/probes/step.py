@@ -65,6 +65,9 @@ def check_watchable(model, optimizers) -> None:
     backend = keras.backend.backend()
     if not optimizers:
         raise CannotWatch("GradientMonitor: compile the model (model.compile(optimizer=..., loss=...)) before fit")
+    if model.built and not model.trainable_variables and _keras_train_step(model):
+        raise CannotWatch("GradientMonitor: the model has no trainable weights (every layer is frozen: "
+                          "trainable=False), so no gradient to watch; unfreeze a layer and compile again")
     if backend == "jax":
         if keras.config.is_nnx_enabled():
             raise CannotWatch("GradientMonitor: Flax NNX models (keras.config.is_nnx_enabled()) are not supported: "
