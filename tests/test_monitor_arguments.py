@@ -219,3 +219,23 @@ def test_a_dataset_as_probe_data_gives_its_first_batch_inputs_and_a_generator_is
         GradientMonitor(tmp_path / "run", probe_data=(x[i:i + 8] for i in range(0, 24, 8)))
     _assert_one_line(info.value, "probe_data")
     assert "generator" in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_probe_data_as_a_one_element_list_for_a_one_input_model_is_that_array(recwarn):
+    """[x] for a model of one input: the unit statistics are NumPy's on x, and Keras is not handed a list where it
+    expects one tensor (it warns about the structure then)."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 2, 16)
+    kernel = keras.initializers.Constant(np.array([[1, -1]] + [[0, 0]] * 3, "float32"))
+    x[:, 0] = np.abs(x[:, 0])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu", name="hidden",
+                                                                     kernel_initializer=kernel),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    monitor = GradientMonitor(None, probe_data=[x[:8]], diagnose=False)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+    kernel_values, bias = model.get_layer("hidden").get_weights()
+    expected = np.all(np.maximum(x[:8] @ kernel_values + bias, 0) == 0, axis=0).mean()
+    assert expected == 0.5 and monitor.history.stat("dead_fraction")[-1, 0] == expected
+    structure = [w for w in recwarn if "Expected" in str(w.message) and "Received" in str(w.message)]
+    assert not structure, [str(w.message) for w in structure]

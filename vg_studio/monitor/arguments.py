@@ -278,7 +278,7 @@ def check_probe_data(model, data):
                                      f"{_shape(wanted)}")
     if isinstance(data, dict):
         return dict(zip(names, arrays))
-    return arrays[0] if len(inputs) == 1 and not isinstance(data, (list, tuple)) else type(data)(arrays)
+    return arrays[0] if len(inputs) == 1 else type(data)(arrays)  # [x] for one input: the model is called with x
 
 
 def _try_call(model, data):
