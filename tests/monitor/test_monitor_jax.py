@@ -1,7 +1,8 @@
 """The patterns on JAX (every step compiled by XLA): a functional CNN, a refit that traces nothing new and a fit that
 raises leaving the model as it was, gradient accumulation, a custom stateless train_step that returns its own
-loss name, nested models expanded, the gradient per input time step of a recurrent model — each against jax.grad,
-in one subprocess (the backend is chosen at import)."""
+loss name, nested models expanded, the gradient per input time step of a recurrent model, a critic updated five
+times a step — each against jax.grad — and a step outside jit that compiles nothing per step, in one subprocess (the
+backend is chosen at import)."""
 
 import importlib.util
 import os
@@ -171,6 +172,25 @@ SCRIPT = textwrap.dedent("""
     assert monitor.history.steps == list(range(1, 41)), monitor.history.steps
     np.testing.assert_allclose(monitor.history.stat("grad_norm")[0], [
         np.linalg.norm(np.concatenate([np.ravel(g) for g in grads[i:i + 2]])) for i in (0, 2)], rtol=2e-3)
+
+    # 7. a step outside jit (jit_compile=False): once its operations are compiled, a step compiles nothing more
+    # (a traced cond there would compile both of its branches at every step)
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: compiles.append(event) if event.endswith("backend_compile_duration") else None)
+    seen = {}
+
+    class Compiles(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen[batch] = len(compiles)
+
+    keras.utils.set_random_seed(7)
+    eager = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2)])
+    eager.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=False)
+    monitor = GradientMonitor(None, record_every=100, diagnose=False)
+    xe, ye = rng.normal(size=(48, 4)).astype("float32"), rng.normal(size=(48, 2)).astype("float32")
+    eager.fit(xe, ye, batch_size=4, epochs=1, shuffle=False, callbacks=[Compiles(), monitor], verbose=0)
+    assert seen[11] == seen[3] and monitor.history.steps == [1], (seen, monitor.history.steps)
     print("jax patterns ok")
 """)
 

@@ -171,7 +171,7 @@ class OptimizerProbe:
             out = [ops.zeros((samples[j].count,), variables[j].dtype) for j, _ in picks]
             return out + [ops.zeros((samples[j].count,), a.dtype) for (j, _), a in zip(picks, accumulators)]
 
-        before = ops.cond(gate, read_before, no_read) if picks else []  # copies only on record steps
+        before = _cond(gate, read_before, no_read) if picks else []  # copies only on record steps
         with _after(before):
             update.run()
 
@@ -220,10 +220,10 @@ class OptimizerProbe:
                 return ops.zeros((), "int32")
 
             ok = applied()
-            ops.cond(gate, record, lambda: ops.zeros((), "int32"))
+            _cond(gate, record, lambda: ops.zeros((), "int32"))
         else:  # JAX's carry is written outside the branch: the branch returns the row
             ok = applied()
-            write(ok, *(ops.cond(gate, rows, lambda: zeros) if picks else zeros))
+            write(ok, *(_cond(gate, rows, lambda: zeros) if picks else zeros))
         store.set("pending", ops.cast(ops.logical_and(pending, ops.logical_not(ok)), "int32"))
 
     def _scale(self, value_of):
@@ -334,6 +334,17 @@ def steps_counter(optimizer):
 
 def steps_taken(optimizer) -> int:
     return int(ops.convert_to_numpy(steps_counter(optimizer)))
+
+
+def _cond(pred, true_fn, false_fn):
+    """`ops.cond`; on JAX outside `jit` (`jit_compile=False`, `run_eagerly`) a Python branch on the concrete
+    predicate: there `lax.cond` would trace and compile both branches at every step."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not isinstance(pred, jax.core.Tracer):
+            return true_fn() if bool(pred) else false_fn()
+    return ops.cond(pred, true_fn, false_fn)
 
 
 def _after(tensors):
