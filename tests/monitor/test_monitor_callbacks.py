@@ -1,6 +1,6 @@
 """The monitor among the other callbacks and fits of a script: a checkpoint restored by a callback listed after it
 (Keras's BackupAndRestore resuming an interrupted fit), a fit given two monitors, one monitor given to fit after fit,
-a model with every layer frozen — each against the weights Keras leaves after each batch."""
+a model with every layer frozen, a layer unfrozen without compiling again — each against the weights Keras leaves after each batch."""
 
 import keras
 import numpy as np
@@ -122,3 +122,28 @@ def test_a_model_with_every_layer_frozen_is_refused_in_one_line_before_anything_
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientMonitor(tmp_path / "run")])
     assert "no trainable weights" in str(refused.value) and "\n" not in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_layer_unfrozen_without_compiling_again_is_refused_and_trains_once_compiled(tmp_path):
+    """Keras trains the weights trainable at compile: a layer unfrozen after it is refused in one line (a plain fit
+    would go on leaving it as it is); compiled again, it is trained and recorded."""
+    x, y = data()
+    model = compiled()
+    model.get_layer("d1").trainable = False
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientMonitor(None, diagnose=False)])
+    model.get_layer("d1").trainable = True
+    before = model.get_weights()
+    with pytest.raises(CannotWatch) as refused:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientMonitor(tmp_path / "run")])
+    assert "d1/kernel now trainable" in str(refused.value) and "compile the model again" in str(refused.value)
+    assert not (tmp_path / "run").exists()
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    monitor, weights = GradientMonitor(None, record_every=1, diagnose=False), Weights()
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[monitor, weights])
+    assert monitor.history.layer_names == ["d1", "d2"]
+    grads = [(b - a) / 0.1 for a, b in zip(weights.after[1], weights.after[0])]
+    np.testing.assert_allclose(monitor.history.stat("grad_norm")[0],
+                               [np.linalg.norm(np.concatenate([g.ravel() for g in grads[:2]])),
+                                np.linalg.norm(np.concatenate([g.ravel() for g in grads[2:]]))], rtol=2e-3)
