@@ -184,3 +184,58 @@ def test_a_classifier_with_more_classes_than_a_dataset_may_have_is_still_readabl
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[GradientMonitor(tmp_path / "run", diagnose=False)])
     run = open_run(tmp_path / "run")
     assert run.history.attrs["num_classes"] == classes and run.status == "completed"
+
+
+def test_a_dataset_as_probe_data_gives_its_first_batch_inputs_and_a_generator_is_refused(tmp_path):
+    """tf.data of (x, y) and a PyDataset give the inputs of their first batch: the dead fraction of a ReLU layer is
+    NumPy's on those rows; a generator (which the probe would drain) is refused in one line naming probe_data."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 4)).astype("float32"), rng.integers(0, 2, 24)
+    x[:, 0] = np.abs(x[:, 0]) * np.where(np.arange(24) < 8, 1, -1)  # the first batch alone kills the second unit
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8]
+
+    for probe in (tf.data.Dataset.from_tensor_slices((x, y)).batch(8), Batches()):
+        keras.utils.set_random_seed(0)
+        kernel = keras.initializers.Constant(np.array([[1, -1]] + [[0, 0]] * 3, "float32"))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu", name="hidden",
+                                                                         kernel_initializer=kernel),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")  # weights stay as they are
+        monitor = GradientMonitor(None, probe_data=probe, diagnose=False)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+        kernel, bias = model.get_layer("hidden").get_weights()
+        expected = np.all(np.maximum(x[:8] @ kernel + bias, 0) == 0, axis=0).mean()
+        assert expected == 0.5
+        np.testing.assert_allclose(monitor.history.stat("dead_fraction")[-1, 0], expected)
+    with pytest.raises(TypeError) as info:
+        GradientMonitor(tmp_path / "run", probe_data=(x[i:i + 8] for i in range(0, 24, 8)))
+    _assert_one_line(info.value, "probe_data")
+    assert "generator" in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_probe_data_as_a_one_element_list_for_a_one_input_model_is_that_array(recwarn):
+    """[x] for a model of one input: the unit statistics are NumPy's on x, and Keras is not handed a list where it
+    expects one tensor (it warns about the structure then)."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 2, 16)
+    kernel = keras.initializers.Constant(np.array([[1, -1]] + [[0, 0]] * 3, "float32"))
+    x[:, 0] = np.abs(x[:, 0])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu", name="hidden",
+                                                                     kernel_initializer=kernel),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    monitor = GradientMonitor(None, probe_data=[x[:8]], diagnose=False)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+    kernel_values, bias = model.get_layer("hidden").get_weights()
+    expected = np.all(np.maximum(x[:8] @ kernel_values + bias, 0) == 0, axis=0).mean()
+    assert expected == 0.5 and monitor.history.stat("dead_fraction")[-1, 0] == expected
+    structure = [w for w in recwarn if "Expected" in str(w.message) and "Received" in str(w.message)]
+    assert not structure, [str(w.message) for w in structure]

@@ -1,7 +1,8 @@
 """The patterns on JAX (every step compiled by XLA): a functional CNN, a refit that traces nothing new and a fit that
 raises leaving the model as it was, gradient accumulation, a custom stateless train_step that returns its own
-loss name, nested models expanded, the gradient per input time step of a recurrent model — each against jax.grad,
-in one subprocess (the backend is chosen at import)."""
+loss name, nested models expanded, the gradient per input time step of a recurrent model, a critic updated five
+times a step — each against jax.grad — and a step outside jit that compiles nothing per step, in one subprocess (the
+backend is chosen at import)."""
 
 import importlib.util
 import os
@@ -139,6 +140,57 @@ SCRIPT = textwrap.dedent("""
     monitor = GradientMonitor(None, record_every=1, diagnose=False)
     rnn.fit(xs, ys, batch_size=8, epochs=1, shuffle=False, callbacks=[monitor], verbose=0)
     np.testing.assert_allclose(monitor.history.time_grad[0], expected, rtol=2e-3)
+
+    # 6. a critic updated five times a step: every step recorded (more updates than the ring holds between two
+    # reads), at its last update
+    class Critic(keras.Sequential):
+        def train_step(self, state, data):
+            trainable, fixed, optimizer_variables, metrics_variables = state
+            x, y = data
+            def loss_of(trainable):
+                out, _ = self.stateless_call(trainable, fixed, x, training=True)
+                return mse(y, out)
+            for _ in range(5):
+                loss, grads = jax.value_and_grad(loss_of)(trainable)
+                trainable, optimizer_variables = self.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+            return {"loss": loss}, (trainable, fixed, optimizer_variables, metrics_variables)
+
+    keras.utils.set_random_seed(6)
+    critic = Critic([keras.Input((4,)), keras.layers.Dense(3, activation="tanh", name="h"),
+                     keras.layers.Dense(2, name="out")])
+    critic.compile(optimizer=keras.optimizers.SGD(0.05))
+    weights = [v.value for v in critic.trainable_variables]
+    def first_loss(weights):
+        out, _ = critic.stateless_call(weights, [], xc[:8], training=True)
+        return mse(yc[:8], out)
+    xc, yc = rng.normal(size=(8 * 40, 4)).astype("float32"), rng.normal(size=(8 * 40, 2)).astype("float32")
+    for update in range(5):  # four updates by hand, then the gradient of the fifth
+        grads = jax.grad(first_loss)(weights)
+        weights = [w - 0.05 * g for w, g in zip(weights, grads)] if update < 4 else weights
+    monitor = GradientMonitor(None, record_every=1, diagnose=False)
+    critic.fit(xc, yc, batch_size=8, epochs=1, shuffle=False, callbacks=[monitor], verbose=0)
+    assert monitor.history.steps == list(range(1, 41)), monitor.history.steps
+    np.testing.assert_allclose(monitor.history.stat("grad_norm")[0], [
+        np.linalg.norm(np.concatenate([np.ravel(g) for g in grads[i:i + 2]])) for i in (0, 2)], rtol=2e-3)
+
+    # 7. a step outside jit (jit_compile=False): once its operations are compiled, a step compiles nothing more
+    # (a traced cond there would compile both of its branches at every step)
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: compiles.append(event) if event.endswith("backend_compile_duration") else None)
+    seen = {}
+
+    class Compiles(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen[batch] = len(compiles)
+
+    keras.utils.set_random_seed(7)
+    eager = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2)])
+    eager.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=False)
+    monitor = GradientMonitor(None, record_every=100, diagnose=False)
+    xe, ye = rng.normal(size=(48, 4)).astype("float32"), rng.normal(size=(48, 2)).astype("float32")
+    eager.fit(xe, ye, batch_size=4, epochs=1, shuffle=False, callbacks=[Compiles(), monitor], verbose=0)
+    assert seen[11] == seen[3] and monitor.history.steps == [1], (seen, monitor.history.steps)
     print("jax patterns ok")
 """)
 

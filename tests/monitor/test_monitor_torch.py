@@ -1,5 +1,6 @@
 """The patterns on PyTorch (eager steps, record decisions on the host): a GAN's two optimizers in a custom
-train_step, gradient accumulation, nested models expanded and the gradient per input time step — each against
+train_step, gradient accumulation, nested models expanded, the gradient per input time step and one optimizer
+applied to one part of the model after another — each against
 torch autograd, in a subprocess (the backend is chosen at import)."""
 
 import importlib.util
@@ -117,6 +118,39 @@ SCRIPT = textwrap.dedent("""
     model.fit(xs, ys, batch_size=8, epochs=1, shuffle=False, callbacks=[monitor], verbose=0)
     assert monitor.history.layer_names == ["trunk/rnn", "trunk/rnn_2", "head"], monitor.history.layer_names
     np.testing.assert_allclose(monitor.history.time_grad[0], expected, rtol=2e-3)
+
+    # 5. one optimizer applied to one part of the model after another in a step: each part its own update
+    class TwoParts(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.trunk = keras.layers.Dense(5, activation="tanh", name="trunk")
+            self.head = keras.layers.Dense(3, name="head")
+
+        def call(self, t):
+            return self.head(self.trunk(t))
+
+        def train_step(self, data):
+            xb, yb = data
+            self.zero_grad()
+            self.compute_loss(x=xb, y=yb, y_pred=self(xb, training=True)).backward()
+            with torch.no_grad():
+                for part in (self.head.trainable_weights, self.trunk.trainable_weights):
+                    self.optimizer.apply([v.value.grad for v in part], part)
+            return {}
+
+    keras.utils.set_random_seed(4)
+    parts = TwoParts()
+    parts(torch.as_tensor(x[:1]))
+    parts.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    parts.optimizer.build(parts.trainable_weights)
+    labels = rng.integers(0, 3, 36)
+    expected = grads_of(parts.compute_loss(x=None, y=torch.as_tensor(labels[:12]),
+                                           y_pred=parts(torch.as_tensor(x[:12]), training=True)),
+                        parts.trainable_weights)
+    monitor = GradientMonitor(None, record_every=1, diagnose=False)
+    parts.fit(x, labels, batch_size=12, epochs=1, shuffle=False, callbacks=[monitor], verbose=0)
+    np.testing.assert_allclose(monitor.history.stat("grad_mean_abs")[0], [
+        mean_abs(expected, layer.trainable_weights) for layer in (parts.trunk, parts.head)], rtol=2e-3)
     print("torch patterns ok")
 """)
 

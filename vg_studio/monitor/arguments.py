@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -157,7 +157,9 @@ def check_listeners(value) -> list:
 # ---- probe data --------------------------------------------------------------------------------------------
 def check_probe_rows(data, rows: int = 128):
     """`data` (an array, a dict of arrays by input name, or a list of arrays) as NumPy arrays of numbers, the same
-    number of examples in each (at least one), finite, cut to its first `rows` examples."""
+    number of examples in each (at least one), finite, cut to its first `rows` examples. A dataset gives the
+    inputs of its first batch."""
+    data = _dataset_inputs(data)
     if isinstance(data, Mapping):
         if not data:
             _fail(ValueError, "probe_data", "is an empty dict; give at least one input's examples")
@@ -174,6 +176,29 @@ def check_probe_rows(data, rows: int = 128):
         _fail(ValueError, "probe_data", "gives the inputs different numbers of examples "
                                         f"({', '.join(map(str, sorted(counts)))})")
     return arrays if isinstance(arrays, dict) else type(data)(arrays)
+
+
+def _dataset_inputs(data):
+    """A tf.data.Dataset or keras.utils.PyDataset given as probe_data: the inputs of its first batch, unpacked as
+    `fit` unpacks a batch ((x,), (x, y) or (x, y, sample_weight)). A generator is refused: reading it would take a
+    batch from training."""
+    if hasattr(data, "element_spec") and callable(getattr(data, "take", None)):  # tf.data
+        batch = next(iter(data.take(1)), None)
+    elif any(cls.__name__ == "PyDataset" for cls in type(data).__mro__):
+        batch = data[0] if len(data) else None
+    elif isinstance(data, Iterator):
+        _fail(TypeError, "probe_data", "is an iterator or generator (reading it would take a batch from training); "
+                                       "give a few input examples, e.g. x[:128]")
+    else:
+        return data
+    if batch is None:
+        _fail(ValueError, "probe_data", "is an empty dataset")
+    inputs = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
+    if isinstance(inputs, Mapping):
+        return {key: np.asarray(value) for key, value in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return [np.asarray(value) for value in inputs]
+    return np.asarray(inputs)
 
 
 def _is_scalar_rows(data) -> bool:
@@ -232,8 +257,9 @@ def check_probe_data(model, data):
         arrays = [data[n] for n in names]
     elif isinstance(data, (list, tuple)):
         if len(data) != len(inputs):
+            hint = " (the inputs alone, not (x, y))" if len(data) in (2, 3) and len(inputs) == 1 else ""
             _fail(ValueError, "probe_data", f"gives {len(data)} array{'s' * (len(data) != 1)} but the model takes "
-                                            f"{len(inputs)} input{'s' * (len(inputs) != 1)}")
+                                            f"{len(inputs)} input{'s' * (len(inputs) != 1)}{hint}")
         arrays = list(data)
     else:
         if len(inputs) != 1:
@@ -252,7 +278,7 @@ def check_probe_data(model, data):
                                      f"{_shape(wanted)}")
     if isinstance(data, dict):
         return dict(zip(names, arrays))
-    return arrays[0] if len(inputs) == 1 and not isinstance(data, (list, tuple)) else type(data)(arrays)
+    return arrays[0] if len(inputs) == 1 else type(data)(arrays)  # [x] for one input: the model is called with x
 
 
 def _try_call(model, data):

@@ -31,9 +31,9 @@ class GradientMonitor(RunRecorder):
             `overwrite=False`); None records in memory only (`history`).
         record_every: steps between probe records (the first step is always recorded). Records are computed in
             the training step and read by the host once per block of steps, so even 1 costs little.
-        probe_data: a few input examples (array, or dict of arrays for a multi-input model) for the dead/saturated
-            unit fractions and the pre-flight check; without it those stay NaN and the check is skipped. The first
-            `probe_batch_size` rows are used.
+        probe_data: a few input examples (array, or list or dict of arrays for a multi-input model, or a tf.data
+            Dataset / PyDataset: its first batch's inputs) for the dead/saturated unit fractions and the pre-flight
+            check; without it those stay NaN and the check is skipped. The first `probe_batch_size` rows are used.
         listeners: callables receiving every event (vg_studio.train.events).
         diagnose: attach the diagnosis (findings said while training, printed by `vg-studio diagnose`, shown in
             the app, and in report.json).

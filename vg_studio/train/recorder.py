@@ -38,8 +38,8 @@ from vg_studio.safeio import atomic_path
 from vg_studio.train import events
 from vg_studio.train.columns import Column, UnitTaps, first_recurrent_layer, first_rows, model_columns_and_taps
 from vg_studio.train.device import describe_device, versions
-from vg_studio.train.probes import HIST_EDGES, ColumnIndex, ProbeReader, StepProbe, blank_stats, column_stats, \
-    count_records
+from vg_studio.train.probes import HIST_EDGES, CannotWatch, ColumnIndex, ProbeReader, StepProbe, blank_stats, \
+    column_stats, count_records
 from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
 from vg_studio.train.summary import model_summary, spec_model_summary
@@ -124,6 +124,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.sync_seconds = float(SYNC_SECONDS if sync_seconds is None else sync_seconds)
         self.expand_nested, self.time_steps = bool(expand_nested), time_steps
         self.spec, self.store, self.network = spec, store, network
+        self._own_store = False  # the store was made here (a new one for each fit), not handed in
         self.columns_plan = columns
         self.log_names = dict(log_names or {})
         self.sample_count, self.num_classes = int(sample_count), num_classes
@@ -139,6 +140,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.loss_source: str | None = None
         self._finished = True
         self._started = 0.0
+        self._counted = True
         self._reset(1)
 
     @property
@@ -155,7 +157,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _reset(self, first_step: int) -> None:
         """Count steps from `first_step` (1-based: the optimizer's iterations + 1 when training starts)."""
-        self.first_step = int(first_step)
+        self._count_from(first_step)
         self.reader = None
         self._index = None
         self._logged = collections.deque()  # (step, epoch, logs) from on_train_batch_end, maybe another thread
@@ -164,11 +166,6 @@ class RunRecorder(keras.callbacks.Callback):
         # the logs of the steps whose record may still come: a record read a block later still carries its own
         # step's loss and metrics, not those of the step at which the records were read
         self._step_logs: dict[int, dict] = {}
-        self.step = first_step - 1  # the last step whose logs were handled
-        self._done = first_step - 1  # the last step known finished
-        self._epoch_base = first_step - 1
-        self._synced_upto = first_step - 1
-        self._recorded_upto = first_step - 1  # the step of the newest record read
         self._synced_at = time.perf_counter()
         self._units_at, self._units_cost = -math.inf, 0.0
         self.epoch = 0
@@ -178,6 +175,14 @@ class RunRecorder(keras.callbacks.Callback):
         self.diverged_loss = None
         self.epoch_started = 0.0
         self._run_started = False
+
+    def _count_from(self, first_step: int) -> None:
+        self.first_step = int(first_step)
+        self.step = first_step - 1  # the last step whose logs were handled
+        self._done = first_step - 1  # the last step known finished
+        self._epoch_base = first_step - 1
+        self._synced_upto = first_step - 1
+        self._recorded_upto = first_step - 1  # the step of the newest record read
 
     # ---- events ---------------------------------------------------------------------------------------------
     def emit(self, event) -> None:
@@ -201,6 +206,7 @@ class RunRecorder(keras.callbacks.Callback):
     # ---- Keras hooks ----------------------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         model = self.model
+        self._refuse_second_recorder(model)
         built = bool(model.built and model.trainable_variables)
         if built:
             self.columns, self.units = self._plan_columns(model)
@@ -213,8 +219,8 @@ class RunRecorder(keras.callbacks.Callback):
         # refuses (one line) what it cannot watch, before the model or the run directory is touched
         probe = StepProbe.attach(model, watch, time_layer)
         # the run directory next: a folder that cannot take the run fails before the model is probed
-        if self.store is None and self.run_dir is not None:
-            self.store = RunStore(self.run_dir, overwrite=self.overwrite)
+        if self.run_dir is not None and (self.store is None or self._own_store):  # each fit of its own a new run
+            self.store, self._own_store = RunStore(self.run_dir, overwrite=self.overwrite), True
             if self.spec is not None:
                 self.store.write_spec(self.spec)
         optimizer = getattr(model, "optimizer", None)
@@ -225,6 +231,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._finished = False
         probe.start(self, first, self.record_every)
         self.reader = ProbeReader(probe, first)
+        self._counted = False  # the count is checked again once every callback has begun (see on_epoch_begin)
         for listener in self.listeners:
             attach = getattr(listener, "attach", None)
             if callable(attach):
@@ -233,6 +240,21 @@ class RunRecorder(keras.callbacks.Callback):
         self._main = threading.get_ident()
         if built:
             self._start_run()
+
+    def _refuse_second_recorder(self, model) -> None:
+        """A model has one probed step: two recorders in one fit (or one listed twice) would share its counter and
+        records. Refused in one line; the one that already began ends its run saying why."""
+        other = StepProbe.owner_of(model)
+        if other is None or not self.params or getattr(other, "params", None) is not self.params:
+            return  # none, or one left behind by an earlier fit that raised (attach ends its run)
+        where = lambda recorder: str(recorder.run_dir) if recorder.run_dir is not None else "in memory"  # noqa: E731
+        if other is self:
+            what = f"the same GradientMonitor ({where(self)}) twice; pass it once"
+        else:
+            what = f"two GradientMonitors ({where(other)}, {where(self)}); pass one (it records every layer)"
+        error = CannotWatch(f"GradientMonitor: fit's callbacks hold {what}")
+        other.finish(error)
+        raise error
 
     def _plan_columns(self, model) -> tuple[list[Column], UnitTaps | None]:
         plan = self.columns_plan
@@ -296,8 +318,21 @@ class RunRecorder(keras.callbacks.Callback):
                 for c in self.columns]
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._counted:
+            self._recount()
         self.epoch = epoch
         self.epoch_started = time.perf_counter()
+
+    def _recount(self) -> None:
+        """Steps are counted from the optimizer's iterations as the first epoch begins: a callback listed after this
+        one may have restored a checkpoint in its on_train_begin (BackupAndRestore resuming a fit)."""
+        self._counted = True
+        optimizer = getattr(self.model, "optimizer", None)
+        first = steps_taken(optimizer) + 1 if optimizer is not None else 1
+        if first != self.first_step and self.step_probe is not None and self._done < self.first_step:
+            self._count_from(first)
+            self.step_probe.start(self, first, self.record_every)
+            self.reader = ProbeReader(self.step_probe, first)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._done = max(self._done, self._epoch_base + batch)

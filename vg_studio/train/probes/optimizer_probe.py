@@ -17,8 +17,8 @@ Records follow the step counter of the probed step (vg_studio.train.probes.step)
 step and every `record_every` steps; it is taken at the next update the optimizer really applies (with gradient
 accumulation: the step that applies the accumulated gradient; with loss scaling: not a step skipped for
 non-finite gradients), labelled with that step. On the steps between records a `cond` skips every copy and
-reduction (PyTorch decides on the host). An optimizer applied several times in one step (a critic's extra steps)
-is recorded at its last update of the record step.
+reduction (PyTorch decides on the host). An optimizer applied several times in one step (a critic's extra steps,
+or one part of the model after another) records each variable at its last update of the record step, in one slot.
 """
 
 from __future__ import annotations
@@ -77,12 +77,14 @@ class OptimizerProbe:
         v, s = max(len(self.variables), 1), max(len(self.scalar_names), 1)
         self.store = self.owner.make_store(self.index, {
             "rows": ((RING_SIZE, v, ROW_WIDTH), "float32", 0), "steps": ((RING_SIZE,), "int32", 0),
-            "count": ((), "int32", 0), "pending": ((), "int32", 0), "scalars": ((RING_SIZE, s), "float32", 0)})
+            "count": ((), "int32", 0), "pending": ((), "int32", 0), "scalars": ((RING_SIZE, s), "float32", 0),
+            "last": ((), "int32", 0)})
 
     def start(self) -> None:
         """A new run: nothing pending; PyTorch's host counters from the optimizer's state."""
         if self.store is not None:
             self.store.reset("pending", 0)
+            self.store.reset("last", 0)
         if self.owner.backend == "torch":
             self.host = {"iterations": steps_taken(self.optimizer), "pending": False, "records": []}
 
@@ -169,7 +171,7 @@ class OptimizerProbe:
             out = [ops.zeros((samples[j].count,), variables[j].dtype) for j, _ in picks]
             return out + [ops.zeros((samples[j].count,), a.dtype) for (j, _), a in zip(picks, accumulators)]
 
-        before = ops.cond(gate, read_before, no_read) if picks else []  # copies only on record steps
+        before = _cond(gate, read_before, no_read) if picks else []  # copies only on record steps
         with _after(before):
             update.run()
 
@@ -195,11 +197,18 @@ class OptimizerProbe:
             return measure(qs, samples), self._scalars(update.after_scope)
 
         def write(ok, row, scalar_row):
-            slot = ops.mod(ops.cast(store.get("count"), "int32"), RING_SIZE)
+            # a further update of the step already recorded (a critic's extra updates, or another part of the
+            # model) goes into that step's slot: per variable its last update, and one slot per step in the ring
+            count = ops.cast(store.get("count"), "int32")
+            again = ops.logical_and(ok, ops.logical_and(count > 0, ops.equal(store.get("last"), step)))
+            slot = ops.mod(count - ops.cast(again, "int32"), RING_SIZE)
+            untouched = ops.logical_not(ops.any(ops.not_equal(row, 0), axis=1, keepdims=True))
+            row = ops.where(ops.logical_and(again, untouched), ops.take(store.get("rows"), slot, axis=0), row)
             store.write_slot("rows", slot, row)
             store.write_slot("steps", slot, ops.where(ok, step, ops.zeros_like(step)))
             store.write_slot("scalars", slot, scalar_row)
-            store.set("count", store.get("count") + ops.cast(ok, "int32"))
+            store.set("count", count + ops.cast(ops.logical_and(ok, ops.logical_not(again)), "int32"))
+            store.set("last", ops.where(ok, step, store.get("last")))
 
         zeros = (ops.zeros((max(len(variables), 1), ROW_WIDTH), "float32"),
                  ops.zeros((max(len(self.scalar_names), 1),), "float32"))
@@ -211,10 +220,10 @@ class OptimizerProbe:
                 return ops.zeros((), "int32")
 
             ok = applied()
-            ops.cond(gate, record, lambda: ops.zeros((), "int32"))
+            _cond(gate, record, lambda: ops.zeros((), "int32"))
         else:  # JAX's carry is written outside the branch: the branch returns the row
             ok = applied()
-            write(ok, *(ops.cond(gate, rows, lambda: zeros) if picks else zeros))
+            write(ok, *(_cond(gate, rows, lambda: zeros) if picks else zeros))
         store.set("pending", ops.cast(ops.logical_and(pending, ops.logical_not(ok)), "int32"))
 
     def _scale(self, value_of):
@@ -327,11 +336,25 @@ def steps_taken(optimizer) -> int:
     return int(ops.convert_to_numpy(steps_counter(optimizer)))
 
 
+def _cond(pred, true_fn, false_fn):
+    """`ops.cond`; on JAX outside `jit` (`jit_compile=False`, `run_eagerly`) a Python branch on the concrete
+    predicate: there `lax.cond` would trace and compile both branches at every step."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not isinstance(pred, jax.core.Tracer):
+            return true_fn() if bool(pred) else false_fn()
+    return ops.cond(pred, true_fn, false_fn)
+
+
 def _after(tensors):
     """TensorFlow: run the update after the reads of `tensors`. A read aliases the variable's buffer; were the
-    in-place update scheduled first, TensorFlow would copy the whole buffer to keep the read's value."""
+    in-place update scheduled first, TensorFlow would copy the whole buffer to keep the read's value. The update's
+    ops wait on one barrier op after the reads, not on each read (a graph that grows with variables × update ops:
+    a 100-layer model's first step took twice as long to trace and optimise)."""
+    tensors = [t for t in tensors if t is not None]
     if keras.backend.backend() != "tensorflow" or not tensors:
         return contextlib.nullcontext()
     import tensorflow as tf
 
-    return tf.control_dependencies([t for t in tensors if t is not None])
+    return tf.control_dependencies([tf.group(*tensors)])

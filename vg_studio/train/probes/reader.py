@@ -2,7 +2,7 @@
 
 Each optimizer probe keeps its own records (its variables' rows, labelled with their steps), the time-step tap its
 own; a read takes every record of a step after the last one read and joins the parts of one step into one
-`RawRecord`. A column's statistics come from the rows of the variables it groups, added up (sums and entry
+`RawRecord` (an optimizer's several updates in one step: each variable's last). A column's statistics come from the rows of the variables it groups, added up (sums and entry
 counts, never averages of averages); a column no probe measured at that step reads NaN there.
 """
 
@@ -39,7 +39,7 @@ class ProbeReader:
         for probe in self.probe.probes:
             for step, rows, scalars in probe.read(self._last.get(probe.index, self.last_step)):
                 record = records.setdefault(step, RawRecord(step))
-                record.rows[probe.index] = rows
+                record.rows[probe.index] = _latest(record.rows.get(probe.index), rows)
                 record.scalars.update({f"{probe.label}/{k}" if several else k: v for k, v in scalars.items()})
                 self._last[probe.index] = max(self._last.get(probe.index, self.last_step), step)
         tap = self.probe.time_tap
@@ -52,6 +52,16 @@ class ProbeReader:
         if out:
             self.last_step = max(self.last_step, out[-1].step)
         return out
+
+
+def _latest(earlier, later):
+    """One optimizer applied several times in a step (a critic's extra updates, or each part of the model in turn):
+    per variable the row of its last update that step. A variable the later update did not touch has an all-zero
+    row there (a measured one never does: its histograms count its entries, or its sums are NaN)."""
+    if earlier is None:
+        return later
+    untouched = ~np.any(later != 0, axis=1)
+    return np.where(untouched[:, None], earlier, later)
 
 
 class ColumnIndex:

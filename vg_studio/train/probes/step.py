@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from vg_studio.text import inert
 from vg_studio.train.probes.optimizer_probe import OptimizerProbe
 from vg_studio.train.probes.stores import CarryStore, VariableStore
 from vg_studio.train.probes.time_steps import TimeStepTap
@@ -65,6 +66,14 @@ def check_watchable(model, optimizers) -> None:
     backend = keras.backend.backend()
     if not optimizers:
         raise CannotWatch("GradientMonitor: compile the model (model.compile(optimizer=..., loss=...)) before fit")
+    if model.built and not model.trainable_variables and _keras_train_step(model):
+        raise CannotWatch("GradientMonitor: the model has no trainable weights (every layer is frozen: "
+                          "trainable=False), so no gradient to watch; unfreeze a layer and compile again")
+    changed = _trainable_since_build(model)
+    if changed:
+        raise CannotWatch(f"GradientMonitor: which weights are trainable changed since the optimizer was built "
+                          f"({changed}); compile the model again after setting trainable (Keras trains the weights "
+                          "trainable at compile)")
     if backend == "jax":
         if keras.config.is_nnx_enabled():
             raise CannotWatch("GradientMonitor: Flax NNX models (keras.config.is_nnx_enabled()) are not supported: "
@@ -104,6 +113,12 @@ class StepProbe:
         probe = cls(model, optimizers, watch, time_layer)
         _PROBES[model] = probe
         return probe
+
+    @staticmethod
+    def owner_of(model):
+        """The recorder of the model's fit in progress (or of one that raised outside its step), or None."""
+        probe = _PROBES.get(model)
+        return probe.owner if probe is not None else None
 
     def __init__(self, model, optimizers, watch, time_layer):
         self.model = model
@@ -406,6 +421,22 @@ class ProbedTrainFunction:
                 owner.finish(exc)  # the run says why it failed, and the model is given back first
             probe.detach()
             raise
+
+
+def _trainable_since_build(model) -> str:
+    """A model trained by Keras's own step whose trainable weights are not those its optimizer was built for (a
+    layer frozen or unfrozen after compile): the first few that differ, else ""."""
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built or not _keras_train_step(model):
+        return ""
+    built = getattr(getattr(optimizer, "inner_optimizer", optimizer), "_trainable_variables", None)
+    if built is None:
+        return ""
+    now, then = {id(v): v for v in model.trainable_variables}, {id(v): v for v in built}
+    became = [f"{inert(v.path)} now trainable" for k, v in now.items() if k not in then]
+    stopped = [f"{inert(v.path)} now frozen" for k, v in then.items() if k not in now]
+    changed = became + stopped
+    return ", ".join(changed[:2]) + (", …" if len(changed) > 2 else "")
 
 
 def _keras_train_step(model) -> bool:
