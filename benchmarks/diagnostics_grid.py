@@ -48,6 +48,7 @@ from grid.heldout6 import SETS as HELDOUT6_SETS  # noqa: E402
 from grid.heldout7 import SETS as HELDOUT7_SETS  # noqa: E402
 from grid.heldout8 import SETS as HELDOUT8_SETS  # noqa: E402
 from grid.heldout9 import SETS as HELDOUT9_SETS  # noqa: E402
+from grid.heldout10 import SETS as HELDOUT10_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
@@ -62,7 +63,8 @@ TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATIO
 # the held-out sets are scored apart, never tuned on
 HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4": HELDOUT4_SETS,
                   "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS, "heldout7": HELDOUT7_SETS,
-                  "heldout8": HELDOUT8_SETS, "heldout9": HELDOUT9_SETS}
+                  "heldout8": HELDOUT8_SETS, "heldout9": HELDOUT9_SETS,
+                  "heldout10": HELDOUT10_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
