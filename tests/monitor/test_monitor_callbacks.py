@@ -2,6 +2,8 @@
 (Keras's BackupAndRestore resuming an interrupted fit), a fit given two monitors, one monitor given to fit after fit,
 a model with every layer frozen, a layer unfrozen without compiling again — each against the weights Keras leaves after each batch."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -102,8 +104,12 @@ def test_one_monitor_given_to_fit_after_fit_writes_each_fit_as_a_new_run(tmp_pat
     monitor = GradientMonitor(tmp_path / "run", record_every=1, diagnose=False)
     for epoch in range(2):  # a loop of one-epoch fits, as a script with its own per-epoch work writes it
         weights = Weights()
-        model.fit(x, y, batch_size=8, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
-                  callbacks=[monitor, weights])
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            model.fit(x, y, batch_size=8, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0,
+                      callbacks=[monitor, weights])
+        replaced = [w for w in said if "replaces it" in str(w.message)]
+        assert len(replaced) == epoch  # the second fit says that the first fit's run is replaced
         run = open_run(tmp_path / "run")
         assert run.status == "completed" and run.history.steps == [3 * epoch + 1, 3 * epoch + 2, 3 * epoch + 3]
         assert run.history.num_epochs == 1

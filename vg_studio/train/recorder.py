@@ -28,6 +28,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -35,6 +36,7 @@ import numpy as np
 
 from vg_studio.history import History
 from vg_studio.safeio import atomic_path
+from vg_studio.text import inert
 from vg_studio.train import events
 from vg_studio.train.columns import Column, UnitTaps, first_recurrent_layer, first_rows, model_columns_and_taps
 from vg_studio.train.device import describe_device, versions
@@ -220,6 +222,10 @@ class RunRecorder(keras.callbacks.Callback):
         probe = StepProbe.attach(model, watch, time_layer)
         # the run directory next: a folder that cannot take the run fails before the model is probed
         if self.run_dir is not None and (self.store is None or self._own_store):  # each fit of its own a new run
+            if self._own_store:  # said, since the run it replaces was recorded
+                warnings.warn(f"GradientMonitor: {inert(str(self.run_dir))} already holds the run of this monitor's "
+                              "previous fit; this fit's run replaces it (give each fit its own run_dir, or fit once "
+                              "with epochs=N)", UserWarning, stacklevel=2)
             self.store, self._own_store = RunStore(self.run_dir, overwrite=self.overwrite), True
             if self.spec is not None:
                 self.store.write_spec(self.spec)
