@@ -12,25 +12,13 @@ never dropped or rebuilt.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs, spec_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
 DATA = ("digits", "mnist-5k", "shapes10")
-
-
-def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
-    """A spec run on the k-th dataset (cycling), seed 61 + k % 7 (61–67)."""
-    kw.setdefault("seed", 61 + k % 7)
-    return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
-
-
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 61 + k % 7 (61–67)."""
-    kw.setdefault("seed", 61 + k % 7)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
-
+_S = spec_runs(61, 7, DATA)  # run k: data set k (cycling), seed 61 + k % 7
+_M = model_runs(61, 7, DATA)
 
 BN = (("batch_norm", True),)
 

@@ -14,25 +14,13 @@ it shows, never dropped or rebuilt.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs, spec_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
 DATA = ("mnist-5k", "shapes10", "digits")
-
-
-def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
-    """A spec run on the k-th dataset (cycling), seed 71 + k % 7 (71–77)."""
-    kw.setdefault("seed", 71 + k % 7)
-    return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
-
-
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 71 + k % 7 (71–77)."""
-    kw.setdefault("seed", 71 + k % 7)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
-
+_S = spec_runs(71, 7, DATA)  # run k: data set k (cycling), seed 71 + k % 7
+_M = model_runs(71, 7, DATA)
 
 BN = (("batch_norm", True),)
 

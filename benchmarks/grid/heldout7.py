@@ -13,25 +13,13 @@ every set — a run that does not show what it was built to show is scored by wh
 
 from __future__ import annotations
 
+from grid.cycling import model_runs, spec_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
 DATA = ("shapes10", "digits", "mnist-5k")
-
-
-def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
-    """A spec run on the k-th dataset (cycling), seed 81 + k % 7 (81–87)."""
-    kw.setdefault("seed", 81 + k % 7)
-    return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
-
-
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 81 + k % 7 (81–87)."""
-    kw.setdefault("seed", 81 + k % 7)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
-
+_S = spec_runs(81, 7, DATA)  # run k: data set k (cycling), seed 81 + k % 7
+_M = model_runs(81, 7, DATA)
 
 BN = (("batch_norm", True),)
 

@@ -12,26 +12,14 @@ rebuilt.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs, spec_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
 SPEC_DATA = ("digits", "tabular5", "mnist-5k", "shapes10")
 MODEL_DATA = ("digits", "shapes10", "mnist-5k")
-
-
-def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
-    """A spec run on the k-th dataset (cycling), seed 111 + k % 7 (111–117)."""
-    kw.setdefault("seed", 111 + k % 7)
-    return Config(label, SPEC_DATA[k % 4], depth, width, activation, initializer, optimizer, lr, **kw)
-
-
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 111 + k % 7 (111–117)."""
-    kw.setdefault("seed", 111 + k % 7)
-    kw.setdefault("dataset", MODEL_DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
-
+_S = spec_runs(111, 7, SPEC_DATA)  # run k: data set k (cycling), seed 111 + k % 7
+_M = model_runs(111, 7, MODEL_DATA)
 
 BN = (("batch_norm", True),)
 

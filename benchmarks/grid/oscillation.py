@@ -9,24 +9,16 @@ what each run shows is measured by `checks.truth`, as for every set.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs, spec_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
 DATA = ("digits", "shapes10", "mnist-5k")
+_S = spec_runs(45, 4, DATA)  # run k: data set k (cycling), seed 45 + k % 4
+_M = model_runs(45, 4, DATA)
+
 BN = (("batch_norm", True),)
 LONG = {"epochs": 5, "limit": 1000}
-
-
-def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
-    kw.setdefault("seed", 45 + k % 4)
-    return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
-
-
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    kw.setdefault("seed", 45 + k % 4)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
 
 
 def oscillation_spec_set() -> list[Config]:

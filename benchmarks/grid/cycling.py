@@ -1,0 +1,24 @@
+"""Run makers for the labelled sets that cycle through data sets and seeds: the k-th run of a set trains on the
+k-th data set (cycling) with seed first + k % seeds, unless it names its own."""
+
+from __future__ import annotations
+
+from grid.models import ModelConfig
+from grid.spec_sets import Config
+
+
+def spec_runs(first: int, seeds: int, data: tuple):
+    """A maker of spec runs: (label, k, depth, width, activation, initializer, optimizer, lr, **options)."""
+    def make(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> Config:
+        kw.setdefault("seed", first + k % seeds)
+        return Config(label, data[k % len(data)], depth, width, activation, initializer, optimizer, lr, **kw)
+    return make
+
+
+def model_runs(first: int, seeds: int, data: tuple):
+    """A maker of users' models: (label, k, arch, depth, width, activation, optimizer, lr, **options)."""
+    def make(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
+        kw.setdefault("seed", first + k % seeds)
+        dataset = kw.pop("dataset", data[k % len(data)])
+        return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+    return make
