@@ -229,8 +229,7 @@ class RunRecorder(keras.callbacks.Callback):
             self.store, self._own_store = RunStore(self.run_dir, overwrite=self.overwrite), True
             if self.spec is not None:
                 self.store.write_spec(self.spec)
-        optimizer = getattr(model, "optimizer", None)
-        first = steps_taken(optimizer) + 1 if optimizer is not None else 1
+        first = self._next_step()
         self._reset(first)
         self.report_data, self.report_written = None, False
         self.step_probe = probe
@@ -329,12 +328,16 @@ class RunRecorder(keras.callbacks.Callback):
         self.epoch = epoch
         self.epoch_started = time.perf_counter()
 
+    def _next_step(self) -> int:
+        """The step the model's next batch is: its optimizer's iterations + 1 (1 without an optimizer)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        return steps_taken(optimizer) + 1 if optimizer is not None else 1
+
     def _recount(self) -> None:
         """Steps are counted from the optimizer's iterations as the first epoch begins: a callback listed after this
         one may have restored a checkpoint in its on_train_begin (BackupAndRestore resuming a fit)."""
         self._counted = True
-        optimizer = getattr(self.model, "optimizer", None)
-        first = steps_taken(optimizer) + 1 if optimizer is not None else 1
+        first = self._next_step()
         if first != self.first_step and self.step_probe is not None and self._done < self.first_step:
             self._count_from(first)
             self.step_probe.start(self, first, self.record_every)
