@@ -100,22 +100,21 @@ class Exploding(Rule):
         """The loss of the last exploding_window_steps steps (median) is a tenth (1 − plateau_progress) or more
         below that of the window before: the steps improve the network, so a loss still far above guessing is
         where it started (an output layer scaled 30× under Adam), not steps that throw the weights away."""
-        c, now = self.config, self.state.step
-        width = c.exploding_window_steps
-        earlier = [v for s, v in self.losses.items if width <= now - s < 2 * width]
-        if not earlier or not np.all(np.isfinite(earlier)):
-            return False
-        return loss <= c.plateau_progress * float(np.median(earlier))
+        earlier = self._window_before()
+        return earlier is not None and loss <= self.config.plateau_progress * earlier
 
     def _level_before(self) -> float:
         """The loss before the evidence first held: the median of the window before the current one, or the first
         loss where there is none (it held from the start)."""
-        c, now = self.config, self.state.step
-        width = c.exploding_window_steps
+        earlier = self._window_before()
+        return earlier if earlier is not None else float(self.state.first_loss)
+
+    def _window_before(self) -> float | None:
+        """The median loss of the batches of the exploding_window_steps steps before the current window (None where
+        there are none, or one is not finite)."""
+        width, now = self.config.exploding_window_steps, self.state.step
         earlier = [v for s, v in self.losses.items if width <= now - s < 2 * width]
-        if earlier and np.all(np.isfinite(earlier)):
-            return float(np.median(earlier))
-        return float(self.state.first_loss)
+        return float(np.median(earlier)) if earlier and np.all(np.isfinite(earlier)) else None
 
     def _lasting_damage(self, loss: float):
         """The explosion's evidence no longer holds, but the loss has not recovered: still far above guessing and
