@@ -446,3 +446,50 @@ def test_oscillation_and_slow_convergence_on_real_training(tmp_path, case):
     else:
         drop = (losses[0] - losses[-1]) / (losses[0] - 0.5 * math.log(10))
         assert 0 < drop < 0.1 and found == {"slow_convergence"}, (losses, found)
+
+
+def test_a_batch_at_an_epochs_unrecorded_last_step_is_recovered_from_the_epochs_mean():
+    """Records every other step over epochs of 17 steps skip the last batch of every other epoch, and the next
+    epoch's running mean starts afresh: a burst of the loss (3,000) at step 51, the last step of the third epoch,
+    would never be seen. The epoch's logged mean gives it back exactly (equal batches), and the swing is found."""
+    per_epoch, steps = 17, 119
+    batches = [2.3 - 1.5 * s / 50 if s < 51 else 2.45 + 0.02 * math.sin(s) for s in range(1, steps + 1)]
+    batches[50] = 3000.0
+    means = running_means(batches, per_epoch)
+
+    def run(with_epochs: bool):
+        d = model_diagnoser(budget=steps, per_epoch=per_epoch, optimizer="Nadam", rate=1.0)
+        for s in range(1, steps + 1):
+            if s == 1 or s % 2 == 0:
+                d.on_record(record(s, loss=means[s - 1], epoch=(s - 1) // per_epoch, update=[0.01] * 4))
+            if with_epochs and s % per_epoch == 0:
+                d.on_epoch(s // per_epoch - 1, {"loss": means[s - 1]})
+        d.finish()
+        return d, {f.kind: f for f in d.findings}
+
+    d, found = run(with_epochs=True)
+    tails = dict(d.state.batch_losses.items)
+    assert tails[51] == pytest.approx(3000.0, rel=1e-9) and tails[119] == pytest.approx(batches[118], rel=1e-9)
+    assert found["oscillating_loss"].state == "active"
+    assert "oscillating_loss" not in run(with_epochs=False)[1]  # the records alone never see it
+
+
+def test_an_explosion_in_the_last_steps_is_judged_on_the_gradients_now():
+    """A loss at 2.2x guessing with ordinary gradients (norm 5) for 112 steps, then an explosion in the last 8:
+    gradient norms of 60, the loss of the batches 30-100. The window's median gradient norm (20 steps) still
+    reads 5, but the gradients are large now and the loss is far above guessing: an explosion, not an oscillation
+    with the same cause unnamed. The same burst of the gradients while the loss stays low is none."""
+
+    def run(low: float, high: float):
+        d = model_diagnoser(budget=120, per_epoch=120, optimizer="RMSprop", rate=0.05)
+        batches = [high * (1.5 + math.sin(s)) / 2.5 if s > 112 else low * (1 + 0.01 * math.sin(s))
+                   for s in range(1, 121)]
+        for s, mean in enumerate(running_means(batches, 120), start=1):
+            d.on_record(record(s, loss=mean, norm=[60.0] * 4 if s > 112 else [5.0] * 4, update=[0.15] * 4))
+        d.finish()
+        return {f.kind: f for f in d.findings}
+
+    found = run(low=2.2 * CHANCE, high=100.0)
+    assert found["exploding_gradient"].state == "active" and found["exploding_gradient"].severity != "info"
+    assert found.get("oscillating_loss") is None or found["oscillating_loss"].severity == "info"
+    assert "exploding_gradient" not in run(low=0.3, high=0.6)

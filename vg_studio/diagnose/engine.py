@@ -189,6 +189,7 @@ class Diagnoser:
         before = dict(self._findings)
         loss = logs.get("loss")
         if loss is not None and math.isfinite(float(loss)):
+            self.state.epoch_tail(int(epoch), float(loss), self.facts)
             self.state.epoch = int(epoch)
             for rule in self.rules:
                 self._take(rule, rule.on_epoch(int(epoch), logs))

@@ -232,10 +232,22 @@ class RunState:
         if n > done:
             self._add_batch_loss((n * self.loss - done * previous[2]) / (n - done))
 
-    def _add_batch_loss(self, value: float) -> None:
+    def epoch_tail(self, epoch: int, loss: float, facts: RunFacts) -> None:
+        """At an epoch's end: the mean loss of its batches after its last record, from the epoch's mean loss (the
+        running mean's last value) — records every few steps skip the last batches of most epochs, and the next
+        epoch's running mean starts afresh. Needs the epoch's length (steps_per_epoch)."""
+        spe, start, previous = facts.steps_per_epoch, self._epoch_start.get(epoch), self._previous
+        if not spe or start is None or previous is None or previous[1] != epoch or not math.isfinite(loss):
+            return
+        done = previous[0] - start + 1
+        if 0 < done < spe:
+            self._add_batch_loss((spe * loss - done * previous[2]) / (spe - done), step=start + int(spe) - 1)
+
+    def _add_batch_loss(self, value: float, step: int | None = None) -> None:
+        step = self.step if step is None else step
         self.batch_loss = value
-        self.batch_losses.add(self.step, value)
-        if self.step - self.first_step < self.config.baseline_steps:
+        self.batch_losses.add(step, value)
+        if step - self.first_step < self.config.baseline_steps:
             self.early_losses.append(value)
 
     # ---- questions the rules ask ------------------------------------------------------------------------

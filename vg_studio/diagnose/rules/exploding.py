@@ -1,7 +1,9 @@
 """Exploding gradients: gradients (or the steps they cause) so large that each step throws the weights away.
 
 Judged on medians over the records of the last `exploding_window_steps` steps, once that window spans
-`exploding_steps` steps: a single large first step is not an explosion. Large gradients while the weights do not
+`exploding_steps` steps: a single large first step is not an explosion. Where the loss is far above chance, how large
+the gradients are is also read over the last `exploding_steps` steps alone: an explosion in the second half of the
+window leaves the window's median gradient norm where it was before. Large gradients while the weights do not
 move are not one either (a learning rate of 1e-8 on a network whose loss starts far above chance): that is flat
 weights, and the starting loss an initialisation problem (`poor_initialization`). Nor is a loss far above chance
 that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
@@ -72,6 +74,10 @@ class Exploding(Rule):
         growth_per_layer = np.where(norms > c.exploding_growth_norm, growth_per_layer, np.nan)
         growth = float(np.nanmax(growth_per_layer)) if np.any(np.isfinite(growth_per_layer)) else 1.0
         max_norm = float(np.nanmax(norms))
+        # how large the gradients are now: the median over the records of the last exploding_steps steps (the
+        # window's median lags an explosion in its second half by up to half a window)
+        now = [v[:-3] for s, v in self.window.items if state.step - s < c.exploding_steps]
+        norm_now = float(np.nanmax(np.nanmedian(np.asarray(now, dtype=np.float64), axis=0))) if now else max_norm
         chance = facts.chance_loss
         # large gradients on weights that hardly move throw nothing away: an explosion needs steps of some size (an
         # update ratio not measured counts as moving: the first records have none)
@@ -84,7 +90,7 @@ class Exploding(Rule):
                    # output kernel scaled 40x multiplies the backward signal without any step being too long
                    "reverse": reverse > c.exploding_ratio and max_norm > c.exploding_loss_norm,
                    "loss": chance is not None and loss > c.exploding_loss_factor * chance
-                   and max_norm > c.exploding_loss_norm and not self.coming_down(loss),
+                   and max(max_norm, norm_now) > c.exploding_loss_norm and not self.coming_down(loss),
                    "climb": loss > c.exploding_loss_growth * state.first_loss > 0
                    and (chance is None or loss > c.exploding_loss_factor * chance)}
         if not moving or not any(signals.values()):
