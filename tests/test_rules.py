@@ -493,3 +493,18 @@ def test_an_explosion_in_the_last_steps_is_judged_on_the_gradients_now():
     assert found["exploding_gradient"].state == "active" and found["exploding_gradient"].severity != "info"
     assert found.get("oscillating_loss") is None or found["oscillating_loss"].severity == "info"
     assert "exploding_gradient" not in run(low=0.3, high=0.6)
+
+
+def test_an_explosion_that_ends_in_the_last_steps_is_over_once_the_loss_is_back():
+    """A network that started far above guessing (loss 190, gradient norms 600) and came down to it, then exploded
+    for eleven steps (loss 150, norms 300) and came back in the run's last eight (loss 3, norms 0.5): the window's
+    medians (20 steps) still read the explosion, but the gradients now are small and the loss of the last steps is
+    back near where it was before — the explosion has ended, and the swing it left is what holds at the end."""
+    batches = [190.0 * 0.55 ** (s - 1) + 2.3 for s in range(1, 11)] + [2.3 + 0.02 * math.sin(s) for s in range(11, 96)]
+    batches += [150.0] * 11 + [3.0] * 8
+    norms = [600.0 * 0.6 ** (s - 1) + 0.3 for s in range(1, 11)] + [0.3] * 85 + [300.0] * 11 + [0.5] * 8
+    d = model_diagnoser(budget=114, per_epoch=114, optimizer="RMSprop", rate=0.06)
+    found = feed(d, [record(s, loss=m, norm=[norms[s - 1]] * 4, update=[0.05] * 4)
+                     for s, m in enumerate(running_means(batches, 114), start=1)])
+    assert found["exploding_gradient"].state == "resolved"
+    assert found["oscillating_loss"].severity == "warning" and found["oscillating_loss"].state == "active"

@@ -2,8 +2,8 @@
 
 Judged on medians over the records of the last `exploding_window_steps` steps, once that window spans
 `exploding_steps` steps: a single large first step is not an explosion. Where the loss is far above chance, how large
-the gradients are is also read over the last `exploding_steps` steps alone: an explosion in the second half of the
-window leaves the window's median gradient norm where it was before. Large gradients while the weights do not
+the gradients are now is read over the last `exploding_steps` steps alone: the window's median lags an explosion, and
+its end, by up to half a window. Large gradients while the weights do not
 move are not one either (a learning rate of 1e-8 on a network whose loss starts far above chance): that is flat
 weights, and the starting loss an initialisation problem (`poor_initialization`). Nor is a loss far above chance
 that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
@@ -14,7 +14,8 @@ thrown to a huge scale take small relative steps and can pass back small gradien
 stays where the explosion left it. So once the evidence has held, it goes on holding while the loss (the median of
 the last `exploding_window_steps` steps) stays above both `exploding_loss_factor` x guessing and
 `exploding_loss_growth` x its level before the explosion (the median of the window before the evidence first held,
-or the first loss when it held from the start).
+or the first loss when it held from the start) — both the window's median and that of its last `exploding_steps`
+steps, where a recovery shows first.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Exploding(Rule):
                    # output kernel scaled 40x multiplies the backward signal without any step being too long
                    "reverse": reverse > c.exploding_ratio and max_norm > c.exploding_loss_norm,
                    "loss": chance is not None and loss > c.exploding_loss_factor * chance
-                   and max(max_norm, norm_now) > c.exploding_loss_norm and not self.coming_down(loss),
+                   and norm_now > c.exploding_loss_norm and not self.coming_down(loss),
                    "climb": loss > c.exploding_loss_growth * state.first_loss > 0
                    and (chance is None or loss > c.exploding_loss_factor * chance)}
         if not moving or not any(signals.values()):
@@ -130,6 +131,10 @@ class Exploding(Rule):
             return NOT_HELD
         step, before = self.onset
         chance = facts.chance_loss
+        # a loss coming back shows first in the last steps: the window's median lags it by up to half a window
+        recent = [v for s, v in self.losses.items if self.state.step - s < c.exploding_steps]
+        if recent and np.all(np.isfinite(recent)):
+            loss = min(loss, float(np.median(recent)))
         if not (loss > c.exploding_loss_growth * before and (chance is None or loss > c.exploding_loss_factor * chance)):
             self.onset = None  # recovered: a later explosion is measured from where the loss is then
             return NOT_HELD
