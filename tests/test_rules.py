@@ -508,3 +508,22 @@ def test_an_explosion_that_ends_in_the_last_steps_is_over_once_the_loss_is_back(
                      for s, m in enumerate(running_means(batches, 114), start=1)])
     assert found["exploding_gradient"].state == "resolved"
     assert found["oscillating_loss"].severity == "warning" and found["oscillating_loss"].state == "active"
+
+
+def test_a_poor_initialisation_holds_while_the_loss_of_the_last_steps_is_back_above_the_line():
+    """A network that started at 30x guessing, came down to ~4 (under 3x guessing, 6.9) and swings back up to
+    8-15 in its last four steps: the last ten steps' median (4) says it came down, the last five steps' (9) that it
+    is far above guessing again — what holds at the end is the poor initialisation. Where the loss stays down, it
+    ended."""
+
+    def run(tail):
+        batches = [70.0 * 0.7 ** (s - 1) + 4.0 for s in range(1, 31)] + [4.0 + 0.3 * math.sin(s) for s in range(31, 95)]
+        batches += tail
+        d = model_diagnoser(budget=len(batches), per_epoch=len(batches), optimizer="RMSprop", rate=0.05)
+        return feed(d, [record(s, loss=m, update=[0.1] * 4)
+                        for s, m in enumerate(running_means(batches, len(batches)), start=1)])
+
+    found = run([4.0, 4.2, 3.9, 4.1, 8.3, 15.2, 9.0, 12.0])
+    assert found["poor_initialization"].severity == "warning" and found["poor_initialization"].state == "active"
+    assert found["poor_initialization"].evidence["loss"] > 3 * CHANCE
+    assert run([4.0, 4.2, 3.9, 4.1, 4.0, 3.8, 4.1, 4.0])["poor_initialization"].state == "resolved"

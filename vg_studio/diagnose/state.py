@@ -286,10 +286,11 @@ class RunState:
         """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""
         return self.update_window.median() if self.update_window.items else None
 
-    def recent_loss(self) -> float:
-        """The median loss of the batches of the last baseline_steps steps (not Keras's running mean, which a
-        single huge batch keeps high for the rest of its epoch)."""
-        recent = [v for s, v in self.batch_losses.items if self.step - s < self.config.baseline_steps]
+    def recent_loss(self, steps: float | None = None) -> float:
+        """The median loss of the batches of the last `steps` (baseline_steps) steps (not Keras's running mean,
+        which a single huge batch keeps high for the rest of its epoch)."""
+        steps = self.config.baseline_steps if steps is None else steps
+        recent = [v for s, v in self.batch_losses.items if self.step - s < steps]
         return float(np.median(recent)) if recent and np.all(np.isfinite(recent)) else self.batch_loss
 
     def start_loss(self) -> float | None:

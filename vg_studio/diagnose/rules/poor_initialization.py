@@ -21,7 +21,9 @@ class PoorInitialization(Rule):
         limit = c.init_loss_factor * chance
         if state.first_loss < limit:
             return NOT_HELD
-        now = state.recent_loss()
+        # where it is now: the last baseline_steps steps, or the last exploding_steps where the loss swings back up
+        # at the end (the longer median lags it)
+        now = max(state.recent_loss(), state.recent_loss(c.exploding_steps))
         if now < limit:
             return NOT_HELD
         evidence = {"first_loss": state.first_loss, "loss": now, "chance_loss": chance,
