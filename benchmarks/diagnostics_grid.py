@@ -51,6 +51,8 @@ from grid.heldout9 import SETS as HELDOUT9_SETS  # noqa: E402
 from grid.heldout10 import SETS as HELDOUT10_SETS  # noqa: E402
 from grid.heldout11 import SETS as HELDOUT11_SETS  # noqa: E402
 from grid.heldout12 import SETS as HELDOUT12_SETS  # noqa: E402
+from grid.heldout13 import SETS as HELDOUT13_SETS  # noqa: E402
+from grid.heldout14 import SETS as HELDOUT14_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, train_model_run  # noqa: E402
@@ -66,7 +68,8 @@ TUNING_SETS = {**SPEC_SETS, **MODEL_SETS, **WEAK_SETS, **EDGE_SETS, **OSCILLATIO
 HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4": HELDOUT4_SETS,
                   "heldout5": HELDOUT5_SETS, "heldout6": HELDOUT6_SETS, "heldout7": HELDOUT7_SETS,
                   "heldout8": HELDOUT8_SETS, "heldout9": HELDOUT9_SETS,
-                  "heldout10": HELDOUT10_SETS, "heldout11": HELDOUT11_SETS, "heldout12": HELDOUT12_SETS}
+                  "heldout10": HELDOUT10_SETS, "heldout11": HELDOUT11_SETS, "heldout12": HELDOUT12_SETS,
+                  "heldout13": HELDOUT13_SETS, "heldout14": HELDOUT14_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
