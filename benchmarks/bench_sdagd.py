@@ -216,6 +216,8 @@ def run_variant(config: dict, results: Path = RESULTS) -> dict:
     x_test = data.x_test.reshape(len(data.x_test), -1)
     models = build_models(spec, x.shape[1:], data.num_classes)
     optimizer = make_optimizer(optimizer_spec, 100)
+    for name, value in config.get("class_params", {}).items():  # class options the spec does not (yet) expose
+        setattr(optimizer, name, value)
     models.train.compile(optimizer, loss)
     target = keras.utils.to_categorical(data.y_train, data.num_classes) if loss == "mse" else data.y_train
     trace = _Trace(optimizer)
