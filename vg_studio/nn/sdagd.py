@@ -94,12 +94,6 @@ class SDAGD(keras.optimizers.Optimizer):
         curvature_examples: the Gauss–Newton curvature from the first n examples of each batch (0: all).
     """
 
-    # Variants measured on the tuning digits, set as attributes before `build` (bench_sdagd.py's "class_params"):
-    # sphere_norm "gradient": μ from the RMS of the stochastic gradients over the momentum window (a per-unit EMA of
-    # mean g²) instead of the RMS of their mean; output_free: no pre-activation radius on the group "output".
-    sphere_norm = "direction"
-    output_free = False
-
     def __init__(
         self,
         learning_rate=1.0,
@@ -191,11 +185,6 @@ class SDAGD(keras.optimizers.Optimizer):
         self._previous_gradients = self._add_slots(var_list, "previous_gradient")
         self._half_sq_errors = self._add_slots(var_list, "half_sq_difference")
         self._momentums = self._add_slots(var_list, "momentum") if self.momentum else None
-        self._square_norms = None
-        if self.momentum and self.sphere_norm == "gradient":  # per unit (kernel) or variable: EMA of mean g²
-            self._square_norms = [self.add_variable(
-                shape=(1, v.shape[-1]) if len(v.shape) >= 2 and self.norm_scope == "unit" else (),
-                dtype="float32", name=scope_safe(f"{v.path}_square_norm")) for v in var_list]
         self._find_curvature_taps(var_list)
 
     def _add_slots(self, var_list, slot: str) -> list:
@@ -229,8 +218,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self._preactivation_scales = {}
         if self.preactivation_radius:
             for site in self._sites:
-                if site.kind == "gauss_newton" and id(site.kernel) in self._site_of and not (
-                        getattr(self, "output_free", False) and site.group == "output"):
+                if site.kind == "gauss_newton" and id(site.kernel) in self._site_of:
                     self._preactivation_scales[self._get_variable_index(site.kernel)] = self.add_variable(
                         shape=(site.kernel.shape[-1],), initializer="zeros", dtype="float32",
                         name=scope_safe(f"{site.kernel.path}_preactivation_scale"))
@@ -452,24 +440,13 @@ class SDAGD(keras.optimizers.Optimizer):
             self.assign_add(average, (gradient - average) * (1 - ops.cast(self.momentum, dtype)))
             direction = ops.convert_to_tensor(average)
             scale = ops.cast(self._step_momentum_scale, dtype)  # the bias correction, applied to μ and the rate
-        rate = ops.cast(learning_rate, dtype)
         if self._global_mu is not None:  # (no momentum with the global scope)
             mu = ops.cast(self._global_mu, dtype)
-        elif getattr(self, "_square_norms", None) is not None:
-            norm = self._square_norms[index]
-            if len(norm.shape) == 2:
-                squares = ops.mean(ops.square(gradient), axis=tuple(range(len(gradient.shape) - 1)), keepdims=True)
-                squares = ops.reshape(squares, norm.shape)
-            else:
-                squares = ops.mean(ops.square(gradient))
-            self.assign_add(norm, (squares - norm) * (1 - ops.cast(self.momentum, dtype)))
-            mu = ops.sqrt(ops.convert_to_tensor(norm) * scale) / ops.cast(self.radius, dtype)
-            mu = mu * ops.cast(self._sphere_scale(variable, True), dtype)
-            rate = rate * scale
         else:
             mu = self._relative_step_length(direction) * ops.cast(self._sphere_scale(variable, True), dtype)
-        if scale is not None and getattr(self, "_square_norms", None) is None:
-            mu, rate = mu * scale, rate * scale  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
+        rate = ops.cast(learning_rate, dtype)
+        if scale is not None:  # d = c·m: μ(d) = c·μ(m), and the step is lr·c·m / (…)
+            mu, rate = mu * scale, rate * scale
         # η/γ · g / (μ/γ + h) = η · g / (μ + γ·h): the schedule weights the curvature
         if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
