@@ -193,8 +193,8 @@ class _Trace(keras.callbacks.Callback):
 
 
 def run_variant(config: dict, results: Path = RESULTS) -> dict:
-    """One training run of a config dict (dataset, split, seed, width, depth, act, loss, epochs, opt, lr, params):
-    skipped when `results` already holds it. The training graph is the app's (build_models, make_optimizer)."""
+    """One training run of a config dict (dataset, split, seed, width, depth, act, loss, epochs, opt, lr, params;
+    class_params: attributes set on the optimizer before it is built): skipped when `results` already holds it. The training graph is the app's (build_models, make_optimizer)."""
     from vg_studio.data import load_dataset
     from vg_studio.nn.build import build_models
     from vg_studio.nn.optimizers import make_optimizer
@@ -216,6 +216,8 @@ def run_variant(config: dict, results: Path = RESULTS) -> dict:
     x_test = data.x_test.reshape(len(data.x_test), -1)
     models = build_models(spec, x.shape[1:], data.num_classes)
     optimizer = make_optimizer(optimizer_spec, 100)
+    for name, value in config.get("class_params", {}).items():  # class options the spec does not (yet) expose
+        setattr(optimizer, name, value)
     models.train.compile(optimizer, loss)
     target = keras.utils.to_categorical(data.y_train, data.num_classes) if loss == "mse" else data.y_train
     trace = _Trace(optimizer)
