@@ -194,7 +194,8 @@ class _Trace(keras.callbacks.Callback):
 
 def run_variant(config: dict, results: Path = RESULTS) -> dict:
     """One training run of a config dict (dataset, split, seed, width, depth, act, loss, epochs, opt, lr, params;
-    class_params: attributes set on the optimizer before it is built): skipped when `results` already holds it. The training graph is the app's (build_models, make_optimizer)."""
+    class_params: attributes set on the optimizer before it is built): skipped when `results` already holds it.
+    The training graph is the app's (build_models, make_optimizer)."""
     from vg_studio.data import load_dataset
     from vg_studio.nn.build import build_models
     from vg_studio.nn.optimizers import make_optimizer
