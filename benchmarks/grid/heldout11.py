@@ -1,8 +1,8 @@
 """An eleventh held-out grid: seeds 131–137, never used by any other set, fixed in this file before any of its runs
 was trained or diagnosed, after the rules learnt to judge an explosion on the gradients of its last steps and to
 recover the batches after an epoch's last record. It is trained and scored once, and reported as it comes out. The
-tenth set's configurations with every record interval of 1 and 2 swapped and the learning-rate spikes moved. Spec runs (the app's dense
-networks) on shapes10, mnist-5k, scikit-learn's tabular five-class set and digits 8×8, and users' own Keras models
+tenth set's configurations with every record interval of 1 and 2 swapped and the learning-rate spikes moved. Spec
+runs (the app's dense networks) on shapes10, mnist-5k, scikit-learn's tabular five-class set and digits 8×8, and users' own Keras models
 (CNNs, Conv1D stacks, SimpleRNN / LSTM / GRU / bidirectional stacks, transformers, residual CNNs and MLPs,
 `keras.Model` subclasses) on the image sets. What each run shows is measured by `checks.truth`, as for every set —
 a run that does not show what it was built to show is scored by what it shows, never dropped or rebuilt.

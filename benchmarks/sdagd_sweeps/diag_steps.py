@@ -3,6 +3,7 @@ loss, and SDAGD's phase-I shares; writes runs/diag5-OPT-ACTDEPTH-sREPLICATE[-TAG
 
     python benchmarks/sdagd_sweeps/diag_steps.py OPT DEPTH ACT REPLICATE ['{"attribute": value}' TAG]
 """
+
 import json
 import sys
 
@@ -17,17 +18,23 @@ from vg_studio.nn.build import build_models
 from vg_studio.nn.optimizers import make_optimizer
 from vg_studio.spec import OptimizerSpec
 
-opt_name = sys.argv[1]; depth = int(sys.argv[2]); act = sys.argv[3]; seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-cparams = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}; params = {}
+opt_name = sys.argv[1]
+depth = int(sys.argv[2])
+act = sys.argv[3]
+seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+cparams = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+params = {}
 STEPS = 64
 data = load_dataset("mnist-5k", {"seed": 0}).with_validation(0.2, seed)
-x = data.x_train.reshape(len(data.x_train), -1); y = data.y_train
+x = data.x_train.reshape(len(data.x_train), -1)
+y = data.y_train
 lr = 1e-3 if opt_name == "adam" else 1.0
 ospec = OptimizerSpec(name=opt_name, learning_rate=lr, params=params)
 spec = _spec(ospec, 700, depth, act, "sparse_categorical_crossentropy", "mnist-5k", 0, seed, 2)
 models = build_models(spec, x.shape[1:], data.num_classes)
 opt = make_optimizer(ospec, 100)
-for k_, v_ in cparams.items(): setattr(opt, k_, v_)
+for k_, v_ in cparams.items():
+    setattr(opt, k_, v_)
 models.train.compile(opt, "sparse_categorical_crossentropy")
 dead_pix = np.all(x == 0, axis=0)
 rare_pix = (np.mean(x > 0, axis=0) < 0.05) & ~dead_pix
@@ -35,12 +42,18 @@ uv = models.user.trainable_variables
 names = [v.path for v in uv]
 print("vars", names, "always-zero pixels", int(dead_pix.sum()), "rare(<5%)", int(rare_pix.sum()), flush=True)
 
+
 class Rec(keras.callbacks.Callback):
     def __init__(s):
-        super().__init__(); s.prev = [v.numpy().copy() for v in uv]; s.rows = []; s.k = 0
+        super().__init__()
+        s.prev = [v.numpy().copy() for v in uv]
+        s.rows = []
+        s.k = 0
+
     def on_train_batch_end(s, batch, logs=None):
         s.k += 1
-        if s.k > STEPS: return
+        if s.k > STEPS:
+            return
         cur = [v.numpy() for v in uv]
         row = {"step": s.k, "loss": float(logs["loss"])}
         for n, a, b in zip(names, cur, s.prev):
@@ -54,8 +67,16 @@ class Rec(keras.callbacks.Callback):
                     row[n + ":common"] = float(np.sqrt(np.mean(d[~dead_pix & ~rare_pix] ** 2)))
         rep = getattr(opt, "diagnostic_scalars", None)
         if callable(rep) and s.k in (1, 8, 16, 32, 48, 64):
-            row.update({k: float(keras.ops.convert_to_numpy(v)) for k, v in rep().items() if "phase1" in k or "mu[" in k or "h[" in k})
-        s.rows.append(row); s.prev = [c.copy() for c in cur]
+            row.update(
+                {
+                    k: float(keras.ops.convert_to_numpy(v))
+                    for k, v in rep().items()
+                    if "phase1" in k or "mu[" in k or "h[" in k
+                }
+            )
+        s.rows.append(row)
+        s.prev = [c.copy() for c in cur]
+
 
 rec = Rec()
 models.train.fit(x, y, batch_size=100, epochs=2, verbose=0, callbacks=[rec], shuffle=True)
@@ -65,11 +86,19 @@ with open(out, "w") as fh:
 # summary: per variable, mean of per-step RMS step over windows
 for lo, hi in ((1, 8), (9, 20), (21, 32), (33, 64)):
     rows = [r for r in rec.rows if lo <= r["step"] <= hi]
-    print(f"steps {lo:2d}-{hi:2d} loss {np.mean([r['loss'] for r in rows]):.3f} " + " ".join(
-        f"{n.split('/')[0]}/{n.split('/')[-1][:4]} {np.mean([r[n] for r in rows]):.2e}" for n in names))
+    print(
+        f"steps {lo:2d}-{hi:2d} loss {np.mean([r['loss'] for r in rows]):.3f} "
+        + " ".join(f"{n.split('/')[0]}/{n.split('/')[-1][:4]} {np.mean([r[n] for r in rows]):.2e}" for n in names)
+    )
     k0 = names[0]
-    print("   first kernel live", f"{np.mean([r[k0+':live'] for r in rows]):.2e}", "common", f"{np.mean([r[k0+':common'] for r in rows]):.2e}",
-          "median|dw| per kernel", " ".join(f"{np.mean([r[n+':med'] for r in rows]):.1e}" for n in names if n + ':med' in rows[0]))
+    print(
+        "   first kernel live",
+        f"{np.mean([r[k0 + ':live'] for r in rows]):.2e}",
+        "common",
+        f"{np.mean([r[k0 + ':common'] for r in rows]):.2e}",
+        "median|dw| per kernel",
+        " ".join(f"{np.mean([r[n + ':med'] for r in rows]):.1e}" for n in names if n + ":med" in rows[0]),
+    )
 for r in rec.rows:
     if "sdagd_phase1_fraction[output]" in r:
         print(r["step"], {k: round(v, 3) for k, v in r.items() if "phase1" in k})
