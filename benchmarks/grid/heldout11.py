@@ -4,8 +4,9 @@ recover the batches after an epoch's last record. It is trained and scored once,
 tenth set's configurations with every record interval of 1 and 2 swapped and the learning-rate spikes moved. Spec
 runs (the app's dense networks) on shapes10, mnist-5k, scikit-learn's tabular five-class set and digits 8×8, and
 users' own Keras models (CNNs, Conv1D stacks, SimpleRNN / LSTM / GRU / bidirectional stacks, transformers, residual
-CNNs and MLPs, `keras.Model` subclasses) on the image sets. What each run shows is measured by `checks.truth`, as for every set —
-a run that does not show what it was built to show is scored by what it shows, never dropped or rebuilt.
+CNNs and MLPs, `keras.Model` subclasses) on the image sets. What each run shows is measured by `checks.truth`, as
+for every set — a run that does not show what it was built to show is scored by what it shows, never dropped or
+rebuilt.
 
     nice -n 10 python benchmarks/diagnostics_grid.py --set heldout11 --jobs 2 --runs runs/heldout11-grid
 """
