@@ -1,130 +1,28 @@
 """A twelfth held-out grid: seeds 141–147, never used by any other set, fixed in this file before any of its runs
 was trained or diagnosed, together with the eleventh and with the same rules. It is trained and scored once, and
-reported as it comes out. The ninth set's configurations with every record interval of 1 and 2 swapped and the
-learning-rate spikes moved: spec runs (the app's dense networks) on digits 8×8, scikit-learn's tabular five-class
-set, mnist-5k and shapes10, and users' own Keras models (CNNs, Conv1D stacks, recurrent stacks, transformers,
-residual CNNs and MLPs, `keras.Model` subclasses) on the image sets. What each run shows is measured by
-`checks.truth`, as for every set — a run that does not show what it was built to show is scored by what it shows,
-never dropped or rebuilt.
+reported as it comes out: the ninth set's configurations (spec runs on digits 8×8, the tabular five-class set,
+mnist-5k and shapes10; users' own Keras models on the image sets) with new seeds, every record interval of 1 and 2
+swapped and the learning-rate spikes moved. What each run shows is measured by `checks.truth`, as for every set.
 
     nice -n 10 python benchmarks/diagnostics_grid.py --set heldout12 --jobs 2 --runs runs/heldout12-grid
 """
 
 from __future__ import annotations
 
-from grid.cycling import model_runs, spec_runs
-from grid.models import ModelConfig
-from grid.spec_sets import Config
+from grid.heldout9 import SETS as EARLIER
+from grid.variants import varied
 
-SPEC_DATA = ("digits", "tabular5", "mnist-5k", "shapes10")
-MODEL_DATA = ("digits", "shapes10", "mnist-5k")
-_S = spec_runs(141, 7, SPEC_DATA)  # run k: data set k (cycling), seed 141 + k % 7
-_M = model_runs(141, 7, MODEL_DATA)
-
-BN = (("batch_norm", True),)
+SPIKE_STARTS = {(45, 1.2): 41, (40, 1.0): 46, (50, 1.5): 44, (45, 0.004): 49}
 
 
-def heldout12_spec_set() -> list[Config]:
-    """The app's dense networks (36 runs)."""
-    m9, e4, long = {"momentum": 0.9}, {"epochs": 4}, {"epochs": 5, "limit": 1000}
-    swing = {"init_stddev": 0.75, "batch_size": 16, "record_every": 2}
-    return [
-        _S("vanishing", 0, 10, 40, "sigmoid", "glorot_uniform", "sgd", 0.05, record_every=2),
-        _S("vanishing", 1, 8, 56, "sigmoid", "glorot_normal", "sgd", 0.1, record_every=1),
-        _S("vanishing", 2, 9, 48, "tanh", "random_normal", "sgd_momentum", 0.01, init_stddev=0.025, record_every=1,
-           **m9),
-        _S("vanishing", 3, 7, 64, "sigmoid", "lecun_uniform", "adagrad", 0.02, record_every=2),
-        _S("exploding", 0, 3, 56, "relu", "random_normal", "sgd", 0.12, init_stddev=1.1, record_every=2),
-        _S("exploding", 1, 4, 48, "linear", "random_normal", "sgd", 0.08, init_stddev=1.2, record_every=1),
-        _S("exploding", 2, 3, 64, "elu", "he_uniform", "adam", 0.9, record_every=2),
-        _S("exploding", 3, 3, 48, "leaky_relu", "random_normal", "sgd_momentum", 0.1, init_stddev=1.0,
-           record_every=1, **m9),
-        _S("dead", 0, 3, 48, "relu", "he_uniform", "rmsprop", 0.001, bias_init=-7.0, record_every=1),
-        _S("dead", 1, 3, 64, "relu", "he_normal", "adam", 0.001, bias_init=-10.0, record_every=2),
-        _S("dead", 2, 4, 56, "relu", "glorot_normal", "sgd", 0.03, bias_init=-6.0, record_every=1),
-        _S("saturated", 0, 2, 64, "sigmoid", "glorot_normal", "rmsprop", 0.001, bias_init=10.0, record_every=1),
-        _S("saturated", 1, 2, 48, "tanh", "glorot_uniform", "adam", 0.001, bias_init=-9.0, record_every=2),
-        _S("saturated", 2, 3, 56, "tanh", "random_normal", "sgd", 0.02, init_stddev=2.0, record_every=1),
-        _S("saturated", 3, 2, 64, "gelu", "glorot_uniform", "rmsprop", 0.001, bias_init=-9.0, record_every=2),
-        _S("flat", 0, 3, 64, "sigmoid", "glorot_uniform", "adam", 1e-10, record_every=1),
-        _S("flat", 1, 2, 48, "relu", "he_normal", "rmsprop", 1e-9, record_every=2),
-        _S("flat", 2, 3, 56, "swish", "he_uniform", "sgd", 1e-10, record_every=1),
-        _S("oscillating", 0, 3, 72, "elu", "random_normal", "rmsprop", 0.06, **swing),
-        _S("oscillating", 2, 3, 64, "gelu", "random_normal", "rmsprop", 0.05, **swing),
-        _S("oscillating", 3, 3, 56, "relu", "he_uniform", "sgd", 2.5, layer=BN, record_every=2, **long),
-        _S("oscillating", 4, 2, 80, "swish", "random_normal", "rmsprop", 0.05, **swing),
-        _S("slow", 0, 3, 48, "relu", "he_normal", "adam", 2e-5, record_every=2, **e4),
-        _S("slow", 2, 2, 64, "tanh", "glorot_normal", "sgd", 2e-3, record_every=1, **e4),
-        _S("slow", 3, 3, 48, "leaky_relu", "he_uniform", "rmsprop", 1.5e-5, record_every=2, **e4),
-        _S("poor_init", 0, 6, 48, "relu", "random_normal", "adam", 0.001, init_stddev=0.005, record_every=2),
-        _S("poor_init", 1, 5, 64, "tanh", "random_normal", "rmsprop", 0.001, init_stddev=0.004, record_every=1),
-        _S("poor_init", 2, 5, 48, "elu", "random_normal", "adam", 0.001, init_stddev=0.005, record_every=1),
-        _S("poor_init", 3, 3, 56, "relu", "random_normal", "rmsprop", 0.0005, init_stddev=0.8, record_every=2),
-        _S("healthy", 0, 3, 64, "relu", "he_normal", "adam", 0.001, record_every=1),
-        _S("healthy", 1, 3, 56, "tanh", "glorot_uniform", "adam", 0.003, record_every=2),
-        _S("healthy", 2, 2, 48, "gelu", "he_normal", "rmsprop", 0.001, record_every=1),
-        _S("healthy", 3, 3, 64, "elu", "he_normal", "sgd_momentum", 0.02, record_every=2, **m9),
-        _S("healthy", 4, 4, 48, "relu", "he_uniform", "sgd", 0.05, layer=BN, record_every=1),
-        _S("healthy", 5, 2, 64, "selu", "lecun_normal", "rmsprop", 0.001, record_every=2),
-        _S("healthy", 6, 3, 56, "swish", "he_normal", "adam", 0.001, record_every=3),
-    ]
+def heldout12_spec_set():
+    """The app's dense networks."""
+    return varied(EARLIER["heldout9-spec"](), 30, SPIKE_STARTS)
 
 
-def heldout12_model_set() -> list[ModelConfig]:
-    """Users' own Keras models, trained with `model.fit` and `GradientMonitor` (46 runs)."""
-    e4, e6, long = {"epochs": 4}, {"epochs": 6}, {"epochs": 5, "limit": 1000}
-    swing = {"init_stddev": 0.75, "batch_size": 16, "record_every": 2}
-    return [
-        _M("vanishing", 0, "subclassed", 6, 48, "sigmoid", "sgd", 0.1, record_every=2),
-        _M("vanishing", 1, "cnn", 7, 16, "sigmoid", "sgd", 0.05, record_every=1),
-        _M("vanishing", 2, "mlp", 9, 40, "sigmoid", "sgd", 0.08, record_every=1),
-        _M("vanishing", 3, "conv1d", 5, 24, "sigmoid", "sgd", 0.1, record_every=2),
-        _M("vanishing", 4, "rnn", 2, 32, "sigmoid", "sgd", 0.08, rnn="simple_rnn", record_every=1),
-        _M("exploding", 0, "mlp", 4, 56, "relu", "sgd", 0.08, init_stddev=1.0, record_every=1),
-        _M("exploding", 1, "conv1d", 3, 16, "relu", "sgd", 0.1, init_stddev=0.9, record_every=2),
-        _M("exploding", 2, "cnn", 3, 16, "relu", "adam", 0.001, spike=(41, 1.2, 5), record_every=2, **e6),
-        _M("exploding", 3, "mlp", 3, 48, "elu", "rmsprop", 0.001, kernel="he_normal", spike=(46, 1.0, 4),
-           record_every=1, **e6),
-        _M("exploding", 4, "subclassed", 3, 56, "relu", "nadam", 0.001, kernel="he_normal", spike=(44, 1.5, 4),
-           record_every=2, **e6),
-        _M("healthy", 5, "cnn", 2, 16, "relu", "adam", 0.001, spike=(49, 0.004, 4), record_every=1, **e6),
-        _M("dead", 0, "conv1d", 3, 24, "relu", "adam", 0.001, bias=-8.0, record_every=1),
-        _M("dead", 1, "subclassed", 3, 56, "relu", "rmsprop", 0.001, bias=-9.0, record_every=2),
-        _M("dead", 2, "cnn", 3, 16, "relu", "sgd", 0.05, bias=-7.0, record_every=1),
-        _M("saturated", 0, "cnn", 2, 16, "tanh", "rmsprop", 0.001, bias=7.0, record_every=2),
-        _M("saturated", 1, "mlp", 2, 56, "sigmoid", "adam", 0.001, bias=-9.0, record_every=1),
-        _M("saturated", 2, "conv1d", 2, 16, "hard_sigmoid", "adam", 0.001, bias=9.0, record_every=2),
-        _M("saturated", 3, "mlp", 2, 64, "swish", "rmsprop", 0.001, bias=-8.0, record_every=1),
-        _M("flat", 0, "mlp", 3, 56, "relu", "adam", 1e-9, record_every=2),
-        _M("flat", 1, "subclassed", 2, 48, "tanh", "rmsprop", 1e-10, record_every=1),
-        _M("flat", 2, "rnn", 1, 32, "tanh", "adam", 1e-10, rnn="lstm", record_every=1),
-        _M("oscillating", 0, "mlp", 3, 72, "gelu", "rmsprop", 0.06, **swing),
-        _M("oscillating", 1, "mlp", 3, 64, "swish", "rmsprop", 0.05, **swing),
-        _M("oscillating", 2, "subclassed", 3, 80, "elu", "rmsprop", 0.05, **swing),
-        _M("oscillating", 3, "mlp", 3, 64, "relu", "sgd", 3.0, batch_norm=True, kernel="he_normal",
-           record_every=2, **long),
-        _M("slow", 0, "mlp", 3, 48, "relu", "adam", 1.2e-5, kernel="he_normal", record_every=2, **e4),
-        _M("slow", 1, "conv1d", 2, 16, "tanh", "rmsprop", 2e-5, record_every=1, **e4),
-        _M("slow", 2, "cnn", 2, 16, "relu", "sgd", 2e-3, record_every=2, **e4),
-        _M("poor_init", 0, "cnn", 4, 16, "tanh", "adam", 0.001, init_stddev=0.004, record_every=2),
-        _M("poor_init", 1, "mlp", 5, 56, "gelu", "rmsprop", 0.001, init_stddev=0.005, record_every=1),
-        _M("poor_init", 2, "conv1d", 5, 16, "tanh", "adam", 0.001, init_stddev=0.006, record_every=1),
-        _M("poor_init", 3, "subclassed", 4, 56, "relu", "nadam", 0.001, init_stddev=0.004, record_every=2),
-        _M("poor_init", 4, "cnn", 2, 16, "relu", "adam", 1e-4, out_scale=30.0, record_every=1),
-        _M("poor_init", 5, "mlp", 3, 48, "tanh", "rmsprop", 1e-4, out_scale=35.0, record_every=2),
-        _M("healthy", 0, "mlp", 3, 64, "relu", "adam", 0.001, kernel="he_normal", record_every=2),
-        _M("healthy", 1, "cnn", 3, 16, "elu", "rmsprop", 0.001, record_every=1),
-        _M("healthy", 2, "conv1d", 2, 24, "swish", "adam", 0.002, record_every=2),
-        _M("healthy", 3, "subclassed", 3, 48, "tanh", "adam", 0.001, record_every=1),
-        _M("healthy", 4, "rnn", 1, 32, "tanh", "rmsprop", 0.003, rnn="gru", record_every=1, epochs=5),
-        _M("healthy", 5, "rnn", 1, 24, "tanh", "adam", 0.003, rnn="bilstm", record_every=2, epochs=5),
-        _M("healthy", 6, "transformer", 1, 32, "relu", "adam", 0.002, batch_size=64, record_every=1, epochs=6),
-        _M("healthy", 0, "resnet", 2, 16, "relu", "rmsprop", 0.001, batch_norm=True, record_every=2),
-        _M("healthy", 1, "resmlp", 3, 56, "relu", "adam", 0.001, kernel="he_normal", record_every=1),
-        _M("healthy", 2, "mlp", 3, 48, "mish", "nadam", 0.001, kernel="he_normal", record_every=1),
-        _M("healthy", 3, "rnn", 1, 32, "tanh", "adam", 0.003, rnn="lstm", record_every=2, epochs=5),
-        _M("healthy", 4, "cnn", 3, 16, "relu", "nadam", 0.001, batch_norm=True, record_every=2),
-    ]
+def heldout12_model_set():
+    """Users' own Keras models, trained with `model.fit` and `GradientMonitor`."""
+    return varied(EARLIER["heldout9-model"](), 30, SPIKE_STARTS)
 
 
 SETS = {"heldout12-spec": heldout12_spec_set, "heldout12-model": heldout12_model_set}

@@ -1,127 +1,27 @@
-"""A fourteenth held-out grid: seeds 161–167, never used by any other set, fixed in this file before any of
-its runs was trained or diagnosed, with the rules as they stand after the twelfth set (nothing is changed after it is
-scored). It is trained and scored once, and reported as it comes out. The eighth set's configurations with every
-record interval of 1 and 2 swapped and the learning-rate spikes moved. What each run shows is measured by
-`checks.truth`, as for every set — a run that does not show what it was built to show is scored by what it shows,
-never dropped or rebuilt.
+"""A fourteenth held-out grid: seeds 161–167, never used by any other set, fixed in this file before any of its runs
+was trained or diagnosed, together with the thirteenth and with the same rules. It is trained and scored once, and
+reported as it comes out: the eighth set's configurations with new seeds, every record interval of 1 and 2 swapped
+and the learning-rate spikes moved. What each run shows is measured by `checks.truth`, as for every set.
 
     nice -n 10 python benchmarks/diagnostics_grid.py --set heldout14 --jobs 2 --runs runs/heldout14-grid
 """
 
 from __future__ import annotations
 
-from grid.cycling import model_runs, spec_runs
-from grid.models import ModelConfig
-from grid.spec_sets import Config
+from grid.heldout8 import SETS as EARLIER
+from grid.variants import varied
 
-DATA = ("mnist-5k", "digits", "shapes10")
-_S = spec_runs(161, 7, DATA)  # run k: data set k (cycling), seed 161 + k % 7
-_M = model_runs(161, 7, DATA)
-
-BN = (("batch_norm", True),)
+SPIKE_STARTS = {(45, 1.5): 41, (40, 0.8): 43, (50, 1.0): 46, (40, 0.005): 43}
 
 
-def heldout14_spec_set() -> list[Config]:
-    """The app's dense networks (36 runs)."""
-    m9, e4, long = {"momentum": 0.9}, {"epochs": 4}, {"epochs": 5, "limit": 1000}
-    swing = {"init_stddev": 0.7, "batch_size": 16, "record_every": 2}
-    return [
-        _S("vanishing", 0, 9, 32, "sigmoid", "glorot_uniform", "sgd", 0.1, record_every=1),
-        _S("vanishing", 1, 7, 64, "sigmoid", "glorot_normal", "sgd_momentum", 0.005, record_every=2, **m9),
-        _S("vanishing", 2, 10, 48, "tanh", "random_normal", "sgd", 0.08, init_stddev=0.02, record_every=1),
-        _S("vanishing", 3, 8, 40, "sigmoid", "he_uniform", "rmsprop", 1e-4, record_every=3),
-        _S("exploding", 0, 4, 48, "relu", "random_normal", "sgd", 0.1, init_stddev=1.0, record_every=2),
-        _S("exploding", 1, 3, 56, "elu", "random_normal", "sgd", 0.2, init_stddev=1.3, record_every=1),
-        _S("exploding", 2, 3, 64, "leaky_relu", "he_normal", "adam", 1.0, record_every=2),
-        _S("exploding", 3, 5, 40, "linear", "random_normal", "sgd_momentum", 0.05, init_stddev=1.1, record_every=1,
-           **m9),
-        _S("dead", 0, 3, 56, "relu", "he_normal", "rmsprop", 0.001, bias_init=-9.0, record_every=2),
-        _S("dead", 1, 4, 48, "relu", "he_uniform", "adam", 0.002, bias_init=-6.0, record_every=1),
-        _S("dead", 2, 2, 64, "relu", "glorot_uniform", "sgd_momentum", 0.02, bias_init=-8.0, record_every=1, **m9),
-        _S("saturated", 0, 2, 48, "tanh", "glorot_normal", "adam", 0.001, bias_init=8.0, record_every=2),
-        _S("saturated", 1, 3, 56, "sigmoid", "glorot_uniform", "sgd", 0.05, bias_init=-10.0, record_every=1),
-        _S("saturated", 2, 2, 64, "swish", "glorot_uniform", "rmsprop", 0.001, bias_init=-9.0, record_every=2),
-        _S("saturated", 3, 1, 48, "sigmoid", "random_normal", "adam", 0.001, init_stddev=3.0, record_every=1),
-        _S("flat", 0, 2, 56, "tanh", "glorot_uniform", "adam", 1e-10, record_every=2),
-        _S("flat", 1, 3, 64, "elu", "he_normal", "sgd_momentum", 1e-9, record_every=1, **m9),
-        _S("flat", 2, 2, 48, "relu", "he_uniform", "adagrad", 1e-10, record_every=1),
-        _S("oscillating", 0, 3, 64, "elu", "random_normal", "rmsprop", 0.05, **swing),
-        _S("oscillating", 1, 3, 80, "gelu", "random_normal", "rmsprop", 0.04, **swing),
-        _S("oscillating", 2, 2, 72, "relu", "he_normal", "sgd", 3.0, layer=BN, record_every=2, **long),
-        _S("oscillating", 3, 3, 64, "swish", "random_normal", "rmsprop", 0.06, **swing),
-        _S("slow", 0, 2, 64, "relu", "he_uniform", "adam", 1e-5, record_every=2, **e4),
-        _S("slow", 1, 3, 48, "sigmoid", "glorot_uniform", "sgd", 5e-3, record_every=1, **e4),
-        _S("slow", 2, 2, 56, "elu", "he_normal", "rmsprop", 1e-5, record_every=2, **e4),
-        _S("poor_init", 0, 5, 64, "relu", "random_normal", "rmsprop", 0.001, init_stddev=0.003, record_every=2),
-        _S("poor_init", 1, 6, 48, "tanh", "random_normal", "adam", 0.001, init_stddev=0.006, record_every=1),
-        _S("poor_init", 2, 4, 56, "swish", "random_normal", "adam", 0.001, init_stddev=0.004, record_every=1),
-        _S("poor_init", 3, 3, 64, "selu", "random_normal", "adam", 0.0005, init_stddev=0.7, record_every=2),
-        _S("healthy", 0, 2, 64, "relu", "he_normal", "adam", 0.001, record_every=2),
-        _S("healthy", 1, 3, 48, "elu", "he_uniform", "rmsprop", 0.001, record_every=1),
-        _S("healthy", 2, 4, 56, "leaky_relu", "he_normal", "adam", 0.0005, record_every=1),
-        _S("healthy", 3, 2, 64, "tanh", "glorot_uniform", "adam", 0.002, record_every=2),
-        _S("healthy", 4, 3, 64, "swish", "he_normal", "sgd_momentum", 0.02, record_every=1, **m9),
-        _S("healthy", 5, 3, 48, "relu", "he_uniform", "sgd", 0.05, layer=BN, record_every=2),
-        _S("healthy", 6, 2, 56, "selu", "lecun_normal", "adam", 0.001, record_every=3),
-    ]
+def heldout14_spec_set():
+    """The app's dense networks."""
+    return varied(EARLIER["heldout8-spec"](), 60, SPIKE_STARTS)
 
 
-def heldout14_model_set() -> list[ModelConfig]:
-    """Users' own Keras models, trained with `model.fit` and `GradientMonitor` (46 runs)."""
-    e4, e6, long = {"epochs": 4}, {"epochs": 6}, {"epochs": 5, "limit": 1000}
-    swing = {"init_stddev": 0.7, "batch_size": 16, "record_every": 2}
-    return [
-        _M("vanishing", 0, "mlp", 8, 48, "sigmoid", "sgd", 0.1, record_every=1),
-        _M("vanishing", 1, "cnn", 6, 16, "sigmoid", "sgd", 0.08, record_every=2),
-        _M("vanishing", 2, "conv1d", 7, 16, "sigmoid", "sgd", 0.05, record_every=1),
-        _M("vanishing", 3, "subclassed", 8, 32, "sigmoid", "sgd", 0.1, record_every=1),
-        _M("vanishing", 4, "rnn", 2, 24, "sigmoid", "sgd", 0.1, rnn="simple_rnn", record_every=2),
-        _M("exploding", 0, "cnn", 3, 16, "relu", "sgd", 0.1, init_stddev=0.9, record_every=2),
-        _M("exploding", 1, "mlp", 4, 48, "elu", "sgd", 0.05, init_stddev=1.1, record_every=1),
-        _M("exploding", 2, "mlp", 3, 64, "relu", "adam", 0.001, kernel="he_normal", spike=(41, 1.5, 4),
-           record_every=2, **e6),
-        _M("exploding", 3, "cnn", 2, 16, "relu", "rmsprop", 0.001, spike=(43, 0.8, 5), record_every=1, **e6),
-        _M("exploding", 4, "resmlp", 3, 48, "relu", "nadam", 0.001, kernel="he_normal", spike=(46, 1.0, 4),
-           record_every=2, **e6),
-        _M("healthy", 5, "mlp", 3, 56, "relu", "adam", 0.001, kernel="he_normal", spike=(43, 0.005, 4),
-           record_every=1, **e6),
-        _M("dead", 0, "mlp", 4, 48, "relu", "adam", 0.001, bias=-9.0, record_every=1),
-        _M("dead", 1, "cnn", 2, 16, "relu", "rmsprop", 0.001, bias=-8.0, record_every=2),
-        _M("dead", 2, "resmlp", 3, 48, "relu", "adam", 0.001, bias=-8.0, record_every=1),
-        _M("saturated", 0, "mlp", 2, 64, "hard_sigmoid", "adam", 0.001, bias=8.0, record_every=2),
-        _M("saturated", 1, "conv1d", 2, 16, "tanh", "rmsprop", 0.001, bias=-7.0, record_every=1),
-        _M("saturated", 2, "cnn", 2, 16, "sigmoid", "adam", 0.001, bias=8.0, record_every=2),
-        _M("saturated", 3, "subclassed", 2, 56, "softsign", "adam", 0.001, bias=40.0, record_every=1),
-        _M("flat", 0, "cnn", 3, 16, "tanh", "adam", 1e-10, record_every=2),
-        _M("flat", 1, "conv1d", 2, 24, "relu", "sgd", 1e-9, record_every=1),
-        _M("flat", 2, "resnet", 2, 16, "relu", "rmsprop", 1e-10, record_every=1),
-        _M("oscillating", 0, "mlp", 3, 64, "elu", "rmsprop", 0.05, **swing),
-        _M("oscillating", 1, "subclassed", 3, 64, "gelu", "rmsprop", 0.05, **swing),
-        _M("oscillating", 2, "mlp", 3, 80, "mish", "rmsprop", 0.04, **swing),
-        _M("oscillating", 3, "resmlp", 3, 48, "relu", "sgd", 3.0, batch_norm=True, kernel="he_normal",
-           record_every=2, **long),
-        _M("slow", 0, "cnn", 2, 16, "relu", "adam", 1e-5, record_every=2, **e4),
-        _M("slow", 1, "mlp", 3, 48, "tanh", "sgd", 1e-3, record_every=1, **e4),
-        _M("slow", 2, "conv1d", 2, 24, "relu", "rmsprop", 1.5e-5, record_every=2, **e4),
-        _M("poor_init", 0, "mlp", 5, 48, "tanh", "rmsprop", 0.001, init_stddev=0.004, record_every=2),
-        _M("poor_init", 1, "conv1d", 5, 16, "swish", "adam", 0.001, init_stddev=0.004, record_every=1),
-        _M("poor_init", 2, "cnn", 4, 16, "gelu", "nadam", 0.001, init_stddev=0.005, record_every=1),
-        _M("poor_init", 3, "subclassed", 6, 48, "tanh", "adam", 0.001, init_stddev=0.006, record_every=2),
-        _M("poor_init", 4, "mlp", 3, 64, "relu", "adam", 1e-4, kernel="he_normal", out_scale=25.0, record_every=1),
-        _M("poor_init", 5, "cnn", 2, 16, "relu", "rmsprop", 1e-4, out_scale=40.0, record_every=2),
-        _M("healthy", 0, "cnn", 3, 16, "relu", "adam", 0.001, batch_norm=True, record_every=1),
-        _M("healthy", 1, "mlp", 3, 64, "mish", "adam", 0.001, kernel="he_normal", record_every=2),
-        _M("healthy", 2, "conv1d", 3, 16, "relu", "rmsprop", 0.001, record_every=1),
-        _M("healthy", 3, "subclassed", 2, 64, "elu", "nadam", 0.001, kernel="he_normal", record_every=1),
-        _M("healthy", 4, "rnn", 1, 32, "tanh", "adam", 0.003, rnn="bilstm", record_every=1, epochs=5),
-        _M("healthy", 5, "rnn", 1, 32, "tanh", "adam", 0.003, rnn="gru", record_every=2, epochs=5),
-        _M("healthy", 6, "transformer", 1, 32, "gelu", "adam", 0.002, batch_size=64, record_every=1, epochs=6),
-        _M("healthy", 0, "resnet", 3, 16, "relu", "adam", 0.001, batch_norm=True, record_every=1),
-        _M("healthy", 1, "resmlp", 2, 56, "relu", "adam", 0.001, kernel="he_normal", record_every=2),
-        _M("healthy", 2, "mlp", 2, 56, "softsign", "rmsprop", 0.001, record_every=1),
-        _M("healthy", 3, "rnn", 1, 32, "tanh", "rmsprop", 0.003, rnn="lstm", record_every=1, epochs=5),
-        _M("healthy", 4, "cnn", 2, 16, "swish", "nadam", 0.001, record_every=2),
-    ]
+def heldout14_model_set():
+    """Users' own Keras models, trained with `model.fit` and `GradientMonitor`."""
+    return varied(EARLIER["heldout8-model"](), 60, SPIKE_STARTS)
 
 
 SETS = {"heldout14-spec": heldout14_spec_set, "heldout14-model": heldout14_model_set}
