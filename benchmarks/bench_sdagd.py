@@ -44,6 +44,26 @@ def _spec(optimizer: OptimizerSpec, width=700, depth=5, activation="sigmoid", lo
         loss=loss, optimizer=optimizer, training=TrainingSpec(epochs=epochs, batch_size=100, seed=seed))
 
 
+def tuning_model(opt_name: str, depth: int, activation: str, seed: int, epochs: int, class_params: dict):
+    """The tuning digits (mnist-5k's training digits, 20 % held out by `seed`) and the app's 784-700×depth-10
+    network compiled with Adam 1e-3 or the named optimizer at rate 1.0 under cross-entropy, `class_params` set on
+    the optimizer before it is built: (data, models, optimizer)."""
+    from vg_studio.data import load_dataset
+    from vg_studio.nn.build import build_models
+    from vg_studio.nn.optimizers import make_optimizer
+
+    data = load_dataset("mnist-5k", {"seed": 0}).with_validation(0.2, seed)
+    optimizer_spec = OptimizerSpec(name=opt_name, learning_rate=1e-3 if opt_name == "adam" else 1.0)
+    spec = _spec(optimizer_spec, 700, depth, activation, "sparse_categorical_crossentropy", "mnist-5k", 0, seed,
+                 epochs)
+    models = build_models(spec, (int(np.prod(data.x_train.shape[1:])),), data.num_classes)
+    optimizer = make_optimizer(optimizer_spec, 100)
+    for name, value in class_params.items():
+        setattr(optimizer, name, value)
+    models.train.compile(optimizer, "sparse_categorical_crossentropy")
+    return data, models, optimizer
+
+
 def default_optimizer(name: str) -> OptimizerSpec:
     lr = {"adam": 1e-3, "sgd": 0.1}.get(name, catalog.OPTIMIZERS[name]["learning_rate"])
     return OptimizerSpec(name=name, learning_rate=lr)

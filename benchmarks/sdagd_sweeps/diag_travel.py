@@ -11,27 +11,15 @@ import keras
 import numpy as np
 
 sys.path.insert(0, "benchmarks")
-from bench_sdagd import _spec
-
-from vg_studio.data import load_dataset
-from vg_studio.nn.build import build_models
-from vg_studio.nn.optimizers import make_optimizer
-from vg_studio.spec import OptimizerSpec
+from bench_sdagd import tuning_model
 
 opt_name, depth, act, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 cparams = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
-data = load_dataset("mnist-5k", {"seed": 0}).with_validation(0.2, seed)
+data, models, opt = tuning_model(opt_name, depth, act, seed, 10, cparams)
 x = data.x_train.reshape(len(data.x_train), -1)
 y = data.y_train
 xv = data.x_val.reshape(len(data.x_val), -1)
 yv = data.y_val
-ospec = OptimizerSpec(name=opt_name, learning_rate=1e-3 if opt_name == "adam" else 1.0)
-spec = _spec(ospec, 700, depth, act, "sparse_categorical_crossentropy", "mnist-5k", 0, seed, 10)
-models = build_models(spec, x.shape[1:], data.num_classes)
-opt = make_optimizer(ospec, 100)
-for k_, v_ in cparams.items():
-    setattr(opt, k_, v_)
-models.train.compile(opt, "sparse_categorical_crossentropy")
 uv = models.user.trainable_variables
 w0 = [v.numpy().copy() for v in uv]
 errs = []
