@@ -108,6 +108,10 @@ class Window:
     def values(self) -> list:
         return [v for _, v in self.items]
 
+    def since(self, now: int, steps: float) -> list:
+        """The values of the last `steps` steps up to step `now`."""
+        return [v for s, v in self.items if now - s < steps]
+
     def median(self):
         with warnings.catch_warnings():  # a column without any finite value stays NaN, silently
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -290,7 +294,7 @@ class RunState:
         """The median loss of the batches of the last `steps` (baseline_steps) steps (not Keras's running mean,
         which a single huge batch keeps high for the rest of its epoch)."""
         steps = self.config.baseline_steps if steps is None else steps
-        recent = [v for s, v in self.batch_losses.items if self.step - s < steps]
+        recent = self.batch_losses.since(self.step, steps)
         return float(np.median(recent)) if recent and np.all(np.isfinite(recent)) else self.batch_loss
 
     def start_loss(self) -> float | None:

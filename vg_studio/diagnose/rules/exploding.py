@@ -77,7 +77,7 @@ class Exploding(Rule):
         max_norm = float(np.nanmax(norms))
         # how large the gradients are now: the median over the records of the last exploding_steps steps (the
         # window's median lags an explosion in its second half by up to half a window)
-        now = [v[:-3] for s, v in self.window.items if state.step - s < c.exploding_steps]
+        now = [v[:-3] for v in self.window.since(state.step, c.exploding_steps)]
         norm_now = float(np.nanmax(np.nanmedian(np.asarray(now, dtype=np.float64), axis=0))) if now else max_norm
         chance = facts.chance_loss
         # large gradients on weights that hardly move throw nothing away: an explosion needs steps of some size (an
@@ -132,7 +132,7 @@ class Exploding(Rule):
         step, before = self.onset
         chance = facts.chance_loss
         # a loss coming back shows first in the last steps: the window's median lags it by up to half a window
-        recent = [v for s, v in self.losses.items if self.state.step - s < c.exploding_steps]
+        recent = self.losses.since(self.state.step, c.exploding_steps)
         if recent and np.all(np.isfinite(recent)):
             loss = min(loss, float(np.median(recent)))
         if not (loss > c.exploding_loss_growth * before and (chance is None or loss > c.exploding_loss_factor * chance)):

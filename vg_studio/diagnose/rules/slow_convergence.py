@@ -33,7 +33,7 @@ class SlowConvergence(Rule):
         # last twice as many
         first = float(np.median(state.early_losses))
         # (where records are too sparse to recover the batches' loss, the latest recorded loss: the epoch's mean)
-        recent = [v for s, v in state.batch_losses.items if state.step - s < 2 * c.baseline_steps]
+        recent = state.batch_losses.since(state.step, 2 * c.baseline_steps)
         now = float(np.median(recent)) if recent else float(state.batch_loss)
         if not (np.isfinite(first) and np.isfinite(now)):
             return None
