@@ -4,6 +4,7 @@ would act on — and signals end `train` with one documented exit status."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -150,6 +151,14 @@ def test_during_training_the_first_signal_cancels_the_second_interrupts_and_the_
     with pytest.raises(Interrupted) as info:
         stop.handle(second)
     assert info.value.signum == signum and stop.exit_status("cancelled") == 128 + signum  # the first decides
+    stopped_now = []
+    stop = SignalStop(run.cancel, stop_now=stopped_now.append)  # a command's own way to stop at once
+    stop(events.RunStarted.__new__(events.RunStarted))
+    stop.handle(signum)
+    assert stopped_now == []
+    with pytest.raises(Interrupted):  # a stop_now that returns still ends the block
+        stop.handle(second)
+    assert stopped_now == [signum]
 
 
 def test_without_a_signal_the_status_is_the_runs():
@@ -209,13 +218,45 @@ def test_two_signals_during_training_always_exit_with_the_first_signals_status(f
         if line.startswith("epoch 1:"):
             break
     proc.send_signal(first)
-    time.sleep(0.05)
+    for line in proc.stderr:  # handled: a SIGINT pending beside it would otherwise be handled first (lower number)
+        if line.startswith("stopping after the current batch"):
+            break
     proc.send_signal(second)
     stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 128 + first, (proc.returncode, stderr[-2000:])
     assert "Traceback" not in stderr
     run = open_run(out)
     assert run.status == "cancelled" and run.history.num_epochs >= 1
+
+
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+def test_a_burst_of_signals_after_the_first_ends_the_command_once_with_the_run_recorded(first, tmp_path):
+    """Ctrl-C held down: the later signals land anywhere — inside TensorFlow's C code calling back into Python,
+    inside the run being marked cancelled, inside the exit itself. The command still ends with the first signal's
+    status, one last line and no traceback, and the run says it was cancelled, with no writer's file left."""
+    from vg_studio.train.runstore import open_run
+
+    out = tmp_path / "run"
+    proc = _train("--dataset", "digits", "--layers", "2", "--units", "16", "--epochs", "500", "--out", str(out))
+    for line in proc.stdout:
+        if line.startswith("epoch 1:"):
+            break
+    proc.send_signal(first)
+    for line in proc.stderr:  # handled: a SIGINT pending beside it would otherwise be handled first (lower number)
+        if line.startswith("stopping after the current batch"):
+            break
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        time.sleep(0.003)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + first, (proc.returncode, stderr[-2000:])
+    last = stderr.strip().splitlines()[-1:]  # none if training had ended before the next signal came
+    assert "Traceback" not in stderr and last in ([], [
+        "vg-studio: terminated" if first == signal.SIGTERM else "vg-studio: interrupted"]), stderr[-2000:]
+    run = open_run(out)
+    assert run.status == "cancelled" and run.history.num_epochs >= 1
+    assert not {".lock", ".reserve", "history.log"} & set(os.listdir(out))
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ import datetime  # noqa: E402, F401
 import json  # noqa: E402
 
 from vg_studio import __version__, catalog  # noqa: E402
-from vg_studio.interrupts import SignalStop  # noqa: E402
+from vg_studio.interrupts import SignalStop, exit_at_once  # noqa: E402
 from vg_studio.startup import Interrupted  # noqa: E402
 from vg_studio.text import inert, one_line  # noqa: E402
 
@@ -345,7 +345,7 @@ def cmd_train(args) -> int:
         from vg_studio.train.trainer import Trainer
 
         printer = _TrainPrinter(quiet=args.quiet or args.json)
-        stop = SignalStop(lambda: trainer.cancel())
+        stop = SignalStop(lambda: trainer.cancel(), stop_now=_stop_now(out))
         trainer = Trainer(spec, run_dir=out, listeners=[DiagnosisListener(), printer, stop], dataset=data)
         try:
             with stop.installed():
@@ -400,7 +400,7 @@ def _train_saved_model(args) -> int:
                          seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
         printer = _TrainPrinter(quiet=args.quiet or args.json)
         cancel = threading.Event()
-        stop = SignalStop(cancel.set)  # before the first batch (the model still loading) a signal ends at once
+        stop = SignalStop(cancel.set, stop_now=_stop_now(out))  # before the first batch (the model still loading) a signal ends at once
         try:
             with stop.installed():
                 result = fit_saved_model(args.model, data, out, fit, listeners=[printer, stop],
@@ -426,6 +426,17 @@ def _early_dataset(spec):
     from vg_studio.data import load_dataset
 
     return load_dataset(name, dict(spec.data.options))
+
+
+def _stop_now(out):
+    """A second signal during training: the run is marked cancelled and the process ends at once (its lock file
+    goes too: the lock itself ends with the process)."""
+    def record_run():
+        _record_interrupted_run(out)
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(out, ".lock"))
+
+    return lambda signum: exit_at_once(signum, record_run)
 
 
 def _record_interrupted_run(out) -> None:
