@@ -48,13 +48,15 @@ def test_gradient_and_update_probes_match_gradient_tape(activation):
             loss = loss_fn(y, model(x, training=True))
         grads = dict(zip((id(v) for v in model.trainable_variables),
                          tape.gradient(loss, model.trainable_variables)))
-        expected = {"grad_mean_abs": [], "grad_norm": [], "weight_norm": [], "update_mean_abs": [],
+        expected = {"grad_mean_abs": [], "kernel_grad_mean_abs": [], "grad_norm": [], "weight_norm": [], "update_mean_abs": [],
                     "update_ratio": [], "update_log10_hist": []}
         for group in groups:
             variables = [v for name in group.layer_names for v in by_layer[name].trainable_variables]
             g = np.concatenate([grads[id(v)].numpy().ravel() for v in variables])
             w_new = np.concatenate([(v.numpy() - lr * grads[id(v)].numpy()).ravel() for v in variables])
             expected["grad_mean_abs"].append(np.abs(g).mean())
+            kernels = [grads[id(v)].numpy().ravel() for v in variables if v.path.endswith("kernel")]
+            expected["kernel_grad_mean_abs"].append(np.abs(np.concatenate(kernels)).mean())
             expected["grad_norm"].append(np.linalg.norm(g))
             expected["weight_norm"].append(np.linalg.norm(w_new))
             expected["update_mean_abs"].append(lr * np.abs(g).mean())

@@ -527,3 +527,21 @@ def test_a_poor_initialisation_holds_while_the_loss_of_the_last_steps_is_back_ab
     assert found["poor_initialization"].severity == "warning" and found["poor_initialization"].state == "active"
     assert found["poor_initialization"].evidence["loss"] > 3 * CHANCE
     assert run([4.0, 4.2, 3.9, 4.1, 4.0, 3.8, 4.1, 4.0])["poor_initialization"].state == "resolved"
+
+
+def test_depth_is_compared_on_the_kernels_gradients_not_a_bias_the_collapse_leaves_large():
+    """Tiny weights collapse the forward signal: the output layer's kernel gradient (its input times the error)
+    falls with it while its bias gradient (the error alone) does not. Over kernel and bias together the first/output
+    ratio reads 1e-4 — a vanishing gradient that the kernels, which the checks compare, do not show (0.4). A run
+    recorded before the kernel statistic existed is still judged on what it has."""
+    def records(with_kernels):
+        out = []
+        for s in range(1, 60):
+            r = record(s, loss=1.2 - 0.01 * s, grad=[1e-6, 2e-5, 1e-3, 1e-2])
+            if with_kernels:
+                r.stats["kernel_grad_mean_abs"] = np.asarray([1e-6, 2e-6, 2e-6, 2.5e-6])
+            out.append(r)
+        return out
+
+    assert "vanishing_gradient" not in feed(model_diagnoser(), records(True))
+    assert "vanishing_gradient" in warned(feed(model_diagnoser(), records(False)))

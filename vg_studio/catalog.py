@@ -168,6 +168,7 @@ def is_known_dataset(name: str) -> bool:
 # Per-record, per-layer probe statistics stored in history.h5 under probes/ (see vg_studio/train/probes.py).
 LAYER_STATS = (
     "grad_mean_abs",  # mean |dL/dw| over the group's weights at the record step (backpropagated, before clipping)
+    "kernel_grad_mean_abs",  # the same over the group's weight matrices only (kernels; no biases or scales)
     "grad_norm",  # L2 norm of the group's gradient at the record step
     "weight_norm",  # L2 norm of the group's weights at the record
     "update_mean_abs",  # mean |W_now - W_previous record| / steps between: the SNS notes' flat-weight signal

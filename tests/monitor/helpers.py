@@ -7,12 +7,13 @@ import numpy as np
 
 from vg_studio.train.statistics import HIST_EDGES
 
-SCALARS = ("grad_mean_abs", "grad_norm", "weight_norm", "update_mean_abs", "update_ratio")
+SCALARS = ("grad_mean_abs", "kernel_grad_mean_abs", "grad_norm", "weight_norm", "update_mean_abs", "update_ratio")
 
 
 def column_reference(columns: dict, grads: dict, before: dict, after: dict) -> dict:
-    """Per column (name -> list of variable keys), the five scalar statistics from per-variable arrays keyed alike:
-    the gradient the optimizer applied, the weights before and after the step."""
+    """Per column (name -> list of variable keys), the scalar statistics from per-variable arrays keyed alike:
+    the gradient the optimizer applied, the weights before and after the step. The kernel statistic takes the
+    column's arrays of two or more dimensions (all of them in a column that has none)."""
     out = {name: [] for name in SCALARS + ("grad_log10_hist",)}
     for keys in columns.values():
         g = np.concatenate([np.ravel(grads[k]) for k in keys]).astype(np.float64)
@@ -20,6 +21,8 @@ def column_reference(columns: dict, grads: dict, before: dict, after: dict) -> d
         w1 = np.concatenate([np.ravel(after[k]) for k in keys]).astype(np.float64)
         d = w1 - w0
         out["grad_mean_abs"].append(np.abs(g).mean())
+        matrices = [k for k in keys if np.ndim(grads[k]) >= 2] or keys
+        out["kernel_grad_mean_abs"].append(np.abs(np.concatenate([np.ravel(grads[k]) for k in matrices])).mean())
         out["grad_norm"].append(np.linalg.norm(g))
         out["weight_norm"].append(np.linalg.norm(w1))
         out["update_mean_abs"].append(np.abs(d).mean())

@@ -169,6 +169,16 @@ class RunState:
         self.batch_losses = Window(c.oscillation_window_steps)
         self.epoch_losses = deque(maxlen=max(2, int(c.plateau_epochs)))
 
+    def layer_grads(self) -> np.ndarray:
+        """Each column's mean |gradient| as the depth comparison reads it: over its weight matrices
+        (kernel_grad_mean_abs; the checks of a vanishing gradient compare kernels), over all its weights in a run
+        recorded before that statistic existed."""
+        g = self.stats["grad_mean_abs"]
+        kernels = self.stats.get("kernel_grad_mean_abs")
+        if kernels is None or kernels.shape != g.shape:
+            return g
+        return np.where(np.isfinite(kernels), kernels, g)
+
     def update(self, record, facts: RunFacts, finite: bool) -> None:
         """Take in one record (the engine calls this before the rules judge it)."""
         c = self.config
@@ -181,14 +191,14 @@ class RunState:
         if not finite or "grad_mean_abs" not in self.stats or "grad_norm" not in self.stats:
             return
         if self.first_loss is None:
-            self.first_loss, self.first_grad, self.first_step = self.loss, self.stats["grad_mean_abs"], self.step
+            self.first_loss, self.first_grad, self.first_step = self.loss, self.layer_grads(), self.step
         self.records += 1
         if not self.baseline or self.step <= c.baseline_steps:
             self.baseline.append(self.stats["grad_norm"])
         chance = facts.chance_loss
         self.at_chance = self.at_chance and chance is not None \
             and abs(self.loss - chance) <= c.vanishing_chance_band * chance
-        self.grad_window.add(self.step, self.stats["grad_mean_abs"])
+        self.grad_window.add(self.step, self.layer_grads())
         update = self.stats.get("update_ratio")
         if update is not None and len(update) == len(facts.layer_names):
             self.update_window.add(self.step, update)

@@ -1,7 +1,8 @@
 """Vanishing gradient ("Analysis of the Causes and Solutions…", SNS notes): the gradients reaching the first layer
 are a tiny share of those at the output, so the early layers barely learn.
 
-The ratio r = mean |g| of the first main layer / that of the output layer, the median over the last
+The ratio r = mean |g| over the first main layer's weight matrices / that over the output layer's (a bias's
+gradient is not shrunk by a collapsing forward signal: kernel_grad_mean_abs), the median over the last
 `vanishing_window_steps` steps. Beside r below `vanishing_ratio`, four tests for a ratio near it (within 10×):
 the first layer's gradient under an absolute floor, a ratio that fell since the first steps, a loss stuck where it
 started (a loss plateau holds), or a loss sitting at the loss of guessing since step 1 (tiny weights shrink the
@@ -69,7 +70,7 @@ class Vanishing(Rule):
                     "layers_crossed": depth, "ratio_fall_since_start": float(trend)}
         threshold = f"the rule's threshold is {c.vanishing_ratio:g}" if tests[0][1] else \
             f"near the threshold {c.vanishing_ratio:g}"
-        details = [f"Mean |gradient| of {facts.labels[first]} is {g[first]:.2g}, of {facts.labels[last]} "
+        details = [f"Mean |gradient| of {facts.labels[first]}'s weights is {g[first]:.2g}, of {facts.labels[last]} "
                    f"{g[last]:.2g}: a ratio of {ratio:.2g} ({threshold})."]
         details.append(f"Across the {depth} layers between them that is about {factor:.2g}× per layer.")
         if all(facts.activations[i] == "sigmoid" for i in between[:-1]):

@@ -65,14 +65,15 @@ def _latest(earlier, later):
 
 
 class ColumnIndex:
-    """Where each column's variables sit in the probes' rows: (probe index, row) pairs, and their sizes."""
+    """Where each column's variables sit in the probes' rows: (probe index, row, size, is a matrix) per variable."""
 
     def __init__(self, columns: list, probes: list):
         where = {}
         for probe in probes:
             for j, variable in enumerate(probe.variables or []):
                 if probe.measured[j]:  # a variable without a gradient is not one the optimizer updates
-                    where.setdefault(id(variable), (probe.index, j, float(probe.sizes[j])))
+                    matrix = len(getattr(variable, "shape", ()) or ()) >= 2
+                    where.setdefault(id(variable), (probe.index, j, float(probe.sizes[j]), matrix))
         self.parts = [[where[id(v)] for v in column.variables if id(v) in where] for column in columns]
         labels = {probe.index: probe.label for probe in probes}
         self.optimizers = [labels[parts[0][0]] if parts else "" for parts in self.parts]
@@ -84,17 +85,21 @@ def column_stats(raw: RawRecord, index: ColumnIndex) -> dict:
     n = len(index.parts)
     out = {name: np.full(n, np.nan) for name in LAYER_STATS}
     hists = {name: np.full((n, HIST_BINS), np.nan) for name in HIST_STATS}
-    sums = {s.name: np.full(n, np.nan) for s in SUMS}
-    count = np.full(n, np.nan)
+    sums = {over: {s.name: np.full(n, np.nan) for s in SUMS} for over in ("all", "matrices")}
+    count = {over: np.full(n, np.nan) for over in ("all", "matrices")}
     for c, parts in enumerate(index.parts):
-        parts = [(p, j, size) for p, j, size in parts if p in raw.rows]
+        parts = [part for part in parts if part[0] in raw.rows]
         if not parts:
             continue
-        rows = np.stack([raw.rows[p][j] for p, j, _ in parts])
-        sizes = np.array([size for _, _, size in parts])
+        rows = np.stack([raw.rows[p][j] for p, j, _, _ in parts])
+        sizes = np.array([size for _, _, size, _ in parts])
+        matrices = np.array([matrix for *_, matrix in parts])
+        if not matrices.any():  # a column without matrices (a normalisation layer): all its variables
+            matrices[:] = True
         for i, s in enumerate(SUMS):
-            sums[s.name][c] = rows[:, i].sum()
-        count[c] = sizes.sum()
+            sums["all"][s.name][c] = rows[:, i].sum()
+            sums["matrices"][s.name][c] = rows[matrices, i].sum()
+        count["all"][c], count["matrices"][c] = sizes.sum(), sizes[matrices].sum()
         for h, histogram in enumerate(HISTOGRAMS):
             start = len(SUMS) + h * HIST_BINS
             counts = rows[:, start:start + HIST_BINS]
@@ -105,7 +110,7 @@ def column_stats(raw: RawRecord, index: ColumnIndex) -> dict:
                 hists[histogram.name][c] = (shares * sizes[used, None]).sum(axis=0) / sizes[used].sum()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for scalar in SCALARS:
-            out[scalar.name] = np.asarray(scalar.value(sums, count), dtype=np.float64)
+            out[scalar.name] = np.asarray(scalar.value(sums[scalar.over], count[scalar.over]), dtype=np.float64)
     out.update(hists)
     return out
 

@@ -6,12 +6,13 @@ pass per variable, `vg_studio.train.probes.measure`); the host turns them into p
 the recorder measures them on the probe batch (`vg_studio.train.columns.UnitTaps`).
 """
 
-from vg_studio.train.statistics import (grad_log10_hist, grad_mean_abs, grad_norm, update_log10_hist,
-                                        update_mean_abs, update_ratio, weight_norm)
+from vg_studio.train.statistics import (grad_log10_hist, grad_mean_abs, grad_norm, kernel_grad_mean_abs,
+                                        update_log10_hist, update_mean_abs, update_ratio, weight_norm)
 from vg_studio.train.statistics.base import HIST_BINS, HIST_EDGES, Histogram, Quantities, Scalar, Sum, log10_bins
 
 STATISTICS = (
     grad_mean_abs.STATISTIC,
+    kernel_grad_mean_abs.STATISTIC,
     grad_norm.STATISTIC,
     weight_norm.STATISTIC,
     update_mean_abs.STATISTIC,
