@@ -266,7 +266,8 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
     ratio = loss_end = train_accuracy = nan
     if upto:
         tail = slice(len(upto) - max(1, len(upto) // 5), None)  # the trial's last fifth
-        g = history.stat("grad_mean_abs")[upto][tail]
+        kernels = history.stat("kernel_grad_mean_abs")  # what the vanishing rule compares (absent in older runs)
+        g = (kernels if len(kernels) == len(history.steps) else history.stat("grad_mean_abs"))[upto][tail]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = g[:, diagnoser.first] / g[:, diagnoser.last]
         finite = ratios[np.isfinite(ratios)]
