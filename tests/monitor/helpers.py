@@ -10,10 +10,11 @@ from vg_studio.train.statistics import HIST_EDGES
 SCALARS = ("grad_mean_abs", "kernel_grad_mean_abs", "grad_norm", "weight_norm", "update_mean_abs", "update_ratio")
 
 
-def column_reference(columns: dict, grads: dict, before: dict, after: dict) -> dict:
+def column_reference(columns: dict, grads: dict, before: dict, after: dict, biases: set = frozenset()) -> dict:
     """Per column (name -> list of variable keys), the scalar statistics from per-variable arrays keyed alike:
     the gradient the optimizer applied, the weights before and after the step. The kernel statistic takes the
-    column's arrays of two or more dimensions (all of them in a column that has none)."""
+    column's arrays of two or more dimensions that are not `biases` (keys; a key that is a variable's path ending
+    in "bias" is one too), all of them in a column that has none."""
     out = {name: [] for name in SCALARS + ("grad_log10_hist",)}
     for keys in columns.values():
         g = np.concatenate([np.ravel(grads[k]) for k in keys]).astype(np.float64)
@@ -21,7 +22,8 @@ def column_reference(columns: dict, grads: dict, before: dict, after: dict) -> d
         w1 = np.concatenate([np.ravel(after[k]) for k in keys]).astype(np.float64)
         d = w1 - w0
         out["grad_mean_abs"].append(np.abs(g).mean())
-        matrices = [k for k in keys if np.ndim(grads[k]) >= 2] or keys
+        matrices = [k for k in keys if np.ndim(grads[k]) >= 2 and k not in biases
+                    and not (isinstance(k, str) and k.endswith("bias"))] or keys
         out["kernel_grad_mean_abs"].append(np.abs(np.concatenate([np.ravel(grads[k]) for k in matrices])).mean())
         out["grad_norm"].append(np.linalg.norm(g))
         out["weight_norm"].append(np.linalg.norm(w1))
@@ -75,5 +77,6 @@ def tape_sgd(model, initial: list, loss_fn, batches: list, lr: float, columns: d
             v.assign(v - lr * grads[id(v)])
         after = {id(v): v.numpy().copy() for v in variables}
         keys = {name: [id(v) for v in vs] for name, vs in columns.items()}
-        expected.append(column_reference(keys, grads, before, after))
+        biases = {id(v) for v in variables if v.name.endswith("bias")}
+        expected.append(column_reference(keys, grads, before, after, biases))
     return expected

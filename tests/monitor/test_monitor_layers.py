@@ -70,6 +70,29 @@ def test_nested_models_and_blocks_are_expanded_into_their_layers():
     assert np.isfinite(saturated[-1, 4]) and np.isnan(saturated[-1, 5])
 
 
+def test_an_attention_layers_per_head_biases_are_not_counted_as_its_kernels():
+    """A MultiHeadAttention layer's query/key/value biases are (heads, size) arrays: two dimensions, yet biases.
+    kernel_grad_mean_abs takes its kernels only (against tf.GradientTape), grad_mean_abs all of its weights."""
+    x, y = batches(shape=(4, 6))
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((4, 6))
+    attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="attention")(inputs, inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="head")(
+        keras.layers.Flatten()(attended)))
+    monitor, initial = fit(model, x, y)
+    history = monitor.history
+    assert history.layer_names == ["attention", "head"]
+    attention = model.get_layer("attention")
+    assert any(len(v.shape) == 2 and v.name == "bias" for v in attention.trainable_variables)
+    columns = {"attention": attention.trainable_variables, "head": model.get_layer("head").trainable_variables}
+    expected = tape_sgd(model, initial, keras.losses.SparseCategoricalCrossentropy(),
+                        [(x[:12], y[:12]), (x[12:], y[12:])], 0.2, columns)
+    for step, rows in enumerate(expected):
+        assert_record(history, step, rows)
+    kernels = history.stat("kernel_grad_mean_abs")[:, 0]
+    assert np.all(np.abs(kernels - history.stat("grad_mean_abs")[:, 0]) > 1e-3 * kernels)  # biases left out
+
+
 def test_today_grouping_is_an_option(tmp_path):
     x, y = batches()
     keras.utils.set_random_seed(1)

@@ -72,7 +72,9 @@ class ColumnIndex:
         for probe in probes:
             for j, variable in enumerate(probe.variables or []):
                 if probe.measured[j]:  # a variable without a gradient is not one the optimizer updates
-                    matrix = len(getattr(variable, "shape", ()) or ()) >= 2
+                    # (a multi-head attention layer's biases are (heads, size): matrices by shape, biases by name)
+                    matrix = len(getattr(variable, "shape", ()) or ()) >= 2 \
+                        and not str(getattr(variable, "name", "")).endswith("bias")
                     where.setdefault(id(variable), (probe.index, j, float(probe.sizes[j]), matrix))
         self.parts = [[where[id(v)] for v in column.variables if id(v) in where] for column in columns]
         labels = {probe.index: probe.label for probe in probes}

@@ -44,7 +44,8 @@ class Scalar:
     """A per-column number from in-step sums: `value(sums, count)`, where `sums` maps each sum's name to a
     (columns,) array of the column's totals and `count` is its (columns,) number of entries. `over` says which
     of the column's variables are added up: "all", or "matrices" — those of two or more dimensions (kernels,
-    recurrent kernels, convolution filters), all of them where a column has none (a normalisation layer)."""
+    recurrent kernels, convolution filters) but not named as biases (an attention layer's per-head biases), all
+    of them where a column has none (a normalisation layer)."""
 
     name: str
     sums: tuple
