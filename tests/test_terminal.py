@@ -207,12 +207,8 @@ def _train(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
 
-@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT),
-                                           pytest.param(signal.SIGTERM, signal.SIGINT, marks=pytest.mark.slow)])
-def test_two_signals_during_training_always_exit_with_the_first_signals_status(first, second, tmp_path):
-    from vg_studio.train.runstore import open_run
-
-    out = tmp_path / "run"
+def _training_asked_to_stop(first: int, out: Path) -> subprocess.Popen:
+    """`train` into `out`, sent `first` once its first epoch is done and back once it has said it will stop."""
     proc = _train("--dataset", "digits", "--layers", "2", "--units", "16", "--epochs", "500", "--out", str(out))
     for line in proc.stdout:
         if line.startswith("epoch 1:"):
@@ -221,6 +217,16 @@ def test_two_signals_during_training_always_exit_with_the_first_signals_status(f
     for line in proc.stderr:  # handled: a SIGINT pending beside it would otherwise be handled first (lower number)
         if line.startswith("stopping after the current batch"):
             break
+    return proc
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT),
+                                           pytest.param(signal.SIGTERM, signal.SIGINT, marks=pytest.mark.slow)])
+def test_two_signals_during_training_always_exit_with_the_first_signals_status(first, second, tmp_path):
+    from vg_studio.train.runstore import open_run
+
+    out = tmp_path / "run"
+    proc = _training_asked_to_stop(first, out)
     proc.send_signal(second)
     stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 128 + first, (proc.returncode, stderr[-2000:])
@@ -237,14 +243,7 @@ def test_a_burst_of_signals_after_the_first_ends_the_command_once_with_the_run_r
     from vg_studio.train.runstore import open_run
 
     out = tmp_path / "run"
-    proc = _train("--dataset", "digits", "--layers", "2", "--units", "16", "--epochs", "500", "--out", str(out))
-    for line in proc.stdout:
-        if line.startswith("epoch 1:"):
-            break
-    proc.send_signal(first)
-    for line in proc.stderr:  # handled: a SIGINT pending beside it would otherwise be handled first (lower number)
-        if line.startswith("stopping after the current batch"):
-            break
+    proc = _training_asked_to_stop(first, out)
     while proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
