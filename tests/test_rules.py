@@ -545,3 +545,18 @@ def test_depth_is_compared_on_the_kernels_gradients_not_a_bias_the_collapse_leav
 
     assert "vanishing_gradient" not in feed(model_diagnoser(), records(True))
     assert "vanishing_gradient" in warned(feed(model_diagnoser(), records(False)))
+
+
+def test_while_the_loss_sits_at_guessing_the_ratio_over_all_weights_shows_the_decay_the_kernels_hide():
+    """Tiny weights from step 1, the loss at the loss of guessing: the output kernel's input is the collapsed
+    signal, so its gradient is as tiny as the first layer's (kernel ratio 2); its bias's, the error alone, is not
+    (ratio over all the weights 1e-4). The decay is found at the first record, as the checks find it after
+    training."""
+    d = model_diagnoser(activations=("tanh", "tanh", "tanh", "softmax"))
+    first = None
+    for s in range(1, 40):
+        r = record(s, loss=CHANCE + 1e-5, grad=[1e-8, 1e-7, 1e-6, 1e-4])
+        r.stats["kernel_grad_mean_abs"] = np.asarray([2e-9, 1e-9, 1e-9, 1e-9])
+        if first is None and any(f.kind == "vanishing_gradient" for f in d.on_record(r)):
+            first = s
+    assert first == 1

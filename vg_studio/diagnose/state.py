@@ -150,7 +150,8 @@ class RunState:
     units_last: dict = field(default_factory=dict)  # unit statistic -> each column's latest measured value
     units_measured: set = field(default_factory=set)  # the unit statistics measured at this record
     since: Since = field(default_factory=Since)
-    grad_window: Window = None
+    grad_window: Window = None  # layer_grads: over the kernels
+    weight_grad_window: Window = None  # grad_mean_abs: over all the weights, biases included
     update_window: Window = None  # each column's update ratio, for the evidence of several rules
     losses: deque = field(default_factory=deque)  # (step, recorded loss) spanning the last plateau_steps steps
     batch_losses: Window = None  # (step, mean loss of the batches since the previous record in its epoch)
@@ -165,6 +166,7 @@ class RunState:
     def __post_init__(self):
         c = self.config
         self.grad_window = Window(c.vanishing_window_steps)
+        self.weight_grad_window = Window(c.vanishing_window_steps)
         self.update_window = Window(max(c.flat_steps, c.exploding_window_steps))
         self.batch_losses = Window(c.oscillation_window_steps)
         self.epoch_losses = deque(maxlen=max(2, int(c.plateau_epochs)))
@@ -199,6 +201,7 @@ class RunState:
         self.at_chance = self.at_chance and chance is not None \
             and abs(self.loss - chance) <= c.vanishing_chance_band * chance
         self.grad_window.add(self.step, self.layer_grads())
+        self.weight_grad_window.add(self.step, self.stats["grad_mean_abs"])
         update = self.stats.get("update_ratio")
         if update is not None and len(update) == len(facts.layer_names):
             self.update_window.add(self.step, update)

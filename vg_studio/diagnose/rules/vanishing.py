@@ -3,7 +3,8 @@ are a tiny share of those at the output, so the early layers barely learn.
 
 The ratio r = mean |g| over the first main layer's weight matrices / that over the output layer's (a bias's
 gradient is not shrunk by a collapsing forward signal: kernel_grad_mean_abs), the median over the last
-`vanishing_window_steps` steps. Beside r below `vanishing_ratio`, four tests for a ratio near it (within 10×):
+`vanishing_window_steps` steps; while the loss has sat at the loss of guessing since step 1, the lesser of that and
+the ratio over all the weights (the output kernel's input is then the collapsed signal itself). Beside r below `vanishing_ratio`, four tests for a ratio near it (within 10×):
 the first layer's gradient under an absolute floor, a ratio that fell since the first steps, a loss stuck where it
 started (a loss plateau holds), or a loss sitting at the loss of guessing since step 1 (tiny weights shrink the
 forward signal too, which hides the decay). Each finding names the test that fired with its own figures.
@@ -47,6 +48,14 @@ class Vanishing(Rule):
         near = ratio < 10 * c.vanishing_ratio
         stalled = bool(state.active.get("loss_plateau"))
         chance_held = state.step - state.first_step >= c.vanishing_chance_steps
+        if state.at_chance:
+            # the output ignores the input: its kernel's input is the collapsed signal, so its gradient falls with
+            # the collapse and hides the decay; its bias's gradient, the error alone, keeps the backward signal's
+            # scale — here the ratio over all the weights is the one that shows whether the error reaches the start
+            every = state.weight_grad_window.median()
+            if every[last] > 0:
+                ratio = min(ratio, every[first] / every[last])
+                near = ratio < 10 * c.vanishing_ratio
         at_chance = state.at_chance and (near or (ratio < c.vanishing_chance_ratio and chance_held))
         tests = [("ratio", ratio < c.vanishing_ratio,
                   f"first/output gradient ratio {ratio:.2g} < vanishing_ratio {c.vanishing_ratio:g}"),
