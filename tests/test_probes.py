@@ -48,8 +48,8 @@ def test_gradient_and_update_probes_match_gradient_tape(activation):
             loss = loss_fn(y, model(x, training=True))
         grads = dict(zip((id(v) for v in model.trainable_variables),
                          tape.gradient(loss, model.trainable_variables)))
-        expected = {"grad_mean_abs": [], "kernel_grad_mean_abs": [], "grad_norm": [], "weight_norm": [], "update_mean_abs": [],
-                    "update_ratio": [], "update_log10_hist": []}
+        expected = {"grad_mean_abs": [], "kernel_grad_mean_abs": [], "grad_norm": [], "weight_norm": [],
+                    "update_mean_abs": [], "update_ratio": [], "update_log10_hist": []}
         for group in groups:
             variables = [v for name in group.layer_names for v in by_layer[name].trainable_variables]
             g = np.concatenate([grads[id(v)].numpy().ravel() for v in variables])

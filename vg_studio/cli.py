@@ -400,7 +400,8 @@ def _train_saved_model(args) -> int:
                          seed=args.seed if args.seed is not None else 0, record_every=args.record_every or 10)
         printer = _TrainPrinter(quiet=args.quiet or args.json)
         cancel = threading.Event()
-        stop = SignalStop(cancel.set, stop_now=_stop_now(out))  # before the first batch (the model still loading) a signal ends at once
+        # before the first batch (the model still loading) a signal ends at once
+        stop = SignalStop(cancel.set, stop_now=_stop_now(out))
         try:
             with stop.installed():
                 result = fit_saved_model(args.model, data, out, fit, listeners=[printer, stop],

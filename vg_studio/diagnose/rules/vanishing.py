@@ -4,10 +4,11 @@ are a tiny share of those at the output, so the early layers barely learn.
 The ratio r = mean |g| over the first main layer's weight matrices / that over the output layer's (a bias's
 gradient is not shrunk by a collapsing forward signal: kernel_grad_mean_abs), the median over the last
 `vanishing_window_steps` steps; while the loss has sat at the loss of guessing since step 1, the lesser of that and
-the ratio over all the weights (the output kernel's input is then the collapsed signal itself). Beside r below `vanishing_ratio`, four tests for a ratio near it (within 10×):
-the first layer's gradient under an absolute floor, a ratio that fell since the first steps, a loss stuck where it
-started (a loss plateau holds), or a loss sitting at the loss of guessing since step 1 (tiny weights shrink the
-forward signal too, which hides the decay). Each finding names the test that fired with its own figures.
+the ratio over all the weights (the output kernel's input is then the collapsed signal itself). Beside r below
+`vanishing_ratio`, four tests for a ratio near it (within 10×): the first layer's gradient under an absolute floor,
+a ratio that fell since the first steps, a loss stuck where it started (a loss plateau holds), or a loss sitting at
+the loss of guessing since step 1 (tiny weights shrink the forward signal too, which hides the decay). Each finding
+names the test that fired with its own figures.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ falls with the signal, so a mean over both reads a first/output ratio that is th
 The vanishing-gradient rule compares this one across depth. No sum of its own: the host adds up `abs_grad` over
 the column's matrices."""
 
-from vg_studio.train.statistics.base import Scalar
-from vg_studio.train.statistics.grad_mean_abs import ABS_GRAD
+from dataclasses import replace
 
-STATISTIC = Scalar("kernel_grad_mean_abs", (ABS_GRAD,), lambda sums, count: sums["abs_grad"] / count, over="matrices")
+from vg_studio.train.statistics import grad_mean_abs
+
+STATISTIC = replace(grad_mean_abs.STATISTIC, name="kernel_grad_mean_abs", over="matrices")
