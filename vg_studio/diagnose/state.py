@@ -90,6 +90,15 @@ class RunFacts:
                    int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None)
 
 
+def depth_gradients(grad_mean_abs: np.ndarray, kernel_grad_mean_abs: np.ndarray | None) -> np.ndarray:
+    """Each column's mean |gradient| as the depth comparison reads it (a record's (L,) or a history's (R, L)): over
+    its weight matrices (kernel_grad_mean_abs; the checks of a vanishing gradient compare kernels), over all its
+    weights where that is not measured or a run was recorded before the statistic existed."""
+    if kernel_grad_mean_abs is None or np.shape(kernel_grad_mean_abs) != np.shape(grad_mean_abs):
+        return grad_mean_abs
+    return np.where(np.isfinite(kernel_grad_mean_abs), kernel_grad_mean_abs, grad_mean_abs)
+
+
 class Window:
     """The values of the last `steps` training steps (at least the latest one)."""
 
@@ -150,7 +159,7 @@ class RunState:
     units_last: dict = field(default_factory=dict)  # unit statistic -> each column's latest measured value
     units_measured: set = field(default_factory=set)  # the unit statistics measured at this record
     since: Since = field(default_factory=Since)
-    grad_window: Window = None  # layer_grads: over the kernels
+    grad_window: Window = None  # depth_gradients: over the kernels
     weight_grad_window: Window = None  # grad_mean_abs: over all the weights, biases included
     update_window: Window = None  # each column's update ratio, for the evidence of several rules
     losses: deque = field(default_factory=deque)  # (step, recorded loss) spanning the last plateau_steps steps
@@ -171,16 +180,6 @@ class RunState:
         self.batch_losses = Window(c.oscillation_window_steps)
         self.epoch_losses = deque(maxlen=max(2, int(c.plateau_epochs)))
 
-    def layer_grads(self) -> np.ndarray:
-        """Each column's mean |gradient| as the depth comparison reads it: over its weight matrices
-        (kernel_grad_mean_abs; the checks of a vanishing gradient compare kernels), over all its weights in a run
-        recorded before that statistic existed."""
-        g = self.stats["grad_mean_abs"]
-        kernels = self.stats.get("kernel_grad_mean_abs")
-        if kernels is None or kernels.shape != g.shape:
-            return g
-        return np.where(np.isfinite(kernels), kernels, g)
-
     def update(self, record, facts: RunFacts, finite: bool) -> None:
         """Take in one record (the engine calls this before the rules judge it)."""
         c = self.config
@@ -192,15 +191,16 @@ class RunState:
         self.time_grad = getattr(record, "time_grad", None)
         if not finite or "grad_mean_abs" not in self.stats or "grad_norm" not in self.stats:
             return
+        grads = depth_gradients(self.stats["grad_mean_abs"], self.stats.get("kernel_grad_mean_abs"))
         if self.first_loss is None:
-            self.first_loss, self.first_grad, self.first_step = self.loss, self.layer_grads(), self.step
+            self.first_loss, self.first_grad, self.first_step = self.loss, grads, self.step
         self.records += 1
         if not self.baseline or self.step <= c.baseline_steps:
             self.baseline.append(self.stats["grad_norm"])
         chance = facts.chance_loss
         self.at_chance = self.at_chance and chance is not None \
             and abs(self.loss - chance) <= c.vanishing_chance_band * chance
-        self.grad_window.add(self.step, self.layer_grads())
+        self.grad_window.add(self.step, grads)
         self.weight_grad_window.add(self.step, self.stats["grad_mean_abs"])
         update = self.stats.get("update_ratio")
         if update is not None and len(update) == len(facts.layer_names):

@@ -22,6 +22,7 @@ import numpy as np
 
 from vg_studio.diagnose.engine import diagnose_run
 from vg_studio.diagnose.findings import Finding
+from vg_studio.diagnose.state import depth_gradients
 from vg_studio.text import inert
 
 BASELINE = "unchanged"  # the key of the trial that trains the run's own spec
@@ -266,8 +267,7 @@ def _measure(key: str, title: str, outcome, plan: TrialPlan, steps: int, keep: b
     ratio = loss_end = train_accuracy = nan
     if upto:
         tail = slice(len(upto) - max(1, len(upto) // 5), None)  # the trial's last fifth
-        kernels = history.stat("kernel_grad_mean_abs")  # what the vanishing rule compares (absent in older runs)
-        g = (kernels if len(kernels) == len(history.steps) else history.stat("grad_mean_abs"))[upto][tail]
+        g = depth_gradients(history.stat("grad_mean_abs"), history.stat("kernel_grad_mean_abs"))[upto][tail]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = g[:, diagnoser.first] / g[:, diagnoser.last]
         finite = ratios[np.isfinite(ratios)]
