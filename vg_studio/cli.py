@@ -14,8 +14,13 @@ import sys
 from typing import TYPE_CHECKING
 
 
+def _signal_line(signum: int) -> str:
+    """The last line of a command a signal ended."""
+    return "vg-studio: terminated" if signum == signal.SIGTERM else "vg-studio: interrupted"
+
+
 def _quit_at_once(signum, frame):  # pragma: no cover - exercised by the signal tests in a subprocess
-    os.write(2, b"vg-studio: terminated\n" if signum == signal.SIGTERM else b"vg-studio: interrupted\n")
+    os.write(2, f"{_signal_line(signum)}\n".encode())
     os._exit(128 + signum)
 
 
@@ -129,7 +134,7 @@ _interrupted_by: int | None = None  # the signal the handler raised Interrupted 
 
 
 def _interrupted(signum: int) -> int:
-    print(f"vg-studio: {'terminated' if signum == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
+    print(_signal_line(signum), file=sys.stderr)
     return 128 + int(signum)
 
 
@@ -430,14 +435,16 @@ def _early_dataset(spec):
 
 
 def _stop_now(out):
-    """A second signal during training: the run is marked cancelled and the process ends at once (its lock file
-    goes too: the lock itself ends with the process)."""
+    """A second signal during training: the run is marked cancelled and the process ends at once."""
+    from pathlib import Path
+
+    from vg_studio.train.rundir import abandon
+
     def record_run():
         _record_interrupted_run(out)
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(out, ".lock"))
+        abandon(Path(out))
 
-    return lambda signum: exit_at_once(signum, record_run)
+    return lambda signum: exit_at_once(signum, record_run, _signal_line(signum))
 
 
 def _record_interrupted_run(out) -> None:

@@ -85,9 +85,9 @@ def _raise_interrupted(signum: int) -> None:
     raise Interrupted(signum)
 
 
-def exit_at_once(signum: int, record_run) -> None:
+def exit_at_once(signum: int, record_run, last_line: str) -> None:
     """End the process now with 128 + `signum`: `record_run()` first marks the run as stopped (its completed
-    epochs are on disk already), then the line `_guarded` would print, the streams flushed, and os._exit — no
+    epochs are on disk already), then `last_line` on stderr, the streams flushed, and os._exit — no
     exception travels through the library code the signal landed in. Later signals are ignored meanwhile: one
     arriving inside `record_run` would otherwise start it again over its own half-written files."""
     for sig in SIGNALS:
@@ -99,5 +99,5 @@ def exit_at_once(signum: int, record_run) -> None:
         pass
     with contextlib.suppress(Exception):
         sys.stdout.flush()
-    os.write(2, b"vg-studio: terminated\n" if signum == signal.SIGTERM else b"vg-studio: interrupted\n")
+    os.write(2, f"{last_line}\n".encode())
     os._exit(128 + int(signum))

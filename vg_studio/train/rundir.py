@@ -106,6 +106,15 @@ def release(folder: Path, store: bool = False) -> None:
                     pass
 
 
+def abandon(folder: Path) -> None:
+    """This process ends now without unwinding (a second Ctrl-C): every hold on `folder` is let go as the last
+    release would, its lock file removed (the lock itself ends with the process)."""
+    lock = _held.get(_key(folder))
+    if lock is not None:
+        lock.count = 1
+        release(folder)
+
+
 def writer_alive(folder: Path) -> bool:
     """Whether a live process holds `folder`'s writer lock — without creating anything (a reader's question)."""
     if _key(folder) in _held:
