@@ -50,6 +50,8 @@ SCRIPT = textwrap.dedent("""
     np.testing.assert_allclose(monitor.history.stat("grad_mean_abs")[0],
                                [mean_abs(expected, cnn.get_layer(n).trainable_variables) for n in ("conv", "head")],
                                rtol=2e-3)
+    np.testing.assert_allclose(monitor.history.stat("kernel_grad_mean_abs")[0],
+                               [mean_abs(expected, [cnn.get_layer(n).kernel]) for n in ("conv", "head")], rtol=2e-3)
     probe = step_probes._PROBES[cnn]
     traced = probe.traces
     cnn.fit(x, y, batch_size=16, epochs=1, callbacks=[GradientMonitor(None, diagnose=False)], verbose=0)
