@@ -138,7 +138,8 @@ OPTIMIZERS = {
                                                 "momentum": 0.9, "radius_growth_steps": 0.0,
                                                 "curvature": "gauss_newton", "curvature_every": 10,
                                                 "curvature_decay": 0.99, "curvature_examples": 0, "epsilon": 1e-8,
-                                                "norm_scope": "unit", "curvature_scale": "unit"}},
+                                                "norm_scope": "unit", "curvature_scale": "unit",
+                                                "use_ema": True, "ema_momentum": 0.98}},
     # batch size: training.batch_size
 }
 

@@ -12,6 +12,10 @@ batch; s is the squared pre-activation change per squared per-weight step, refre
 (h ≫ μ, the Newton step is shorter than the radius): the damped diagonal Newton step η·d/h — stochastic diagonal
 Levenberg–Marquardt (LeCun et al., "Efficient BackProp", 1998). As R_k anneals, weights move into phase II.
 
+A step of fixed relative length never settles: it bounces at the radius' scale around where the fit would settle.
+By default SDAGD therefore keeps Keras's exponential moving average of the weights (use_ema, ema_momentum 0.98: about
+the last 50 steps), which `fit` writes into the network when it ends; the curvature taps are not averaged.
+
 Curvature h, per weight:
 - "gauss_newton" (default): LeCun's truncated Gauss–Newton diagonal of the batch, computed inside the compiled
   step by the taps the builder puts into the training graph (vg_studio.nn.curvature), every `curvature_every`
@@ -92,6 +96,9 @@ class SDAGD(keras.optimizers.Optimizer):
             pre-activation by at most R_z (RMS over the batch). 0: off.
         radius_warmup_steps: τ_w; R_k grows linearly over the first τ_w steps. 0: no warm-up.
         curvature_examples: the Gauss–Newton curvature from the first n examples of each batch (0: all).
+        use_ema, ema_momentum: Keras's iterate averaging, on by default with momentum 0.98 (a window of ~50 steps):
+            `fit` ends with the average of the last steps' weights, not the last iterate. The training graph's
+            curvature taps keep their own values.
     """
 
     def __init__(
@@ -115,8 +122,8 @@ class SDAGD(keras.optimizers.Optimizer):
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
+        use_ema=True,
+        ema_momentum=0.98,
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
@@ -187,6 +194,11 @@ class SDAGD(keras.optimizers.Optimizer):
         self._momentums = self._add_slots(var_list, "momentum") if self.momentum else None
         self._find_curvature_taps(var_list)
 
+    def add_variable(self, *args, name=None, **kwargs):
+        """Every optimizer variable named as TensorFlow accepts inside a compiled step (`scope_safe`), also the ones
+        the base class makes after the model's variables (the weights' averages)."""
+        return super().add_variable(*args, name=scope_safe(name) if name else name, **kwargs)
+
     def _add_slots(self, var_list, slot: str) -> list:
         """One zero slot per variable, like `add_optimizer_variables`, but named so that TensorFlow accepts the name
         in a compiled step whatever the model's names: a slot is named after its variable's path, which holds the
@@ -211,6 +223,7 @@ class SDAGD(keras.optimizers.Optimizer):
         # update_step receives the backend's variables (TensorFlow: the tf.Variable inside the Keras variable), so
         # it recognises the sites by index, never by the Keras variable's id
         self._site_indices = frozenset(self._get_variable_index(v) for v in var_list if id(v) in self._site_of)
+        self._tap_positions = frozenset(i for i, v in enumerate(var_list) if id(v) in self._tap_ids)
         self._refreshes = self.add_variable(shape=(), initializer="zeros", dtype="float32",
                                             name="curvature_refreshes")
         # preactivation_radius: per output unit of a Gauss–Newton site's kernel, the running average of
@@ -276,6 +289,33 @@ class SDAGD(keras.optimizers.Optimizer):
         if index in self._site_indices:
             return average, self._gauss_newton_scale(self._refreshes)
         return average, self._curvature_scale(self._terms_averaged(self.iterations))
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        """Keras's average (a_1 = w_1, a_k = m·a_{k−1} + (1 − m)·w_k) of every weight; a curvature tap's average is
+        the tap itself, so that `fit`'s closing overwrite leaves the taps as they are (the refresh flag says whether
+        the next step refreshes; the probes stay zero)."""
+        if not self.use_ema:
+            return
+        momentum = ops.cast(ops.not_equal(self.iterations, 0), "float32") * self.ema_momentum
+        taps = getattr(self, "_tap_positions", frozenset())
+        for index, (variable, average) in enumerate(zip(trainable_variables, self._model_variables_moving_average)):
+            if average is None:
+                continue
+            if index in taps:
+                if getattr(variable, "curvature_refresh", False):
+                    average.assign(variable)
+                continue  # a probe and its average are both zero
+            # a + (1 − m)·(w − a): Keras's m·a + (1 − m)·w with one weight-sized pass fewer
+            average.assign_add(ops.cast(1.0 - momentum, variable.dtype) * (variable - average))
+
+    def _overwrite_model_variables_with_average_value(self, trainable_variables):
+        """`fit`'s closing overwrite, with a copy of each average on JAX: there the assignment would put the
+        average's own buffer into the weight, and the next `fit`'s compiled step would donate that buffer twice."""
+        if keras.backend.backend() != "jax":
+            return super()._overwrite_model_variables_with_average_value(trainable_variables)
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                variable.assign(ops.copy(average))
 
     # -- Gauss–Newton taps ----------------------------------------------------------------------------------
     def apply(self, grads, trainable_variables=None):

@@ -104,6 +104,8 @@ class SDAGDParams(Options):
     preactivation_radius: Annotated[Float, Field(ge=0.0, le=1e6)] = _SDAGD_DEFAULTS["preactivation_radius"]
     curvature_examples: Annotated[Int, Field(ge=0, le=1_000_000)] = _SDAGD_DEFAULTS["curvature_examples"]
     radius_warmup_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_warmup_steps"]
+    use_ema: Bool = _SDAGD_DEFAULTS["use_ema"]
+    ema_momentum: Unit = _SDAGD_DEFAULTS["ema_momentum"]
 
 
 OPTIMIZER_PARAMS: dict[str, type[Options]] = {
