@@ -27,8 +27,9 @@ TOKEN_ARCHS = ("transformer", "embconv")  # models whose inputs are pixels as to
 class ModelConfig:
     """`arch`: "mlp", "cnn" (Conv2D stack, optional BatchNorm → activation, then Dense), "resnet" (residual CNN),
     "resmlp" (residual Dense blocks), "rnn" (a stack of `rnn` layers over the image's rows), "transformer",
-    "sepconv" (depthwise-separable convolutions), "lnmlp" (Dense → LayerNormalization → activation) or "embconv"
-    (an Embedding of pixel tokens under Conv1D layers)."""
+    "sepconv" (depthwise-separable convolutions), "lnmlp" (Dense → LayerNormalization → activation), "embconv"
+    (an Embedding of pixel tokens under Conv1D layers), "densenet" (each Dense layer's output concatenated to its
+    input) or "gncnn" (Conv2D → GroupNormalization → activation)."""
     label: str
     dataset: str
     arch: str
@@ -77,7 +78,7 @@ class ModelConfig:
         inputs = keras.Input(input_shape, dtype="int32" if self.arch in TOKEN_ARCHS else None)
         x = inputs
         side = int(round(np.sqrt(np.prod(input_shape))))
-        if self.arch in ("resnet", "transformer", "resmlp", "rnn", "sepconv", "lnmlp", "embconv"):
+        if self.arch in ("resnet", "transformer", "resmlp", "rnn", "sepconv", "lnmlp", "embconv", "densenet", "gncnn"):
             x = getattr(self, f"_{self.arch}")(keras, x, side, kernel, bias)
         else:
             x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else \
@@ -207,6 +208,26 @@ class ModelConfig:
             x = keras.layers.Conv1D(self.width, 5, padding="same", activation=self.activation,
                                     kernel_initializer=kernel, bias_initializer=bias)(x)
         return keras.layers.GlobalMaxPooling1D()(x)
+
+    def _densenet(self, keras, x, side, kernel, bias):
+        """`depth` Dense layers, each fed the concatenation of the input and every earlier layer's output."""
+        x = keras.layers.Flatten()(x)
+        for _ in range(self.depth):
+            y = keras.layers.Dense(self.width, activation=self.activation, kernel_initializer=kernel,
+                                   bias_initializer=bias)(x)
+            x = keras.layers.Concatenate()([x, y])
+        return y
+
+    def _gncnn(self, keras, x, side, kernel, bias):
+        """`depth` × (Conv2D → GroupNormalization of 4 groups → activation), pooled after the first on images
+        larger than 16×16, then global average pooling."""
+        x = keras.layers.Reshape((side, side, 1))(x)
+        for i in range(self.depth):
+            x = keras.layers.Conv2D(self.width, 3, padding="same", kernel_initializer=kernel, bias_initializer=bias)(x)
+            x = keras.layers.Activation(self.activation)(keras.layers.GroupNormalization(4)(x))
+            if i == 0 and side > 16:
+                x = keras.layers.MaxPooling2D(2)(x)
+        return keras.layers.GlobalAveragePooling2D()(x)
 
     def _transformer(self, keras, x, side, kernel, bias):
         """Pixels quantised to 17 levels (token ids, one per pixel): an Embedding plus a learned position
