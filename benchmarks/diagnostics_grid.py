@@ -57,9 +57,12 @@ from grid.heldout15 import SETS as HELDOUT15_SETS  # noqa: E402
 from grid.heldout16 import SETS as HELDOUT16_SETS  # noqa: E402
 from grid.heldout17 import SETS as HELDOUT17_SETS  # noqa: E402
 from grid.heldout18 import SETS as HELDOUT18_SETS  # noqa: E402
+from grid.heldout19 import SETS as HELDOUT19_SETS  # noqa: E402
+from grid.heldout20 import SETS as HELDOUT20_SETS  # noqa: E402
+from grid.heldout21 import SETS as HELDOUT21_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
-from grid.models import ModelConfig, train_model_run  # noqa: E402
+from grid.models import ModelConfig, model_inputs, train_model_run  # noqa: E402
 from grid.spec_sets import SETS as SPEC_SETS  # noqa: E402
 from grid.spec_sets import Config  # noqa: E402
 from grid.weak import SETS as WEAK_SETS  # noqa: E402
@@ -75,7 +78,9 @@ HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4"
                   "heldout10": HELDOUT10_SETS, "heldout11": HELDOUT11_SETS, "heldout12": HELDOUT12_SETS,
                   "heldout13": HELDOUT13_SETS, "heldout14": HELDOUT14_SETS,
                   "heldout15": HELDOUT15_SETS, "heldout16": HELDOUT16_SETS,
-                  "heldout17": HELDOUT17_SETS, "heldout18": HELDOUT18_SETS}
+                  "heldout17": HELDOUT17_SETS, "heldout18": HELDOUT18_SETS,
+                  "heldout19": HELDOUT19_SETS, "heldout20": HELDOUT20_SETS,
+                  "heldout21": HELDOUT21_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
@@ -144,12 +149,8 @@ def redo_preflight(config, run_dir: Path) -> None:
         model = build_model(spec, data.input_shape, data.num_classes)
         found = preflight(model, data.x_train[:spec.training.batch_size], spec=spec)
     else:
-        import numpy as np
-
         data = load_dataset(config.dataset, {"limit": config.limit})
-        x = data.x_train
-        if config.arch == "transformer":
-            x = np.round(x / max(float(x.max()), 1e-12) * 16).astype("int32")
+        x = model_inputs(config, data.x_train)
         found = preflight(config.build(x.shape[1:], data.num_classes), x[:config.batch_size])
     Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
 
@@ -276,7 +277,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout18 (201-207): both parts of one "
+                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout21 (231-237): both parts of one "
                              "held-out set (default findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")

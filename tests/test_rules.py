@@ -276,6 +276,29 @@ def test_an_explosion_whose_loss_never_recovers_holds_to_the_end_and_is_not_an_o
                                         and f.severity != "info"}
 
 
+def test_gradients_that_grow_from_a_flat_start_while_the_network_learns_are_not_an_explosion():
+    """A network that sits at guessing for 60 steps with gradient norms of 5e-4 (tiny separable-convolution weights),
+    then learns: its norms grow ~5,000x to an ordinary 2.5 while its loss falls to a third of guessing. That is a
+    network escaping a flat start, not steps that throw the weights away. The same growth while the loss stays at
+    guessing is an explosion."""
+    def run(loss_after):
+        d = model_diagnoser(optimizer="Adam", rate=3e-3)
+        records = []
+        for s in range(1, 201, 2):
+            if s <= 60:
+                loss, norm = CHANCE, 5e-4
+            else:
+                loss, norm = loss_after(s), 5e-4 * 5000 ** min(1.0, (s - 60) / 60)
+            records.append(record(s, loss=loss, norm=[norm] * 4, update=[3e-3] * 4, epoch=(s - 1) // 40))
+        return feed(d, records)
+
+    learning = run(lambda s: CHANCE * max(1 / 3, 1 - (s - 60) / 90))
+    assert "exploding_gradient" not in warned(learning)
+    stuck = run(lambda s: CHANCE)
+    f = stuck["exploding_gradient"]
+    assert (f.severity, f.state) == ("warning", "active") and "exploding_growth" in f.rule
+
+
 def test_gradients_growing_on_their_way_back_are_an_explosion_only_where_they_are_large():
     """An output kernel scaled 40x multiplies the backward signal: the first layer's mean |g| is 84x the output's, yet
     every gradient norm is ~8 and the loss sits below guessing: no step throws weights away, no explosion. The same

@@ -13,6 +13,9 @@ import numpy as np
 
 LABELS = ("vanishing", "exploding", "dead", "saturated", "flat", "oscillating", "slow", "poor_init")
 KERNEL_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "EinsumDense")
+# layers with an activation whose pre-activation is not one kernel's product: read from the layer itself, called with
+# its activation set to linear
+CALLED_LAYERS = ("SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
 RESTING = ("relu", "relu6", "hard_silu", "hard_swish", "sparse_plus")  # activations that switch a unit off at 0
 HE = ("relu", "leaky_relu", "elu", "gelu", "silu", "swish", "relu6", "hard_silu", "mish", "prelu", "celu")
 
@@ -162,6 +165,10 @@ def _sites(model):
             name = keras.activations.serialize(layer.activation)
             if isinstance(name, str) and name not in ("linear", "softmax"):
                 out.append((layer, name, "kernel"))
+        elif kind in CALLED_LAYERS:
+            name = keras.activations.serialize(layer.activation)
+            if isinstance(name, str) and name not in ("linear", "softmax"):
+                out.append((layer, name, "call"))
         elif kind in ("Activation", "ReLU"):
             name = "relu" if kind == "ReLU" else keras.activations.serialize(layer.activation)
             if isinstance(name, str) and name not in ("linear", "softmax"):
@@ -174,6 +181,12 @@ def _pre_activation(layer, a, how):
 
     if how == "input":
         return a
+    if how == "call":
+        activation, layer.activation = layer.activation, keras.activations.linear
+        try:
+            return np.asarray(keras.ops.convert_to_numpy(layer(a.astype("float32"))), dtype=np.float64)
+        finally:
+            layer.activation = activation
     kernel, bias = layer.kernel, getattr(layer, "bias", None)
     if type(layer).__name__ == "Dense":
         z = a @ np.asarray(kernel)

@@ -20,11 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+TOKEN_ARCHS = ("transformer", "embconv")  # models whose inputs are pixels as token ids
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """`arch`: "mlp", "cnn" (Conv2D stack, optional BatchNorm → activation, then Dense), "resnet" (residual CNN),
-    "resmlp" (residual Dense blocks), "rnn" (a stack of `rnn` layers over the image's rows) or "transformer"."""
+    "resmlp" (residual Dense blocks), "rnn" (a stack of `rnn` layers over the image's rows), "transformer",
+    "sepconv" (depthwise-separable convolutions), "lnmlp" (Dense → LayerNormalization → activation), "embconv"
+    (an Embedding of pixel tokens under Conv1D layers), "densenet" (each Dense layer's output concatenated to its
+    input) or "gncnn" (Conv2D → GroupNormalization → activation)."""
     label: str
     dataset: str
     arch: str
@@ -70,10 +75,10 @@ class ModelConfig:
         bias = keras.initializers.Constant(self.bias)
         if self.arch == "subclassed":
             return self._compile(keras, self._subclassed(keras, input_shape, num_classes, kernel, bias))
-        inputs = keras.Input(input_shape, dtype="int32" if self.arch == "transformer" else None)
+        inputs = keras.Input(input_shape, dtype="int32" if self.arch in TOKEN_ARCHS else None)
         x = inputs
         side = int(round(np.sqrt(np.prod(input_shape))))
-        if self.arch in ("resnet", "transformer", "resmlp", "rnn"):
+        if self.arch in ("resnet", "transformer", "resmlp", "rnn", "sepconv", "lnmlp", "embconv", "densenet", "gncnn"):
             x = getattr(self, f"_{self.arch}")(keras, x, side, kernel, bias)
         else:
             x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else \
@@ -172,6 +177,58 @@ class ModelConfig:
                           kernel_initializer=kernel)(x)
         return x
 
+    def _sepconv(self, keras, x, side, kernel, bias):
+        """A Conv2D stem (pooled on images larger than 16×16), `depth` SeparableConv2D layers [→ BatchNorm →
+        activation], global average pooling."""
+        x = keras.layers.Conv2D(self.width, 3, padding="same", activation=self.activation, kernel_initializer=kernel,
+                                bias_initializer=bias)(keras.layers.Reshape((side, side, 1))(x))
+        if side > 16:
+            x = keras.layers.MaxPooling2D(2)(x)
+        for _ in range(self.depth):
+            x = keras.layers.SeparableConv2D(self.width, 3, padding="same", depthwise_initializer=kernel,
+                                             pointwise_initializer=kernel, bias_initializer=bias,
+                                             activation=None if self.batch_norm else self.activation)(x)
+            if self.batch_norm:
+                x = keras.layers.Activation(self.activation)(keras.layers.BatchNormalization()(x))
+        return keras.layers.GlobalAveragePooling2D()(x)
+
+    def _lnmlp(self, keras, x, side, kernel, bias):
+        """`depth` × (Dense → LayerNormalization → activation)."""
+        x = keras.layers.Flatten()(x)
+        for _ in range(self.depth):
+            x = keras.layers.Dense(self.width, kernel_initializer=kernel, bias_initializer=bias)(x)
+            x = keras.layers.Activation(self.activation)(keras.layers.LayerNormalization()(x))
+        return x
+
+    def _embconv(self, keras, x, side, kernel, bias):
+        """Pixels as 17 token ids (as the transformer's): an Embedding of 16, `depth` Conv1D layers over the
+        pixel sequence, global max pooling."""
+        x = keras.layers.Embedding(17, 16)(keras.layers.Flatten()(x))
+        for _ in range(self.depth):
+            x = keras.layers.Conv1D(self.width, 5, padding="same", activation=self.activation,
+                                    kernel_initializer=kernel, bias_initializer=bias)(x)
+        return keras.layers.GlobalMaxPooling1D()(x)
+
+    def _densenet(self, keras, x, side, kernel, bias):
+        """`depth` Dense layers, each fed the concatenation of the input and every earlier layer's output."""
+        x = keras.layers.Flatten()(x)
+        for _ in range(self.depth):
+            y = keras.layers.Dense(self.width, activation=self.activation, kernel_initializer=kernel,
+                                   bias_initializer=bias)(x)
+            x = keras.layers.Concatenate()([x, y])
+        return y
+
+    def _gncnn(self, keras, x, side, kernel, bias):
+        """`depth` × (Conv2D → GroupNormalization of 4 groups → activation), pooled after the first on images
+        larger than 16×16, then global average pooling."""
+        x = keras.layers.Reshape((side, side, 1))(x)
+        for i in range(self.depth):
+            x = keras.layers.Conv2D(self.width, 3, padding="same", kernel_initializer=kernel, bias_initializer=bias)(x)
+            x = keras.layers.Activation(self.activation)(keras.layers.GroupNormalization(4)(x))
+            if i == 0 and side > 16:
+                x = keras.layers.MaxPooling2D(2)(x)
+        return keras.layers.GlobalAveragePooling2D()(x)
+
     def _transformer(self, keras, x, side, kernel, bias):
         """Pixels quantised to 17 levels (token ids, one per pixel): an Embedding plus a learned position
         embedding, `depth` post-norm encoder blocks (MultiHeadAttention, LayerNormalization, a two-layer
@@ -191,11 +248,19 @@ class ModelConfig:
 
     def _compile(self, keras, model):
         make = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-                "nadam": keras.optimizers.Nadam}[self.optimizer]
+                "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW}[self.optimizer]
         optimizer = make(learning_rate=self.lr, momentum=self.momentum) if self.optimizer == "sgd" \
             else make(learning_rate=self.lr)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
+
+
+def model_inputs(config: ModelConfig, x: np.ndarray) -> np.ndarray:
+    """The training inputs of `config`'s model: the pixels, or for a token model the pixels in [0, 1] as 17 token
+    ids."""
+    if config.arch in TOKEN_ARCHS:
+        return np.round(x / max(float(x.max()), 1e-12) * 16).astype("int32")
+    return x
 
 
 def spike_callback(spike: tuple, base_lr: float):
@@ -229,9 +294,7 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         from vg_studio.monitor import GradientMonitor
 
         data = load_dataset(config.dataset, {"limit": config.limit})
-        x = data.x_train
-        if config.arch == "transformer":  # pixels in [0, 1] as 17 token ids
-            x = np.round(x / max(float(x.max()), 1e-12) * 16).astype("int32")
+        x = model_inputs(config, data.x_train)
         model = config.build(x.shape[1:], data.num_classes)
         probe_x, probe_y = x[:128], data.y_train[:128]
         before = checks.measure(model, probe_x, probe_y, data.num_classes)

@@ -319,6 +319,13 @@ class RunState:
             return self.first_loss
         return min(self.first_loss, float(np.median(self.early_losses)))
 
+    def far_from_good(self, facts: RunFacts) -> bool:
+        """The loss of the last steps is still plateau_far or more of where it started or of guessing, whichever is
+        lower: the network has not learned (a loss that came down from above guessing to guessing learned nothing)."""
+        chance, start = facts.chance_loss, self.start_loss()
+        reference = min(start, chance) if chance is not None else start
+        return self.recent_loss() >= self.config.plateau_far * reference
+
     def loss_vs_first(self) -> float:
         return self.recent_loss() / self.first_loss if self.first_loss else math.nan
 

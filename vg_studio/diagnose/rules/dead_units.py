@@ -23,12 +23,9 @@ class DeadUnits(Rule):
         evidence.update(threshold=float(c.dead_fraction), held_steps=held, loss_vs_first=state.loss_vs_first())
         # Below 90 % a network can still learn around its dead units (Adam at lr 0.01 leaves ~60 % of an MNIST
         # first layer dead and reaches 89 %): warn only while the loss is still far from good — not below
-        # plateau_far of where it started or of guessing, whichever is lower (a loss that came down from above
-        # guessing to guessing has learned nothing; a BatchNorm net at SGD 5 swings ±20 % around it)
-        chance = facts.chance_loss
-        reference = min(state.start_loss(), chance) if chance is not None else state.start_loss()
-        stalled = state.recent_loss() >= c.plateau_far * reference
-        full = "error" if values[worst] >= 0.9 else ("warning" if stalled else "info")
+        # plateau_far of where it started or of guessing, whichever is lower (a BatchNorm net at SGD 5 swings ±20 %
+        # around it)
+        full = "error" if values[worst] >= 0.9 else ("warning" if state.far_from_good(facts) else "info")
         severity = full if lasted else "info"  # not yet held for unit_steps: it waits (and holds if the run ends)
         details = [f"{facts.labels[i]}: {values[i]:.0%} of the units are in the {facts.activations[i]} dead region "
                    "for every probe example" for i in hits]

@@ -7,7 +7,9 @@ its end, by up to half a window. Large gradients while the weights do not
 move are not one either (a learning rate of 1e-8 on a network whose loss starts far above chance): that is flat
 weights, and the starting loss an initialisation problem (`poor_initialization`). Nor is a loss far above chance
 that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
-is an explosion's end point and an error at once.
+is an explosion's end point and an error at once. Nor are gradients that grew a hundredfold from their first steps
+once the loss has come down far (below `plateau_far` of where it started or of guessing): a network that started flat
+at guessing and then learned has gradients far larger than its first ones.
 
 An explosion has ended when the network has recovered from it, not when its gradients or steps have shrunk: weights
 thrown to a huge scale take small relative steps and can pass back small gradients (their ReLUs dead) while the loss
@@ -84,7 +86,10 @@ class Exploding(Rule):
         # update ratio not measured counts as moving: the first records have none)
         moving = not np.isfinite(max_update) or max_update >= c.update_ratio_low
         update = max_update if np.isfinite(max_update) else 0.0
-        signals = {"norm": max_norm > c.exploding_norm, "growth": growth > c.exploding_growth,
+        signals = {"norm": max_norm > c.exploding_norm,
+                   # gradients that grew from a flat start (a network at guessing whose tiny gradients pick up) to
+                   # an ordinary size while the loss came down are learning, not throwing weights away
+                   "growth": growth > c.exploding_growth and state.far_from_good(facts),
                    # tiny weights make a large relative step out of a small gradient: not an explosion
                    "update": update > c.exploding_update_ratio and max_norm > c.exploding_growth_norm,
                    # gradients that grow on their way back throw weights away only where they are large: an
