@@ -223,7 +223,6 @@ class SDAGD(keras.optimizers.Optimizer):
         # update_step receives the backend's variables (TensorFlow: the tf.Variable inside the Keras variable), so
         # it recognises the sites by index, never by the Keras variable's id
         self._site_indices = frozenset(self._get_variable_index(v) for v in var_list if id(v) in self._site_of)
-        self._tap_positions = frozenset(i for i, v in enumerate(var_list) if id(v) in self._tap_ids)
         self._refreshes = self.add_variable(shape=(), initializer="zeros", dtype="float32",
                                             name="curvature_refreshes")
         # preactivation_radius: per output unit of a Gauss–Newton site's kernel, the running average of
@@ -297,11 +296,11 @@ class SDAGD(keras.optimizers.Optimizer):
         if not self.use_ema:
             return
         momentum = ops.cast(ops.not_equal(self.iterations, 0), "float32") * self.ema_momentum
-        taps = getattr(self, "_tap_positions", frozenset())
-        for index, (variable, average) in enumerate(zip(trainable_variables, self._model_variables_moving_average)):
+        taps = getattr(self, "_tap_ids", ())  # (Keras hands the model's Keras variables here on every backend)
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
             if average is None:
                 continue
-            if index in taps:
+            if id(variable) in taps:
                 if getattr(variable, "curvature_refresh", False):
                     average.assign(variable)
                 continue  # a probe and its average are both zero
