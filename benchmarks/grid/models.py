@@ -78,8 +78,9 @@ class ModelConfig:
         inputs = keras.Input(input_shape, dtype="int32" if self.arch in TOKEN_ARCHS else None)
         x = inputs
         side = int(round(np.sqrt(np.prod(input_shape))))
-        if self.arch in ("resnet", "transformer", "resmlp", "rnn", "sepconv", "lnmlp", "embconv", "densenet", "gncnn"):
-            x = getattr(self, f"_{self.arch}")(keras, x, side, kernel, bias)
+        body = getattr(self, f"_{self.arch}", None)  # an architecture with a builder method of its own
+        if body is not None:
+            x = body(keras, x, side, kernel, bias)
         else:
             x = keras.layers.Reshape((side, side, 1))(x) if self.arch == "cnn" else \
                 keras.layers.Reshape((side, side))(x) if self.arch == "conv1d" else keras.layers.Flatten()(x)
