@@ -96,6 +96,19 @@ def test_far_from_minimum_every_step_has_length_radius(scope):
     assert float(opt.diagnostic_scalars()["sdagd_phase1_fraction"]) == 1.0
 
 
+@pytest.mark.parametrize("learning_rate", [0.0, 1e-38])
+def test_a_vanishing_learning_rate_gives_a_vanishing_step_never_nan(learning_rate):
+    """A schedule may hand the step a rate of 0 (a warm-up's first step) or nearly 0: the step is then 0, or as
+    small, also where the curvature is still 0 (the difference estimate's first steps, with its bias correction
+    at its largest)."""
+    rng = np.random.default_rng(0)
+    var = keras.Variable(rng.normal(0.0, 1.0, (6, 4)).astype("float32"))
+    opt = SDAGD(learning_rate=learning_rate, curvature="difference", batch_size=10)
+    for _ in range(3):
+        step = _step(opt, var, rng.normal(0.0, 1.0, (6, 4)).astype("float32"))
+        assert np.all(np.isfinite(step)) and np.all(np.abs(step) <= 1e-30)
+
+
 @pytest.mark.parametrize("scope, curvature", [("rms", "difference"), ("unit", "difference"),
                                                ("tensor", "difference"), ("rms", "second_moment")])
 def test_near_minimum_curvature_matches_hessian_and_steps_are_newton_like(scope, curvature):

@@ -420,16 +420,20 @@ def test_preactivation_radius_bounds_each_units_preactivation_change():
                 assert np.all(moved < preactivation_radius)
 
 
-def test_fit_ends_with_the_average_of_the_iterates_and_leaves_the_taps_alone():
-    """With the default averaging, `fit` leaves the network at a_1 = w_1, a_k = m·a_{k−1} + (1 − m)·w_k over its
-    steps' weights (NumPy, from a callback), not at the last iterate; the taps are not averaged: after 9 steps with a
-    refresh every 3 the flag still says that the next step refreshes, and it does."""
+@pytest.mark.parametrize("every", [None, 1])
+def test_fit_ends_with_the_average_of_the_iterates_and_leaves_the_taps_alone(every):
+    """With the default averaging, `fit` leaves the network at Keras's a = w_1, then a ← m^e·a + (1 − m^e)·w at
+    steps 1 + e, 1 + 2e, … over its steps' weights (NumPy, from a callback; e = ema_every, default and 1), not at
+    the last iterate; the taps are not averaged: after 9 steps with a refresh every 3 the flag still says that the
+    next step refreshes, and it does."""
     x, y = _data(n=3 * BATCH)
     spec = _spec([LayerSpec(units=5, activation="relu") for _ in range(2)], curvature_every=3)
     models = build_models(spec, (6,), 3)
-    optimizer = SDAGD(learning_rate=0.01, batch_size=BATCH, curvature_every=3)
-    momentum = optimizer.get_config()["ema_momentum"]
-    assert optimizer.get_config()["use_ema"] and 0 < momentum < 1
+    optimizer = SDAGD(learning_rate=0.01, batch_size=BATCH, curvature_every=3,
+                      **({} if every is None else {"ema_every": every}))
+    config = optimizer.get_config()
+    momentum, every = config["ema_momentum"], config["ema_every"]
+    assert config["use_ema"] and 0 < momentum < 1 and every >= 1
     steps = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: steps.append([v.numpy().copy() for v in models.user.weights]))
@@ -437,8 +441,8 @@ def test_fit_ends_with_the_average_of_the_iterates_and_leaves_the_taps_alone():
     models.train.fit(x, y, batch_size=BATCH, epochs=3, verbose=0, shuffle=False, callbacks=[record])
     assert len(steps) == 9
     average = steps[0]
-    for weights in steps[1:]:
-        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+    for weights in steps[every::every]:
+        average = [momentum ** every * a + (1 - momentum ** every) * w for a, w in zip(average, weights)]
     for final, expected, last in zip(models.user.weights, average, steps[-1]):
         np.testing.assert_allclose(final.numpy(), expected, rtol=1e-5, atol=1e-7)
         assert not np.allclose(final.numpy(), last, rtol=1e-4, atol=1e-6)

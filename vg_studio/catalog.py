@@ -137,9 +137,9 @@ OPTIMIZERS = {
                                                 "radius_warmup_steps": 20.0, "radius_decay_steps": 100.0,
                                                 "momentum": 0.9, "radius_growth_steps": 0.0,
                                                 "curvature": "gauss_newton", "curvature_every": 10,
-                                                "curvature_decay": 0.99, "curvature_examples": 0, "epsilon": 1e-8,
+                                                "curvature_decay": 0.99, "curvature_examples": 50, "epsilon": 1e-8,
                                                 "norm_scope": "unit", "curvature_scale": "unit",
-                                                "use_ema": True, "ema_momentum": 0.98}},
+                                                "use_ema": True, "ema_momentum": 0.98, "ema_every": 5}},
     # batch size: training.batch_size
 }
 

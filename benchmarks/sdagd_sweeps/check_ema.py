@@ -1,13 +1,13 @@
 """Does Keras's iterate averaging (`use_ema=True`) work with SDAGD, and is it what gets scored?
 
-    python benchmarks/sdagd_sweeps/check_ema.py [MOMENTUM]
+    python benchmarks/sdagd_sweeps/check_ema.py [MOMENTUM [EVERY]]
 
 Three paths, each on a small 784-32x2-10 ReLU net on mnist-5k, 2 epochs: (1) plain `fit` of the app's training
 graph with the option set on the optimizer before it is built (the sweep's "class_params"), (2) the same with
 `jit_compile=True`, (3) the app's Trainer (the run recorder's step, the report's test error), the option set on the
 optimizer `make_optimizer` returns. Each records the user network's weights after every step and checks, in NumPy,
-that after `fit` the network holds their exponential moving average (a_1 = w_1, a_k = m·a_{k−1} + (1 − m)·w_k), not
-the last iterate; (3) also that the report's test error is the averaged network's.
+that after `fit` the network holds their exponential moving average taken every e steps (a = w_1, then
+a ← m^e·a + (1 − m^e)·w at steps 1 + e, 1 + 2e, …; e = ema_every, the catalog's by default), not the last iterate; (3) also that the report's test error is the averaged network's.
 """
 
 import sys
@@ -19,18 +19,20 @@ import numpy as np
 sys.path.insert(0, "benchmarks")
 from bench_sdagd import _spec
 
+from vg_studio import catalog
 from vg_studio.data import load_dataset
 from vg_studio.nn.build import build_models
 from vg_studio.nn.optimizers import make_optimizer
 from vg_studio.spec import DataSpec, OptimizerSpec
 
 MOMENTUM = float(sys.argv[1]) if len(sys.argv) > 1 else 0.99
+EVERY = int(sys.argv[2]) if len(sys.argv) > 2 else catalog.OPTIMIZERS["sdagd"]["params"]["ema_every"]
 
 
 def numpy_ema(steps):
-    average = [w.copy() for w in steps[0]]
-    for weights in steps[1:]:
-        average = [MOMENTUM * a + (1 - MOMENTUM) * w for a, w in zip(average, weights)]
+    average, momentum = [w.copy() for w in steps[0]], MOMENTUM ** EVERY
+    for weights in steps[EVERY::EVERY]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
     return average
 
 
@@ -51,7 +53,10 @@ class Weights(keras.callbacks.Callback):
         self.network, self.steps = network, []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps.append([np.array(v.numpy()) for v in self.network.trainable_weights])
+        sync = getattr(self.model, "jax_state_sync", None)  # JAX: the variables hold the step's state only after it
+        if callable(sync):
+            sync()
+        self.steps.append([np.array(keras.ops.convert_to_numpy(v)) for v in self.network.trainable_weights])
 
 
 def plain_fit(jit_compile):
@@ -60,7 +65,7 @@ def plain_fit(jit_compile):
     x, y = data.x_train[:1000].reshape(1000, -1), data.y_train[:1000]
     models = build_models(spec, x.shape[1:], data.num_classes)
     optimizer = make_optimizer(spec.optimizer, 100)
-    optimizer.use_ema, optimizer.ema_momentum = True, MOMENTUM  # as the sweep's class_params set them
+    optimizer.use_ema, optimizer.ema_momentum, optimizer.ema_every = True, MOMENTUM, EVERY  # as class_params would
     models.train.compile(optimizer, "sparse_categorical_crossentropy", jit_compile=jit_compile)
     record = Weights(models.user)
     models.train.fit(x, y, batch_size=100, epochs=2, verbose=0, shuffle=True, callbacks=[record])
@@ -80,11 +85,14 @@ def trainer_path():
     class RecordingRecorder(RunRecorder):
         def on_train_batch_end(self, batch, logs=None):
             super().on_train_batch_end(batch, logs)
-            steps.append([np.array(v.numpy()) for v in self.network.trainable_weights])
+            sync = getattr(self.model, "jax_state_sync", None)
+            if callable(sync):
+                sync()
+            steps.append([np.array(keras.ops.convert_to_numpy(v)) for v in self.network.trainable_weights])
 
     def averaging_optimizer(spec, batch_size=None):
         optimizer = make_optimizer(spec, batch_size)
-        optimizer.use_ema, optimizer.ema_momentum = True, MOMENTUM
+        optimizer.use_ema, optimizer.ema_momentum, optimizer.ema_every = True, MOMENTUM, EVERY
         return optimizer
 
     spec = _spec(OptimizerSpec(name="sdagd", learning_rate=1.0), 32, 2, "relu", epochs=2)
@@ -111,6 +119,6 @@ def trainer_path():
 
 
 if __name__ == "__main__":
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, ema_momentum {MOMENTUM}")
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, ema_momentum {MOMENTUM}, ema_every {EVERY}")
     results = [plain_fit(False), plain_fit(True), trainer_path()]
     sys.exit(0 if all(results) else 1)

@@ -46,6 +46,7 @@ NORM_SCOPES = ("rms", "unit", "tensor", "global")
 CURVATURES = ("gauss_newton", "difference", "second_moment")
 CURVATURE_SCALES = ("diagonal", "unit", "layer")
 DEFAULT_CURVATURE = "gauss_newton"
+MAX_CURVATURE_WEIGHT = 1e30  # the update's γ/η at most: finite in float32, so that h = 0 never meets an infinity
 
 
 def scope_safe(name: str) -> str:
@@ -99,6 +100,9 @@ class SDAGD(keras.optimizers.Optimizer):
         use_ema, ema_momentum: Keras's iterate averaging, on by default with momentum 0.98 (a window of ~50 steps):
             `fit` ends with the average of the last steps' weights, not the last iterate. The training graph's
             curvature taps keep their own values.
+        ema_every: the average takes in the weights every this many steps (the first step's, then every
+            ema_every-th), with momentum ema_momentum**ema_every: the same window of steps, at 1/ema_every of the
+            cost of a pass over every weight each step.
     """
 
     def __init__(
@@ -117,13 +121,14 @@ class SDAGD(keras.optimizers.Optimizer):
         curvature_scale="unit",
         preactivation_radius=0.1,
         radius_warmup_steps=20.0,
-        curvature_examples=0,
+        curvature_examples=50,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
         global_clipnorm=None,
         use_ema=True,
         ema_momentum=0.98,
+        ema_every=5,
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
@@ -164,6 +169,8 @@ class SDAGD(keras.optimizers.Optimizer):
             raise ValueError(f"radius_growth_steps: must be >= 0 (0: a constant radius), got {radius_growth_steps!r}")
         if radius_decay_steps < 0:
             raise ValueError(f"radius_decay_steps: must be >= 0 (0: no decay), got {radius_decay_steps!r}")
+        if not (isinstance(ema_every, (int, np.integer)) and ema_every >= 1):
+            raise ValueError(f"ema_every: must be an integer >= 1, got {ema_every!r}")
         if momentum and norm_scope == "global":
             raise ValueError("momentum: not available with norm_scope='global'")
         self.radius = radius
@@ -179,6 +186,7 @@ class SDAGD(keras.optimizers.Optimizer):
         self.curvature_scale = curvature_scale
         self.preactivation_radius = preactivation_radius
         self.radius_warmup_steps = radius_warmup_steps
+        self.ema_every = int(ema_every)
         self.curvature_examples = int(curvature_examples)  # read by the training graph's taps (curvature.py)
         self._global_mu = None  # set per step by _backend_update_step when norm_scope="global"
         self._step_curvature_scale = None  # set per step by _backend_update_step
@@ -290,13 +298,17 @@ class SDAGD(keras.optimizers.Optimizer):
         return average, self._curvature_scale(self._terms_averaged(self.iterations))
 
     def _update_model_variables_moving_average(self, trainable_variables):
-        """Keras's average (a_1 = w_1, a_k = m·a_{k−1} + (1 − m)·w_k) of every weight; a curvature tap's average is
-        the tap itself, so that `fit`'s closing overwrite leaves the taps as they are (the refresh flag says whether
+        """Keras's average (a_1 = w_1, a_k = m·a_{k−1} + (1 − m)·w_k) of every weight, taken in every `ema_every`
+        steps with momentum m^ema_every (steps 1, 1 + e, 1 + 2e, …); a curvature tap's average is the tap itself,
+        at every step, so that `fit`'s closing overwrite leaves the taps as they are (the refresh flag says whether
         the next step refreshes; the probes stay zero)."""
         if not self.use_ema:
             return
-        momentum = ops.cast(ops.not_equal(self.iterations, 0), "float32") * self.ema_momentum
+        every = self.ema_every
+        first = ops.cast(ops.not_equal(self.iterations, 0), "float32")
+        momentum = first * float(self.ema_momentum) ** every
         taps = getattr(self, "_tap_ids", ())  # (Keras hands the model's Keras variables here on every backend)
+        pairs = []
         for variable, average in zip(trainable_variables, self._model_variables_moving_average):
             if average is None:
                 continue
@@ -304,8 +316,29 @@ class SDAGD(keras.optimizers.Optimizer):
                 if getattr(variable, "curvature_refresh", False):
                     average.assign(variable)
                 continue  # a probe and its average are both zero
-            # a + (1 − m)·(w − a): Keras's m·a + (1 − m)·w with one weight-sized pass fewer
-            average.assign_add(ops.cast(1.0 - momentum, variable.dtype) * (variable - average))
+            pairs.append((variable, average))
+
+        def averaged():  # a + (1 − m)·(w − a): Keras's m·a + (1 − m)·w with one weight-sized pass fewer
+            return [average + ops.cast(1.0 - momentum, variable.dtype) * (variable - average)
+                    for variable, average in pairs]
+
+        if every == 1 or not pairs:
+            for (_, average), value in zip(pairs, averaged()):
+                average.assign(value)
+            return
+        taken = ops.equal(ops.mod(self.iterations, every), 0)
+        if keras.backend.backend() == "jax":  # no side effects in a JAX branch: the assignments stay outside
+            current = [ops.convert_to_tensor(average) for _, average in pairs]
+            for (_, average), value in zip(pairs, ops.cond(taken, averaged, lambda: current)):
+                average.assign(value)
+        else:  # elsewhere only the steps that take in the weights write the averages
+
+            def assign_averages():
+                for (_, average), value in zip(pairs, averaged()):
+                    average.assign(value)
+                return ops.convert_to_tensor(True)
+
+            ops.cond(taken, assign_averages, lambda: ops.convert_to_tensor(False))
 
     def _overwrite_model_variables_with_average_value(self, trainable_variables):
         """`fit`'s closing overwrite, with a copy of each average on JAX: there the assignment would put the
@@ -490,8 +523,12 @@ class SDAGD(keras.optimizers.Optimizer):
         if self.radius_decay_steps or self.radius_warmup_steps:
             mu = mu * ops.cast(self._step_radius_decay, dtype)
         h_scale = ops.cast(h_scale, dtype) * ops.cast(self._step_radius_growth, dtype)
-        denominator = average_h * h_scale + (mu + ops.cast(self.epsilon, dtype))
-        self.assign_sub(variable, direction * (rate / denominator))
+        # η·d / (μ + γh + ε) as d / ((γ/η)·h + (μ + ε)/η): the rate folds into a scalar and the per-unit μ, one
+        # weight-sized pass fewer. A zero rate (a schedule's) gives an infinite denominator, a zero step; γ/η is
+        # kept finite, since h may be 0.
+        curvature_weight = ops.where(ops.greater(rate, 0.0), ops.minimum(h_scale / rate, MAX_CURVATURE_WEIGHT), 0.0)
+        denominator = average_h * curvature_weight + (mu + ops.cast(self.epsilon, dtype)) / rate
+        self.assign_sub(variable, direction / denominator)
 
     def diagnostic_scalars(self) -> dict:
         """Scalars of the latest step for the run history: μ (mean over variables; the one μ with
@@ -569,6 +606,7 @@ class SDAGD(keras.optimizers.Optimizer):
             "preactivation_radius": self.preactivation_radius,
             "radius_warmup_steps": self.radius_warmup_steps,
             "curvature_examples": self.curvature_examples,
+            "ema_every": self.ema_every,
         })
         return config
 

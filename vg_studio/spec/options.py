@@ -106,6 +106,7 @@ class SDAGDParams(Options):
     radius_warmup_steps: Annotated[Float, Field(ge=0.0, le=1e9)] = _SDAGD_DEFAULTS["radius_warmup_steps"]
     use_ema: Bool = _SDAGD_DEFAULTS["use_ema"]
     ema_momentum: Unit = _SDAGD_DEFAULTS["ema_momentum"]
+    ema_every: Annotated[Int, Field(ge=1, le=100_000)] = _SDAGD_DEFAULTS["ema_every"]
 
 
 OPTIMIZER_PARAMS: dict[str, type[Options]] = {
