@@ -31,8 +31,8 @@ def record(step, n=4, *, loss=2.0, grad=None, norm=None, update=None, epoch=0):
 
 
 def model_diagnoser(activations=("relu", "relu", "relu", "softmax"), kinds=("dense",) * 4, budget=None,
-                    per_epoch=None, optimizer="SGD", rate=0.1):
-    summary = {"loss": "sparse_categorical_crossentropy",
+                    per_epoch=None, optimizer="SGD", rate=0.1, loss="sparse_categorical_crossentropy"):
+    summary = {"loss": loss,
                "optimizer": {"class_name": optimizer, "config": {"learning_rate": rate}}}
     return Diagnoser(NAMES[:len(kinds)], list(activations), None, num_classes=10, layer_kinds=list(kinds),
                      layer_units=[64] * (len(kinds) - 1) + [10], model_summary=summary, budget_steps=budget,
@@ -583,3 +583,41 @@ def test_while_the_loss_sits_at_guessing_the_ratio_over_all_weights_shows_the_de
         if first is None and any(f.kind == "vanishing_gradient" for f in d.on_record(r)):
             first = s
     assert first == 1
+
+
+def test_weights_that_stop_once_the_network_has_learned_are_not_a_frozen_network():
+    """Warm-up and cosine decay to 0 over the budget: every layer moves ~1e-3 a step while the loss falls from 2.3 to
+    0.1, then the rate anneals and the last 20 steps move 1e-7. Training has stopped after the network learned: info.
+    The same frozen steps while the loss is still at 2.2 are a network that does not learn: a warning."""
+    def flat(end_loss):
+        d = model_diagnoser(optimizer="Adam", rate=3e-3)
+        records = []
+        for s in range(1, 201, 2):
+            loss = 2.3 + (end_loss - 2.3) * min(1.0, s / 150)
+            records.append(record(s, loss=loss, update=[1e-7 if s > 180 else 1e-3] * 4, epoch=(s - 1) // 40))
+        return feed(d, records)["flat_weights"]
+
+    learned = flat(0.1)
+    assert (learned.severity, learned.state) == ("info", "active") and "after the network learned" in learned.message
+    stuck = flat(2.2)
+    assert (stuck.severity, stuck.state) == ("warning", "active") and "not learning at all" in stuck.message
+
+
+def test_large_gradients_of_a_loss_without_a_known_scale_are_not_an_explosion_while_the_steps_stay_ordinary():
+    """A regression on targets in the thousands (squared error ~3e7): its gradient norms grow from 1e4 to 6e6 while
+    Adam's steps stay ~7e-3 of the weights and the loss falls. Gradients that large say nothing without a scale to
+    measure them against: no explosion. The same gradients with steps of half the weights' size, and a loss that
+    climbs, are one."""
+    def run(update, climb):
+        d = model_diagnoser(activations=("relu", "relu", "relu", "linear"), optimizer="Adam", rate=1e-3, loss="mse")
+        records = []
+        for s in range(1, 201, 2):
+            loss = 3e7 * (1 + s / 50) if climb else 3e7 * (1 - 0.7 * s / 200)
+            norm = 1e4 * 600 ** min(1.0, s / 80)
+            records.append(record(s, loss=loss, norm=[norm] * 4, grad=[norm / 1e3] * 4, update=[update] * 4,
+                                  epoch=(s - 1) // 40))
+        return feed(d, records)
+
+    assert "exploding_gradient" not in warned(run(7e-3, climb=False))
+    assert "exploding_gradient" in warned(run(0.5, climb=True))
+    assert "exploding_gradient" in warned(run(0.5, climb=False))
