@@ -18,10 +18,10 @@ import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_digits
 
 warnings.simplefilter("ignore")
 digits = load_digits()
@@ -61,6 +61,17 @@ def two_classifiers():
     h = keras.layers.Dense(64, activation="relu")(h)
     return keras.Model(i, [keras.layers.Dense(10, activation="softmax", name="digit")(h),
                            keras.layers.Dense(2, activation="softmax", name="parity")(h)])
+
+
+def bn_cnn(frozen_bn=False):
+    i = keras.Input((8, 8, 1))
+    h = i
+    for _ in range(3):
+        h = keras.layers.Conv2D(16, 3, padding="same")(h)
+        h = keras.layers.BatchNormalization(trainable=not frozen_bn)(h)
+        h = keras.layers.Activation("relu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
 
 
 def masked_gru():
@@ -205,10 +216,36 @@ CASES = {
     "masked-gru-healthy": (masked_gru, lambda: keras.optimizers.Adam(3e-3), SCE, "tok", {}),
     "attention-tiny-sgd": (lambda: attention(keras.initializers.RandomNormal(stddev=0.001)),
                            lambda: keras.optimizers.SGD(0.05), SCE, "seq", {}),
+    "autoencoder-bce-healthy": (autoencoder, lambda: keras.optimizers.Adam(3e-3), "binary_crossentropy", "ae", {}),
+    "autoencoder-bce-lr-zero-ish": (autoencoder, lambda: keras.optimizers.Adam(1e-8), "binary_crossentropy", "ae",
+                                    {}),
+    "autoencoder-bce-tiny-sgd": (lambda: autoencoder("sigmoid", keras.initializers.RandomNormal(stddev=0.01)),
+                                 lambda: keras.optimizers.SGD(0.1), "binary_crossentropy", "ae", {}),
+    "multilabel-healthy": (lambda: mlp(out=4, out_act="sigmoid"), lambda: keras.optimizers.Adam(1e-3),
+                           "binary_crossentropy", "multi", {}),
+    "multilabel-lr-tiny": (lambda: mlp(out=4, out_act="sigmoid"), lambda: keras.optimizers.Adam(1e-5),
+                           "binary_crossentropy", "multi", {}),
+    "multilabel-sigmoid-deep": (lambda: mlp("sigmoid", depth=8, out=4, out_act="sigmoid"),
+                                lambda: keras.optimizers.SGD(0.05), "binary_crossentropy", "multi", {}),
+    "bn-cnn-frozen-bn-healthy": (lambda: bn_cnn(True), lambda: keras.optimizers.Adam(3e-3), SCE, "img", {}),
+    "grad-accumulation-4-record-4-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3, gradient_accumulation_steps=4),
+                                             SCE, "int", {"record_every": 4}),
+    "grad-accumulation-4-record-1-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3, gradient_accumulation_steps=4),
+                                             SCE, "int", {"record_every": 1}),
+    "grad-accumulation-3-record-2-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3, gradient_accumulation_steps=3),
+                                             SCE, "int", {}),
+    "dataset-unknown-length-lr-tiny": (mlp, lambda: keras.optimizers.Adam(1e-5), SCE, "int", {"dataset": True}),
+    "focal-binary-healthy": (lambda: mlp(out=1, out_act="sigmoid"), lambda: keras.optimizers.Adam(1e-3),
+                             keras.losses.BinaryFocalCrossentropy(), "rare", {}),
 }
 
 
 def data(kind):
+    if kind == "multi":  # four yes/no attributes of the digit: five or more, even, prime, with a closed loop
+        return X, np.stack([Y >= 5, Y % 2 == 0, np.isin(Y, [2, 3, 5, 7]), np.isin(Y, [0, 6, 8, 9])],
+                           axis=1).astype("float32")
+    if kind == "img":
+        return X.reshape(-1, 8, 8, 1), Y
     if kind == "regz":
         return X, ((Y - 4.5) / 2.87).astype("float32")[:, None]
     if kind == "two2":
@@ -305,7 +342,7 @@ def main(name, root):
     order = np.random.permutation(len(x))
     x, y = x[order], take(y, order)
     n = options.get("train", min(TRAIN, int(0.8 * len(x))))
-    metrics = [] if kind in ("ae", "reg1000", "regz") else (["accuracy", None] if kind == "two" else
+    metrics = [] if kind in ("ae", "reg1000", "regz", "multi") else (["accuracy", None] if kind == "two" else
                                                            ["accuracy", "accuracy"] if kind == "two2" else ["accuracy"])
     model.compile(optimizer=optimizer(), loss=loss, metrics=metrics, loss_weights=options.get("loss_weights"),
                   steps_per_execution=options.get("spe", 1))
@@ -325,7 +362,11 @@ def main(name, root):
     sample_weight = None
     if options.get("weights"):
         sample_weight = np.where(take(y, slice(0, n)) % 2 == 0, 2.0, 0.5).astype("float32")
-    history = model.fit(x[:n], take(y, slice(0, n)), epochs=options.get("epochs", 6), batch_size=32, verbose=0,
+    train = {"x": x[:n], "y": take(y, slice(0, n)), "batch_size": 32}
+    if options.get("dataset"):  # a filtered tf.data pipeline: Keras does not know an epoch's length beforehand
+        pipeline = tf.data.Dataset.from_tensor_slices((x[:n], take(y, slice(0, n)))).filter(lambda a, b: True)
+        train = {"x": pipeline.batch(32)}
+    history = model.fit(**train, epochs=options.get("epochs", 6), verbose=0,
                         callbacks=callbacks, sample_weight=sample_weight,
                         class_weight=options.get("class_weight"),
                         validation_data=(x[n:], take(y, slice(n, None))))

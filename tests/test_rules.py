@@ -621,3 +621,69 @@ def test_large_gradients_of_a_loss_without_a_known_scale_are_not_an_explosion_wh
     assert "exploding_gradient" not in warned(run(7e-3, climb=False))
     assert "exploding_gradient" in warned(run(0.5, climb=True))
     assert "exploding_gradient" in warned(run(0.5, climb=False))
+
+
+def test_the_loss_of_guessing_of_several_weighted_outputs_is_their_weighted_sum():
+    """A digit head (10 classes) weighted 10 beside a parity head (2): Keras adds the heads' losses with their
+    weights, so a network that guesses starts at 10 ln 10 + ln 2 = 23.7 — measured here as the loss Keras computes for
+    the model with its output kernels zeroed — not 3x the last head's ln 2. A run that starts there and falls to 2.3
+    (digit loss 0.18, parity 0.24: it learned) is no poor initialisation; judged against ln 2 it was one."""
+    import keras
+
+    from vg_studio.train.summary import model_summary
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(10, activation="softmax", name="digit")(hidden),
+                                 keras.layers.Dense(2, activation="softmax", name="parity")(hidden)])
+    model.compile("adam", ["sparse_categorical_crossentropy"] * 2, loss_weights=[10.0, 1.0])
+    for name in ("digit", "parity"):
+        model.get_layer(name).kernel.assign(np.zeros(model.get_layer(name).kernel.shape))
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, size=64)
+    guessing = model.evaluate(x, (labels, labels), verbose=0, return_dict=True)["loss"]
+    names = ["hidden", "digit", "parity"]
+    columns = [{"name": n, "kind": "dense", "units": u, "activation": a}
+               for n, u, a in zip(names, (8, 10, 2), ("relu", "softmax", "softmax"))]
+    summary = model_summary(model, columns)
+
+    def run(summary):
+        d = Diagnoser(names, ["relu", "softmax", "softmax"], None, layer_kinds=["dense"] * 3,
+                      layer_units=[8, 10, 2], model_summary=summary)
+        losses = [24.5 - 22.2 * min(1.0, s / 200) for s in range(1, 265, 2)]
+        found = feed(d, [record(s, 3, loss=loss, epoch=(s - 1) // 44) for s, loss in zip(range(1, 265, 2), losses)])
+        return d, found
+
+    d, found = run(summary)
+    assert d.facts.chance_loss == pytest.approx(guessing, rel=1e-4)
+    assert "poor_initialization" not in warned(found)
+    single = {k: v for k, v in summary.items() if k != "config"} | {"loss": "sparse_categorical_crossentropy"}
+    assert "poor_initialization" in warned(run(single)[1])  # the same run judged against one head's ln 2
+
+
+def test_a_binary_cross_entropy_over_many_outputs_costs_ln_2_at_guessing_not_ln_of_its_width():
+    """An autoencoder's 64 sigmoid pixels or a multi-label head under binary cross-entropy: the loss is the mean of
+    each output's yes/no loss, so guessing costs ln 2 (measured here as the loss Keras computes for zeroed output
+    weights), not ln 64. Judged against ln 64 a loss of 0.69 is already "good": a run under Adam 1e-5 whose loss
+    crawls from 0.70 to 0.684 in its budget was never called slow, one that never moves never a problem."""
+    import keras
+
+    inputs = keras.Input((4,))
+    out = keras.layers.Dense(64, activation="sigmoid", kernel_initializer="zeros")(keras.layers.Dense(8)(inputs))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "binary_crossentropy")
+    rng = np.random.default_rng(0)
+    guessing = model.evaluate(rng.normal(size=(32, 4)), rng.integers(0, 2, size=(32, 64)).astype("float32"),
+                              verbose=0)
+
+    def run(losses):
+        d = Diagnoser(["dense", "dense_1", "dense_2"], ["relu", "relu", "sigmoid"], None, layer_kinds=["dense"] * 3,
+                      layer_units=[8, 8, 64], model_summary={"loss": "binary_crossentropy"}, budget_steps=264,
+                      steps_per_epoch=44)
+        return d, feed(d, [record(s, 3, loss=loss, update=[4e-5] * 3, epoch=(s - 1) // 44)
+                           for s, loss in zip(range(1, 265, 2), losses)])
+
+    d, crawling = run([0.70 - 0.016 * s / 132 for s in range(132)])
+    assert d.facts.chance_loss == pytest.approx(guessing, rel=1e-4)
+    assert "slow_convergence" in warned(crawling)
+    assert warned(run([0.6937] * 132)[1]) & {"loss_plateau", "slow_convergence"}  # a loss that never moves

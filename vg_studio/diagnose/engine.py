@@ -26,6 +26,7 @@ import numpy as np
 
 from vg_studio.diagnose import fixes as fix_catalog
 from vg_studio.diagnose.findings import Finding, severity_rank
+from vg_studio.diagnose.guessing import summed_guessing_loss
 from vg_studio.diagnose.rules import NOT_HELD, RULES, Verdict
 from vg_studio.diagnose.rules.base import Judged
 from vg_studio.diagnose.state import RunFacts, RunState, join
@@ -79,9 +80,11 @@ class Diagnoser:
         # a user's own model: its optimizer (from model.json) decides which advice fits ("use Adam" is no advice
         # for an Adam run)
         optimizer, rate = _summary_optimizer(model_summary) if spec is None else (None, None)
+        summed = summed_guessing_loss(model_summary, layer_names, layer_units) if spec is None else None
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
-                                    budget_steps=budget_steps, steps_per_epoch=steps_per_epoch)
+                                    budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
+                                    summed_chance=summed)
         self.state = RunState(self.config)
         self.rules = [rule(self.facts, self.state) for rule in RULES]
         self.notes: list[str] = []  # what the run's reader skipped (diagnose_run fills it)

@@ -157,8 +157,8 @@ class Exploding(Rule):
                    f"it had before the gradients exploded at step {step}."]
         if chance is not None:
             evidence["chance_loss"] = chance
-            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing among {facts.num_classes} "
-                           "classes: the network has not recovered.")
+            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing {facts.guessing_words}: "
+                           "the network has not recovered.")
         fired = (f"loss {loss:.3g} > exploding_loss_growth {c.exploding_loss_growth:g} x its level before the "
                  f"explosion at step {step} ({before:.3g})"
                  + (f" and > exploding_loss_factor {c.exploding_loss_factor:g} x guessing" if chance else ""))
@@ -194,7 +194,7 @@ class Exploding(Rule):
         if chance is not None:
             evidence["chance_loss"] = chance
             details.append(f"The loss is {loss:.3g} (median), {loss / chance:.2g}× the {chance:.3g} of "
-                           f"guessing among {facts.num_classes} classes.")
+                           f"guessing {facts.guessing_words}.")
         if signals["climb"]:
             evidence["loss_vs_first"] = loss / state.first_loss
             details.append(f"It started at {state.first_loss:.3g}: it has grown {loss / state.first_loss:.2g}×.")

@@ -58,7 +58,7 @@ class LossPlateau(Rule):
                    f"{c.plateau_tolerance:.0%}); it started at {first:.3g}."]
         if chance is not None:
             evidence["chance_loss"] = chance
-            details.append(f"Guessing among {facts.num_classes} classes gives a loss of {chance:.3g}.")
+            details.append(f"Guessing {facts.guessing_words} gives a loss of {chance:.3g}.")
         return Verdict("warning", (), evidence,
                        f"The loss has stayed at about {mean:.3g} over the last {span} (it started at {first:.3g}), "
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),
