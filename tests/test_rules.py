@@ -687,3 +687,38 @@ def test_a_binary_cross_entropy_over_many_outputs_costs_ln_2_at_guessing_not_ln_
     assert d.facts.chance_loss == pytest.approx(guessing, rel=1e-4)
     assert "slow_convergence" in warned(crawling)
     assert warned(run([0.6937] * 132)[1]) & {"loss_plateau", "slow_convergence"}  # a loss that never moves
+
+
+def test_a_dataset_of_unknown_length_gives_the_budget_at_the_first_epochs_end():
+    """A filtered tf.data pipeline: Keras does not know an epoch's length when training starts (steps_per_epoch
+    None), so the budget of 6 epochs is unknown and slow convergence could not be judged — Adam 1e-5 crawling from
+    2.32 to 2.29 in 264 steps was reported as a bare plateau. The first epoch's end tells its length (44 steps)."""
+    started = events.RunStarted(None, None, NAMES, ["relu", "relu", "relu", "softmax"], epochs=6, steps_per_epoch=None,
+                                param_count=0, device="", sample_count=0, layer_kinds=["dense"] * 4,
+                                layer_units=[64, 64, 64, 10],
+                                model_summary={"loss": "sparse_categorical_crossentropy",
+                                               "optimizer": {"class_name": "Adam", "config": {"learning_rate": 1e-5}}})
+    d = Diagnoser.for_run(started)
+    for s in range(1, 265):
+        d.on_record(record(s, loss=2.32 - 0.03 * s / 264, update=[3.5e-5] * 4, epoch=(s - 1) // 44))
+        if s % 44 == 0:
+            d.on_epoch(s // 44 - 1, {"loss": 2.32 - 0.03 * (s - 22) / 264})
+    d.finish()
+    found = {f.kind: f for f in d.findings}
+    assert d.facts.budget_steps == 264
+    assert found["slow_convergence"].severity == "warning" and found["slow_convergence"].state == "active"
+
+
+def test_a_loss_that_fell_a_little_and_stopped_with_the_steps_is_a_plateau():
+    """Adam 1e-3 under a cosine decay to 0 over the first 15 steps: the loss falls from 2.3 to 1.9 and stays there,
+    every layer's steps below 1e-7 of its weights. It is 83 % of where it started — short of the 90 % that otherwise
+    marks a loss that has not learned — but it stopped because the steps did: a plateau beside the flat weights. The
+    same loss with weights still moving (a network that settled at 1.9) is no plateau."""
+    def run(update):
+        d = model_diagnoser(optimizer="Adam", rate=1e-3)
+        records = [record(s, loss=2.3 - 0.4 * min(1.0, s / 15), update=[1e-3 if s <= 15 else update] * 4,
+                          epoch=(s - 1) // 29) for s in range(1, 146)]
+        return feed(d, records)
+
+    assert {"flat_weights", "loss_plateau"} <= warned(run(1e-7))
+    assert "loss_plateau" not in run(1e-3)

@@ -1,7 +1,8 @@
 """Loss plateau (SNS notes, method 1): the loss varies by less than `plateau_tolerance` over the records spanning
 at least `plateau_steps` steps (or the last `plateau_epochs` epochs) while it is still far from a good loss — at
-least `plateau_progress` of the first recorded loss and, for cross-entropy with known classes, `plateau_far` of
-the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
+least `plateau_progress` of the first recorded loss (or, where no layer's weights move any more, `plateau_far` of
+where it started or of guessing: a loss that fell a little and stopped with the steps) and, for cross-entropy with
+known classes, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ class LossPlateau(Rule):
         mean = float(values.mean())
         spread = float(values.max() - values.min()) / max(abs(mean), 1e-12)
         first = state.first_loss
-        far = mean >= c.plateau_progress * first
+        # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
+        # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
+        # fall does not make it good
+        far = mean >= c.plateau_progress * first or (self.frozen() and state.far_from_good(facts))
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
@@ -64,6 +68,13 @@ class LossPlateau(Rule):
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),
                        rule=f"loss moved {spread:.1%} < plateau_tolerance {c.plateau_tolerance:g} over {span}, "
                             f"still {mean / first:.0%} of its first value")
+
+    def frozen(self) -> bool:
+        """No layer's weights move: every column's median update ratio over the last steps is below
+        flat_update_ratio."""
+        upd = self.state.median_update_ratio()
+        return upd is not None and len(upd) == len(self.facts.layer_names) and bool(np.all(np.isfinite(upd))) \
+            and bool(np.all(upd < self.config.flat_update_ratio))
 
     def unmet_need(self):
         state, c = self.state, self.config
