@@ -722,3 +722,20 @@ def test_a_loss_that_fell_a_little_and_stopped_with_the_steps_is_a_plateau():
 
     assert {"flat_weights", "loss_plateau"} <= warned(run(1e-7))
     assert "loss_plateau" not in run(1e-3)
+
+
+def test_a_loss_that_swings_with_the_batch_while_no_weight_moves_is_no_oscillation():
+    """Adam under an exponential decay of 10x every 8 steps: from step 32 every layer's steps are 0, and the loss of
+    the batches swings 0.7-1.8 around 1.25 — each batch is a different sample of a frozen network, nothing overshoots.
+    Flat weights, not an oscillation. The same swings with steps of 0.2 of the weights are one."""
+    per_epoch = 29
+    batches = [2.9 if s == 1 else 1.25 * (1 + 0.45 * math.sin(s / 2.0)) for s in range(1, 146)]
+
+    def run(update):
+        d = model_diagnoser(budget=145, per_epoch=per_epoch, optimizer="Adam", rate=3e-3)
+        return feed(d, [record(s, loss=m, epoch=(s - 1) // per_epoch, update=[1e-3 if s < 32 else update] * 4)
+                        for s, m in enumerate(running_means(batches, per_epoch), start=1)])
+
+    frozen = run(0.0)
+    assert "oscillating_loss" not in frozen and "flat_weights" in warned(frozen)
+    assert "oscillating_loss" in warned(run(0.2))

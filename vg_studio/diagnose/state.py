@@ -328,6 +328,13 @@ class RunState:
             return True
         return bool(upd[facts.last] >= self.config.flat_update_ratio)
 
+    def no_layer_moves(self, facts: RunFacts) -> bool:
+        """Every column's median update ratio over the last steps is below flat_update_ratio: the weights are frozen
+        (a learning rate of 0, or a schedule decayed to ~0), so the loss changes only with the batch."""
+        upd = self.median_update_ratio()
+        return upd is not None and len(upd) == len(facts.layer_names) and bool(np.all(np.isfinite(upd))) \
+            and bool(np.all(upd < self.config.flat_update_ratio))
+
     def median_update_ratio(self) -> np.ndarray | None:
         """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""
         return self.update_window.median() if self.update_window.items else None

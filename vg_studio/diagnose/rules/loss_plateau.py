@@ -51,7 +51,7 @@ class LossPlateau(Rule):
         # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
         # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
         # fall does not make it good
-        far = mean >= c.plateau_progress * first or (self.frozen() and state.far_from_good(facts))
+        far = mean >= c.plateau_progress * first or (state.no_layer_moves(facts) and state.far_from_good(facts))
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
@@ -68,13 +68,6 @@ class LossPlateau(Rule):
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),
                        rule=f"loss moved {spread:.1%} < plateau_tolerance {c.plateau_tolerance:g} over {span}, "
                             f"still {mean / first:.0%} of its first value")
-
-    def frozen(self) -> bool:
-        """No layer's weights move: every column's median update ratio over the last steps is below
-        flat_update_ratio."""
-        upd = self.state.median_update_ratio()
-        return upd is not None and len(upd) == len(self.facts.layer_names) and bool(np.all(np.isfinite(upd))) \
-            and bool(np.all(upd < self.config.flat_update_ratio))
 
     def unmet_need(self):
         state, c = self.state, self.config
