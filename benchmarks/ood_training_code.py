@@ -237,6 +237,8 @@ CASES = {
     "dataset-unknown-length-lr-tiny": (mlp, lambda: keras.optimizers.Adam(1e-5), SCE, "int", {"dataset": True}),
     "focal-binary-healthy": (lambda: mlp(out=1, out_act="sigmoid"), lambda: keras.optimizers.Adam(1e-3),
                              keras.losses.BinaryFocalCrossentropy(), "rare", {}),
+    "continued-fit-adam-high": (mlp, lambda: keras.optimizers.Adam(0.01), SCE, "int", {"warm_epochs": 4}),
+    "continued-fit-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "int", {"warm_epochs": 6}),
 }
 
 
@@ -347,6 +349,8 @@ def main(name, root):
     model.compile(optimizer=optimizer(), loss=loss, metrics=metrics, loss_weights=options.get("loss_weights"),
                   steps_per_execution=options.get("spe", 1))
     probe_x, probe_y = x[:128], take(y, slice(0, 128))
+    if options.get("warm_epochs"):  # training continued: a first fit without the monitor, then the monitored one
+        model.fit(x[:n], take(y, slice(0, n)), epochs=options["warm_epochs"], batch_size=32, verbose=0)
     loss0, g0 = kernel_grads(model, probe_x, probe_y)
     d0, s0 = units(model, probe_x)
     from vg_studio.monitor import GradientMonitor
