@@ -239,6 +239,10 @@ CASES = {
                              keras.losses.BinaryFocalCrossentropy(), "rare", {}),
     "continued-fit-adam-high": (mlp, lambda: keras.optimizers.Adam(0.01), SCE, "int", {"warm_epochs": 4}),
     "continued-fit-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "int", {"warm_epochs": 6}),
+    "cosine-restarts-adam-healthy": (mlp, lambda: keras.optimizers.Adam(keras.optimizers.schedules.CosineDecayRestarts(
+        3e-3, 40)), SCE, "int", {}),
+    "cosine-restarts-sgd-healthy": (lambda: mlp(init="he_normal"), lambda: keras.optimizers.SGD(
+        keras.optimizers.schedules.CosineDecayRestarts(0.3, 30, m_mul=1.0), momentum=0.9), SCE, "int", {}),
 }
 
 
