@@ -60,6 +60,8 @@ from grid.heldout18 import SETS as HELDOUT18_SETS  # noqa: E402
 from grid.heldout19 import SETS as HELDOUT19_SETS  # noqa: E402
 from grid.heldout20 import SETS as HELDOUT20_SETS  # noqa: E402
 from grid.heldout21 import SETS as HELDOUT21_SETS  # noqa: E402
+from grid.heldout22 import SETS as HELDOUT22_SETS  # noqa: E402
+from grid.heldout23 import SETS as HELDOUT23_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, model_inputs, train_model_run  # noqa: E402
@@ -80,7 +82,8 @@ HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4"
                   "heldout15": HELDOUT15_SETS, "heldout16": HELDOUT16_SETS,
                   "heldout17": HELDOUT17_SETS, "heldout18": HELDOUT18_SETS,
                   "heldout19": HELDOUT19_SETS, "heldout20": HELDOUT20_SETS,
-                  "heldout21": HELDOUT21_SETS}
+                  "heldout21": HELDOUT21_SETS, "heldout22": HELDOUT22_SETS,
+                  "heldout23": HELDOUT23_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
@@ -277,7 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout21 (231-237): both parts of one "
+                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout23 (251-257): both parts of one "
                              "held-out set (default findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")

@@ -31,8 +31,8 @@ def record(step, n=4, *, loss=2.0, grad=None, norm=None, update=None, epoch=0):
 
 
 def model_diagnoser(activations=("relu", "relu", "relu", "softmax"), kinds=("dense",) * 4, budget=None,
-                    per_epoch=None, optimizer="SGD", rate=0.1):
-    summary = {"loss": "sparse_categorical_crossentropy",
+                    per_epoch=None, optimizer="SGD", rate=0.1, loss="sparse_categorical_crossentropy"):
+    summary = {"loss": loss,
                "optimizer": {"class_name": optimizer, "config": {"learning_rate": rate}}}
     return Diagnoser(NAMES[:len(kinds)], list(activations), None, num_classes=10, layer_kinds=list(kinds),
                      layer_units=[64] * (len(kinds) - 1) + [10], model_summary=summary, budget_steps=budget,
@@ -583,3 +583,159 @@ def test_while_the_loss_sits_at_guessing_the_ratio_over_all_weights_shows_the_de
         if first is None and any(f.kind == "vanishing_gradient" for f in d.on_record(r)):
             first = s
     assert first == 1
+
+
+def test_weights_that_stop_once_the_network_has_learned_are_not_a_frozen_network():
+    """Warm-up and cosine decay to 0 over the budget: every layer moves ~1e-3 a step while the loss falls from 2.3 to
+    0.1, then the rate anneals and the last 20 steps move 1e-7. Training has stopped after the network learned: info.
+    The same frozen steps while the loss is still at 2.2 are a network that does not learn: a warning."""
+    def flat(end_loss):
+        d = model_diagnoser(optimizer="Adam", rate=3e-3)
+        records = []
+        for s in range(1, 201, 2):
+            loss = 2.3 + (end_loss - 2.3) * min(1.0, s / 150)
+            records.append(record(s, loss=loss, update=[1e-7 if s > 180 else 1e-3] * 4, epoch=(s - 1) // 40))
+        return feed(d, records)["flat_weights"]
+
+    learned = flat(0.1)
+    assert (learned.severity, learned.state) == ("info", "active") and "after the network learned" in learned.message
+    stuck = flat(2.2)
+    assert (stuck.severity, stuck.state) == ("warning", "active") and "not learning at all" in stuck.message
+
+
+def test_large_gradients_of_a_loss_without_a_known_scale_are_not_an_explosion_while_the_steps_stay_ordinary():
+    """A regression on targets in the thousands (squared error ~3e7): its gradient norms grow from 1e4 to 6e6 while
+    Adam's steps stay ~7e-3 of the weights and the loss falls. Gradients that large say nothing without a scale to
+    measure them against: no explosion. The same gradients with steps of half the weights' size, and a loss that
+    climbs, are one."""
+    def run(update, climb):
+        d = model_diagnoser(activations=("relu", "relu", "relu", "linear"), optimizer="Adam", rate=1e-3, loss="mse")
+        records = []
+        for s in range(1, 201, 2):
+            loss = 3e7 * (1 + s / 50) if climb else 3e7 * (1 - 0.7 * s / 200)
+            norm = 1e4 * 600 ** min(1.0, s / 80)
+            records.append(record(s, loss=loss, norm=[norm] * 4, grad=[norm / 1e3] * 4, update=[update] * 4,
+                                  epoch=(s - 1) // 40))
+        return feed(d, records)
+
+    assert "exploding_gradient" not in warned(run(7e-3, climb=False))
+    assert "exploding_gradient" in warned(run(0.5, climb=True))
+    assert "exploding_gradient" in warned(run(0.5, climb=False))
+
+
+def test_the_loss_of_guessing_of_several_weighted_outputs_is_their_weighted_sum():
+    """A digit head (10 classes) weighted 10 beside a parity head (2): Keras adds the heads' losses with their
+    weights, so a network that guesses starts at 10 ln 10 + ln 2 = 23.7 — measured here as the loss Keras computes for
+    the model with its output kernels zeroed — not 3x the last head's ln 2. A run that starts there and falls to 2.3
+    (digit loss 0.18, parity 0.24: it learned) is no poor initialisation; judged against ln 2 it was one."""
+    import keras
+
+    from vg_studio.train.summary import model_summary
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(10, activation="softmax", name="digit")(hidden),
+                                 keras.layers.Dense(2, activation="softmax", name="parity")(hidden)])
+    model.compile("adam", ["sparse_categorical_crossentropy"] * 2, loss_weights=[10.0, 1.0])
+    for name in ("digit", "parity"):
+        model.get_layer(name).kernel.assign(np.zeros(model.get_layer(name).kernel.shape))
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, size=64)
+    guessing = model.evaluate(x, (labels, labels), verbose=0, return_dict=True)["loss"]
+    names = ["hidden", "digit", "parity"]
+    columns = [{"name": n, "kind": "dense", "units": u, "activation": a}
+               for n, u, a in zip(names, (8, 10, 2), ("relu", "softmax", "softmax"))]
+    summary = model_summary(model, columns)
+
+    def run(summary):
+        d = Diagnoser(names, ["relu", "softmax", "softmax"], None, layer_kinds=["dense"] * 3,
+                      layer_units=[8, 10, 2], model_summary=summary)
+        losses = [24.5 - 22.2 * min(1.0, s / 200) for s in range(1, 265, 2)]
+        found = feed(d, [record(s, 3, loss=loss, epoch=(s - 1) // 44) for s, loss in zip(range(1, 265, 2), losses)])
+        return d, found
+
+    d, found = run(summary)
+    assert d.facts.chance_loss == pytest.approx(guessing, rel=1e-4)
+    assert "poor_initialization" not in warned(found)
+    single = {k: v for k, v in summary.items() if k != "config"} | {"loss": "sparse_categorical_crossentropy"}
+    assert "poor_initialization" in warned(run(single)[1])  # the same run judged against one head's ln 2
+
+
+def test_a_binary_cross_entropy_over_many_outputs_costs_ln_2_at_guessing_not_ln_of_its_width():
+    """An autoencoder's 64 sigmoid pixels or a multi-label head under binary cross-entropy: the loss is the mean of
+    each output's yes/no loss, so guessing costs ln 2 (measured here as the loss Keras computes for zeroed output
+    weights), not ln 64. Judged against ln 64 a loss of 0.69 is already "good": a run under Adam 1e-5 whose loss
+    crawls from 0.70 to 0.684 in its budget was never called slow, one that never moves never a problem."""
+    import keras
+
+    inputs = keras.Input((4,))
+    out = keras.layers.Dense(64, activation="sigmoid", kernel_initializer="zeros")(keras.layers.Dense(8)(inputs))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "binary_crossentropy")
+    rng = np.random.default_rng(0)
+    guessing = model.evaluate(rng.normal(size=(32, 4)), rng.integers(0, 2, size=(32, 64)).astype("float32"),
+                              verbose=0)
+
+    def run(losses):
+        d = Diagnoser(["dense", "dense_1", "dense_2"], ["relu", "relu", "sigmoid"], None, layer_kinds=["dense"] * 3,
+                      layer_units=[8, 8, 64], model_summary={"loss": "binary_crossentropy"}, budget_steps=264,
+                      steps_per_epoch=44)
+        return d, feed(d, [record(s, 3, loss=loss, update=[4e-5] * 3, epoch=(s - 1) // 44)
+                           for s, loss in zip(range(1, 265, 2), losses)])
+
+    d, crawling = run([0.70 - 0.016 * s / 132 for s in range(132)])
+    assert d.facts.chance_loss == pytest.approx(guessing, rel=1e-4)
+    assert "slow_convergence" in warned(crawling)
+    assert warned(run([0.6937] * 132)[1]) & {"loss_plateau", "slow_convergence"}  # a loss that never moves
+
+
+def test_a_dataset_of_unknown_length_gives_the_budget_at_the_first_epochs_end():
+    """A filtered tf.data pipeline: Keras does not know an epoch's length when training starts (steps_per_epoch
+    None), so the budget of 6 epochs is unknown and slow convergence could not be judged — Adam 1e-5 crawling from
+    2.32 to 2.29 in 264 steps was reported as a bare plateau. The first epoch's end tells its length (44 steps)."""
+    started = events.RunStarted(None, None, NAMES, ["relu", "relu", "relu", "softmax"], epochs=6, steps_per_epoch=None,
+                                param_count=0, device="", sample_count=0, layer_kinds=["dense"] * 4,
+                                layer_units=[64, 64, 64, 10],
+                                model_summary={"loss": "sparse_categorical_crossentropy",
+                                               "optimizer": {"class_name": "Adam", "config": {"learning_rate": 1e-5}}})
+    d = Diagnoser.for_run(started)
+    for s in range(1, 265):
+        d.on_record(record(s, loss=2.32 - 0.03 * s / 264, update=[3.5e-5] * 4, epoch=(s - 1) // 44))
+        if s % 44 == 0:
+            d.on_epoch(s // 44 - 1, {"loss": 2.32 - 0.03 * (s - 22) / 264})
+    d.finish()
+    found = {f.kind: f for f in d.findings}
+    assert d.facts.budget_steps == 264
+    assert found["slow_convergence"].severity == "warning" and found["slow_convergence"].state == "active"
+
+
+def test_a_loss_that_fell_a_little_and_stopped_with_the_steps_is_a_plateau():
+    """Adam 1e-3 under a cosine decay to 0 over the first 15 steps: the loss falls from 2.3 to 1.9 and stays there,
+    every layer's steps below 1e-7 of its weights. It is 83 % of where it started — short of the 90 % that otherwise
+    marks a loss that has not learned — but it stopped because the steps did: a plateau beside the flat weights. The
+    same loss with weights still moving (a network that settled at 1.9) is no plateau."""
+    def run(update):
+        d = model_diagnoser(optimizer="Adam", rate=1e-3)
+        records = [record(s, loss=2.3 - 0.4 * min(1.0, s / 15), update=[1e-3 if s <= 15 else update] * 4,
+                          epoch=(s - 1) // 29) for s in range(1, 146)]
+        return feed(d, records)
+
+    assert {"flat_weights", "loss_plateau"} <= warned(run(1e-7))
+    assert "loss_plateau" not in run(1e-3)
+
+
+def test_a_loss_that_swings_with_the_batch_while_no_weight_moves_is_no_oscillation():
+    """Adam under an exponential decay of 10x every 8 steps: from step 32 every layer's steps are 0, and the loss of
+    the batches swings 0.7-1.8 around 1.25 — each batch is a different sample of a frozen network, nothing overshoots.
+    Flat weights, not an oscillation. The same swings with steps of 0.2 of the weights are one."""
+    per_epoch = 29
+    batches = [2.9 if s == 1 else 1.25 * (1 + 0.45 * math.sin(s / 2.0)) for s in range(1, 146)]
+
+    def run(update):
+        d = model_diagnoser(budget=145, per_epoch=per_epoch, optimizer="Adam", rate=3e-3)
+        return feed(d, [record(s, loss=m, epoch=(s - 1) // per_epoch, update=[1e-3 if s < 32 else update] * 4)
+                        for s, m in enumerate(running_means(batches, per_epoch), start=1)])
+
+    frozen = run(0.0)
+    assert "oscillating_loss" not in frozen and "flat_weights" in warned(frozen)
+    assert "oscillating_loss" in warned(run(0.2))

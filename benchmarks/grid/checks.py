@@ -40,6 +40,31 @@ class BatchLosses:
         return Recorder()
 
 
+class LastEpochChange:
+    """A Keras callback measuring ‖W_end − W_start‖ / ‖W_start‖ per step over the last epoch, every trainable weight
+    (`change`; NaN before an epoch ended): whether the weights still move at the end, whatever a schedule did."""
+
+    def __new__(cls):
+        import keras
+
+        class Recorder(keras.callbacks.Callback):
+            change = math.nan
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start, self.steps = [np.array(v.numpy()) for v in self.model.trainable_variables], 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.steps += 1
+
+            def on_epoch_end(self, epoch, logs=None):
+                now = [np.asarray(v.numpy()) for v in self.model.trainable_variables]
+                num = sum(float(((a - b) ** 2).sum()) for a, b in zip(now, self.start))
+                den = sum(float((b ** 2).sum()) for b in self.start)
+                self.change = math.sqrt(num / den) / max(self.steps, 1) if den > 0 else math.nan
+
+        return Recorder()
+
+
 @dataclass
 class Measured:
     loss: float
@@ -315,7 +340,13 @@ def truth(checks: dict) -> set[str]:
     # the weights changed by under 1e-5 of their size a step although their gradients are of ordinary size (the
     # largest layer norm at least 0.01, the bottom of healthy training's): the steps are too small for them — not
     # weights that get no gradient because it vanished on the way (dead or saturated units, tiny weights)
-    if np.isfinite(change) and change / steps < 1e-5 and before["max_grad_norm"] >= 1e-2:
+    # ... or, at the end: the last epoch's steps are that small while the loss is still at least half of where it
+    # started or of guessing (a schedule that decayed to ~0 before the network learned; one that anneals a network
+    # that has learned stops nothing that matters)
+    last_epoch = checks.get("last_epoch_change")
+    frozen_late = last_epoch is not None and np.isfinite(last_epoch) and last_epoch < 1e-5 \
+        and after["loss"] >= 0.5 * min(before["loss"], chance)
+    if ((np.isfinite(change) and change / steps < 1e-5) or frozen_late) and before["max_grad_norm"] >= 1e-2:
         out.add("flat")
     ratio = after["grad_ratio"]
     still = abs(after["loss"] - before["loss"]) < 0.01 * before["loss"]  # (near the threshold: tiny weights hide it)

@@ -53,6 +53,13 @@ class ModelConfig:
     rnn: str = "simple_rnn"  # the recurrent layer of arch "rnn": simple_rnn, lstm, gru, bilstm
     spike: tuple = ()  # (first step, learning rate, steps): the rate is raised for a few steps, then restored
     out_scale: float = 1.0  # the output layer's kernel is scaled by this at the start
+    # a learning-rate schedule: "cosine" (a tenth of decay_steps' warm-up from 0, then cosine decay to 0 at
+    # decay_steps), "exponential" (10x lower every decay_steps), "plateau" (Keras's ReduceLROnPlateau cutting the rate
+    # 100x after every epoch whose loss fell by less than 0.1)
+    schedule: str = ""
+    decay_steps: int = 0
+    frozen: int = 0  # the first `frozen` layers with a kernel are not trainable (fine-tuning)
+    clipnorm: float = 0.0  # the optimizer clips each gradient to this norm
 
     @property
     def name(self) -> str:
@@ -62,6 +69,8 @@ class ModelConfig:
         extra = (f"-{self.rnn}" if self.arch == "rnn" else "") + (f"-m{self.momentum:g}" if self.momentum else "") \
             + (f"-spike{'_'.join(f'{v:g}' for v in self.spike)}" if self.spike else "") \
             + (f"-out{self.out_scale:g}" if self.out_scale != 1 else "")
+        extra += (f"-{self.schedule}{self.decay_steps or ''}" if self.schedule else "") \
+            + (f"-frozen{self.frozen}" if self.frozen else "") + (f"-clip{self.clipnorm:g}" if self.clipnorm else "")
         bias = f"-b{self.bias:g}" if self.bias else ""
         return (f"model-{self.label}-{self.dataset}-{self.arch}{self.depth}x{self.width}-{self.activation}"
                 f"{'-bn' if self.batch_norm else ''}{init}{bias}{extra}-{self.optimizer}{self.lr:g}-"
@@ -105,6 +114,8 @@ class ModelConfig:
         model = keras.Model(inputs, output(x))
         if self.out_scale != 1:
             output.kernel.assign(output.kernel * self.out_scale)
+        for layer in [layer for layer in model.layers if hasattr(layer, "kernel")][:self.frozen]:
+            layer.trainable = False
         return self._compile(keras, model)
 
     def _subclassed(self, keras, input_shape, num_classes, kernel, bias):
@@ -250,8 +261,16 @@ class ModelConfig:
     def _compile(self, keras, model):
         make = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
                 "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW}[self.optimizer]
-        optimizer = make(learning_rate=self.lr, momentum=self.momentum) if self.optimizer == "sgd" \
-            else make(learning_rate=self.lr)
+        rate = self.lr
+        if self.schedule == "cosine":
+            warmup = max(1, self.decay_steps // 10)
+            rate = keras.optimizers.schedules.CosineDecay(0.0, self.decay_steps - warmup, warmup_target=self.lr,
+                                                          warmup_steps=warmup)
+        elif self.schedule == "exponential":
+            rate = keras.optimizers.schedules.ExponentialDecay(self.lr, self.decay_steps, 0.1)
+        clip = {"clipnorm": self.clipnorm} if self.clipnorm else {}
+        optimizer = make(learning_rate=rate, momentum=self.momentum, **clip) if self.optimizer == "sgd" \
+            else make(learning_rate=rate, **clip)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -289,6 +308,8 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
     pre-flight findings; never raises."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        import keras
+
         from grid import checks
         from vg_studio.data import load_dataset
         from vg_studio.diagnose.preflight import preflight
@@ -300,15 +321,19 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         probe_x, probe_y = x[:128], data.y_train[:128]
         before = checks.measure(model, probe_x, probe_y, data.num_classes)
         found = preflight(model, x[:config.batch_size])
-        batches = checks.BatchLosses()
-        callbacks = [GradientMonitor(run_dir, record_every=config.record_every, probe_data=probe_x), batches]
+        batches, late = checks.BatchLosses(), checks.LastEpochChange()
+        callbacks = [GradientMonitor(run_dir, record_every=config.record_every, probe_data=probe_x), batches, late]
         if config.spike:
             callbacks.append(spike_callback(config.spike, config.lr))
+        if config.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau("loss", factor=0.01, patience=0, min_delta=0.1))
         model.fit(x, data.y_train, epochs=config.epochs, batch_size=config.batch_size, validation_split=0.1,
                   verbose=0, callbacks=callbacks)
         after = checks.measure(model, probe_x, probe_y, data.num_classes, before=before)
         measured = {"before": before.summary(), "after": after.summary(), "batch_losses": batches.losses,
                     "num_classes": data.num_classes}
+        if config.schedule or config.frozen:  # (the sets before have no such measure: their truth stays as it was)
+            measured["last_epoch_change"] = late.change
         Path(f"{run_dir}.checks.json").write_text(json.dumps(measured, default=float))
         Path(f"{run_dir}.preflight.json").write_text(json.dumps([f.to_dict() for f in found]))
         return {"status": "completed"}

@@ -20,12 +20,14 @@ changes is replaced by a new value.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from vg_studio.diagnose import fixes as fix_catalog
 from vg_studio.diagnose.findings import Finding, severity_rank
+from vg_studio.diagnose.guessing import summed_guessing_loss
 from vg_studio.diagnose.rules import NOT_HELD, RULES, Verdict
 from vg_studio.diagnose.rules.base import Judged
 from vg_studio.diagnose.state import RunFacts, RunState, join
@@ -70,7 +72,7 @@ class Diagnoser:
     def __init__(self, layer_names: list[str], activations: list[str], spec=None, config=None,
                  num_classes: int | None = None, *, layer_kinds=None, layer_units=None, loss: str | None = None,
                  record_every: int | None = None, model_summary: dict | None = None,
-                 budget_steps: int | None = None, steps_per_epoch: int | None = None):
+                 budget_steps: int | None = None, steps_per_epoch: int | None = None, epochs: int | None = None):
         if config is None and spec is not None:
             config = spec.diagnostics
         self.config = DiagnosticsSpec.of(config)
@@ -79,11 +81,14 @@ class Diagnoser:
         # a user's own model: its optimizer (from model.json) decides which advice fits ("use Adam" is no advice
         # for an Adam run)
         optimizer, rate = _summary_optimizer(model_summary) if spec is None else (None, None)
+        summed = summed_guessing_loss(model_summary, layer_names, layer_units) if spec is None else None
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
-                                    budget_steps=budget_steps, steps_per_epoch=steps_per_epoch)
+                                    budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
+                                    summed_chance=summed)
         self.state = RunState(self.config)
         self.rules = [rule(self.facts, self.state) for rule in RULES]
+        self._epochs = int(epochs) if isinstance(epochs, (int, np.integer)) and epochs > 0 else None
         self.notes: list[str] = []  # what the run's reader skipped (diagnose_run fills it)
         self._judged: dict[str, Judged] = {}
         self._findings: dict[str, Finding] = {}
@@ -116,7 +121,7 @@ class Diagnoser:
                    layer_units=getattr(started, "layer_units", None),
                    record_every=getattr(started, "record_every", None) or summary.get("record_every"),
                    model_summary=None if spec is not None else summary, budget_steps=_budget(epochs, per_epoch),
-                   steps_per_epoch=per_epoch)
+                   steps_per_epoch=per_epoch, epochs=epochs)
 
     @classmethod
     def from_history(cls, history, spec=None, config=None, num_classes: int | None = None,
@@ -131,7 +136,8 @@ class Diagnoser:
                         layer_units=getattr(history, "layer_units", None),
                         record_every=getattr(history, "record_every", None),
                         model_summary=None if spec is not None else model_summary,
-                        budget_steps=_budget(attrs.get("epochs"), per_epoch), steps_per_epoch=per_epoch)
+                        budget_steps=_budget(attrs.get("epochs"), per_epoch), steps_per_epoch=per_epoch,
+                        epochs=attrs.get("epochs"))
         epochs = list(history.epochs.get("epoch", []))
         epoch_logs = [{k: v[i] for k, v in history.epochs.items() if k != "epoch"} for i in range(len(epochs))]
         done = 0
@@ -187,6 +193,7 @@ class Diagnoser:
 
     def on_epoch(self, epoch: int, logs: dict) -> list[Finding]:
         before = dict(self._findings)
+        self._learn_epoch_length(int(epoch))
         loss = logs.get("loss")
         if loss is not None and math.isfinite(float(loss)):
             self.state.epoch_tail(int(epoch), float(loss), self.facts)
@@ -195,6 +202,16 @@ class Diagnoser:
                 self._take(rule, rule.on_epoch(int(epoch), logs))
             self._show()
         return self._changed(before)
+
+    def _learn_epoch_length(self, epoch: int) -> None:
+        """A dataset of unknown length (a filtered tf.data pipeline, a generator) leaves an epoch's length, and so
+        the run's budget, unknown when training starts; the first epoch's end tells it (the steps taken so far)."""
+        if epoch != 0 or self.facts.steps_per_epoch or not self._epochs or self.state.step < 1:
+            return
+        steps = int(self.state.step)
+        self.facts = dataclasses.replace(self.facts, steps_per_epoch=steps, budget_steps=steps * self._epochs)
+        for rule in self.rules:
+            rule.facts = self.facts
 
     def add_preflight(self, findings) -> list[Finding]:
         """Findings of the pre-flight check (`preflight.preflight` on the first batch, step 0) join the run's: they

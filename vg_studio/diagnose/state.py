@@ -52,13 +52,28 @@ class RunFacts:
     learning_rate: float | None = None
     budget_steps: int | None = None  # epochs × steps per epoch the run was started for, when known
     steps_per_epoch: int | None = None
+    # a loss summed over several outputs or weighted: Σ wᵢ ln(kᵢ) (NaN: no known scale); None for a single output
+    summed_chance: float | None = None
 
     @property
     def chance_loss(self) -> float | None:
-        """The loss of guessing uniformly (cross-entropy with known classes), else None."""
-        if self.num_classes and self.num_classes >= 2 and "crossentropy" in self.loss_name.replace("_", ""):
+        """The loss of guessing uniformly (cross-entropy with known classes; summed over a model's outputs with their
+        loss weights), else None."""
+        if self.summed_chance is not None:
+            return None if math.isnan(self.summed_chance) else self.summed_chance
+        if self.num_classes and self.num_classes >= 2 and is_crossentropy(self.loss_name):
             return math.log(self.num_classes)
         return None
+
+    @property
+    def guessing_words(self) -> str:
+        """What the loss of guessing is taken over: "among 10 classes", or each output's, with the loss weights."""
+        if self.summed_chance is not None:
+            return "on every output, weighted as compiled"
+        width = self.layer_units[self.last] if len(self.layer_units) > self.last else None
+        if is_binary(self.loss_name) and width and int(width) > 1:
+            return f"on each of {int(width)} yes/no outputs"
+        return f"among {self.num_classes} classes"
 
     def label(self, indices) -> str:
         return join([self.labels[i] for i in indices])
@@ -68,7 +83,8 @@ class RunFacts:
 
     @classmethod
     def build(cls, layer_names, activations, spec=None, num_classes=None, *, layer_kinds=None, layer_units=None,
-              loss=None, optimizer=None, learning_rate=None, budget_steps=None, steps_per_epoch=None) -> "RunFacts":
+              loss=None, optimizer=None, learning_rate=None, budget_steps=None, steps_per_epoch=None,
+              summed_chance=None) -> "RunFacts":
         names = [str(n) for n in layer_names]
         n = len(names)
         activations = [str(a) for a in activations] + ["linear"] * (n - len(activations))
@@ -79,15 +95,28 @@ class RunFacts:
         main = [i for i, kind in enumerate(kinds) if is_main_kind(kind)] or list(range(n))
         last = main[-1]
         loss_name = str(loss or "")
-        if num_classes is None and "crossentropy" in loss_name.replace("_", "") and len(units) == n:
-            # a user's model: the classes are the output layer's width (one sigmoid unit: two classes)
-            num_classes = max(2, int(units[last])) if units[last] else None
+        if num_classes is None and is_crossentropy(loss_name) and len(units) == n:
+            # a user's model: the classes are the output layer's width; a binary cross-entropy is the mean over
+            # yes/no outputs (one sigmoid unit, a multi-label head, an autoencoder's pixels): two classes each
+            num_classes = 2 if is_binary(loss_name) else max(2, int(units[last])) if units[last] else None
         dense_first = [i for i in main if kinds[i] not in SPARSE_GRADIENT_KINDS and i != last]
         return cls(tuple(names), tuple(activations), tuple(kinds), tuple(units),
                    tuple(layer_label(name, spec is not None) for name in names), tuple(main),
                    dense_first[0] if dense_first else main[0], last, tuple(i for i in range(n) if i != last),
                    num_classes, loss_name, spec, optimizer, learning_rate,
-                   int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None)
+                   int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None,
+                   summed_chance)
+
+
+def is_crossentropy(loss_name: str) -> bool:
+    """A cross-entropy whose loss of guessing is ln(classes) (a focal one weighs it down by an unknown factor)."""
+    name = str(loss_name).lower().replace("_", "")
+    return "crossentropy" in name and "focal" not in name
+
+
+def is_binary(loss_name: str) -> bool:
+    """Binary cross-entropy: the mean over sigmoid outputs of each one's yes/no loss, ln 2 at guessing."""
+    return "binarycrossentropy" in str(loss_name).lower().replace("_", "")
 
 
 def depth_gradients(grad_mean_abs: np.ndarray, kernel_grad_mean_abs: np.ndarray | None) -> np.ndarray:
@@ -298,6 +327,13 @@ class RunState:
         if upd is None or len(upd) <= facts.last or not np.isfinite(upd[facts.last]):
             return True
         return bool(upd[facts.last] >= self.config.flat_update_ratio)
+
+    def no_layer_moves(self, facts: RunFacts) -> bool:
+        """Every column's median update ratio over the last steps is below flat_update_ratio: the weights are frozen
+        (a learning rate of 0, or a schedule decayed to ~0), so the loss changes only with the batch."""
+        upd = self.median_update_ratio()
+        return upd is not None and len(upd) == len(facts.layer_names) and bool(np.all(np.isfinite(upd))) \
+            and bool(np.all(upd < self.config.flat_update_ratio))
 
     def median_update_ratio(self) -> np.ndarray | None:
         """Each column's median update ratio ‖ΔW‖/‖W‖ per step over the last steps (None before any)."""

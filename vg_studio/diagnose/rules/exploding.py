@@ -9,7 +9,10 @@ weights, and the starting loss an initialisation problem (`poor_initialization`)
 that comes down steadily: the steps improve the network, and what is off is where it started. A non-finite loss or gradient
 is an explosion's end point and an error at once. Nor are gradients that grew a hundredfold from their first steps
 once the loss has come down far (below `plateau_far` of where it started or of guessing): a network that started flat
-at guessing and then learned has gradients far larger than its first ones.
+at guessing and then learned has gradients far larger than its first ones. A gradient's size (its norm, its growth)
+is measured against a loss of known scale (cross-entropy, where guessing costs ln(classes)); for a loss of no known
+scale (a squared error on targets in the thousands has gradients in the millions) it counts only where the steps it
+causes are large (an update ratio above `update_ratio_high`).
 
 An explosion has ended when the network has recovered from it, not when its gradients or steps have shrunk: weights
 thrown to a huge scale take small relative steps and can pass back small gradients (their ReLUs dead) while the loss
@@ -86,10 +89,14 @@ class Exploding(Rule):
         # update ratio not measured counts as moving: the first records have none)
         moving = not np.isfinite(max_update) or max_update >= c.update_ratio_low
         update = max_update if np.isfinite(max_update) else 0.0
-        signals = {"norm": max_norm > c.exploding_norm,
+        # a gradient's size is measured against a loss of known scale (cross-entropy: guessing is ln(classes)); a
+        # squared error on targets in the thousands has gradients in the millions while Adam's steps stay ordinary
+        # and the loss falls. Without that scale the gradients count only where the steps they cause are large
+        sized = chance is not None or update > c.update_ratio_high
+        signals = {"norm": max_norm > c.exploding_norm and sized,
                    # gradients that grew from a flat start (a network at guessing whose tiny gradients pick up) to
                    # an ordinary size while the loss came down are learning, not throwing weights away
-                   "growth": growth > c.exploding_growth and state.far_from_good(facts),
+                   "growth": growth > c.exploding_growth and state.far_from_good(facts) and sized,
                    # tiny weights make a large relative step out of a small gradient: not an explosion
                    "update": update > c.exploding_update_ratio and max_norm > c.exploding_growth_norm,
                    # gradients that grow on their way back throw weights away only where they are large: an
@@ -150,8 +157,8 @@ class Exploding(Rule):
                    f"it had before the gradients exploded at step {step}."]
         if chance is not None:
             evidence["chance_loss"] = chance
-            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing among {facts.num_classes} "
-                           "classes: the network has not recovered.")
+            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing {facts.guessing_words}: "
+                           "the network has not recovered.")
         fired = (f"loss {loss:.3g} > exploding_loss_growth {c.exploding_loss_growth:g} x its level before the "
                  f"explosion at step {step} ({before:.3g})"
                  + (f" and > exploding_loss_factor {c.exploding_loss_factor:g} x guessing" if chance else ""))
@@ -187,7 +194,7 @@ class Exploding(Rule):
         if chance is not None:
             evidence["chance_loss"] = chance
             details.append(f"The loss is {loss:.3g} (median), {loss / chance:.2g}× the {chance:.3g} of "
-                           f"guessing among {facts.num_classes} classes.")
+                           f"guessing {facts.guessing_words}.")
         if signals["climb"]:
             evidence["loss_vs_first"] = loss / state.first_loss
             details.append(f"It started at {state.first_loss:.3g}: it has grown {loss / state.first_loss:.2g}×.")

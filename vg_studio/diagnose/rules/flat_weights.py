@@ -1,8 +1,10 @@
 """Flat weights (SNS notes, method 2): per layer, ‖ΔW‖/‖W‖ per step below `flat_update_ratio` held for
 `flat_steps` steps. A warning when the whole network is frozen (no layer moves, the output layer included) or at
-least half the layers are; info for a few layers — early ones (a symptom of vanishing), or an output layer whose
-weights are so large that Adam's steps of about the learning rate are a tiny share of them (an output scaled 30×
-while every other layer moves and the loss comes down)."""
+least half the layers are, while the loss is still far from good; info for a few layers — early ones (a symptom of
+vanishing), or an output layer whose weights are so large that Adam's steps of about the learning rate are a tiny
+share of them (an output scaled 30× while every other layer moves and the loss comes down) — and info once the loss
+has come down far (below `plateau_far` of where it started or of guessing): a learning-rate schedule that anneals to
+~0 (cosine decay, a steep exponential one) stops the weights of a network that has learned."""
 
 from __future__ import annotations
 
@@ -39,7 +41,12 @@ class FlatWeights(Rule):
         evidence = {f"update_ratio[{facts.layer_names[i]}]": float(upd[i]) for i in held}
         evidence["threshold"] = float(c.flat_update_ratio)
         details = [f"{facts.labels[i]}: each step changes the weights by {upd[i]:.2g} of their size" for i in held]
-        if frozen_network:
+        learned = not state.far_from_good(facts)
+        if frozen_network and learned:
+            message = ("No layer's weights change from step to step any more (relative change below "
+                       f"{c.flat_update_ratio:.0e}): training has stopped, after the network learned "
+                       f"{cite('sns-recognise')}.")
+        elif frozen_network:
             message = ("No layer's weights change from step to step (relative change below "
                        f"{c.flat_update_ratio:.0e}), so the network is not learning at all "
                        f"{cite('sns-recognise')}.")
@@ -47,8 +54,13 @@ class FlatWeights(Rule):
             message = "The weights of {layers} hardly change from step to step, so those layers are " \
                       f"not learning {cite('sns-recognise')}."
         worst = min(held, key=lambda i: upd[i])
-        return Verdict("warning" if frozen_network or len(held) * 2 >= len(upd) else "info", tuple(held), evidence,
-                       message, tuple(details), stands_alone=alone,
+        if learned:
+            details.append(f"The loss has come down to {state.recent_loss():.3g} (from {state.start_loss():.3g}): "
+                           "the network learned before its steps stopped — a learning rate annealed to ~0 at the end "
+                           "of a schedule, or a run that has converged.")
+        severe = (frozen_network or len(held) * 2 >= len(upd)) and not learned
+        return Verdict("warning" if severe else "info", tuple(held), evidence,
+                       message, tuple(details), stands_alone=alone and not learned,
                        rule=f"update ratio {upd[worst]:.2g} < flat_update_ratio {c.flat_update_ratio:g} in "
                             f"{len(held)} of {len(upd)} layers for {c.flat_steps:g}+ steps")
 

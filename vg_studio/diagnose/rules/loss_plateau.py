@@ -1,7 +1,8 @@
 """Loss plateau (SNS notes, method 1): the loss varies by less than `plateau_tolerance` over the records spanning
 at least `plateau_steps` steps (or the last `plateau_epochs` epochs) while it is still far from a good loss — at
-least `plateau_progress` of the first recorded loss and, for cross-entropy with known classes, `plateau_far` of
-the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
+least `plateau_progress` of the first recorded loss (or, where no layer's weights move any more, `plateau_far` of
+where it started or of guessing: a loss that fell a little and stopped with the steps) and, for cross-entropy with
+known classes, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ class LossPlateau(Rule):
         mean = float(values.mean())
         spread = float(values.max() - values.min()) / max(abs(mean), 1e-12)
         first = state.first_loss
-        far = mean >= c.plateau_progress * first
+        # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
+        # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
+        # fall does not make it good
+        far = mean >= c.plateau_progress * first or (state.no_layer_moves(facts) and state.far_from_good(facts))
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
@@ -58,7 +62,7 @@ class LossPlateau(Rule):
                    f"{c.plateau_tolerance:.0%}); it started at {first:.3g}."]
         if chance is not None:
             evidence["chance_loss"] = chance
-            details.append(f"Guessing among {facts.num_classes} classes gives a loss of {chance:.3g}.")
+            details.append(f"Guessing {facts.guessing_words} gives a loss of {chance:.3g}.")
         return Verdict("warning", (), evidence,
                        f"The loss has stayed at about {mean:.3g} over the last {span} (it started at {first:.3g}), "
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),

@@ -4,7 +4,8 @@ steps past the run's first `startup_steps`: a loss that starts far too high swin
 
 The recorded loss is Keras's running mean since the epoch began; the engine recovers from it the mean loss of the
 batches between two records (`RunState.batch_losses`), which is what swings. A large update ratio ‖ΔW‖/‖W‖ per
-step (far above the ~1e-3 of healthy training) is cited as evidence.
+step (far above the ~1e-3 of healthy training) is cited as evidence. Where no layer's weights move (a schedule
+decayed to ~0), the loss swings only with the batch: no step overshoots anything, so it is no oscillation.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ class OscillatingLoss(Rule):
         third = max(1, len(values) // 3)
         early, late = float(np.median(values[:third])), float(np.median(values[-third:]))
         progress = (early - late) / max(early, 1e-12)
+        # an overshoot needs steps: where no layer's weights move, the loss swings only with the batch
         if not (level >= good and swing >= c.oscillation_swing and rises >= c.oscillation_rises
-                and progress < c.oscillation_progress):
+                and progress < c.oscillation_progress) or state.no_layer_moves(facts):
             return NOT_HELD
         span = int(steps[-1] - steps[0])
         evidence = {"median_loss": level, "swing": swing, "share_of_rises": rises, "progress": progress,

@@ -29,7 +29,7 @@ class PoorInitialization(Rule):
         evidence = {"first_loss": state.first_loss, "loss": now, "chance_loss": chance,
                     "first_loss_vs_chance": state.first_loss / chance}
         details = (f"The loss at step {state.first_step} was {state.first_loss:.3g}, {state.first_loss / chance:.2g}× "
-                   f"the {chance:.3g} of guessing among {facts.num_classes} classes (threshold "
+                   f"the {chance:.3g} of guessing {facts.guessing_words} (threshold "
                    f"{c.init_loss_factor:g}×); a well-initialised network starts close to it.",
                    f"It is {now:.3g} now (median of the last steps).")
         return Verdict("warning", (facts.last,), evidence,

@@ -96,8 +96,8 @@ class Vanishing(Rule):
         if stalled:
             details.append("The loss has not moved from where it started.")
         elif at_chance:
-            details.append(f"The loss has stayed at {state.loss:.4g}, the loss of guessing among "
-                           f"{facts.num_classes} classes: the output does not depend on the input yet.")
+            details.append(f"The loss has stayed at {state.loss:.4g}, the loss of guessing "
+                           f"{facts.guessing_words}: the output does not depend on the input yet.")
         # dead ReLUs and saturated units zero the backward signal too: then those units are the cause to fix
         because = "dead_units" if state.unit_hits(facts, "dead_fraction", c.dead_fraction) else \
             "saturated_units" if any(first <= i < last for i in state.unit_hits(

@@ -1,0 +1,62 @@
+"""The loss of guessing of a user's model whose loss is a weighted sum: several outputs, or loss weights (read from
+model.json's compile config). Keras adds each output's loss times its weight, so guessing costs Σ wᵢ ln(kᵢ) — a digit
+head (10 classes) weighted 10 beside a parity head (2) starts at 23.7, not at the last head's ln 2. Where one
+output's loss has no known scale (a squared error, a focal loss) the sum has none either; a binary cross-entropy
+head costs ln 2 at guessing whatever its width (the mean over its yes/no outputs). A single output without loss weights
+is the usual case: its classes are the output layer's width (`RunFacts.build`)."""
+
+from __future__ import annotations
+
+import math
+
+from vg_studio.diagnose.state import is_binary, is_crossentropy
+
+
+def summed_guessing_loss(summary: dict | None, layer_names, layer_units) -> float | None:
+    """Σ wᵢ ln(kᵢ) over the model's outputs, `math.nan` where it has no known scale, None for a single output
+    without loss weights (or a summary that does not say)."""
+    config = (summary or {}).get("config")
+    config = config if isinstance(config, dict) else {}
+    compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
+    outputs = _output_names(config)
+    losses = compiled.get("loss", (summary or {}).get("loss"))
+    weights = compiled.get("loss_weights")
+    several = len(outputs) > 1 or (isinstance(losses, (list, tuple, dict)) and len(losses) > 1)
+    if not several and weights is None:
+        return None
+    if not outputs:
+        return math.nan  # several losses, but which layer each belongs to is not known
+    units = dict(zip([str(n) for n in layer_names], layer_units or ()))
+    total = 0.0
+    for i, name in enumerate(outputs):
+        loss, weight = _pick(losses, i, name), _pick(weights, i, name)
+        weight = 1.0 if weight is None else weight
+        width, loss = units.get(name), _name(loss)
+        if not isinstance(weight, (int, float)) or not is_crossentropy(loss) or not width:
+            return math.nan
+        total += float(weight) * math.log(2 if is_binary(loss) else max(2, int(width)))
+    return total
+
+
+def _output_names(config: dict) -> list[str]:
+    layers = (config.get("config") or {}).get("output_layers") if isinstance(config.get("config"), dict) else None
+    if isinstance(layers, dict):
+        layers = list(layers.values())
+    if not isinstance(layers, list) or (layers and not isinstance(layers[0], (list, tuple))):
+        layers = [layers] if layers else []  # a single output is stored as one [name, node, tensor] triple
+    return [str(entry[0]) for entry in layers if isinstance(entry, (list, tuple)) and entry]
+
+
+def _pick(values, i: int, name: str):
+    """The value for the i-th output named `name` from one for all, a list, or a dict by output name."""
+    if isinstance(values, dict) and not ("class_name" in values or "config" in values):
+        return values.get(name)
+    if isinstance(values, (list, tuple)):
+        return values[i] if i < len(values) else None
+    return values
+
+
+def _name(loss) -> str:
+    if isinstance(loss, dict):  # a serialised Keras loss object
+        loss = loss.get("class_name") or (loss.get("config") or {}).get("name")
+    return str(loss or "")
