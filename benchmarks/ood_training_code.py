@@ -1,7 +1,9 @@
 """Users' training code the grids do not hold, on sklearn's 8×8 digits: frozen layers, learning-rate schedules,
 gradient clipping, autoencoders, unnormalised regression targets, imbalanced labels, sample weights, a tiny training
 set, loss weights, a custom `train_step`, attention, bidirectional LSTMs, causal dilated Conv1D,
-`steps_per_execution` and sparse records. Each run prints two JSON lines: first what it measures independently of
+`steps_per_execution` and sparse records; a transformer block over token and position embeddings, a bag of
+embeddings, a GAN with two optimizers, labels nine in ten of one class, 30 % of the labels shuffled, BatchNorm under
+batches of 2 and 4, AdamW with a large weight decay, 20 tanh layers under LeCun's initialisation, mixed precision. Each run prints two JSON lines: first what it measures independently of
 the rules (`tf.GradientTape` kernel gradients, unit counts on a probe batch, the batch losses, the weights' change
 per step), then what `GradientMonitor` found.
 
@@ -142,6 +144,90 @@ def pretrained_then_frozen():
     return keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
 
 
+def token_transformer(heads=4, width=32):
+    """Tokens (pixel intensities 0-16) with learned position embeddings, one pre-norm transformer block."""
+    i = keras.Input((64,), dtype="int32")
+    tokens = keras.layers.Embedding(17, width)(i)
+    positions = keras.layers.Embedding(64, width)(keras.ops.arange(64))
+    h = tokens + positions
+    a = keras.layers.MultiHeadAttention(heads, width // heads)(keras.layers.LayerNormalization()(h),
+                                                               keras.layers.LayerNormalization()(h))
+    h = h + a
+    f = keras.layers.Dense(2 * width, activation="gelu")(keras.layers.LayerNormalization()(h))
+    h = h + keras.layers.Dense(width)(f)
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(h))
+    return keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
+
+
+def bag_of_embeddings():
+    """A text-style classifier: token embeddings averaged, one hidden layer."""
+    i = keras.Input((64,), dtype="int32")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(17, 16)(i))
+    h = keras.layers.Dense(32, activation="relu")(h)
+    return keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
+
+
+def bn_mlp():
+    i = keras.Input((64,))
+    h = i
+    for _ in range(3):
+        h = keras.layers.Dense(64)(h)
+        h = keras.layers.BatchNormalization()(h)
+        h = keras.layers.Activation("relu")(h)
+    return keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
+
+
+def mixed_mlp(depth=3, act="relu"):
+    """Under the mixed_float16 policy (set by the case's options before it is built); the output in float32."""
+    i = keras.Input((64,))
+    h = i
+    for _ in range(depth):
+        h = keras.layers.Dense(64, activation=act)(h)
+    return keras.Model(i, keras.layers.Dense(10, activation="softmax", dtype="float32")(h))
+
+
+class GAN(keras.Model):
+    """A GAN on the digits: two models, two optimizers, the user's own `train_step` (TensorFlow backend)."""
+
+    def __init__(self):
+        super().__init__()
+        g_in = keras.Input((16,))
+        h = keras.layers.Dense(64, activation="relu")(g_in)
+        h = keras.layers.Dense(64, activation="relu")(h)
+        self.generator = keras.Model(g_in, keras.layers.Dense(64, activation="sigmoid")(h), name="generator")
+        d_in = keras.Input((64,))
+        h = keras.layers.Dense(64, activation="leaky_relu")(d_in)
+        h = keras.layers.Dense(32, activation="leaky_relu")(h)
+        self.discriminator = keras.Model(d_in, keras.layers.Dense(1)(h), name="discriminator")
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def call(self, x):
+        return self.discriminator(x)
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def losses_of(self, real):
+        n = tf.shape(real)[0]
+        fake = self.generator(tf.random.normal((n, 16)))
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        d_loss = (self.bce(tf.ones_like(real_logits), real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits))
+        return d_loss, self.bce(tf.ones_like(fake_logits), fake_logits)
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            d_loss, _ = self.losses_of(real)
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
+        with tf.GradientTape() as tape:
+            _, g_loss = self.losses_of(real)
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, g_vars), g_vars)
+        return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
+
+
 def warmup_cosine(peak, warmup, total, floor=0.0):
     return keras.optimizers.schedules.CosineDecay(0.0, total - warmup, alpha=floor, warmup_target=peak,
                                                   warmup_steps=warmup)
@@ -243,10 +329,47 @@ CASES = {
         3e-3, 40)), SCE, "int", {}),
     "cosine-restarts-sgd-healthy": (lambda: mlp(init="he_normal"), lambda: keras.optimizers.SGD(
         keras.optimizers.schedules.CosineDecayRestarts(0.3, 30, m_mul=1.0), momentum=0.9), SCE, "int", {}),
+    "token-transformer-healthy": (token_transformer, lambda: keras.optimizers.Adam(1e-3), SCE, "tok", {}),
+    "token-transformer-lr-high": (token_transformer, lambda: keras.optimizers.Adam(0.3), SCE, "tok", {}),
+    "bag-of-embeddings-healthy": (bag_of_embeddings, lambda: keras.optimizers.Adam(3e-3), SCE, "tok", {}),
+    "bag-of-embeddings-lr-tiny": (bag_of_embeddings, lambda: keras.optimizers.Adam(1e-5), SCE, "tok", {}),
+    "gan-two-optimizers-healthy": (GAN, lambda: None, None, "int", {"gan": True}),
+    "majority-90-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "major", {}),
+    "majority-90-lr-tiny": (mlp, lambda: keras.optimizers.Adam(1e-5), SCE, "major", {}),
+    "label-noise-30-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "noisy", {}),
+    "bn-batch2-healthy": (bn_mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "int", {"batch": 2, "train": 600,
+                                                                                     "epochs": 2}),
+    "bn-batch4-healthy": (bn_mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "int", {"batch": 4, "epochs": 2}),
+    "adamw-huge-decay": (mlp, lambda: keras.optimizers.AdamW(1e-3, weight_decay=50.0), SCE, "int", {}),
+    "adamw-large-decay-healthy": (mlp, lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.5), SCE, "int", {}),
+    "tanh-20-lecun-healthy": (lambda: mlp("tanh", depth=20, init="lecun_normal"), lambda: keras.optimizers.Adam(1e-3),
+                              SCE, "int", {}),
+    "tanh-20-lecun-sgd": (lambda: mlp("tanh", depth=20, init="lecun_normal"), lambda: keras.optimizers.SGD(0.01),
+                          SCE, "int", {}),
+    "mixed-float16-healthy": (mixed_mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "int", {"mixed": True}),
+    "mixed-float16-lr-high": (lambda: mixed_mlp(4), lambda: keras.optimizers.SGD(3.0), SCE, "int", {"mixed": True}),
+    "mixed-float16-adam-high": (mixed_mlp, lambda: keras.optimizers.Adam(0.1), SCE, "int", {"mixed": True}),
+    "gan-two-optimizers-lr-high": (GAN, lambda: None, None, "int", {"gan": True, "rate": 0.05}),
+    "token-transformer-lr-0.01": (token_transformer, lambda: keras.optimizers.Adam(0.01), SCE, "tok", {}),
+    "mixed-float16-sigmoid-deep": (lambda: mixed_mlp(8, "sigmoid"), lambda: keras.optimizers.SGD(0.05), SCE, "int",
+                                   {"mixed": True}),
+    "label-noise-30-lr-tiny": (mlp, lambda: keras.optimizers.Adam(1e-5), SCE, "noisy", {}),
+    "bn-batch4-sgd-high": (bn_mlp, lambda: keras.optimizers.SGD(2.0), SCE, "int", {"batch": 4, "epochs": 2}),
 }
 
 
 def data(kind):
+    if kind == "major":  # ten classes, nine in ten examples a 0 (the zeros drawn again and again)
+        rng = np.random.default_rng(5)
+        zeros, rest = np.flatnonzero(Y == 0), np.flatnonzero(Y != 0)
+        picks = np.concatenate([rng.choice(zeros, 1575), rng.choice(rest, 175, replace=False)])
+        return X[picks], Y[picks]
+    if kind == "noisy":  # 30 % of the labels shuffled among themselves
+        rng = np.random.default_rng(5)
+        y = Y.copy()
+        moved = rng.choice(len(y), int(0.3 * len(y)), replace=False)
+        y[moved] = y[rng.permutation(moved)]
+        return X, y
     if kind == "multi":  # four yes/no attributes of the digit: five or more, even, prime, with a closed loop
         return X, np.stack([Y >= 5, Y % 2 == 0, np.isin(Y, [2, 3, 5, 7]), np.isin(Y, [0, 6, 8, 9])],
                            axis=1).astype("float32")
@@ -339,8 +462,54 @@ class Facts(keras.callbacks.Callback):
         self.epoch_change.append(math.sqrt(num / den) / max(self.steps, 1) if den else math.nan)
 
 
+def gan_main(name, root):
+    """The GAN: what it measures is each model's kernel gradients of its own loss, and the two losses."""
+    keras.utils.set_random_seed(0)
+    gan = GAN()
+    rate = CASES[name][4].get("rate", 2e-4)
+    gan.compile(keras.optimizers.Adam(rate, beta_1=0.5), keras.optimizers.Adam(rate, beta_1=0.5))
+    x = X[np.random.permutation(len(X))][:TRAIN]
+
+    def grads():
+        with tf.GradientTape(persistent=True) as tape:
+            d_loss, g_loss = gan.losses_of(tf.constant(x[:128]))
+        out = {}
+        for part, loss in (("discriminator", d_loss), ("generator", g_loss)):
+            kernels = [v for v in getattr(gan, part).trainable_variables if v.path.endswith("kernel")]
+            g = [float(np.mean(np.abs(t))) for t in tape.gradient(loss, kernels)]
+            out[part] = {"loss": float(loss), "first_last_ratio": g[0] / g[-1], "kernel_grads": [f"{v:.2e}" for v in g]}
+        return out
+
+    before = grads()
+    from vg_studio.monitor import GradientMonitor
+
+    monitor = GradientMonitor(os.path.join(root, name), record_every=2, probe_data=x[:128], warnings=None)
+    history = gan.fit(x, epochs=6, batch_size=32, verbose=0, callbacks=[monitor])
+    real = gan.discriminator(x[:256])
+    fake = gan.discriminator(gan.generator(tf.random.normal((256, 16))))
+    print(json.dumps({"name": name, "facts": {
+        "before": before, "after": grads(), "d_loss": [round(v, 3) for v in history.history["d_loss"]],
+        "g_loss": [round(v, 3) for v in history.history["g_loss"]],
+        "discriminator_accuracy": float(0.5 * (np.mean(real > 0) + np.mean(fake < 0))),
+        "fake_mean_pixel": float(np.mean(gan.generator(tf.random.normal((256, 16))))), "real_mean_pixel":
+            float(np.mean(x))}}))
+    print_verdict(name, monitor)
+
+
+def print_verdict(name, monitor):
+    found = [(f.kind, f.severity, getattr(f, "state", "active"), f.step, getattr(f, "last_step", None))
+             for f in monitor.findings]
+    print(json.dumps({"name": name, "verdict": {
+        "held": [f"{k}:{s}" for k, s, st, _, _ in found if st == "active" and s != "info"],
+        "other": [f"{k}:{s}:{st}:{a}-{b}" for k, s, st, a, b in found if not (st == "active" and s != "info")]}}))
+
+
 def main(name, root):
     build, optimizer, loss, kind, options = CASES[name]
+    if options.get("gan"):
+        return gan_main(name, root)
+    if options.get("mixed"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(0)
     model = build()
     x, y = data(kind)
@@ -370,7 +539,7 @@ def main(name, root):
     sample_weight = None
     if options.get("weights"):
         sample_weight = np.where(take(y, slice(0, n)) % 2 == 0, 2.0, 0.5).astype("float32")
-    train = {"x": x[:n], "y": take(y, slice(0, n)), "batch_size": 32}
+    train = {"x": x[:n], "y": take(y, slice(0, n)), "batch_size": options.get("batch", 32)}
     if options.get("dataset"):  # a filtered tf.data pipeline: Keras does not know an epoch's length beforehand
         pipeline = tf.data.Dataset.from_tensor_slices((x[:n], take(y, slice(0, n)))).filter(lambda a, b: True)
         train = {"x": pipeline.batch(32)}
@@ -390,11 +559,7 @@ def main(name, root):
         "dead": [d0, d1], "saturated": [s0, s1], "update_ratio_per_step_by_epoch": [f"{v:.1e}" for v in
                                                                                     facts.epoch_change],
         "eval": evaluated, "steps": len(losses)}}))
-    found = [(f.kind, f.severity, getattr(f, "state", "active"), f.step, getattr(f, "last_step", None))
-             for f in monitor.findings]
-    print(json.dumps({"name": name, "verdict": {
-        "held": [f"{k}:{s}" for k, s, st, _, _ in found if st == "active" and s != "info"],
-        "other": [f"{k}:{s}:{st}:{a}-{b}" for k, s, st, a, b in found if not (st == "active" and s != "info")]}}))
+    print_verdict(name, monitor)
 
 
 if __name__ == "__main__":
