@@ -54,6 +54,8 @@ EXPLAINED_BY = {
 # LeakyReLU, a lower rate, a new start), never hidden while they hold: said as its likely cause, ranked after it
 CAUSED_BY = {"dead_units": ("exploding_gradient", "non_finite"),
              "saturated_units": ("exploding_gradient", "non_finite")}
+# the rules that read the logged loss as one objective descended by every step
+ONE_OBJECTIVE_RULES = ("loss_plateau", "oscillating_loss", "slow_convergence", "poor_initialization")
 NEEDS_WORDS = {"exploding_gradient": "exploding gradients", "dead_units": "dead units",
                "saturated_units": "saturated units", "flat_weights": "flat weights", "loss_plateau": "a loss plateau",
                "oscillating_loss": "an oscillating loss", "slow_convergence": "slow convergence"}
@@ -85,11 +87,16 @@ class Diagnoser:
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
                                     budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
-                                    summed_chance=summed)
+                                    summed_chance=summed, objectives=_summary_objectives(model_summary))
         self.state = RunState(self.config)
-        self.rules = [rule(self.facts, self.state) for rule in RULES]
+        self.rules = [rule(self.facts, self.state) for rule in RULES
+                      if self.facts.objectives == 1 or rule.kind not in ONE_OBJECTIVE_RULES]
         self._epochs = int(epochs) if isinstance(epochs, (int, np.integer)) and epochs > 0 else None
-        self.notes: list[str] = []  # what the run's reader skipped (diagnose_run fills it)
+        self.notes: list[str] = []  # what the run's reader skipped (diagnose_run adds it), what was not judged
+        if self.facts.objectives > 1:
+            self.notes.append(f"{self.facts.objectives} optimizers step the layers, each descending its own "
+                              "objective: the logged loss is their sum, which need not fall, so its shape (a "
+                              "plateau, an oscillation, slow convergence) is not judged")
         self._judged: dict[str, Judged] = {}
         self._findings: dict[str, Finding] = {}
         self._fixes_cache: dict = {}
@@ -422,6 +429,15 @@ def _summary_optimizer(summary: dict | None) -> tuple[str | None, float | None]:
     return name, rate
 
 
+def _summary_objectives(summary: dict | None) -> int:
+    """How many optimizers step the layers of a user's model (model.json's layer table); 1 when unknown."""
+    layers = (summary or {}).get("layers")
+    if not isinstance(layers, list):
+        return 1
+    return max(1, len({layer["optimizer"] for layer in layers
+                       if isinstance(layer, dict) and isinstance(layer.get("optimizer"), str)}))
+
+
 def _snake(name: str) -> str:
     out = []
     for ch in name:
@@ -441,7 +457,7 @@ def diagnose_run(run_dir, config=None) -> tuple[Diagnoser, dict]:
     report = run.report or {}
     num_classes = _num_classes(report, run.model_summary)
     diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, run.model_summary)
-    diagnoser.notes = [str(note) for note in run.notes or ()]
+    diagnoser.notes = [str(note) for note in run.notes or ()] + diagnoser.notes
     from vg_studio.diagnose.findings import findings_from_report
 
     diagnoser.add_preflight([f for f in findings_from_report(report) if f.step == 0 and f.kind == "poor_initialization"])

@@ -54,6 +54,9 @@ class RunFacts:
     steps_per_epoch: int | None = None
     # a loss summed over several outputs or weighted: Σ wᵢ ln(kᵢ) (NaN: no known scale); None for a single output
     summed_chance: float | None = None
+    # optimizers that step the layers (model.json's layer table): two or more each descend their own objective (a
+    # GAN's players), and the one loss logged is their sum, which need not fall
+    objectives: int = 1
 
     @property
     def chance_loss(self) -> float | None:
@@ -84,7 +87,7 @@ class RunFacts:
     @classmethod
     def build(cls, layer_names, activations, spec=None, num_classes=None, *, layer_kinds=None, layer_units=None,
               loss=None, optimizer=None, learning_rate=None, budget_steps=None, steps_per_epoch=None,
-              summed_chance=None) -> "RunFacts":
+              summed_chance=None, objectives=1) -> "RunFacts":
         names = [str(n) for n in layer_names]
         n = len(names)
         activations = [str(a) for a in activations] + ["linear"] * (n - len(activations))
@@ -105,7 +108,7 @@ class RunFacts:
                    dense_first[0] if dense_first else main[0], last, tuple(i for i in range(n) if i != last),
                    num_classes, loss_name, spec, optimizer, learning_rate,
                    int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None,
-                   summed_chance)
+                   summed_chance, max(1, int(objectives)))
 
 
 def is_crossentropy(loss_name: str) -> bool:

@@ -1,0 +1,60 @@
+"""Kinds of users' training code whose loss the rules must read as it is: a GAN's two players stepped by two
+optimizers (the loss logged is the sum of two objectives), and a classifier over labels with a skewed prior whose
+loss falls fast at first under steps far too small. Synthetic records (fast)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from vg_studio.diagnose.engine import Diagnoser  # noqa: E402
+from vg_studio.train import events  # noqa: E402
+
+NAMES = ["dense", "dense_1", "dense_2", "dense_3"]
+
+
+def record(step, *, loss, update, epoch=0, n=4):
+    stats = {"grad_mean_abs": np.full(n, 1e-2), "grad_norm": np.full(n, 0.5), "weight_norm": np.full(n, 5.0),
+             "update_ratio": np.full(n, update), "dead_fraction": np.full(n, np.nan),
+             "saturated_fraction": np.full(n, np.nan)}
+    return events.ProbeRecord(step, epoch, loss, stats)
+
+
+def running_means(batch_losses, per_epoch):
+    """What Keras logs: the mean of the epoch's batches so far."""
+    return [float(np.mean(batch_losses[i - i % per_epoch:i + 1])) for i in range(len(batch_losses))]
+
+
+def feed(d, losses, update, per_epoch):
+    for s, m in enumerate(running_means(losses, per_epoch), start=1):
+        d.on_record(record(s, loss=m, update=update, epoch=(s - 1) // per_epoch))
+    d.finish()
+    return {f.kind: f for f in d.findings if f.state == "active" and f.severity != "info"}
+
+
+def test_the_summed_loss_of_two_optimizers_objectives_is_not_judged_as_one():
+    """A GAN: the discriminator's layers stepped by one optimizer, the generator's by another, the loss logged their
+    sum — at the game's balance it swings around ~2 and never falls. With one
+    optimizer the same loss is an oscillation (the test's control); with two it is not judged, and a note says so."""
+    per_epoch, steps = 45, 270
+    losses = [2.0 * (1 + 0.45 * math.sin(s / 2.0)) for s in range(1, steps + 1)]
+
+    def run(owners):
+        layers = [{"name": n, "kind": "dense", "units": 64, "activation": "relu", "optimizer": o}
+                  for n, o in zip(NAMES, owners)]
+        d = Diagnoser(NAMES, ["leaky_relu", "leaky_relu", "relu", "sigmoid"], None, layer_kinds=["dense"] * 4,
+                      layer_units=[64, 1, 64, 64], budget_steps=steps, steps_per_epoch=per_epoch,
+                      model_summary={"loss": None, "layers": layers,
+                                     "optimizer": {"class_name": "Adam", "config": {"learning_rate": 2e-4}}})
+        return d, feed(d, losses, 3e-3, per_epoch)
+
+    _, one = run(["optimizer"] * 4)
+    assert "oscillating_loss" in one
+    d, two = run(["d_optimizer", "d_optimizer", "g_optimizer", "g_optimizer"])
+    assert not {"oscillating_loss", "slow_convergence", "loss_plateau", "poor_initialization"} & set(two)
+    assert any("2 optimizers" in note for note in d.notes)
+
