@@ -58,3 +58,22 @@ def test_the_summed_loss_of_two_optimizers_objectives_is_not_judged_as_one():
     assert not {"oscillating_loss", "slow_convergence", "loss_plateau", "poor_initialization"} & set(two)
     assert any("2 optimizers" in note for note in d.notes)
 
+
+def test_steps_far_too_small_while_the_loss_is_far_from_good_are_slow_whatever_its_early_pace():
+    """Nine labels in ten of one class under Adam 1e-5: the output's bias learns the prior first, so the loss falls
+    2.14 -> 1.88 over the budget (25 % of the way to half the loss of guessing: by its pace alone, 4x the budget),
+    every step changing the weights by 5e-5 of their size. Slow. The same loss under steps of 1e-3 is judged on its
+    pace (not slow)."""
+    per_epoch, steps = 44, 264
+    losses = list(np.linspace(2.14, 1.88, steps) + 0.02 * np.sin(np.arange(steps)))
+
+    def run(update):
+        d = Diagnoser(NAMES, ["relu", "relu", "relu", "softmax"], None, num_classes=10, layer_kinds=["dense"] * 4,
+                      layer_units=[64, 64, 64, 10], budget_steps=steps, steps_per_epoch=per_epoch,
+                      model_summary={"loss": "sparse_categorical_crossentropy",
+                                     "optimizer": {"class_name": "Adam", "config": {"learning_rate": 1e-5}}})
+        return feed(d, losses, update, per_epoch)
+
+    assert (2.14 - 1.88) / (2.14 - 0.5 * math.log(10)) > 0.1  # the pace alone is not slow
+    assert "slow_convergence" in run(5e-5)
+    assert "slow_convergence" not in run(1e-3)

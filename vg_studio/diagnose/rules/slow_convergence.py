@@ -2,7 +2,9 @@
 near a good loss (below `plateau_far` × the loss of guessing, or half its first value without classes).
 
 Judged once `slow_budget_fraction` of the budget (epochs × steps per epoch) and the start-up steps have passed: the
-share of the way to the target covered so far is compared with the share of the budget spent. A loss that has
+share of the way to the target covered so far is compared with the share of the budget spent; steps far too small
+(a median update ratio below `update_ratio_low`) while the loss is still that far are slow whatever the pace — a
+loss over skewed labels falls fast at first as the output learns their prior, at any rate. A loss that has
 hardly moved at all is the extreme of the same problem (the loss of a short run's batches cannot tell a fall of
 0.5 % from one of 1 %): the finding then says the loss has not come down. Weights that do not move (`flat_weights`), an explosion or dead units explain it when they hold.
 """
@@ -41,7 +43,12 @@ class SlowConvergence(Rule):
         if first <= target or now <= target:
             return NOT_HELD
         progress = (first - now) / (first - target)
-        if progress >= elapsed / c.slow_progress_factor:
+        update = state.median_update_ratio()
+        typical = float(np.nanmedian(update)) if update is not None and np.any(np.isfinite(update)) else None
+        # steps far too small while the loss is still far from good: the pace of a loss whose first fall is the
+        # output's bias learning a skewed prior of the labels (quick, whatever the rate) says nothing of the rest
+        tiny_steps = typical is not None and typical < c.update_ratio_low
+        if progress >= elapsed / c.slow_progress_factor and not tiny_steps:
             return NOT_HELD
         moved = (first - now) / max(abs(first), 1e-12) >= c.plateau_tolerance
         needed = elapsed / progress if progress > 0 else float("inf")
@@ -52,9 +59,7 @@ class SlowConvergence(Rule):
                    f"At this pace it needs about {needed:.0f}× the budget (threshold {c.slow_progress_factor:g}×)."
                    if moved else f"It has not come down by {c.plateau_tolerance:.0%} of its value: at this pace "
                                  "no budget is enough."]
-        update = state.median_update_ratio()
-        if update is not None and np.any(np.isfinite(update)):
-            typical = float(np.nanmedian(update))
+        if typical is not None:
             evidence["median_update_ratio"] = typical
             if update_ratio_words(typical, c):
                 details.append(update_ratio_words(typical, c))
@@ -63,9 +68,14 @@ class SlowConvergence(Rule):
                    "steps.") if moved else (
                    f"The loss has hardly come down: after {elapsed:.0%} of the training budget it is {now:.3g} "
                    f"(from {first:.3g}), still far from a good loss — training converges far too slowly.")
-        return Verdict("warning", (), evidence, message, tuple(details),
-                       rule=f"progress {progress:.1%} < budget used {elapsed:.0%} / slow_progress_factor "
-                            f"{c.slow_progress_factor:g}")
+        rule = (f"progress {progress:.1%} < budget used {elapsed:.0%} / slow_progress_factor "
+                f"{c.slow_progress_factor:g}")
+        if progress >= elapsed / c.slow_progress_factor:  # held on the steps' size alone
+            message = (f"The loss falls, but every step is far too small: after {elapsed:.0%} of the training "
+                       f"budget it is {now:.3g} (from {first:.3g}), still far from a good loss.")
+            rule = (f"median update ratio {typical:.1e} < update_ratio_low {c.update_ratio_low:g} with the loss "
+                    f"{now:.3g} above {target:.3g}")
+        return Verdict("warning", (), evidence, message, tuple(details), rule=rule)
 
     def _judgeable(self) -> bool:
         """Half the budget spent and the start-up steps covered (a healthy BatchNorm CNN under Adam can take 24
