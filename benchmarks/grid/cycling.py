@@ -15,10 +15,15 @@ def spec_runs(first: int, seeds: int, data: tuple):
     return make
 
 
-def model_runs(first: int, seeds: int, data: tuple):
-    """A maker of users' models: (label, k, arch, depth, width, activation, optimizer, lr, **options)."""
+def model_runs(first: int, seeds: int, data: tuple, *, kinds=(), spread: int = 0, defaults: dict | None = None):
+    """A maker of users' models: (label, k, arch, depth, width, activation, optimizer, lr, **options). With `kinds`
+    (architecture names, or tuples that start with one) the i-th kind's runs start i data sets later and spread·i seeds
+    later, so that every kind meets every data set and several seeds; `defaults` are options a run may override."""
+    archs = [kind[0] if isinstance(kind, tuple) else kind for kind in kinds]
+
     def make(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-        kw.setdefault("seed", first + k % seeds)
-        dataset = kw.pop("dataset", data[k % len(data)])
-        return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+        shift = archs.index(arch) if archs else 0
+        kw.setdefault("seed", first + (k + spread * shift) % seeds)
+        dataset = kw.pop("dataset", data[(k + shift) % len(data)])
+        return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **{**(defaults or {}), **kw})
     return make

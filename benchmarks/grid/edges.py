@@ -11,6 +11,7 @@ this set; what each run shows is measured by `checks.truth`, as for every set.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
@@ -24,11 +25,7 @@ def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> 
     return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    kw.setdefault("seed", 41 + k % 4)
-    kw.setdefault("dataset", DATA[k % 2])  # digits and shapes10: the quick ones
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+_M = model_runs(41, 4, DATA[:2])  # digits and shapes10: the quick ones
 
 
 def edges_spec_set() -> list[Config]:

@@ -13,6 +13,7 @@ not show what it was built to show is scored by what it shows, never dropped or 
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
@@ -134,12 +135,7 @@ def heldout_spec_set() -> list[Config]:
     return out
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 11 + k % 9 unless given."""
-    kw.setdefault("seed", 11 + k % 9)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+_M = model_runs(11, 9, DATA)
 
 
 def heldout_model_set() -> list[ModelConfig]:

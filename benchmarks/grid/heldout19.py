@@ -9,6 +9,7 @@ for every set (a run that does not show what it was built to show is scored by w
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 
 ARCHS = ("sepconv", "lnmlp", "embconv")
@@ -16,12 +17,7 @@ DATA = ("digits", "mnist-5k", "shapes10")
 LONG = {"epochs": 4, "limit": 1000}  # ~110 steps: room for a finding to hold past the start
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """The k-th run of `label` on `arch`: dataset and seed cycle with k and the kind of model."""
-    offset = ARCHS.index(arch)
-    kw.setdefault("seed", 211 + (k + 2 * offset) % 7)
-    kw = {**LONG, **kw}
-    return ModelConfig(label, DATA[(k + offset) % 3], arch, depth, width, activation, optimizer, lr, **kw)
+_M = model_runs(211, 7, DATA, kinds=ARCHS, spread=2, defaults=LONG)
 
 
 def _runs(arch: str, width: int) -> list[ModelConfig]:

@@ -8,16 +8,14 @@ before any of its runs was trained or diagnosed. What each run shows is measured
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 
 DATA = ("digits", "mnist-5k", "shapes10")
 LONG = {"epochs": 4, "limit": 1000}
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """The k-th run of `label`: dataset and seed cycle with k."""
-    kw.setdefault("seed", 221 + k % 7)
-    return ModelConfig(label, DATA[k % 3], arch, depth, width, activation, optimizer, lr, **{**LONG, **kw})
+_M = model_runs(221, 7, DATA, defaults=LONG)
 
 
 def heldout20_model_set() -> list[ModelConfig]:

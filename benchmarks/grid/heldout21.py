@@ -9,6 +9,7 @@ fixed in this file before any of its runs was trained or diagnosed. What each ru
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 
 DATA = ("digits", "mnist-5k", "shapes10")
@@ -16,12 +17,7 @@ KINDS = (("lnmlp", 3, 64), ("gncnn", 2, 16), ("densenet", 3, 32), ("sepconv", 2,
 LONG = {"epochs": 5, "limit": 1000}  # ≥ 150 steps: an oscillation or a slow descent has room to show
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """The k-th run of `label` on `arch`: dataset and seed cycle with k and the kind of model."""
-    offset = [kind[0] for kind in KINDS].index(arch)
-    kw.setdefault("seed", 231 + (k + 3 * offset) % 7)
-    return ModelConfig(label, DATA[(k + offset) % 3], arch, depth, width, activation, optimizer, lr,
-                       **{**LONG, **kw})
+_M = model_runs(231, 7, DATA, kinds=KINDS, spread=3, defaults=LONG)
 
 
 def _runs(arch: str, depth: int, width: int) -> list[ModelConfig]:

@@ -10,6 +10,7 @@ diagnosed, after the rules were changed on the twenty-second set's first scores.
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 
 DATA = ("digits", "mnist-5k", "shapes10")
@@ -18,12 +19,7 @@ LONG = {"epochs": 5, "limit": 1000}  # 900 training examples, 29 steps an epoch:
 BUDGET = 145
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """The k-th run of `label` on `arch`: dataset and seed cycle with k and the kind of model."""
-    offset = [kind[0] for kind in KINDS].index(arch)
-    kw.setdefault("seed", 251 + (k + 3 * offset) % 7)
-    return ModelConfig(label, DATA[(k + offset) % 3], arch, depth, width, activation, optimizer, lr,
-                       **{**LONG, **kw})
+_M = model_runs(251, 7, DATA, kinds=KINDS, spread=3, defaults=LONG)
 
 
 def _runs(arch: str, depth: int, width: int) -> list[ModelConfig]:

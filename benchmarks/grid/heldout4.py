@@ -10,6 +10,7 @@ set — a run that does not show what it was built to show is scored by what it 
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
@@ -22,12 +23,7 @@ def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> 
     return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    """A user's model on the k-th dataset (cycling), seed 51 + k % 7 (51–57)."""
-    kw.setdefault("seed", 51 + k % 7)
-    kw.setdefault("dataset", DATA[k % 3])
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+_M = model_runs(51, 7, DATA)  # seeds 51–57
 
 
 BN = (("batch_norm", True),)

@@ -10,6 +10,7 @@ thresholds may be chosen on this set; what each run shows is measured by `checks
 
 from __future__ import annotations
 
+from grid.cycling import model_runs
 from grid.models import ModelConfig
 from grid.spec_sets import Config
 
@@ -21,11 +22,7 @@ def _S(label, k, depth, width, activation, initializer, optimizer, lr, **kw) -> 
     return Config(label, DATA[k % 3], depth, width, activation, initializer, optimizer, lr, **kw)
 
 
-def _M(label, k, arch, depth, width, activation, optimizer, lr, **kw) -> ModelConfig:
-    kw.setdefault("seed", 7 + k % 4)
-    kw.setdefault("dataset", DATA[k % 2])  # digits and shapes10: the quick ones
-    dataset = kw.pop("dataset")
-    return ModelConfig(label, dataset, arch, depth, width, activation, optimizer, lr, **kw)
+_M = model_runs(7, 4, DATA[:2])  # digits and shapes10: the quick ones
 
 
 def weak_spec_set() -> list[Config]:
