@@ -355,6 +355,14 @@ CASES = {
                                    {"mixed": True}),
     "label-noise-30-lr-tiny": (mlp, lambda: keras.optimizers.Adam(1e-5), SCE, "noisy", {}),
     "bn-batch4-sgd-high": (bn_mlp, lambda: keras.optimizers.SGD(2.0), SCE, "int", {"batch": 4, "epochs": 2}),
+    "token-transformer-spe4-record3-healthy": (token_transformer, lambda: keras.optimizers.Adam(1e-3), SCE, "tok",
+                                               {"spe": 4, "record_every": 3}),
+    "majority-90-balanced-weights-healthy": (mlp, lambda: keras.optimizers.Adam(1e-3), SCE, "major",
+                                             {"weights": "balanced"}),
+    "tiny-train-bn-batch4-overfit": (bn_mlp, lambda: keras.optimizers.Adam(3e-3), SCE, "int",
+                                     {"train": 48, "batch": 4, "epochs": 30}),
+    "mixed-float16-grad-accumulation-2-healthy": (mixed_mlp, lambda: keras.optimizers.Adam(
+        1e-3, gradient_accumulation_steps=2), SCE, "int", {"mixed": True}),
 }
 
 
@@ -537,7 +545,10 @@ def main(name, root):
     elif options.get("plateau"):
         callbacks.append(keras.callbacks.ReduceLROnPlateau("loss", factor=0.3, patience=1, min_delta=0.05))
     sample_weight = None
-    if options.get("weights"):
+    if options.get("weights") == "balanced":  # each class weighted by 1 / (classes × its share): mean weight 1
+        counts = np.bincount(y[:n], minlength=10).astype("float32")
+        sample_weight = (n / (10 * np.maximum(counts, 1)))[y[:n]].astype("float32")
+    elif options.get("weights"):
         sample_weight = np.where(take(y, slice(0, n)) % 2 == 0, 2.0, 0.5).astype("float32")
     train = {"x": x[:n], "y": take(y, slice(0, n)), "batch_size": options.get("batch", 32)}
     if options.get("dataset"):  # a filtered tf.data pipeline: Keras does not know an epoch's length beforehand
