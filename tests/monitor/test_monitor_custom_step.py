@@ -73,6 +73,10 @@ def test_both_optimizers_of_a_gan_are_probed_and_match_gradient_tape(tmp_path):
     assert history.layer_groups == ["generator", "generator", "discriminator", "discriminator"]
     rows = json.loads((tmp_path / "run" / "model.json").read_text())["layers"]
     assert [r["optimizer"] for r in rows] == ["g_optimizer", "g_optimizer", "d_optimizer", "d_optimizer"]
+    # two players, two objectives: the diagnosis does not read their summed loss as one
+    from vg_studio.diagnose.engine import diagnose_run
+
+    assert any("2 optimizers" in note for note in diagnose_run(tmp_path / "run")[0].notes)
     # the loss is what the step returned: d_loss + g_loss, never a made-up NaN
     batch_logs = {e.step: e.logs for e in seen if isinstance(e, events.BatchEnd)}
     assert history.attrs["loss_source"] == "d_loss + g_loss"
