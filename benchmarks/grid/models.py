@@ -60,6 +60,9 @@ class ModelConfig:
     decay_steps: int = 0
     frozen: int = 0  # the first `frozen` layers with a kernel are not trainable (fine-tuning)
     clipnorm: float = 0.0  # the optimizer clips each gradient to this norm
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
+    skew: float = 0.0  # the training examples redrawn so that this share of them is of class 0 (a label prior)
+    noise: float = 0.0  # this share of the training labels shuffled among themselves (labels partly wrong)
 
     @property
     def name(self) -> str:
@@ -71,6 +74,8 @@ class ModelConfig:
             + (f"-out{self.out_scale:g}" if self.out_scale != 1 else "")
         extra += (f"-{self.schedule}{self.decay_steps or ''}" if self.schedule else "") \
             + (f"-frozen{self.frozen}" if self.frozen else "") + (f"-clip{self.clipnorm:g}" if self.clipnorm else "")
+        extra += (f"-wd{self.weight_decay:g}" if self.weight_decay else "") \
+            + (f"-skew{self.skew:g}" if self.skew else "") + (f"-noise{self.noise:g}" if self.noise else "")
         bias = f"-b{self.bias:g}" if self.bias else ""
         return (f"model-{self.label}-{self.dataset}-{self.arch}{self.depth}x{self.width}-{self.activation}"
                 f"{'-bn' if self.batch_norm else ''}{init}{bias}{extra}-{self.optimizer}{self.lr:g}-"
@@ -269,6 +274,8 @@ class ModelConfig:
         elif self.schedule == "exponential":
             rate = keras.optimizers.schedules.ExponentialDecay(self.lr, self.decay_steps, 0.1)
         clip = {"clipnorm": self.clipnorm} if self.clipnorm else {}
+        if self.weight_decay:
+            clip["weight_decay"] = self.weight_decay
         optimizer = make(learning_rate=rate, momentum=self.momentum, **clip) if self.optimizer == "sgd" \
             else make(learning_rate=rate, **clip)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -281,6 +288,21 @@ def model_inputs(config: ModelConfig, x: np.ndarray) -> np.ndarray:
     if config.arch in TOKEN_ARCHS:
         return np.round(x / max(float(x.max()), 1e-12) * 16).astype("int32")
     return x
+
+
+def relabelled(config: ModelConfig, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training set a skewed or noisy run trains on (the same size, in a shuffled order); others unchanged."""
+    rng = np.random.default_rng(config.seed)
+    if config.skew:
+        zeros, rest = np.flatnonzero(y == 0), np.flatnonzero(y != 0)
+        count = round(config.skew * len(y))
+        picks = rng.permutation(np.concatenate([rng.choice(zeros, count), rng.choice(rest, len(y) - count)]))
+        x, y = x[picks], y[picks]
+    if config.noise:
+        y = y.copy()
+        moved = rng.choice(len(y), int(config.noise * len(y)), replace=False)
+        y[moved] = y[rng.permutation(moved)]
+    return x, y
 
 
 def spike_callback(spike: tuple, base_lr: float):
@@ -316,9 +338,9 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         from vg_studio.monitor import GradientMonitor
 
         data = load_dataset(config.dataset, {"limit": config.limit})
-        x = model_inputs(config, data.x_train)
+        x, y = relabelled(config, model_inputs(config, data.x_train), data.y_train)
         model = config.build(x.shape[1:], data.num_classes)
-        probe_x, probe_y = x[:128], data.y_train[:128]
+        probe_x, probe_y = x[:128], y[:128]
         before = checks.measure(model, probe_x, probe_y, data.num_classes)
         found = preflight(model, x[:config.batch_size])
         batches, late = checks.BatchLosses(), checks.LastEpochChange()
@@ -327,7 +349,7 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
             callbacks.append(spike_callback(config.spike, config.lr))
         if config.schedule == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau("loss", factor=0.01, patience=0, min_delta=0.1))
-        model.fit(x, data.y_train, epochs=config.epochs, batch_size=config.batch_size, validation_split=0.1,
+        model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, validation_split=0.1,
                   verbose=0, callbacks=callbacks)
         after = checks.measure(model, probe_x, probe_y, data.num_classes, before=before)
         measured = {"before": before.summary(), "after": after.summary(), "batch_losses": batches.losses,
