@@ -77,3 +77,27 @@ def test_steps_far_too_small_while_the_loss_is_far_from_good_are_slow_whatever_i
     assert (2.14 - 1.88) / (2.14 - 0.5 * math.log(10)) > 0.1  # the pace alone is not slow
     assert "slow_convergence" in run(5e-5)
     assert "slow_convergence" not in run(1e-3)
+
+
+def test_advice_names_the_optimizers_that_step_the_layers_not_an_unused_compiled_default():
+    """A GAN compiled with Keras's default (RMSprop, stepping nothing) whose train_step steps the discriminator
+    with SGD 0.1 (a small head) and the generator with Adam 2e-4 (most weights): its advice is for Adam at 2e-4.
+    A model whose compiled optimizer steps its layers keeps it; an optimizer the summary does not describe is
+    unknown, never the unused default."""
+    default = {"class_name": "RMSprop", "config": {"learning_rate": 1e-3}}
+    summaries = {"d_optimizer": {"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.0}},
+                 "g_optimizer": {"class_name": "Adam", "config": {"learning_rate": 2e-4}},
+                 "optimizer": default}
+
+    def judged(owners, params, optimizers=summaries):
+        layers = [{"name": n, "kind": "dense", "units": 64, "activation": "relu", "optimizer": o, "params": p}
+                  for n, o, p in zip(NAMES, owners, params)]
+        d = Diagnoser(NAMES, ["relu"] * 4, None, layer_kinds=["dense"] * 4, layer_units=[64] * 4,
+                      model_summary={"loss": None, "layers": layers, "optimizer": default, "optimizers": optimizers})
+        return d.optimizer, d.facts.learning_rate
+
+    gan = ["g_optimizer", "g_optimizer", "d_optimizer", "d_optimizer"]
+    assert judged(gan, [4000, 4000, 600, 65]) == ("adam", 2e-4)
+    assert judged(gan, [100, 100, 5000, 65]) == ("sgd", 0.1)
+    assert judged(["optimizer"] * 4, [100] * 4) == ("rmsprop", 1e-3)
+    assert judged(["my_optimizer"] * 4, [100] * 4, optimizers=None) == (None, None)

@@ -76,7 +76,10 @@ def test_both_optimizers_of_a_gan_are_probed_and_match_gradient_tape(tmp_path):
     # two players, two objectives: the diagnosis does not read their summed loss as one
     from vg_studio.diagnose.engine import diagnose_run
 
-    assert any("2 optimizers" in note for note in diagnose_run(tmp_path / "run")[0].notes)
+    diagnoser = diagnose_run(tmp_path / "run")[0]
+    assert any("2 optimizers" in note for note in diagnoser.notes)
+    # its advice is for the SGD that steps the players, not for the RMSprop that compile() left unused
+    assert diagnoser.optimizer == "sgd"
     # the loss is what the step returned: d_loss + g_loss, never a made-up NaN
     batch_logs = {e.step: e.logs for e in seen if isinstance(e, events.BatchEnd)}
     assert history.attrs["loss_source"] == "d_loss + g_loss"

@@ -415,8 +415,9 @@ _KERAS_OPTIMIZERS = {"sgd": "sgd", "rmsprop": "rmsprop", "adagrad": "adagrad", "
 
 
 def _summary_optimizer(summary: dict | None) -> tuple[str | None, float | None]:
-    """(catalog name, learning rate) of a model summary's optimizer; None where unknown (a schedule's rate)."""
-    optimizer = (summary or {}).get("optimizer")
+    """(catalog name, learning rate) of the optimizer that steps a model summary's layers; None where unknown (a
+    schedule's rate)."""
+    optimizer = _stepping_optimizer(summary or {})
     if not isinstance(optimizer, dict):
         return None, None
     config = optimizer.get("config") if isinstance(optimizer.get("config"), dict) else {}
@@ -427,6 +428,27 @@ def _summary_optimizer(summary: dict | None) -> tuple[str | None, float | None]:
     rate = config.get("learning_rate")
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
     return name, rate
+
+
+def _stepping_optimizer(summary: dict):
+    """The summary of the optimizer that steps most of the weights. The layer table names each layer's optimizer
+    (the model attribute holding it); `optimizers` holds each one's summary where several were probed. The compiled
+    `optimizer` counts only where it steps layers: a custom train_step (a GAN's `d_optimizer`, `g_optimizer`) may
+    leave Keras's default unused, and advice for it would be advice for an optimizer that does nothing."""
+    layers = [row for row in summary.get("layers") or [] if isinstance(row, dict)]
+    owners: dict[str, float] = {}
+    for row in layers:
+        if isinstance(row.get("optimizer"), str):
+            params = row.get("params")
+            weight = float(params) if isinstance(params, (int, float)) and params > 0 else 1.0
+            owners[row["optimizer"]] = owners.get(row["optimizer"], 0.0) + weight
+    if not owners or "optimizer" in owners and len(owners) == 1:
+        return summary.get("optimizer")
+    owner = max(owners, key=owners.get)  # (a tie: the first in layer order)
+    named = summary.get("optimizers") if isinstance(summary.get("optimizers"), dict) else {}
+    if owner in named:
+        return named[owner]
+    return summary.get("optimizer") if owner == "optimizer" else None  # another one, not summarised: unknown
 
 
 def _summary_objectives(summary: dict | None) -> int:
