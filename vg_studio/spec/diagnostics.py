@@ -84,6 +84,9 @@ class DiagnosticsSpec(Section):
         0.0, description="share of the window's steps where the averaged loss must rise (0: a single burst that "
                          "comes back counts, as a swing)")
     oscillation_progress: Fraction = 0.1
+    oscillation_update_ratio: Threshold = Field(5e-3, description=(
+        "largest layer's median ‖ΔW‖/‖W‖ per step below which a swing near the loss's step-to-step spread is the "
+        "batches' sampling noise, not an overshoot"))
     # slow convergence (the loss falls, but far too slowly for the run's budget)
     slow_budget_fraction: Fraction = 0.5
     slow_progress_factor: Threshold = Field(
