@@ -50,7 +50,7 @@ def test_the_summed_loss_of_two_optimizers_objectives_is_not_judged_as_one():
                       layer_units=[64, 1, 64, 64], budget_steps=steps, steps_per_epoch=per_epoch,
                       model_summary={"loss": None, "layers": layers,
                                      "optimizer": {"class_name": "Adam", "config": {"learning_rate": 2e-4}}})
-        return d, feed(d, losses, 3e-3, per_epoch)
+        return d, feed(d, losses, 3e-2, per_epoch)  # (steps large enough to overshoot: see the next tests)
 
     _, one = run(["optimizer"] * 4)
     assert "oscillating_loss" in one
@@ -101,3 +101,24 @@ def test_advice_names_the_optimizers_that_step_the_layers_not_an_unused_compiled
     assert judged(gan, [100, 100, 5000, 65]) == ("sgd", 0.1)
     assert judged(["optimizer"] * 4, [100] * 4) == ("rmsprop", 1e-3)
     assert judged(["my_optimizer"] * 4, [100] * 4, optimizers=None) == (None, None)
+
+
+def test_a_swing_of_tiny_batches_sampling_noise_under_small_steps_is_no_oscillation():
+    """BatchNorm under batches of 2: the loss of the batches scatters ±0.6 around 2.0 (each batch's statistics are
+    noise) while every layer's steps are 1.7e-3 of its weights — no oscillation. The same scatter under steps of
+    3e-2 is one (the control), and so is a burst to 9 (a spike of the rate) over a loss that is otherwise steady,
+    however small the steps are now."""
+    per_epoch, steps = 45, 300
+    rng = np.random.default_rng(0)
+    scatter = list(2.0 + 0.6 * rng.standard_normal(steps))
+    burst = [2.2 + 0.02 * math.sin(s) + (7.0 if 150 <= s < 160 else 0.0) for s in range(steps)]
+
+    def run(losses, update):
+        d = Diagnoser(NAMES, ["relu", "relu", "relu", "softmax"], None, num_classes=10, layer_kinds=["dense"] * 4,
+                      layer_units=[64, 64, 64, 10], budget_steps=steps, steps_per_epoch=per_epoch,
+                      model_summary={"loss": "sparse_categorical_crossentropy"})
+        return feed(d, losses, update, per_epoch)
+
+    assert "oscillating_loss" not in run(scatter, 1.7e-3)
+    assert "oscillating_loss" in run(scatter, 3e-2)
+    assert "oscillating_loss" in run(burst[:220], 1e-4)

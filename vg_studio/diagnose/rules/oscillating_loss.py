@@ -5,7 +5,10 @@ steps past the run's first `startup_steps`: a loss that starts far too high swin
 The recorded loss is Keras's running mean since the epoch began; the engine recovers from it the mean loss of the
 batches between two records (`RunState.batch_losses`), which is what swings. A large update ratio ‖ΔW‖/‖W‖ per
 step (far above the ~1e-3 of healthy training) is cited as evidence. Where no layer's weights move (a schedule
-decayed to ~0), the loss swings only with the batch: no step overshoots anything, so it is no oscillation.
+decayed to ~0), the loss swings only with the batch: no step overshoots anything, so it is no oscillation. The
+same holds where every layer's steps are small (BatchNorm under batches of 2: each batch's statistics are noise)
+and the swing is of the size of the loss's step-to-step spread; a burst far above that spread (a spike of the rate)
+is an oscillation whatever the steps' size now.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from vg_studio.diagnose.state import update_ratio_words
 
 MIN_POINTS = 8
 SMOOTH_STEPS = 5  # the loss of the batches is averaged over this many steps: one noisy batch is no swing
+# a swing this many times the loss's step-to-step spread is more than the batches' sampling noise (white noise, averaged
+# as the rule averages it, spans ~2-3.5 times its spread over the window; a swing that builds over steps or a burst
+# spans far more)
+COHERENT_SPREAD = 6.0
 
 
 class OscillatingLoss(Rule):
@@ -47,7 +54,8 @@ class OscillatingLoss(Rule):
         progress = (early - late) / max(early, 1e-12)
         # an overshoot needs steps: where no layer's weights move, the loss swings only with the batch
         if not (level >= good and swing >= c.oscillation_swing and rises >= c.oscillation_rises
-                and progress < c.oscillation_progress) or state.no_layer_moves(facts):
+                and progress < c.oscillation_progress) or state.no_layer_moves(facts) \
+                or self.sampling_noise(values, smooth):
             return NOT_HELD
         span = int(steps[-1] - steps[0])
         evidence = {"median_loss": level, "swing": swing, "share_of_rises": rises, "progress": progress,
@@ -69,6 +77,17 @@ class OscillatingLoss(Rule):
                        rule=f"loss swing {swing:.0%} >= oscillation_swing {c.oscillation_swing:g} with progress "
                             f"{progress:.0%} < oscillation_progress {c.oscillation_progress:g}, level {level:.3g} "
                             f">= {good:.3g}")
+
+    def sampling_noise(self, values: np.ndarray, smooth: np.ndarray) -> bool:
+        """Every layer's steps small (the largest median update ratio below oscillation_update_ratio) and the swing
+        within COHERENT_SPREAD times the loss's step-to-step spread (a robust one: a burst does not widen it)."""
+        update = self.state.median_update_ratio()
+        if update is None or not np.any(np.isfinite(update)) \
+                or float(np.nanmax(update)) >= self.config.oscillation_update_ratio:
+            return False
+        step_to_step = np.diff(values)
+        spread = 1.4826 * float(np.median(np.abs(step_to_step - np.median(step_to_step)))) / np.sqrt(2)
+        return float(smooth.max() - smooth.min()) < COHERENT_SPREAD * spread
 
     def settled(self) -> list:
         """(step, loss of the batches) over the window, past the run's first startup_steps steps: a loss that
