@@ -471,7 +471,7 @@ def test_momentum_steps_along_the_bias_corrected_average_gradient():
 def test_diagnostics_are_the_medians_and_shares_numpy_computes():
     """Per layer: the median of μ over every weight (μ broadcast over each unit's fan-in) and the phase-I share
     exactly; the median of h exactly where a variable is small and within its sample's accuracy where it is not."""
-    from vg_studio.nn.sdagd import DIAGNOSTIC_SAMPLE
+    from vg_studio.nn.diagnostic_medians import DIAGNOSTIC_SAMPLE
 
     rng = np.random.default_rng(7)
     with keras.name_scope("hidden_1_dense"):

@@ -41,6 +41,7 @@ import numpy as np
 from keras import ops
 
 from vg_studio.nn.curvature import Untracked
+from vg_studio.nn.diagnostic_medians import diagnostic_sample, weighted_median
 
 NORM_SCOPES = ("rms", "unit", "tensor", "global")
 CURVATURES = ("gauss_newton", "difference", "second_moment")
@@ -560,7 +561,7 @@ class SDAGD(keras.optimizers.Optimizer):
             average, h_scale = self._curvature_parts(variable)
             size = math.prod(gradient.shape)
             mu_count = size // max(math.prod(mu.shape), 1)  # how many weights share each μ
-            sample = _diagnostic_sample(gradient.shape)
+            sample = diagnostic_sample(gradient.shape)
             flat = ops.reshape(average, (-1,))
             h_sample = (ops.take(flat, sample) if sample is not None else flat) * h_scale
             entry = layers.setdefault(self._layer_label(variable), {"mu": [], "h": [], "phase1": [], "size": 0})
@@ -571,8 +572,8 @@ class SDAGD(keras.optimizers.Optimizer):
         out, in_phase1, count = {"sdagd_radius": self.radius * growth}, 0.0, 0
         for label, entry in layers.items():
             phase1 = ops.sum(ops.stack(entry["phase1"]))
-            out[f"sdagd_mu[{label}]"] = _weighted_median(entry["mu"])
-            out[f"sdagd_h[{label}]"] = _weighted_median(entry["h"])
+            out[f"sdagd_mu[{label}]"] = weighted_median(entry["mu"])
+            out[f"sdagd_h[{label}]"] = weighted_median(entry["h"])
             out[f"sdagd_phase1_fraction[{label}]"] = phase1 / float(entry["size"])
             in_phase1, count = in_phase1 + phase1, count + entry["size"]
         mean_mu = ops.mean(ops.stack([ops.mean(mu) for mu in mus]))  # "unit" has one μ per output unit
@@ -611,21 +612,6 @@ class SDAGD(keras.optimizers.Optimizer):
         return config
 
 
-DIAGNOSTIC_SAMPLE = 4096  # weights per variable whose curvature enters the median of h in the diagnostics
-
-
-def _diagnostic_sample(shape) -> np.ndarray | None:
-    """A fixed, evenly spread sample of flat indices of a variable this shape (None: take every entry). The stride
-    is coprime with the last axis, so every output unit (column) of a kernel is represented."""
-    size = math.prod(shape)
-    if size <= DIAGNOSTIC_SAMPLE:
-        return None
-    stride, columns = -(-size // DIAGNOSTIC_SAMPLE), shape[-1] if shape else 1
-    while math.gcd(stride, columns) != 1:
-        stride += 1
-    return np.arange(0, size, stride, dtype=np.int32)
-
-
 def _preactivation_scale(x_factor, direction, projected):
     """Per output unit: s = mean_n (x_n·d)² / mean_j d_j², d the kernel part of the unit's step direction — how far a
     per-weight step of 1 along d moves the unit's pre-activation, RMS over the examples (`projected` = [x, 1]·[d; b]
@@ -637,20 +623,3 @@ def _preactivation_scale(x_factor, direction, projected):
     per_weight = ops.mean(ops.square(direction[:-1]), axis=0)
     positive = ops.greater(per_weight, 0.0)
     return ops.where(positive, moved / ops.where(positive, per_weight, 1.0), 0.0)
-
-
-def _weighted_median(parts):
-    """The median of the multiset in which each value of part i appears weight_i times (NumPy's median when the
-    weights are whole numbers: the mean of the two middle entries for an even total)."""
-    values = ops.concatenate([v for v, _ in parts])
-    weights = ops.concatenate([ops.full(v.shape, w, "float32") for v, w in parts])
-    order = ops.argsort(values)
-    values, cumulative = ops.take(values, order), ops.cumsum(ops.take(weights, order))
-    total = float(sum(w * v.shape[0] for v, w in parts))
-    last = values.shape[0] - 1
-
-    def at(position):  # the value at this 0-based position of the expanded, sorted multiset
-        index = ops.sum(ops.cast(ops.less_equal(cumulative, position), "int32"))
-        return ops.take(values, ops.minimum(index, last))
-
-    return 0.5 * (at(math.floor((total - 1) / 2)) + at(math.floor(total / 2)))
