@@ -435,13 +435,7 @@ def _stepping_optimizer(summary: dict):
     (the model attribute holding it); `optimizers` holds each one's summary where several were probed. The compiled
     `optimizer` counts only where it steps layers: a custom train_step (a GAN's `d_optimizer`, `g_optimizer`) may
     leave Keras's default unused, and advice for it would be advice for an optimizer that does nothing."""
-    layers = [row for row in summary.get("layers") or [] if isinstance(row, dict)]
-    owners: dict[str, float] = {}
-    for row in layers:
-        if isinstance(row.get("optimizer"), str):
-            params = row.get("params")
-            weight = float(params) if isinstance(params, (int, float)) and params > 0 else 1.0
-            owners[row["optimizer"]] = owners.get(row["optimizer"], 0.0) + weight
+    owners = _layer_optimizers(summary)
     if not owners or "optimizer" in owners and len(owners) == 1:
         return summary.get("optimizer")
     owner = max(owners, key=owners.get)  # (a tie: the first in layer order)
@@ -453,11 +447,20 @@ def _stepping_optimizer(summary: dict):
 
 def _summary_objectives(summary: dict | None) -> int:
     """How many optimizers step the layers of a user's model (model.json's layer table); 1 when unknown."""
-    layers = (summary or {}).get("layers")
-    if not isinstance(layers, list):
-        return 1
-    return max(1, len({layer["optimizer"] for layer in layers
-                       if isinstance(layer, dict) and isinstance(layer.get("optimizer"), str)}))
+    return max(1, len(_layer_optimizers(summary or {})))
+
+
+def _layer_optimizers(summary: dict) -> dict[str, float]:
+    """The optimizers model.json's layer table names (the model attributes holding them), each with the number of
+    weights it steps (a layer without a count weighs 1), in layer order; {} where it names none."""
+    layers = summary.get("layers")
+    owners: dict[str, float] = {}
+    for row in layers if isinstance(layers, list) else []:
+        if isinstance(row, dict) and isinstance(row.get("optimizer"), str):
+            params = row.get("params")
+            weight = float(params) if isinstance(params, (int, float)) and params > 0 else 1.0
+            owners[row["optimizer"]] = owners.get(row["optimizer"], 0.0) + weight
+    return owners
 
 
 def _snake(name: str) -> str:

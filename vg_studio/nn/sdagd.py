@@ -323,23 +323,29 @@ class SDAGD(keras.optimizers.Optimizer):
             return [average + ops.cast(1.0 - momentum, variable.dtype) * (variable - average)
                     for variable, average in pairs]
 
+        averages = [average for _, average in pairs]
         if every == 1 or not pairs:
-            for (_, average), value in zip(pairs, averaged()):
-                average.assign(value)
+            for average, value in zip(averages, averaged()):
+                self.assign(average, value)
             return
-        taken = ops.equal(ops.mod(self.iterations, every), 0)
-        if keras.backend.backend() == "jax":  # no side effects in a JAX branch: the assignments stay outside
-            current = [ops.convert_to_tensor(average) for _, average in pairs]
-            for (_, average), value in zip(pairs, ops.cond(taken, averaged, lambda: current)):
-                average.assign(value)
-        else:  # elsewhere only the steps that take in the weights write the averages
+        self._assign_when(ops.equal(ops.mod(self.iterations, every), 0), averages, averaged)
 
-            def assign_averages():
-                for (_, average), value in zip(pairs, averaged()):
-                    average.assign(value)
-                return ops.convert_to_tensor(True)
+    def _assign_when(self, condition, targets: list, values):
+        """Assign `values()` to `targets` on the steps where `condition` holds. JAX's stateless step allows no side
+        effects in a branch: there the branch returns the new values or the current ones, assigned after it;
+        elsewhere only those steps write (the others would rewrite every target)."""
+        if keras.backend.backend() == "jax":
+            current = tuple(ops.convert_to_tensor(target) for target in targets)
+            for target, value in zip(targets, ops.cond(condition, lambda: tuple(values()), lambda: current)):
+                self.assign(target, value)
+            return
 
-            ops.cond(taken, assign_averages, lambda: ops.convert_to_tensor(False))
+        def assign():
+            for target, value in zip(targets, values()):
+                self.assign(target, value)
+            return ops.convert_to_tensor(True)
+
+        ops.cond(condition, assign, lambda: ops.convert_to_tensor(False))
 
     def _overwrite_model_variables_with_average_value(self, trainable_variables):
         """`fit`'s closing overwrite, with a copy of each average on JAX: there the assignment would put the
@@ -405,18 +411,7 @@ class SDAGD(keras.optimizers.Optimizer):
                     new.append(average + rate * (ops.reshape(value, average.shape) - average))
                 return tuple(new)
 
-            if keras.backend.backend() == "jax":
-                # JAX's stateless scope allows no side effects in a branch: the assignments stay outside the cond
-                current = tuple(ops.convert_to_tensor(a) for a in averages)
-                for average, value in zip(averages, ops.cond(fresh, refreshed, lambda: current)):
-                    self.assign(average, value)
-            else:  # elsewhere only a refresh step writes the averages (the others would rewrite every weight's)
-                def refresh_and_assign():
-                    for average, value in zip(averages, refreshed()):
-                        self.assign(average, value)
-                    return ops.convert_to_tensor(True)
-
-                ops.cond(fresh, refresh_and_assign, lambda: ops.convert_to_tensor(False))
+            self._assign_when(fresh, averages, refreshed)
             self._refreshes.assign_add(ops.cast(fresh, "float32"))
         if refresh is not None:
             upcoming = ops.equal(ops.mod(self.iterations + 1, self.curvature_every), 0)
