@@ -87,6 +87,10 @@ class History:
         self.record_metrics: dict[str, list] = {}  # Keras's batch logs at the record (running epoch means)
         self.optimizer: dict[str, list] = {}  # optimizer-reported scalars at each record (e.g. SDAGD's mu)
         self.time_grad: list = []  # recurrent networks: one (T,) array per record
+        # every training batch's own loss (vg_studio.train.batch_losses), in step order; runs without them: empty
+        self.batch_steps: list[int] = []
+        self.batch_epochs: list[int] = []
+        self.batch_loss: list[float] = []
         self._stats: dict[str, Rows] = {}
 
     # ---- layer metadata (stored as attrs) -------------------------------------------------------------
@@ -163,6 +167,15 @@ class History:
             self.time_grad.append(grad)
         elif self.time_grad:
             self.time_grad.append(np.full(self.time_grad[-1].shape, np.nan))
+
+    def add_batches(self, batches) -> None:
+        """Append (step, epoch, loss) of training batches, each a batch's own loss (not a running mean)."""
+        for step, epoch, loss in batches:
+            if self.batch_steps and int(step) <= self.batch_steps[-1]:
+                raise ValueError(f"history: batch of step {step} after step {self.batch_steps[-1]}")
+            self.batch_steps.append(int(step))
+            self.batch_epochs.append(int(epoch))
+            self.batch_loss.append(float(loss))
 
     def _check_row(self, name: str, row: np.ndarray) -> None:
         layers = len(self.layer_names)

@@ -135,6 +135,7 @@ class Diagnoser:
                      model_summary: dict | None = None) -> "Diagnoser":
         """Replay a finished (or interrupted) run's history through a fresh engine."""
         from vg_studio.train.events import ProbeRecord
+        from vg_studio.train.step_loss import BatchCursor
 
         attrs = getattr(history, "attrs", None) or {}
         per_epoch = attrs.get("steps_per_epoch")
@@ -149,16 +150,18 @@ class Diagnoser:
         epoch_logs = [{k: v[i] for k, v in history.epochs.items() if k != "epoch"} for i in range(len(epochs))]
         done = 0
         columns = history.stats
+        batches = BatchCursor(history)  # each batch's own loss, with the record or epoch end it came with
         for r in range(history.num_records):
             while done < len(epochs) and epochs[done] < history.record_epochs[r]:
-                diagnoser.on_epoch(epochs[done], epoch_logs[done])
+                diagnoser.on_epoch(epochs[done], epoch_logs[done], batches.pairs(batches.for_epoch(done)))
                 done += 1
             stats = {name: rows[r] for name, rows in columns.items()}
             time_grad = history.time_grad[r] if r < len(history.time_grad) else None
             diagnoser.on_record(ProbeRecord(history.steps[r], history.record_epochs[r], history.record_loss[r],
-                                            stats, time_grad=time_grad))
+                                            stats, time_grad=time_grad,
+                                            batch_losses=batches.pairs(batches.for_record(r))))
         for i in range(done, len(epochs)):
-            diagnoser.on_epoch(epochs[i], epoch_logs[i])
+            diagnoser.on_epoch(epochs[i], epoch_logs[i], batches.pairs(batches.for_epoch(i)))
         diagnoser.finish()
         return diagnoser
 
@@ -198,12 +201,14 @@ class Diagnoser:
         self._show()
         return self._changed(before)
 
-    def on_epoch(self, epoch: int, logs: dict) -> list[Finding]:
+    def on_epoch(self, epoch: int, logs: dict, batch_losses=()) -> list[Finding]:
+        """Judge an epoch's end; `batch_losses`: ((step, loss), …) of its batches after its last record, where the
+        run kept each batch's own loss."""
         before = dict(self._findings)
         self._learn_epoch_length(int(epoch))
         loss = logs.get("loss")
         if loss is not None and math.isfinite(float(loss)):
-            self.state.epoch_tail(int(epoch), float(loss), self.facts)
+            self.state.epoch_tail(int(epoch), float(loss), self.facts, batch_losses)
             self.state.epoch = int(epoch)
             for rule in self.rules:
                 self._take(rule, rule.on_epoch(int(epoch), logs))

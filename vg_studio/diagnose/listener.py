@@ -47,7 +47,7 @@ class DiagnosisListener:
         elif isinstance(event, events.ProbeRecord):
             self._publish(self.diagnoser.on_record(event))
         elif isinstance(event, events.EpochEnd):
-            self._publish(self.diagnoser.on_epoch(event.epoch, event.logs))
+            self._publish(self.diagnoser.on_epoch(event.epoch, event.logs, getattr(event, "batch_losses", ())))
         elif isinstance(event, events.RunFinished):
             self._publish(self.diagnoser.finish())
 

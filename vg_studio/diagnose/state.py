@@ -195,9 +195,12 @@ class RunState:
     weight_grad_window: Window = None  # grad_mean_abs: over all the weights, biases included
     update_window: Window = None  # each column's update ratio, for the evidence of several rules
     losses: deque = field(default_factory=deque)  # (step, recorded loss) spanning the last plateau_steps steps
-    batch_losses: Window = None  # (step, mean loss of the batches since the previous record in its epoch)
+    # (step, loss of a batch) where the records carry each batch's own loss, else (step, mean loss of the batches
+    # since the previous record in its epoch)
+    batch_losses: Window = None
     early_losses: list = field(default_factory=list)  # those of the first baseline_steps steps
     batch_loss: float = math.nan  # the latest of them (the recorded loss where it cannot be recovered)
+    per_batch: bool = False  # the records carry each batch's own loss (the means above are not recovered)
     epoch_losses: deque = None
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
     records: int = 0  # finite records taken in
@@ -242,7 +245,7 @@ class RunState:
         while len(self.losses) > 2 and self.step - self.losses[1][0] >= c.plateau_steps:
             self.losses.popleft()
         self.batch_loss = self.loss
-        self._batch_loss(facts)
+        self._batch_loss(facts, getattr(record, "batch_losses", ()))
 
     def _measure_units(self, facts: RunFacts) -> None:
         """Unit statistics are measured on a probe batch now and then (NaN in the records between): keep each
@@ -255,10 +258,11 @@ class RunState:
             self.units_last[stat] = values if last is None else np.where(np.isfinite(values), values, last)
             self.units_measured.add(stat)
 
-    def _batch_loss(self, facts: RunFacts) -> None:
-        """The recorded loss is Keras's running mean since the epoch began; with the epoch's first step known, the
-        mean over the batches since the previous record is (n_k m_k - n_j m_j) / (n_k - n_j), and at the epoch's
-        first record, m_k itself."""
+    def _batch_loss(self, facts: RunFacts, batches=()) -> None:
+        """Where the record carries its batches' own losses (`batches`: ((step, loss), …) since the previous
+        record), each of them. Otherwise the recorded loss is Keras's running mean since the epoch began; with the
+        epoch's first step known, the mean over the batches since the previous record is
+        (n_k m_k - n_j m_j) / (n_k - n_j), and at the epoch's first record, m_k itself."""
         start = self._epoch_start.get(self.epoch)
         if start is None:
             spe = facts.steps_per_epoch
@@ -270,6 +274,11 @@ class RunState:
         n = self.step - start + 1
         previous = self._previous
         self._previous = (self.step, self.epoch, self.loss)
+        if batches:
+            self.per_batch = True
+            for step, value in batches:
+                self._add_batch_loss(float(value), int(step))
+            return
         if n < 1:
             return
         if previous is None or previous[1] != self.epoch or previous[0] < start:
@@ -281,10 +290,15 @@ class RunState:
         if n > done:
             self._add_batch_loss((n * self.loss - done * previous[2]) / (n - done))
 
-    def epoch_tail(self, epoch: int, loss: float, facts: RunFacts) -> None:
-        """At an epoch's end: the mean loss of its batches after its last record, from the epoch's mean loss (the
-        running mean's last value) — records every few steps skip the last batches of most epochs, and the next
-        epoch's running mean starts afresh. Needs the epoch's length (steps_per_epoch)."""
+    def epoch_tail(self, epoch: int, loss: float, facts: RunFacts, batches=()) -> None:
+        """At an epoch's end: its batches after its last record — each one's own loss where the run kept them
+        (`batches`), else their mean from the epoch's mean loss (the running mean's last value): records every
+        few steps skip the last batches of most epochs, and the next epoch's running mean starts afresh. That needs
+        the epoch's length (steps_per_epoch)."""
+        if batches or self.per_batch:
+            for step, value in batches:
+                self._add_batch_loss(float(value), int(step))
+            return
         spe, start, previous = facts.steps_per_epoch, self._epoch_start.get(epoch), self._previous
         if not spe or start is None or previous is None or previous[1] != epoch or not math.isfinite(loss):
             return

@@ -45,12 +45,16 @@ class ProbeRecord:
     optimizer: dict = field(default_factory=dict)  # optimizer-reported scalars (e.g. SDAGD's mu, phase-I share)
     time_grad: np.ndarray | None = None  # recurrent networks: mean |dL/dx_t| per input time step
     metrics: dict = field(default_factory=dict)  # Keras's logs at the record step (running epoch means)
+    # ((step, loss), …): each batch's own loss since the previous record (vg_studio.train.step_loss); empty where
+    # not known (a custom train_step, a run recorded before they were kept)
+    batch_losses: tuple = ()
 
 
 @dataclass
 class EpochEnd:
     epoch: int
     logs: dict  # loss, accuracy, val_loss, val_accuracy, epoch_time
+    batch_losses: tuple = ()  # ((step, loss), …) of the epoch's batches after its last record, where known
 
 
 @dataclass

@@ -12,6 +12,7 @@ from vg_studio.train.history_file import read_h5
 from vg_studio.train.run_files import FINISHED, read_report
 from vg_studio.train.run_reader import present, read_description
 from vg_studio.train.rundir import RunStoreError
+from vg_studio.train.step_loss import BatchCursor
 
 
 class RunFollower:
@@ -30,6 +31,7 @@ class RunFollower:
         self._log_position = (b"", 0)
         self._started = False
         self._records = self._epochs = 0
+        self._batches = None  # BatchCursor: the batch losses handed out with the records and epochs
 
     def close(self) -> None:
         if self._reader is not None:
@@ -133,6 +135,7 @@ class RunFollower:
         h, out = self.history, []
         epochs = h.epochs.get("epoch", [])
         stats = h.stats
+        batches = self._batches = BatchCursor(h, self._batches.at if self._batches is not None else 0)
         while self._records < h.num_records:
             r = self._records
             while self._epochs < h.num_epochs and epochs[self._epochs] < h.record_epochs[r]:
@@ -143,7 +146,8 @@ class RunFollower:
                 "stats": {name: column[r] for name, column in stats.items()},
                 "optimizer": {k: v[r] for k, v in h.optimizer.items()},
                 "time_grad": h.time_grad[r] if r < len(h.time_grad) else None,
-                "metrics": {k: v[r] for k, v in h.record_metrics.items()}}))
+                "metrics": {k: v[r] for k, v in h.record_metrics.items()},
+                "batch_losses": batches.pairs(batches.for_record(r))}))
             self._records += 1
         while self._epochs < h.num_epochs:
             out.append(self._epoch_end(self._epochs))
@@ -154,7 +158,9 @@ class RunFollower:
         from vg_studio.train import events
 
         h = self.history
-        return events.EpochEnd(h.epochs["epoch"][i], {k: v[i] for k, v in h.epochs.items() if k != "epoch"})
+        return _event(events.EpochEnd, {"epoch": h.epochs["epoch"][i],
+                                        "logs": {k: v[i] for k, v in h.epochs.items() if k != "epoch"},
+                                        "batch_losses": self._batches.pairs(self._batches.for_epoch(i))})
 
 
 def _event(cls, values: dict):

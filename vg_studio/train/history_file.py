@@ -11,6 +11,8 @@ Layout (HISTORY_SCHEMA 2; schema 1 files of earlier versions read too) — see d
     /probes/time_grad  (R, T) float64, recurrent networks only
     /metrics/<name>    (R,) float64, Keras's batch logs at each record
     /optimizer/<name>  (R,) float64
+    /batches/step, /batches/epoch, /batches/loss   (B,) int64, int32, float64: every training batch's own loss
+                       (absent in runs without them; readers that do not know the group skip it)
 """
 
 from __future__ import annotations
@@ -202,6 +204,16 @@ def _fill(f, history: History, log_id: bytes, log_bytes: int) -> None:
         g = f.create_group(group)
         for name, values in columns.items():
             g.create_dataset(encode_name(name), data=np.asarray(values, dtype=np.float64))
+    if history.batch_steps:
+        g = f.create_group("batches")
+        for name, values, dtype in batch_columns(history):
+            g.create_dataset(name, data=np.asarray(values, dtype=dtype))
+
+
+def batch_columns(history: History, lo: int = 0, hi: int | None = None) -> list:
+    """(name, values, dtype) of the batches' columns, from `lo` to `hi`."""
+    return [("step", history.batch_steps[lo:hi], np.int64), ("epoch", history.batch_epochs[lo:hi], np.int32),
+            ("loss", history.batch_loss[lo:hi], np.float64)]
 
 
 # ---- reading history.h5 strictly ---------------------------------------------------------------------------
@@ -389,10 +401,26 @@ class _Reader:
             g = self.group(group, required=False)
             for key, ds in (self.members(g) if g is not None else {}).items():
                 target[key] = [float(v) for v in self.column(ds, f"{group}/{key}", n)]
+        self.batches(history)
         problem = histograms_problem(history)
         if problem:
             self.fail(problem)
         return history, log_bytes_id, log_bytes
+
+    def batches(self, history: History) -> None:
+        g = self.group("batches", required=False)
+        if g is None:
+            return
+        columns = self.members(g)
+        if set(columns) != {"step", "epoch", "loss"}:
+            self.fail("batches/ must hold step, epoch and loss")
+        n = columns["step"].shape[0] if columns["step"].ndim == 1 else -1
+        steps = self.column(columns["step"], "batches/step", n, integer=True)
+        epochs = self.column(columns["epoch"], "batches/epoch", n, integer=True)
+        try:
+            history.add_batches(zip(steps, epochs, self.column(columns["loss"], "batches/loss", n)))
+        except ValueError as exc:
+            self.fail(str(exc))
 
 
 def _kind(dtype) -> str:
@@ -422,8 +450,17 @@ def attrs_payload(attrs: dict) -> bytes:
     return encode_payload({"t": "attrs", "texts": texts}, arrays)
 
 
-def record_payload(history: History, r: int) -> bytes:
+def _batch_arrays(history: History, batches: tuple[int, int] | None) -> dict:
+    """The batches' losses a frame carries (from, to); readers that do not know these arrays skip them."""
+    if batches is None or batches[0] == batches[1]:
+        return {}
+    return {f"batch_{name}": np.asarray(values, dtype=dtype) for name, values, dtype in
+            batch_columns(history, *batches)}
+
+
+def record_payload(history: History, r: int, batches: tuple[int, int] | None = None) -> bytes:
     arrays = {f"s/{name}": column[r] for name, column in history.stats.items()}
+    arrays.update(_batch_arrays(history, batches))
     if len(history.time_grad) > r:
         arrays["time_grad"] = history.time_grad[r]
     opt, metrics = list(history.optimizer), list(history.record_metrics)
@@ -433,10 +470,11 @@ def record_payload(history: History, r: int) -> bytes:
                          "optimizer": opt, "metrics": metrics}, arrays)
 
 
-def epoch_payload(history: History, i: int) -> bytes:
+def epoch_payload(history: History, i: int, batches: tuple[int, int] | None = None) -> bytes:
     keys = [k for k in history.epochs if k != "epoch"]
     return encode_payload({"t": "epoch", "epoch": history.epochs["epoch"][i], "keys": keys},
-                        {"values": np.array([history.epochs[k][i] for k in keys], dtype=np.float64)})
+                        {"values": np.array([history.epochs[k][i] for k in keys], dtype=np.float64),
+                         **_batch_arrays(history, batches)})
 
 
 class LogReplay:
@@ -500,6 +538,7 @@ class LogReplay:
                     self.fail(f"a statistic with more than {MAX_BINS} bins per layer")
                 if len(set(opt) | set(metrics)) != len(opt) + len(metrics):
                     self.fail("a record names a scalar twice")
+                self._batches(arrays)
                 self.history.add_record(step, epoch, float(scalars[0]), stats,
                                         dict(zip(opt, scalars[1:1 + len(opt)].tolist())),
                                         arrays.get("time_grad"),
@@ -514,6 +553,7 @@ class LogReplay:
                     self.fail(f"epoch {epoch} completed after epoch {done[-1]}")
                 if len(set(keys)) != len(keys) or "epoch" in keys:
                     self.fail("an epoch frame names a metric twice")
+                self._batches(arrays)
                 self.history.add_epoch(epoch, dict(zip(keys, values.tolist())))
                 return "epoch", self.history.num_epochs - 1
         except (TypeError, ValueError) as exc:
@@ -521,6 +561,17 @@ class LogReplay:
                 raise
             self.fail(str(exc).splitlines()[0])
         self.fail(f"unknown frame type {str(kind)[:20]!r}")
+
+
+    def _batches(self, arrays: dict) -> None:
+        """The batches' losses a record or epoch frame carries (none in logs of runs without them)."""
+        columns = [arrays.get(f"batch_{name}") for name in ("step", "epoch", "loss")]
+        if all(c is None for c in columns):
+            return
+        if any(c is None or c.ndim != 1 or len(c) != len(columns[0]) for c in columns) \
+                or any(c.dtype.kind not in "iu" for c in columns[:2]):
+            self.fail("a frame's batch losses are not three columns of one length (steps, epochs, losses)")
+        self.history.add_batches(zip(columns[0].tolist(), columns[1].tolist(), columns[2].tolist()))
 
 
 def _texts(meta: dict, key: str, empty: bool = False) -> list:

@@ -44,6 +44,7 @@ from vg_studio.train.probes import HIST_EDGES, CannotWatch, ColumnIndex, ProbeRe
     column_stats, count_records
 from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
+from vg_studio.train.step_loss import BatchLosses, keras_train_step, loss_of, non_finite
 from vg_studio.train.summary import model_summary, spec_model_summary
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.diverged_loss = None
         self.epoch_started = 0.0
         self._run_started = False
+        self.batch_losses: BatchLosses | None = None  # each batch's own loss, where the logs allow it
 
     def _count_from(self, first_step: int) -> None:
         self.first_step = int(first_step)
@@ -231,6 +233,7 @@ class RunRecorder(keras.callbacks.Callback):
                 self.store.write_spec(self.spec)
         first = self._next_step()
         self._reset(first)
+        self.batch_losses = BatchLosses() if keras_train_step(model) else None
         self.report_data, self.report_written = None, False
         self.step_probe = probe
         self._finished = False
@@ -352,10 +355,11 @@ class RunRecorder(keras.callbacks.Callback):
             self.step_probe.arm()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._epoch_base + batch + 1
+        # with steps_per_execution > 1 Keras reports an epoch's last execution as if it were full
+        step = self._epoch_base + min(batch + 1, (self.params or {}).get("steps") or math.inf)
         logs = logs or {}
         self._logged.append((step, self.epoch, logs))
-        loss = _loss_of(logs)[0]
+        loss = loss_of(logs)[0]
         if isinstance(loss, float) and not math.isfinite(loss) and self.stop_on_non_finite:
             self.model.stop_training = True
         if self.cancelled:
@@ -371,10 +375,12 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_base = self._done
         logs = self._floats(logs)
         logs["epoch_time"] = time.perf_counter() - self.epoch_started
+        tail = self.batch_losses.take() if self.batch_losses is not None else []  # after the epoch's last record
         if self._keep_epoch() and self.history is not None:
+            self.history.add_batches(tail)
             self.history.add_epoch(epoch, logs)
             self._write_history()
-            self.emit(events.EpochEnd(epoch, logs))
+            self.emit(events.EpochEnd(epoch, logs, tuple((s, v) for s, _, v in tail)))
 
     def on_train_end(self, logs=None):
         self._done = max([self._done] + [s for s, _, _ in self._logged])
@@ -472,14 +478,16 @@ class RunRecorder(keras.callbacks.Callback):
         if not self._run_started:
             self._start_run()  # a model built by its first batch: its columns exist now
         items.sort(key=lambda item: item[0])
-        diverging = any(_non_finite(logs) for _, _, logs in items)
+        diverging = any(non_finite(logs) for _, _, logs in items)
         if self.reader is not None and (final or diverging or self._sync_due()):
             self._sync(final)
         for step, epoch, logs in items:
             logs = self._floats(logs)
-            loss, source = _loss_of(logs)
+            loss, source = loss_of(logs)
             if self.loss_source is None:
                 self.loss_source = self.history.attrs["loss_source"] = source
+            if self.batch_losses is not None and source == "loss":  # batches done in the epoch, with this one
+                self.batch_losses.add(step, epoch, step - self._epoch_base, loss)
             self.step = step
             self.last_logs = logs
             self.last_loss = float("nan") if loss is None else loss
@@ -550,10 +558,13 @@ class RunRecorder(keras.callbacks.Callback):
         for record in sorted(ready, key=lambda r: r.step):
             logs = self._step_logs.get(record.step)
             logs = self.last_logs if logs is None else logs
-            loss = _loss_of(logs)[0]
+            loss = loss_of(logs)[0]
             record.epoch = self.epoch
             record.loss = float("nan") if loss is None else loss
             record.metrics = dict(logs)
+            batches = self.batch_losses.take(record.step) if self.batch_losses is not None else []
+            record.batch_losses = tuple((s, v) for s, _, v in batches)
+            self.history.add_batches(batches)
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
                                     record.time_grad, record.metrics)
             self.emit(record)
@@ -590,25 +601,6 @@ class RunRecorder(keras.callbacks.Callback):
 
 def _everything(variable) -> bool:
     return True
-
-
-def _loss_of(logs) -> tuple[float | None, str]:
-    """(the step's loss, where it came from): Keras's "loss", else the sum of the `*_loss` entries a custom
-    train_step returns (a GAN's d_loss and g_loss), else (None, "") — unknown."""
-    try:
-        if "loss" in logs:
-            return float(np.asarray(keras.ops.convert_to_numpy(logs["loss"]))), "loss"
-        keys = sorted(k for k in logs if k.endswith("_loss") and not k.startswith("val_"))
-        if keys:
-            return float(sum(float(np.asarray(keras.ops.convert_to_numpy(logs[k]))) for k in keys)), " + ".join(keys)
-    except (TypeError, ValueError):
-        return None, ""
-    return None, ""
-
-
-def _non_finite(logs) -> bool:
-    loss = _loss_of(logs)[0]
-    return loss is not None and not math.isfinite(loss)
 
 
 def _param_count(model) -> int:

@@ -41,6 +41,7 @@ from vg_studio.train.run_files import (
 )
 from vg_studio.train.run_reader import LoadedRun, end_abandoned_run, load_run, open_run
 from vg_studio.train.rundir import RUN_FILES, RunStoreError
+from vg_studio.train.step_loss import BatchCursor
 
 __all__ = ["History", "RunStore", "RunStoreError", "LoadedRun", "open_run", "load_run", "RunFollower",
            "end_abandoned_run", "read_report", "read_model_summary", "read_spec", "report_in", "HISTORY_SCHEMA",
@@ -65,6 +66,7 @@ class RunStore:
         self._history: History | None = None
         self._log: LogWriter | None = None
         self._records = self._epochs = 0
+        self._batches = self._batches_framed = 0  # the history's batch losses written to the log, and framed
         self._attrs_key = None
         self._compacted = False
         self._closed = True  # until the directory is ours
@@ -220,6 +222,7 @@ class RunStore:
         if self._has_data(history):
             self._commit()  # the new run has really started: it replaces the old one now
         self._records, self._epochs = history.num_records, history.num_epochs
+        self._batches = self._batches_framed
         if new_epochs:
             self._log.sync()  # a completed epoch survives a power cut too, not only a killed process
         if history.status in FINISHED:
@@ -242,12 +245,14 @@ class RunStore:
             self._attrs_key = key
         epochs = history.epochs.get("epoch", [])
         e = self._epochs
+        batches = BatchCursor(history, self._batches)  # each frame carries the batch losses that came with it
         for r in range(self._records, history.num_records):
             while e < history.num_epochs and epochs[e] < history.record_epochs[r]:
-                frames.append(epoch_payload(history, e))
+                frames.append(epoch_payload(history, e, batches.for_epoch(e)))
                 e += 1
-            frames.append(record_payload(history, r))
-        frames.extend(epoch_payload(history, i) for i in range(e, history.num_epochs))
+            frames.append(record_payload(history, r, batches.for_record(r)))
+        frames.extend(epoch_payload(history, i, batches.for_epoch(i)) for i in range(e, history.num_epochs))
+        self._batches_framed = batches.at
         return frames
 
     def _compact(self, history: History) -> None:
