@@ -153,3 +153,39 @@ def test_a_step_that_applies_no_optimizer_of_the_model_is_refused_before_it_runs
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))  # nothing ran
     assert "apply" not in vars(OutsideOptimizer.outside) and "apply" not in vars(model.optimizer)
     model.fit(x, y, epochs=1, verbose=0)  # and the model trains on as before
+
+
+class OwnOptimizer(keras.Model):
+    """A train_step that steps the layers with an optimizer of its own (`self.opt`), leaving the compiled one
+    unused."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)
+        self.opt = keras.optimizers.Adam(0.01)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.mean_squared_error(y, self(x, training=True)))
+        self.opt.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+        return {"loss": loss}
+
+
+def test_the_optimizer_of_a_train_step_s_own_is_named_per_layer_once_the_step_ran(tmp_path):
+    """Which optimizer updates a layer is known once the step ran (optimizers build lazily): model.json then names
+    `opt` for both layers, with its summary, and the offline diagnosis advises for Adam, not the unused RMSprop."""
+    from vg_studio.diagnose.engine import diagnose_run
+
+    x, y = np.ones((16, 3), "float32"), np.zeros((16, 2), "float32")
+    model = OwnOptimizer()
+    model.compile(loss="mse")  # Keras's default optimizer (RMSprop), never applied
+    model(x[:1])
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientMonitor(tmp_path / "run")])
+    summary = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert [row.get("optimizer") for row in summary["layers"]] == ["opt", "opt"]
+    assert summary["optimizers"]["opt"]["class_name"] == "Adam"
+    assert diagnose_run(tmp_path / "run")[0].facts.optimizer == "adam"

@@ -40,6 +40,7 @@ from vg_studio.text import inert
 from vg_studio.train import events
 from vg_studio.train.columns import Column, UnitTaps, first_recurrent_layer, first_rows, model_columns_and_taps
 from vg_studio.train.device import describe_device, versions
+from vg_studio.train.layer_optimizers import name_layer_optimizers
 from vg_studio.train.probes import HIST_EDGES, CannotWatch, ColumnIndex, ProbeReader, StepProbe, blank_stats, \
     column_stats, count_records
 from vg_studio.train.probes.optimizer_probe import steps_taken
@@ -179,6 +180,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.epoch_started = 0.0
         self._run_started = False
         self.batch_losses: BatchLosses | None = None  # each batch's own loss, where the logs allow it
+        self._optimizers_named = False  # model.json names each layer's optimizer (known once the step ran)
 
     def _count_from(self, first_step: int) -> None:
         self.first_step = int(first_step)
@@ -499,12 +501,24 @@ class RunRecorder(keras.callbacks.Callback):
                 self.diverged_at, self.diverged_loss = step, loss
                 self._diverged_record(step, epoch)
             self._emit_pending(step)
+        if not self._optimizers_named and items:
+            self._name_layer_optimizers()
         if final:
             self._emit_pending(math.inf)
             self._step_logs.clear()
         else:  # a step read and still without its record will not get one
             for step in [s for s in self._step_logs if s <= min(self._synced_upto, self.step)]:
                 del self._step_logs[step]
+
+    def _name_layer_optimizers(self) -> None:
+        self._optimizers_named = True
+        if self.store is None or self.spec is not None or self.step_probe is None:
+            return
+        try:
+            network = self.network if self.network is not None else self.model
+            name_layer_optimizers(self.store, self.step_probe.probes, self.columns, network)
+        except Exception:  # model.json as the run started stays; the advice then reads the compiled optimizer
+            log.exception("naming each layer's optimizer in model.json failed")
 
     def _sync_due(self) -> bool:
         waiting = count_records(self._recorded_upto, self._done, self.record_every, self.first_step)
