@@ -199,7 +199,8 @@ class RunState:
     # since the previous record in its epoch)
     batch_losses: Window = None
     early_losses: list = field(default_factory=list)  # those of the first baseline_steps steps
-    batch_loss: float = math.nan  # the latest of them (the recorded loss where it cannot be recovered)
+    # the mean loss of the batches since the previous record (the recorded loss where it cannot be recovered)
+    batch_loss: float = math.nan
     per_batch: bool = False  # the records carry each batch's own loss (the means above are not recovered)
     epoch_losses: deque = None
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
@@ -275,9 +276,7 @@ class RunState:
         previous = self._previous
         self._previous = (self.step, self.epoch, self.loss)
         if batches:
-            self.per_batch = True
-            for step, value in batches:
-                self._add_batch_loss(float(value), int(step))
+            self._add_batches(batches)
             return
         if n < 1:
             return
@@ -296,8 +295,7 @@ class RunState:
         few steps skip the last batches of most epochs, and the next epoch's running mean starts afresh. That needs
         the epoch's length (steps_per_epoch)."""
         if batches or self.per_batch:
-            for step, value in batches:
-                self._add_batch_loss(float(value), int(step))
+            self._add_batches(batches)
             return
         spe, start, previous = facts.steps_per_epoch, self._epoch_start.get(epoch), self._previous
         if not spe or start is None or previous is None or previous[1] != epoch or not math.isfinite(loss):
@@ -305,6 +303,15 @@ class RunState:
         done = previous[0] - start + 1
         if 0 < done < spe:
             self._add_batch_loss((spe * loss - done * previous[2]) / (spe - done), step=start + int(spe) - 1)
+
+    def _add_batches(self, batches) -> None:
+        """Each batch's own loss into the windows; `batch_loss` is their mean (the loss since the previous record,
+        as the running means give it where the batches are not kept)."""
+        self.per_batch = True
+        for step, value in batches:
+            self._add_batch_loss(float(value), int(step))
+        if batches:
+            self.batch_loss = float(np.mean([float(v) for _, v in batches]))
 
     def _add_batch_loss(self, value: float, step: int | None = None) -> None:
         step = self.step if step is None else step
