@@ -41,8 +41,9 @@ from vg_studio.train import events
 from vg_studio.train.columns import Column, UnitTaps, first_recurrent_layer, first_rows, model_columns_and_taps
 from vg_studio.train.device import describe_device, versions
 from vg_studio.train.layer_optimizers import name_layer_optimizers
-from vg_studio.train.probes import HIST_EDGES, CannotWatch, ColumnIndex, ProbeReader, StepProbe, blank_stats, \
-    column_stats, count_records
+from vg_studio.train.model_facts import num_classes_of as _num_classes, param_count as _param_count, run_facts
+from vg_studio.train.probes import CannotWatch, ColumnIndex, ProbeReader, StepProbe, blank_stats, column_stats, \
+    count_records
 from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
 from vg_studio.train.step_loss import BatchLosses, keras_train_step, loss_of, non_finite
@@ -54,9 +55,6 @@ SYNC_EVERY = 32  # steps between two reads of the ring (it holds probes.RING_SIZ
 SYNC_SECONDS = 1.0  # ... or this long, so a slow network still draws live
 UNIT_BUDGET = 50.0  # measure unit statistics when the time since the last measurement ≥ 50 × its cost
 
-CLASSIFICATION_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
-                         "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
-                         "categorical_focal_crossentropy", "binary_focal_crossentropy")
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -443,7 +441,8 @@ class RunRecorder(keras.callbacks.Callback):
                     try:
                         self.store.write_history(self.history)
                     except OSError as exc:  # a full disk: the records and epochs already on disk stay readable
-                        log.exception("writing the history failed")
+                        if error is None:  # (else the error that ended the run says it, once, out of fit)
+                            log.exception("writing the history failed")
                         if status != "failed":
                             status, message = "failed", f"training finished but writing the history failed: {exc}"
                         report["status"], report["message"] = status, message
@@ -615,35 +614,3 @@ class RunRecorder(keras.callbacks.Callback):
 
 def _everything(variable) -> bool:
     return True
-
-
-def _param_count(model) -> int:
-    """The model's parameters (also for a subclassed model Keras does not call built)."""
-    try:
-        return int(model.count_params())
-    except ValueError:
-        return int(sum(int(np.prod(v.shape)) for v in model.weights))
-
-
-def _num_classes(model) -> int | None:
-    """The output width of a classifier (its loss is a cross-entropy), else None."""
-    loss = getattr(model, "loss", None)
-    name = loss if isinstance(loss, str) else type(loss).__name__ if loss is not None else ""
-    name = getattr(loss, "__name__", name) if callable(loss) and not isinstance(loss, keras.losses.Loss) else name
-    if name not in CLASSIFICATION_LOSSES:
-        return None
-    try:
-        width = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else None
-    except (AttributeError, TypeError, IndexError):
-        width = None
-    if width == 1 and "binary" in name.lower():
-        return 2
-    return width if width and width >= 2 else None
-
-
-def run_facts(epochs: int, steps_per_epoch: int, param_count: int, device: str, sample_count: int,
-              num_classes: int | None) -> dict:
-    """history.attrs a follower of the run directory needs to rebuild RunStarted, and the histogram bin edges."""
-    return {"hist_edges": HIST_EDGES.copy(), "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch),
-            "param_count": int(param_count), "device": str(device), "sample_count": int(sample_count),
-            "num_classes": int(num_classes or 0)}
