@@ -51,7 +51,8 @@ class LossPlateau(Rule):
         # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
         # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
         # fall does not make it good
-        far = mean >= c.plateau_progress * first or (state.no_layer_moves(facts) and state.far_from_good(facts))
+        far = mean >= c.plateau_progress * facts.learning_from(first) \
+            or (state.no_layer_moves(facts) and state.far_from_good(facts))
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
