@@ -138,7 +138,7 @@ def test_a_run_at_the_label_priors_loss_is_at_guessing():
     assert any("loss of guessing the label prior" in line for line in found["vanishing_gradient"].details)
     assert any("label prior" in line for line in every["loss_plateau"].details)
     assert "poor_initialization" not in found and "exploding_gradient" not in found
-    d, before = _run({"loss": "sparse_categorical_crossentropy"}, losses, grad=grad)
+    d, _ = _run({"loss": "sparse_categorical_crossentropy"}, losses, grad=grad)
     assert not {"loss_plateau", "vanishing_gradient", "slow_convergence"} & {f.kind for f in d.findings}
 
 

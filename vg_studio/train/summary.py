@@ -5,7 +5,6 @@ probe batch's targets are known, the loss of guessing measured on them (`guessin
 from __future__ import annotations
 
 import json
-
 import math
 
 import keras
@@ -173,8 +172,8 @@ def _hard_labels(labels: np.ndarray, k: int, smoothing: float) -> dict:
     """Class labels: the best constant is the class frequencies (label-smoothed as the loss smooths the targets), and
     its loss their entropy."""
     n, uniform = len(labels), math.log(k)
-    frequencies = lambda rows: np.bincount(rows, minlength=k) / len(rows)  # noqa: E731
-    plugin = lambda rows: plugin_entropy(frequencies(rows) * (1.0 - smoothing) + smoothing / k)  # noqa: E731
+    frequencies = lambda rows: np.bincount(rows, minlength=k) / len(rows)
+    plugin = lambda rows: plugin_entropy(frequencies(rows) * (1.0 - smoothing) + smoothing / k)
     observed = int(np.count_nonzero(np.bincount(labels, minlength=k)))
     if observed < 2:
         return {"level": None, "why": "a single class in the probe rows"}
@@ -188,7 +187,7 @@ def _hard_labels(labels: np.ndarray, k: int, smoothing: float) -> dict:
 def _soft_labels(y: np.ndarray, smoothing: float) -> dict:
     """Rows of class probabilities: the best constant is their mean, costing the entropy of that mean."""
     k = y.shape[1]
-    plugin = lambda rows: plugin_entropy(rows.mean(axis=0) * (1.0 - smoothing) + smoothing / k)  # noqa: E731
+    plugin = lambda rows: plugin_entropy(rows.mean(axis=0) * (1.0 - smoothing) + smoothing / k)
     level, uniform = plugin(y), math.log(k)
     if uniform - level <= 1e-3 * uniform:
         return _row(uniform, uniform, 0.0, "uniform", len(y))
@@ -199,7 +198,7 @@ def _binary(y: np.ndarray, smoothing: float) -> dict:
     """Each output's rate of yes: the best constant, costing that rate's Bernoulli entropy; the mean over outputs."""
     n = len(y)
     uniform = math.log(2)
-    plugin = lambda rows: float(np.mean(bernoulli_entropy(rows.mean(axis=0) * (1 - smoothing) + smoothing / 2)))  # noqa: E731
+    plugin = lambda rows: float(np.mean(bernoulli_entropy(rows.mean(axis=0) * (1 - smoothing) + smoothing / 2)))
     rates = y.mean(axis=0)
     if np.all((rates == 0) | (rates == 1)):
         return {"level": None, "why": "every output constant in the probe rows"}
