@@ -186,3 +186,31 @@ def test_a_monitored_run_stores_the_level_of_its_probe_targets(tmp_path):
     diagnoser, _ = diagnose_run(tmp_path / "run")
     assert diagnoser.facts.chance_loss == stored["level"]
     assert "label prior" in diagnoser.facts.guessing_words
+
+
+def test_several_weighted_outputs_sum_their_best_constants_as_keras_weighs_them():
+    """A digit head (labels three in four of one class) beside a regression head weighted 0.01: the loss of guessing
+    is the prior's entropy + 0.01 var(y) — measured here as the loss Keras computes for the model whose output
+    kernels are zero and whose biases are the best constants (log-frequencies, the mean), up to the small-sample
+    corrections."""
+    rng = np.random.default_rng(4)
+    n = 2000
+    labels = np.where(rng.random(n) < 0.75, 2, rng.integers(0, 10, n))
+    values = rng.normal(40.0, 6.0, size=(n, 1)).astype("float32")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, [keras.layers.Dense(10, activation="softmax", name="digit")(inputs),
+                                 keras.layers.Dense(1, name="value")(inputs)])
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.01])
+    freq = np.bincount(labels, minlength=10) / n
+    for name, bias in (("digit", np.log(freq)), ("value", values.mean(axis=0))):
+        layer = model.get_layer(name)
+        layer.kernel.assign(np.zeros(layer.kernel.shape))
+        layer.bias.assign(bias)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    at_constants = model.evaluate(x, (labels, values), verbose=0, batch_size=n, return_dict=True)["loss"]
+    summary = model_summary(model, [], targets=[labels, values])
+    names = ["digit", "value"]
+    d = Diagnoser(names, ["softmax", "linear"], None, layer_kinds=["dense"] * 2, layer_units=[10, 1],
+                  model_summary=summary)
+    assert d.facts.chance_loss == pytest.approx(at_constants, rel=3e-3)
+    assert d.facts.uniform_loss is None  # a squared error has no uniform guess: the sum had no scale before
