@@ -53,15 +53,17 @@ def _is_minimum(loss, y, constant, rng, probabilities: bool) -> bool:
 
 def test_the_level_is_kerass_loss_at_the_best_constant_prediction():
     """On 4,000 rows the stored level equals Keras's loss for a constant prediction (up to the small-sample
-    corrections: Miller–Madow's (classes seen − 1) / 2n, the unbiased variance's n / (n − 1)) — the class frequencies (label-smoothed), each output's rate of yes, the targets' mean and
-    median — and that constant is Keras's minimum (every nearby constant costs more)."""
+    corrections: Miller–Madow's (classes seen − 1) / 2n, the unbiased variance's n / (n − 1)) — the class
+    frequencies (label-smoothed), each output's rate of yes, the targets' mean and median — and that constant is
+    Keras's minimum (every nearby constant costs more)."""
     rng = np.random.default_rng(0)
     n = 4000
     labels = np.where(rng.random(n) < 0.9, 3, rng.integers(0, 10, n))
     freq = np.bincount(labels, minlength=10) / n
     sparse = keras.losses.SparseCategoricalCrossentropy()
     at_freq = _keras_loss(sparse, labels[:, None], freq)  # Miller–Madow adds (observed classes - 1) / 2n
-    assert at_freq - 1e-5 <= _level(_model(10), "sparse_categorical_crossentropy", labels) <= at_freq + 9 / (2 * n) + 1e-5
+    level = _level(_model(10), "sparse_categorical_crossentropy", labels)
+    assert at_freq - 1e-5 <= level <= at_freq + 9 / (2 * n) + 1e-5
     assert _is_minimum(keras.losses.CategoricalCrossentropy(), np.eye(10)[labels], freq, rng, True)
     smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
     at_freq = _keras_loss(smoothed, np.eye(10)[labels], freq * 0.9 + 0.01)

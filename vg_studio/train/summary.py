@@ -39,7 +39,10 @@ def model_summary(model: keras.Model, columns: list[dict], optimizer=None, loss=
         "config": _model_config(model),
     }
     if targets is not None:
-        levels = guessing_levels(model, summary["loss"], targets)
+        try:
+            levels = guessing_levels(model, summary["loss"], targets)
+        except Exception:  # a measurement beside the run: targets it cannot read must not stop the recording
+            levels = None
         if levels:
             summary["guessing"] = levels
     return summary
@@ -99,7 +102,8 @@ def _jsonable(value):
 
 # ---- the loss of guessing, measured on the probe rows' targets ------------------------------------------------
 UNIFORM_P = 0.01  # class frequencies this likely under a uniform prior (G-test) keep the uniform level, ln(k)
-BOOTSTRAP = 100  # resamples of the rows for the level's standard error
+BOOTSTRAP = 100  # resamples of the examples for the level's standard error
+MAX_VALUES = 4_000_000  # larger targets: their first examples up to this many values (the level's cost stays small)
 
 
 def guessing_levels(model, loss, targets) -> dict | None:
@@ -133,93 +137,99 @@ def _level(loss, y, width) -> dict:
     if y is None:
         return {"level": None, "why": "no targets for this output"}
     try:
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(y)
+        y = np.asarray(y[:max(2, MAX_VALUES // max(1, y[:1].size))] if y.ndim else y, dtype=np.float64)
     except (TypeError, ValueError):
         return {"level": None, "why": "targets that are not numbers"}
-    if y.size == 0 or not np.all(np.isfinite(y)):
+    if y.size == 0 or y.ndim == 0 or not np.all(np.isfinite(y)):
         return {"level": None, "why": "empty or non-finite targets"}
     name = _loss_name(loss).lower().replace("_", "")
     config = loss.get("config") if isinstance(loss, dict) and isinstance(loss.get("config"), dict) else {}
     smoothing = float(config.get("label_smoothing") or 0.0)
     if name in ("sparsecategoricalcrossentropy",):
+        labels = y.reshape(len(y), -1)  # (examples, positions): a sequence's labels belong to its example
         ignore = config.get("ignore_class")
-        labels = y.reshape(-1)
-        labels = labels[labels != ignore] if ignore is not None else labels
-        k = int(width) if width else int(labels.max()) + 1 if labels.size else 0
-        if labels.size == 0 or k < 2 or np.any(labels < 0) or np.any(labels >= k) or np.any(labels != np.round(labels)):
+        valid = labels[labels != ignore] if ignore is not None else labels.reshape(-1)
+        k = int(width) if width else int(valid.max()) + 1 if valid.size else 0
+        if valid.size == 0 or k < 2 or np.any(valid < 0) or np.any(valid >= k) or np.any(valid != np.round(valid)):
             return {"level": None, "why": "labels that do not index the output's classes"}
-        return _hard_labels(labels.astype(np.int64), k, 0.0)
+        return _hard_labels(np.where(labels == ignore, -1, labels).astype(np.int64) if ignore is not None
+                            else labels.astype(np.int64), k, 0.0)
     if name in ("categoricalcrossentropy",):
         if y.ndim < 2 or y.shape[-1] < 2 or (width and y.shape[-1] != int(width)):
             return {"level": None, "why": "targets whose last axis is not the output's classes"}
-        y = y.reshape(-1, y.shape[-1])
-        if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):  # one-hot
-            return _hard_labels(np.argmax(y, axis=1), y.shape[1], smoothing)
-        return _soft_labels(y, smoothing)
+        rows = y.reshape(len(y), -1, y.shape[-1])
+        if np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=-1) == 1):  # one-hot
+            return _hard_labels(np.argmax(rows, axis=-1), y.shape[-1], smoothing)
+        return _soft_labels(rows, smoothing)
+    # (examples, positions, outputs): a constant prediction is one value per output, whatever the position
+    rows = y.reshape(len(y), -1, 1) if y.ndim < 2 else y.reshape(len(y), -1, y.shape[-1])
     if name in ("binarycrossentropy",):
-        y = y.reshape(-1, 1) if y.ndim < 2 else y.reshape(-1, y.shape[-1])
-        if np.any((y < 0) | (y > 1)):
+        if np.any((rows < 0) | (rows > 1)):
             return {"level": None, "why": "targets outside [0, 1]"}
-        return _binary(y, smoothing)
+        return _binary(rows, smoothing)
     if name in ("meansquarederror", "mse"):
-        return _spread(y, "mean", lambda v: float(np.mean(np.var(v, axis=0, ddof=1))))
+        return _spread(rows, "mean", lambda v: float(np.mean(np.var(v, axis=0, ddof=1))))
     if name in ("meanabsoluteerror", "mae"):
-        return _spread(y, "median", lambda v: float(np.mean(np.abs(v - np.median(v, axis=0)))))
+        return _spread(rows, "median", lambda v: float(np.mean(np.abs(v - np.median(v, axis=0)))))
     return {"level": None, "why": "a loss without a closed form for its best constant"}
 
 
 def _hard_labels(labels: np.ndarray, k: int, smoothing: float) -> dict:
-    """Class labels: the best constant is the class frequencies (label-smoothed as the loss smooths the targets), and
-    its loss their entropy."""
-    n, uniform = len(labels), math.log(k)
-    frequencies = lambda rows: np.bincount(rows, minlength=k) / len(rows)
-    plugin = lambda rows: plugin_entropy(frequencies(rows) * (1.0 - smoothing) + smoothing / k)
-    observed = int(np.count_nonzero(np.bincount(labels, minlength=k)))
+    """Class labels, (examples, positions), -1 where ignored: the best constant is the class frequencies
+    (label-smoothed as the loss smooths the targets), and its loss their entropy."""
+    frequencies = lambda ex: np.bincount(ex[ex >= 0], minlength=k) / max(1, int(np.count_nonzero(ex >= 0)))
+    plugin = lambda ex: plugin_entropy(frequencies(ex) * (1.0 - smoothing) + smoothing / k)
+    n, uniform = int(np.count_nonzero(labels >= 0)), math.log(k)
+    observed = int(np.count_nonzero(frequencies(labels)))
     if observed < 2:
         return {"level": None, "why": "a single class in the probe rows"}
     g = 2.0 * n * (uniform - plugin_entropy(frequencies(labels)))
     if stats.chi2.sf(g, k - 1) > UNIFORM_P:
-        return _row(uniform, uniform, 0.0, "uniform", n)
+        return _row(uniform, uniform, 0.0, "uniform", len(labels))
     level = plugin(labels) + (observed - 1) / (2.0 * n) * (1.0 - smoothing)  # Miller–Madow: the plug-in is low
-    return _row(min(level, uniform), uniform, _bootstrap(labels, plugin), "prior", n)
+    return _row(min(level, uniform), uniform, _bootstrap(labels, plugin), "prior", len(labels))
 
 
-def _soft_labels(y: np.ndarray, smoothing: float) -> dict:
-    """Rows of class probabilities: the best constant is their mean, costing the entropy of that mean."""
-    k = y.shape[1]
-    plugin = lambda rows: plugin_entropy(rows.mean(axis=0) * (1.0 - smoothing) + smoothing / k)
-    level, uniform = plugin(y), math.log(k)
+def _soft_labels(rows: np.ndarray, smoothing: float) -> dict:
+    """Class probabilities, (examples, positions, classes): the best constant is their mean, costing the entropy of
+    that mean."""
+    k = rows.shape[-1]
+    plugin = lambda ex: plugin_entropy(ex.reshape(-1, k).mean(axis=0) * (1.0 - smoothing) + smoothing / k)
+    level, uniform = plugin(rows), math.log(k)
     if uniform - level <= 1e-3 * uniform:
-        return _row(uniform, uniform, 0.0, "uniform", len(y))
-    return _row(min(level, uniform), uniform, _bootstrap(y, plugin), "prior", len(y))
+        return _row(uniform, uniform, 0.0, "uniform", len(rows))
+    return _row(min(level, uniform), uniform, _bootstrap(rows, plugin), "prior", len(rows))
 
 
-def _binary(y: np.ndarray, smoothing: float) -> dict:
-    """Each output's rate of yes: the best constant, costing that rate's Bernoulli entropy; the mean over outputs."""
-    n = len(y)
-    uniform = math.log(2)
-    plugin = lambda rows: float(np.mean(bernoulli_entropy(rows.mean(axis=0) * (1 - smoothing) + smoothing / 2)))
-    rates = y.mean(axis=0)
+def _binary(rows: np.ndarray, smoothing: float) -> dict:
+    """Each output's rate of yes (examples, positions, outputs): the best constant, costing that rate's Bernoulli
+    entropy; the mean over outputs."""
+    d = rows.shape[-1]
+    rate = lambda ex: ex.reshape(-1, d).mean(axis=0) * (1 - smoothing) + smoothing / 2
+    plugin = lambda ex: float(np.mean(bernoulli_entropy(rate(ex))))
+    n, uniform, rates = rows.size // d, math.log(2), rows.reshape(-1, d).mean(axis=0)
     if np.all((rates == 0) | (rates == 1)):
         return {"level": None, "why": "every output constant in the probe rows"}
-    level = plugin(y)
-    if np.all((y == 0) | (y == 1)):
+    level = plugin(rows)
+    if np.all((rows == 0) | (rows == 1)):
         g = 2.0 * n * float(np.sum(uniform - bernoulli_entropy(rates)))
-        if stats.chi2.sf(g, y.shape[1]) > UNIFORM_P:
-            return _row(uniform, uniform, 0.0, "uniform", n)
+        if stats.chi2.sf(g, d) > UNIFORM_P:
+            return _row(uniform, uniform, 0.0, "uniform", len(rows))
         level += float(np.mean((rates > 0) & (rates < 1))) / (2.0 * n) * (1.0 - smoothing)  # Miller–Madow
-    return _row(min(level, uniform), uniform, _bootstrap(y, plugin), "prior", n)
+    return _row(min(level, uniform), uniform, _bootstrap(rows, plugin), "prior", len(rows))
 
 
-def _spread(y: np.ndarray, basis: str, measure) -> dict:
-    """A squared or absolute error: the targets' spread around their mean (median) per output, averaged."""
-    y = y.reshape(-1, 1) if y.ndim < 2 else y.reshape(-1, y.shape[-1])
-    if len(y) < 2:
+def _spread(rows: np.ndarray, basis: str, measure) -> dict:
+    """A squared or absolute error (examples, positions, outputs): the targets' spread around their mean (median)
+    per output, averaged."""
+    flat = lambda ex: measure(ex.reshape(-1, ex.shape[-1]))
+    if rows.size // rows.shape[-1] < 2:
         return {"level": None, "why": "fewer than two probe rows"}
-    level = measure(y)
+    level = flat(rows)
     if not level > 0:
         return {"level": None, "why": "constant targets in the probe rows"}
-    return _row(level, None, _bootstrap(y, measure), basis, len(y))
+    return _row(level, None, _bootstrap(rows, flat), basis, len(rows))
 
 
 def plugin_entropy(p: np.ndarray) -> float:
@@ -236,8 +246,8 @@ def bernoulli_entropy(p: np.ndarray) -> np.ndarray:
 
 
 def _bootstrap(y: np.ndarray, measure) -> float:
-    """The standard error of `measure` over the rows, by resampling them (a fixed seed: the same rows give the same
-    figure)."""
+    """The standard error of `measure` over the examples (the first axis: a sequence's positions or an image's pixels
+    are not independent draws), by resampling them (a fixed seed: the same rows give the same figure)."""
     rng = np.random.default_rng(0)
     values = [measure(y[rng.integers(0, len(y), len(y))]) for _ in range(BOOTSTRAP)]
     return float(np.std(values, ddof=1))
