@@ -186,7 +186,7 @@ def test_a_monitored_run_stores_the_level_of_its_probe_targets(tmp_path):
     at_prior = _keras_loss(keras.losses.SparseCategoricalCrossentropy(), y[:128, None], freq)
     assert stored["basis"] == "prior" and at_prior - 1e-5 <= stored["level"] <= at_prior + 4 / 256 + 1e-5
     diagnoser, _ = diagnose_run(tmp_path / "run")
-    assert diagnoser.facts.chance_loss == stored["level"]
+    assert diagnoser.facts.chance_loss == stored["level"] == monitor.diagnosis.diagnoser.facts.chance_loss  # live too
     assert "label prior" in diagnoser.facts.guessing_words
 
 
