@@ -739,3 +739,33 @@ def test_a_loss_that_swings_with_the_batch_while_no_weight_moves_is_no_oscillati
     frozen = run(0.0)
     assert "oscillating_loss" not in frozen and "flat_weights" in warned(frozen)
     assert "oscillating_loss" in warned(run(0.2))
+
+
+def test_frozen_weights_whose_loss_swings_with_the_batch_are_a_plateau():
+    """ReduceLROnPlateau cutting the rate 100x an epoch: the loss of the batches falls 2.35 -> 2.1 over three epochs,
+    then every layer's steps are 3e-7 of its weights and the batches scatter ±2 % around 2.1 — Keras's running mean
+    restarts each epoch, so its range over the last 50 steps is 3-10 %, above the plateau's 1 %, and the
+    epochs' means still hold the fall before the weights froze. Its level does not move (the window's halves'
+    medians): a plateau beside the flat weights, held at the end. The same scatter while the level falls 10 % with
+    moving weights is no plateau."""
+    per_epoch, rng = 29, np.random.default_rng(3)
+    noise = 1 + 0.02 * rng.standard_normal(145)
+
+    def run(frozen: bool):
+        batches = [(2.35 - 0.25 * min(1.0, s / 87) if frozen else 2.35 - 0.5 * s / 145) * noise[s - 1]
+                   for s in range(1, 146)]
+        d = model_diagnoser(budget=145, per_epoch=per_epoch, optimizer="Adam", rate=3e-5)
+        means = running_means(batches, per_epoch)
+        for s in range(1, 146, 2):
+            d.on_record(record(s, loss=means[s - 1], epoch=(s - 1) // per_epoch,
+                               update=[3e-7 if frozen and s > 94 else 1e-3] * 4))
+            if s % per_epoch in (0, 1) and s > 1:  # the epoch that ended with the step before
+                epoch = (s - 2) // per_epoch
+                d.on_epoch(epoch, {"loss": float(np.mean(batches[epoch * per_epoch:(epoch + 1) * per_epoch]))})
+        d.finish()
+        return {f.kind: f for f in d.findings if getattr(f, "state", "active") == "active"}
+
+    frozen = run(True)
+    assert {"flat_weights", "loss_plateau"} <= warned(frozen)
+    assert "halves' medians" in " ".join(frozen["loss_plateau"].details)
+    assert "loss_plateau" not in run(False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from vg_studio.diagnose import fixes as fix_catalog
 from vg_studio.diagnose.findings import Finding, severity_rank
-from vg_studio.diagnose.guessing import summed_guessing_loss
+from vg_studio.diagnose.guessing import measured_guessing, summed_guessing_loss
 from vg_studio.diagnose.rules import NOT_HELD, RULES, Verdict
 from vg_studio.diagnose.rules.base import Judged
 from vg_studio.diagnose.state import RunFacts, RunState, join
@@ -87,7 +87,8 @@ class Diagnoser:
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
                                     budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
-                                    summed_chance=summed, objectives=_summary_objectives(model_summary))
+                                    summed_chance=summed, objectives=_summary_objectives(model_summary),
+                                    measured_chance=measured_guessing(model_summary) if spec is None else None)
         self.state = RunState(self.config)
         self.rules = [rule(self.facts, self.state) for rule in RULES
                       if self.facts.objectives == 1 or rule.kind not in ONE_OBJECTIVE_RULES]

@@ -3,13 +3,19 @@ model.json's compile config). Keras adds each output's loss times its weight, so
 head (10 classes) weighted 10 beside a parity head (2) starts at 23.7, not at the last head's ln 2. Where one
 output's loss has no known scale (a squared error, a focal loss) the sum has none either; a binary cross-entropy
 head costs ln 2 at guessing whatever its width (the mean over its yes/no outputs). A single output without loss weights
-is the usual case: its classes are the output layer's width (`RunFacts.build`)."""
+is the usual case: its classes are the output layer's width (`RunFacts.build`).
+
+Where the run measured the probe rows' targets (model.json's "guessing", `vg_studio.train.summary.guessing_levels`),
+`measured_guessing` gives the loss of the best constant prediction instead: the entropy of a skewed label prior, the
+variance of a regression's targets — what a network that learned only its output's bias reaches."""
 
 from __future__ import annotations
 
 import math
 
-from vg_studio.diagnose.state import is_binary, is_crossentropy
+from vg_studio.diagnose.state import MeasuredGuess, is_binary, is_crossentropy
+
+WORDS = {"prior": "the label prior", "mean": "the targets' mean", "median": "the targets' median"}
 
 
 def summed_guessing_loss(summary: dict | None, layer_names, layer_units) -> float | None:
@@ -36,6 +42,43 @@ def summed_guessing_loss(summary: dict | None, layer_names, layer_units) -> floa
             return math.nan
         total += float(weight) * math.log(2 if is_binary(loss) else max(2, int(width)))
     return total
+
+
+def measured_guessing(summary: dict | None) -> MeasuredGuess | None:
+    """The loss of the best constant prediction from model.json's "guessing" rows: one output's, or Σ wᵢ levelᵢ over
+    several with their loss weights. None where it was not measured for every output, or where every output's
+    labels are within sampling noise of uniform (today's ln k stands, exactly)."""
+    rows = ((summary or {}).get("guessing") or {}).get("outputs") if isinstance(summary, dict) else None
+    rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    if not rows or not all(_finite(r.get("level")) and r["level"] >= 0 for r in rows) \
+            or all(r.get("basis") == "uniform" for r in rows):
+        return None
+    config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
+    compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
+    weights = compiled.get("loss_weights")
+    if len(rows) == 1 and weights is None:
+        row = rows[0]
+        words = WORDS.get(row.get("basis"), "a constant")
+        if row.get("basis") == "prior" and is_binary(_name(row.get("loss"))):
+            words = "each output's rate of yes"
+        return MeasuredGuess(float(row["level"]), _se(row), words)
+    level = variance = 0.0
+    for i, row in enumerate(rows):
+        weight = _pick(weights, i, str(row.get("output")))
+        weight = 1.0 if weight is None else weight
+        if not _finite(weight):
+            return None
+        level += float(weight) * float(row["level"])
+        variance += (float(weight) * _se(row)) ** 2
+    return MeasuredGuess(level, math.sqrt(variance), "each output's best constant, weighted as compiled")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _se(row: dict) -> float:
+    return float(row["se"]) if _finite(row.get("se")) and row["se"] >= 0 else 0.0
 
 
 def _output_names(config: dict) -> list[str]:

@@ -32,6 +32,15 @@ def is_main_kind(kind: str) -> bool:
 
 
 @dataclass(frozen=True)
+class MeasuredGuess:
+    """The loss of the best constant prediction on the probe rows' targets (`vg_studio.diagnose.guessing`)."""
+
+    level: float
+    se: float  # its standard error over the rows
+    words: str  # what is guessed: "the label prior", "the targets' mean"…
+
+
+@dataclass(frozen=True)
 class RunFacts:
     """A run as the rules see it. `spec` is None for a user's own Keras model: the rules do not need it, and the
     remedies then come as advice text instead of spec edits."""
@@ -57,11 +66,21 @@ class RunFacts:
     # optimizers that step the layers (model.json's layer table): two or more each descend their own objective (a
     # GAN's players), and the one loss logged is their sum, which need not fall
     objectives: int = 1
+    # the loss of the best constant prediction, measured on the probe rows' targets (model.json's "guessing"), with
+    # its standard error and what was guessed ("the label prior"); None where not measured
+    measured_chance: MeasuredGuess | None = None
 
     @property
     def chance_loss(self) -> float | None:
+        """The loss of guessing: of the best constant prediction where it was measured on the targets (the label
+        prior's entropy, the targets' variance…), else of a uniform guess (`uniform_loss`)."""
+        return self.measured_chance.level if self.measured_chance is not None else self.uniform_loss
+
+    @property
+    def uniform_loss(self) -> float | None:
         """The loss of guessing uniformly (cross-entropy with known classes; summed over a model's outputs with their
-        loss weights), else None."""
+        loss weights), else None: what an untrained network with small outputs costs, whatever the labels' prior —
+        the scale against which a loss is "far above guessing"."""
         if self.summed_chance is not None:
             return None if math.isnan(self.summed_chance) else self.summed_chance
         if self.num_classes and self.num_classes >= 2 and is_crossentropy(self.loss_name):
@@ -70,13 +89,38 @@ class RunFacts:
 
     @property
     def guessing_words(self) -> str:
-        """What the loss of guessing is taken over: "among 10 classes", or each output's, with the loss weights."""
+        """What the loss of guessing (`chance_loss`) is taken over: "the label prior", "among 10 classes"…"""
+        return self.measured_chance.words if self.measured_chance is not None else self.uniform_words
+
+    @property
+    def uniform_words(self) -> str:
+        """What the uniform guess is taken over: "among 10 classes", or each output's, with the loss weights."""
         if self.summed_chance is not None:
             return "on every output, weighted as compiled"
         width = self.layer_units[self.last] if len(self.layer_units) > self.last else None
         if is_binary(self.loss_name) and width and int(width) > 1:
             return f"on each of {int(width)} yes/no outputs"
         return f"among {self.num_classes} classes"
+
+    def learning_from(self, loss: float) -> float:
+        """Where learning is counted from: `loss` (the first), or the best constant's loss where it was measured and
+        is lower — falling to the label prior or the targets' mean is the output's bias learning, quick at any rate,
+        and says nothing of whether the network learned from its input."""
+        return min(loss, self.measured_chance.level) if self.measured_chance is not None else loss
+
+    def at_guessing(self, loss: float, band: float) -> bool:
+        """The loss is that of guessing: within `band` of the uniform guess's; where the best constant was measured,
+        anywhere from it (less twice its standard error) up to the uniform guess's — an output that learns nothing
+        but its bias falls from the one to the other."""
+        chance = self.chance_loss
+        if chance is None or not math.isfinite(loss):
+            return False
+        measured = self.measured_chance
+        if measured is None:
+            return abs(loss - chance) <= band * chance
+        top = max(chance, self.uniform_loss or 0.0)
+        spread = 2.0 * measured.se
+        return chance * (1.0 - band) - spread <= loss <= top * (1.0 + band) + (spread if top == chance else 0.0)
 
     def label(self, indices) -> str:
         return join([self.labels[i] for i in indices])
@@ -87,7 +131,7 @@ class RunFacts:
     @classmethod
     def build(cls, layer_names, activations, spec=None, num_classes=None, *, layer_kinds=None, layer_units=None,
               loss=None, optimizer=None, learning_rate=None, budget_steps=None, steps_per_epoch=None,
-              summed_chance=None, objectives=1) -> "RunFacts":
+              summed_chance=None, objectives=1, measured_chance=None) -> "RunFacts":
         names = [str(n) for n in layer_names]
         n = len(names)
         activations = [str(a) for a in activations] + ["linear"] * (n - len(activations))
@@ -108,7 +152,7 @@ class RunFacts:
                    dense_first[0] if dense_first else main[0], last, tuple(i for i in range(n) if i != last),
                    num_classes, loss_name, spec, optimizer, learning_rate,
                    int(budget_steps) if budget_steps else None, int(steps_per_epoch) if steps_per_epoch else None,
-                   summed_chance, max(1, int(objectives)))
+                   summed_chance, max(1, int(objectives)), measured_chance)
 
 
 def is_crossentropy(loss_name: str) -> bool:
@@ -187,7 +231,7 @@ class RunState:
     first_grad: np.ndarray | None = None  # the first finite record's mean |g| per column
     first_step: int = 0
     baseline: list = field(default_factory=list)  # grad_norm rows of the first baseline_steps steps
-    at_chance: bool = True  # every loss so far within vanishing_chance_band of the loss of guessing
+    at_chance: bool = True  # every loss so far at the loss of guessing (RunFacts.at_guessing)
     units_last: dict = field(default_factory=dict)  # unit statistic -> each column's latest measured value
     units_measured: set = field(default_factory=set)  # the unit statistics measured at this record
     since: Since = field(default_factory=Since)
@@ -233,9 +277,7 @@ class RunState:
         self.records += 1
         if not self.baseline or self.step <= c.baseline_steps:
             self.baseline.append(self.stats["grad_norm"])
-        chance = facts.chance_loss
-        self.at_chance = self.at_chance and chance is not None \
-            and abs(self.loss - chance) <= c.vanishing_chance_band * chance
+        self.at_chance = self.at_chance and facts.at_guessing(self.loss, c.vanishing_chance_band)
         self.grad_window.add(self.step, grads)
         self.weight_grad_window.add(self.step, self.stats["grad_mean_abs"])
         update = self.stats.get("update_ratio")

@@ -303,7 +303,8 @@ class RunRecorder(keras.callbacks.Callback):
             for row, owner in zip(rows, owners):
                 if owner:
                     row["optimizer"] = owner
-            summary = model_summary(network, rows, getattr(model, "optimizer", None), getattr(model, "loss", None))
+            summary = model_summary(network, rows, getattr(model, "optimizer", None), getattr(model, "loss", None),
+                                    targets=getattr(self, "probe_targets", None))
             if len(optimizers) > 1:
                 summary["optimizers"] = {label: model_summary(network, [], opt)["optimizer"]
                                          for label, opt in optimizers.items()}

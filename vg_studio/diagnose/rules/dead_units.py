@@ -32,6 +32,10 @@ class DeadUnits(Rule):
         details.append(f"Held for {held} steps" + ("" if lasted else f" (it counts once it has held "
                                                                f"{c.unit_steps:g}, or until the run ends)") +
                        f"; the loss is {evidence['loss_vs_first']:.0%} of its first value.")
+        if facts.measured_chance is not None and facts.chance_loss:
+            details.append(f"It is {state.recent_loss() / facts.chance_loss:.0%} of the {facts.chance_loss:.3g} of "
+                           f"guessing {facts.guessing_words}" + (": still far from good." if full == "warning"
+                                                                  else "."))
         activation = facts.activations[worst]
         return Verdict(severity, tuple(hits), evidence,
                        f"{values[worst]:.0%} of the units in {facts.labels[worst]} output zero for every "

@@ -12,7 +12,9 @@ once the loss has come down far (below `plateau_far` of where it started or of g
 at guessing and then learned has gradients far larger than its first ones. A gradient's size (its norm, its growth)
 is measured against a loss of known scale (cross-entropy, where guessing costs ln(classes)); for a loss of no known
 scale (a squared error on targets in the thousands has gradients in the millions) it counts only where the steps it
-causes are large (an update ratio above `update_ratio_high`).
+causes are large (an update ratio above `update_ratio_high`). "Guessing" here is the uniform guess (`uniform_loss`),
+never the best constant measured on the targets: a skewed label prior does not make an untrained network's loss
+"far above guessing", and a regression's measured target variance gives its loss a level, not its gradients a scale.
 
 An explosion has ended when the network has recovered from it, not when its gradients or steps have shrunk: weights
 thrown to a huge scale take small relative steps and can pass back small gradients (their ReLUs dead) while the loss
@@ -84,7 +86,7 @@ class Exploding(Rule):
         # window's median lags an explosion in its second half by up to half a window)
         now = [v[:-3] for v in self.window.since(state.step, c.exploding_steps)]
         norm_now = float(np.nanmax(np.nanmedian(np.asarray(now, dtype=np.float64), axis=0))) if now else max_norm
-        chance = facts.chance_loss
+        chance = facts.uniform_loss
         # large gradients on weights that hardly move throw nothing away: an explosion needs steps of some size (an
         # update ratio not measured counts as moving: the first records have none)
         moving = not np.isfinite(max_update) or max_update >= c.update_ratio_low
@@ -142,7 +144,7 @@ class Exploding(Rule):
         if self.onset is None or not np.isfinite(loss):
             return NOT_HELD
         step, before = self.onset
-        chance = facts.chance_loss
+        chance = facts.uniform_loss
         # a loss coming back shows first in the last steps: the window's median lags it by up to half a window
         recent = self.losses.since(self.state.step, c.exploding_steps)
         if recent and np.all(np.isfinite(recent)):
@@ -157,7 +159,7 @@ class Exploding(Rule):
                    f"it had before the gradients exploded at step {step}."]
         if chance is not None:
             evidence["chance_loss"] = chance
-            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing {facts.guessing_words}: "
+            details.append(f"That is {loss / chance:.2g}× the {chance:.3g} of guessing {facts.uniform_words}: "
                            "the network has not recovered.")
         fired = (f"loss {loss:.3g} > exploding_loss_growth {c.exploding_loss_growth:g} x its level before the "
                  f"explosion at step {step} ({before:.3g})"
@@ -174,7 +176,7 @@ class Exploding(Rule):
 
     def _verdict(self, signals, norms, max_norm, growth, max_update, reverse, loss, fired):
         facts, state, c = self.facts, self.state, self.config
-        chance = facts.chance_loss
+        chance = facts.uniform_loss
         layers = [i for i in range(len(norms)) if norms[i] > c.exploding_norm] or [int(np.nanargmax(norms))]
         span = self.window.span() + 1
         evidence = {"median_max_grad_norm": max_norm, "max_grad_norm_growth": growth,
@@ -194,7 +196,7 @@ class Exploding(Rule):
         if chance is not None:
             evidence["chance_loss"] = chance
             details.append(f"The loss is {loss:.3g} (median), {loss / chance:.2g}× the {chance:.3g} of "
-                           f"guessing {facts.guessing_words}.")
+                           f"guessing {facts.uniform_words}.")
         if signals["climb"]:
             evidence["loss_vs_first"] = loss / state.first_loss
             details.append(f"It started at {state.first_loss:.3g}: it has grown {loss / state.first_loss:.2g}×.")

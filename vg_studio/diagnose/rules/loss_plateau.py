@@ -1,8 +1,12 @@
 """Loss plateau (SNS notes, method 1): the loss varies by less than `plateau_tolerance` over the records spanning
 at least `plateau_steps` steps (or the last `plateau_epochs` epochs) while it is still far from a good loss — at
-least `plateau_progress` of the first recorded loss (or, where no layer's weights move any more, `plateau_far` of
-where it started or of guessing: a loss that fell a little and stopped with the steps) and, for cross-entropy with
-known classes, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is Keras's running mean within an epoch."""
+least `plateau_progress` of the first recorded loss, or of the best constant's loss where that was measured on the
+targets and is lower (a loss that fell only to the label prior learned nothing) (or, where no layer's weights move any
+more, `plateau_far` of where it started or of guessing: a loss that fell a little and stopped with the steps) and, for
+a loss of known scale, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is
+Keras's running mean within an epoch. Where no layer's weights move, the loss changes only with the batch: its level
+(the medians of the window's halves) is what must stay within the tolerance, and the epochs' means, which still hold
+the steps before the weights froze, do not overrule a window in steps that holds."""
 
 from __future__ import annotations
 
@@ -20,15 +24,16 @@ class LossPlateau(Rule):
     def __init__(self, facts, state):
         super().__init__(facts, state)
         self.by_epochs = None  # the last epoch-window judgement (None before the first)
+        self.by_steps = None  # the last step-window judgement
 
     def on_record(self, finite: bool):
         state = self.state
         if not finite or state.first_loss is None:
             return None
         losses = state.losses
-        if state.step - losses[0][0] < self.config.plateau_steps or len(losses) < 3:
+        if not self._steps_judged():
             return self.by_epochs
-        verdict = self.judge([v for _, v in losses], f"{state.step - losses[0][0]} steps")
+        verdict = self.by_steps = self.judge([v for _, v in losses], f"{state.step - losses[0][0]} steps")
         return verdict if verdict is not NOT_HELD or self.by_epochs is None else self.by_epochs
 
     def on_epoch(self, epoch: int, logs: dict):
@@ -40,25 +45,42 @@ class LossPlateau(Rule):
         if len(state.epoch_losses) < max(2, int(c.plateau_epochs)) or state.first_loss is None:
             return None
         self.by_epochs = self.judge(list(state.epoch_losses), f"{len(state.epoch_losses)} epochs")
+        if self.by_epochs is NOT_HELD and self.by_steps not in (None, NOT_HELD) and state.no_layer_moves(self.facts):
+            return self.by_steps  # frozen weights: the epochs' means still hold the steps before they froze
         return self.by_epochs
+
+    def _steps_judged(self) -> bool:
+        """The records span plateau_steps steps (three or more of them): the window in steps can be judged."""
+        losses = self.state.losses
+        return len(losses) >= 3 and self.state.step - losses[0][0] >= self.config.plateau_steps
 
     def judge(self, losses: list, span: str):
         facts, state, c = self.facts, self.state, self.config
         values = np.asarray(losses)
         mean = float(values.mean())
         spread = float(values.max() - values.min()) / max(abs(mean), 1e-12)
+        measure = "the loss moved by"
+        frozen = state.no_layer_moves(facts)
+        if len(values) >= 4 and frozen:
+            # weights that do not move change the loss only with the batch (and Keras's running mean restarts each
+            # epoch): whether its level moves is what the halves' medians say
+            half = len(values) // 2
+            drift = abs(float(np.median(values[:half])) - float(np.median(values[half:]))) / max(abs(mean), 1e-12)
+            if drift < spread:
+                spread, measure = drift, "with the weights frozen, the loss's level (its halves' medians) moved by"
         first = state.first_loss
         # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
         # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
         # fall does not make it good
-        far = mean >= c.plateau_progress * first or (state.no_layer_moves(facts) and state.far_from_good(facts))
+        far = mean >= c.plateau_progress * facts.learning_from(first) \
+            or (frozen and state.far_from_good(facts))
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
         if not (spread < c.plateau_tolerance and far):
             return NOT_HELD
         evidence = {"loss": mean, "relative_change": spread, "first_loss": first, "window": len(values)}
-        details = [f"Over the last {span} the loss moved by {spread:.1%} of its value (threshold "
+        details = [f"Over the last {span} {measure} {spread:.1%} of its value (threshold "
                    f"{c.plateau_tolerance:.0%}); it started at {first:.3g}."]
         if chance is not None:
             evidence["chance_loss"] = chance

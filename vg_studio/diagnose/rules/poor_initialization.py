@@ -1,6 +1,7 @@
 """Poor initialisation, as training shows it: the loss starts far above the loss of guessing (`init_loss_factor` ×
-ln(classes)), so the outputs start huge and confidently wrong — the scale of the output layer, or of a residual
-sum, is off from the first step. It is an early transient when the loss comes down within the first steps, and a
+ln(classes), the uniform guess's loss whatever the labels' prior: an untrained network with small outputs starts
+there), so the outputs start huge and confidently wrong — the scale of the output layer, or of a residual sum, is
+off from the first step. It is an early transient when the loss comes down within the first steps, and a
 warning while it stays there. The activations' scale across depth before training is `diagnose.preflight`'s."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ class PoorInitialization(Rule):
 
     def on_record(self, finite: bool):
         facts, state, c = self.facts, self.state, self.config
-        chance = facts.chance_loss
+        chance = facts.uniform_loss
         if not finite or chance is None or state.first_loss is None:
             return None
         limit = c.init_loss_factor * chance
@@ -29,7 +30,7 @@ class PoorInitialization(Rule):
         evidence = {"first_loss": state.first_loss, "loss": now, "chance_loss": chance,
                     "first_loss_vs_chance": state.first_loss / chance}
         details = (f"The loss at step {state.first_step} was {state.first_loss:.3g}, {state.first_loss / chance:.2g}× "
-                   f"the {chance:.3g} of guessing {facts.guessing_words} (threshold "
+                   f"the {chance:.3g} of guessing {facts.uniform_words} (threshold "
                    f"{c.init_loss_factor:g}×); a well-initialised network starts close to it.",
                    f"It is {now:.3g} now (median of the last steps).")
         return Verdict("warning", (facts.last,), evidence,

@@ -1,5 +1,7 @@
 """Slow convergence: the loss falls, but at its pace it would need far more than the run's budget to get anywhere
-near a good loss (below `plateau_far` × the loss of guessing, or half its first value without classes).
+near a good loss (below `plateau_far` × the loss of guessing, or half its first value without classes). Where the
+best constant prediction was measured on the targets, the way is counted from it (or from the first loss, if lower):
+falling to the label prior or the targets' mean is the output's bias learning, quick at any rate.
 
 Judged once `slow_budget_fraction` of the budget (epochs × steps per epoch) and the start-up steps have passed: the
 share of the way to the target covered so far is compared with the share of the budget spent; steps far too small
@@ -33,12 +35,14 @@ class SlowConvergence(Rule):
         chance = facts.chance_loss
         # the loss of the batches (not Keras's running mean): the median of the first baseline_steps steps, and of the
         # last twice as many
-        first = float(np.median(state.early_losses))
+        start = float(np.median(state.early_losses))
         # (where records are too sparse to recover the batches' loss, the latest recorded loss: the epoch's mean)
         recent = state.batch_losses.since(state.step, 2 * c.baseline_steps)
         now = float(np.median(recent)) if recent else float(state.batch_loss)
-        if not (np.isfinite(first) and np.isfinite(now)):
+        if not (np.isfinite(start) and np.isfinite(now)):
             return None
+        first = facts.learning_from(start)
+        since = f"{first:.3g}" if first == start else f"{first:.3g}, the loss of guessing {facts.guessing_words}"
         target = c.plateau_far * chance if chance is not None else 0.5 * first
         if first <= target or now <= target:
             return NOT_HELD
@@ -59,6 +63,9 @@ class SlowConvergence(Rule):
                    f"At this pace it needs about {needed:.0f}× the budget (threshold {c.slow_progress_factor:g}×)."
                    if moved else f"It has not come down by {c.plateau_tolerance:.0%} of its value: at this pace "
                                  "no budget is enough."]
+        if first < start:
+            details.insert(0, f"It fell from {start:.3g} to the {first:.3g} of guessing {facts.guessing_words} — "
+                              "what the output's bias alone reaches — and is counted from there.")
         if typical is not None:
             evidence["median_update_ratio"] = typical
             if update_ratio_words(typical, c):
@@ -67,12 +74,12 @@ class SlowConvergence(Rule):
                    f"{progress:.1%} of the way to a good loss — at this pace it needs about {needed:.0f}× the "
                    "steps.") if moved else (
                    f"The loss has hardly come down: after {elapsed:.0%} of the training budget it is {now:.3g} "
-                   f"(from {first:.3g}), still far from a good loss — training converges far too slowly.")
+                   f"(from {since}), still far from a good loss — training converges far too slowly.")
         rule = (f"progress {progress:.1%} < budget used {elapsed:.0%} / slow_progress_factor "
                 f"{c.slow_progress_factor:g}")
         if progress >= elapsed / c.slow_progress_factor:  # held on the steps' size alone
             message = (f"The loss falls, but every step is far too small: after {elapsed:.0%} of the training "
-                       f"budget it is {now:.3g} (from {first:.3g}), still far from a good loss.")
+                       f"budget it is {now:.3g} (from {since}), still far from a good loss.")
             rule = (f"median update ratio {typical:.1e} < update_ratio_low {c.update_ratio_low:g} with the loss "
                     f"{now:.3g} above {target:.3g}")
         return Verdict("warning", (), evidence, message, tuple(details), rule=rule)

@@ -93,7 +93,7 @@ class Vanishing(Rule):
                                f"{cite('causes-solutions')}: small weights shrink the gradient too.")
         if trend >= c.vanishing_trend:
             details.append(f"The ratio has fallen {trend:.3g}× since the first steps.")
-        if stalled:
+        if stalled and not (at_chance and facts.measured_chance is not None):
             details.append("The loss has not moved from where it started.")
         elif at_chance:
             details.append(f"The loss has stayed at {state.loss:.4g}, the loss of guessing "
