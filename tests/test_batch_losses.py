@@ -194,6 +194,22 @@ def test_live_and_offline_see_the_same_batches_and_reach_the_same_verdicts(learn
         [(f.kind, f.severity, f.state, f.step) for f in offline.findings]
 
 
+def test_a_follower_of_the_run_directory_hands_out_the_same_batches_with_the_same_events(learning_run):
+    """The app follows a run through its files: the follower's records and epoch ends carry each batch's loss as
+    the live ones did (a listener fed by the follower diagnoses as the live one did)."""
+    from vg_studio.train.follower import RunFollower
+
+    run_dir, live = learning_run
+    followed = DiagnosisListener()
+    follower = RunFollower(run_dir)
+    for event in follower.poll():
+        followed(event)
+    follower.close()
+    assert followed.diagnoser.state.batch_losses.items == live.diagnoser.state.batch_losses.items
+    assert [(f.kind, f.severity, f.state) for f in followed.findings] == \
+        [(f.kind, f.severity, f.state) for f in live.findings]
+
+
 def test_a_run_without_batch_losses_reads_and_is_diagnosed_from_the_running_means(learning_run, tmp_path):
     """The same run with its batch losses taken out (as runs recorded before they were kept): it reads, and the
     engine's loss of the batches is what the running means give — the mean over the batches since the previous
