@@ -168,6 +168,7 @@ def estimated_bytes(history: History) -> int:
     total = sum(a.nbytes for a in history.stats.values()) + n * 8 * (3 + len(history.optimizer)
                                                                      + len(history.record_metrics))
     total += sum(np.asarray(t).nbytes for t in history.time_grad) + 8 * history.num_epochs * len(history.epochs)
+    total += 20 * len(history.batch_steps)  # each batch's step, epoch and loss
     return total + 64 * 1024 + 64 * len(history.layer_names)
 
 
