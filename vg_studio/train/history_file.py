@@ -28,6 +28,7 @@ from vg_studio.history import RESERVED_ATTRS, History, stat_dtype
 from vg_studio.safeio import UnreadableFile, atomic_path, regular_file
 from vg_studio.train.history_log import LogError, LogReader, encode_payload
 from vg_studio.train.rundir import RunStoreError
+from vg_studio.train.step_loss import batch_arrays, batch_columns
 
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
@@ -209,12 +210,6 @@ def _fill(f, history: History, log_id: bytes, log_bytes: int) -> None:
         g = f.create_group("batches")
         for name, values, dtype in batch_columns(history):
             g.create_dataset(name, data=np.asarray(values, dtype=dtype))
-
-
-def batch_columns(history: History, lo: int = 0, hi: int | None = None) -> list:
-    """(name, values, dtype) of the batches' columns, from `lo` to `hi`."""
-    return [("step", history.batch_steps[lo:hi], np.int64), ("epoch", history.batch_epochs[lo:hi], np.int32),
-            ("loss", history.batch_loss[lo:hi], np.float64)]
 
 
 # ---- reading history.h5 strictly ---------------------------------------------------------------------------
@@ -451,17 +446,9 @@ def attrs_payload(attrs: dict) -> bytes:
     return encode_payload({"t": "attrs", "texts": texts}, arrays)
 
 
-def _batch_arrays(history: History, batches: tuple[int, int] | None) -> dict:
-    """The batches' losses a frame carries (from, to); readers that do not know these arrays skip them."""
-    if batches is None or batches[0] == batches[1]:
-        return {}
-    return {f"batch_{name}": np.asarray(values, dtype=dtype) for name, values, dtype in
-            batch_columns(history, *batches)}
-
-
 def record_payload(history: History, r: int, batches: tuple[int, int] | None = None) -> bytes:
     arrays = {f"s/{name}": column[r] for name, column in history.stats.items()}
-    arrays.update(_batch_arrays(history, batches))
+    arrays.update(batch_arrays(history, batches))
     if len(history.time_grad) > r:
         arrays["time_grad"] = history.time_grad[r]
     opt, metrics = list(history.optimizer), list(history.record_metrics)
@@ -475,7 +462,7 @@ def epoch_payload(history: History, i: int, batches: tuple[int, int] | None = No
     keys = [k for k in history.epochs if k != "epoch"]
     return encode_payload({"t": "epoch", "epoch": history.epochs["epoch"][i], "keys": keys},
                         {"values": np.array([history.epochs[k][i] for k in keys], dtype=np.float64),
-                         **_batch_arrays(history, batches)})
+                         **batch_arrays(history, batches)})
 
 
 class LogReplay:

@@ -111,3 +111,19 @@ class BatchCursor:
         """((step, loss), …) of a span, as the events carry them."""
         h = self.history
         return tuple(zip(h.batch_steps[span[0]:span[1]], h.batch_loss[span[0]:span[1]]))
+
+
+# ---- how the run directory stores them (vg_studio.train.history_file) -----------------------------------------
+def batch_columns(history, lo: int = 0, hi: int | None = None) -> list:
+    """(name, values, dtype) of a History's batch columns (history.h5's /batches), from `lo` to `hi`."""
+    return [("step", history.batch_steps[lo:hi], np.int64), ("epoch", history.batch_epochs[lo:hi], np.int32),
+            ("loss", history.batch_loss[lo:hi], np.float64)]
+
+
+def batch_arrays(history, batches: tuple[int, int] | None) -> dict:
+    """The batches' losses a log frame carries (index from, to): arrays batch_step, batch_epoch, batch_loss, which
+    readers that do not know them skip."""
+    if batches is None or batches[0] == batches[1]:
+        return {}
+    return {f"batch_{name}": np.asarray(values, dtype=dtype) for name, values, dtype in
+            batch_columns(history, *batches)}
