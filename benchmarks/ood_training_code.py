@@ -536,9 +536,9 @@ def main(name, root):
     d0, s0 = units(model, probe_x)
     from vg_studio.monitor import GradientMonitor
 
+    # the probe rows' targets: model.json's loss of guessing is measured on them
     monitor = GradientMonitor(os.path.join(root, name), record_every=options.get("record_every", 2),
-                              probe_data=probe_x, warnings=None)
-    monitor.probe_targets = probe_y  # the probe rows' targets: model.json's loss of guessing is measured on them
+                              probe_data=probe_x, probe_targets=probe_y, warnings=None)
     facts = Facts()
     callbacks = [facts, monitor]
     if options.get("plateau") == "collapse":  # every epoch that improves less than 0.1 cuts the rate 100x

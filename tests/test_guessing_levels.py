@@ -178,8 +178,8 @@ def test_a_monitored_run_stores_the_level_of_its_probe_targets(tmp_path):
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(5, activation="softmax")])
     model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
-    monitor = GradientMonitor(tmp_path / "run", record_every=2, probe_data=x[:128], warnings=None, preflight=False)
-    monitor.probe_targets = y[:128]
+    monitor = GradientMonitor(tmp_path / "run", record_every=2, probe_data=x[:200], probe_targets=y[:300],
+                              probe_batch_size=128, warnings=None, preflight=False)
     model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[monitor])
     stored = json.loads((tmp_path / "run" / "model.json").read_text())["guessing"]["outputs"][0]
     freq = np.bincount(y[:128], minlength=5) / 128

@@ -215,10 +215,32 @@ def test_a_dataset_as_probe_data_gives_its_first_batch_inputs_and_a_generator_is
         expected = np.all(np.maximum(x[:8] @ kernel + bias, 0) == 0, axis=0).mean()
         assert expected == 0.5
         np.testing.assert_allclose(monitor.history.stat("dead_fraction")[-1, 0], expected)
+        np.testing.assert_array_equal(monitor.probe_targets, y[:8])  # the batch's targets come with its inputs
     with pytest.raises(TypeError) as info:
         GradientMonitor(tmp_path / "run", probe_data=(x[i:i + 8] for i in range(0, 24, 8)))
     _assert_one_line(info.value, "probe_data")
     assert "generator" in str(info.value) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("targets, data, needle", [
+    (np.zeros(8), None, "needs probe_data"),
+    (np.zeros(4), np.ones((8, 3)), "gives 4 examples but probe_data gives 8"),
+    (np.array(["a"] * 8), np.ones((8, 3)), "numbers"),
+    (np.full(8, np.nan), np.ones((8, 3)), "NaN"),
+    ({"a": np.zeros(8), "b": np.zeros(9)}, np.ones((8, 3)), "different numbers of examples"),
+    (5, np.ones((8, 3)), "single number"),
+])
+def test_bad_probe_targets_are_one_line_naming_them(targets, data, needle, tmp_path):
+    with pytest.raises((ValueError, TypeError)) as info:
+        GradientMonitor(tmp_path / "run", probe_data=data, probe_targets=targets)
+    _assert_one_line(info.value, "probe_targets")
+    assert needle in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_probe_targets_are_cut_to_the_probe_rows():
+    values = check_init_arguments(probe_data=np.ones((300, 3)), probe_targets=np.arange(500), probe_batch_size=128)
+    np.testing.assert_array_equal(values["probe_targets"], np.arange(128))
+    assert values["probe_data"].shape == (128, 3)
 
 
 def test_probe_data_as_a_one_element_list_for_a_one_input_model_is_that_array(recwarn):

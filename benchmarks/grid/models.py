@@ -344,8 +344,8 @@ def train_model_run(config: ModelConfig, run_dir: str) -> dict:
         before = checks.measure(model, probe_x, probe_y, data.num_classes)
         found = preflight(model, x[:config.batch_size])
         batches, late = checks.BatchLosses(), checks.LastEpochChange()
-        monitor = GradientMonitor(run_dir, record_every=config.record_every, probe_data=probe_x)
-        monitor.probe_targets = probe_y  # the probe rows' targets: model.json's loss of guessing is measured on them
+        # the probe rows' targets: model.json's loss of guessing is measured on them
+        monitor = GradientMonitor(run_dir, record_every=config.record_every, probe_data=probe_x, probe_targets=probe_y)
         callbacks = [monitor, batches, late]
         if config.spike:
             callbacks.append(spike_callback(config.spike, config.lr))

@@ -68,8 +68,14 @@ def check_init_arguments(**kwargs) -> dict:
         values["sync_every"] = check_count("sync_every", values["sync_every"])
     if "probe_batch_size" in values:
         values["probe_batch_size"] = check_count("probe_batch_size", values["probe_batch_size"], 1, MAX_PROBE_BATCH)
+    rows = values.get("probe_batch_size", 128)
     if values.get("probe_data") is not None:
-        values["probe_data"] = check_probe_rows(values["probe_data"], values.get("probe_batch_size", 128))
+        inputs, targets = dataset_batch(values["probe_data"])
+        if values.get("probe_targets") is None and targets is not None:
+            values["probe_targets"] = targets  # a dataset's first batch: its targets come with its inputs
+        values["probe_data"] = check_probe_rows(inputs, rows)
+    if values.get("probe_targets") is not None:
+        values["probe_targets"] = check_probe_targets(values["probe_targets"], values.get("probe_data"), rows)
     if "listeners" in values:
         values["listeners"] = check_listeners(values["listeners"])
     if values.get("name") is not None:
@@ -159,29 +165,53 @@ def check_probe_rows(data, rows: int = 128):
     """`data` (an array, a dict of arrays by input name, or a list of arrays) as NumPy arrays of numbers, the same
     number of examples in each (at least one), finite, cut to its first `rows` examples. A dataset gives the
     inputs of its first batch."""
-    data = _dataset_inputs(data)
+    return _arrays("probe_data", dataset_batch(data)[0], rows)
+
+
+def check_probe_targets(targets, data, rows: int = 128):
+    """The probe rows' targets (an array, or a list / dict of arrays by output name for several outputs), checked as
+    the inputs are and cut to the same rows: the diagnosis measures the loss of guessing on them (the label prior's
+    entropy, the targets' variance). They need `probe_data`, and as many examples as it has (or more)."""
+    if data is None:
+        _fail(ValueError, "probe_targets", "needs probe_data (the inputs the targets belong to)")
+    targets = _arrays("probe_targets", targets, rows)
+    have = _examples(targets)
+    wanted = _examples(data)
+    if have < wanted:
+        _fail(ValueError, "probe_targets", f"gives {have} examples but probe_data gives {wanted}; give the targets of "
+                                           "the same examples")
+    return targets
+
+
+def _arrays(argument: str, data, rows: int):
     if isinstance(data, Mapping):
         if not data:
-            _fail(ValueError, "probe_data", "is an empty dict; give at least one input's examples")
+            _fail(ValueError, argument, "is an empty dict; give at least one array of examples")
         for key in data:
             if not isinstance(key, str):
-                _fail(TypeError, "probe_data", f"its keys must be input names (text), got {type(key).__name__}")
-        arrays = {key: _numbers(f"probe_data[{_shown(key, 40)!s}]", value, rows) for key, value in data.items()}
+                _fail(TypeError, argument, f"its keys must be names (text), got {type(key).__name__}")
+        arrays = {key: _numbers(f"{argument}[{_shown(key, 40)!s}]", value, rows) for key, value in data.items()}
     elif isinstance(data, (list, tuple)) and data and not _is_scalar_rows(data):
-        arrays = [_numbers(f"probe_data[{i}]", value, rows) for i, value in enumerate(data)]
+        arrays = [_numbers(f"{argument}[{i}]", value, rows) for i, value in enumerate(data)]
     else:
-        return _numbers("probe_data", data, rows)
+        return _numbers(argument, data, rows)
     counts = {len(a) for a in (arrays.values() if isinstance(arrays, dict) else arrays)}
     if len(counts) > 1:
-        _fail(ValueError, "probe_data", "gives the inputs different numbers of examples "
-                                        f"({', '.join(map(str, sorted(counts)))})")
+        _fail(ValueError, argument, "gives its arrays different numbers of examples "
+                                    f"({', '.join(map(str, sorted(counts)))})")
     return arrays if isinstance(arrays, dict) else type(data)(arrays)
 
 
-def _dataset_inputs(data):
-    """A tf.data.Dataset or keras.utils.PyDataset given as probe_data: the inputs of its first batch, unpacked as
-    `fit` unpacks a batch ((x,), (x, y) or (x, y, sample_weight)). A generator is refused: reading it would take a
-    batch from training."""
+def _examples(arrays) -> int:
+    values = list(arrays.values()) if isinstance(arrays, dict) else arrays if isinstance(arrays, (list, tuple)) \
+        else [arrays]
+    return min(len(a) for a in values)
+
+
+def dataset_batch(data):
+    """(inputs, targets) of a tf.data.Dataset's or keras.utils.PyDataset's first batch given as probe_data, unpacked
+    as `fit` unpacks a batch ((x,), (x, y) or (x, y, sample_weight)); anything else is (data, None). A generator is
+    refused: reading it would take a batch from training."""
     if hasattr(data, "element_spec") and callable(getattr(data, "take", None)):  # tf.data
         batch = next(iter(data.take(1)), None)
     elif any(cls.__name__ == "PyDataset" for cls in type(data).__mro__):
@@ -190,15 +220,21 @@ def _dataset_inputs(data):
         _fail(TypeError, "probe_data", "is an iterator or generator (reading it would take a batch from training); "
                                        "give a few input examples, e.g. x[:128]")
     else:
-        return data
+        return data, None
     if batch is None:
         _fail(ValueError, "probe_data", "is an empty dataset")
-    inputs = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
-    if isinstance(inputs, Mapping):
-        return {key: np.asarray(value) for key, value in inputs.items()}
-    if isinstance(inputs, (list, tuple)):
-        return [np.asarray(value) for value in inputs]
-    return np.asarray(inputs)
+    unpacked = isinstance(batch, tuple) and 1 <= len(batch) <= 3
+    inputs = batch[0] if unpacked else batch
+    targets = batch[1] if unpacked and len(batch) >= 2 else None
+    return _as_numpy(inputs), (None if targets is None else _as_numpy(targets))
+
+
+def _as_numpy(value):
+    if isinstance(value, Mapping):
+        return {key: np.asarray(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [np.asarray(item) for item in value]
+    return np.asarray(value)
 
 
 def _is_scalar_rows(data) -> bool:

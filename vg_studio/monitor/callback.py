@@ -34,6 +34,11 @@ class GradientMonitor(RunRecorder):
         probe_data: a few input examples (array, or list or dict of arrays for a multi-input model, or a tf.data
             Dataset / PyDataset: its first batch's inputs) for the dead/saturated unit fractions and the pre-flight
             check; without it those stay NaN and the check is skipped. The first `probe_batch_size` rows are used.
+        probe_targets: the targets of those examples (an array, or a list / dict by output name), as `fit` gets
+            them (a dataset's come with its first batch): the diagnosis measures the loss of guessing on them — the
+            label prior's entropy, a regression's target variance — so that a network that learned nothing but the
+            prior or the mean is not taken for one that learned. Give a sample of the data (the first rows of data
+            sorted by class are not).
         listeners: callables receiving every event (vg_studio.train.events).
         diagnose: attach the diagnosis (findings said while training, printed by `vg-studio diagnose`, shown in
             the app, and in report.json).
@@ -69,9 +74,11 @@ class GradientMonitor(RunRecorder):
     def __init__(self, run_dir, record_every: int = 10, probe_data=None, probe_batch_size: int = 128,
                  listeners=(), diagnose: bool = True, overwrite: bool = True, stop_on_nan: bool = False,
                  name: str | None = None, save_model: bool = False, cancel=None, sync_every: int | None = None, *,
-                 warnings="warnings", on_finding=None, tensorboard_dir=None, preflight: bool = True, **options):
+                 warnings="warnings", on_finding=None, tensorboard_dir=None, preflight: bool = True,
+                 probe_targets=None, **options):
         values = check_init_arguments(
             run_dir=run_dir, record_every=record_every, probe_data=probe_data, probe_batch_size=probe_batch_size,
+            probe_targets=probe_targets,
             listeners=listeners, diagnose=diagnose, overwrite=overwrite, stop_on_nan=stop_on_nan, name=name,
             save_model=save_model, cancel=cancel, sync_every=sync_every, warnings=warnings, on_finding=on_finding,
             tensorboard_dir=tensorboard_dir, preflight=preflight, **options)

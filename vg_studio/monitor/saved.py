@@ -279,6 +279,7 @@ def _train(model, path, data, xs, labels, out, options: FitOptions, listeners, o
 
     x_train, x_val, x_test = xs
     monitor = GradientMonitor(out, record_every=options.record_every, probe_data=x_train,
+                              probe_targets=labels(data.y_train[:options.probe_batch_size]),
                               probe_batch_size=options.probe_batch_size, listeners=listeners, overwrite=overwrite,
                               stop_on_nan=True, name=path.stem, save_model=True, cancel=cancel,
                               warnings=None)  # the caller's listeners say the findings (the CLI prints them)

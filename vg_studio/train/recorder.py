@@ -66,6 +66,8 @@ class RunRecorder(keras.callbacks.Callback):
         record_every: steps between probe records (the first step is always recorded).
         probe_data: a few input examples for the dead/saturated unit fractions (the first `probe_batch_size`
             rows); without it those stay NaN.
+        probe_targets: those rows' targets, or None: model.json then holds the loss of guessing measured on them
+            (`vg_studio.train.summary.guessing_levels`).
         listeners: callables receiving every event (vg_studio.train.events). A listener with `attach(emit)` is
             attached at the start and may publish its own events through `emit`; one with `report_items() -> dict`
             has that merged into report.json.
@@ -109,13 +111,14 @@ class RunRecorder(keras.callbacks.Callback):
                  save_model: bool = False, cancel=None, sync_every: int | None = None,
                  sync_seconds: float | None = None, *, expand_nested: bool = True, time_steps="auto", spec=None,
                  store: RunStore | None = None, network=None, columns=None, log_names: dict | None = None,
-                 sample_count: int = 0, num_classes: int | None = None, on_finish=None):
+                 sample_count: int = 0, num_classes: int | None = None, on_finish=None, probe_targets=None):
         super().__init__()
         if int(record_every) < 1:
             raise ValueError(f"GradientMonitor: record_every: must be >= 1, got {record_every}")
         self.run_dir = Path(run_dir) if run_dir is not None else (store.dir if store is not None else None)
         self.record_every = int(record_every)
         self.probe_data = first_rows(probe_data, probe_batch_size) if probe_data is not None else None
+        self.probe_targets = first_rows(probe_targets, probe_batch_size) if probe_targets is not None else None
         self.listeners = list(listeners)
         self.overwrite = overwrite
         self.stop_on_non_finite = bool(stop_on_nan)
@@ -304,7 +307,7 @@ class RunRecorder(keras.callbacks.Callback):
                 if owner:
                     row["optimizer"] = owner
             summary = model_summary(network, rows, getattr(model, "optimizer", None), getattr(model, "loss", None),
-                                    targets=getattr(self, "probe_targets", None))
+                                    targets=self.probe_targets)
             if len(optimizers) > 1:
                 summary["optimizers"] = {label: model_summary(network, [], opt)["optimizer"]
                                          for label, opt in optimizers.items()}
