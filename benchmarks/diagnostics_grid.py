@@ -165,10 +165,14 @@ def _batch_losses(run_dir: Path) -> list:
     """[step, loss of the batches since the previous point] of a spec run, from Keras's running means in its
     history: for records at the j-th and k-th step of an epoch, (k m_k - j m_j) / (k - j) (each batch's own loss
     when every step is recorded); an epoch's first record at its k-th step gives m_k, the mean of its first k
-    batches. The epoch's first step is taken from the run's steps per epoch."""
+    batches. The epoch's first step is taken from the run's steps per epoch. A run whose history keeps every
+    batch's own loss (what Keras logged at each batch end, taken apart from its running mean as `checks.BatchLosses`
+    does for a user's model) gives those: the checks then see every batch, as they do for a user's model."""
     from vg_studio.train.runstore import open_run
 
     history = open_run(run_dir).history
+    if history.batch_steps:
+        return [[int(s), float(v)] for s, v in zip(history.batch_steps, history.batch_loss)]
     per_epoch = int(history.attrs.get("steps_per_epoch") or 0)
     if per_epoch < 1:
         return []
