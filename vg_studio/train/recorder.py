@@ -17,8 +17,9 @@ The ring is read once at least `sync_every` steps (or `sync_seconds`) have passe
 first record (a network broken at initialization is diagnosed at once), when the loss stops being finite, and at
 each epoch's end. Unit statistics (dead / saturated fractions) need activations: they are measured on the fixed
 probe batch at such a read when the time since the last measurement is at least UNIT_BUDGET times what that
-measurement cost (≤ 2 % of training time), and always at an epoch's end; they go on the newest record of the
-read. The records in between carry NaN for them (not measured, as opposed to 0).
+measurement cost (≤ 2 % of training time), and always at an epoch's end; they go on the newest record read. That
+record is emitted only once a newer one is, or at the epoch's end, so an epoch's end is always measured on the
+weights it ended with. The records in between carry NaN for them (not measured, as opposed to 0).
 """
 
 from __future__ import annotations
@@ -510,7 +511,8 @@ class RunRecorder(keras.callbacks.Callback):
             self._emit_pending(math.inf)
             self._step_logs.clear()
         else:  # a step read and still without its record will not get one
-            for step in [s for s in self._step_logs if s <= min(self._synced_upto, self.step)]:
+            held = {r.step for r in self._pending}
+            for step in [s for s in self._step_logs if s <= min(self._synced_upto, self.step) and s not in held]:
                 del self._step_logs[step]
 
     def _name_layer_optimizers(self) -> None:
@@ -539,20 +541,20 @@ class RunRecorder(keras.callbacks.Callback):
             self._recorded_upto = max(self._recorded_upto, raws[-1].step)
         if self._index is None and raws:
             self._index = ColumnIndex(self.columns, self.step_probe.probes)
-        records = [self._record(raw) for raw in raws]
-        if records and self.units is not None and (final or self._units_due()):
+        self._pending.extend(self._record(raw) for raw in raws)
+        newest = max(self._pending, key=lambda r: r.step, default=None)  # read now, or held back since the last read
+        if newest is not None and self.units is not None and (final or self._units_due()):
             started = time.perf_counter()
             sync = getattr(self.model, "jax_state_sync", None)  # JAX keeps the weights outside the variables
             if callable(sync):
                 sync()
             try:
-                records[-1].stats.update(self.units.measure())
+                newest.stats.update(self.units.measure())
             except Exception:  # a model whose probe batch cannot run: keep the gradient records
                 log.exception("unit statistics failed; they are left out")
                 self.units = None
             self._units_cost = time.perf_counter() - started
             self._units_at = time.perf_counter()
-        self._pending.extend(records)
 
     def _units_due(self) -> bool:
         return time.perf_counter() - self._units_at >= UNIT_BUDGET * self._units_cost
@@ -568,10 +570,18 @@ class RunRecorder(keras.callbacks.Callback):
         self._pending.append(events.ProbeRecord(step, epoch, float("nan"), blank_stats(len(self.columns))))
 
     def _emit_pending(self, upto) -> None:
+        """Emit the records whose step's logs have been handled (all of them with `upto` infinite: an epoch's end).
+        The newest record read is held back until a newer one is ready or the epoch ends, so that the final read
+        of an epoch or run always has a record to carry the unit statistics measured there (the run's first
+        record is not held: a network broken at initialization is diagnosed at once)."""
         ready = [r for r in self._pending if r.step <= upto]
+        newest = max(ready, key=lambda r: r.step, default=None)
+        if upto != math.inf and newest is not None and newest.step == self._recorded_upto > self.first_step:
+            ready.remove(newest)
         if not ready:
             return
-        self._pending = [r for r in self._pending if r.step > upto]
+        emitted = {id(r) for r in ready}
+        self._pending = [r for r in self._pending if id(r) not in emitted]
         for record in sorted(ready, key=lambda r: r.step):
             logs = self._step_logs.get(record.step)
             logs = self.last_logs if logs is None else logs
