@@ -4,6 +4,7 @@ batch, live and in the run directory, with units that saturate and die only afte
 
 import keras
 import numpy as np
+import pytest
 
 from vg_studio.monitor import GradientMonitor
 from vg_studio.train import events
@@ -63,3 +64,39 @@ def test_each_epochs_last_record_carries_the_units_it_ended_with(tmp_path):
                                        err_msg=f"epoch {epoch}'s last record (step {steps[last]})")
     last = live[-1].stats
     np.testing.assert_allclose([last["saturated_fraction"][0], last["dead_fraction"][1]], after, atol=1e-9)
+
+
+class Tripwire(keras.layers.Layer):
+    """Fails the training step once `tripped` is set (by a callback): an error inside the step."""
+
+    def build(self, input_shape):
+        self.tripped = self.add_weight(shape=(), initializer="zeros", trainable=False, name="tripped")
+
+    def call(self, x):
+        import tensorflow as tf
+
+        tf.debugging.assert_equal(self.tripped, 0.0, message="tripped")
+        return x
+
+
+class Trip(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == STEPS - 1:  # after the read at step 33 took the last record (step 30)
+            self.model.get_layer("tripwire").tripped.assign(1.0)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the tripwire is a TensorFlow assertion")
+def test_a_run_failing_in_the_step_keeps_the_record_held_back(tmp_path):
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).normal(size=(STEPS * BATCH, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), Tripwire(name="tripwire"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    monitor = GradientMonitor(tmp_path / "run", record_every=5, probe_data=x[:8], sync_every=32, sync_seconds=1e9,
+                              diagnose=False, warnings=None, preflight=False)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        model.fit(x, x[:, :1], batch_size=BATCH, epochs=1, shuffle=False, callbacks=[monitor, Trip()], verbose=0)
+    run = open_run(tmp_path / "run")
+    assert run.report["status"] == "failed"
+    assert run.history.steps == [1, 5, 10, 15, 20, 25, 30]  # every record of a step that ran

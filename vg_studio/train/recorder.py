@@ -409,6 +409,8 @@ class RunRecorder(keras.callbacks.Callback):
         self._finished = True
         try:
             self._uninstall()  # first: whatever happens below, the model is the user's again
+            if error is not None and self.history is not None:  # the records of the steps that ran, the held one too
+                self._emit_pending(self.step, hold=False, write=False)
             if error is not None and not self._run_started and self.model.trainable_variables:
                 try:
                     self._start_run()
@@ -569,14 +571,14 @@ class RunRecorder(keras.callbacks.Callback):
             return
         self._pending.append(events.ProbeRecord(step, epoch, float("nan"), blank_stats(len(self.columns))))
 
-    def _emit_pending(self, upto) -> None:
+    def _emit_pending(self, upto, hold: bool = True, write: bool = True) -> None:
         """Emit the records whose step's logs have been handled (all of them with `upto` infinite: an epoch's end).
         The newest record read is held back until a newer one is ready or the epoch ends, so that the final read
         of an epoch or run always has a record to carry the unit statistics measured there (the run's first
         record is not held: a network broken at initialization is diagnosed at once)."""
         ready = [r for r in self._pending if r.step <= upto]
         newest = max(ready, key=lambda r: r.step, default=None)
-        if upto != math.inf and newest is not None and newest.step == self._recorded_upto > self.first_step:
+        if hold and upto != math.inf and newest is not None and newest.step == self._recorded_upto > self.first_step:
             ready.remove(newest)
         if not ready:
             return
@@ -595,7 +597,8 @@ class RunRecorder(keras.callbacks.Callback):
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
                                     record.time_grad, record.metrics)
             self.emit(record)
-        self._write_history()  # O(new records): lets any process follow the run, and a killed epoch's records survive
+        if write:  # O(new records): lets any process follow the run, and a killed epoch's records survive
+            self._write_history()
 
     def _write_history(self) -> None:
         """Append what is new to the run directory while training runs. A write that fails (a full disk) ends the
