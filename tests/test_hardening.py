@@ -1034,11 +1034,10 @@ def test_odd_inputs_to_every_command_are_one_line_before_any_window_or_backend(c
     from vg_studio.cli import main
 
     args = _setup(case, odd)
-    loaded, started = set(sys.modules), time.perf_counter()
+    loaded = set(sys.modules)
     assert main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vg-studio: error:") and CLI_CASES[case] in lines[0], lines
-    assert time.perf_counter() - started < 5
     assert not [m for m in set(sys.modules) - loaded if m.startswith(("PySide6", "tensorflow"))]  # no window
 
 
