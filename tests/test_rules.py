@@ -5,6 +5,7 @@ the pre-flight check runs on small Keras models."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -769,3 +770,22 @@ def test_frozen_weights_whose_loss_swings_with_the_batch_are_a_plateau():
     assert {"flat_weights", "loss_plateau"} <= warned(frozen)
     assert "halves' medians" in " ".join(frozen["loss_plateau"].details)
     assert "loss_plateau" not in run(False)
+
+
+def test_losses_compiled_as_functions_are_read_by_their_function_names():
+    """keras.losses functions (not strings) are stored in the compile config as {"class_name": "function", "config":
+    name}: the loss of guessing is still Σ wᵢ ln kᵢ (10 ln 10 + ln 2 here)."""
+    import keras
+
+    from vg_studio.diagnose.guessing import summed_guessing_loss
+    from vg_studio.train.summary import model_summary
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(10, activation="softmax", name="digit")(hidden),
+                                 keras.layers.Dense(2, activation="softmax", name="parity")(hidden)])
+    model.compile("adam", [keras.losses.sparse_categorical_crossentropy] * 2, loss_weights=[10.0, 1.0])
+    summary = json.loads(json.dumps(model_summary(model, [])))
+    assert summary["config"]["compile_config"]["loss"][0]["class_name"] == "function"
+    level = summed_guessing_loss(summary, ["hidden", "digit", "parity"], [8, 10, 2])
+    assert level == pytest.approx(10 * np.log(10) + np.log(2))

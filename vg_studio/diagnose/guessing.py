@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from vg_studio.diagnose.state import MeasuredGuess, is_binary, is_crossentropy
+from vg_studio.train.loss_names import for_output, loss_name
 
 WORDS = {"prior": "the label prior", "mean": "the targets' mean", "median": "the targets' median"}
 
@@ -35,9 +36,9 @@ def summed_guessing_loss(summary: dict | None, layer_names, layer_units) -> floa
     units = dict(zip([str(n) for n in layer_names], layer_units or ()))
     total = 0.0
     for i, name in enumerate(outputs):
-        loss, weight = _pick(losses, i, name), _pick(weights, i, name)
+        loss, weight = for_output(losses, i, name), for_output(weights, i, name)
         weight = 1.0 if weight is None else weight
-        width, loss = units.get(name), _name(loss)
+        width, loss = units.get(name), loss_name(loss)
         if not isinstance(weight, (int, float)) or not is_crossentropy(loss) or not width:
             return math.nan
         total += float(weight) * math.log(2 if is_binary(loss) else max(2, int(width)))
@@ -59,12 +60,12 @@ def measured_guessing(summary: dict | None) -> MeasuredGuess | None:
     if len(rows) == 1 and weights is None:
         row = rows[0]
         words = WORDS.get(row.get("basis"), "a constant")
-        if row.get("basis") == "prior" and is_binary(_name(row.get("loss"))):
+        if row.get("basis") == "prior" and is_binary(loss_name(row.get("loss"))):
             words = "each output's rate of yes"
         return MeasuredGuess(float(row["level"]), _se(row), words)
     level = variance = 0.0
     for i, row in enumerate(rows):
-        weight = _pick(weights, i, str(row.get("output")))
+        weight = for_output(weights, i, str(row.get("output")))
         weight = 1.0 if weight is None else weight
         if not _finite(weight):
             return None
@@ -88,18 +89,3 @@ def _output_names(config: dict) -> list[str]:
     if not isinstance(layers, list) or (layers and not isinstance(layers[0], (list, tuple))):
         layers = [layers] if layers else []  # a single output is stored as one [name, node, tensor] triple
     return [str(entry[0]) for entry in layers if isinstance(entry, (list, tuple)) and entry]
-
-
-def _pick(values, i: int, name: str):
-    """The value for the i-th output named `name` from one for all, a list, or a dict by output name."""
-    if isinstance(values, dict) and not ("class_name" in values or "config" in values):
-        return values.get(name)
-    if isinstance(values, (list, tuple)):
-        return values[i] if i < len(values) else None
-    return values
-
-
-def _name(loss) -> str:
-    if isinstance(loss, dict):  # a serialised Keras loss object
-        loss = loss.get("class_name") or (loss.get("config") or {}).get("name")
-    return str(loss or "")

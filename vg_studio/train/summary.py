@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from scipy import stats
 
+from vg_studio.train.loss_names import for_output, loss_name
 from vg_studio.train.runstore import SUMMARY_FORMAT, SUMMARY_VERSION  # one definition, beside its reader
 
 
@@ -128,8 +129,8 @@ def guessing_levels(model, loss, targets) -> dict | None:
         return None
     rows = []
     for i, (name, width, y) in enumerate(zip(names, widths, targets)):
-        each = _pick_loss(loss, i, name)
-        rows.append({"output": name, "loss": _loss_name(each), **_level(each, y, width)})
+        each = for_output(loss, i, name)
+        rows.append({"output": name, "loss": loss_name(each), **_level(each, y, width)})
     return {"outputs": rows}
 
 
@@ -143,7 +144,7 @@ def _level(loss, y, width) -> dict:
         return {"level": None, "why": "targets that are not numbers"}
     if y.size == 0 or y.ndim == 0 or not np.all(np.isfinite(y)):
         return {"level": None, "why": "empty or non-finite targets"}
-    name = _loss_name(loss).lower().replace("_", "")
+    name = loss_name(loss).lower().replace("_", "")
     config = loss.get("config") if isinstance(loss, dict) and isinstance(loss.get("config"), dict) else {}
     smoothing = float(config.get("label_smoothing") or 0.0)
     if name in ("sparsecategoricalcrossentropy",):
@@ -255,22 +256,3 @@ def _bootstrap(y: np.ndarray, measure) -> float:
 
 def _row(level: float, uniform, se: float, basis: str, rows: int) -> dict:
     return {"level": float(level), "uniform": uniform, "se": float(se), "basis": basis, "rows": int(rows)}
-
-
-def _pick_loss(loss, i: int, name: str):
-    """The loss of the i-th output from one for all, a list, or a dict by output name (as model.json stores it)."""
-    if isinstance(loss, dict) and not ("class_name" in loss or "config" in loss):
-        return loss.get(name)
-    if isinstance(loss, (list, tuple)):
-        return loss[i] if i < len(loss) else None
-    return loss
-
-
-def _loss_name(loss) -> str:
-    """A compiled loss's name: a string, or a serialised Keras loss (its class, or a function's name)."""
-    if isinstance(loss, dict):
-        config = loss.get("config")
-        if loss.get("class_name") == "function" and isinstance(config, str):
-            return config
-        loss = loss.get("class_name") or (config.get("name") if isinstance(config, dict) else None)
-    return str(loss or "")
