@@ -216,3 +216,20 @@ def test_several_weighted_outputs_sum_their_best_constants_as_keras_weighs_them(
                   model_summary=summary)
     assert d.facts.chance_loss == pytest.approx(at_constants, rel=3e-3)
     assert d.facts.uniform_loss is None  # a squared error has no uniform guess: the sum had no scale before
+
+
+def test_a_loss_at_a_skewed_prior_swinging_with_each_batchs_rare_labels_is_no_oscillation():
+    """Labels nine in ten of one class: a network at the prior's loss (0.45 against the measured 0.50) costs ~0.3 on a
+    batch of the common class and 1-2 on a batch that holds several rare ones, so the batches' loss swings by more
+    than its level while the weights hardly move. That is no overshoot; "far above a good loss" is judged on the
+    uniform guess's scale (ln 10), as before the level was measured — a real oscillation sits far above it."""
+    rng = np.random.default_rng(3)
+    losses = [0.45 * (1 + 0.02 * rng.standard_normal()) + (1.2 if i % 7 == 3 else 0.0) for i in range(120)]
+    summary = {"loss": "sparse_categorical_crossentropy",
+               "guessing": _guessing(0.50, 0.04, "prior", "sparse_categorical_crossentropy")}
+    d, _ = _run(summary, losses)
+    assert d.facts.chance_loss == 0.50
+    assert "oscillating_loss" not in {f.kind for f in d.findings if f.severity != "info"}
+    high = [2.5 * (1 + 0.02 * rng.standard_normal()) + (6.7 if i % 7 == 3 else 0.0) for i in range(120)]
+    d, found = _run(summary, high)  # the same swing far above ln 10's good loss is one
+    assert "oscillating_loss" in found

@@ -45,7 +45,9 @@ class OscillatingLoss(Rule):
         k = max(1, int(round(SMOOTH_STEPS / gap)))
         smooth = np.convolve(values, np.ones(k) / k, mode="valid") if len(values) >= k + 3 else values
         level = float(np.median(smooth))
-        chance = facts.chance_loss
+        # far above a good loss by the uniform guess's scale: a loss at a skewed label prior swings with each batch's
+        # share of the rare classes, which is no overshoot
+        chance = facts.uniform_loss
         good = c.plateau_far * chance if chance is not None else c.plateau_far * state.first_loss
         swing = float(smooth.max() - smooth.min()) / max(level, 1e-12)
         rises = float(np.mean(np.diff(smooth) > 0))
