@@ -271,3 +271,17 @@ def test_every_batch_loss_on_the_jax_backend():
     out = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, timeout=600, env=env,
                          cwd=ROOT)
     assert out.returncode == 0 and "jax batch losses ok" in out.stdout, out.stderr[-3000:]
+
+
+def test_batch_ends_that_arrive_out_of_order_wait_for_the_ones_before_them():
+    """Keras runs JAX's batch-end hooks on a pool of threads: step 6 may be handed over before step 5. A batch's own
+    loss needs the mean of the step before, so only the steps that follow the last handled one without a gap are
+    taken; an epoch's last execution may be shorter than `steps_per_execution`."""
+    from vg_studio.train.step_loss import in_step_order
+
+    ends = [(3, 0, {}), (4, 0, {}), (6, 0, {}), (7, 0, {})]
+    assert in_step_order(ends, 2, 1) == (ends[:2], ends[2:])
+    assert in_step_order(ends[2:], 5, 1) == (ends[2:], [])
+    executions = [(4, 0, {}), (12, 0, {})]
+    assert in_step_order(executions, 0, 4) == (executions[:1], executions[1:])
+    assert in_step_order([(26, 0, {})], 24, 4) == ([(26, 0, {})], [])  # 26 steps an epoch: the last execution is 2

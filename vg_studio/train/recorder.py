@@ -47,7 +47,7 @@ from vg_studio.train.probes import CannotWatch, ColumnIndex, ProbeReader, StepPr
     count_records
 from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
-from vg_studio.train.step_loss import BatchLosses, keras_train_step, loss_of, non_finite
+from vg_studio.train.step_loss import BatchLosses, in_step_order, keras_train_step, loss_of, non_finite
 from vg_studio.train.summary import model_summary, spec_model_summary
 
 log = logging.getLogger(__name__)
@@ -486,6 +486,11 @@ class RunRecorder(keras.callbacks.Callback):
         if not self._run_started:
             self._start_run()  # a model built by its first batch: its columns exist now
         items.sort(key=lambda item: item[0])
+        if not final:  # Keras runs JAX's and torch's batch-end hooks on a pool of threads: they may end out of order
+            items, waiting = in_step_order(items, self.step, getattr(self.model, "steps_per_execution", 1))
+            self._logged.extendleft(reversed(waiting))
+            if not items:
+                return
         diverging = any(non_finite(logs) for _, _, logs in items)
         if self.reader is not None and (final or diverging or self._sync_due()):
             self._sync(final)

@@ -53,6 +53,19 @@ def keras_train_step(model) -> bool:
     return owner is not None and owner.__module__.startswith("keras.")
 
 
+def in_step_order(items: list, last_step: int, stride) -> tuple[list, list]:
+    """(ready, waiting): the batch ends (step first, sorted) that follow `last_step` without a gap, steps `stride`
+    apart (`steps_per_execution`; an epoch's last execution may be shorter), and those after a gap, which wait until
+    the batch ends before them have arrived — a batch's own loss needs the running mean of the batch before it."""
+    stride = max(1, int(stride or 1))
+    expected = last_step + stride
+    for i, item in enumerate(items):
+        if item[0] > expected:
+            return items[:i], items[i:]
+        expected = item[0] + stride
+    return items, []
+
+
 class BatchLosses:
     """Turns the running means a fit logs into each batch's own loss: `add` at each batch end (in step order),
     `take` hands out what is known so far as (step, epoch, loss)."""
