@@ -168,6 +168,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._index = None
         self._logged = collections.deque()  # (step, epoch, logs) from on_train_batch_end, maybe another thread
         self._main = threading.get_ident()
+        self._ends_off_thread = False  # batch ends handed to Keras's thread pool (JAX, torch): they may come unordered
         self._pending: list = []  # ProbeRecords waiting for their step's logs
         # the logs of the steps whose record may still come: a record read a block later still carries its own
         # step's loss and metrics, not those of the step at which the records were read
@@ -363,6 +364,7 @@ class RunRecorder(keras.callbacks.Callback):
         # with steps_per_execution > 1 Keras reports an epoch's last execution as if it were full
         step = self._epoch_base + min(batch + 1, (self.params or {}).get("steps") or math.inf)
         logs = logs or {}
+        self._ends_off_thread = self._ends_off_thread or threading.get_ident() != self._main  # (before it is queued)
         self._logged.append((step, self.epoch, logs))
         loss = loss_of(logs)[0]
         if isinstance(loss, float) and not math.isfinite(loss) and self.stop_on_non_finite:
@@ -486,7 +488,7 @@ class RunRecorder(keras.callbacks.Callback):
         if not self._run_started:
             self._start_run()  # a model built by its first batch: its columns exist now
         items.sort(key=lambda item: item[0])
-        if not final:  # Keras runs JAX's and torch's batch-end hooks on a pool of threads: they may end out of order
+        if not final and self._ends_off_thread:  # Keras's thread pool may finish batch ends out of order
             items, waiting = in_step_order(items, self.step, getattr(self.model, "steps_per_execution", 1))
             self._logged.extendleft(reversed(waiting))
             if not items:
