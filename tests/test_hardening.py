@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -33,6 +35,20 @@ from vg_studio.train.runstore import History, RunStoreError, load_run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD_NAME = "dir with spaces — ü ß 日本"  # every file case below lives under such a path
+
+
+@contextmanager
+def allocates_under(mib: int):
+    """A refusal that comes before the work: the memory Python, NumPy and Pillow allocate meanwhile stays small
+    (decompressing, decoding or allocating what a file declares would not). Measured, unlike a wall time, the same
+    on a loaded machine."""
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < mib * 2**20, f"{peak / 2**20:.0f} MiB allocated before the refusal"
 
 
 @pytest.fixture
@@ -366,11 +382,9 @@ BAD_NPZ_LIMITS = {
 def test_npz_beyond_the_limits_is_refused_fast_with_one_line(case, odd):
     path = odd / "data set.npz"
     _bad_npz(path, case)
-    started = time.perf_counter()
-    with pytest.raises(DatasetError) as info:
+    with allocates_under(16), pytest.raises(DatasetError) as info:
         load_dataset(f"npz:{path}")
     message = str(info.value)
-    assert time.perf_counter() - started < 1.0
     assert str(path) in message and "\n" not in message
     for needle in BAD_NPZ_LIMITS[case]:
         assert needle in message, message
@@ -408,10 +422,8 @@ def test_a_real_decompression_bomb_is_refused_from_its_directory(odd):
     before = limits.LIMITS
     limits.LIMITS = dataclasses.replace(before, npz_bytes=2**30 // 8)
     try:
-        started = time.perf_counter()
-        with pytest.raises(DatasetError, match="npz_ratio|npz_bytes"):
+        with allocates_under(16), pytest.raises(DatasetError, match="npz_ratio|npz_bytes"):
             load_dataset(f"npz:{path}")
-        assert time.perf_counter() - started < 1.0
     finally:
         limits.LIMITS = before
 
@@ -427,6 +439,7 @@ def _png_declaring(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
+@pytest.mark.timeout(120)  # a FIFO opened for reading would wait for a writer for ever
 @pytest.mark.parametrize("case, needle", [
     ("fifo", "not a regular file"), ("30000x30000 png", "image_pixels"), ("12000x12000 png", "image_pixels"),
     ("device named .png", "not a regular file"), ("too many images", "images"), ("deep folders", "nested"),
@@ -456,10 +469,8 @@ def test_image_folders_that_would_hang_or_explode_are_refused_fast(case, needle,
         deep.mkdir(parents=True)
     elif case == "zero-byte png":
         target.write_bytes(b"")
-    started = time.perf_counter()
-    with pytest.raises(DatasetError) as info:
+    with allocates_under(16), pytest.raises(DatasetError) as info:
         load_dataset(f"folder:{root}")
-    assert time.perf_counter() - started < 1.0
     assert needle in str(info.value) and str(root) in str(info.value) and "\n" not in str(info.value)
 
 
@@ -845,12 +856,11 @@ def test_diagnose_any_broken_run_directory_is_one_line(case, odd, capsys):
     edits.set_depth(example_spec(), 2).save(run / "spec.json")  # the spec of write_run's 3 layer columns
     needle, make = BROKEN_RUNS[case]
     make(run)
-    started = time.perf_counter()
     assert main(["diagnose", str(run)]) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vg-studio: error:") and needle in lines[0], err
-    assert str(run) in lines[0] and time.perf_counter() - started < 5
+    assert str(run) in lines[0]
 
 
 # ---- names are the user's: any Unicode, everywhere ---------------------------------------------------------------
@@ -1091,12 +1101,11 @@ def test_a_limit_that_is_not_a_positive_count_is_refused(limit):
 
 
 def test_a_sequence_task_too_big_for_memory_is_refused_before_allocation():
-    started = time.perf_counter()
-    with pytest.raises(DatasetError, match="dataset_values"):
-        load_dataset("adding", {"length": 10_000, "n": 1_000_000})  # 75 GiB asked of numpy before
-    with pytest.raises(DatasetError, match="data.options.length"):
-        load_dataset("adding", {"length": 10**9})
-    assert time.perf_counter() - started < 1
+    with allocates_under(16):
+        with pytest.raises(DatasetError, match="dataset_values"):
+            load_dataset("adding", {"length": 10_000, "n": 1_000_000})  # 75 GiB asked of numpy before
+        with pytest.raises(DatasetError, match="data.options.length"):
+            load_dataset("adding", {"length": 10**9})
 
 
 def test_an_npz_whose_array_header_is_code_is_refused_and_never_run(odd):
