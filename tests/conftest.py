@@ -9,6 +9,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # a fresh process (and a fresh ~10 s TensorFlow import) per run. tests/test_runner.py checks the fresh-process path.
 os.environ.setdefault("VG_STUDIO_REUSE_TRAINING_PROCESS", "1")
 
+import tracemalloc  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
 import pytest  # noqa: E402
 
 from vg_studio.spec import DataSpec, ExperimentSpec, LayerSpec, MonitoringSpec, NetworkSpec, OptimizerSpec, \
@@ -26,6 +29,20 @@ def make_tiny_spec(layers=2, units=16, activation="relu", optimizer="adam", lr=0
         training=TrainingSpec(epochs=epochs, batch_size=50, seed=1),
         monitoring=MonitoringSpec(record_every=record_every, probe_batch_size=64),
     )
+
+
+@contextmanager
+def allocates_under(mib: int):
+    """A refusal that comes before the work: the memory Python, NumPy and Pillow allocate meanwhile stays small
+    (decompressing, decoding or allocating what a file declares would not). Measured, unlike a wall time, the same
+    on a loaded machine."""
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < mib * 2**20, f"{peak / 2**20:.0f} MiB allocated before the refusal"
 
 
 @pytest.fixture

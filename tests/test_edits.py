@@ -54,13 +54,11 @@ def test_new_layers_copy_the_last_one():
 
 
 def test_depth_beyond_the_limit_is_refused_at_once():
-    import time
+    from tests.conftest import allocates_under
 
-    started = time.perf_counter()
     for depth in (LIMITS.layers + 1, 1_000_000, 1_000_000_000):
-        with pytest.raises(SpecError, match=f"at most {LIMITS.layers}"):
+        with allocates_under(16), pytest.raises(SpecError, match=f"at most {LIMITS.layers}"):
             edits.set_depth(example_spec(), depth)
-    assert time.perf_counter() - started < 1.0
     with pytest.raises(SpecError, match=">= 0"):
         edits.set_depth(example_spec(), -1)
 

@@ -15,9 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-import tracemalloc
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -26,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_tiny_spec
+from tests.conftest import allocates_under, make_tiny_spec
 from vg_studio import edits
 from vg_studio.data import DatasetError, load_dataset
 from vg_studio.spec import ExperimentSpec, SpecError, example_spec
@@ -35,20 +33,6 @@ from vg_studio.train.runstore import History, RunStoreError, load_run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD_NAME = "dir with spaces — ü ß 日本"  # every file case below lives under such a path
-
-
-@contextmanager
-def allocates_under(mib: int):
-    """A refusal that comes before the work: the memory Python, NumPy and Pillow allocate meanwhile stays small
-    (decompressing, decoding or allocating what a file declares would not). Measured, unlike a wall time, the same
-    on a loaded machine."""
-    tracemalloc.start()
-    try:
-        yield
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < mib * 2**20, f"{peak / 2**20:.0f} MiB allocated before the refusal"
 
 
 @pytest.fixture

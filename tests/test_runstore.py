@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
+from tests.conftest import allocates_under
 from vg_studio.history import History
 from vg_studio.train.history_log import HEADER_SIZE
 from vg_studio.train.runstore import RunFollower, RunStore, RunStoreError, open_run
@@ -633,11 +634,9 @@ def test_a_bad_history_h5_is_one_line_naming_it(case, tmp_path):
     run = tmp_path / "run"
     write_run(run)
     _h5_case(run / "history.h5", case)
-    started = time.perf_counter()
-    with pytest.raises(RunStoreError) as info:
+    with allocates_under(64), pytest.raises(RunStoreError) as info:  # refused from the declared shapes
         open_run(run)
     assert "history.h5" in str(info.value) and "\n" not in str(info.value), str(info.value)
-    assert time.perf_counter() - started < 5  # refused from the declared shapes, nothing allocated
 
 
 def _log_case(run: Path, case: str) -> None:
@@ -705,16 +704,15 @@ def test_a_bad_history_log_is_one_line_naming_it(case, tmp_path):
     assert "history.log" in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
+@pytest.mark.timeout(120)  # opened for reading, a FIFO would wait for a writer for ever
 @pytest.mark.parametrize("name", ["history.h5", "report.json", "spec.json", "history.log"])
 def test_a_fifo_in_a_run_directory_is_refused_without_blocking(name, tmp_path):
     run = tmp_path / "run"
     write_run(run, finish=name != "history.log")
     (run / name).unlink(missing_ok=True)
     os.mkfifo(run / name)
-    started = time.perf_counter()
     with pytest.raises(RunStoreError, match="not a regular file"):
         open_run(run)
-    assert time.perf_counter() - started < 1
 
 
 def test_the_old_schema_1_files_still_read(tmp_path):
