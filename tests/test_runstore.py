@@ -840,6 +840,30 @@ def test_a_replacement_killed_before_it_started_leaves_the_old_run(tmp_path):
     assert _siblings(run) == [] and _snapshot(run) == before
 
 
+def test_a_run_replaced_and_deleted_while_it_is_read_is_read_again(tmp_path, monkeypatch):
+    """The reader holds the old folder open; the overwrite swaps the new run in and deletes the old one under it:
+    the reader reads the run now at the path instead of failing on a vanished file."""
+    import shutil
+
+    from vg_studio.train import run_reader
+
+    run = tmp_path / "run"
+    write_run(run, epochs=1)
+    read, replaced = run_reader._read_run, []
+
+    def replaced_meanwhile(base):
+        if not replaced:
+            replaced.append(True)
+            shutil.move(run, tmp_path / "old")
+            write_run(run, epochs=2)
+            shutil.rmtree(tmp_path / "old")
+        return read(base)
+
+    monkeypatch.setattr(run_reader, "_read_run", replaced_meanwhile)
+    loaded = open_run(run)
+    assert replaced and loaded.dir == run and loaded.history.num_epochs == 2
+
+
 def test_a_reader_never_mixes_two_runs_while_one_replaces_the_other(tmp_path):
     run = tmp_path / "run"
     write_run(run, epochs=1)

@@ -49,11 +49,16 @@ def open_run(run_dir: str | os.PathLike) -> LoadedRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunStoreError(f"{run_dir}: {'not a directory' if run_dir.exists() else 'no such run directory'}")
-    with rundir.pinned(run_dir) as base:
-        try:
-            run = _read_run(base)
-        except RunStoreError as exc:
-            raise RunStoreError(str(exc).replace(str(base), str(run_dir))) from None
+    for attempt in range(3):
+        with rundir.pinned(run_dir) as base:
+            try:
+                run = _read_run(base)
+                break
+            except RunStoreError as exc:
+                # an overwrite swapped a new run in and is deleting the one being read: read the new one
+                if attempt < 2 and rundir.replaced(base, run_dir):
+                    continue
+                raise RunStoreError(str(exc).replace(str(base), str(run_dir))) from None
     run.dir = run_dir
     return run
 

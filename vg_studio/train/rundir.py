@@ -175,6 +175,14 @@ def pinned(folder: Path):
         os.close(fd)
 
 
+def replaced(pinned_path: Path, folder: Path) -> bool:
+    """Whether the folder `pinned` opened is no longer the one at `folder` (a run swapped in over it)."""
+    try:
+        return os.stat(pinned_path).st_ino != os.stat(folder).st_ino
+    except OSError:
+        return True
+
+
 def contents(folder: Path) -> tuple[str, list[str]]:
     """("empty" | "run" | "unstarted" | "foreign", the names that decided it). "foreign": files that are not a run's — the
     user's own, or a run file without a run beside it (a spec.json someone keeps there)."""
