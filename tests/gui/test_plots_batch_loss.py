@@ -110,7 +110,7 @@ def test_live_the_loss_plot_draws_every_batch_s_own_loss_from_the_events(tiny_ru
     assert legend_labels(loss_plot)[:2] == ["train, each batch", f"train smoothed, EMA {weight:g}"]
     loss_plot.plot.vb.updateAutoRange()
     loss_plot._mouse_moved(loss_plot.plot.vb.sceneBoundingRect().center())
-    assert "batch loss" in loss_plot.readout.text()
+    assert "batch's own loss" in loss_plot.readout.toolTip()
 
 
 def test_a_run_opened_from_disk_draws_the_batches_history_h5_keeps(tiny_run, loss_plot):

@@ -23,6 +23,7 @@ from vg_studio.report.figures import epoch_steps  # noqa: F401  (the read-out an
 
 MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
 FAINT_ALPHA = 70  # the unsmoothed curve under its smoothed line
+LEGEND_FAINT_ALPHA = 170  # its legend sample: a few pixels of a thin line need more ink than a dense curve (dark theme)
 # (legend labels are cut at 24 characters; the read-out under the plot says the rest)
 BATCH_LEGEND = {"batches": "train, each batch", "batch-smooth": f"train smoothed, EMA {BATCH_SMOOTHING:g}",
                 "without-batches": "train (running means)"}
@@ -99,7 +100,7 @@ class MetricPlot(PlotBox):
         if not several and runs:
             ink = run_line_color(ink, self.colors["plot_background"])
         faint = pg.mkColor(ink)
-        faint.setAlpha(FAINT_ALPHA + 50)  # a short legend sample needs a little more ink than a dense curve
+        faint.setAlpha(LEGEND_FAINT_ALPHA)
         entries = []
         if "batches" in kinds:
             entries += [(BATCH_LEGEND["batches"], line_pen(faint, width=1)),
@@ -135,21 +136,23 @@ class MetricPlot(PlotBox):
     def describe(self, x: float, y: float) -> str:
         parts = []
         for run in self.runs[:3]:
+            name = f"{run.name} " if len(self.runs) > 1 else ""  # one run: its numbers need the two lines
             if self.per_batch(run):
                 steps, epochs, losses, smooth = run.batch_loss_curve()
                 i = self.nearest(steps, x)
                 if i is not None:
-                    parts.append(f"{run.name} step {int(steps[i])} (epoch {int(epochs[i]) + 1}): batch loss "
-                                 f"{fmt(losses[i])}, smoothed (EMA {BATCH_SMOOTHING:g}) {fmt(smooth[i])}")
+                    parts.append(f"{name}step {int(steps[i])} (epoch {int(epochs[i]) + 1}): batch "
+                                 f"{fmt(losses[i])}, smoothed {fmt(smooth[i])} (the batch's own loss; "
+                                 f"EMA {BATCH_SMOOTHING:g})")
             else:
                 steps, means, smooth = run.training_curve(self.metric_name)
                 i = self.nearest(steps, x)
                 if i is not None:
                     epoch = int(run.record_epochs[i]) + 1
-                    why = (" (mean since the previous record, from Keras's running means: no per-batch loss kept)"
-                           if self.metric_name == "loss" else "")
-                    parts.append(f"{run.name} step {int(steps[i])} (epoch {epoch}): {self.metric_name} {fmt(means[i])}"
-                                 f"{why}, smoothed {fmt(smooth[i])}")
+                    why = (" (no per-batch loss kept: the mean since the previous record, from Keras's running "
+                           "means)" if self.metric_name == "loss" else "")
+                    parts.append(f"{name}step {int(steps[i])} (epoch {epoch}): {self.metric_name} "
+                                 f"{fmt(means[i])}, smoothed {fmt(smooth[i])}{why}")
             val = run.epoch_metric(f"val_{self.metric_name}")
             j = self.nearest(epoch_steps(run, len(val)), x)
             if j is not None:
