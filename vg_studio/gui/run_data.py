@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio import catalog
+from vg_studio.gui.plots.series import BATCH_SMOOTHING
 from vg_studio.report.palette import next_run_color
 from vg_studio.report.run import HIST_EDGES  # the probes' default bins of log10 |g| and log10 |ΔW|
-from vg_studio.gui.plots.series import BATCH_SMOOTHING
 from vg_studio.report.series import Smoother, interval_means
 from vg_studio.history import History, Rows
 
