@@ -21,10 +21,11 @@ def histogram_rows(centres: np.ndarray, spread: float = 0.6) -> np.ndarray:
 def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 10, record_every: int = 1,
                      histograms: bool = True, sdagd: bool = False, seed: int = 0, name: str = "synthetic",
                      spec=None, metrics_in_records: bool = True, batch_events: bool = True, extreme: float = 0.0,
-                     first_step: int = 1):
+                     first_step: int = 1, own_losses: bool = False):
     """Yields RunStarted, then per step BatchEnd (+ ProbeRecord every `record_every` steps) and EpochEnd at each
     epoch's end, then RunFinished. `extreme` adds that many decades to every gradient (an exploding run);
-    `first_step` > 1 continues a run built in bulk (`synthetic_history`)."""
+    `first_step` > 1 continues a run built in bulk (`synthetic_history`); `own_losses`: the records and epoch ends
+    carry each batch's own loss, as the recorder's do."""
     rng = np.random.default_rng(seed)
     names = [f"hidden_{i + 1}" for i in range(layers - 1)] + ["output"]
     steps = records * record_every
@@ -38,6 +39,7 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
     yield started
     depth = np.arange(layers)
     totals = {"loss": 0.0, "accuracy": 0.0}
+    pending = []  # (step, loss) of the batches since the last record
     for step in range(first_step, steps + 1):
         epoch = (step - 1) // steps_per_epoch
         k = step - epoch * steps_per_epoch
@@ -50,6 +52,7 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
         for key, value in batch.items():  # Keras's running mean over the epoch so far
             totals[key] += value
             running[key] = totals[key] / k
+        pending.append((step, batch["loss"]))
         if batch_events:
             yield events.BatchEnd(step, epoch, dict(running))
         if step % record_every == 0:
@@ -73,11 +76,15 @@ def synthetic_events(layers: int = 4, records: int = 40, steps_per_epoch: int = 
             record = events.ProbeRecord(step, epoch, running["loss"], stats, optimizer)
             if metrics_in_records:
                 record.metrics = dict(running)
+            if own_losses:
+                record.batch_losses, pending = tuple(pending), []
             yield record
         if k == steps_per_epoch or step == steps:
             yield events.EpochEnd(epoch, {"loss": running["loss"], "accuracy": running["accuracy"],
                                           "val_loss": running["loss"] * 1.1,
-                                          "val_accuracy": running["accuracy"] * 0.95})
+                                          "val_accuracy": running["accuracy"] * 0.95},
+                                  batch_losses=tuple(pending) if own_losses else ())
+            pending = []
     yield events.RunFinished("completed", "training finished", {"device": "CPU (synthetic)"}, None)
 
 

@@ -5,8 +5,9 @@ Live runs, runs followed on disk (`RunFollower` events) and runs opened from dis
 arrays, so they plot the same. The per-layer statistics live in the engine's own `History` (growable arrays: a
 record costs O(its size) to add and `stat(name)` is an O(1) view); the per-record scalars the plots read every frame
 (steps, epochs, metrics, optimizer state) are kept here as growable arrays too, since the History keeps lists. The
-plots draw training curves from the probe records (the only per-step data a run directory keeps), so a run opened
-from disk looks as it did live; `BatchEnd` events only drive the progress bar.
+plots draw training curves from the probe records and, for the loss, from each batch's own loss (which the records
+and epoch ends carry, and history.h5 keeps in /batches), so a run opened from disk looks as it did live;
+`BatchEnd` events (Keras's running means) only drive the progress bar.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vg_studio import catalog
+from vg_studio.gui.plots.series import BATCH_SMOOTHING
 from vg_studio.report.palette import next_run_color
 from vg_studio.report.run import HIST_EDGES  # the probes' default bins of log10 |g| and log10 |ΔW|
 from vg_studio.report.series import Smoother, interval_means
@@ -85,6 +87,9 @@ class RunData:
         self._epochs: dict[str, list] = {}
         self._curves: dict[str, tuple] = {}  # metric -> (records done, interval means, smoothed, Smoother)
         self._recent: OrderedDict = OrderedDict()  # step -> batch logs
+        # each training batch's own loss (not Keras's running mean), its epoch and its smoothed line, in step order
+        self._batch_rows = (Rows((), np.int64), Rows((), np.int64), Rows((), np.float64))
+        self._batch_smooth, self._batch_smoother = Rows((), np.float64), Smoother(BATCH_SMOOTHING)
 
     # ---- what the plots read ------------------------------------------------------------------------------
     @property
@@ -131,6 +136,22 @@ class RunData:
                 smooth.append(value_smooth)
             self._curves[metric] = (n, means, smooth, smoother)
         return self.record_steps, means.array, smooth.array
+
+    @property
+    def has_batch_losses(self) -> bool:
+        """Whether each batch's own loss is known (not for runs recorded before it was kept, nor a custom
+        train_step's)."""
+        return len(self._batch_rows[0]) > 0
+
+    def batch_loss_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, epochs, each batch's own loss, its smoothed line — TensorBoard's debiased moving average with
+        weight BATCH_SMOOTHING); empty arrays when the run has no batch losses."""
+        steps, epochs, losses = self._batch_rows
+        done = len(self._batch_smooth)
+        if len(losses) > done:
+            for value in self._batch_smoother.extend(losses.array[done:]):
+                self._batch_smooth.append(value)
+        return steps.array.astype(np.float64), epochs.array, losses.array, self._batch_smooth.array
 
     def epoch_metric(self, name: str) -> np.ndarray:
         return np.asarray(self._epochs.get(name, []), dtype=float)
@@ -222,9 +243,11 @@ class RunData:
                 self._paced(event.step)
             metrics = dict(getattr(event, "metrics", None) or self._recent.get(event.step, {}))
             metrics.setdefault("loss", event.loss)
+            self._add_batches(event.epoch, getattr(event, "batch_losses", ()))
             self._add_record(event.step, event.epoch, metrics, event.stats, event.optimizer,
                              getattr(event, "time_grad", None))
         elif isinstance(event, events.EpochEnd):
+            self._add_batches(event.epoch, getattr(event, "batch_losses", ()))
             self._add_epoch(event.epoch, event.logs)
         elif isinstance(event, events.FindingsUpdated):
             self.findings = list(event.findings)
@@ -295,6 +318,24 @@ class RunData:
         elif self._time_grad is not None:
             self._time_grad.append(np.nan)
 
+    def _add_batches(self, epoch: int, pairs) -> None:
+        """Each batch's own loss an event carries ((step, loss), …, all of `epoch`); a step already known (an event
+        seen twice) is skipped. The History gets them too (CSV export, the rules), unless whoever shares it (a
+        RunFollower) already has them."""
+        steps, epochs, losses = self._batch_rows
+        last = int(steps.array[-1]) if len(steps) else 0
+        fresh = []
+        for step, loss in pairs:
+            if int(step) > last:
+                last = int(step)
+                fresh.append((last, int(epoch), float(loss)))
+                steps.append(last)
+                epochs.append(epoch)
+                losses.append(loss)
+        if self._history is not None:
+            known = self._history.batch_steps[-1] if self._history.batch_steps else 0
+            self._history.add_batches(batch for batch in fresh if batch[0] > known)
+
     def _add_epoch(self, epoch: int, logs: dict) -> None:
         self._epochs.setdefault("epoch", []).append(epoch)
         count = len(self._epochs["epoch"])
@@ -351,6 +392,8 @@ class RunData:
         if len(history.time_grad):
             self._time_grad = Rows.of(np.vstack(list(history.time_grad)).astype(np.float64))
         self._epochs = {k: [float(x) for x in v] for k, v in history.epochs.items()}
+        self._batch_rows = tuple(Rows.of(np.asarray(values, dtype=dtype)) for values, dtype in (
+            (history.batch_steps, np.int64), (history.batch_epochs, np.int64), (history.batch_loss, np.float64)))
         self.epochs = int(attrs.get("epochs", 0) or _spec_epochs(self.spec) or len(self._epochs.get("epoch", [])))
         self.steps_per_epoch = int(attrs.get("steps_per_epoch", 0) or _steps_per_epoch(self, report))
         self.revision += 1
