@@ -84,20 +84,21 @@ class Diagnoser:
         # for an Adam run)
         optimizer, rate = _summary_optimizer(model_summary) if spec is None else (None, None)
         summed = summed_guessing_loss(model_summary, layer_names, layer_units) if spec is None else None
+        # the loss of guessing measured on the probe rows' targets: model.json's (a spec run's summary carries it
+        # too, and its report.json keeps it)
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
                                     budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
-                                    summed_chance=summed, objectives=_summary_objectives(model_summary),
-                                    measured_chance=measured_guessing(model_summary) if spec is None else None)
+                                    summed_chance=summed,
+                                    objectives=_summary_objectives(model_summary) if spec is None else 1,
+                                    measured_chance=measured_guessing(model_summary))
         self.state = RunState(self.config)
         self.rules = [rule(self.facts, self.state) for rule in RULES
                       if self.facts.objectives == 1 or rule.kind not in ONE_OBJECTIVE_RULES]
         self._epochs = int(epochs) if isinstance(epochs, (int, np.integer)) and epochs > 0 else None
         self.notes: list[str] = []  # what the run's reader skipped (diagnose_run adds it), what was not judged
         if self.facts.objectives > 1:
-            self.notes.append(f"{self.facts.objectives} optimizers step the layers, each descending its own "
-                              "objective: the logged loss is their sum, which need not fall, so its shape (a "
-                              "plateau, an oscillation, slow convergence) is not judged")
+            self.notes.append(_objectives_note(self.facts.objectives))
         self._judged: dict[str, Judged] = {}
         self._findings: dict[str, Finding] = {}
         self._fixes_cache: dict = {}
@@ -128,7 +129,7 @@ class Diagnoser:
                    getattr(started, "num_classes", None), layer_kinds=getattr(started, "layer_kinds", None),
                    layer_units=getattr(started, "layer_units", None),
                    record_every=getattr(started, "record_every", None) or summary.get("record_every"),
-                   model_summary=None if spec is not None else summary, budget_steps=_budget(epochs, per_epoch),
+                   model_summary=summary, budget_steps=_budget(epochs, per_epoch),
                    steps_per_epoch=per_epoch, epochs=epochs)
 
     @classmethod
@@ -144,7 +145,7 @@ class Diagnoser:
                         layer_kinds=getattr(history, "layer_kinds", None),
                         layer_units=getattr(history, "layer_units", None),
                         record_every=getattr(history, "record_every", None),
-                        model_summary=None if spec is not None else model_summary,
+                        model_summary=model_summary,
                         budget_steps=_budget(attrs.get("epochs"), per_epoch), steps_per_epoch=per_epoch,
                         epochs=attrs.get("epochs"))
         epochs = list(history.epochs.get("epoch", []))
@@ -451,6 +452,11 @@ def _stepping_optimizer(summary: dict):
     return summary.get("optimizer") if owner == "optimizer" else None  # another one, not summarised: unknown
 
 
+def _objectives_note(objectives: int) -> str:
+    return (f"{objectives} optimizers step the layers, each descending its own objective: the logged loss is their "
+            "sum, which need not fall, so its shape (a plateau, an oscillation, slow convergence) is not judged")
+
+
 def _summary_objectives(summary: dict | None) -> int:
     """How many optimizers step the layers of a user's model (model.json's layer table); 1 when unknown."""
     return max(1, len(_layer_optimizers(summary or {})))
@@ -487,7 +493,9 @@ def diagnose_run(run_dir, config=None) -> tuple[Diagnoser, dict]:
     run = runstore.open_run(run_dir)
     report = run.report or {}
     num_classes = _num_classes(report, run.model_summary)
-    diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, run.model_summary)
+    # a spec run keeps spec.json; its summary's measured loss of guessing is in report.json
+    summary = run.model_summary if run.spec is None else {"guessing": report.get("guessing")}
+    diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, summary)
     diagnoser.notes = [str(note) for note in run.notes or ()] + diagnoser.notes
     from vg_studio.diagnose.findings import findings_from_report
 

@@ -299,7 +299,7 @@ class RunRecorder(keras.callbacks.Callback):
         optimizers = {p.label: p.optimizer for p in self.step_probe.probes}
         owners = self._column_optimizers()
         if self.spec is not None:
-            summary = spec_model_summary(network, self.spec, names, kinds, widths)
+            summary = spec_model_summary(network, self.spec, names, kinds, widths, self.probe_targets)
         else:
             rows = [{"name": c.name, "kind": c.kind, "units": c.units, "activation": c.activation,
                      "group": group, "keras_layers": sorted({v.path.split("/")[0] for v in c.variables}),
