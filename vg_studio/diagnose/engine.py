@@ -227,6 +227,30 @@ class Diagnoser:
         for rule in self.rules:
             rule.facts = self.facts
 
+    def update_summary(self, model_summary: dict | None) -> list[Finding]:
+        """The model summary corrected once the first step ran (events.ModelSummaryUpdated): which optimizer steps
+        each layer is known only then — a custom train_step's own `self.opt`, a GAN's two. The optimizer the advice
+        is for, its rate and the number of objectives are read again and every finding is rebuilt, so its advice
+        (and report.json's) is for the optimizer that steps the layers. A spec run's optimizer is its spec's.
+        Returns the findings that changed as `on_record` does."""
+        if self.facts.spec is not None:
+            return []
+        before = dict(self._findings)
+        optimizer, rate = _summary_optimizer(model_summary)
+        objectives = _summary_objectives(model_summary)
+        if objectives > 1 and self.facts.objectives == 1:  # the loss logged is a sum: its shape is not judged
+            self.rules = [rule for rule in self.rules if rule.kind not in ONE_OBJECTIVE_RULES]
+            for found in (self._judged, self._findings, self._consequence):
+                for kind in ONE_OBJECTIVE_RULES:
+                    found.pop(kind, None)
+            self.notes.append(_objectives_note(objectives))
+        self.facts = dataclasses.replace(self.facts, optimizer=optimizer, learning_rate=rate,
+                                         objectives=max(objectives, self.facts.objectives))
+        for rule in self.rules:
+            rule.facts = self.facts
+        self._show()
+        return self._changed(before)
+
     def add_preflight(self, findings) -> list[Finding]:
         """Findings of the pre-flight check (`preflight.preflight` on the first batch, step 0) join the run's: they
         are about the network as it started and hold as long as the run is judged."""
