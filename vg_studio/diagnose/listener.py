@@ -5,8 +5,9 @@ A listener is a callable taking one event. This one builds a fresh `Diagnoser` f
 names, kinds, units, activations, the spec or the model summary, the number of classes), feeds it every
 `ProbeRecord` and `EpochEnd`, and publishes `FindingsUpdated` through the `emit` function the trainer gives it in
 `attach(emit)`. A `ModelSummaryUpdated` (the summary corrected once the first step showed which optimizer steps
-each layer) updates the running engine's facts: every finding from then on is advised for that optimizer. At the end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand
-when the run ends — into report.json.
+each layer) updates the running engine's facts: every finding from then on is advised for that optimizer. At the
+end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand when the run ends —
+into report.json.
 `vg_studio.train` never imports this module: the dependency points from diagnosis to training only.
 """
 

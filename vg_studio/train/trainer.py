@@ -138,8 +138,9 @@ class Trainer:
                 export_user_model(models.user, spec, store.model_path)
             return items
 
-        def keep_guessing(event) -> None:  # a spec run's directory holds spec.json, not model.json: report.json
-            if isinstance(event, events.RunStarted) and "guessing" in event.model_summary:  # keeps the level
+        def keep_guessing(event) -> None:
+            """report.json keeps the measured loss of guessing (a spec run's directory has no model.json)."""
+            if isinstance(event, events.RunStarted) and "guessing" in event.model_summary:
                 recorder.report_extras["guessing"] = event.model_summary["guessing"]
 
         # the loss of guessing is measured on the probe rows' targets of the user's network's output: with auxiliary
