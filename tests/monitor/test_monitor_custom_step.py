@@ -3,7 +3,13 @@ returns `d_loss` / `g_loss` (no "loss"), and a step that returns no loss at all.
 columns say which optimizer updates them, the loss is read from what the step returns (or is unknown), and a step
 that applies gradients through no optimizer of the model is refused before it runs."""
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,6 +20,8 @@ from tests.monitor.helpers import assert_record, column_reference
 from vg_studio.monitor import GradientMonitor
 from vg_studio.train import events
 from vg_studio.train.probes import CannotWatch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TinyGAN(keras.Model):
@@ -78,6 +86,7 @@ def test_both_optimizers_of_a_gan_are_probed_and_match_gradient_tape(tmp_path):
 
     diagnoser = diagnose_run(tmp_path / "run")[0]
     assert any("2 optimizers" in note for note in diagnoser.notes)
+    assert monitor.diagnosis.diagnoser.facts.objectives == 2  # and live, once the first step showed who steps what
     # its advice is for the SGD that steps the players, not for the RMSprop that compile() left unused
     assert diagnoser.optimizer == "sgd"
     # the loss is what the step returned: d_loss + g_loss, never a made-up NaN
@@ -189,3 +198,114 @@ def test_the_optimizer_of_a_train_step_s_own_is_named_per_layer_once_the_step_ra
     assert [row.get("optimizer") for row in summary["layers"]] == ["opt", "opt"]
     assert summary["optimizers"]["opt"]["class_name"] == "Adam"
     assert diagnose_run(tmp_path / "run")[0].facts.optimizer == "adam"
+
+
+class DeepSigmoidOwnSGD(keras.Model):
+    """Six sigmoid layers (their gradients vanish) stepped by the train_step's own SGD (`self.opt`), while
+    compile() got Adam, which never steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = [keras.layers.Dense(16, activation="sigmoid") for _ in range(6)]
+        self.out = keras.layers.Dense(3, activation="softmax")
+        self.opt = keras.optimizers.SGD(0.05)
+
+    def call(self, x):
+        for layer in self.hidden:
+            x = layer(x)
+        return self.out(x)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, self(x, training=True)))
+        self.opt.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+        return {"loss": loss}
+
+
+@pytest.mark.parametrize("to_disk", [True, False])
+def test_live_advice_is_for_the_optimizer_that_steps_the_layers_not_the_compiled_one(tmp_path, to_disk):
+    """Which optimizer steps the layers is known once the first step ran: the recorder then publishes the corrected
+    summary and the live diagnosis advises for the SGD that steps them — "use Adam instead of plain SGD" for the
+    vanishing gradient — in every finding from then on and in report.json, not for the compiled Adam (whose advice
+    leaves Adam out). Without a run directory too."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    model = DeepSigmoidOwnSGD()
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy")
+    model(x[:1])
+    seen = []
+    run_dir = tmp_path / "run" if to_disk else None
+    monitor = GradientMonitor(run_dir, record_every=2, listeners=[seen.append], warnings=None, preflight=False)
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[monitor])
+    started = next(e for e in seen if isinstance(e, events.RunStarted))
+    assert started.model_summary["optimizer"]["class_name"] == "Adam"  # what compile() got, all that is known then
+    updated = [e for e in seen if isinstance(e, events.ModelSummaryUpdated)]
+    assert len(updated) == 1 and updated[0].model_summary["optimizers"]["opt"]["class_name"] == "SGD"
+    assert [row["optimizer"] for row in updated[0].model_summary["layers"]] == ["opt"] * 7
+    assert not any("optimizer" in row for row in started.model_summary["layers"])  # left as the run started
+
+    use_adam = "Train with keras.optimizers.Adam instead of plain SGD"
+    after = seen[seen.index(updated[0]):]
+    published = [f for e in after if isinstance(e, events.FindingsUpdated) for f in e.findings]
+    vanishing = [f for f in published if f.kind == "vanishing_gradient"]
+    assert vanishing and all(use_adam in f.advice for f in vanishing)
+    assert use_adam in {f.kind: f for f in monitor.findings}["vanishing_gradient"].advice
+    assert monitor.diagnosis.diagnoser.facts.optimizer == "sgd"
+    if to_disk:
+        report = json.loads((tmp_path / "run" / "report.json").read_text())
+        assert use_adam in next(f for f in report["findings"] if f["kind"] == "vanishing_gradient")["advice"]
+
+
+JAX_OWN_SGD = textwrap.dedent("""
+    import numpy as np, jax, keras
+    from vg_studio.monitor import GradientMonitor
+    from vg_studio.train import events
+    assert keras.backend.backend() == "jax"
+
+    class OwnSGD(keras.Sequential):
+        def compile(self, **kwargs):
+            super().compile(**kwargs)
+            self.opt = keras.optimizers.SGD(0.05)
+            self.opt.build(self.trainable_variables)  # on JAX an optimizer's state must exist before fit
+
+        def train_step(self, state, data):
+            trainable, fixed, optimizer_variables, metrics_variables = state
+            x, y = data
+            def loss_of(trainable):
+                out, _ = self.stateless_call(trainable, fixed, x, training=True)
+                return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, out))
+            loss, grads = jax.value_and_grad(loss_of)(trainable)
+            trainable, _ = self.opt.stateless_apply([v.value for v in self.opt.variables], grads, trainable)
+            return {"loss": loss}, (trainable, fixed, optimizer_variables, metrics_variables)
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    model = OwnSGD([keras.Input((8,))] + [keras.layers.Dense(16, activation="sigmoid") for _ in range(6)]
+                   + [keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy")
+    seen = []
+    monitor = GradientMonitor(None, record_every=2, listeners=[seen.append], warnings=None, preflight=False)
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[monitor])
+    updated = [e for e in seen if isinstance(e, events.ModelSummaryUpdated)]
+    assert len(updated) == 1 and {row["optimizer"] for row in updated[0].model_summary["layers"]} == {"opt"}
+    assert monitor.diagnosis.diagnoser.facts.optimizer == "sgd"
+    vanishing = {f.kind: f for f in monitor.findings}["vanishing_gradient"]
+    assert "Train with keras.optimizers.Adam instead of plain SGD" in vanishing.advice, vanishing.advice
+    print("own optimizer ok")
+""")
+
+
+@pytest.mark.slow  # a subprocess importing JAX and TensorFlow: ~15 s
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_live_advice_is_for_the_optimizer_that_steps_the_layers_on_jax():
+    """On JAX the compiled Adam is built before fit over the same variables as the step's own SGD: the optimizer
+    that steps a layer is the one whose update its gradient reached, not the first that holds it."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", JAX_OWN_SGD], capture_output=True, text=True, timeout=600, env=env,
+                         cwd=ROOT)
+    assert out.returncode == 0 and "own optimizer ok" in out.stdout, out.stderr[-3000:]

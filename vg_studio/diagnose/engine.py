@@ -84,20 +84,21 @@ class Diagnoser:
         # for an Adam run)
         optimizer, rate = _summary_optimizer(model_summary) if spec is None else (None, None)
         summed = summed_guessing_loss(model_summary, layer_names, layer_units) if spec is None else None
+        # the loss of guessing measured on the probe rows' targets: model.json's (a spec run's summary carries it
+        # too, and its report.json keeps it)
         self.facts = RunFacts.build(layer_names, activations, spec, num_classes, layer_kinds=layer_kinds,
                                     layer_units=layer_units, loss=loss, optimizer=optimizer, learning_rate=rate,
                                     budget_steps=budget_steps, steps_per_epoch=steps_per_epoch,
-                                    summed_chance=summed, objectives=_summary_objectives(model_summary),
-                                    measured_chance=measured_guessing(model_summary) if spec is None else None)
+                                    summed_chance=summed,
+                                    objectives=_summary_objectives(model_summary) if spec is None else 1,
+                                    measured_chance=measured_guessing(model_summary))
         self.state = RunState(self.config)
         self.rules = [rule(self.facts, self.state) for rule in RULES
                       if self.facts.objectives == 1 or rule.kind not in ONE_OBJECTIVE_RULES]
         self._epochs = int(epochs) if isinstance(epochs, (int, np.integer)) and epochs > 0 else None
         self.notes: list[str] = []  # what the run's reader skipped (diagnose_run adds it), what was not judged
         if self.facts.objectives > 1:
-            self.notes.append(f"{self.facts.objectives} optimizers step the layers, each descending its own "
-                              "objective: the logged loss is their sum, which need not fall, so its shape (a "
-                              "plateau, an oscillation, slow convergence) is not judged")
+            self.notes.append(_objectives_note(self.facts.objectives))
         self._judged: dict[str, Judged] = {}
         self._findings: dict[str, Finding] = {}
         self._fixes_cache: dict = {}
@@ -128,7 +129,7 @@ class Diagnoser:
                    getattr(started, "num_classes", None), layer_kinds=getattr(started, "layer_kinds", None),
                    layer_units=getattr(started, "layer_units", None),
                    record_every=getattr(started, "record_every", None) or summary.get("record_every"),
-                   model_summary=None if spec is not None else summary, budget_steps=_budget(epochs, per_epoch),
+                   model_summary=summary, budget_steps=_budget(epochs, per_epoch),
                    steps_per_epoch=per_epoch, epochs=epochs)
 
     @classmethod
@@ -144,7 +145,7 @@ class Diagnoser:
                         layer_kinds=getattr(history, "layer_kinds", None),
                         layer_units=getattr(history, "layer_units", None),
                         record_every=getattr(history, "record_every", None),
-                        model_summary=None if spec is not None else model_summary,
+                        model_summary=model_summary,
                         budget_steps=_budget(attrs.get("epochs"), per_epoch), steps_per_epoch=per_epoch,
                         epochs=attrs.get("epochs"))
         epochs = list(history.epochs.get("epoch", []))
@@ -225,6 +226,30 @@ class Diagnoser:
         self.facts = dataclasses.replace(self.facts, steps_per_epoch=steps, budget_steps=steps * self._epochs)
         for rule in self.rules:
             rule.facts = self.facts
+
+    def update_summary(self, model_summary: dict | None) -> list[Finding]:
+        """The model summary corrected once the first step ran (events.ModelSummaryUpdated): which optimizer steps
+        each layer is known only then — a custom train_step's own `self.opt`, a GAN's two. The optimizer the advice
+        is for, its rate and the number of objectives are read again and every finding is rebuilt, so its advice
+        (and report.json's) is for the optimizer that steps the layers. A spec run's optimizer is its spec's.
+        Returns the findings that changed as `on_record` does."""
+        if self.facts.spec is not None:
+            return []
+        before = dict(self._findings)
+        optimizer, rate = _summary_optimizer(model_summary)
+        objectives = _summary_objectives(model_summary)
+        if objectives > 1 and self.facts.objectives == 1:  # the loss logged is a sum: its shape is not judged
+            self.rules = [rule for rule in self.rules if rule.kind not in ONE_OBJECTIVE_RULES]
+            for found in (self._judged, self._findings, self._consequence):
+                for kind in ONE_OBJECTIVE_RULES:
+                    found.pop(kind, None)
+            self.notes.append(_objectives_note(objectives))
+        self.facts = dataclasses.replace(self.facts, optimizer=optimizer, learning_rate=rate,
+                                         objectives=max(objectives, self.facts.objectives))
+        for rule in self.rules:
+            rule.facts = self.facts
+        self._show()
+        return self._changed(before)
 
     def add_preflight(self, findings) -> list[Finding]:
         """Findings of the pre-flight check (`preflight.preflight` on the first batch, step 0) join the run's: they
@@ -451,6 +476,11 @@ def _stepping_optimizer(summary: dict):
     return summary.get("optimizer") if owner == "optimizer" else None  # another one, not summarised: unknown
 
 
+def _objectives_note(objectives: int) -> str:
+    return (f"{objectives} optimizers step the layers, each descending its own objective: the logged loss is their "
+            "sum, which need not fall, so its shape (a plateau, an oscillation, slow convergence) is not judged")
+
+
 def _summary_objectives(summary: dict | None) -> int:
     """How many optimizers step the layers of a user's model (model.json's layer table); 1 when unknown."""
     return max(1, len(_layer_optimizers(summary or {})))
@@ -487,7 +517,9 @@ def diagnose_run(run_dir, config=None) -> tuple[Diagnoser, dict]:
     run = runstore.open_run(run_dir)
     report = run.report or {}
     num_classes = _num_classes(report, run.model_summary)
-    diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, run.model_summary)
+    # a spec run keeps spec.json; its summary's measured loss of guessing is in report.json
+    summary = run.model_summary if run.spec is None else {"guessing": report.get("guessing")}
+    diagnoser = Diagnoser.from_history(run.history, run.spec, config, num_classes, summary)
     diagnoser.notes = [str(note) for note in run.notes or ()] + diagnoser.notes
     from vg_studio.diagnose.findings import findings_from_report
 

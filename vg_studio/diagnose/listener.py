@@ -4,8 +4,10 @@ the app's child process all attach the same one).
 A listener is a callable taking one event. This one builds a fresh `Diagnoser` from each `RunStarted` (layer
 names, kinds, units, activations, the spec or the model summary, the number of classes), feeds it every
 `ProbeRecord` and `EpochEnd`, and publishes `FindingsUpdated` through the `emit` function the trainer gives it in
-`attach(emit)`. At the end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand
-when the run ends — into report.json.
+`attach(emit)`. A `ModelSummaryUpdated` (the summary corrected once the first step showed which optimizer steps
+each layer) updates the running engine's facts: every finding from then on is advised for that optimizer. At the
+end the trainer merges `report_items()` — `{"findings": [...]}`, the findings as they stand when the run ends —
+into report.json.
 `vg_studio.train` never imports this module: the dependency points from diagnosis to training only.
 """
 
@@ -48,6 +50,11 @@ class DiagnosisListener:
             self._publish(self.diagnoser.on_record(event))
         elif isinstance(event, events.EpochEnd):
             self._publish(self.diagnoser.on_epoch(event.epoch, event.logs, getattr(event, "batch_losses", ())))
+        elif isinstance(event, events.ModelSummaryUpdated):
+            before = self.diagnoser.findings
+            new = self.diagnoser.update_summary(event.model_summary)
+            if new or self.diagnoser.findings != before:  # the same findings with other advice are published too
+                self._emit_findings(new)
         elif isinstance(event, events.RunFinished):
             self._publish(self.diagnoser.finish())
 
@@ -64,5 +71,9 @@ class DiagnosisListener:
         return {"findings": [f.to_dict() for f in self.findings]}
 
     def _publish(self, new: list[Finding]) -> None:
-        if new and self._emit is not None:
+        if new:
+            self._emit_findings(new)
+
+    def _emit_findings(self, new: list[Finding]) -> None:
+        if self._emit is not None:
             self._emit(events.FindingsUpdated(list(self.diagnoser.findings), list(new)))

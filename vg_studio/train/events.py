@@ -30,6 +30,15 @@ class RunStarted:
 
 
 @dataclass
+class ModelSummaryUpdated:
+    """The run's model summary corrected once the first step ran (model.json is rewritten with it): which optimizer
+    steps each layer is known only then (optimizers build their variables lazily), and a custom train_step may step
+    the layers with one of its own (`self.opt`) and leave the compiled one unused. The whole summary, as
+    RunStarted.model_summary holds it; a spec run's never changes."""
+    model_summary: dict
+
+
+@dataclass
 class BatchEnd:
     step: int  # global training step, 1-based
     epoch: int  # 0-based

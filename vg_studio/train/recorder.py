@@ -137,6 +137,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.on_finish = on_finish
         self.report_extras: dict = {}
         self.report_data: dict | None = None  # report.json's content, once the run ended
+        self.model_summary: dict | None = None  # RunStarted's (model.json's), corrected once the step ran
         self.report_written = False  # report.json is on disk
         self.history: History | None = None
         self.status: str | None = None
@@ -299,7 +300,7 @@ class RunRecorder(keras.callbacks.Callback):
         optimizers = {p.label: p.optimizer for p in self.step_probe.probes}
         owners = self._column_optimizers()
         if self.spec is not None:
-            summary = spec_model_summary(network, self.spec, names, kinds, widths)
+            summary = spec_model_summary(network, self.spec, names, kinds, widths, self.probe_targets)
         else:
             rows = [{"name": c.name, "kind": c.kind, "units": c.units, "activation": c.activation,
                      "group": group, "keras_layers": sorted({v.path.split("/")[0] for v in c.variables}),
@@ -316,6 +317,7 @@ class RunRecorder(keras.callbacks.Callback):
             summary["record_every"] = self.record_every
             if self.store is not None:
                 self.store.write_model_summary(summary)
+        self.model_summary = summary
         self.emit(events.RunStarted(str(self.run_dir) if self.run_dir is not None else None, self.spec, names,
                                     activations, epochs, steps, _param_count(network), device, self.sample_count,
                                     classes, summary, kinds, widths, self.record_every, layer_groups=groups))
@@ -526,13 +528,13 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _name_layer_optimizers(self) -> None:
         self._optimizers_named = True
-        if self.store is None or self.spec is not None or self.step_probe is None:
+        if self.spec is not None or self.step_probe is None or self.model_summary is None:
             return
-        try:
-            network = self.network if self.network is not None else self.model
-            name_layer_optimizers(self.store, self.step_probe.probes, self.columns, network)
-        except Exception:  # model.json as the run started stays; the advice then reads the compiled optimizer
-            log.exception("naming each layer's optimizer in model.json failed")
+        network = self.network if self.network is not None else self.model
+        summary = name_layer_optimizers(self.model_summary, self.step_probe.probes, self.columns, network, self.store)
+        if summary is not None:  # the live diagnosis advises for the optimizer that steps the layers from now on
+            self.model_summary = summary
+            self.emit(events.ModelSummaryUpdated(summary))
 
     def _sync_due(self) -> bool:
         waiting = count_records(self._recorded_upto, self._done, self.record_every, self.first_step)

@@ -49,12 +49,15 @@ def model_summary(model: keras.Model, columns: list[dict], optimizer=None, loss=
     return summary
 
 
-def spec_model_summary(model: keras.Model, spec, names: list[str], kinds: list[str], units: list[int]) -> dict:
+def spec_model_summary(model: keras.Model, spec, names: list[str], kinds: list[str], units: list[int],
+                       targets=None) -> dict:
+    """A spec run's summary (carried by RunStarted; the run directory keeps spec.json). `targets`: the probe rows'
+    targets as the user's network's output is trained on them (class indices, or one-hot under a squared error)."""
     activations = [layer.activation for layer in spec.network.layers] + [spec.network.output_activation]
     columns = [{"name": n, "kind": k, "units": u, "activation": a}
                for n, k, u, a in zip(names, kinds, units, activations)]
     optimizer = {"class_name": spec.optimizer.name, "config": spec.to_dict()["optimizer"]}
-    return model_summary(model, columns, optimizer=optimizer, loss=spec.loss)
+    return model_summary(model, columns, optimizer=optimizer, loss=spec.loss, targets=targets)
 
 
 def _optimizer_summary(optimizer) -> dict | None:

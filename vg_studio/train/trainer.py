@@ -22,6 +22,7 @@ from vg_studio.history import History
 from vg_studio.nn.build import build_models, count_params, layer_groups
 from vg_studio.nn.optimizers import make_optimizer
 from vg_studio.spec import ExperimentSpec, SpecError
+from vg_studio.train import events
 from vg_studio.train.columns import Column, UnitTaps
 from vg_studio.train.device import versions
 from vg_studio.train.export import export_user_model
@@ -137,11 +138,19 @@ class Trainer:
                 export_user_model(models.user, spec, store.model_path)
             return items
 
+        def keep_guessing(event) -> None:
+            """report.json keeps the measured loss of guessing (a spec run's directory has no model.json)."""
+            if isinstance(event, events.RunStarted) and "guessing" in event.model_summary:
+                recorder.report_extras["guessing"] = event.model_summary["guessing"]
+
+        # the loss of guessing is measured on the probe rows' targets of the user's network's output: with auxiliary
+        # heads the loss the run logs (and the diagnosis reads) is that output's alone (AUX_HEAD_LOG_NAMES)
+        probe_rows = spec.monitoring.probe_batch_size
         recorder = RunRecorder(
-            record_every=spec.monitoring.record_every, listeners=self.listeners, stop_on_nan=True, name=spec.name,
-            cancel=self.cancel_event, spec=spec, store=store, network=models.user,
-            probe_data=data.x_train if spec.monitoring.unit_stats else None,
-            probe_batch_size=spec.monitoring.probe_batch_size, columns=columns,
+            record_every=spec.monitoring.record_every, listeners=[keep_guessing, *self.listeners], stop_on_nan=True,
+            name=spec.name, cancel=self.cancel_event, spec=spec, store=store, network=models.user,
+            probe_data=data.x_train if spec.monitoring.unit_stats else None, probe_batch_size=probe_rows,
+            probe_targets=_labels(spec, data.y_train[:probe_rows], data.num_classes), columns=columns,
             log_names=AUX_HEAD_LOG_NAMES if models.aux_outputs else None, time_steps=models.time_probe,
             sample_count=len(data.x_train), num_classes=data.num_classes, on_finish=evaluate_and_export)
         recorder.report_extras["dataset"] = _dataset_summary(data)
