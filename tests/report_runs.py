@@ -46,9 +46,10 @@ def write_run(run_dir, findings=(), layer_names=None, **kwargs) -> History:
     return history
 
 
-def trained_run(run_dir, epochs: int = 2):
+def trained_run(run_dir, epochs: int = 2, tensorboard_dir=None):
     """A small real run: a Keras network trained under GradientMonitor on 104 random samples, batches of 8 (13
-    steps an epoch, records every 4 steps, so batches lie between and after the records). Returns run_dir."""
+    steps an epoch, records every 4 steps, so batches lie between and after the records); `tensorboard_dir`: its
+    events written there live too. Returns run_dir."""
     import numpy as np
 
     import keras
@@ -61,5 +62,5 @@ def trained_run(run_dir, epochs: int = 2):
                               keras.layers.Dense(3, activation="softmax")])
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, validation_split=0.0, verbose=0,
-              callbacks=[GradientMonitor(run_dir, record_every=4)])
+              callbacks=[GradientMonitor(run_dir, record_every=4, tensorboard_dir=tensorboard_dir)])
     return run_dir

@@ -102,24 +102,26 @@ def test_the_live_listener_writes_the_same_while_the_run_trains(tmp_path):
 
 
 def test_each_batch_loss_of_a_real_run_is_its_own_scalar_series_at_its_step(tmp_path):
-    """`loss/batch` holds /batches (read with h5py) step by step; `loss` stays Keras's running mean per record."""
+    """`loss/batch` holds /batches (read with h5py) step by step, written live by the monitor and exported from
+    disk alike; `loss` stays Keras's running mean per record."""
     import h5py
 
     from vg_studio.report.tensorboard import export_tensorboard
 
-    run = trained_run(tmp_path / "run")
+    run = trained_run(tmp_path / "run", tensorboard_dir=tmp_path / "live")
     with h5py.File(run / "history.h5", "r") as f:
         steps, losses = f["batches/step"][()], f["batches/loss"][()]
         record_steps, record_loss = f["probes/step"][()], f["probes/loss"][()]
     assert len(steps) == 26 and len(record_steps) < len(steps)
-    accumulator = read_back(export_tensorboard(run, tmp_path / "logs").parent)
-    got_steps, values = series(accumulator, "loss/batch")
-    np.testing.assert_array_equal(got_steps, steps)
-    np.testing.assert_allclose(np.array(values, dtype=float), losses, rtol=1e-6)  # float32 in the event file
-    assert accumulator.SummaryMetadata("loss/batch").plugin_data.plugin_name == "scalars"  # the slider smooths it
-    got_steps, values = series(accumulator, "loss")
-    np.testing.assert_array_equal(got_steps, record_steps)
-    np.testing.assert_allclose(np.array(values, dtype=float), record_loss, rtol=1e-6)
+    for logdir in (tmp_path / "live", export_tensorboard(run, tmp_path / "logs").parent):
+        accumulator = read_back(logdir)
+        got_steps, values = series(accumulator, "loss/batch")
+        np.testing.assert_array_equal(got_steps, steps)
+        np.testing.assert_allclose(np.array(values, dtype=float), losses, rtol=1e-6)  # float32 in the event file
+        assert accumulator.SummaryMetadata("loss/batch").plugin_data.plugin_name == "scalars"  # smoothed by TB
+        got_steps, values = series(accumulator, "loss")
+        np.testing.assert_array_equal(got_steps, record_steps)
+        np.testing.assert_allclose(np.array(values, dtype=float), record_loss, rtol=1e-6)
 
 
 def test_the_live_listener_writes_each_batch_loss_the_events_carry(tmp_path):
