@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("tensorboard")
 
 from tests.gui.synthetic_runs import EDGES, synthetic_events  # noqa: E402
-from tests.report_runs import vanishing_finding, write_run  # noqa: E402
+from tests.report_runs import trained_run, vanishing_finding, write_run  # noqa: E402
 from vg_studio.train import events  # noqa: E402
 
 
@@ -99,6 +99,43 @@ def test_the_live_listener_writes_the_same_while_the_run_trains(tmp_path):
     check_against_history(accumulator, history)
     steps, texts = series(accumulator, "findings")
     assert list(steps) == [10] and "vanishes in h1" in texts[0].item().decode()
+
+
+def test_each_batch_loss_of_a_real_run_is_its_own_scalar_series_at_its_step(tmp_path):
+    """`loss/batch` holds /batches (read with h5py) step by step, written live by the monitor and exported from
+    disk alike; `loss` stays Keras's running mean per record."""
+    import h5py
+
+    from vg_studio.report.tensorboard import export_tensorboard
+
+    run = trained_run(tmp_path / "run", tensorboard_dir=tmp_path / "live")
+    with h5py.File(run / "history.h5", "r") as f:
+        steps, losses = f["batches/step"][()], f["batches/loss"][()]
+        record_steps, record_loss = f["probes/step"][()], f["probes/loss"][()]
+    assert len(steps) == 26 and len(record_steps) < len(steps)
+    for logdir in (tmp_path / "live", export_tensorboard(run, tmp_path / "logs").parent):
+        accumulator = read_back(logdir)
+        got_steps, values = series(accumulator, "loss/batch")
+        np.testing.assert_array_equal(got_steps, steps)
+        np.testing.assert_allclose(np.array(values, dtype=float), losses, rtol=1e-6)  # float32 in the event file
+        assert accumulator.SummaryMetadata("loss/batch").plugin_data.plugin_name == "scalars"  # smoothed by TB
+        got_steps, values = series(accumulator, "loss")
+        np.testing.assert_array_equal(got_steps, record_steps)
+        np.testing.assert_allclose(np.array(values, dtype=float), record_loss, rtol=1e-6)
+
+
+def test_the_live_listener_writes_each_batch_loss_the_events_carry(tmp_path):
+    """Batches after a record arrive with the next record or the epoch's end: each written once, at its step."""
+    from vg_studio.report.tensorboard import TensorBoardWriter
+
+    writer, carried = TensorBoardWriter(tmp_path / "live"), []
+    for event in synthetic_events(layers=2, records=8, steps_per_epoch=10, record_every=3, own_losses=True):
+        writer(event)
+        carried += list(getattr(event, "batch_losses", ()))
+    steps, values = series(read_back(tmp_path / "live"), "loss/batch")
+    np.testing.assert_array_equal(steps, np.arange(1, 25))
+    np.testing.assert_allclose(np.array(values, dtype=float), [loss for _, loss in carried], rtol=1e-6)
+    assert [step for step, _ in carried] == list(range(1, 25))
 
 
 def test_writing_needs_no_tensorflow_and_the_cli_names_the_folder(tmp_path):

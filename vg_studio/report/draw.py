@@ -10,9 +10,12 @@ import io
 import numpy as np
 
 from vg_studio.report import figures as F
+from vg_studio.report.decimate import overview_of
 from vg_studio.report.palette import theme_colors
 
 WIDTH_IN, HEIGHT_IN, DPI = 7.2, 3.4, 100
+FAINT_ALPHA = 0.3  # an unsmoothed curve under its smoothed line
+LEGEND_FAINT_ALPHA = 0.67  # its legend sample, as in the app (170 of 255)
 
 
 def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png", layer: int = 0,
@@ -75,6 +78,9 @@ def _legend(ax, style: dict) -> None:
         legend = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         for text in legend.get_texts():
             text.set_color(style["foreground"])
+        for handle in legend.legend_handles:  # a faint line's sample: a few points of a thin line need more ink
+            if handle is not None and (handle.get_alpha() or 1.0) < LEGEND_FAINT_ALPHA:
+                handle.set_alpha(LEGEND_FAINT_ALPHA)
 
 
 def _line(ax, x, y, marker_size: float = 4, **kwargs):
@@ -89,13 +95,16 @@ def _line(ax, x, y, marker_size: float = 4, **kwargs):
 # ---- overlaid figures ---------------------------------------------------------------------------------------
 def _metric(fig, ax, figure: F.Figure, runs: list, style: dict, _layer) -> None:
     several = len(runs) > 1
-    for run in runs:
+    for i, run in enumerate(runs):
         color = F.run_line_color(run, style["background"])
         steps, means, smooth = run.training_curve(figure.source)
         prefix = f"{run.name}: " if several else ""
-        if np.isfinite(means).any():
-            ax.plot(steps, means, color=color, alpha=0.3, linewidth=0.8)
-            _line(ax, steps, smooth, color=color, linewidth=2, label=prefix + F.METRIC_LEGEND["smooth"])
+        if F.draws_batches(figure, run):
+            _batch_losses(ax, run, i, color, prefix)
+        elif np.isfinite(means).any():
+            ax.plot(steps, means, color=color, alpha=FAINT_ALPHA, linewidth=0.8)
+            legend = F.BATCH_LEGEND["without-batches"] if figure.source == "loss" else F.METRIC_LEGEND["smooth"]
+            _line(ax, steps, smooth, color=color, linewidth=2, label=prefix + legend)
         else:
             train = run.epoch_metric(figure.source)
             if np.isfinite(train).any():
@@ -112,6 +121,19 @@ def _metric(fig, ax, figure: F.Figure, runs: list, style: dict, _layer) -> None:
         ax.set_ylim(*figure.y_limits)
     _labels(ax, figure, figure.title, style)
     _legend(ax, style)
+
+
+def _batch_losses(ax, run, index: int, color, prefix: str) -> None:
+    """Each batch's own loss (faint) and its smoothed line, as the app draws them. A long run is drawn through its
+    min/max envelope (`decimate`: at most 2 × CAPACITY points a line, every spike kept), so an SVG stays small.
+    The lines' SVG ids name them (`loss-batches-<run>`, `loss-batch-smooth-<run>`, the run's place in the figure)."""
+    steps, _, losses, smooth = run.batch_loss_curve()
+    faint = _line(ax, *overview_of(steps, losses).envelope(), color=color, alpha=FAINT_ALPHA,
+                  linewidth=0.8, label=prefix + F.BATCH_LEGEND["batches"])
+    line = _line(ax, *overview_of(steps, smooth).envelope(), color=color, linewidth=2,
+                 label=prefix + F.BATCH_LEGEND["batch-smooth"])
+    faint[0].set_gid(f"loss-batches-{index}")
+    line[0].set_gid(f"loss-batch-smooth-{index}")
 
 
 def _layers(fig, ax, figure: F.Figure, runs: list, style: dict, _layer) -> None:

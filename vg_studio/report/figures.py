@@ -4,8 +4,8 @@ and colour scales. The app's pyqtgraph plots (vg_studio/gui/plots) and the repor
 
 A run here is anything with the accessors of `vg_studio.report.run.RunView` (the app's live `RunData` has the same):
 `name`, `color`, `record_steps`, `record_epochs`, `stat(name)`, `stat_names`, `training_curve(metric)`,
-`epoch_metric(name)`, `display_names`, `layer_names`, `layer_kinds`, `layer_units`, `hist_edges`, `time_grad()`,
-`is_recurrent`, `steps_per_epoch`, `num_records`.
+`has_batch_losses`, `batch_loss_curve()`, `epoch_metric(name)`, `display_names`, `layer_names`, `layer_kinds`,
+`layer_units`, `hist_edges`, `time_grad()`, `is_recurrent`, `steps_per_epoch`, `num_records`.
 
 A new figure is one `Figure` in FIGURES (and its drawing in each renderer).
 """
@@ -21,6 +21,7 @@ import numpy as np
 from vg_studio import catalog
 from vg_studio.report.palette import (HEATMAP_COLORMAP, LAYER_COLORMAP, TIME_HEATMAP_COLORMAP, layer_position,  # noqa: F401
                                       line_color, run_layer_color, theme_of)
+from vg_studio.report.series import BATCH_SMOOTHING
 
 MAX_LINES = 12  # per-layer lines drawn; beyond, an even selection (the heatmap shows every layer)
 PERCENTILES = (2, 98)  # a heatmap's colour scale: one extreme record or run does not wash the rest out
@@ -69,9 +70,16 @@ FIGURES = {f.key: f for f in (
 )}
 
 
+def draws_batches(figure: Figure, run) -> bool:
+    """Whether `figure` draws each batch of `run`: the loss, where the run kept each batch's own."""
+    return figure.kind == "metric" and figure.source == "loss" and run.has_batch_losses
+
+
 def has_data(figure: Figure, runs: list) -> bool:
     """Whether any of `runs` gives `figure` something to draw."""
     for run in runs:
+        if draws_batches(figure, run) and np.isfinite(run.batch_loss_curve()[2]).any():
+            return True
         if figure.kind == "metric":
             _, means, _ = run.training_curve(figure.source)
             if np.isfinite(means).any() or np.isfinite(run.epoch_metric(figure.source)).any() or np.isfinite(
@@ -112,6 +120,10 @@ def distribution_title(layer_name: str, several: bool) -> str:
 
 METRIC_LEGEND = {"smooth": "train (smoothed)", "means": "train", "epoch-train": "train (epoch mean)",
                  "val": "validation"}
+# the loss: each batch's own (faint) and its smoothed line, or, for a run that kept none, the records' means
+# (legend labels are cut at 24 characters in the app; its read-out under the plot says the rest)
+BATCH_LEGEND = {"batches": "train, each batch", "batch-smooth": f"train smoothed, EMA {BATCH_SMOOTHING:g}",
+                "without-batches": "train (running means)"}
 DEPTH_NOTE = "darker: nearer the input"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from vg_studio import __version__
 from vg_studio.report import figures as F
 from vg_studio.report.palette import run_color
+from vg_studio.report.series import BATCH_SMOOTHING
 from vg_studio.text import inert_html
 
 MAX_RUNS = 4  # a report compares a few runs; more would not read side by side
@@ -48,7 +49,9 @@ _STYLE = """
 """
 
 CAPTIONS = {
-    "loss": "Training loss (mean over the batches between records, and smoothed) and validation loss per epoch.",
+    "loss": f"Training loss of each batch (faint) and its smoothed line (TensorBoard's moving average, "
+            f"{BATCH_SMOOTHING:g}), and validation loss per epoch. A run recorded without each batch's loss shows "
+            f"the mean over the batches between records instead (its legend says running means).",
     "accuracy": "Training and validation accuracy.",
     "gradients": "Mean |∂L/∂w| of each layer over training (log scale): layers far below the others are not "
                  "learning.",

@@ -1,5 +1,6 @@
 """A run directory as the figures read it, without Qt: the same accessors as the app's `RunData` (record steps,
-per-layer statistics, training curves without epoch jumps, epoch metrics, display names), read once from disk.
+per-layer statistics, training curves without epoch jumps, each batch's own loss, epoch metrics, display names),
+read once from disk.
 
 The figure descriptions (`vg_studio.report.figures`) take any object with these accessors, so the app's plots
 (live `RunData`) and the report (`RunView`) select the same data.
@@ -14,7 +15,7 @@ import numpy as np
 from vg_studio.catalog import HIST_EDGES, RECURRENT_KINDS
 from vg_studio.diagnose.findings import findings_from_report, layer_label
 from vg_studio.report.palette import run_color
-from vg_studio.report.series import interval_means, smoothed
+from vg_studio.report.series import BATCH_SMOOTHING, interval_means, smoothed
 
 
 class RunView:
@@ -53,6 +54,7 @@ class RunView:
         self.epochs = int(_number(history.attrs.get("epochs")) or (spec.training.epochs if spec is not None else 0)
                           or len(self._epochs.get("epoch", [])))
         self.revision = 0
+        self._batch_curve: tuple | None = None
 
     @classmethod
     def open(cls, run_dir, name: str | None = None, color: str | None = None) -> "RunView":
@@ -92,6 +94,22 @@ class RunView:
     def training_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         means = interval_means(self._steps, self._epochs_of_records, self.record_metric(metric), self.steps_per_epoch)
         return self._steps, means, smoothed(means)
+
+    @property
+    def has_batch_losses(self) -> bool:
+        """Whether the run kept each batch's own loss (history.h5's /batches; not runs recorded before it was kept,
+        nor a custom train_step's)."""
+        return len(self.history.batch_steps) > 0
+
+    def batch_loss_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, epochs, each batch's own loss, its smoothed line — TensorBoard's debiased moving average with
+        weight BATCH_SMOOTHING), as the app's RunData gives them; empty arrays when the run has none."""
+        if self._batch_curve is None:
+            losses = np.asarray(self.history.batch_loss, dtype=np.float64)
+            self._batch_curve = (np.asarray(self.history.batch_steps, dtype=np.float64),
+                                 np.asarray(self.history.batch_epochs, dtype=np.int64), losses,
+                                 smoothed(losses, BATCH_SMOOTHING))
+        return self._batch_curve
 
     def epoch_metric(self, name: str) -> np.ndarray:
         return np.asarray(self._epochs.get(name, []), dtype=float)

@@ -7,8 +7,10 @@ extra `vg-studio[tensorboard]`), never through TensorFlow: the same files on eve
 `export_tensorboard(run_dir, logdir)` for a run on disk, and `TensorBoardWriter(logdir)`, a listener of the engine's
 events that writes them as the run trains (`GradientMonitor(..., listeners=[TensorBoardWriter(logdir)])`).
 
-Tags: `loss`, `<metric>` (train, per record), `epoch/<metric>` (per epoch), `<statistic>/<layer>`,
-`<histogram>/<layer>` (buckets of log10 |value|: TensorBoard's histogram and distribution dashboards), `findings`.
+Tags: `loss`, `<metric>` (train, per record), `loss/batch` (each batch's own loss at its step, where the run kept
+them: TensorBoard's smoothing slider works on them as on any scalar), `epoch/<metric>` (per epoch),
+`<statistic>/<layer>`, `<histogram>/<layer>` (buckets of log10 |value|: TensorBoard's histogram and distribution
+dashboards), `findings`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ EXTRA = "vg-studio[tensorboard]"
 SCALAR_STATS = ("grad_mean_abs", "grad_norm", "update_ratio", "update_mean_abs", "weight_norm", "dead_fraction",
                 "saturated_fraction")
 HISTOGRAM_STATS = {"grad_log10_hist": "log10_abs_gradient", "update_log10_hist": "log10_abs_update"}
+BATCH_LOSS_TAG = "loss/batch"  # next to `loss` (Keras's running mean at each record) in TensorBoard's "loss" group
 
 
 class TensorBoardMissing(ImportError):
@@ -127,10 +130,12 @@ class TensorBoardWriter:
         elif self.file is None:
             return
         elif isinstance(event, events.ProbeRecord):
+            self.batch_losses(getattr(event, "batch_losses", ()))
             self.record(event.step, event.loss, event.stats, getattr(event, "metrics", None) or {},
                         event.optimizer)
             self.file.flush()
         elif isinstance(event, events.EpochEnd):
+            self.batch_losses(getattr(event, "batch_losses", ()))
             self.epoch(event.epoch, event.logs)
             self.file.flush()
         elif isinstance(event, events.FindingsUpdated):
@@ -168,6 +173,11 @@ class TensorBoardWriter:
                 continue
             for layer, row in zip(self.layer_names, np.asarray(rows, dtype=float)):
                 self.file.histogram(f"{label}/{layer}", self.edges, row, step)
+
+    def batch_losses(self, pairs) -> None:
+        """Each batch's own loss, ((step, loss), …) in step order; a non-finite one is left out, as every scalar."""
+        for step, loss in pairs:
+            self.file.scalar(BATCH_LOSS_TAG, loss, int(step))
 
     def epoch(self, epoch: int, logs: dict) -> None:
         for name, value in logs.items():
@@ -218,6 +228,7 @@ def export_tensorboard(run_dir, logdir) -> Path:
                       {name: values[i] for name, values in stats.items() if i < len(values)},
                       {name: values[i] for name, values in metrics.items() if i < len(values)},
                       {name: values[i] for name, values in optimizer.items() if i < len(values)})
+    writer.batch_losses(zip(history.batch_steps, history.batch_loss))
     epochs = run.epoch_metric("epoch")
     for e in range(len(epochs)):
         writer.epoch(e, {name: run.epoch_metric(name)[e] for name in history.epochs if name != "epoch"})

@@ -19,14 +19,11 @@ from vg_studio.gui.plots.base import PlotBox, fmt, line_pen, run_line_color
 from vg_studio.gui.plots.decimate import Overviews
 from vg_studio.gui.plots.series import BATCH_SMOOTHING
 from vg_studio.report import figures as F
-from vg_studio.report.figures import epoch_steps  # noqa: F401  (the read-out and older callers)
+from vg_studio.report.figures import BATCH_LEGEND, epoch_steps  # noqa: F401  (epoch_steps: the read-out, older callers)
 
 MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
 FAINT_ALPHA = 70  # the unsmoothed curve under its smoothed line
 LEGEND_FAINT_ALPHA = 170  # its legend sample: a few pixels of a thin line need more ink than a dense curve (dark theme)
-# (legend labels are cut at 24 characters; the read-out under the plot says the rest)
-BATCH_LEGEND = {"batches": "train, each batch", "batch-smooth": f"train smoothed, EMA {BATCH_SMOOTHING:g}",
-                "without-batches": "train (running means)"}
 CURVE_KINDS = ("means", "smooth", "batches", "batch-smooth")  # the curves kept in overviews, per run
 
 
