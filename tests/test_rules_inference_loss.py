@@ -40,3 +40,28 @@ def test_batchnorm_at_a_rate_far_too_high_still_oscillates(tmp_path):
     findings, loss = _bn_mlp_findings(tmp_path, "digits", 800, 1, 0.5, 16, 3)
     assert loss > 0.8 * np.log(10)  # in inference mode too it has not learned
     assert findings.get("oscillating_loss") == ("warning", "active"), findings
+
+
+def test_slow_convergence_and_a_plateau_are_judged_on_the_inference_loss_where_recorded():
+    """A training-mode loss that hardly comes down at ordinary steps (2.35 → 2.34 over the budget: slow) while
+    the loss on the probe batch in inference mode, measured every 20 steps, falls from 2.3 to 0.6: the network
+    learns, neither holds. Measured flat at 2.3 the same run is still slow."""
+    from tests.test_rules import model_diagnoser, record, running_means
+    from vg_studio.train.events import ProbeRecord
+
+    rng = np.random.default_rng(3)
+    batches = [2.35 - 0.0001 * s + 0.005 * rng.normal() for s in range(1, 101)]
+
+    def run(inference):
+        d = model_diagnoser(budget=100, per_epoch=25, optimizer="Adam", rate=1e-3)
+        for s, m in enumerate(running_means(batches, 25), 1):
+            r = record(s, loss=m, update=[1e-3] * 4, epoch=(s - 1) // 25)
+            d.on_record(ProbeRecord(r.step, r.epoch, r.loss, r.stats,
+                                    probe_loss=inference(s) if s % 20 == 1 or s == 100 else float("nan")))
+        d.finish()
+        return {f.kind: f.severity for f in d.findings}
+
+    learns = run(lambda s: 2.3 - 1.7 * s / 100)
+    assert learns.get("slow_convergence", "info") == "info" and learns.get("loss_plateau", "info") == "info", learns
+    stalled = run(lambda s: 2.3)
+    assert stalled["slow_convergence"] == "warning", stalled

@@ -77,12 +77,19 @@ class ProbeLoss:
 
     @classmethod
     def of(cls, model, x, y) -> "ProbeLoss | None":
-        """None where it is not measured: no probe rows or targets, no compiled loss, several outputs, or a network
-        that computes the same in training as in inference (its training-mode loss is the one to judge)."""
-        if x is None or y is None or getattr(model, "_compile_loss", None) is None:
+        """None where it is not measured: no probe rows or targets, no compiled loss, a train_step of the model's
+        own (what it descends need not be the compiled loss), several outputs, or a network that computes the same
+        in training as in inference (its training-mode loss is the one to judge)."""
+        from vg_studio.train.step_loss import keras_train_step
+
+        if x is None or y is None or getattr(model, "_compile_loss", None) is None or not keras_train_step(model):
             return None
         outputs = getattr(model, "outputs", None)
-        if (outputs is not None and len(outputs) != 1) or not training_only_layers(model):
+        try:
+            if (outputs is not None and len(outputs) != 1) or not training_only_layers(model):
+                return None
+        except Exception:  # a layer tree it cannot walk: the run is recorded without it
+            log.exception("finding the layers that compute otherwise in training failed")
             return None
         y = _single(y)
         return None if y is None else cls(model, x, y)
