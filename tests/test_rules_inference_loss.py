@@ -1,7 +1,8 @@
 """The loss rules judge a network that computes otherwise in training (BatchNormalization under tiny batches) on its
 loss in inference mode where the records carry it: a BatchNorm MLP under batches of 4 whose training-mode batch
-losses scatter without coming down while it learns is no oscillation; one whose rate is far too high still is.
-Real runs on the offline mnist-5k and digits data (seeded: Keras's CPU kernels give the same run each time)."""
+losses scatter without coming down while it learns is no oscillation (the records' series: real runs of that
+network reproduce the false alarm in some seeds and numerics only); one whose rate is far too high still is (a real
+run on the offline digits data, seeded: Keras's CPU kernels give the same run each time)."""
 
 import keras
 import numpy as np
@@ -30,10 +31,39 @@ def _bn_mlp_findings(tmp_path, dataset, limit, seed, lr, batch_size, epochs):
     return {f.kind: (f.severity, f.state) for f in monitor.findings}, loss
 
 
-def test_batchnorm_under_batches_of_4_that_learns_in_inference_mode_is_no_oscillation(tmp_path):
-    findings, loss = _bn_mlp_findings(tmp_path, "mnist-5k", 300, 272, 0.05, 4, 2)
-    assert loss < 0.8 * np.log(10)  # it learned: in inference mode its loss on the probe rows is below guessing
-    assert findings.get("oscillating_loss", ("", ""))[1] != "active", findings
+def _records(batches, inference: dict):
+    """Records every 2 steps of a run of 136 steps (2 epochs of 68) with each batch's own loss, steps of 2e-2 of the
+    weights' size, and the loss on the probe batch in inference mode at the steps `inference` names."""
+    from tests.test_rules import record
+    from vg_studio.train.events import ProbeRecord
+
+    for s in range(2, 137, 2):
+        r = record(s, loss=float(np.mean(batches[(s - 1) // 68 * 68:s])), update=[2e-2] * 4, epoch=(s - 1) // 68)
+        yield ProbeRecord(r.step, r.epoch, r.loss, r.stats, batch_losses=((s - 1, batches[s - 2]), (s, batches[s - 1])),
+                          probe_loss=inference.get(s, float("nan")))
+
+
+def test_batchnorm_under_batches_of_4_that_learns_in_inference_mode_is_no_oscillation():
+    """The shape of the false alarm (a BatchNorm MLP under batches of 4, SGD 0.05 + momentum 0.9, mnist-5k): its
+    training-mode batch losses scatter 0.7-4.5 around 1.7 from step 50 on without coming down, at steps of 2e-2 —
+    an oscillation by the batches alone — while its loss on the probe batch in inference mode falls 2.35 -> 1.1.
+    Measured flat at the batches' level in inference mode too, it is an oscillation still."""
+    from tests.test_rules import model_diagnoser
+
+    steps = np.arange(1, 137)
+    level = np.where(steps < 50, 2.8 - 0.9 * steps / 50, 1.7)
+    batches = np.clip(level * np.exp(0.45 * np.random.default_rng(0).normal(size=136)), 0.7, 4.5)
+
+    def findings(inference):
+        d = model_diagnoser(budget=136, per_epoch=68, optimizer="SGD", rate=0.05)
+        for r in _records(batches, inference):
+            d.on_record(r)
+        d.finish()
+        return {f.kind: (f.severity, f.state) for f in d.findings}
+
+    assert findings({})["oscillating_loss"] == ("warning", "active")  # the batches alone: the false alarm
+    assert "oscillating_loss" not in findings({2: 2.35, 32: 2.2, 68: 1.6, 100: 1.3, 136: 1.1})
+    assert findings({2: 2.35, 32: 2.4, 68: 1.9, 100: 2.1, 136: 1.9})["oscillating_loss"] == ("warning", "active")
 
 
 def test_batchnorm_at_a_rate_far_too_high_still_oscillates(tmp_path):
