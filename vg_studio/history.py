@@ -19,7 +19,7 @@ import numpy as np
 RESERVED_ATTRS = frozenset({"schema", "vg_studio_version", "layer_names", "activations", "status", "record_every",
                             "log_id", "log_bytes"})
 # Per-record columns stored beside the statistics; a statistic may not take these names.
-RESERVED_STATS = frozenset({"step", "epoch", "loss", "time_grad"})
+RESERVED_STATS = frozenset({"step", "epoch", "loss", "time_grad", "probe_loss"})
 
 
 class Rows:
@@ -84,6 +84,8 @@ class History:
         self.steps: list[int] = []
         self.record_epochs: list[int] = []
         self.record_loss: list[float] = []
+        # the loss on the probe batch in inference mode (vg_studio.train.probe_loss), NaN where not measured
+        self.record_probe_loss: list[float] = []
         self.record_metrics: dict[str, list] = {}  # Keras's batch logs at the record (running epoch means)
         self.optimizer: dict[str, list] = {}  # optimizer-reported scalars at each record (e.g. SDAGD's mu)
         self.time_grad: list = []  # recurrent networks: one (T,) array per record
@@ -138,7 +140,7 @@ class History:
         _pad(self.epochs.values(), done)
 
     def add_record(self, step: int, epoch: int, loss: float, stats: dict, optimizer: dict | None = None,
-                   time_grad=None, metrics: dict | None = None) -> None:
+                   time_grad=None, metrics: dict | None = None, probe_loss: float = math.nan) -> None:
         rows = {name: np.asarray(value) for name, value in stats.items()}
         for name, row in rows.items():  # check everything before changing anything
             self._check_row(name, row)
@@ -146,6 +148,7 @@ class History:
         self.steps.append(int(step))
         self.record_epochs.append(int(epoch))
         self.record_loss.append(float(loss))
+        self.record_probe_loss.append(float(probe_loss))
         for name, row in rows.items():
             column = self._stats.get(name)
             if column is None:

@@ -153,6 +153,7 @@ class Diagnoser:
         done = 0
         columns = history.stats
         batches = BatchCursor(history)  # each batch's own loss, with the record or epoch end it came with
+        probe_losses = getattr(history, "record_probe_loss", [])  # the loss in inference mode, where measured
         for r in range(history.num_records):
             while done < len(epochs) and epochs[done] < history.record_epochs[r]:
                 diagnoser.on_epoch(epochs[done], epoch_logs[done], batches.pairs(batches.for_epoch(done)))
@@ -161,7 +162,8 @@ class Diagnoser:
             time_grad = history.time_grad[r] if r < len(history.time_grad) else None
             diagnoser.on_record(ProbeRecord(history.steps[r], history.record_epochs[r], history.record_loss[r],
                                             stats, time_grad=time_grad,
-                                            batch_losses=batches.pairs(batches.for_record(r))))
+                                            batch_losses=batches.pairs(batches.for_record(r)),
+                                            probe_loss=probe_losses[r] if r < len(probe_losses) else math.nan))
         for i in range(done, len(epochs)):
             diagnoser.on_epoch(epochs[i], epoch_logs[i], batches.pairs(batches.for_epoch(i)))
         diagnoser.finish()

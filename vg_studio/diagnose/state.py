@@ -19,6 +19,7 @@ import numpy as np
 
 from vg_studio import catalog
 from vg_studio.diagnose.findings import layer_label
+from vg_studio.diagnose.inference_loss import InferenceLoss
 from vg_studio.spec import DiagnosticsSpec
 
 SPARSE_GRADIENT_KINDS = ("embedding",)  # only the rows of the tokens in the batch get a gradient
@@ -247,6 +248,7 @@ class RunState:
     batch_loss: float = math.nan
     per_batch: bool = False  # the records carry each batch's own loss (the means above are not recovered)
     epoch_losses: deque = None
+    inference: InferenceLoss = None  # the loss on the probe batch in inference mode, where the records carry it
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
     records: int = 0  # finite records taken in
     _epoch_start: dict = field(default_factory=dict)
@@ -259,6 +261,7 @@ class RunState:
         self.update_window = Window(max(c.flat_steps, c.exploding_window_steps))
         self.batch_losses = Window(c.oscillation_window_steps)
         self.epoch_losses = deque(maxlen=max(2, int(c.plateau_epochs)))
+        self.inference = InferenceLoss(max(c.oscillation_window_steps, c.plateau_steps))
 
     def update(self, record, facts: RunFacts, finite: bool) -> None:
         """Take in one record (the engine calls this before the rules judge it)."""
@@ -289,6 +292,7 @@ class RunState:
             self.losses.popleft()
         self.batch_loss = self.loss
         self._batch_loss(facts, getattr(record, "batch_losses", ()))
+        self.inference.add(self.step, getattr(record, "probe_loss", math.nan))
 
     def _measure_units(self, facts: RunFacts) -> None:
         """Unit statistics are measured on a probe batch now and then (NaN in the records between): keep each

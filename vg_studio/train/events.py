@@ -5,6 +5,7 @@ taking one event; see `vg_studio.train.recorder.RunRecorder` for the optional `a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,9 @@ class ProbeRecord:
     # ((step, loss), …): each batch's own loss since the previous record (vg_studio.train.step_loss); empty where
     # not known (a custom train_step, a run recorded before they were kept)
     batch_losses: tuple = ()
+    # the loss on the probe batch in inference mode where the network computes otherwise in training (BatchNorm,
+    # Dropout) and the probe rows' targets are known (vg_studio.train.probe_loss); NaN where not measured
+    probe_loss: float = math.nan
 
 
 @dataclass

@@ -147,7 +147,8 @@ class RunFollower:
                 "optimizer": {k: v[r] for k, v in h.optimizer.items()},
                 "time_grad": h.time_grad[r] if r < len(h.time_grad) else None,
                 "metrics": {k: v[r] for k, v in h.record_metrics.items()},
-                "batch_losses": batches.pairs(batches.for_record(r))}))
+                "batch_losses": batches.pairs(batches.for_record(r)),
+                "probe_loss": h.record_probe_loss[r] if r < len(h.record_probe_loss) else float("nan")}))
             self._records += 1
         while self._epochs < h.num_epochs:
             out.append(self._epoch_end(self._epochs))

@@ -13,6 +13,8 @@ Layout (HISTORY_SCHEMA 2; schema 1 files of earlier versions read too) — see d
     /optimizer/<name>  (R,) float64
     /batches/step, /batches/epoch, /batches/loss   (B,) int64, int32, float64: every training batch's own loss
                        (absent in runs without them; readers that do not know the group skip it)
+    /inference/probe_loss  (R,) float64: the loss on the probe batch in inference mode (vg_studio.train.probe_loss;
+                       absent in runs without it)
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import numpy as np
 from vg_studio import __version__
 from vg_studio.history import RESERVED_ATTRS, History, stat_dtype
 from vg_studio.safeio import UnreadableFile, atomic_path, regular_file
+from vg_studio.train import probe_loss
 from vg_studio.train.history_log import LogError, LogReader, encode_payload
 from vg_studio.train.rundir import RunStoreError
-from vg_studio.train.step_loss import batch_arrays, batch_columns
+from vg_studio.train.step_loss import batch_arrays, batch_columns, frame_batches, read_batches
 
 HISTORY_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
@@ -210,6 +213,7 @@ def _fill(f, history: History, log_id: bytes, log_bytes: int) -> None:
         g = f.create_group("batches")
         for name, values, dtype in batch_columns(history):
             g.create_dataset(name, data=np.asarray(values, dtype=dtype))
+    probe_loss.write_h5(f, history)
 
 
 # ---- reading history.h5 strictly ---------------------------------------------------------------------------
@@ -397,26 +401,12 @@ class _Reader:
             g = self.group(group, required=False)
             for key, ds in (self.members(g) if g is not None else {}).items():
                 target[key] = [float(v) for v in self.column(ds, f"{group}/{key}", n)]
-        self.batches(history)
+        read_batches(self, history)
+        probe_loss.read_h5(self, history)
         problem = histograms_problem(history)
         if problem:
             self.fail(problem)
         return history, log_bytes_id, log_bytes
-
-    def batches(self, history: History) -> None:
-        g = self.group("batches", required=False)
-        if g is None:
-            return
-        columns = self.members(g)
-        if set(columns) != {"step", "epoch", "loss"}:
-            self.fail("batches/ must hold step, epoch and loss")
-        n = columns["step"].shape[0] if columns["step"].ndim == 1 else -1
-        steps = self.column(columns["step"], "batches/step", n, integer=True)
-        epochs = self.column(columns["epoch"], "batches/epoch", n, integer=True)
-        try:
-            history.add_batches(zip(steps, epochs, self.column(columns["loss"], "batches/loss", n)))
-        except ValueError as exc:
-            self.fail(str(exc))
 
 
 def _kind(dtype) -> str:
@@ -448,7 +438,7 @@ def attrs_payload(attrs: dict) -> bytes:
 
 def record_payload(history: History, r: int, batches: tuple[int, int] | None = None) -> bytes:
     arrays = {f"s/{name}": column[r] for name, column in history.stats.items()}
-    arrays.update(batch_arrays(history, batches))
+    arrays.update(batch_arrays(history, batches), **probe_loss.frame_arrays(history, r))
     if len(history.time_grad) > r:
         arrays["time_grad"] = history.time_grad[r]
     opt, metrics = list(history.optimizer), list(history.record_metrics)
@@ -526,11 +516,12 @@ class LogReplay:
                     self.fail(f"a statistic with more than {MAX_BINS} bins per layer")
                 if len(set(opt) | set(metrics)) != len(opt) + len(metrics):
                     self.fail("a record names a scalar twice")
-                self._batches(arrays)
+                frame_batches(self.history, arrays, self.fail)
                 self.history.add_record(step, epoch, float(scalars[0]), stats,
                                         dict(zip(opt, scalars[1:1 + len(opt)].tolist())),
                                         arrays.get("time_grad"),
-                                        dict(zip(metrics, scalars[1 + len(opt):].tolist())))
+                                        dict(zip(metrics, scalars[1 + len(opt):].tolist())),
+                                        probe_loss.from_frame(arrays))
                 return "record", self.history.num_records - 1
             if kind == "epoch":
                 keys, values = _texts(meta, "keys", empty=True), arrays.get("values")
@@ -541,7 +532,7 @@ class LogReplay:
                     self.fail(f"epoch {epoch} completed after epoch {done[-1]}")
                 if len(set(keys)) != len(keys) or "epoch" in keys:
                     self.fail("an epoch frame names a metric twice")
-                self._batches(arrays)
+                frame_batches(self.history, arrays, self.fail)
                 self.history.add_epoch(epoch, dict(zip(keys, values.tolist())))
                 return "epoch", self.history.num_epochs - 1
         except (TypeError, ValueError) as exc:
@@ -549,17 +540,6 @@ class LogReplay:
                 raise
             self.fail(str(exc).splitlines()[0])
         self.fail(f"unknown frame type {str(kind)[:20]!r}")
-
-
-    def _batches(self, arrays: dict) -> None:
-        """The batches' losses a record or epoch frame carries (none in logs of runs without them)."""
-        columns = [arrays.get(f"batch_{name}") for name in ("step", "epoch", "loss")]
-        if all(c is None for c in columns):
-            return
-        if any(c is None or c.ndim != 1 or len(c) != len(columns[0]) for c in columns) \
-                or any(c.dtype.kind not in "iu" for c in columns[:2]):
-            self.fail("a frame's batch losses are not three columns of one length (steps, epochs, losses)")
-        self.history.add_batches(zip(columns[0].tolist(), columns[1].tolist(), columns[2].tolist()))
 
 
 def _texts(meta: dict, key: str, empty: bool = False) -> list:

@@ -15,11 +15,13 @@ logs each step for plain `model.fit` too: there is nothing to avoid.)
 
 The ring is read once at least `sync_every` steps (or `sync_seconds`) have passed with records waiting, at the
 first record (a network broken at initialization is diagnosed at once), when the loss stops being finite, and at
-each epoch's end. Unit statistics (dead / saturated fractions) need activations: they are measured on the fixed
-probe batch at such a read when the time since the last measurement is at least UNIT_BUDGET times what that
-measurement cost (≤ 2 % of training time), and always at an epoch's end; they go on the newest record read. That
-record is emitted only once a newer one is, or at the epoch's end, so an epoch's end is always measured on the
-weights it ended with. The records in between carry NaN for them (not measured, as opposed to 0).
+each epoch's end. Unit statistics (dead / saturated fractions) need activations, and a network that computes
+otherwise in training (BatchNorm, Dropout) gets its loss in inference mode measured where the probe rows' targets
+are known (`vg_studio.train.probe_loss`): both are measured on the fixed probe batch at such a read when the time
+since the last measurement is at least UNIT_BUDGET times what that measurement cost (≤ 2 % of training time), and
+always at an epoch's end; they go on the newest record read. That record is emitted only once a newer one is, or
+at the epoch's end, so an epoch's end is always measured on the weights it ended with. The records in between carry
+NaN for them (not measured, as opposed to 0).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from vg_studio.train.layer_optimizers import name_layer_optimizers
 from vg_studio.train.model_facts import num_classes_of as _num_classes, param_count as _param_count, run_facts
 from vg_studio.train.probes import CannotWatch, ColumnIndex, ProbeReader, StepProbe, blank_stats, column_stats, \
     count_records
+from vg_studio.train.probe_loss import ProbeBatch, ProbeLoss
 from vg_studio.train.probes.optimizer_probe import steps_taken
 from vg_studio.train.runstore import RunStore
 from vg_studio.train.step_loss import BatchLosses, in_step_order, keras_train_step, loss_of, non_finite
@@ -54,7 +57,6 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY = 32  # steps between two reads of the ring (it holds probes.RING_SIZE records)
 SYNC_SECONDS = 1.0  # ... or this long, so a slow network still draws live
-UNIT_BUDGET = 50.0  # measure unit statistics when the time since the last measurement ≥ 50 × its cost
 
 
 
@@ -175,7 +177,7 @@ class RunRecorder(keras.callbacks.Callback):
         # step's loss and metrics, not those of the step at which the records were read
         self._step_logs: dict[int, dict] = {}
         self._synced_at = time.perf_counter()
-        self._units_at, self._units_cost = -math.inf, 0.0
+        self.probe_batch = ProbeBatch(None, None, None)  # what is measured on the probe batch (known at the start)
         self.epoch = 0
         self.last_loss = float("nan")
         self.last_logs: dict = {}
@@ -297,6 +299,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.history = History(names, activations, self.record_every, layer_kinds=kinds, layer_units=widths,
                                layer_groups=groups, attrs=run_facts(epochs, steps, _param_count(network), device,
                                                                     self.sample_count, classes))
+        self.probe_batch = ProbeBatch(model, self.units, ProbeLoss.of(model, self.probe_data, self.probe_targets))
         optimizers = {p.label: p.optimizer for p in self.step_probe.probes}
         owners = self._column_optimizers()
         if self.spec is not None:
@@ -554,21 +557,8 @@ class RunRecorder(keras.callbacks.Callback):
             self._index = ColumnIndex(self.columns, self.step_probe.probes)
         self._pending.extend(self._record(raw) for raw in raws)
         newest = max(self._pending, key=lambda r: r.step, default=None)  # read now, or held back since the last read
-        if newest is not None and self.units is not None and (final or self._units_due()):
-            started = time.perf_counter()
-            sync = getattr(self.model, "jax_state_sync", None)  # JAX keeps the weights outside the variables
-            if callable(sync):
-                sync()
-            try:
-                newest.stats.update(self.units.measure())
-            except Exception:  # a model whose probe batch cannot run: keep the gradient records
-                log.exception("unit statistics failed; they are left out")
-                self.units = None
-            self._units_cost = time.perf_counter() - started
-            self._units_at = time.perf_counter()
-
-    def _units_due(self) -> bool:
-        return time.perf_counter() - self._units_at >= UNIT_BUDGET * self._units_cost
+        if newest is not None and self.probe_batch.due(final):
+            self.probe_batch.measure(newest)
 
     def _record(self, raw) -> events.ProbeRecord:
         stats = column_stats(raw, self._index)
@@ -604,7 +594,7 @@ class RunRecorder(keras.callbacks.Callback):
             record.batch_losses = tuple((s, v) for s, _, v in batches)
             self.history.add_batches(batches)
             self.history.add_record(record.step, record.epoch, record.loss, record.stats, record.optimizer,
-                                    record.time_grad, record.metrics)
+                                    record.time_grad, record.metrics, record.probe_loss)
             self.emit(record)
         if write:  # O(new records): lets any process follow the run, and a killed epoch's records survive
             self._write_history()

@@ -140,3 +140,32 @@ def batch_arrays(history, batches: tuple[int, int] | None) -> dict:
         return {}
     return {f"batch_{name}": np.asarray(values, dtype=dtype) for name, values, dtype in
             batch_columns(history, *batches)}
+
+
+def read_batches(reader, history) -> None:
+    """history.h5's /batches into `history`, through history_file's strict reader (nothing for a run without them)."""
+    g = reader.group("batches", required=False)
+    if g is None:
+        return
+    columns = reader.members(g)
+    if set(columns) != {"step", "epoch", "loss"}:
+        reader.fail("batches/ must hold step, epoch and loss")
+    n = columns["step"].shape[0] if columns["step"].ndim == 1 else -1
+    steps = reader.column(columns["step"], "batches/step", n, integer=True)
+    epochs = reader.column(columns["epoch"], "batches/epoch", n, integer=True)
+    try:
+        history.add_batches(zip(steps, epochs, reader.column(columns["loss"], "batches/loss", n)))
+    except ValueError as exc:
+        reader.fail(str(exc))
+
+
+def frame_batches(history, arrays: dict, fail) -> None:
+    """The batches' losses a log's record or epoch frame carries into `history` (none in logs of runs without
+    them); `fail(problem)` raises."""
+    columns = [arrays.get(f"batch_{name}") for name in ("step", "epoch", "loss")]
+    if all(c is None for c in columns):
+        return
+    if any(c is None or c.ndim != 1 or len(c) != len(columns[0]) for c in columns) \
+            or any(c.dtype.kind not in "iu" for c in columns[:2]):
+        fail("a frame's batch losses are not three columns of one length (steps, epochs, losses)")
+    history.add_batches(zip(columns[0].tolist(), columns[1].tolist(), columns[2].tolist()))

@@ -6,7 +6,9 @@ more, `plateau_far` of where it started or of guessing: a loss that fell a littl
 a loss of known scale, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is
 Keras's running mean within an epoch. Where no layer's weights move, the loss changes only with the batch: its level
 (the medians of the window's halves) is what must stay within the tolerance, and the epochs' means, which still hold
-the steps before the weights froze, do not overrule a window in steps that holds."""
+the steps before the weights froze, do not overrule a window in steps that holds. A network that computes otherwise
+in training (BatchNorm, Dropout) must be that far from good by its loss on the probe batch in inference mode too,
+where the records carry it: a training-mode loss held up by its batches' statistics is no stall of the network."""
 
 from __future__ import annotations
 
@@ -77,6 +79,11 @@ class LossPlateau(Rule):
         chance = facts.chance_loss
         if chance is not None:
             far = far and mean >= c.plateau_far * chance
+        inference = state.inference.over_run()
+        if inference is not None:
+            then, now = inference
+            far = far and now >= c.plateau_progress * facts.learning_from(then) and (
+                chance is None or now >= c.plateau_far * chance)
         if not (spread < c.plateau_tolerance and far):
             return NOT_HELD
         evidence = {"loss": mean, "relative_change": spread, "first_loss": first, "window": len(values)}
@@ -85,6 +92,9 @@ class LossPlateau(Rule):
         if chance is not None:
             evidence["chance_loss"] = chance
             details.append(f"Guessing {facts.guessing_words} gives a loss of {chance:.3g}.")
+        if inference is not None:
+            evidence["inference_loss"] = inference[1]
+            details.append(state.inference.words(state.inference.first[0]))
         return Verdict("warning", (), evidence,
                        f"The loss has stayed at about {mean:.3g} over the last {span} (it started at {first:.3g}), "
                        f"so training has stalled {cite('sns-recognise')}.", tuple(details),

@@ -9,6 +9,12 @@ decayed to ~0), the loss swings only with the batch: no step overshoots anything
 same holds where every layer's steps are small (BatchNorm under batches of 2: each batch's statistics are noise)
 and the swing is of the size of the loss's step-to-step spread; a burst far above that spread (a spike of the rate)
 is an oscillation whatever the steps' size now.
+
+A network that computes otherwise in training (BatchNorm under tiny batches normalises each example by a few
+examples' mean; heavy Dropout) swings in training mode while it learns: where the records carry the loss on the
+probe batch in inference mode (`RunState.inference`), no oscillation holds while that loss is below the training
+mode's level and came down by `oscillation_progress` over the window or is below the good level. (A network that
+overshoots does so in either mode: its loss in inference mode is no lower than its batches'.)
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class OscillatingLoss(Rule):
         # an overshoot needs steps: where no layer's weights move, the loss swings only with the batch
         if not (level >= good and swing >= c.oscillation_swing and rises >= c.oscillation_rises
                 and progress < c.oscillation_progress) or state.no_layer_moves(facts) \
-                or self.sampling_noise(values, smooth):
+                or self.sampling_noise(values, smooth) or self.learns_in_inference(int(steps[0]), good, level):
             return NOT_HELD
         span = int(steps[-1] - steps[0])
         evidence = {"median_loss": level, "swing": swing, "share_of_rises": rises, "progress": progress,
@@ -67,6 +73,10 @@ class OscillatingLoss(Rule):
                    f"{swing:.0%} of its level ({level:.3g}), rising {rises:.0%} of the time (threshold"
                    f"{'s' if rises_needed else ''} {c.oscillation_swing:.0%}{rises_needed}).",
                    f"It went from {early:.3g} to {late:.3g} over that window: no progress."]
+        inference = state.inference.change(int(steps[0]))
+        if inference is not None:
+            evidence["inference_loss"] = inference[1]
+            details.append(state.inference.words(int(steps[0])))
         update = state.median_update_ratio()
         if update is not None and np.any(np.isfinite(update)):
             largest = float(np.nanmax(update))
@@ -90,6 +100,16 @@ class OscillatingLoss(Rule):
         step_to_step = np.diff(values)
         spread = 1.4826 * float(np.median(np.abs(step_to_step - np.median(step_to_step)))) / np.sqrt(2)
         return float(smooth.max() - smooth.min()) < COHERENT_SPREAD * spread
+
+    def learns_in_inference(self, start: int, good: float, level: float) -> bool:
+        """The loss on the probe batch in inference mode, where measured, is below the training mode's `level` and
+        came down by oscillation_progress since the window's start or is below `good`: the swing is the training
+        mode's (its batches' statistics, its dropout), not steps that overshoot."""
+        change = self.state.inference.change(start)
+        if change is None:
+            return False
+        then, now = change
+        return now < level and (now < good or (then - now) / max(abs(then), 1e-12) >= self.config.oscillation_progress)
 
     def settled(self) -> list:
         """(step, loss of the batches) over the window, past the run's first startup_steps steps: a loss that

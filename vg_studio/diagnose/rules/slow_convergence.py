@@ -8,7 +8,10 @@ share of the way to the target covered so far is compared with the share of the 
 (a median update ratio below `update_ratio_low`) while the loss is still that far are slow whatever the pace — a
 loss over skewed labels falls fast at first as the output learns their prior, at any rate. A loss that has
 hardly moved at all is the extreme of the same problem (the loss of a short run's batches cannot tell a fall of
-0.5 % from one of 1 %): the finding then says the loss has not come down. Weights that do not move (`flat_weights`), an explosion or dead units explain it when they hold.
+0.5 % from one of 1 %): the finding then says the loss has not come down. A network that computes otherwise in
+training (BatchNorm, Dropout) must be that slow by its loss on the probe batch in inference mode too, where the
+records carry it (counted the same way, from its first measurement): the training mode's batches can hold its
+logged loss far above what the network reaches in use. Weights that do not move (`flat_weights`), an explosion or dead units explain it when they hold.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class SlowConvergence(Rule):
         tiny_steps = typical is not None and typical < c.update_ratio_low
         if progress >= elapsed / c.slow_progress_factor and not tiny_steps:
             return NOT_HELD
+        if self.progresses_in_inference(target, elapsed, tiny_steps):
+            return NOT_HELD
         moved = (first - now) / max(abs(first), 1e-12) >= c.plateau_tolerance
         needed = elapsed / progress if progress > 0 else float("inf")
         evidence = {"loss": now, "first_loss": first, "target_loss": target, "progress": progress,
@@ -66,6 +71,10 @@ class SlowConvergence(Rule):
         if first < start:
             details.insert(0, f"It fell from {start:.3g} to the {first:.3g} of guessing {facts.guessing_words} — "
                               "what the output's bias alone reaches — and is counted from there.")
+        inference = state.inference.over_run()
+        if inference is not None:
+            evidence["inference_loss"] = inference[1]
+            details.append(state.inference.words(state.inference.first[0]))
         if typical is not None:
             evidence["median_update_ratio"] = typical
             if update_ratio_words(typical, c):
@@ -83,6 +92,17 @@ class SlowConvergence(Rule):
             rule = (f"median update ratio {typical:.1e} < update_ratio_low {c.update_ratio_low:g} with the loss "
                     f"{now:.3g} above {target:.3g}")
         return Verdict("warning", (), evidence, message, tuple(details), rule=rule)
+
+    def progresses_in_inference(self, target: float, elapsed: float, tiny_steps: bool) -> bool:
+        """The loss on the probe batch in inference mode, where measured, is good, or came at least as far towards
+        `target` (from its first measurement, or the loss of guessing if lower) as the budget spent asks."""
+        inference = self.state.inference.over_run()
+        if inference is None:
+            return False
+        first, now = self.facts.learning_from(inference[0]), inference[1]
+        if first <= target or now <= target:
+            return True
+        return (first - now) / (first - target) >= elapsed / self.config.slow_progress_factor and not tiny_steps
 
     def _judgeable(self) -> bool:
         """Half the budget spent and the start-up steps covered (a healthy BatchNorm CNN under Adam can take 24
