@@ -17,7 +17,8 @@ and without the monitor that alternate (target ≥ 0.95), beside the same ratio 
   the monitored refits trace are counted (a plain refit traces none).
 
 The monitored fits write a real run directory (history appended at every read, like a user's script) with unit
-statistics on a 128-example probe batch. `--threads 1` pins TensorFlow to one thread (steadier still). Works on
+statistics on a 128-example probe batch and its targets (so the BatchNorm network's loss in inference mode is
+measured too). `--threads 1` pins TensorFlow to one thread (steadier still). Works on
 any Keras backend: KERAS_BACKEND=jax python benchmarks/bench_monitor_overhead.py.
 """
 
@@ -69,12 +70,13 @@ def main():
     folder = tempfile.mkdtemp(prefix="vg-bench-monitor-")
     steps = -(-len(data.x_train) // 64)
     print(f"small CNN, Adam, batch 64, mnist-5k ({steps} steps/epoch), {keras.backend.backend()} backend, "
-          f"GradientMonitor(record_every={args.record_every}) with unit statistics and a run directory; "
+          f"GradientMonitor(record_every={args.record_every}) with unit statistics, the probe rows' targets (the "
+          f"loss of guessing; the BatchNorm net's loss in inference mode) and a run directory; "
           f"load average {os.getloadavg()[0]:.1f}")
 
     def monitor():
         return GradientMonitor(os.path.join(folder, "run"), record_every=args.record_every,
-                               probe_data=data.x_train[:128])
+                               probe_data=data.x_train[:128], probe_targets=data.y_train[:128])
 
     def compiled():
         model = build(keras)
