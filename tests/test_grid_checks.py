@@ -53,6 +53,8 @@ def test_a_network_that_learned_only_a_skewed_prior_is_stuck_not_trained():
     frozen["last_epoch_change"] = 1e-7
     assert "flat" in checks.truth(frozen)
     assert not checks.trained(frozen)
+    # still far above the prior's loss after a whole run at a tiny rate: slow, however skewed the labels
+    assert checks.truth(_measured(math.log(K) - 0.1, prior)) == {"slow"}
     # a measurement stored without the prior reads the uniform guess, as it did: below half of it, it learned
     stored = _measured(prior + 0.01, None, dead=0.6)
     assert "dead" not in checks.truth(stored) and checks.trained(stored)
