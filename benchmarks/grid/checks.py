@@ -323,7 +323,7 @@ def _loss_points(checks: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def guessing(checks: dict) -> tuple[float, float]:
     """(uniform, prior): the loss of guessing uniformly, ln k, and that of guessing the label prior — the lower one
-    a network that learned nothing from its input reaches (its output bias learns the prior quickly at any rate).
+    a network that learned nothing from its input reaches (its output bias alone can learn the prior).
     Measurements stored without the prior's loss read ln k for both."""
     uniform = math.log(checks["num_classes"])
     prior = checks["before"].get("prior_loss", math.nan)
@@ -410,7 +410,7 @@ def truth(checks: dict) -> set[str]:
         third = len(tail) // 3
         progress = (np.median(tail[:third]) - np.median(tail[-third:])) / max(np.median(tail[:third]), 1e-12)
         # (the level reads the uniform guess: "far above a good loss"; at a skewed prior's level each batch's share
-        # of the rare labels swings the batch loss by half its level with no step overshooting)
+        # of the rare labels swings the batch loss by half its level or more, no step overshooting)
         if level >= 0.5 * chance and (smooth.max() - smooth.min()) / level >= 0.5 and progress < 0.1:
             out.add("oscillating")
     # the share of the way from the first loss to a good one (half the prior's guess) made in the run: a network
