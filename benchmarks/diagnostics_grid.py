@@ -64,6 +64,7 @@ from grid.heldout22 import SETS as HELDOUT22_SETS  # noqa: E402
 from grid.heldout23 import SETS as HELDOUT23_SETS  # noqa: E402
 from grid.heldout24 import SETS as HELDOUT24_SETS  # noqa: E402
 from grid.heldout25 import SETS as HELDOUT25_SETS  # noqa: E402
+from grid.heldout26 import SETS as HELDOUT26_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, model_inputs, train_model_run  # noqa: E402
@@ -86,7 +87,7 @@ HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4"
                   "heldout19": HELDOUT19_SETS, "heldout20": HELDOUT20_SETS,
                   "heldout21": HELDOUT21_SETS, "heldout22": HELDOUT22_SETS,
                   "heldout23": HELDOUT23_SETS, "heldout24": HELDOUT24_SETS,
-                  "heldout25": HELDOUT25_SETS}
+                  "heldout25": HELDOUT25_SETS, "heldout26": HELDOUT26_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs

@@ -79,6 +79,8 @@ class Measured:
     # a recurrent network: mean |dL/dx_t| over the first 5 % of the time steps / at the last (GradientTape on the
     # input); NaN without a recurrent layer
     time_ratio: float = math.nan
+    # the loss of guessing the label prior on the same rows as `loss` (`prior_loss`); NaN where not measured
+    prior_loss: float = math.nan
     weights: list = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -120,7 +122,24 @@ def measure(model, x, y, num_classes: int, before: Measured | None = None) -> Me
         den = sum(float((b ** 2).sum()) for b in before.weights)
         change = math.sqrt(num / den) if den > 0 else math.nan
     return Measured(float(loss), ratio, norm, dead, saturated, signal, scale, change, finite, time_ratio=time_ratio,
-                    weights=weights)
+                    prior_loss=prior_loss(y, num_classes), weights=weights)
+
+
+def prior_loss(y, num_classes: int) -> float:
+    """The cross-entropy of the best constant guess on labels `y` — their class frequencies: the entropy of those
+    frequencies (the grid's loss is always a sparse cross-entropy). ln k where the frequencies are within sampling
+    noise of uniform (a G-test against uniform, p > 0.01): a balanced set's 128 rows keep the uniform level rather
+    than one a few per cent under it by chance."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64).ravel(), minlength=num_classes).astype(np.float64)
+    n = counts.sum()
+    if n == 0 or num_classes < 2:
+        return math.nan
+    share = counts[counts > 0] / n
+    entropy = float(-(share * np.log(share)).sum())
+    g = 2 * n * (math.log(num_classes) - entropy)  # the G statistic against the uniform prior
+    dof = num_classes - 1  # its 99th percentile under the uniform prior, χ² by Wilson–Hilferty's approximation
+    limit = dof * (1 - 2 / (9 * dof) + 2.3263 * math.sqrt(2 / (9 * dof))) ** 3
+    return math.log(num_classes) if g <= limit else entropy
 
 
 RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
@@ -302,11 +321,21 @@ def _loss_points(checks: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(1, len(losses) + 1, dtype=np.float64), np.asarray(losses, dtype=np.float64)
 
 
+def guessing(checks: dict) -> tuple[float, float]:
+    """(uniform, prior): the loss of guessing uniformly, ln k, and that of guessing the label prior — the lower one
+    a network that learned nothing from its input reaches (its output bias alone can learn the prior).
+    Measurements stored without the prior's loss read ln k for both."""
+    uniform = math.log(checks["num_classes"])
+    prior = checks["before"].get("prior_loss", math.nan)
+    return uniform, prior if prior is not None and np.isfinite(prior) and prior > 0 else uniform
+
+
 def truth(checks: dict) -> set[str]:
     """The labels a run shows at its end, and a poor initialisation at its start (empty: healthy — it trained and
-    shows none)."""
-    before, after, k = checks["before"], checks["after"], checks["num_classes"]
-    chance = math.log(k)
+    shows none). "Far above any guessing" reads the uniform guess (an untrained network with small outputs starts
+    there whatever the prior); "learned nothing" and "stuck at guessing" read the prior's guess."""
+    before, after = checks["before"], checks["after"]
+    chance, prior = guessing(checks)
     steps_at, losses = _loss_points(checks)
     out = set()
     steps = max(int(checks.get("steps") or 1), 1)
@@ -330,9 +359,9 @@ def truth(checks: dict) -> set[str]:
     if not after["finite"] or (moved and (climbed or high or after["max_grad_norm"] > 1e3)):
         out.add("exploding")
     # (a network can learn around a few dead units: a problem while the loss is still at least half of where it
-    # started or of guessing, whichever is lower — a loss that came down from above guessing to guessing learned
-    # nothing)
-    stuck = after["loss"] >= 0.5 * min(before["loss"], chance)
+    # started or of guessing the prior, whichever is lower — a loss that came down from above guessing to guessing
+    # learned nothing)
+    stuck = after["loss"] >= 0.5 * min(before["loss"], prior)
     if after["dead"] >= 0.9 or (after["dead"] >= 0.5 and stuck):
         out.add("dead")
     if after["saturated"] >= 0.5:  # (an explosion throws units into their tails: both hold)
@@ -345,14 +374,16 @@ def truth(checks: dict) -> set[str]:
     # that has learned stops nothing that matters)
     last_epoch = checks.get("last_epoch_change")
     frozen_late = last_epoch is not None and np.isfinite(last_epoch) and last_epoch < 1e-5 \
-        and after["loss"] >= 0.5 * min(before["loss"], chance)
+        and after["loss"] >= 0.5 * min(before["loss"], prior)
     if ((np.isfinite(change) and change / steps < 1e-5) or frozen_late) and before["max_grad_norm"] >= 1e-2:
         out.add("flat")
     ratio = after["grad_ratio"]
     still = abs(after["loss"] - before["loss"]) < 0.01 * before["loss"]  # (near the threshold: tiny weights hide it)
     # the output ignores the input from start to end (the loss is that of guessing) and the first layer's share of
-    # the gradient is small: tiny weights shrink the forward signal too
-    blind = all(abs(m["loss"] - chance) < 0.002 * chance for m in (before, after))
+    # the gradient is small: tiny weights shrink the forward signal too. Small outputs start at the uniform guess;
+    # by the end the output's bias may have learned the prior, or part of it: anywhere from the one to the other
+    tol = 0.002 * chance
+    blind = abs(before["loss"] - chance) < tol and prior - tol < after["loss"] < chance + tol
     # ... or, through a recurrent network, the gradient reaching the first time steps is under 1e-3 of the last's
     # (without it every finding of vanishing through time would count as a false alarm: the decay is real)
     through_time = after.get("time_ratio", math.nan)
@@ -378,16 +409,23 @@ def truth(checks: dict) -> set[str]:
         level = float(np.median(smooth))
         third = len(tail) // 3
         progress = (np.median(tail[:third]) - np.median(tail[-third:])) / max(np.median(tail[:third]), 1e-12)
+        # (the level reads the uniform guess: "far above a good loss"; at a skewed prior's level each batch's share
+        # of the rare labels swings the batch loss by half its level or more, no step overshooting)
         if level >= 0.5 * chance and (smooth.max() - smooth.min()) / level >= 0.5 and progress < 0.1:
             out.add("oscillating")
-    if not out and after["loss"] > 0.5 * chance and before["loss"] > 0.5 * chance:
-        progress = (before["loss"] - after["loss"]) / (before["loss"] - 0.5 * chance)
+    # the share of the way from the first loss to a good one (half the prior's guess) made in the run: a network
+    # still short of the prior's loss at a tiny rate is slow, however skewed the labels
+    if not out and after["loss"] > 0.5 * prior and before["loss"] > 0.5 * prior:
+        progress = (before["loss"] - after["loss"]) / (before["loss"] - 0.5 * prior)
         if progress < 0.1 and before["loss"] - after["loss"] >= 0.01 * before["loss"]:  # it moves, too slowly
             out.add("slow")
     return out
 
 
 def trained(checks: dict) -> bool:
-    """It learned: its loss fell by a fifth or more, or below half the loss of guessing."""
+    """It learned: its loss fell by a fifth or more, or below half the loss of guessing the prior. Under a prior
+    below the uniform guess the fifth is counted from the prior's loss where that is lower than the first: the fall
+    from the one to the other is the output's bias learning the prior, and learns nothing of the input."""
+    chance, prior = guessing(checks)
     before, after = checks["before"]["loss"], checks["after"]["loss"]
-    return after < 0.5 * math.log(checks["num_classes"]) or after <= 0.8 * before
+    return after < 0.5 * prior or after <= 0.8 * (min(before, prior) if prior < chance else before)
