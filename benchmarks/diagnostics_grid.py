@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout25 (271-277): both parts of one "
+                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout25 (271-277), heldout26 (281-287): both parts of one "
                              "held-out set (default findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
