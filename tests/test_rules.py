@@ -119,6 +119,29 @@ def test_slow_convergence_compares_progress_with_the_budget_spent():
     assert "slow_convergence" not in feed(fast, [record(s, loss=2.3 * 0.98 ** s) for s in range(1, 101)])
 
 
+def test_a_short_run_is_judged_slow_up_to_its_last_batch_not_its_last_record():
+    """51 steps (3 epochs of 17) recorded at the first and every 4th: the last record is at step 48, 48 steps
+    covered, short of the 50 start-up steps,
+    and the last three batches' own losses come with the epoch's end. Adam at 1e-5 moves the loss 1 % of the way:
+    slow by the steps the run trained, as the finding says once those batches are in."""
+    rng = np.random.default_rng(5)
+    batches = {s: 2.33 - 0.0004 * s + 0.004 * rng.normal() for s in range(1, 52)}
+    d = model_diagnoser(budget=51, per_epoch=17, optimizer="Adam", rate=1e-5)
+    previous = 0
+    for step in [1, *range(4, 49, 4)]:  # the monitor records the first step, then every 4th
+        d.on_record(events.ProbeRecord(step, (step - 1) // 17, batches[step], record(step).stats,
+                                       batch_losses=tuple((s, batches[s]) for s in range(previous + 1, step + 1))))
+        previous = step
+        if step // 17 != (step + 4) // 17 or step == 48:  # an epoch ends before the next record
+            end = 17 * ((step - 1) // 17 + 1)
+            d.on_epoch((step - 1) // 17, {"loss": float(np.mean([batches[s] for s in range(end - 16, end + 1)]))},
+                       tuple((s, batches[s]) for s in range(step + 1, end + 1)))
+    d.finish()
+    found = {f.kind: f for f in d.findings}
+    assert found["slow_convergence"].severity == "warning" and found["slow_convergence"].state == "active", found
+    assert "not_judged" not in found or "slow" not in found["not_judged"].message.lower()
+
+
 def test_a_loss_that_hardly_moves_within_the_budget_is_slow_convergence_not_a_bare_plateau():
     """Adam at 1e-5: the loss goes from 2.35 to 2.34 (0.4 %) over the whole budget while the weights move 3e-5 of
     their size a step (not frozen). The budget says it converges far too slowly; the plateau is that evidence

@@ -32,7 +32,8 @@ class SlowConvergence(Rule):
             return None
         if not self._judgeable():
             return None  # (the first steps of a healthy network can be slow to start: not judged)
-        elapsed = (state.step - state.first_step + 1) / budget
+        last = self._last_step()
+        elapsed = (last - state.first_step + 1) / budget
         if not state.early_losses or len(state.batch_losses.items) < 2:
             return None
         chance = facts.chance_loss
@@ -40,7 +41,7 @@ class SlowConvergence(Rule):
         # last twice as many
         start = float(np.median(state.early_losses))
         # (where records are too sparse to recover the batches' loss, the latest recorded loss: the epoch's mean)
-        recent = state.batch_losses.since(state.step, 2 * c.baseline_steps)
+        recent = state.batch_losses.since(last, 2 * c.baseline_steps)
         now = float(np.median(recent)) if recent else float(state.batch_loss)
         if not (np.isfinite(start) and np.isfinite(now)):
             return None
@@ -93,6 +94,17 @@ class SlowConvergence(Rule):
                     f"{now:.3g} above {target:.3g}")
         return Verdict("warning", (), evidence, message, tuple(details), rule=rule)
 
+    def on_epoch(self, epoch: int, logs: dict):
+        """An epoch's end brings the own losses of its batches after its last record: judged again with them (a
+        run's last record can fall a few steps short of its last step, and of the start-up steps)."""
+        return self.on_record(True)
+
+    def _last_step(self) -> int:
+        """The newest step the run is known to have trained: its last record's, or that of a later batch whose own
+        loss came with the epoch's end."""
+        items = self.state.batch_losses.items
+        return max(self.state.step, int(items[-1][0])) if items else self.state.step
+
     def progresses_in_inference(self, target: float, elapsed: float, tiny_steps: bool) -> bool:
         """The loss on the probe batch in inference mode, where measured, is good, or came at least as far towards
         `target` (from its first measurement, or the loss of guessing if lower) as the budget spent asks."""
@@ -108,16 +120,17 @@ class SlowConvergence(Rule):
         """Half the budget spent and the start-up steps covered (a healthy BatchNorm CNN under Adam can take 24
         steps to move 10 % of the way: a run shorter than the start-up steps is not judged)."""
         facts, state, c = self.facts, self.state, self.config
-        covered = state.step - state.first_step + 1
+        covered = self._last_step() - state.first_step + 1
         return covered / facts.budget_steps >= c.slow_budget_fraction and covered >= c.startup_steps
 
     def unmet_need(self):
         facts, state, c = self.facts, self.state, self.config
         if not facts.budget_steps or state.first_loss is None:
             return None
-        elapsed = (state.step - state.first_step + 1) / facts.budget_steps
+        last = self._last_step()
+        elapsed = (last - state.first_step + 1) / facts.budget_steps
         if self._judgeable():
             return None
         return (f"{c.slow_budget_fraction:.0%} of the run's budget and at least {c.startup_steps:g} steps; the "
-                f"records span {state.step - state.first_step} steps, {elapsed:.0%} of the {facts.budget_steps} "
+                f"records span {last - state.first_step} steps, {elapsed:.0%} of the {facts.budget_steps} "
                 "planned")
