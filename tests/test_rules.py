@@ -795,6 +795,44 @@ def test_frozen_weights_whose_loss_swings_with_the_batch_are_a_plateau():
     assert "loss_plateau" not in run(False)
 
 
+@pytest.mark.parametrize("frozen_from", [18, 13, 5])
+def test_a_plateau_with_frozen_weights_is_judged_on_the_steps_since_they_froze(frozen_from):
+    """A schedule decayed to ~0 after a small first fall (Adam 1e-3, cosine decay over the first steps), 3 epochs of
+    17 steps recorded every step: the batches' loss falls 4 % (2.31 -> 2.21) while every layer moves 1e-3 of its
+    weights a step, then no layer moves and the loss is 2.21 ± the batch's noise. The last 50 steps still hold the
+    fall, so their range and even their halves' medians differ by more than the plateau's 1 %, but the loss cannot
+    move once the weights stand still: the steps since then show the plateau beside the flat weights, held at the end
+    — from the first epoch whose running mean holds none of the fall, where the weights froze within an epoch (frozen
+    from step 5, the rest of that epoch's running means still carry the fall: their level moves 1.2 %). The same fall
+    with the weights still moving and the loss still coming down slowly is no plateau."""
+    per_epoch, steps, rng = 17, 51, np.random.default_rng(5)
+    noise = 1 + 0.02 * rng.standard_normal(steps)
+
+    def run(frozen: bool):
+        fall = frozen_from - 1
+        batches = [(2.31 - 0.1 * min(1.0, s / fall) if frozen else 2.31 - 0.1 * s / fall if s <= fall
+                    else 2.21 - 0.06 * (s - fall) / (steps - fall)) * noise[s - 1] for s in range(1, steps + 1)]
+        means = running_means(batches, per_epoch)
+        d = model_diagnoser(budget=steps, per_epoch=per_epoch, optimizer="Adam", rate=1e-3)
+        for s in range(1, steps + 1):
+            d.on_record(record(s, loss=means[s - 1], epoch=(s - 1) // per_epoch,
+                               update=[0.0 if frozen and s >= frozen_from else 1e-3] * 4))
+            if s % per_epoch == 0:
+                d.on_epoch(s // per_epoch - 1, {"loss": means[s - 1]})
+        d.finish()
+        return {f.kind: f for f in d.findings if f.state == "active"}
+
+    # what the plateau reads: the records' spread over the last 50 steps and over those since the weights froze
+    means = np.asarray(running_means([(2.31 - 0.1 * min(1.0, s / (frozen_from - 1))) * noise[s - 1]
+                                      for s in range(1, steps + 1)], per_epoch))
+    assert np.ptp(means) / means.mean() > 0.01
+    half = len(means) // 2
+    assert abs(np.median(means[:half]) - np.median(means[half:])) / means.mean() > 0.01
+    frozen = run(True)
+    assert {"flat_weights", "loss_plateau"} <= warned(frozen)
+    assert "loss_plateau" not in run(False)
+
+
 def test_losses_compiled_as_functions_are_read_by_their_function_names():
     """keras.losses functions (not strings) are stored in the compile config as {"class_name": "function", "config":
     name}: the loss of guessing is still Σ wᵢ ln kᵢ (10 ln 10 + ln 2 here)."""

@@ -251,6 +251,9 @@ class RunState:
     inference: InferenceLoss = None  # the loss on the probe batch in inference mode, where the records carry it
     active: dict = field(default_factory=dict)  # finding kind -> whether its latest judgement held (engine's)
     records: int = 0  # finite records taken in
+    # the first step of the epoch since whose start no layer's weights have moved at any record (None while some
+    # moves, or until an epoch starts after they stopped): from it on, every recorded loss is of still weights
+    still_from: int | None = None
     _epoch_start: dict = field(default_factory=dict)
     _previous: tuple | None = None  # (step, epoch, running mean) of the previous finite record
 
@@ -292,7 +295,23 @@ class RunState:
             self.losses.popleft()
         self.batch_loss = self.loss
         self._batch_loss(facts, getattr(record, "batch_losses", ()))
+        self._track_still_weights(update if update is not None and len(update) == len(facts.layer_names) else None)
         self.inference.add(self.step, getattr(record, "probe_loss", math.nan))
+
+    def _track_still_weights(self, update) -> None:
+        """Keep `still_from`. The recorded loss is Keras's running mean since the epoch began, so where the weights
+        stopped within an epoch its records still average in the batches before: they are of still weights only
+        from the next epoch's start. A column not measured at a record (NaN) neither breaks nor extends the streak."""
+        measured = update[np.isfinite(update)] if update is not None else np.empty(0)
+        if measured.size and self.since.held("no_layer_moves", bool(np.all(measured < self.config.flat_update_ratio)),
+                                             self.step) is None:
+            self.still_from = None
+            return
+        stopped = self.since.start.get("no_layer_moves")
+        epoch_start = self._epoch_start.get(self.epoch)
+        epoch_start = self.step if epoch_start is None else epoch_start
+        if self.still_from is None and stopped is not None and epoch_start >= stopped:
+            self.still_from = epoch_start
 
     def _measure_units(self, facts: RunFacts) -> None:
         """Unit statistics are measured on a probe batch now and then (NaN in the records between): keep each

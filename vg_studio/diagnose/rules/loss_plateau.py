@@ -5,10 +5,12 @@ targets and is lower (a loss that fell only to the label prior learned nothing) 
 more, `plateau_far` of where it started or of guessing: a loss that fell a little and stopped with the steps) and, for
 a loss of known scale, `plateau_far` of the loss of guessing. The step span matters because the recorded loss is
 Keras's running mean within an epoch. Where no layer's weights move, the loss changes only with the batch: its level
-(the medians of the window's halves) is what must stay within the tolerance, and the epochs' means, which still hold
-the steps before the weights froze, do not overrule a window in steps that holds. A network that computes otherwise
-in training (BatchNorm, Dropout) must be that far from good by its loss on the probe batch in inference mode too,
-where the records carry it: a training-mode loss held up by its batches' statistics is no stall of the network."""
+(the medians of the window's halves) is what must stay within the tolerance, over the steps since the weights stood
+still where they span enough records (a small first fall before the window's end would hide that it stopped), and
+the epochs' means, which still hold the steps before the weights froze, do not overrule a window in steps that
+holds. A network that computes otherwise in training (BatchNorm, Dropout) must be that far from good by its loss on
+the probe batch in inference mode too, where the records carry it: a training-mode loss held up by its batches'
+statistics is no stall of the network."""
 
 from __future__ import annotations
 
@@ -32,11 +34,26 @@ class LossPlateau(Rule):
         state = self.state
         if not finite or state.first_loss is None:
             return None
-        losses = state.losses
         if not self._steps_judged():
             return self.by_epochs
-        verdict = self.by_steps = self.judge([v for _, v in losses], f"{state.step - losses[0][0]} steps")
+        losses, span = self._window()
+        verdict = self.by_steps = self.judge([v for _, v in losses], span)
         return verdict if verdict is not NOT_HELD or self.by_epochs is None else self.by_epochs
+
+    def _window(self) -> tuple[list, str]:
+        """The records judged in steps, and their span in words: the last plateau_steps steps' — or, where no layer's
+        weights move any more, those since they stood still (state.still_from): the loss cannot move after, and the
+        steps before (a small first fall, then a schedule decayed to ~0) would hide that it stopped. Those need three
+        records, as the whole window does, over the flat_steps steps after which the weights are called flat: a span
+        that short is judged because the weights' standing still is the evidence, the loss's records only confirm
+        it."""
+        state, losses = self.state, list(self.state.losses)
+        since = state.still_from if state.no_layer_moves(self.facts) else None
+        if since is not None:
+            still = [(s, v) for s, v in losses if s >= since]
+            if len(still) >= 3 and still[-1][0] - still[0][0] >= self.config.flat_steps:
+                return still, f"{state.step - still[0][0]} steps since the weights froze"
+        return losses, f"{state.step - losses[0][0]} steps"
 
     def on_epoch(self, epoch: int, logs: dict):
         loss = logs.get("loss")
@@ -69,7 +86,7 @@ class LossPlateau(Rule):
             half = len(values) // 2
             drift = abs(float(np.median(values[:half])) - float(np.median(values[half:]))) / max(abs(mean), 1e-12)
             if drift < spread:
-                spread, measure = drift, "with the weights frozen, the loss's level (its halves' medians) moved by"
+                spread, measure = drift, "the loss's level (its halves' medians, the weights frozen) moved by"
         first = state.first_loss
         # ... or, where no layer's weights move any more, still at least plateau_far of where it started or of
         # guessing: the loss stopped because the steps did (a schedule decayed to ~0 after a first fall), and an early
