@@ -65,6 +65,7 @@ from grid.heldout23 import SETS as HELDOUT23_SETS  # noqa: E402
 from grid.heldout24 import SETS as HELDOUT24_SETS  # noqa: E402
 from grid.heldout25 import SETS as HELDOUT25_SETS  # noqa: E402
 from grid.heldout26 import SETS as HELDOUT26_SETS  # noqa: E402
+from grid.heldout27 import SETS as HELDOUT27_SETS  # noqa: E402
 from grid.models import SETS as MODEL_SETS  # noqa: E402
 from grid.oscillation import SETS as OSCILLATION_SETS  # noqa: E402
 from grid.models import ModelConfig, model_inputs, train_model_run  # noqa: E402
@@ -87,7 +88,8 @@ HELDOUT_GROUPS = {"heldout": HELDOUT_SETS, "heldout3": HELDOUT3_SETS, "heldout4"
                   "heldout19": HELDOUT19_SETS, "heldout20": HELDOUT20_SETS,
                   "heldout21": HELDOUT21_SETS, "heldout22": HELDOUT22_SETS,
                   "heldout23": HELDOUT23_SETS, "heldout24": HELDOUT24_SETS,
-                  "heldout25": HELDOUT25_SETS, "heldout26": HELDOUT26_SETS}
+                  "heldout25": HELDOUT25_SETS, "heldout26": HELDOUT26_SETS,
+                  "heldout27": HELDOUT27_SETS}
 SETS = {**TUNING_SETS, **{name: make for group in HELDOUT_GROUPS.values() for name, make in group.items()}}
 LABELS = checks.LABELS + ("healthy",)
 # finding kinds that count as predicting each label; "flat" needs both of the SNS notes' signs
@@ -288,8 +290,8 @@ def main(argv=None) -> int:
     parser.add_argument("--set", default="findings",
                         help=f"which configurations: {', '.join(SETS)}, several joined by commas, all (every "
                              "tuning set), heldout (both held-out sets of seeds 11-19), heldout3 (both of seeds "
-                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout25 (271-277), heldout26 (281-287): both parts of one "
-                             "held-out set (default findings)")
+                             "31-37), heldout4 (51-57), heldout5 (61-67) ... heldout25 (271-277), heldout26 "
+                             "(281-287), heldout27 (291-297): both parts of one held-out set (default findings)")
     parser.add_argument("--quick", action="store_true", help="one run per label of the chosen set")
     parser.add_argument("--match", metavar="TEXT", help="only the runs whose name contains TEXT")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
