@@ -225,7 +225,11 @@ class Diagnoser:
         if epoch != 0 or self.facts.steps_per_epoch or not self._epochs or self.state.step < 1:
             return
         steps = int(self.state.step)
-        self.facts = dataclasses.replace(self.facts, steps_per_epoch=steps, budget_steps=steps * self._epochs)
+        self._set_facts(steps_per_epoch=steps, budget_steps=steps * self._epochs)
+
+    def _set_facts(self, **changes) -> None:
+        """The run's facts with `changes`, in the engine and every rule."""
+        self.facts = dataclasses.replace(self.facts, **changes)
         for rule in self.rules:
             rule.facts = self.facts
 
@@ -246,10 +250,7 @@ class Diagnoser:
                 for kind in ONE_OBJECTIVE_RULES:
                     found.pop(kind, None)
             self.notes.append(_objectives_note(objectives))
-        self.facts = dataclasses.replace(self.facts, optimizer=optimizer, learning_rate=rate,
-                                         objectives=max(objectives, self.facts.objectives))
-        for rule in self.rules:
-            rule.facts = self.facts
+        self._set_facts(optimizer=optimizer, learning_rate=rate, objectives=max(objectives, self.facts.objectives))
         self._show()
         return self._changed(before)
 

@@ -73,7 +73,7 @@ def check_init_arguments(**kwargs) -> dict:
         inputs, targets = dataset_batch(values["probe_data"])
         if values.get("probe_targets") is None and targets is not None:
             values["probe_targets"] = targets  # a dataset's first batch: its targets come with its inputs
-        values["probe_data"] = check_probe_rows(inputs, rows)
+        values["probe_data"] = _arrays("probe_data", inputs, rows)  # already unpacked
     if values.get("probe_targets") is not None:
         values["probe_targets"] = check_probe_targets(values["probe_targets"], values.get("probe_data"), rows)
     if "listeners" in values:

@@ -14,8 +14,7 @@ from vg_studio.report.decimate import overview_of
 from vg_studio.report.palette import theme_colors
 
 WIDTH_IN, HEIGHT_IN, DPI = 7.2, 3.4, 100
-FAINT_ALPHA = 0.3  # an unsmoothed curve under its smoothed line
-LEGEND_FAINT_ALPHA = 0.67  # its legend sample, as in the app (170 of 255)
+FAINT_ALPHA, LEGEND_FAINT_ALPHA = F.FAINT_ALPHA, F.LEGEND_FAINT_ALPHA
 
 
 def render(figure: F.Figure, runs: list, theme: str = "light", fmt: str = "png", layer: int = 0,

@@ -124,6 +124,8 @@ METRIC_LEGEND = {"smooth": "train (smoothed)", "means": "train", "epoch-train": 
 # (legend labels are cut at 24 characters in the app; its read-out under the plot says the rest)
 BATCH_LEGEND = {"batches": "train, each batch", "batch-smooth": f"train smoothed, EMA {BATCH_SMOOTHING:g}",
                 "without-batches": "train (running means)"}
+FAINT_ALPHA = 0.275  # an unsmoothed curve under its smoothed line (the app and the report alike)
+LEGEND_FAINT_ALPHA = 0.67  # its legend sample: a few pixels of a thin line need more ink (dark theme)
 DEPTH_NOTE = "darker: nearer the input"
 
 

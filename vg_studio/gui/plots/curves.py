@@ -22,8 +22,7 @@ from vg_studio.report import figures as F
 from vg_studio.report.figures import BATCH_LEGEND, epoch_steps  # noqa: F401  (epoch_steps: the read-out, older callers)
 
 MAX_EPOCH_LINES = 20  # beyond this many boundaries in view they would only grey the plot
-FAINT_ALPHA = 70  # the unsmoothed curve under its smoothed line
-LEGEND_FAINT_ALPHA = 170  # its legend sample: a few pixels of a thin line need more ink than a dense curve (dark theme)
+FAINT_ALPHA, LEGEND_FAINT_ALPHA = round(255 * F.FAINT_ALPHA), round(255 * F.LEGEND_FAINT_ALPHA)  # Qt's 0–255
 CURVE_KINDS = ("means", "smooth", "batches", "batch-smooth")  # the curves kept in overviews, per run
 
 
@@ -82,7 +81,7 @@ class MetricPlot(PlotBox):
 
     def per_batch(self, run) -> bool:
         """Whether this plot draws each batch of `run`: the loss, where the run kept each batch's own."""
-        return self.metric_name == "loss" and run.has_batch_losses
+        return F.draws_batches(self.figure, run)
 
     def _draw_validation(self, run, color) -> None:
         val = run.epoch_metric(f"val_{self.metric_name}")
